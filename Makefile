@@ -1,0 +1,53 @@
+# Thin wrapper around CMake. `make demo` and `make test` are the quick start.
+# Both run `deps` first, which installs missing Debian packages when run as
+# root and otherwise prints the exact apt-get line and fails.
+
+JOBS      ?= $(shell nproc)
+BUILD     ?= build
+ASAN_DIR  ?= build-asan
+TSAN_DIR  ?= build-tsan
+CMAKE_ARGS ?=
+
+DEB_PACKAGES := build-essential cmake pkg-config libxml2-dev libseccomp-dev libcmocka-dev libssl-dev
+BENCH_PACKAGES := gnuplot-nox
+
+.PHONY: all deps deps-bench build demo test test-fast bench clean install
+
+all: build
+
+deps:
+	@./.ci/deps.sh $(DEB_PACKAGES)
+
+deps-bench:
+	@./.ci/deps.sh $(DEB_PACKAGES) $(BENCH_PACKAGES)
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	$(BUILD)/tools/eactors run $(BUILD)/examples/pingpong/enclave-enclave.xml
+
+# Unit and integration tests, then the same under ASan+UBSan, then the
+# queue stress tests under TSan. Each stage ends with CTest's summary.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DEA_SANITIZE=address,undefined -DEA_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -LE nosan
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DEA_SANITIZE=thread -DEA_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build $(TSAN_DIR) -j $(JOBS)
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L stress
+
+# Only the normal build's tests.
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: deps-bench build
+	./bench/run.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_DIR) $(TSAN_DIR)
