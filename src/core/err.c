@@ -1,4 +1,6 @@
 /* Error names: one table, indexed by the negated code. */
+#include <stddef.h>
+
 #include <eactors/ea_err.h>
 
 static const char *const names[] = {

@@ -1,0 +1,100 @@
+/* The actor-facing API: names, parameters, connectors, the clock. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+const char *ea_name(const ea_actor_t *self)
+{
+    return self->name;
+}
+
+const char *ea_domain(const ea_actor_t *self)
+{
+    return self->dom->name;
+}
+
+const char *ea_param(const ea_actor_t *self, const char *key)
+{
+    if (self->params == NULL || key == NULL)
+        return NULL;
+    for (const char *const *p = self->params; p[0] != NULL; p += 2)
+        if (strcmp(p[0], key) == 0)
+            return p[1];
+    return NULL;
+}
+
+long long ea_param_int(const ea_actor_t *self, const char *key, long long dflt, bool *ok)
+{
+    const char *v = ea_param(self, key);
+    if (ok != NULL)
+        *ok = true;
+    if (v == NULL)
+        return dflt;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    long long mul = 1;
+    if (*end == 'K')
+        mul = 1024LL, end++;
+    else if (*end == 'M')
+        mul = 1024LL * 1024, end++;
+    else if (*end == 'G')
+        mul = 1024LL * 1024 * 1024, end++;
+    if (errno != 0 || end == v || *end != '\0' || (n != 0 && (n > __LONG_LONG_MAX__ / mul ||
+                                                               n < -__LONG_LONG_MAX__ / mul))) {
+        if (ok != NULL)
+            *ok = false;
+        return dflt;
+    }
+    return n * mul;
+}
+
+bool ea_stopping(const ea_actor_t *self)
+{
+    return atomic_load_explicit(&self->dom->rt->hdr->stop, memory_order_relaxed) != 0;
+}
+
+uint64_t ea_now_ns(void)
+{
+    return eai_clock_ns();
+}
+
+ea_conn_t *ea_conn(ea_actor_t *self, const char *channel)
+{
+    for (uint32_t i = 0; i < self->nconns; i++)
+        if (strcmp(self->conns[i]->name, channel) == 0)
+            return self->conns[i];
+    return NULL;
+}
+
+unsigned ea_conn_count(const ea_actor_t *self)
+{
+    return self->nconns;
+}
+
+ea_conn_t *ea_conn_at(ea_actor_t *self, unsigned i)
+{
+    return i < self->nconns ? self->conns[i] : NULL;
+}
+
+const char *ea_conn_name(const ea_conn_t *c)
+{
+    return c->name;
+}
+
+const char *ea_conn_peer(const ea_conn_t *c)
+{
+    return c->peer_name;
+}
+
+size_t ea_conn_max(const ea_conn_t *c)
+{
+    return c->max;
+}
+
+bool ea_conn_is_public(const ea_conn_t *c)
+{
+    return c->pub;
+}

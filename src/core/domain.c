@@ -1,0 +1,453 @@
+/*
+ * Domains: the host or one enclave, as run inside one process.
+ *
+ * Design notes. A domain is started in four steps whose order is the security
+ * argument of the proc backend: (1) the image is copied into a sealed memfd
+ * and loaded from exactly those bytes; (2) actors, states and connectors are
+ * built in private memory; (3) the workers start, pinned, and wait at the
+ * domain's gate; (4) in an enclave process the seccomp allow-list is
+ * installed on all threads, and only then is the gate opened, so no actor
+ * code (constructor or body) ever runs unconfined.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+static void *zalloc(size_t size)
+{
+    size_t n = (size + 63u) & ~(size_t)63u;
+    void *p = aligned_alloc(64, n == 0 ? 64 : n);
+    if (p != NULL)
+        memset(p, 0, n == 0 ? 64 : n);
+    return p;
+}
+
+static int find_type(struct eai_domain *dom, const char *type, const ea_actor_type_t **out)
+{
+    char sym[128];
+    if (dom->image == NULL || snprintf(sym, sizeof sym, "ea_type_%s", type) >= (int)sizeof sym)
+        return EA_ERR_NOTFOUND;
+    const ea_actor_type_t *t = eai_dl_sym(dom->image, sym);
+    if (t == NULL)
+        return EA_ERR_NOTFOUND;
+    if (t->abi != EA_TYPE_ABI || t->body == NULL)
+        return EA_ERR_INVAL;
+    *out = t;
+    return EA_OK;
+}
+
+static void conn_link(struct eai_rt *rt, ea_conn_t *c, struct ea_actor *self, uint32_t peer,
+                      int peer_worker, const char *name, const char *peer_name, uint32_t max)
+{
+    c->self = self;
+    c->peer = peer;
+    c->peer_sched = &rt->sched[peer];
+    c->peer_wk = &rt->wk[peer_worker];
+    c->peer_ready = &rt->ready[peer_worker];
+    c->name = name;
+    c->peer_name = peer_name;
+    c->max = max;
+}
+
+/* Private channel storage: pool, mbox a, mbox b, in one aligned block. */
+static int private_channel(uint32_t nodes, uint32_t max, ea_conn_t *ca, ea_conn_t *cb)
+{
+    uint32_t node_size = ea_node_size_for(max);
+    uint32_t cap = ea_mbox_capacity_for(nodes);
+    size_t pool_bytes = ea_pool_footprint(nodes, node_size);
+    size_t mbox_bytes = ea_mbox_footprint(cap);
+    if (node_size == 0 || cap == 0 || pool_bytes == 0 || mbox_bytes == 0)
+        return EA_ERR_INVAL;
+    uint8_t *mem = zalloc(pool_bytes + 2 * mbox_bytes);
+    if (mem == NULL)
+        return EA_ERR_NOMEM;
+    if (ea_pool_init(&ca->pool, mem, nodes, node_size) != EA_OK ||
+        ea_mbox_init(&ca->in, mem + pool_bytes, cap) != EA_OK ||
+        ea_mbox_init(&cb->in, mem + pool_bytes + mbox_bytes, cap) != EA_OK) {
+        free(mem);
+        return EA_ERR_INVAL;
+    }
+    cb->pool = ca->pool;
+    ca->out = cb->in;
+    cb->out = ca->in;
+    ca->storage = mem;
+    ca->storage_size = pool_bytes + 2 * mbox_bytes;
+    return EA_OK;
+}
+
+static int public_channel(struct eai_rt *rt, int c, bool end_a, ea_conn_t *conn)
+{
+    const eai_dep_channel_t *ch = &rt->dep->channels[c];
+    struct eai_layout *l = &rt->lay;
+    uint32_t node_size = l->chan_node_size[c];
+    uint32_t cap = l->chan_mbox_cap[c];
+    size_t pool_bytes = ea_pool_footprint(ch->nodes, node_size);
+    size_t mbox_bytes = ea_mbox_footprint(cap);
+    uint8_t *base = rt->arena + l->off_chan[c];
+    uint8_t *ma = base + pool_bytes, *mb = base + pool_bytes + mbox_bytes;
+    if (ea_pool_attach(&conn->pool, base, ch->nodes, node_size) != EA_OK ||
+        ea_mbox_attach(&conn->in, end_a ? ma : mb, cap) != EA_OK ||
+        ea_mbox_attach(&conn->out, end_a ? mb : ma, cap) != EA_OK)
+        return EA_ERR_INVAL;
+    conn->pub = true;
+    return EA_OK;
+}
+
+static struct eai_worker *domain_worker(struct eai_domain *dom, int index)
+{
+    for (int i = 0; i < dom->nworkers; i++)
+        if (dom->workers[i].index == index)
+            return &dom->workers[i];
+    return NULL;
+}
+
+static const char *const *copy_params(const eai_dep_param_t *p, int n)
+{
+    const char **out = calloc((size_t)n * 2 + 1, sizeof *out);
+    if (out == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        out[2 * i] = p[i].key;
+        out[2 * i + 1] = p[i].value;
+    }
+    return out;
+}
+
+static void actor_free(struct ea_actor *a)
+{
+    if (a == NULL)
+        return;
+    for (uint32_t i = 0; i < a->nconns; i++) {
+        free(a->conns[i]->storage);
+        if (a->conns[i]->owns_name)
+            free((char *)a->conns[i]->name);
+        free(a->conns[i]);
+    }
+    free(a->conns);
+    free(a->state);
+    if (a->spawned) {
+        free((char *)a->name);
+        if (a->params != NULL)
+            for (const char *const *p = a->params; *p != NULL; p++)
+                free((char *)*p);
+    }
+    free((void *)a->params);
+    free(a);
+}
+
+static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *err,
+                        size_t errlen)
+{
+    const eai_deploy_t *dep = rt->dep;
+    for (int i = 0; i < dep->nactors; i++) {
+        if (eai_domain_of_actor(dep, i) != d)
+            continue;
+        const eai_dep_actor_t *da = &dep->actors[i];
+        struct ea_actor *a = calloc(1, sizeof *a);
+        if (a == NULL)
+            goto nomem;
+        rt->actors[i] = a; /* published to workers by the gate (release) */
+        a->id = (uint32_t)i;
+        a->dom = dom;
+        a->name = da->name;
+        a->worker = domain_worker(dom, da->worker);
+        a->sched = &rt->sched[i];
+        a->stats = &rt->stats[i];
+        int rc = find_type(dom, da->type, &a->type);
+        if (rc != EA_OK) {
+            snprintf(err, errlen, "actor '%s': type '%s' %s", da->name, da->type,
+                     rc == EA_ERR_NOTFOUND ? "is not in the image" : "has a bad descriptor");
+            return rc;
+        }
+        a->state = zalloc(a->type->state_size);
+        a->params = copy_params(da->params, da->nparams);
+        uint32_t n = 0;
+        for (int c = 0; c < dep->nchannels; c++)
+            n += (dep->channels[c].a == i) + (dep->channels[c].b == i);
+        a->conns = calloc(n + 1, sizeof *a->conns);
+        if (a->state == NULL || a->params == NULL || a->conns == NULL)
+            goto nomem;
+    }
+    for (int c = 0; c < dep->nchannels; c++) {
+        const eai_dep_channel_t *ch = &dep->channels[c];
+        struct ea_actor *aa = eai_domain_of_actor(dep, ch->a) == d ? rt->actors[ch->a] : NULL;
+        struct ea_actor *ab = eai_domain_of_actor(dep, ch->b) == d ? rt->actors[ch->b] : NULL;
+        if (aa == NULL && ab == NULL)
+            continue;
+        ea_conn_t *ca = aa ? calloc(1, sizeof *ca) : NULL;
+        ea_conn_t *cb = ab ? calloc(1, sizeof *cb) : NULL;
+        if ((aa && !ca) || (ab && !cb)) {
+            free(ca);
+            free(cb);
+            goto nomem;
+        }
+        if (aa)
+            aa->conns[aa->nconns++] = ca;
+        if (ab)
+            ab->conns[ab->nconns++] = cb;
+        int rc = EA_OK;
+        if (rt->lay.off_chan[c] == SIZE_MAX) {
+            rc = private_channel(ch->nodes, ch->max, ca, cb);
+        } else {
+            if (ca)
+                rc = public_channel(rt, c, true, ca);
+            if (cb && rc == EA_OK)
+                rc = public_channel(rt, c, false, cb);
+        }
+        if (rc != EA_OK) {
+            snprintf(err, errlen, "channel '%s': cannot set up storage: %s", ch->name,
+                     ea_strerror(rc));
+            return rc;
+        }
+        if (ca)
+            conn_link(rt, ca, aa, (uint32_t)ch->b, dep->actors[ch->b].worker, ch->name,
+                      dep->actors[ch->b].name, ch->max);
+        if (cb)
+            conn_link(rt, cb, ab, (uint32_t)ch->a, dep->actors[ch->a].worker, ch->name,
+                      dep->actors[ch->a].name, ch->max);
+    }
+    return EA_OK;
+nomem:
+    snprintf(err, errlen, "out of memory");
+    return EA_ERR_NOMEM;
+}
+
+int eai_domain_start(struct eai_rt *rt, int d, bool confine, char *err, size_t errlen)
+{
+    const eai_deploy_t *dep = rt->dep;
+    struct eai_domain *dom = calloc(1, sizeof *dom);
+    if (dom == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return EA_ERR_NOMEM;
+    }
+    rt->domains[d] = dom;
+    dom->rt = rt;
+    dom->enclave = d == 0 ? EAI_HOST : d - 1;
+    dom->name = d == 0 ? "host" : dep->enclaves[d - 1].name;
+    dom->image_fd = -1;
+
+    const char *image = d == 0 ? dep->host_image_path : dep->enclaves[d - 1].image_path;
+    if (image != NULL) {
+        size_t size;
+        char why[256];
+        int rc = eai_memfd_from_file(image, &dom->image_fd, &size, why, sizeof why);
+        if (rc == EA_OK) {
+            dom->image = eai_dl_open_fd(dom->image_fd, why, sizeof why);
+            rc = dom->image ? EA_OK : EA_ERR_SYS;
+        }
+        if (rc != EA_OK) {
+            snprintf(err, errlen, "cannot load image '%s': %s", image, why);
+            return rc;
+        }
+    }
+
+    for (int w = 0; w < dep->nworkers; w++)
+        if (eai_domain_of_worker(dep, w) == d)
+            dom->nworkers++;
+    dom->workers = calloc((size_t)dom->nworkers + 1, sizeof *dom->workers);
+    if (dom->workers == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return EA_ERR_NOMEM;
+    }
+    for (int w = 0, i = 0; w < dep->nworkers; w++) {
+        if (eai_domain_of_worker(dep, w) != d)
+            continue;
+        struct eai_worker *wk = &dom->workers[i++];
+        wk->rt = rt;
+        wk->dom = dom;
+        wk->index = w;
+        wk->shm = &rt->wk[w];
+        wk->ready = &rt->ready[w];
+        wk->idle = dep->workers[w].idle;
+        wk->spin = 20000;
+    }
+
+    int rc = build_actors(rt, dom, d, err, errlen);
+    if (rc != EA_OK)
+        return rc;
+
+    for (int i = 0; i < dom->nworkers; i++) {
+        struct eai_worker *wk = &dom->workers[i];
+        const eai_dep_worker_t *dw = &dep->workers[wk->index];
+        char why[160];
+        rc = eai_thread_start(&wk->thread, dw->cpus, dw->ncpus, eai_worker_main, wk, why,
+                              sizeof why);
+        if (rc != EA_OK) {
+            snprintf(err, errlen, "worker '%s': %s", dw->name, why);
+            return rc;
+        }
+        wk->started = true;
+    }
+    /* Every worker has set itself up (alternate signal stack) before the
+     * filter goes on. */
+    for (uint32_t n; (n = atomic_load_explicit(&dom->arrived, memory_order_acquire)) <
+                     (uint32_t)dom->nworkers;)
+        eai_futex_wait(&dom->arrived, n, 0);
+    if (confine) {
+        rc = eai_seccomp_confine(err, errlen);
+        if (rc != EA_OK)
+            return rc;
+    }
+    /* Publishes the actor table and states to the workers (acquire in
+     * eai_worker_main). */
+    atomic_store_explicit(&dom->gate, 1, memory_order_release);
+    eai_futex_wake(&dom->gate, dom->nworkers);
+    return EA_OK;
+}
+
+void eai_domain_wait(struct eai_rt *rt, int d)
+{
+    struct eai_domain *dom = rt->domains[d];
+    if (dom == NULL)
+        return;
+    /* A domain that failed to start may have workers waiting at the gate. */
+    if (atomic_load_explicit(&dom->gate, memory_order_acquire) == 0) {
+        atomic_store_explicit(&rt->hdr->shutdown, 1, memory_order_seq_cst);
+        atomic_store_explicit(&dom->gate, 1, memory_order_release);
+        eai_futex_wake(&dom->gate, dom->nworkers);
+    }
+    for (int i = 0; i < dom->nworkers; i++)
+        if (dom->workers[i].started) {
+            eai_thread_join(&dom->workers[i].thread);
+            dom->workers[i].started = false;
+        }
+}
+
+void eai_domain_join(struct eai_rt *rt, int d)
+{
+    struct eai_domain *dom = rt->domains[d];
+    if (dom == NULL)
+        return;
+    eai_domain_wait(rt, d);
+    for (uint32_t id = 0; id < rt->lay.nactors; id++) {
+        struct ea_actor *a = atomic_load_explicit(&rt->actors[id], memory_order_acquire);
+        if (a != NULL && a->dom == dom) {
+            actor_free(a);
+            atomic_store_explicit(&rt->actors[id], NULL, memory_order_relaxed);
+        }
+    }
+    free(dom->workers);
+    eai_dl_close(dom->image);
+    if (dom->image_fd >= 0)
+        eai_shm_destroy(dom->image_fd, NULL, 0);
+    free(dom);
+    rt->domains[d] = NULL;
+}
+
+static int set_spawn_name(struct ea_actor *a, const ea_spawn_opts_t *o, const char *type,
+                          uint32_t slot)
+{
+    char buf[EAI_NAME_MAX];
+    if (o->name != NULL)
+        snprintf(buf, sizeof buf, "%s", o->name);
+    else
+        snprintf(buf, sizeof buf, "%s.%s#%u", eai_current ? eai_current->name : "?", type, slot);
+    a->name = strdup(buf);
+    return a->name ? EA_OK : EA_ERR_NOMEM;
+}
+
+int ea_spawn(ea_actor_t *self, const char *type, const ea_spawn_opts_t *opts, ea_conn_t **conn)
+{
+    static const ea_spawn_opts_t defaults;
+    if (self == NULL || type == NULL || conn == NULL)
+        return EA_ERR_INVAL;
+    const ea_spawn_opts_t *o = opts ? opts : &defaults;
+    struct eai_domain *dom = self->dom;
+    struct eai_rt *rt = dom->rt;
+    int d = dom->enclave == EAI_HOST ? 0 : dom->enclave + 1;
+    if (ea_stopping(self))
+        return EA_ERR_STOPPED;
+
+    const ea_actor_type_t *t;
+    if (find_type(dom, type, &t) != EA_OK)
+        return EA_ERR_NOTFOUND;
+    struct eai_worker *w = self->worker;
+    if (o->worker != NULL) {
+        w = NULL;
+        for (int i = 0; i < dom->nworkers; i++)
+            if (strcmp(rt->dep->workers[dom->workers[i].index].name, o->worker) == 0)
+                w = &dom->workers[i];
+        if (w == NULL)
+            return EA_ERR_NOTFOUND;
+    }
+    uint32_t nodes = o->nodes ? o->nodes : 16;
+    uint32_t max = o->max ? o->max : 4096;
+    if (nodes > (1u << 20) || max > (64u << 20))
+        return EA_ERR_INVAL;
+    uint32_t slot = atomic_fetch_add_explicit(&dom->spawn_next, 1, memory_order_relaxed);
+    if (slot >= rt->lay.slot_count[d])
+        return EA_ERR_LIMIT;
+    uint32_t id = rt->lay.slot_base[d] + slot;
+
+    struct ea_conn **grown = realloc(self->conns, (self->nconns + 2) * sizeof *grown);
+    if (grown == NULL)
+        return EA_ERR_NOMEM;
+    self->conns = grown;
+
+    int rc = EA_ERR_NOMEM;
+    struct ea_actor *a = calloc(1, sizeof *a);
+    ea_conn_t *mine = calloc(1, sizeof *mine);
+    ea_conn_t *theirs = calloc(1, sizeof *theirs);
+    if (a == NULL || mine == NULL || theirs == NULL)
+        goto fail;
+    a->id = id;
+    a->spawned = true;
+    a->dom = dom;
+    a->worker = w;
+    a->type = t;
+    a->sched = &rt->sched[id];
+    a->stats = &rt->stats[id];
+    a->conns = calloc(2, sizeof *a->conns);
+    a->state = zalloc(t->state_size);
+    if (a->conns == NULL || a->state == NULL || set_spawn_name(a, o, type, slot) != EA_OK)
+        goto fail;
+    if (o->params != NULL) {
+        size_t n = 0;
+        while (o->params[n] != NULL && o->params[n + 1] != NULL)
+            n += 2;
+        const char **p = calloc(n + 1, sizeof *p);
+        if (p == NULL)
+            goto fail;
+        a->params = p;
+        for (size_t i = 0; i < n; i++)
+            if ((p[i] = strdup(o->params[i])) == NULL)
+                goto fail;
+    }
+    rc = private_channel(nodes, max, mine, theirs);
+    if (rc != EA_OK)
+        goto fail;
+    const char *chname = o->channel ? o->channel : "parent";
+    /* The channel name is owned by the spawned actor's end. */
+    char *owned = strdup(chname);
+    if (owned == NULL) {
+        rc = EA_ERR_NOMEM;
+        goto fail;
+    }
+    theirs->storage = mine->storage, theirs->storage_size = mine->storage_size;
+    mine->storage = NULL;
+    conn_link(rt, mine, self, id, w->index, owned, a->name, max);
+    conn_link(rt, theirs, a, self->id, self->worker->index, owned, self->name, max);
+    theirs->owns_name = true;
+    a->conns[a->nconns++] = theirs;
+    self->conns[self->nconns++] = mine;
+    snprintf(rt->names[id], EAI_NAME_MAX, "%s", a->name);
+    atomic_store_explicit(&a->sched->status, EAI_A_LIVE, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt->hdr->live, 1, memory_order_relaxed);
+    /* Publish the actor, then queue it on its worker. */
+    atomic_store_explicit(&rt->actors[id], a, memory_order_release);
+    eai_wake(a->sched, w->ready, w->shm, id);
+    *conn = mine;
+    return EA_OK;
+fail:
+    if (a != NULL) {
+        a->spawned = true;
+        actor_free(a);
+    }
+    if (mine != NULL)
+        free(mine->storage);
+    free(mine);
+    free(theirs);
+    return rc;
+}

@@ -1,0 +1,186 @@
+/*
+ * Public arena layout.
+ *
+ * Design notes: the launcher computes every offset once, from the deployment
+ * alone, before it forks any enclave. Each enclave inherits that computation
+ * in its private memory and never reads an offset or a limit back from the
+ * arena, so a host that scribbles over the arena can corrupt messages and
+ * counters but cannot redirect an enclave's accesses outside the arena or
+ * outside the bounds each view holds privately.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+static size_t align64(size_t n)
+{
+    return (n + 63u) & ~(size_t)63u;
+}
+
+int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
+{
+    const eai_deploy_t *d = rt->dep;
+    struct eai_layout *l = &rt->lay;
+    memset(l, 0, sizeof *l);
+    rt->ndomains = 1 + d->nenclaves;
+
+    l->slot_base = calloc((size_t)rt->ndomains, sizeof *l->slot_base);
+    l->slot_count = calloc((size_t)rt->ndomains, sizeof *l->slot_count);
+    l->off_ready = calloc((size_t)d->nworkers + 1, sizeof *l->off_ready);
+    l->ready_cap = calloc((size_t)d->nworkers + 1, sizeof *l->ready_cap);
+    l->off_chan = calloc((size_t)d->nchannels + 1, sizeof *l->off_chan);
+    l->chan_mbox_cap = calloc((size_t)d->nchannels + 1, sizeof *l->chan_mbox_cap);
+    l->chan_node_size = calloc((size_t)d->nchannels + 1, sizeof *l->chan_node_size);
+    if (!l->slot_base || !l->slot_count || !l->off_ready || !l->ready_cap || !l->off_chan ||
+        !l->chan_mbox_cap || !l->chan_node_size) {
+        snprintf(err, errlen, "out of memory");
+        return EA_ERR_NOMEM;
+    }
+
+    /* Actor ids: deployment actors first, then each domain's spawn slots. */
+    uint32_t n = (uint32_t)d->nactors;
+    l->ndep_actors = n;
+    for (int dom = 0; dom < rt->ndomains; dom++) {
+        l->slot_base[dom] = n;
+        l->slot_count[dom] = dom == 0 ? EAI_HOST_SPAWN : d->enclaves[dom - 1].spawn;
+        n += l->slot_count[dom];
+    }
+    l->nactors = n;
+
+    size_t off = align64(sizeof(struct eai_hdr));
+    l->off_encl = off;
+    off += align64(sizeof(struct eai_encl_shm) * (size_t)(d->nenclaves + 1));
+    l->off_wk = off;
+    off += align64(sizeof(struct eai_wk_shm) * (size_t)(d->nworkers + 1));
+    l->off_sched = off;
+    off += align64(sizeof(struct eai_sched) * (size_t)n);
+    l->off_stats = off;
+    off += align64(sizeof(struct eai_stats) * (size_t)n);
+    l->off_names = off;
+    off += align64((size_t)EAI_NAME_MAX * (size_t)n);
+
+    /* Ready mbox per worker: room for every actor that can ever be bound to
+     * it, so a push can only fail on a corrupt arena. */
+    for (int w = 0; w < d->nworkers; w++) {
+        uint32_t cnt = 1;
+        for (int a = 0; a < d->nactors; a++)
+            if (d->actors[a].worker == w)
+                cnt++;
+        cnt += l->slot_count[eai_domain_of_worker(d, w)];
+        l->ready_cap[w] = ea_mbox_capacity_for(cnt);
+        if (l->ready_cap[w] == 0) {
+            snprintf(err, errlen, "worker '%s': too many actors", d->workers[w].name);
+            return EA_ERR_LIMIT;
+        }
+        l->off_ready[w] = off;
+        off += ea_mbox_footprint(l->ready_cap[w]);
+    }
+
+    /* Channels crossing a domain boundary live in the arena. */
+    for (int c = 0; c < d->nchannels; c++) {
+        const eai_dep_channel_t *ch = &d->channels[c];
+        l->chan_node_size[c] = ea_node_size_for(ch->max);
+        l->chan_mbox_cap[c] = ea_mbox_capacity_for(ch->nodes);
+        if (l->chan_node_size[c] == 0 || l->chan_mbox_cap[c] == 0 ||
+            ea_pool_footprint(ch->nodes, l->chan_node_size[c]) == 0) {
+            snprintf(err, errlen, "channel '%s': sizes out of range", ch->name);
+            return EA_ERR_LIMIT;
+        }
+        if (eai_domain_of_actor(d, ch->a) == eai_domain_of_actor(d, ch->b)) {
+            l->off_chan[c] = SIZE_MAX;
+            continue;
+        }
+        l->off_chan[c] = off;
+        off += ea_pool_footprint(ch->nodes, l->chan_node_size[c]);
+        off += 2 * ea_mbox_footprint(l->chan_mbox_cap[c]);
+    }
+    l->size = align64(off);
+    return EA_OK;
+}
+
+/* Storage of one channel: pool, then mbox of end a, then mbox of end b. */
+static void chan_parts(size_t pool_bytes, size_t mbox_bytes, uint8_t *base, uint8_t **pool,
+                       uint8_t **mbox_a, uint8_t **mbox_b)
+{
+    *pool = base;
+    *mbox_a = base + pool_bytes;
+    *mbox_b = base + pool_bytes + mbox_bytes;
+}
+
+int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen)
+{
+    const eai_deploy_t *d = rt->dep;
+    struct eai_layout *l = &rt->lay;
+    void *mem = NULL;
+    int rc = eai_shm_create("eactors-arena", l->size, &rt->arena_fd, &mem);
+    if (rc != EA_OK) {
+        snprintf(err, errlen, "cannot create public arena of %zu bytes", l->size);
+        return rc;
+    }
+    rt->arena = mem;
+    rt->hdr = mem;
+    rt->hdr->magic = EAI_ARENA_MAGIC;
+    rt->hdr->size = l->size;
+    rt->encl = (struct eai_encl_shm *)(rt->arena + l->off_encl);
+    rt->wk = (struct eai_wk_shm *)(rt->arena + l->off_wk);
+    rt->sched = (struct eai_sched *)(rt->arena + l->off_sched);
+    rt->stats = (struct eai_stats *)(rt->arena + l->off_stats);
+    rt->names = (char (*)[EAI_NAME_MAX])(rt->arena + l->off_names);
+    atomic_store_explicit(&rt->hdr->live, (uint32_t)d->nactors, memory_order_relaxed);
+    for (int e = 0; e < d->nenclaves; e++)
+        atomic_store_explicit(&rt->encl[e].death_syscall, -1, memory_order_relaxed);
+    for (int a = 0; a < d->nactors; a++)
+        atomic_store_explicit(&rt->sched[a].status, EAI_A_LIVE, memory_order_relaxed);
+
+    rt->ready = calloc((size_t)d->nworkers + 1, sizeof *rt->ready);
+    rt->actors = calloc(l->nactors, sizeof *rt->actors);
+    rt->domains = calloc((size_t)rt->ndomains, sizeof *rt->domains);
+    if (!rt->ready || !rt->actors || !rt->domains) {
+        snprintf(err, errlen, "out of memory");
+        return EA_ERR_NOMEM;
+    }
+    for (int w = 0; w < d->nworkers; w++)
+        if (ea_mbox_init(&rt->ready[w], rt->arena + l->off_ready[w], l->ready_cap[w]) != EA_OK) {
+            snprintf(err, errlen, "worker '%s': cannot format ready queue", d->workers[w].name);
+            return EA_ERR_INVAL;
+        }
+    for (int c = 0; c < d->nchannels; c++) {
+        if (l->off_chan[c] == SIZE_MAX)
+            continue;
+        const eai_dep_channel_t *ch = &d->channels[c];
+        uint8_t *pool, *ma, *mb;
+        size_t pool_bytes = ea_pool_footprint(ch->nodes, l->chan_node_size[c]);
+        size_t mbox_bytes = ea_mbox_footprint(l->chan_mbox_cap[c]);
+        chan_parts(pool_bytes, mbox_bytes, rt->arena + l->off_chan[c], &pool, &ma, &mb);
+        ea_pool_t p;
+        ea_mbox_t m;
+        if (ea_pool_init(&p, pool, ch->nodes, l->chan_node_size[c]) != EA_OK ||
+            ea_mbox_init(&m, ma, l->chan_mbox_cap[c]) != EA_OK ||
+            ea_mbox_init(&m, mb, l->chan_mbox_cap[c]) != EA_OK) {
+            snprintf(err, errlen, "channel '%s': cannot format storage", ch->name);
+            return EA_ERR_INVAL;
+        }
+    }
+    return EA_OK;
+}
+
+void eai_rt_fini(struct eai_rt *rt)
+{
+    struct eai_layout *l = &rt->lay;
+    if (rt->arena != NULL)
+        eai_shm_destroy(rt->arena_fd, rt->arena, l->size);
+    rt->arena = NULL;
+    free(l->slot_base);
+    free(l->slot_count);
+    free(l->off_ready);
+    free(l->ready_cap);
+    free(l->off_chan);
+    free(l->chan_mbox_cap);
+    free(l->chan_node_size);
+    free(rt->ready);
+    free(rt->actors);
+    free(rt->domains);
+    memset(rt, 0, sizeof *rt);
+}

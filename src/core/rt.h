@@ -1,0 +1,214 @@
+/*
+ * Internal runtime structures shared by src/core and src/runtime.
+ *
+ * Two kinds of memory (DESIGN.md section 5):
+ *  - the public arena: one shared memfd mapping made by the launcher before
+ *    any enclave is forked. It holds scheduling words, statistics and the
+ *    storage of channels that cross a domain boundary. Everything in it is
+ *    hostile input to an enclave: values read from it are validated against
+ *    the private copies of the limits below.
+ *  - private memory: this struct, the actors, connectors and the storage of
+ *    channels whose two ends share a domain. After fork each process has its
+ *    own copy of the layout the launcher computed; the enclave trusts only
+ *    that copy.
+ */
+#ifndef EAI_RT_H
+#define EAI_RT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <eactors/ea_actor.h>
+#include <eactors/ea_queue.h>
+
+#include "platform/platform.h"
+#include "runtime/deploy.h"
+
+#define EAI_ARENA_MAGIC UINT64_C(0x31616e6572614145) /* "EAarena1" */
+#define EAI_HOST_SPAWN 16u    /* spawn slots of the host domain */
+#define EAI_NAME_MAX 48u      /* bytes of a spawned actor's name in the arena */
+
+enum { EAI_W_RUNNING = 0, EAI_W_PARKED = 1 };
+enum {
+    EAI_A_UNUSED = 0, /* spawn slot not used yet */
+    EAI_A_LIVE = 1,
+    EAI_A_DONE = 2,
+    EAI_A_FAILED = 3
+};
+
+/* Arena header. Written by the launcher and by every worker. */
+struct eai_hdr {
+    uint64_t magic;
+    uint64_t size;
+    alignas(64) _Atomic uint32_t stop; /* 1: stop requested (launcher or a failure) */
+    _Atomic uint32_t shutdown;         /* 1: workers leave their loops */
+    _Atomic uint32_t live;             /* actors neither done nor failed */
+    _Atomic uint32_t event;            /* launcher's futex: bumped on end, failure */
+    _Atomic uint32_t fail_actor;       /* first failed actor id + 1, 0 = none */
+    _Atomic int32_t fail_err;          /* its error */
+};
+
+/* Per enclave: start-up and death report, written by the enclave process. */
+struct eai_encl_shm {
+    alignas(64) _Atomic int32_t ready;  /* 1: confined and running; -1: start failed */
+    _Atomic int32_t death_sig;          /* fatal signal seen by the enclave, 0 = none */
+    _Atomic int32_t death_syscall;      /* SIGSYS: the forbidden call, else -1 */
+    _Atomic uint32_t death_actor;       /* actor id + 1 running at death, 0 = unknown */
+    char msg[192];                      /* start-up failure message, NUL-terminated */
+};
+
+/* Per worker: the futex word senders use to wake a parked worker. */
+struct eai_wk_shm {
+    alignas(64) _Atomic uint32_t state; /* EAI_W_RUNNING / EAI_W_PARKED */
+    alignas(64) _Atomic uint32_t current; /* actor id + 1 in a step, 0 = none */
+};
+
+/* Per actor, scheduling: written by senders (queued) and the owner. */
+struct eai_sched {
+    alignas(64) _Atomic uint32_t queued; /* 1 while in its worker's ready mbox */
+    _Atomic uint32_t status;             /* EAI_A_* */
+    _Atomic int32_t err;                 /* failure code */
+};
+
+/* Per actor, statistics: written only by the actor's own worker. */
+struct eai_stats {
+    alignas(64) _Atomic uint64_t sent, sent_bytes, recv, recv_bytes, steps;
+    _Atomic uint32_t errors;
+};
+
+/* Layout of the public arena and trusted limits, computed by the launcher
+ * before fork. */
+struct eai_layout {
+    size_t size;
+    size_t off_encl, off_wk, off_sched, off_stats, off_names;
+    size_t *off_ready;   /* per worker */
+    uint32_t *ready_cap; /* per worker */
+    size_t *off_chan;    /* per deployment channel; SIZE_MAX if private */
+    uint32_t *chan_mbox_cap;
+    uint32_t *chan_node_size;
+    uint32_t nactors;       /* deployment actors + spawn slots */
+    uint32_t ndep_actors;   /* ids [0, ndep_actors) are deployment actors */
+    uint32_t *slot_base;    /* per domain (0 = host, 1+e = enclave e) */
+    uint32_t *slot_count;
+};
+
+struct eai_domain;
+struct eai_worker;
+
+/* One end of a channel (private). */
+struct ea_conn {
+    ea_pool_t pool;
+    ea_mbox_t in;  /* messages to me */
+    ea_mbox_t out; /* the peer's in */
+    uint32_t max;  /* largest payload */
+    bool pub;      /* storage in the public arena */
+    bool owns_name; /* name was allocated for a spawned channel */
+    int failed;    /* sticky error, 0 = healthy */
+    struct ea_actor *self;
+    uint32_t peer;                  /* peer actor id */
+    struct eai_sched *peer_sched;   /* in the arena */
+    struct eai_wk_shm *peer_wk;     /* in the arena */
+    ea_mbox_t *peer_ready;          /* private view of the peer worker's ready mbox */
+    const char *name;
+    const char *peer_name;
+    void *storage;                  /* private channel storage (owned by end a) */
+    size_t storage_size;
+};
+
+/* One actor instance in this process (private). */
+struct ea_actor {
+    uint32_t id;
+    bool constructed;
+    bool spawned;
+    struct eai_worker *worker;
+    struct eai_domain *dom;
+    const ea_actor_type_t *type;
+    void *state;
+    const char *name;
+    const char *const *params; /* key, value, ..., NULL */
+    struct ea_conn **conns;
+    uint32_t nconns;
+    struct eai_sched *sched;
+    struct eai_stats *stats;
+};
+
+struct eai_worker {
+    struct eai_rt *rt;
+    struct eai_domain *dom;
+    int index; /* deployment worker index */
+    struct eai_wk_shm *shm;
+    ea_mbox_t *ready;
+    eai_thread_t thread;
+    bool started;
+    bool stop_seen;
+    uint32_t spin; /* empty polls before parking */
+    eai_idle_t idle;
+};
+
+/* A domain: the host or one enclave, as run by this process. */
+struct eai_domain {
+    struct eai_rt *rt;
+    int enclave; /* EAI_HOST or enclave index */
+    const char *name;
+    void *image;
+    int image_fd;
+    struct eai_worker *workers;
+    int nworkers;
+    _Atomic uint32_t spawn_next;
+    _Atomic uint32_t arrived; /* workers that reached the gate */
+    _Atomic uint32_t gate;    /* workers wait for 1 before running actors */
+};
+
+struct eai_rt {
+    const eai_deploy_t *dep;
+    struct eai_layout lay;
+    uint8_t *arena;
+    int arena_fd;
+    struct eai_hdr *hdr;
+    struct eai_encl_shm *encl;
+    struct eai_wk_shm *wk;
+    struct eai_sched *sched;
+    struct eai_stats *stats;
+    char (*names)[EAI_NAME_MAX]; /* per actor id, used for spawned actors */
+    ea_mbox_t *ready;            /* per worker (views) */
+    /* Actors living in this process, by id; NULL elsewhere. Published with
+     * release, read with acquire (spawn adds entries at run time). */
+    struct ea_actor *_Atomic *actors;
+    struct eai_domain **domains; /* per domain index, NULL if not in this process */
+    int ndomains;                /* 1 + nenclaves */
+};
+
+static inline int eai_domain_of_worker(const eai_deploy_t *d, int w)
+{
+    return d->workers[w].enclave == EAI_HOST ? 0 : 1 + d->workers[w].enclave;
+}
+
+static inline int eai_domain_of_actor(const eai_deploy_t *d, int a)
+{
+    return eai_domain_of_worker(d, d->actors[a].worker);
+}
+
+/* layout.c */
+int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen);
+int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen);
+void eai_rt_fini(struct eai_rt *rt);
+
+/* sched.c */
+void eai_wake(struct eai_sched *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);
+void eai_wake_all_workers(struct eai_rt *rt);
+void eai_request_stop(struct eai_rt *rt);
+void *eai_worker_main(void *arg);
+extern _Thread_local struct ea_actor *eai_current;
+
+/* domain.c */
+int eai_domain_start(struct eai_rt *rt, int dom, bool confine, char *err, size_t errlen);
+/* Joins the domain's workers (no frees: safe under seccomp). */
+void eai_domain_wait(struct eai_rt *rt, int dom);
+/* Joins the workers and frees the domain. */
+void eai_domain_join(struct eai_rt *rt, int dom);
+int eai_actor_fail(struct ea_actor *a, int err);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * Scheduling: ready queues, waking, and the worker loop.
+ *
+ * Design notes. Each worker owns a bounded MPMC mbox of actor ids (its ready
+ * queue) in the public arena, and each actor has a `queued` word. An actor id
+ * is in its worker's ready queue at most once: whoever flips `queued` from 0
+ * to 1 pushes it. Since the queue has room for every actor that can be bound
+ * to the worker, the push cannot fail on an intact arena.
+ *
+ * Lost wake-ups are excluded by a Dekker pair of sequentially consistent
+ * fences:
+ *   sender:  push message to mbox; fence; if queued == 0 -> exchange, push id
+ *   worker:  queued = 0;          fence; run body (which pops the mbox)
+ * Either the sender sees queued == 0 and enqueues the actor again, or the
+ * body's pop sees the message. The same pattern covers parking:
+ *   waker:   push id to ready;    fence; if state == PARKED -> wake
+ *   worker:  state = PARKED;      fence; if ready non-empty -> do not sleep
+ * and the futex re-checks state == PARKED in the kernel before sleeping.
+ *
+ * Idle actors are never polled: only ids in the ready queue run, so the cost
+ * per message does not depend on how many idle actors a worker holds.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+_Thread_local struct ea_actor *eai_current;
+
+#define SPIN_POLLS 20000u
+
+void eai_wake(struct eai_sched *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id)
+{
+    /* Pairs with the fence in run_one() after queued = 0. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->queued, memory_order_relaxed) != 0)
+        return;
+    if (atomic_exchange_explicit(&s->queued, 1, memory_order_relaxed) != 0)
+        return;
+    if (ea_mbox_try_push(ready, id) != EA_OK) {
+        /* Only a corrupt arena fills a ready queue; leave queued set so the
+         * actor is not pushed twice, the run's stop path still ends it. */
+        return;
+    }
+    /* Pairs with the fence in park() after state = PARKED. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&wk->state, memory_order_relaxed) == EAI_W_PARKED &&
+        atomic_exchange_explicit(&wk->state, EAI_W_RUNNING, memory_order_relaxed) ==
+            EAI_W_PARKED)
+        eai_futex_wake(&wk->state, 1);
+}
+
+void eai_wake_all_workers(struct eai_rt *rt)
+{
+    for (int w = 0; w < rt->dep->nworkers; w++) {
+        atomic_store_explicit(&rt->wk[w].state, EAI_W_RUNNING, memory_order_seq_cst);
+        eai_futex_wake(&rt->wk[w].state, 1);
+    }
+}
+
+void eai_request_stop(struct eai_rt *rt)
+{
+    atomic_store_explicit(&rt->hdr->stop, 1, memory_order_seq_cst);
+    eai_wake_all_workers(rt);
+    atomic_fetch_add_explicit(&rt->hdr->event, 1, memory_order_seq_cst);
+    eai_futex_wake(&rt->hdr->event, 1);
+}
+
+static void actor_end(struct ea_actor *a, uint32_t status, int err)
+{
+    struct eai_rt *rt = a->dom->rt;
+    atomic_store_explicit(&a->sched->err, err, memory_order_relaxed);
+    atomic_store_explicit(&a->sched->status, status, memory_order_release);
+    if (status == EAI_A_FAILED) {
+        uint32_t none = 0;
+        if (atomic_compare_exchange_strong_explicit(&rt->hdr->fail_actor, &none, a->id + 1,
+                                                    memory_order_acq_rel, memory_order_relaxed))
+            atomic_store_explicit(&rt->hdr->fail_err, err, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&rt->hdr->live, 1, memory_order_acq_rel);
+        eai_request_stop(rt);
+        return;
+    }
+    /* The last actor to finish wakes the launcher. */
+    if (atomic_fetch_sub_explicit(&rt->hdr->live, 1, memory_order_acq_rel) == 1) {
+        atomic_fetch_add_explicit(&rt->hdr->event, 1, memory_order_seq_cst);
+        eai_futex_wake(&rt->hdr->event, 1);
+    }
+}
+
+int eai_actor_fail(struct ea_actor *a, int err)
+{
+    actor_end(a, EAI_A_FAILED, err);
+    return err;
+}
+
+static void requeue(struct eai_worker *w, struct ea_actor *a)
+{
+    if (atomic_exchange_explicit(&a->sched->queued, 1, memory_order_relaxed) == 0)
+        (void)ea_mbox_try_push(w->ready, a->id);
+}
+
+/* Runs one step of actor `a` (constructor or body) and acts on its result. */
+static void run_one(struct eai_worker *w, struct ea_actor *a)
+{
+    /* Pairs with the fence in eai_wake(): from here on a new message makes
+     * the sender push this actor again. */
+    atomic_store_explicit(&a->sched->queued, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&a->sched->status, memory_order_relaxed) != EAI_A_LIVE)
+        return; /* finished; a late wake-up for it is harmless */
+
+    eai_current = a;
+    atomic_store_explicit(&w->shm->current, a->id + 1, memory_order_relaxed);
+    int rc;
+    if (!a->constructed) {
+        rc = a->type->ctor != NULL ? a->type->ctor(a, a->state) : EA_OK;
+        if (rc == EA_OK) {
+            a->constructed = true;
+            rc = EA_BUSY; /* the body runs at least once */
+        } else if (rc == EA_AGAIN) {
+            rc = EA_BUSY;
+        } else if (rc > 0) {
+            rc = EA_ERR_INVAL; /* a constructor may not return idle/busy/done */
+        }
+    } else {
+        rc = a->type->body(a, a->state);
+        atomic_store_explicit(&a->stats->steps,
+                              atomic_load_explicit(&a->stats->steps, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&w->shm->current, 0, memory_order_relaxed);
+    eai_current = NULL;
+
+    bool stopping = atomic_load_explicit(&w->rt->hdr->stop, memory_order_relaxed) != 0;
+    switch (rc) {
+    case EA_BUSY:
+        requeue(w, a);
+        break;
+    case EA_IDLE:
+        /* While the run stops, an actor with nothing left to do is done. */
+        if (stopping && a->constructed)
+            actor_end(a, EAI_A_DONE, 0);
+        break;
+    case EA_DONE:
+        actor_end(a, EAI_A_DONE, 0);
+        break;
+    default:
+        if (rc < 0) {
+            atomic_fetch_add_explicit(&a->stats->errors, 1, memory_order_relaxed);
+            actor_end(a, EAI_A_FAILED, rc);
+        } else {
+            actor_end(a, EAI_A_FAILED, EA_ERR_INVAL);
+        }
+        break;
+    }
+}
+
+/* Is actor id `id` one that worker `w` may run? Ids come from the arena. */
+static struct ea_actor *lookup(struct eai_worker *w, uint32_t id)
+{
+    struct eai_rt *rt = w->rt;
+    if (id >= rt->lay.nactors)
+        return NULL;
+    struct ea_actor *a = atomic_load_explicit(&rt->actors[id], memory_order_acquire);
+    if (a == NULL || a->worker != w)
+        return NULL;
+    return a;
+}
+
+/* On a stop request every live actor of this worker runs once more, so it
+ * sees ea_stopping() and can finish. */
+static void on_stop(struct eai_worker *w)
+{
+    struct eai_rt *rt = w->rt;
+    w->stop_seen = true;
+    for (uint32_t id = 0; id < rt->lay.nactors; id++) {
+        struct ea_actor *a = lookup(w, id);
+        if (a != NULL &&
+            atomic_load_explicit(&a->sched->status, memory_order_relaxed) == EAI_A_LIVE)
+            requeue(w, a);
+    }
+}
+
+static void park(struct eai_worker *w)
+{
+    struct eai_hdr *h = w->rt->hdr;
+    atomic_store_explicit(&w->shm->state, EAI_W_PARKED, memory_order_relaxed);
+    /* Pairs with the fence in eai_wake() after the push. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (ea_mbox_nonempty(w->ready) || atomic_load_explicit(&h->shutdown, memory_order_relaxed) ||
+        (atomic_load_explicit(&h->stop, memory_order_relaxed) && !w->stop_seen)) {
+        atomic_store_explicit(&w->shm->state, EAI_W_RUNNING, memory_order_relaxed);
+        return;
+    }
+    eai_futex_wait(&w->shm->state, EAI_W_PARKED, 0);
+    atomic_store_explicit(&w->shm->state, EAI_W_RUNNING, memory_order_relaxed);
+}
+
+void *eai_worker_main(void *arg)
+{
+    struct eai_worker *w = arg;
+    struct eai_rt *rt = w->rt;
+    struct eai_hdr *h = rt->hdr;
+
+    (void)eai_thread_prepare();
+    /* Tell the domain this thread made its last unconfined call. */
+    atomic_fetch_add_explicit(&w->dom->arrived, 1, memory_order_release);
+    eai_futex_wake(&w->dom->arrived, 1);
+    /* Wait for the domain's gate: the enclave is confined before any actor
+     * code runs on this thread. */
+    while (atomic_load_explicit(&w->dom->gate, memory_order_acquire) == 0)
+        eai_futex_wait(&w->dom->gate, 0, 0);
+
+    /* Every deployment actor starts queued on its worker. */
+    for (uint32_t id = 0; id < rt->lay.ndep_actors; id++) {
+        struct ea_actor *a = lookup(w, id);
+        if (a != NULL)
+            requeue(w, a);
+    }
+
+    uint32_t polls = 0;
+    for (;;) {
+        uint32_t id;
+        if (ea_mbox_try_pop(w->ready, &id) == EA_OK) {
+            struct ea_actor *a = lookup(w, id);
+            if (a != NULL)
+                run_one(w, a);
+            polls = 0;
+            continue;
+        }
+        if (atomic_load_explicit(&h->shutdown, memory_order_acquire))
+            break;
+        if (atomic_load_explicit(&h->stop, memory_order_acquire) && !w->stop_seen) {
+            on_stop(w);
+            continue;
+        }
+        if (++polls < w->spin || w->idle == EAI_IDLE_SPIN) {
+            eai_cpu_relax();
+            continue;
+        }
+        park(w);
+        polls = 0;
+    }
+    return NULL;
+}

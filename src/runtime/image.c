@@ -1,0 +1,92 @@
+/*
+ * Reading an image without running it: does its dynamic symbol table define
+ * `ea_type_<name>`? Used to validate deployment files (`eactors check`) so
+ * that validation never executes image code.
+ *
+ * Design notes: the file is untrusted input, so every offset and size from
+ * the ELF headers is checked against the file size before use.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/image.h"
+
+static int in_file(size_t size, uint64_t off, uint64_t len)
+{
+    return off <= size && len <= size - off;
+}
+
+int eai_image_has_type(const char *path, const char *type, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return EA_ERR_SYS;
+    }
+    int rc = EA_ERR_PARSE;
+    uint8_t *buf = NULL;
+    if (fseek(f, 0, SEEK_END) != 0)
+        goto out;
+    long fsize = ftell(f);
+    if (fsize < (long)sizeof(Elf64_Ehdr) || fsize > (1L << 30) || fseek(f, 0, SEEK_SET) != 0) {
+        snprintf(err, errlen, "not an ELF shared object");
+        goto out;
+    }
+    size_t size = (size_t)fsize;
+    buf = malloc(size);
+    if (buf == NULL || fread(buf, 1, size, f) != size) {
+        snprintf(err, errlen, "cannot read file");
+        rc = EA_ERR_SYS;
+        goto out;
+    }
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)buf;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_type != ET_DYN || eh->e_shentsize != sizeof(Elf64_Shdr) ||
+        !in_file(size, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr))) {
+        snprintf(err, errlen, "not an ELF64 shared object");
+        goto out;
+    }
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(buf + eh->e_shoff);
+    char want[160];
+    if (snprintf(want, sizeof want, "ea_type_%s", type) >= (int)sizeof want) {
+        rc = 0;
+        goto out;
+    }
+    rc = 0;
+    for (unsigned i = 0; i < eh->e_shnum; i++) {
+        if (sh[i].sh_type != SHT_DYNSYM)
+            continue;
+        if (sh[i].sh_link >= eh->e_shnum || sh[i].sh_entsize != sizeof(Elf64_Sym) ||
+            !in_file(size, sh[i].sh_offset, sh[i].sh_size))
+            break;
+        const Elf64_Shdr *strs = &sh[sh[i].sh_link];
+        if (!in_file(size, strs->sh_offset, strs->sh_size))
+            break;
+        const char *str = (const char *)buf + strs->sh_offset;
+        const Elf64_Sym *sym = (const Elf64_Sym *)(buf + sh[i].sh_offset);
+        size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
+        for (size_t k = 0; k < n; k++) {
+            if (sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= strs->sh_size)
+                continue;
+            const char *name = str + sym[k].st_name;
+            size_t maxlen = strs->sh_size - sym[k].st_name;
+            if (strnlen(name, maxlen) < maxlen && strcmp(name, want) == 0) {
+                rc = 1;
+                goto out;
+            }
+        }
+    }
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int eai_image_probe(void *ctx, const char *image_path, const char *type, char *err, size_t errlen)
+{
+    (void)ctx;
+    return eai_image_has_type(image_path, type, err, errlen);
+}

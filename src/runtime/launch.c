@@ -1,0 +1,388 @@
+/*
+ * The launcher: parse, lay out the public arena, fork one process per `proc`
+ * enclave, run the host and `none` enclaves in this process, supervise, and
+ * report.
+ *
+ * Design notes. Every enclave is forked before the launcher starts a thread
+ * of its own, so children are single-threaded copies holding nothing but the
+ * arena mapping and the parsed deployment. The supervisor sleeps on the
+ * arena's `event` futex; actors bump it when the last one finishes or one
+ * fails, and the signal handlers bump it on SIGINT, SIGTERM and SIGCHLD, so
+ * the launcher reacts without polling. Stopping has a bounded budget: actors
+ * get STOP_GRACE to finish, workers are then told to leave, and enclave
+ * processes still alive after KILL_AFTER are killed, which keeps a stop
+ * within one second and leaves no zombie: every child is reaped.
+ */
+#include "runtime/launch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include "core/rt.h"
+#include "runtime/image.h"
+
+#define STOP_GRACE_NS (500u * 1000000u)
+#define KILL_AFTER_NS (800u * 1000000u)
+
+static struct eai_rt *the_rt; /* for the signal and fatal hooks */
+static int the_enclave = -1;  /* in an enclave process: its index */
+static char out_buf[8192];
+
+static void notify_launcher(void)
+{
+    if (the_rt != NULL && the_rt->hdr != NULL) {
+        atomic_fetch_add_explicit(&the_rt->hdr->event, 1, memory_order_seq_cst);
+        eai_futex_wake(&the_rt->hdr->event, 1);
+    }
+}
+
+/* Runs in an enclave process on a fatal signal (async-signal-safe). */
+static void on_enclave_fatal(int sig, int syscall_nr)
+{
+    struct eai_encl_shm *e = &the_rt->encl[the_enclave];
+    struct ea_actor *a = eai_current;
+    atomic_store_explicit(&e->death_actor, a ? a->id + 1 : 0, memory_order_relaxed);
+    atomic_store_explicit(&e->death_syscall, syscall_nr, memory_order_relaxed);
+    atomic_store_explicit(&e->death_sig, sig, memory_order_release);
+}
+
+static _Noreturn void enclave_main(struct eai_rt *rt, int e)
+{
+    char err[192];
+    int d = 1 + e;
+    the_enclave = e;
+    struct eai_encl_shm *shm = &rt->encl[e];
+    setvbuf(stdout, out_buf, _IOLBF, sizeof out_buf);
+    int rc = eai_child_harden(err, sizeof err);
+    if (rc == EA_OK)
+        rc = eai_on_fatal(on_enclave_fatal) == EA_OK ? EA_OK : EA_ERR_SYS;
+    if (rc == EA_OK)
+        rc = eai_domain_start(rt, d, true, err, sizeof err);
+    if (rc != EA_OK) {
+        snprintf(shm->msg, sizeof shm->msg, "%s", err);
+        atomic_store_explicit(&shm->ready, -1, memory_order_release);
+        notify_launcher();
+        eai_domain_wait(rt, d);
+        fflush(stdout);
+        eai_exit_now(3);
+    }
+    atomic_store_explicit(&shm->ready, 1, memory_order_release);
+    /* Confined from here: only join the workers and leave; the kernel
+     * reclaims the rest. */
+    eai_domain_wait(rt, d);
+    fflush(stdout);
+    eai_exit_now(0);
+}
+
+static const char *actor_name(struct eai_rt *rt, uint32_t id, char *buf, size_t len)
+{
+    if (id < rt->lay.ndep_actors)
+        return rt->dep->actors[id].name;
+    if (id >= rt->lay.nactors)
+        return "?";
+    /* Spawned actors' names come from the arena: copy, bound and clean. */
+    size_t i = 0;
+    for (; i + 1 < len && i < EAI_NAME_MAX && rt->names[id][i] != '\0'; i++) {
+        char ch = rt->names[id][i];
+        buf[i] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+static const char *actor_domain(struct eai_rt *rt, uint32_t id)
+{
+    if (id < rt->lay.ndep_actors) {
+        int d = eai_domain_of_actor(rt->dep, (int)id);
+        return d == 0 ? "host" : rt->dep->enclaves[d - 1].name;
+    }
+    for (int d = 0; d < rt->ndomains; d++)
+        if (id >= rt->lay.slot_base[d] && id < rt->lay.slot_base[d] + rt->lay.slot_count[d])
+            return d == 0 ? "host" : rt->dep->enclaves[d - 1].name;
+    return "?";
+}
+
+struct child {
+    pid_t pid;
+    int enclave;
+    bool reaped;
+    int status;
+};
+
+/* Reports an enclave that ended; returns true if that was a failure. */
+static bool report_child(struct eai_rt *rt, struct child *c, bool shutting_down)
+{
+    const char *en = rt->dep->enclaves[c->enclave].name;
+    struct eai_encl_shm *e = &rt->encl[c->enclave];
+    int sig = atomic_load_explicit(&e->death_sig, memory_order_acquire);
+    uint32_t who = atomic_load_explicit(&e->death_actor, memory_order_relaxed);
+    char nb[EAI_NAME_MAX];
+    const char *an = who ? actor_name(rt, who - 1, nb, sizeof nb) : NULL;
+    char actor[96];
+    if (an != NULL)
+        snprintf(actor, sizeof actor, "actor '%s'", an);
+    else
+        snprintf(actor, sizeof actor, "an unknown actor");
+    if (sig == SIGSYS) {
+        int nr = atomic_load_explicit(&e->death_syscall, memory_order_relaxed);
+        const char *sn = eai_syscall_name(nr);
+        fprintf(stderr, "eactors: enclave '%s' killed: %s made forbidden system call '%s' (%d)\n",
+                en, actor, sn ? sn : "?", nr);
+        return true;
+    }
+    if (sig != 0) {
+        fprintf(stderr, "eactors: enclave '%s' died: %s crashed with %s\n", en, actor,
+                eai_signal_name(sig));
+        return true;
+    }
+    if (atomic_load_explicit(&e->ready, memory_order_acquire) < 0) {
+        char msg[sizeof e->msg];
+        memcpy(msg, e->msg, sizeof msg);
+        msg[sizeof msg - 1] = '\0';
+        fprintf(stderr, "eactors: enclave '%s' failed to start: %s\n", en, msg);
+        return true;
+    }
+    if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0 && shutting_down)
+        return false;
+    if (WIFSIGNALED(c->status))
+        fprintf(stderr, "eactors: enclave '%s' was killed by %s\n", en,
+                eai_signal_name(WTERMSIG(c->status)));
+    else
+        fprintf(stderr, "eactors: enclave '%s' exited unexpectedly (status %d)\n", en,
+                WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1);
+    return true;
+}
+
+static int reap_children(struct eai_rt *rt, struct child *kids, int nkids, bool shutting_down,
+                         bool *failed)
+{
+    int alive = 0;
+    int status;
+    pid_t p;
+    while ((p = eai_reap(&status)) > 0) {
+        for (int i = 0; i < nkids; i++) {
+            if (kids[i].pid == p && !kids[i].reaped) {
+                kids[i].reaped = true;
+                kids[i].status = status;
+                if (report_child(rt, &kids[i], shutting_down))
+                    *failed = true;
+            }
+        }
+    }
+    for (int i = 0; i < nkids; i++)
+        alive += !kids[i].reaped;
+    return alive;
+}
+
+static void print_summary(struct eai_rt *rt, double secs, FILE *out)
+{
+    static const char *const st[] = {"unused", "live", "done", "FAILED"};
+    fprintf(out, "eactors: summary after %.3f s\n", secs);
+    fprintf(out, "%-20s %-10s %-7s %12s %14s %12s %14s %12s %7s\n", "actor", "domain", "status",
+            "sent", "sent_bytes", "recv", "recv_bytes", "steps", "errors");
+    for (uint32_t id = 0; id < rt->lay.nactors; id++) {
+        uint32_t s = atomic_load_explicit(&rt->sched[id].status, memory_order_acquire);
+        if (s == EAI_A_UNUSED || s > EAI_A_FAILED)
+            continue;
+        struct eai_stats *x = &rt->stats[id];
+        char nb[EAI_NAME_MAX];
+        fprintf(out, "%-20s %-10s %-7s %12llu %14llu %12llu %14llu %12llu %7u\n",
+                actor_name(rt, id, nb, sizeof nb), actor_domain(rt, id), st[s],
+                (unsigned long long)atomic_load(&x->sent),
+                (unsigned long long)atomic_load(&x->sent_bytes),
+                (unsigned long long)atomic_load(&x->recv),
+                (unsigned long long)atomic_load(&x->recv_bytes),
+                (unsigned long long)atomic_load(&x->steps), atomic_load(&x->errors));
+    }
+}
+
+static void describe(const eai_deploy_t *d)
+{
+    printf("%s: valid: %d enclave(s), %d worker(s), %d actor(s), %d channel(s)\n", d->path,
+           d->nenclaves, d->nworkers, d->nactors, d->nchannels);
+}
+
+static void warn_insecure(const eai_deploy_t *d)
+{
+    for (int e = 0; e < d->nenclaves; e++)
+        if (d->enclaves[e].backend == EAI_BACKEND_NONE)
+            fprintf(stderr,
+                    "eactors: WARNING: enclave '%s' runs with backend 'none': INSECURE, "
+                    "no isolation (for debugging only)\n",
+                    d->enclaves[e].name);
+}
+
+static bool domain_used(const eai_deploy_t *d, int dom)
+{
+    for (int a = 0; a < d->nactors; a++)
+        if (eai_domain_of_actor(d, a) == dom)
+            return true;
+    return false;
+}
+
+int eai_launch(const eai_run_opts_t *o)
+{
+    char err[512];
+    eai_deploy_t *dep = NULL;
+    int rc = eai_deploy_load(o->path, eai_cpu_count(), eai_image_probe, NULL, &dep, err,
+                             sizeof err);
+    if (rc != EA_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    if (o->backend >= 0)
+        for (int e = 0; e < dep->nenclaves; e++)
+            dep->enclaves[e].backend = (eai_backend_t)o->backend;
+    if (o->check_only) {
+        describe(dep);
+        eai_deploy_free(dep);
+        return 0;
+    }
+    warn_insecure(dep);
+
+    static struct eai_rt rt;
+    memset(&rt, 0, sizeof rt);
+    rt.dep = dep;
+    rt.arena_fd = -1;
+    rc = eai_layout_compute(&rt, err, sizeof err);
+    if (rc == EA_OK)
+        rc = eai_arena_create(&rt, err, sizeof err);
+    if (rc != EA_OK) {
+        fprintf(stderr, "eactors: %s\n", err);
+        eai_rt_fini(&rt);
+        eai_deploy_free(dep);
+        return 2;
+    }
+    the_rt = &rt;
+    fflush(stdout);
+    fflush(stderr);
+    if (eai_signals_install(notify_launcher) != EA_OK) {
+        fprintf(stderr, "eactors: cannot install signal handlers\n");
+        eai_rt_fini(&rt);
+        eai_deploy_free(dep);
+        return 2;
+    }
+
+    uint64_t t0 = eai_clock_ns();
+    bool failed = false;
+    struct child *kids = calloc((size_t)dep->nenclaves + 1, sizeof *kids);
+    int nkids = 0;
+    /* Fork every proc enclave before this process starts any thread. */
+    for (int e = 0; e < dep->nenclaves && kids != NULL; e++) {
+        if (dep->enclaves[e].backend != EAI_BACKEND_PROC || !domain_used(dep, 1 + e))
+            continue;
+        pid_t pid = eai_fork();
+        if (pid == 0)
+            enclave_main(&rt, e);
+        if (pid < 0) {
+            fprintf(stderr, "eactors: cannot fork enclave '%s'\n", dep->enclaves[e].name);
+            failed = true;
+            break;
+        }
+        kids[nkids++] = (struct child){.pid = pid, .enclave = e};
+    }
+    for (int d = 0; d < rt.ndomains && !failed; d++) {
+        if (d > 0 && dep->enclaves[d - 1].backend == EAI_BACKEND_PROC)
+            continue;
+        if (!domain_used(dep, d))
+            continue;
+        rc = eai_domain_start(&rt, d, false, err, sizeof err);
+        if (rc != EA_OK) {
+            fprintf(stderr, "eactors: %s '%s': %s\n", d == 0 ? "domain" : "enclave",
+                    d == 0 ? "host" : dep->enclaves[d - 1].name, err);
+            failed = true;
+        }
+    }
+    if (failed)
+        eai_request_stop(&rt);
+
+    /* Supervise. */
+    int stop_sig = 0;
+    uint64_t stop_at = failed ? eai_clock_ns() : 0;
+    for (;;) {
+        uint32_t ev = atomic_load_explicit(&rt.hdr->event, memory_order_seq_cst);
+        int s = eai_signal_take();
+        if (s != 0 && stop_sig == 0) {
+            stop_sig = s;
+            fprintf(stderr, "eactors: stopping on %s\n", eai_signal_name(s));
+            eai_request_stop(&rt);
+        }
+        reap_children(&rt, kids, nkids, false, &failed);
+        if (failed && stop_at == 0)
+            eai_request_stop(&rt);
+        if (atomic_load_explicit(&rt.hdr->fail_actor, memory_order_acquire) != 0)
+            failed = true;
+        if (atomic_load_explicit(&rt.hdr->stop, memory_order_acquire) && stop_at == 0)
+            stop_at = eai_clock_ns();
+        if (atomic_load_explicit(&rt.hdr->live, memory_order_acquire) == 0)
+            break;
+        uint64_t now = eai_clock_ns();
+        if (stop_at != 0 && now - stop_at >= STOP_GRACE_NS)
+            break;
+        eai_futex_wait(&rt.hdr->event, ev,
+                       stop_at != 0 ? STOP_GRACE_NS - (now - stop_at) : 200u * 1000000u);
+    }
+
+    /* Shut down: workers leave their loops; enclaves exit or are killed. */
+    atomic_store_explicit(&rt.hdr->shutdown, 1, memory_order_seq_cst);
+    eai_wake_all_workers(&rt);
+    uint64_t kill_at = eai_clock_ns() + (KILL_AFTER_NS - STOP_GRACE_NS);
+    bool stuck = false;
+    for (int d = 0; d < rt.ndomains; d++) {
+        struct eai_domain *dom = rt.domains[d];
+        if (dom == NULL)
+            continue;
+        for (int i = 0; i < dom->nworkers; i++)
+            if (dom->workers[i].started) {
+                if (eai_thread_join_until(&dom->workers[i].thread, kill_at) == EA_OK)
+                    dom->workers[i].started = false;
+                else
+                    stuck = true;
+            }
+    }
+    while (reap_children(&rt, kids, nkids, true, &failed) > 0) {
+        if (eai_clock_ns() >= kill_at) {
+            for (int i = 0; i < nkids; i++)
+                if (!kids[i].reaped) {
+                    fprintf(stderr, "eactors: enclave '%s' did not stop in time; killing it\n",
+                            dep->enclaves[kids[i].enclave].name);
+                    eai_kill(kids[i].pid, SIGKILL);
+                }
+            kill_at = UINT64_MAX;
+        }
+        eai_sleep_ns(2000000u);
+    }
+
+    uint32_t fa = atomic_load_explicit(&rt.hdr->fail_actor, memory_order_acquire);
+    if (fa != 0 && fa <= rt.lay.nactors) {
+        char nb[EAI_NAME_MAX];
+        int ferr = atomic_load_explicit(&rt.hdr->fail_err, memory_order_relaxed);
+        const char *dn = actor_domain(&rt, fa - 1);
+        fprintf(stderr, "eactors: actor '%s' in %s%s%s failed: %s (%d)\n",
+                actor_name(&rt, fa - 1, nb, sizeof nb), strcmp(dn, "host") ? "enclave '" : "",
+                dn, strcmp(dn, "host") ? "'" : "", ea_strerror(ferr), ferr);
+        failed = true;
+    }
+    if (stuck)
+        fprintf(stderr, "eactors: a host actor did not return within the stop budget\n");
+    if (!o->quiet)
+        print_summary(&rt, (double)(eai_clock_ns() - t0) / 1e9, stderr);
+    fflush(stdout);
+    int code = failed ? 1 : stop_sig != 0 ? 128 + stop_sig : 0;
+    if (stuck) {
+        /* A host thread is still inside an actor body: its memory cannot be
+         * freed under it. Leave without tearing down. */
+        fflush(stderr);
+        eai_exit_now(code);
+    }
+    for (int d = 0; d < rt.ndomains; d++)
+        eai_domain_join(&rt, d);
+    free(kids);
+    the_rt = NULL;
+    eai_rt_fini(&rt);
+    eai_deploy_free(dep);
+    return code;
+}

@@ -1,0 +1,16 @@
+#ifndef EAI_LAUNCH_H
+#define EAI_LAUNCH_H
+#include <stdbool.h>
+
+typedef struct eai_run_opts {
+    const char *path;  /* deployment file */
+    int backend;       /* -1: as in the file; else eai_backend_t for every enclave */
+    bool quiet;        /* no summary */
+    bool check_only;   /* validate and describe, do not run */
+} eai_run_opts_t;
+
+/* Runs (or checks) a deployment. Returns the process exit code: 0 all actors
+ * done; 1 an actor failed or an enclave died; 2 bad deployment or usage;
+ * 128 + signal when stopped by SIGINT/SIGTERM. */
+int eai_launch(const eai_run_opts_t *o);
+#endif

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Integration tests: run real deployments with the eactors command and check
+# what they print and how they end. Usage: cases.sh CASE
+# Environment: EACTORS (the tool), IMG (dir with faulty.so and test
+# deployments), EX (the built examples dir), BACKEND (optional: none).
+set -u
+case_name=$1
+out=$(mktemp) err=$(mktemp)
+trap 'rm -f "$out" "$err"' EXIT
+backend=()
+[ -n "${BACKEND:-}" ] && backend=(--backend "$BACKEND")
+fails=0
+
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# run EXPECTED_EXIT FILE [ARGS...]: runs the deployment with a hang guard.
+run() {
+    local want=$1 file=$2; shift 2
+    timeout -k 5 120 "$EACTORS" run "${backend[@]}" "$@" "$file" >"$out" 2>"$err"
+    local got=$?
+    if [ "$got" != "$want" ]; then
+        fail "exit status $got, expected $want for $file"
+        echo "--- stdout"; cat "$out"; echo "--- stderr"; cat "$err"
+    fi
+}
+has_out() { grep -qF -- "$1" "$out" || { fail "stdout lacks: $1"; cat "$out"; }; }
+has_err() { grep -qF -- "$1" "$err" || { fail "stderr lacks: $1"; cat "$err"; }; }
+lacks_err() { ! grep -qF -- "$1" "$err" || { fail "stderr has: $1"; cat "$err"; }; }
+# No enclave process of this run may outlive it.
+no_leftovers() {
+    sleep 0.2
+    if pgrep -f -- "$1" >/dev/null; then
+        fail "processes left behind for $1:"; pgrep -af -- "$1"
+    fi
+}
+# Every message of a pingpong run came back intact.
+pingpong_ok() {
+    has_out "pingpong-result placement=$1"
+    has_out "errors=0"
+    has_err "ping "
+    has_err "done"
+}
+
+case "$case_name" in
+hello)
+    run 0 "$EX/hello/hello.xml"
+    has_out "hello, world from actor 'hello' in greeter"
+    has_err "hello                greeter"
+    ;;
+hello_host)
+    run 0 "$EX/hello/hello-host.xml"
+    has_out "hello from actor 'hello' in host"
+    ;;
+pingpong_*)
+    p=${case_name#pingpong_}; p=${p//_/-}
+    run 0 "$EX/pingpong/$p.xml"
+    pingpong_ok "$p"
+    has_out "20000 round trips of 16 B"
+    ;;
+ring)
+    run 0 "$EX/ring/ring.xml"
+    has_out "ring-result actors=8 hops=10000"
+    ;;
+quiet)
+    run 0 "$EX/hello/hello.xml" --quiet
+    lacks_err "summary"
+    ;;
+crash)
+    run 1 "$IMG/crash.xml"
+    has_err "eactors: enclave 'victim' died: actor 'boom' crashed with SIGSEGV"
+    has_out "calm: stop seen"
+    has_out "hostcalm: stop seen"
+    no_leftovers "$IMG/crash.xml"
+    ;;
+syscall)
+    run 1 "$IMG/syscall.xml"
+    has_err "eactors: enclave 'jail' killed: actor 'opener' made forbidden system call 'open"
+    has_out "calm: stop seen"
+    no_leftovers "$IMG/syscall.xml"
+    ;;
+syscall_host)
+    run 0 "$IMG/syscall-host.xml"
+    has_out "opener in host: open returned"
+    ;;
+fail)
+    run 1 "$IMG/fail.xml"
+    has_err "eactors: actor 'bad' in enclave 'e' failed: actor failure (-16)"
+    has_err "FAILED"
+    no_leftovers "$IMG/fail.xml"
+    ;;
+backpressure_cross)
+    run 0 "$IMG/backpressure-cross.xml"
+    has_out "sink: received 100000 messages, 0 out of order or lost"
+    has_out "flood: sent 100000 messages"
+    ;;
+backpressure_one)
+    run 0 "$IMG/backpressure-one.xml"
+    has_out "sink: received 20000 messages, 0 out of order or lost"
+    if grep -q "pushed back 0 times" "$out"; then fail "sender was never pushed back"; fi
+    ;;
+spawn)
+    run 0 "$IMG/spawn.xml"
+    for i in 0 1 2; do has_out "spawner: child $i (boss.child#$i) answered $((2 * (i + 100)))"; done
+    for i in 0 1; do has_out "spawner: child $i (hostboss.child#$i) answered $((2 * (i + 100)))"; done
+    has_err "boss.child#2"
+    ;;
+spawn_limit)
+    run 1 "$IMG/spawn-limit.xml"
+    has_err "eactors: actor 'boss' in enclave 'e' failed: limit reached (-15)"
+    ;;
+multi)
+    run 0 "$IMG/multi.xml"
+    has_out "m: constructor ran 4 times"
+    ;;
+sigint | sigterm)
+    sig=INT want=130
+    [ "$case_name" = sigterm ] && sig=TERM want=143
+    "$EACTORS" run "${backend[@]}" "$IMG/wait.xml" >"$out" 2>"$err" &
+    pid=$!
+    for _ in $(seq 1 300); do
+        grep -q "inside: ready" "$out" && grep -q "outside: ready" "$out" && break
+        sleep 0.05
+    done
+    kill -s "$sig" "$pid"
+    # Hang guard only: the run itself ends within about a second.
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$pid" 2>/dev/null; then fail "run did not end after SIG$sig"; kill -9 "$pid"; fi
+    wait "$pid"; got=$?
+    [ "$got" = "$want" ] || fail "exit $got, expected $want"
+    has_err "eactors: stopping on SIG$sig"
+    has_out "inside: stop seen"
+    has_out "outside: stop seen"
+    no_leftovers "$IMG/wait.xml"
+    ;;
+check_ok)
+    timeout 60 "$EACTORS" check "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err" || fail "check failed"
+    has_out "valid: 2 enclave(s), 2 worker(s), 2 actor(s), 1 channel(s)"
+    ;;
+check_badtype)
+    timeout 60 "$EACTORS" check "$IMG/badtype.xml" >"$out" 2>"$err"
+    [ $? = 2 ] || fail "expected exit 2"
+    has_err "$IMG/badtype.xml:4: <actor> 'm': type 'nosuchtype' is not in image 'faulty.so'"
+    ;;
+check_badxml)
+    timeout 60 "$EACTORS" run "$IMG/badxml.xml" >"$out" 2>"$err"
+    [ $? = 2 ] || fail "expected exit 2"
+    has_err "$IMG/badxml.xml:3: <worker>: unknown attribute 'colour'"
+    ;;
+usage)
+    "$EACTORS" >"$out" 2>"$err"; [ $? = 2 ] || fail "no args: expected 2"
+    has_err "usage: eactors run"
+    "$EACTORS" run --backend sgx x.xml >"$out" 2>"$err"; [ $? = 2 ] || fail "bad backend: expected 2"
+    has_err "unknown backend 'sgx'"
+    "$EACTORS" run /nonexistent.xml >"$out" 2>"$err"; [ $? = 2 ] || fail "missing file: expected 2"
+    has_err "/nonexistent.xml: cannot read"
+    ;;
+*)
+    fail "unknown case $case_name"
+    ;;
+esac
+if [ "$fails" -eq 0 ]; then echo "PASS: $case_name${BACKEND:+ (backend $BACKEND)}"; fi
+exit $((fails > 0))
