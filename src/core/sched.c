@@ -109,6 +109,9 @@ static void run_one(struct eai_worker *w, struct ea_actor *a)
     if (atomic_load_explicit(&a->sched->status, memory_order_relaxed) != EAI_A_LIVE)
         return; /* finished; a late wake-up for it is harmless */
 
+    /* Whether this step starts after the stop request: only such a step
+     * has had the chance to see ea_stopping(). */
+    bool stop_before = atomic_load_explicit(&w->rt->hdr->stop, memory_order_acquire) != 0;
     eai_current = a;
     atomic_store_explicit(&w->shm->current, a->id + 1, memory_order_relaxed);
     int rc;
@@ -131,15 +134,18 @@ static void run_one(struct eai_worker *w, struct ea_actor *a)
     atomic_store_explicit(&w->shm->current, 0, memory_order_relaxed);
     eai_current = NULL;
 
-    bool stopping = atomic_load_explicit(&w->rt->hdr->stop, memory_order_relaxed) != 0;
     switch (rc) {
     case EA_BUSY:
         requeue(w, a);
         break;
     case EA_IDLE:
-        /* While the run stops, an actor with nothing left to do is done. */
-        if (stopping && a->constructed)
+        /* While the run stops, an actor that saw the stop request and has
+         * nothing left to do is done; one that may have missed it runs
+         * once more. */
+        if (stop_before && a->constructed)
             actor_end(a, EAI_A_DONE, 0);
+        else if (atomic_load_explicit(&w->rt->hdr->stop, memory_order_acquire))
+            requeue(w, a);
         break;
     case EA_DONE:
         actor_end(a, EAI_A_DONE, 0);

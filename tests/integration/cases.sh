@@ -5,8 +5,12 @@
 # deployments), EX (the built examples dir), BACKEND (optional: none).
 set -u
 case_name=$1
-out=$(mktemp) err=$(mktemp)
-trap 'rm -f "$out" "$err"' EXIT
+out=$(mktemp) err=$(mktemp) tmp=$(mktemp -d)
+trap 'rm -rf "$out" "$err" "$tmp"' EXIT
+# Images of test deployments resolve through the search path, so a test can
+# run a private copy of a deployment (a unique name to look for leftovers).
+export EACTORS_IMAGE_PATH=$IMG
+private() { cp "$IMG/$1" "$tmp/${1%.xml}-$$.xml"; echo "$tmp/${1%.xml}-$$.xml"; }
 backend=()
 [ -n "${BACKEND:-}" ] && backend=(--backend "$BACKEND")
 fails=0
@@ -66,27 +70,30 @@ quiet)
     lacks_err "summary"
     ;;
 crash)
-    run 1 "$IMG/crash.xml"
+    f=$(private crash.xml)
+    run 1 "$f"
     has_err "eactors: enclave 'victim' died: actor 'boom' crashed with SIGSEGV"
     has_out "calm: stop seen"
     has_out "hostcalm: stop seen"
-    no_leftovers "$IMG/crash.xml"
+    no_leftovers "$f"
     ;;
 syscall)
-    run 1 "$IMG/syscall.xml"
+    f=$(private syscall.xml)
+    run 1 "$f"
     has_err "eactors: enclave 'jail' killed: actor 'opener' made forbidden system call 'open"
     has_out "calm: stop seen"
-    no_leftovers "$IMG/syscall.xml"
+    no_leftovers "$f"
     ;;
 syscall_host)
     run 0 "$IMG/syscall-host.xml"
     has_out "opener in host: open returned"
     ;;
 fail)
-    run 1 "$IMG/fail.xml"
+    f=$(private fail.xml)
+    run 1 "$f"
     has_err "eactors: actor 'bad' in enclave 'e' failed: actor failure (-16)"
     has_err "FAILED"
-    no_leftovers "$IMG/fail.xml"
+    no_leftovers "$f"
     ;;
 backpressure_cross)
     run 0 "$IMG/backpressure-cross.xml"
@@ -115,7 +122,8 @@ multi)
 sigint | sigterm)
     sig=INT want=130
     [ "$case_name" = sigterm ] && sig=TERM want=143
-    "$EACTORS" run "${backend[@]}" "$IMG/wait.xml" >"$out" 2>"$err" &
+    f=$(private wait.xml)
+    "$EACTORS" run "${backend[@]}" "$f" >"$out" 2>"$err" &
     pid=$!
     for _ in $(seq 1 300); do
         grep -q "inside: ready" "$out" && grep -q "outside: ready" "$out" && break
@@ -130,7 +138,7 @@ sigint | sigterm)
     has_err "eactors: stopping on SIG$sig"
     has_out "inside: stop seen"
     has_out "outside: stop seen"
-    no_leftovers "$IMG/wait.xml"
+    no_leftovers "$f"
     ;;
 check_ok)
     timeout 60 "$EACTORS" check "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err" || fail "check failed"

@@ -1,0 +1,664 @@
+/*
+ * Tests of the deployment-file parser and validator (src/runtime/deploy.c):
+ * one full valid file checked field by field, a table of invalid files each
+ * checked against its exact "file:line: message", and eai_parse_size.
+ *
+ * Files are written into a fresh mkdtemp directory together with dummy image
+ * files; the CPU count is passed explicitly, so nothing depends on the
+ * machine. The fake probe says "yes" unless the type starts with "no", and
+ * fails to load any image whose file name starts with "bad".
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "runtime/deploy.h"
+
+static char tmpdir[256];
+static char file[300];
+static int probe_calls;
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int fake_probe(void *ctx, const char *image_path, const char *type, char *err,
+                      size_t errlen)
+{
+    (void)ctx;
+    probe_calls++;
+    const char *base = strrchr(image_path, '/');
+    base = base != NULL ? base + 1 : image_path;
+    if (strncmp(base, "bad", 3) == 0) {
+        snprintf(err, errlen, "not an eactors image");
+        return EA_ERR_PARSE;
+    }
+    return strncmp(type, "no", 2) != 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 32];
+    snprintf(tmpdir, sizeof tmpdir, "%s/ea_deploy_XXXXXX",
+             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(tmpdir));
+    snprintf(file, sizeof file, "%s/d.xml", tmpdir);
+    snprintf(path, sizeof path, "%s/img.so", tmpdir);
+    write_file(path, "dummy image\n");
+    snprintf(path, sizeof path, "%s/bad.so", tmpdir);
+    write_file(path, "dummy image\n");
+    snprintf(path, sizeof path, "%s/sub", tmpdir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/sub/abs.so", tmpdir);
+    write_file(path, "dummy image\n");
+    snprintf(path, sizeof path, "%s/lib", tmpdir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/lib/onpath.so", tmpdir);
+    write_file(path, "dummy image\n");
+    snprintf(path, sizeof path, "%s/adir.so", tmpdir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    unsetenv("EACTORS_IMAGE_PATH");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    const char *rm[] = {"d.xml", "img.so", "bad.so", "sub/abs.so", "sub", "lib/onpath.so",
+                        "lib", "adir.so"};
+    char path[PATH_MAX + 32];
+    for (size_t i = 0; i < sizeof rm / sizeof rm[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpdir, rm[i]);
+        if (remove(path) != 0 && errno != ENOENT)
+            fprintf(stderr, "cannot remove %s: %s\n", path, strerror(errno));
+    }
+    assert_int_equal(rmdir(tmpdir), 0);
+    return 0;
+}
+
+/* Writes `xml` to the test file and loads it with 2 CPUs and the fake probe. */
+static int load(const char *xml, eai_deploy_t **d, char *err, size_t errlen)
+{
+    write_file(file, xml);
+    return eai_deploy_load(file, 2, fake_probe, NULL, d, err, errlen);
+}
+
+/* ------------------------------------------------------------- parse_size -- */
+
+static void test_parse_size(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        uint64_t v;
+    } good[] = {
+        {"0", 0},
+        {"1", 1},
+        {"64", 64},
+        {"007", 7},
+        {"1K", 1024},
+        {"16K", 16384},
+        {"1M", 1048576},
+        {"3G", 3ull << 30},
+        {"0K", 0},
+        {"18446744073709551615", UINT64_MAX},
+        {"17179869183G", 17179869183ull << 30},
+    };
+    static const char *const bad[] = {
+        "", "K", "-1", "+1", " 1", "1 ", "1k", "1m", "1KB", "1KK", "12Q", "1.5K", "0x10",
+        "18446744073709551616", "17179869184G", "99999999999999999999999",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        uint64_t v = 12345;
+        assert_int_equal(eai_parse_size(good[i].s, &v), EA_OK);
+        assert_true(v == good[i].v);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t v = 12345;
+        int rc = eai_parse_size(bad[i], &v);
+        if (rc != EA_ERR_PARSE)
+            fail_msg("eai_parse_size(\"%s\") = %d", bad[i], rc);
+        assert_true(v == 12345); /* untouched on error */
+    }
+    uint64_t v;
+    assert_int_equal(eai_parse_size(NULL, &v), EA_ERR_INVAL);
+    assert_int_equal(eai_parse_size("1", NULL), EA_ERR_INVAL);
+}
+
+/* ------------------------------------------------------------------ valid -- */
+
+static void test_valid_full(void **state)
+{
+    (void)state;
+    char xml[4096], err[512] = "x";
+    char abs[512], onpath[PATH_MAX + 32], libenv[512];
+    snprintf(abs, sizeof abs, "%s/sub/abs.so", tmpdir);
+    snprintf(libenv, sizeof libenv, "/nonexistent::%s/lib", tmpdir);
+    setenv("EACTORS_IMAGE_PATH", libenv, 1);
+    snprintf(xml, sizeof xml,
+             "<?xml version='1.0'?>\n"                                            /* 1 */
+             "<eactors>\n"                                                        /* 2 */
+             "  <!-- references point forward -->\n"                              /* 3 */
+             "  <actor name='ping' type='ping' worker='w0'>\n"                    /* 4 */
+             "    <param name='rounds' value='1000'/>\n"                          /* 5 */
+             "    <param name='msg.size' value=''/>\n"                            /* 6 */
+             "  </actor>\n"                                                       /* 7 */
+             "  <host image='img.so'/>\n"                                         /* 8 */
+             "  <enclave name='left' image='img.so'/>\n"                          /* 9 */
+             "  <enclave name='right' image='%s' backend='none' spawn='0'/>\n"    /* 10 */
+             "  <enclave name='third' image='onpath.so' backend='proc' spawn='1K'/>\n" /* 11 */
+             "  <worker name='w0' cpus='0' enclave='left' idle='spin'/>\n"        /* 12 */
+             "  <worker name='w1' cpus='1,0' enclave='right' idle='park'/>\n"     /* 13 */
+             "  <worker name='h' cpus='0-1'/>\n"                                  /* 14 */
+             "  <worker name='idle_worker' cpus='1' enclave='third'/>\n"          /* 15 */
+             "  <actor name='pong' type='pong' worker='w1'/>\n"                   /* 16 */
+             "  <actor name='mon' type='mon' worker='h'/>\n"                      /* 17 */
+             "  <actor name='ping2' type='ping' worker='w0'></actor>\n"           /* 18 */
+             "  <channel name='pp' between='ping pong' nodes='128' max='64K' protect='aead'/>\n"
+             "  <channel name='pp2' between='  pong   ping ' />\n"                /* 20 */
+             "  <channel name='hm' between='mon ping' nodes='1K' max='512K' protect='plain'/>\n"
+             "  <channel name='x' between='ping2 ping' protect='auto'/>\n"        /* 22 */
+             "</eactors>\n",
+             abs);
+    eai_deploy_t *d = NULL;
+    probe_calls = 0;
+    int rc = load(xml, &d, err, sizeof err);
+    unsetenv("EACTORS_IMAGE_PATH");
+    if (rc != EA_OK)
+        fail_msg("load failed: %s", err);
+    assert_string_equal(err, "");
+    assert_non_null(d);
+    /* (left img.so, ping), (right abs.so, pong), (host img.so, mon): ping2 reuses a pair. */
+    assert_int_equal(probe_calls, 3);
+
+    assert_string_equal(d->path, file);
+    assert_string_equal(d->dir, tmpdir);
+    char real[PATH_MAX], expect[PATH_MAX + 32];
+    assert_non_null(realpath(tmpdir, real));
+    snprintf(expect, sizeof expect, "%s/img.so", real);
+    assert_string_equal(d->host_image, "img.so");
+    assert_string_equal(d->host_image_path, expect);
+    assert_int_equal(d->host_line, 8);
+
+    assert_int_equal(d->nenclaves, 3);
+    assert_string_equal(d->enclaves[0].name, "left");
+    assert_string_equal(d->enclaves[0].image, "img.so");
+    assert_string_equal(d->enclaves[0].image_path, expect);
+    assert_int_equal(d->enclaves[0].backend, EAI_BACKEND_PROC);
+    assert_int_equal(d->enclaves[0].spawn, 16);
+    assert_int_equal(d->enclaves[0].line, 9);
+    assert_string_equal(d->enclaves[1].name, "right");
+    assert_string_equal(d->enclaves[1].image, abs);
+    snprintf(expect, sizeof expect, "%s/sub/abs.so", real);
+    assert_string_equal(d->enclaves[1].image_path, expect);
+    assert_int_equal(d->enclaves[1].backend, EAI_BACKEND_NONE);
+    assert_int_equal(d->enclaves[1].spawn, 0);
+    snprintf(onpath, sizeof onpath, "%s/lib/onpath.so", real);
+    assert_string_equal(d->enclaves[2].image, "onpath.so");
+    assert_string_equal(d->enclaves[2].image_path, onpath);
+    assert_int_equal(d->enclaves[2].spawn, 1024);
+    assert_int_equal(d->enclaves[2].backend, EAI_BACKEND_PROC);
+
+    assert_int_equal(d->nworkers, 4);
+    assert_string_equal(d->workers[0].name, "w0");
+    assert_int_equal(d->workers[0].enclave, 0);
+    assert_int_equal(d->workers[0].ncpus, 1);
+    assert_int_equal(d->workers[0].cpus[0], 0);
+    assert_int_equal(d->workers[0].idle, EAI_IDLE_SPIN);
+    assert_int_equal(d->workers[0].line, 12);
+    assert_int_equal(d->workers[1].enclave, 1);
+    assert_int_equal(d->workers[1].ncpus, 2);
+    assert_int_equal(d->workers[1].cpus[0], 0);
+    assert_int_equal(d->workers[1].cpus[1], 1);
+    assert_int_equal(d->workers[1].idle, EAI_IDLE_PARK);
+    assert_int_equal(d->workers[2].enclave, EAI_HOST);
+    assert_int_equal(d->workers[2].ncpus, 2);
+    assert_int_equal(d->workers[2].idle, EAI_IDLE_PARK);
+    assert_int_equal(d->workers[3].enclave, 2);
+
+    assert_int_equal(d->nactors, 4);
+    const eai_dep_actor_t *a = &d->actors[0];
+    assert_string_equal(a->name, "ping");
+    assert_string_equal(a->type, "ping");
+    assert_int_equal(a->worker, 0);
+    assert_int_equal(a->line, 4);
+    assert_int_equal(a->nparams, 2);
+    assert_string_equal(a->params[0].key, "rounds");
+    assert_string_equal(a->params[0].value, "1000");
+    assert_string_equal(a->params[1].key, "msg.size");
+    assert_string_equal(a->params[1].value, "");
+    assert_string_equal(d->actors[1].name, "pong");
+    assert_int_equal(d->actors[1].worker, 1);
+    assert_int_equal(d->actors[1].nparams, 0);
+    assert_null(d->actors[1].params);
+    assert_int_equal(d->actors[2].worker, 2);
+    assert_int_equal(d->actors[3].worker, 0);
+
+    assert_int_equal(d->nchannels, 4);
+    const eai_dep_channel_t *c = &d->channels[0];
+    assert_string_equal(c->name, "pp");
+    assert_int_equal(c->a, 0);
+    assert_int_equal(c->b, 1);
+    assert_int_equal(c->nodes, 128);
+    assert_int_equal(c->max, 65536);
+    assert_int_equal(c->protect, EAI_PROTECT_AEAD);
+    assert_int_equal(c->line, 19);
+    c = &d->channels[1];
+    assert_int_equal(c->a, 1);
+    assert_int_equal(c->b, 0);
+    assert_int_equal(c->nodes, 64);
+    assert_int_equal(c->max, 4096);
+    assert_int_equal(c->protect, EAI_PROTECT_AUTO);
+    c = &d->channels[2];
+    assert_int_equal(c->nodes, 1024);
+    assert_int_equal(c->max, 524288);
+    assert_int_equal(c->protect, EAI_PROTECT_PLAIN);
+    assert_int_equal(d->channels[3].a, 3);
+
+    assert_int_equal(eai_deploy_find_actor(d, "pong"), 1);
+    assert_int_equal(eai_deploy_find_actor(d, "nope"), -1);
+    assert_int_equal(eai_deploy_find_worker(d, "h"), 2);
+    assert_int_equal(eai_deploy_find_worker(d, "ping"), -1);
+    assert_int_equal(eai_deploy_find_enclave(d, "right"), 1);
+    assert_int_equal(eai_deploy_find_enclave(d, NULL), -1);
+    assert_int_equal(eai_deploy_find_actor(NULL, "ping"), -1);
+    eai_deploy_free(d);
+    eai_deploy_free(NULL);
+}
+
+/* Separate namespaces, no probe, many CPUs, empty params, limits just inside. */
+static void test_valid_edges(void **state)
+{
+    (void)state;
+    const char *xml = "<eactors>\n"
+                      "<enclave name='x' image='img.so' spawn='65536'/>\n"
+                      "<worker name='x' cpus='0-1,3,5-6,6,0' enclave='x'/>\n"
+                      "<actor name='x' type='notype' worker='x'/>\n"
+                      "<actor name='y' type='t' worker='x'/>\n"
+                      "<channel name='x' between='x y' nodes='1048576' max='992'/>\n"
+                      "<channel name='y' between='x y' nodes='1' max='64M'/>\n"
+                      "</eactors>\n";
+    write_file(file, xml);
+    eai_deploy_t *d = NULL;
+    char err[512];
+    int rc = eai_deploy_load(file, 8, NULL, NULL, &d, err, sizeof err);
+    if (rc != EA_OK)
+        fail_msg("load failed: %s", err);
+    assert_int_equal(d->enclaves[0].spawn, 65536);
+    assert_null(d->host_image);
+    assert_null(d->host_image_path);
+    const eai_dep_worker_t *w = &d->workers[0];
+    assert_int_equal(w->ncpus, 5);
+    int expect[] = {0, 1, 3, 5, 6};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(w->cpus[i], expect[i]);
+    /* 1048576 nodes of (992 + 32) = 1024 bytes is exactly 1G: allowed. */
+    assert_int_equal(d->channels[0].nodes, 1048576);
+    assert_int_equal(d->channels[1].max, 64u << 20);
+    eai_deploy_free(d);
+}
+
+/* ---------------------------------------------------------------- invalid -- */
+
+/* Common start: lines 1-4. Cases continue at line 5. */
+#define PRE                                                                                     \
+    "<eactors>\n"                                                                               \
+    "<host image='img.so'/>\n"                                                                  \
+    "<enclave name='e' image='img.so'/>\n"                                                      \
+    "<worker name='w' cpus='0' enclave='e'/>\n"
+#define A5 "<actor name='a' type='t' worker='w'/>\n"
+#define B6 "<actor name='b' type='t' worker='w'/>\n"
+#define END "</eactors>\n"
+
+typedef struct bad_case {
+    const char *xml;
+    int line;
+    const char *msg;
+} bad_case_t;
+
+static const bad_case_t bad_cases[] = {
+    /* XML well-formedness */
+    {"<eactors>\n<actor name='a' type='t' worker='w'>\n</eactors>\n", 3,
+     "XML error: Opening and ending tag mismatch: actor line 2 and eactors"},
+    {"", 1, "XML error: Document is empty"},
+    {"<eactors>\n<actor name='a' name='b'/>\n</eactors>\n", 2,
+     "XML error: Attribute name redefined"},
+    {"<eactors>\n</eactors>\n<x/>\n", 3, "XML error: Extra content at the end of the document"},
+    /* root */
+    {"<deploy>\n</deploy>\n", 1, "root element must be <eactors>, not <deploy>"},
+    {"\n<eactor/>\n", 2, "root element must be <eactors>, not <eactor>"},
+    {"<eactors version='1'/>\n", 1, "<eactors>: unknown attribute 'version'"},
+    /* unknown elements and attributes */
+    {PRE A5 "<actr name='b'/>\n" END, 6, "unknown element <actr> in <eactors>"},
+    {PRE "<actor name='a' type='t' worker='w'>\n<param name='k' value='v'/>\n<parm/>\n</actor>\n" END,
+     7, "unknown element <parm> in <actor>"},
+    {PRE A5 "<worker name='w2' cpus='0' foo='1'/>\n" END, 6, "<worker>: unknown attribute 'foo'"},
+    {PRE A5 "<channel name='c' between='a a' Nodes='1'/>\n" END, 6,
+     "<channel>: unknown attribute 'Nodes'"},
+    {PRE "<actor name='a' type='t' worker='w'>\n<param name='k' value='v' x='1'/>\n</actor>\n" END,
+     6, "<param>: unknown attribute 'x'"},
+    /* missing attributes */
+    {PRE "<actor name='a' worker='w'/>\n" END, 5, "<actor>: missing attribute 'type'"},
+    {PRE A5 "<worker name='w2'/>\n" END, 6, "<worker>: missing attribute 'cpus'"},
+    {PRE A5 "<enclave name='e2'/>\n" END, 6, "<enclave>: missing attribute 'image'"},
+    {PRE A5 "<host/>\n" END, 6, "<host>: missing attribute 'image'"},
+    {PRE A5 "<channel between='a b'/>\n" END, 6, "<channel>: missing attribute 'name'"},
+    {PRE "<actor name='a' type='t' worker='w'>\n<param name='k'/>\n</actor>\n" END, 6,
+     "<param>: missing attribute 'value'"},
+    {PRE "<actor name='a' type='t' worker='w'>\n<param value='v'/>\n</actor>\n" END, 6,
+     "<param>: missing attribute 'name'"},
+    /* names */
+    {PRE "<actor name='a b' type='t' worker='w'/>\n" END, 5, "<actor>: invalid name 'a b'"},
+    {PRE "<actor name='1a' type='t' worker='w'/>\n" END, 5, "<actor>: invalid name '1a'"},
+    {PRE "<actor name='' type='t' worker='w'/>\n" END, 5, "<actor>: invalid name ''"},
+    {PRE A5 "<worker name='-w' cpus='0'/>\n" END, 6, "<worker>: invalid name '-w'"},
+    {PRE A5
+     "<channel name='c123456789012345678901234567890123456789012345678901234567890123' "
+     "between='a b'/>\n" END,
+     6,
+     "<channel>: invalid name "
+     "'c123456789012345678901234567890123456789012345678901234567890123'"},
+    {PRE "<actor name='a' type='t' worker='w'>\n<param name='a/b' value='v'/>\n</actor>\n" END,
+     6, "<param>: invalid name 'a/b'"},
+    /* control characters never break the one-line message */
+    {PRE "<actor name='a&#10;b' type='t' worker='w'/>\n" END, 5, "<actor>: invalid name 'a?b'"},
+    /* duplicates */
+    {PRE A5 "<actor name='a' type='u' worker='w'/>\n" END, 6,
+     "duplicate <actor> name 'a' (first at line 5)"},
+    {PRE A5 "<worker name='w' cpus='1'/>\n" END, 6,
+     "duplicate <worker> name 'w' (first at line 4)"},
+    {PRE A5 "<enclave name='e' image='img.so'/>\n" END, 6,
+     "duplicate <enclave> name 'e' (first at line 3)"},
+    {PRE A5 B6 "<channel name='c' between='a b'/>\n<channel name='c' between='b a'/>\n" END, 8,
+     "duplicate <channel> name 'c' (first at line 7)"},
+    {PRE A5 "<host image='img.so'/>\n" END, 6, "duplicate <host> (first at line 2)"},
+    {PRE "<actor name='ping' type='t' worker='w'>\n<param name='rounds' value='1'/>\n"
+         "<param name='rounds' value='2'/>\n</actor>\n" END,
+     7, "<param>: duplicate parameter 'rounds' of actor 'ping'"},
+    /* references */
+    {PRE A5 "<worker name='w0' cpus='0' enclave='x'/>\n" END, 6,
+     "<worker> 'w0': unknown enclave 'x'"},
+    {PRE "<actor name='ping' type='t' worker='w9'/>\n" END, 5,
+     "<actor> 'ping': unknown worker 'w9'"},
+    {PRE A5 B6 "<channel name='pp' between='a zz'/>\n" END, 7,
+     "<channel> 'pp': unknown actor 'zz'"},
+    {PRE A5 "<channel name='pp' between='a'/>\n" END, 6,
+     "<channel> 'pp': attribute 'between' must name two actors"},
+    {PRE A5 B6 "<channel name='pp' between='a b a'/>\n" END, 7,
+     "<channel> 'pp': attribute 'between' must name two actors"},
+    {PRE A5 "<channel name='pp' between=''/>\n" END, 6,
+     "<channel> 'pp': attribute 'between' must name two actors"},
+    {PRE A5 "<channel name='pp' between='a  a'/>\n" END, 6,
+     "<channel> 'pp': channel between actor 'a' and itself"},
+    /* cpus */
+    {PRE A5 "<worker name='w0' cpus='1-'/>\n" END, 6, "<worker> 'w0': invalid cpus '1-'"},
+    {PRE A5 "<worker name='w0' cpus=''/>\n" END, 6, "<worker> 'w0': invalid cpus ''"},
+    {PRE A5 "<worker name='w0' cpus='1-0'/>\n" END, 6, "<worker> 'w0': invalid cpus '1-0'"},
+    {PRE A5 "<worker name='w0' cpus='0,,1'/>\n" END, 6, "<worker> 'w0': invalid cpus '0,,1'"},
+    {PRE A5 "<worker name='w0' cpus='0, 1'/>\n" END, 6, "<worker> 'w0': invalid cpus '0, 1'"},
+    {PRE A5 "<worker name='w0' cpus='7,x'/>\n" END, 6, "<worker> 'w0': invalid cpus '7,x'"},
+    {PRE A5 "<worker name='w0' cpus='0,7'/>\n" END, 6,
+     "<worker> 'w0': CPU 7 does not exist (this machine has CPUs 0-1)"},
+    {PRE A5 "<worker name='w0' cpus='0-5'/>\n" END, 6,
+     "<worker> 'w0': CPU 2 does not exist (this machine has CPUs 0-1)"},
+    {PRE A5 "<worker name='w0' cpus='99999999999'/>\n" END, 6,
+     "<worker> 'w0': invalid cpus '99999999999'"},
+    /* enums */
+    {PRE A5 "<enclave name='left' image='img.so' backend='sgx'/>\n" END, 6,
+     "<enclave> 'left': invalid backend 'sgx' (expected proc or none)"},
+    {PRE A5 "<worker name='w0' cpus='0' idle='x'/>\n" END, 6,
+     "<worker> 'w0': invalid idle 'x' (expected park or spin)"},
+    {PRE A5 B6 "<channel name='pp' between='a b' protect='x'/>\n" END, 7,
+     "<channel> 'pp': invalid protect 'x' (expected auto, aead or plain)"},
+    /* numbers */
+    {PRE A5 B6 "<channel name='pp' between='a b' nodes='abc'/>\n" END, 7,
+     "<channel> 'pp': invalid nodes 'abc'"},
+    {PRE A5 B6 "<channel name='pp' between='a b' max='12Q'/>\n" END, 7,
+     "<channel> 'pp': invalid max '12Q'"},
+    {PRE A5 "<enclave name='left' image='img.so' spawn='-1'/>\n" END, 6,
+     "<enclave> 'left': invalid spawn '-1'"},
+    {PRE A5 B6 "<channel name='pp' between='a b' nodes='0'/>\n" END, 7,
+     "<channel> 'pp': nodes must be at least 1"},
+    {PRE A5 B6 "<channel name='pp' between='a b' max='0K'/>\n" END, 7,
+     "<channel> 'pp': max must be at least 1"},
+    {PRE A5 B6 "<channel name='pp' between='a b' nodes='2000000'/>\n" END, 7,
+     "<channel> 'pp': nodes 2000000 exceeds the limit 1048576"},
+    {PRE A5 B6 "<channel name='pp' between='a b' max='128M'/>\n" END, 7,
+     "<channel> 'pp': max 128M exceeds the limit 64M"},
+    {PRE A5 B6 "<channel name='pp' between='a b' max='99999999999999999999999'/>\n" END, 7,
+     "<channel> 'pp': invalid max '99999999999999999999999'"},
+    {PRE A5 B6 "<channel name='pp' between='a b' nodes='1048576' max='4K'/>\n" END, 7,
+     "<channel> 'pp': pool of 1048576 nodes of 4160 bytes exceeds 1G"},
+    {PRE A5 B6 "<channel name='pp' between='a b' nodes='16' max='64M'/>\n" END, 7,
+     "<channel> 'pp': pool of 16 nodes of 67108928 bytes exceeds 1G"},
+    {PRE A5 "<enclave name='left' image='img.so' spawn='70000'/>\n" END, 6,
+     "<enclave> 'left': spawn 70000 exceeds the limit 65536"},
+    /* images */
+    {PRE A5 "<enclave name='left' image='x.so'/>\n" END, 6,
+     "<enclave> 'left': image 'x.so' not found"},
+    {PRE A5 "<enclave name='left' image='adir.so'/>\n" END, 6,
+     "<enclave> 'left': image 'adir.so' not found"},
+    {PRE A5 "<enclave name='left' image='/nonexistent/x.so'/>\n" END, 6,
+     "<enclave> 'left': image '/nonexistent/x.so' not found"},
+    {"<eactors>\n<host image='x.so'/>\n<worker name='w' cpus='0'/>\n" A5 "</eactors>\n", 2,
+     "<host>: image 'x.so' not found"},
+    /* host worker without <host> */
+    {"<eactors>\n<worker name='w0' cpus='0'/>\n<actor name='ping' type='t' worker='w0'/>\n"
+     "</eactors>\n",
+     3, "<actor> 'ping': runs on host worker 'w0' but there is no <host image=...>"},
+    /* types */
+    {PRE A5 "<actor name='ping' type='nope' worker='w'/>\n" END, 6,
+     "<actor> 'ping': type 'nope' is not in image 'img.so'"},
+    {PRE "<worker name='h' cpus='1'/>\n" A5 "<actor name='m' type='nomon' worker='h'/>\n" END, 7,
+     "<actor> 'm': type 'nomon' is not in image 'img.so'"},
+    {PRE A5 "<enclave name='left' image='bad.so'/>\n<worker name='w2' cpus='1' enclave='left'/>\n"
+            "<actor name='b' type='t' worker='w2'/>\n" END,
+     6, "<enclave> 'left': cannot load image 'bad.so': not an eactors image"},
+    {"<eactors>\n<host image='bad.so'/>\n<worker name='w' cpus='0'/>\n" A5 "</eactors>\n", 2,
+     "<host>: cannot load image 'bad.so': not an eactors image"},
+    /* no actors */
+    {"<eactors>\n<enclave name='e' image='img.so'/>\n<worker name='w' cpus='0' enclave='e'/>\n"
+     "</eactors>\n",
+     1, "<eactors>: no <actor> declared"},
+    {"<?xml version='1.0'?>\n<!-- nothing -->\n<eactors/>\n", 3,
+     "<eactors>: no <actor> declared"},
+    /* phase order: the first error of the earliest phase wins */
+    {PRE "<actor name='a' type='t' worker='nowhere'/>\n<bogus/>\n" END, 6,
+     "unknown element <bogus> in <eactors>"},
+    {PRE "<actor name='a' type='t' worker='nowhere'/>\n<enclave name='x' image='missing.so'/>\n"
+         "<channel name='c' between='a b' nodes='x'/>\n" END,
+     7, "<channel> 'c': invalid nodes 'x'"},
+    {PRE "<actor name='a' type='nope' worker='w'/>\n<enclave name='x' image='missing.so'/>\n"
+         "<actor name='b' type='t' worker='nowhere'/>\n" END,
+     7, "<actor> 'b': unknown worker 'nowhere'"},
+    {PRE "<actor name='a' type='nope' worker='w'/>\n<enclave name='x' image='missing.so'/>\n" END,
+     6, "<enclave> 'x': image 'missing.so' not found"},
+    {PRE "<channel name='c' between='a b'/>\n<worker name='w1' cpus='0' enclave='zz'/>\n" A5 END,
+     5, "<channel> 'c': unknown actor 'b'"},
+    {PRE "<worker name='w1' cpus='0' foo='1' enclave='zz'/>\n<worker name='w1' cpus='1'/>\n" END,
+     5, "<worker>: unknown attribute 'foo'"},
+    {PRE "<worker name='w 1' cpus='9' idle='x'/>\n" END, 5, "<worker>: invalid name 'w 1'"},
+    {PRE "<worker name='w1' cpus='9' idle='x'/>\n" END, 5,
+     "<worker> 'w1': CPU 9 does not exist (this machine has CPUs 0-1)"},
+    {PRE "<worker foo='1' cpus='9'/>\n" END, 5, "<worker>: unknown attribute 'foo'"},
+};
+
+static void test_invalid(void **state)
+{
+    (void)state;
+    int failures = 0;
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        const bad_case_t *bc = &bad_cases[i];
+        char err[1024], expect[2048];
+        eai_deploy_t *d = (eai_deploy_t *)(uintptr_t)1;
+        int rc = load(bc->xml, &d, err, sizeof err);
+        snprintf(expect, sizeof expect, "%s:%d: %s", file, bc->line, bc->msg);
+        if (rc != EA_ERR_PARSE || d != NULL || strcmp(err, expect) != 0) {
+            fprintf(stderr, "case %zu: rc %d\n  got:    %s\n  expect: %s\n", i, rc,
+                    rc == EA_OK ? "(success)" : err, expect);
+            if (rc == EA_OK)
+                eai_deploy_free(d);
+            failures++;
+        }
+        assert_null(strchr(err, '\n'));
+    }
+    printf("%zu invalid cases\n", sizeof bad_cases / sizeof bad_cases[0]);
+    assert_int_equal(failures, 0);
+}
+
+static void test_cannot_read(void **state)
+{
+    (void)state;
+    char path[512], err[1024], expect[1024];
+    eai_deploy_t *d = NULL;
+    snprintf(path, sizeof path, "%s/missing.xml", tmpdir);
+    assert_int_equal(eai_deploy_load(path, 2, NULL, NULL, &d, err, sizeof err), EA_ERR_PARSE);
+    snprintf(expect, sizeof expect, "%s: cannot read: %s", path, strerror(ENOENT));
+    assert_string_equal(err, expect);
+    assert_null(d);
+    snprintf(path, sizeof path, "%s/sub", tmpdir);
+    assert_int_equal(eai_deploy_load(path, 2, NULL, NULL, &d, err, sizeof err), EA_ERR_PARSE);
+    snprintf(expect, sizeof expect, "%s: cannot read: %s", path, strerror(EISDIR));
+    assert_string_equal(err, expect);
+}
+
+/* More than 64 CPUs in one worker; CPU count of 1; a short error buffer. */
+static void test_cpu_limits(void **state)
+{
+    (void)state;
+    char err[512], expect[1024];
+    eai_deploy_t *d = NULL;
+    write_file(file, "<eactors>\n<worker name='w' cpus='0-64'/>\n</eactors>\n");
+    assert_int_equal(eai_deploy_load(file, 128, NULL, NULL, &d, err, sizeof err), EA_ERR_PARSE);
+    snprintf(expect, sizeof expect, "%s:2: <worker> 'w': cpus '0-64' names more than 64 CPUs",
+             file);
+    assert_string_equal(err, expect);
+    write_file(file, "<eactors>\n<worker name='w' cpus='0-63'/>\n"
+                     "<enclave name='e' image='img.so'/>\n<host image='img.so'/>\n"
+                     "<actor name='a' type='t' worker='w'/>\n</eactors>\n");
+    assert_int_equal(eai_deploy_load(file, 128, NULL, NULL, &d, err, sizeof err), EA_OK);
+    assert_int_equal(d->workers[0].ncpus, 64);
+    assert_int_equal(d->workers[0].cpus[63], 63);
+    eai_deploy_free(d);
+    write_file(file, "<eactors>\n<worker name='w' cpus='1'/>\n</eactors>\n");
+    assert_int_equal(eai_deploy_load(file, 1, NULL, NULL, &d, err, sizeof err), EA_ERR_PARSE);
+    snprintf(expect, sizeof expect,
+             "%s:2: <worker> 'w': CPU 1 does not exist (this machine has CPU 0)", file);
+    assert_string_equal(err, expect);
+    /* A short buffer gets a truncated, terminated message. */
+    char tiny[8];
+    assert_int_equal(eai_deploy_load(file, 1, NULL, NULL, &d, tiny, sizeof tiny), EA_ERR_PARSE);
+    assert_int_equal(strlen(tiny), 7);
+    assert_int_equal(eai_deploy_load(file, 1, NULL, NULL, &d, NULL, 0), EA_ERR_PARSE);
+    assert_int_equal(eai_deploy_load(file, 0, NULL, NULL, &d, err, sizeof err), EA_ERR_INVAL);
+    assert_int_equal(eai_deploy_load(NULL, 2, NULL, NULL, &d, err, sizeof err), EA_ERR_INVAL);
+    assert_int_equal(eai_deploy_load(file, 2, NULL, NULL, NULL, err, sizeof err), EA_ERR_INVAL);
+}
+
+/* A relative deployment path resolves images against its own directory. */
+static void test_relative_path(void **state)
+{
+    (void)state;
+    char cwd[PATH_MAX], err[512];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    write_file(file, PRE A5 END);
+    assert_int_equal(chdir(tmpdir), 0);
+    eai_deploy_t *d = NULL;
+    int rc = eai_deploy_load("d.xml", 2, fake_probe, NULL, &d, err, sizeof err);
+    assert_int_equal(chdir("/"), 0);
+    if (rc != EA_OK)
+        fail_msg("load failed: %s", err);
+    assert_string_equal(d->dir, ".");
+    assert_string_equal(d->path, "d.xml");
+    assert_true(d->enclaves[0].image_path[0] == '/');
+    eai_deploy_free(d);
+    /* From elsewhere, the same relative path is not readable and says so. */
+    rc = eai_deploy_load("d.xml", 2, fake_probe, NULL, &d, err, sizeof err);
+    assert_int_equal(rc, EA_ERR_PARSE);
+    assert_int_equal(strncmp(err, "d.xml: cannot read: ", 20), 0);
+    assert_int_equal(chdir(cwd), 0);
+}
+
+/*
+ * Loads from several threads at once: libxml2's error capture is per thread,
+ * so each thread must see exactly its own file's error.
+ */
+#define NTHREADS 4
+#define NLOADS 200
+
+typedef struct thread_arg {
+    char path[512];
+    char expect[1024];
+    int bad;
+} thread_arg_t;
+
+static void *load_thread(void *p)
+{
+    thread_arg_t *t = p;
+    for (int i = 0; i < NLOADS; i++) {
+        char err[1024];
+        eai_deploy_t *d = NULL;
+        int rc = eai_deploy_load(t->path, 2, fake_probe, NULL, &d, err, sizeof err);
+        eai_deploy_free(d);
+        if (rc != EA_ERR_PARSE || strcmp(err, t->expect) != 0)
+            t->bad++;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    thread_arg_t args[NTHREADS];
+    pthread_t th[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        char xml[256];
+        snprintf(args[i].path, sizeof args[i].path, "%s/t%d.xml", tmpdir, i);
+        /* Thread i's file breaks at line i + 2. */
+        int n = snprintf(xml, sizeof xml, "<eactors>\n");
+        for (int j = 0; j < i; j++)
+            n += snprintf(xml + n, sizeof xml - (size_t)n, "\n");
+        snprintf(xml + n, sizeof xml - (size_t)n, "<actor name='a%d'>\n</eactors>\n", i);
+        write_file(args[i].path, xml);
+        char expect[1024];
+        snprintf(expect, sizeof expect,
+                 "%.400s:%d: XML error: Opening and ending tag mismatch: actor line %d and eactors",
+                 args[i].path, i + 3, i + 2);
+        memcpy(args[i].expect, expect, sizeof expect);
+        args[i].bad = 0;
+    }
+    for (int i = 0; i < NTHREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, load_thread, &args[i]), 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(args[i].bad, 0);
+        assert_int_equal(remove(args[i].path), 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_size),   cmocka_unit_test(test_valid_full),
+        cmocka_unit_test(test_valid_edges),  cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_cannot_read),  cmocka_unit_test(test_cpu_limits),
+        cmocka_unit_test(test_relative_path), cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
