@@ -31,7 +31,7 @@ static int conn_fail(ea_conn_t *c, int err)
 {
     if (c->failed == 0) {
         c->failed = err;
-        atomic_fetch_add_explicit(&c->self->stats->errors, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->self->rec->errors, 1, memory_order_relaxed);
     }
     return err;
 }
@@ -77,11 +77,11 @@ int ea_cargo_send(ea_cargo_t *cargo)
     int rc = ea_mbox_try_push(&c->out, cargo->node);
     if (rc != EA_OK)
         return rc == EA_ERR_BUSY ? EA_ERR_FULL : rc;
-    stat_add(&c->self->stats->sent, 1);
-    stat_add(&c->self->stats->sent_bytes, cargo->len);
+    stat_add(&c->self->rec->sent, 1);
+    stat_add(&c->self->rec->sent_bytes, cargo->len);
     cargo->state = CARGO_NONE;
     cargo->conn = NULL;
-    eai_wake(c->peer_sched, c->peer_ready, c->peer_wk, c->peer);
+    eai_wake(c->peer_rec, c->peer_ready, c->peer_wk, c->peer);
     return EA_OK;
 }
 
@@ -110,8 +110,8 @@ int ea_cargo_recv(ea_conn_t *c, ea_cargo_t *cargo)
     cargo->conn = c;
     cargo->node = idx;
     cargo->state = CARGO_RECEIVED;
-    stat_add(&c->self->stats->recv, 1);
-    stat_add(&c->self->stats->recv_bytes, len);
+    stat_add(&c->self->rec->recv, 1);
+    stat_add(&c->self->rec->recv_bytes, len);
     return EA_OK;
 }
 

@@ -15,6 +15,11 @@
 
 #include "core/rt.h"
 
+static size_t round16(size_t n)
+{
+    return (n + 15u) & ~(size_t)15u;
+}
+
 static void *zalloc(size_t size)
 {
     size_t n = (size + 63u) & ~(size_t)63u;
@@ -43,7 +48,7 @@ static void conn_link(struct eai_rt *rt, ea_conn_t *c, struct ea_actor *self, ui
 {
     c->self = self;
     c->peer = peer;
-    c->peer_sched = &rt->sched[peer];
+    c->peer_rec = &rt->rec[peer];
     c->peer_wk = &rt->wk[peer_worker];
     c->peer_ready = &rt->ready[peer_worker];
     c->name = name;
@@ -125,8 +130,10 @@ static void actor_free(struct ea_actor *a)
             free((char *)a->conns[i]->name);
         free(a->conns[i]);
     }
-    free(a->conns);
-    free(a->state);
+    if (a->conns_heap)
+        free(a->conns);
+    if (a->state_heap)
+        free(a->state);
     if (a->spawned) {
         free((char *)a->name);
         if (a->params != NULL)
@@ -145,29 +152,33 @@ static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *
         if (eai_domain_of_actor(dep, i) != d)
             continue;
         const eai_dep_actor_t *da = &dep->actors[i];
-        struct ea_actor *a = calloc(1, sizeof *a);
-        if (a == NULL)
-            goto nomem;
-        rt->actors[i] = a; /* published to workers by the gate (release) */
-        a->id = (uint32_t)i;
-        a->dom = dom;
-        a->name = da->name;
-        a->worker = domain_worker(dom, da->worker);
-        a->sched = &rt->sched[i];
-        a->stats = &rt->stats[i];
-        int rc = find_type(dom, da->type, &a->type);
+        const ea_actor_type_t *type;
+        int rc = find_type(dom, da->type, &type);
         if (rc != EA_OK) {
             snprintf(err, errlen, "actor '%s': type '%s' %s", da->name, da->type,
                      rc == EA_ERR_NOTFOUND ? "is not in the image" : "has a bad descriptor");
             return rc;
         }
-        a->state = zalloc(a->type->state_size);
-        a->params = copy_params(da->params, da->nparams);
         uint32_t n = 0;
         for (int c = 0; c < dep->nchannels; c++)
             n += (dep->channels[c].a == i) + (dep->channels[c].b == i);
-        a->conns = calloc(n + 1, sizeof *a->conns);
-        if (a->state == NULL || a->params == NULL || a->conns == NULL)
+        /* One block per actor: record, connector table, state. Idle actors
+         * are numerous; each allocation costs a header. */
+        size_t head = round16(sizeof(struct ea_actor));
+        size_t table = round16(n * sizeof(struct ea_conn *));
+        struct ea_actor *a = calloc(1, head + table + round16(type->state_size));
+        if (a == NULL)
+            goto nomem;
+        rt->actors[i] = a; /* published to workers by the gate (release) */
+        a->id = (uint32_t)i;
+        a->dom = dom;
+        a->type = type;
+        a->name = da->name;
+        a->worker = domain_worker(dom, da->worker);
+        a->rec = &rt->rec[i];
+        a->conns = (struct ea_conn **)(void *)((uint8_t *)a + head);
+        a->state = (uint8_t *)a + head + table;
+        if (da->nparams > 0 && (a->params = copy_params(da->params, da->nparams)) == NULL)
             goto nomem;
     }
     for (int c = 0; c < dep->nchannels; c++) {
@@ -212,6 +223,27 @@ static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *
 nomem:
     snprintf(err, errlen, "out of memory");
     return EA_ERR_NOMEM;
+}
+
+/* Accounts the private memory of the domain's deployment actors and
+ * channels (allocator overhead not included). */
+static void account(struct eai_rt *rt, int d)
+{
+    uint64_t actors = 0, chans = 0;
+    for (uint32_t id = 0; id < rt->lay.ndep_actors; id++) {
+        struct ea_actor *a = rt->actors[id];
+        if (a == NULL || eai_domain_of_actor(rt->dep, (int)id) != d)
+            continue;
+        const eai_dep_actor_t *da = &rt->dep->actors[id];
+        actors += round16(sizeof *a) + round16(a->nconns * sizeof *a->conns) +
+                  round16(a->type->state_size) +
+                  (da->nparams ? ((size_t)da->nparams * 2 + 1) * sizeof(char *) : 0);
+        for (uint32_t i = 0; i < a->nconns; i++)
+            chans += sizeof(struct ea_conn) + a->conns[i]->storage_size;
+    }
+    struct eai_encl_shm *shm = eai_domain_shm(rt, d);
+    atomic_store_explicit(&shm->mem_actors, actors, memory_order_relaxed);
+    atomic_store_explicit(&shm->mem_chans, chans, memory_order_relaxed);
 }
 
 int eai_domain_start(struct eai_rt *rt, int d, bool confine, char *err, size_t errlen)
@@ -267,6 +299,7 @@ int eai_domain_start(struct eai_rt *rt, int d, bool confine, char *err, size_t e
     int rc = build_actors(rt, dom, d, err, errlen);
     if (rc != EA_OK)
         return rc;
+    account(rt, d);
 
     for (int i = 0; i < dom->nworkers; i++) {
         struct eai_worker *wk = &dom->workers[i];
@@ -381,10 +414,15 @@ int ea_spawn(ea_actor_t *self, const char *type, const ea_spawn_opts_t *opts, ea
         return EA_ERR_LIMIT;
     uint32_t id = rt->lay.slot_base[d] + slot;
 
-    struct ea_conn **grown = realloc(self->conns, (self->nconns + 2) * sizeof *grown);
+    struct ea_conn **grown = self->conns_heap
+                                 ? realloc(self->conns, (self->nconns + 1) * sizeof *grown)
+                                 : malloc((self->nconns + 1) * sizeof *grown);
     if (grown == NULL)
         return EA_ERR_NOMEM;
+    if (!self->conns_heap)
+        memcpy(grown, self->conns, self->nconns * sizeof *grown);
     self->conns = grown;
+    self->conns_heap = true;
 
     int rc = EA_ERR_NOMEM;
     struct ea_actor *a = calloc(1, sizeof *a);
@@ -397,10 +435,10 @@ int ea_spawn(ea_actor_t *self, const char *type, const ea_spawn_opts_t *opts, ea
     a->dom = dom;
     a->worker = w;
     a->type = t;
-    a->sched = &rt->sched[id];
-    a->stats = &rt->stats[id];
+    a->rec = &rt->rec[id];
     a->conns = calloc(2, sizeof *a->conns);
     a->state = zalloc(t->state_size);
+    a->conns_heap = a->state_heap = true;
     if (a->conns == NULL || a->state == NULL || set_spawn_name(a, o, type, slot) != EA_OK)
         goto fail;
     if (o->params != NULL) {
@@ -432,12 +470,12 @@ int ea_spawn(ea_actor_t *self, const char *type, const ea_spawn_opts_t *opts, ea
     theirs->owns_name = true;
     a->conns[a->nconns++] = theirs;
     self->conns[self->nconns++] = mine;
-    snprintf(rt->names[id], EAI_NAME_MAX, "%s", a->name);
-    atomic_store_explicit(&a->sched->status, EAI_A_LIVE, memory_order_relaxed);
+    snprintf(rt->names[id - rt->lay.ndep_actors], EAI_NAME_MAX, "%s", a->name);
+    atomic_store_explicit(&a->rec->status, EAI_A_LIVE, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt->hdr->live, 1, memory_order_relaxed);
     /* Publish the actor, then queue it on its worker. */
     atomic_store_explicit(&rt->actors[id], a, memory_order_release);
-    eai_wake(a->sched, w->ready, w->shm, id);
+    eai_wake(a->rec, w->ready, w->shm, id);
     *conn = mine;
     return EA_OK;
 fail:

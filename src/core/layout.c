@@ -54,12 +54,10 @@ int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
     off += align64(sizeof(struct eai_encl_shm) * (size_t)(d->nenclaves + 1));
     l->off_wk = off;
     off += align64(sizeof(struct eai_wk_shm) * (size_t)(d->nworkers + 1));
-    l->off_sched = off;
-    off += align64(sizeof(struct eai_sched) * (size_t)n);
-    l->off_stats = off;
-    off += align64(sizeof(struct eai_stats) * (size_t)n);
+    l->off_rec = off;
+    off += align64(sizeof(struct eai_rec) * (size_t)n);
     l->off_names = off;
-    off += align64((size_t)EAI_NAME_MAX * (size_t)n);
+    off += align64((size_t)EAI_NAME_MAX * (size_t)(n - l->ndep_actors));
 
     /* Ready mbox per worker: room for every actor that can ever be bound to
      * it, so a push can only fail on a corrupt arena. */
@@ -125,14 +123,13 @@ int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen)
     rt->hdr->size = l->size;
     rt->encl = (struct eai_encl_shm *)(rt->arena + l->off_encl);
     rt->wk = (struct eai_wk_shm *)(rt->arena + l->off_wk);
-    rt->sched = (struct eai_sched *)(rt->arena + l->off_sched);
-    rt->stats = (struct eai_stats *)(rt->arena + l->off_stats);
+    rt->rec = (struct eai_rec *)(rt->arena + l->off_rec);
     rt->names = (char (*)[EAI_NAME_MAX])(rt->arena + l->off_names);
     atomic_store_explicit(&rt->hdr->live, (uint32_t)d->nactors, memory_order_relaxed);
     for (int e = 0; e < d->nenclaves; e++)
         atomic_store_explicit(&rt->encl[e].death_syscall, -1, memory_order_relaxed);
     for (int a = 0; a < d->nactors; a++)
-        atomic_store_explicit(&rt->sched[a].status, EAI_A_LIVE, memory_order_relaxed);
+        atomic_store_explicit(&rt->rec[a].status, EAI_A_LIVE, memory_order_relaxed);
 
     rt->ready = calloc((size_t)d->nworkers + 1, sizeof *rt->ready);
     rt->actors = calloc(l->nactors, sizeof *rt->actors);

@@ -58,7 +58,15 @@ struct eai_encl_shm {
     _Atomic int32_t death_syscall;      /* SIGSYS: the forbidden call, else -1 */
     _Atomic uint32_t death_actor;       /* actor id + 1 running at death, 0 = unknown */
     char msg[192];                      /* start-up failure message, NUL-terminated */
+    /* Private memory the domain's runtime holds for its deployment actors
+     * (records, states, connector tables) and for its private channels
+     * (connectors, pools, mboxes), written once at start. Reported only. */
+    _Atomic uint64_t mem_actors, mem_chans;
 };
+
+/* Arena record of domain d: enclaves 0..n-1 are domains 1..n; the host
+ * uses the record after the last enclave. */
+#define eai_domain_shm(rt, d) ((d) == 0 ? &(rt)->encl[(rt)->dep->nenclaves] : &(rt)->encl[(d)-1])
 
 /* Per worker: the futex word senders use to wake a parked worker. */
 struct eai_wk_shm {
@@ -66,24 +74,23 @@ struct eai_wk_shm {
     alignas(64) _Atomic uint32_t current; /* actor id + 1 in a step, 0 = none */
 };
 
-/* Per actor, scheduling: written by senders (queued) and the owner. */
-struct eai_sched {
+/* Per actor, one cache line: `queued` is written by senders and the owner's
+ * worker, the rest only by the owner's worker. Sharing the line costs no
+ * extra transfer: a sender that wakes the actor pulls the line anyway. */
+struct eai_rec {
     alignas(64) _Atomic uint32_t queued; /* 1 while in its worker's ready mbox */
     _Atomic uint32_t status;             /* EAI_A_* */
     _Atomic int32_t err;                 /* failure code */
+    _Atomic uint32_t errors;             /* errors counted (failed channel, ...) */
+    _Atomic uint64_t sent, sent_bytes, recv, recv_bytes, steps;
 };
-
-/* Per actor, statistics: written only by the actor's own worker. */
-struct eai_stats {
-    alignas(64) _Atomic uint64_t sent, sent_bytes, recv, recv_bytes, steps;
-    _Atomic uint32_t errors;
-};
+_Static_assert(sizeof(struct eai_rec) == 64, "one cache line per actor");
 
 /* Layout of the public arena and trusted limits, computed by the launcher
  * before fork. */
 struct eai_layout {
     size_t size;
-    size_t off_encl, off_wk, off_sched, off_stats, off_names;
+    size_t off_encl, off_wk, off_rec, off_names;
     size_t *off_ready;   /* per worker */
     uint32_t *ready_cap; /* per worker */
     size_t *off_chan;    /* per deployment channel; SIZE_MAX if private */
@@ -109,7 +116,7 @@ struct ea_conn {
     int failed;    /* sticky error, 0 = healthy */
     struct ea_actor *self;
     uint32_t peer;                  /* peer actor id */
-    struct eai_sched *peer_sched;   /* in the arena */
+    struct eai_rec *peer_rec;       /* in the arena */
     struct eai_wk_shm *peer_wk;     /* in the arena */
     ea_mbox_t *peer_ready;          /* private view of the peer worker's ready mbox */
     const char *name;
@@ -123,6 +130,8 @@ struct ea_actor {
     uint32_t id;
     bool constructed;
     bool spawned;
+    bool conns_heap; /* conns is its own allocation (else inside this block) */
+    bool state_heap; /* state is its own allocation (else inside this block) */
     struct eai_worker *worker;
     struct eai_domain *dom;
     const ea_actor_type_t *type;
@@ -131,8 +140,7 @@ struct ea_actor {
     const char *const *params; /* key, value, ..., NULL */
     struct ea_conn **conns;
     uint32_t nconns;
-    struct eai_sched *sched;
-    struct eai_stats *stats;
+    struct eai_rec *rec;
 };
 
 struct eai_worker {
@@ -170,9 +178,8 @@ struct eai_rt {
     struct eai_hdr *hdr;
     struct eai_encl_shm *encl;
     struct eai_wk_shm *wk;
-    struct eai_sched *sched;
-    struct eai_stats *stats;
-    char (*names)[EAI_NAME_MAX]; /* per actor id, used for spawned actors */
+    struct eai_rec *rec;
+    char (*names)[EAI_NAME_MAX]; /* per spawn slot (id - ndep_actors) */
     ea_mbox_t *ready;            /* per worker (views) */
     /* Actors living in this process, by id; NULL elsewhere. Published with
      * release, read with acquire (spawn adds entries at run time). */
@@ -197,7 +204,7 @@ int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen);
 void eai_rt_fini(struct eai_rt *rt);
 
 /* sched.c */
-void eai_wake(struct eai_sched *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);
+void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);
 void eai_wake_all_workers(struct eai_rt *rt);
 void eai_request_stop(struct eai_rt *rt);
 void *eai_worker_main(void *arg);

@@ -29,7 +29,7 @@ _Thread_local struct ea_actor *eai_current;
 
 #define SPIN_POLLS 20000u
 
-void eai_wake(struct eai_sched *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id)
+void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id)
 {
     /* Pairs with the fence in run_one() after queued = 0. */
     atomic_thread_fence(memory_order_seq_cst);
@@ -69,8 +69,8 @@ void eai_request_stop(struct eai_rt *rt)
 static void actor_end(struct ea_actor *a, uint32_t status, int err)
 {
     struct eai_rt *rt = a->dom->rt;
-    atomic_store_explicit(&a->sched->err, err, memory_order_relaxed);
-    atomic_store_explicit(&a->sched->status, status, memory_order_release);
+    atomic_store_explicit(&a->rec->err, err, memory_order_relaxed);
+    atomic_store_explicit(&a->rec->status, status, memory_order_release);
     if (status == EAI_A_FAILED) {
         uint32_t none = 0;
         if (atomic_compare_exchange_strong_explicit(&rt->hdr->fail_actor, &none, a->id + 1,
@@ -95,7 +95,7 @@ int eai_actor_fail(struct ea_actor *a, int err)
 
 static void requeue(struct eai_worker *w, struct ea_actor *a)
 {
-    if (atomic_exchange_explicit(&a->sched->queued, 1, memory_order_relaxed) == 0)
+    if (atomic_exchange_explicit(&a->rec->queued, 1, memory_order_relaxed) == 0)
         (void)ea_mbox_try_push(w->ready, a->id);
 }
 
@@ -104,9 +104,9 @@ static void run_one(struct eai_worker *w, struct ea_actor *a)
 {
     /* Pairs with the fence in eai_wake(): from here on a new message makes
      * the sender push this actor again. */
-    atomic_store_explicit(&a->sched->queued, 0, memory_order_relaxed);
+    atomic_store_explicit(&a->rec->queued, 0, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&a->sched->status, memory_order_relaxed) != EAI_A_LIVE)
+    if (atomic_load_explicit(&a->rec->status, memory_order_relaxed) != EAI_A_LIVE)
         return; /* finished; a late wake-up for it is harmless */
 
     /* Whether this step starts after the stop request: only such a step
@@ -127,8 +127,8 @@ static void run_one(struct eai_worker *w, struct ea_actor *a)
         }
     } else {
         rc = a->type->body(a, a->state);
-        atomic_store_explicit(&a->stats->steps,
-                              atomic_load_explicit(&a->stats->steps, memory_order_relaxed) + 1,
+        atomic_store_explicit(&a->rec->steps,
+                              atomic_load_explicit(&a->rec->steps, memory_order_relaxed) + 1,
                               memory_order_relaxed);
     }
     atomic_store_explicit(&w->shm->current, 0, memory_order_relaxed);
@@ -152,7 +152,7 @@ static void run_one(struct eai_worker *w, struct ea_actor *a)
         break;
     default:
         if (rc < 0) {
-            atomic_fetch_add_explicit(&a->stats->errors, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&a->rec->errors, 1, memory_order_relaxed);
             actor_end(a, EAI_A_FAILED, rc);
         } else {
             actor_end(a, EAI_A_FAILED, EA_ERR_INVAL);
@@ -182,7 +182,7 @@ static void on_stop(struct eai_worker *w)
     for (uint32_t id = 0; id < rt->lay.nactors; id++) {
         struct ea_actor *a = lookup(w, id);
         if (a != NULL &&
-            atomic_load_explicit(&a->sched->status, memory_order_relaxed) == EAI_A_LIVE)
+            atomic_load_explicit(&a->rec->status, memory_order_relaxed) == EAI_A_LIVE)
             requeue(w, a);
     }
 }

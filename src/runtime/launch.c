@@ -85,8 +85,8 @@ static const char *actor_name(struct eai_rt *rt, uint32_t id, char *buf, size_t 
         return "?";
     /* Spawned actors' names come from the arena: copy, bound and clean. */
     size_t i = 0;
-    for (; i + 1 < len && i < EAI_NAME_MAX && rt->names[id][i] != '\0'; i++) {
-        char ch = rt->names[id][i];
+    for (; i + 1 < len && i < EAI_NAME_MAX && rt->names[id - rt->lay.ndep_actors][i] != '\0'; i++) {
+        char ch = rt->names[id - rt->lay.ndep_actors][i];
         buf[i] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
     }
     buf[i] = '\0';
@@ -184,10 +184,10 @@ static void print_summary(struct eai_rt *rt, double secs, FILE *out)
     fprintf(out, "%-20s %-10s %-7s %12s %14s %12s %14s %12s %7s\n", "actor", "domain", "status",
             "sent", "sent_bytes", "recv", "recv_bytes", "steps", "errors");
     for (uint32_t id = 0; id < rt->lay.nactors; id++) {
-        uint32_t s = atomic_load_explicit(&rt->sched[id].status, memory_order_acquire);
+        uint32_t s = atomic_load_explicit(&rt->rec[id].status, memory_order_acquire);
         if (s == EAI_A_UNUSED || s > EAI_A_FAILED)
             continue;
-        struct eai_stats *x = &rt->stats[id];
+        struct eai_rec *x = &rt->rec[id];
         char nb[EAI_NAME_MAX];
         fprintf(out, "%-20s %-10s %-7s %12llu %14llu %12llu %14llu %12llu %7u\n",
                 actor_name(rt, id, nb, sizeof nb), actor_domain(rt, id), st[s],
@@ -197,6 +197,34 @@ static void print_summary(struct eai_rt *rt, double secs, FILE *out)
                 (unsigned long long)atomic_load(&x->recv_bytes),
                 (unsigned long long)atomic_load(&x->steps), atomic_load(&x->errors));
     }
+}
+
+/* Memory of the run: the arena's per-actor and per-channel parts, and each
+ * domain's private part as it reported it. */
+static void print_memory(struct eai_rt *rt, FILE *out)
+{
+    const struct eai_layout *l = &rt->lay;
+    uint64_t arena_actors = (uint64_t)l->nactors * sizeof(struct eai_rec) +
+                            (uint64_t)(l->nactors - l->ndep_actors) * EAI_NAME_MAX;
+    for (int w = 0; w < rt->dep->nworkers; w++)
+        arena_actors += ea_mbox_footprint(l->ready_cap[w]);
+    uint64_t arena_chans = 0, priv_actors = 0, priv_chans = 0;
+    for (int c = 0; c < rt->dep->nchannels; c++)
+        if (l->off_chan[c] != SIZE_MAX)
+            arena_chans += ea_pool_footprint(rt->dep->channels[c].nodes, l->chan_node_size[c]) +
+                           2 * ea_mbox_footprint(l->chan_mbox_cap[c]);
+    for (int d = 0; d < rt->ndomains; d++) {
+        struct eai_encl_shm *shm = eai_domain_shm(rt, d);
+        priv_actors += atomic_load_explicit(&shm->mem_actors, memory_order_relaxed);
+        priv_chans += atomic_load_explicit(&shm->mem_chans, memory_order_relaxed);
+    }
+    unsigned n = (unsigned)rt->dep->nactors;
+    fprintf(out,
+            "eactors: memory: %u actors (+%u spawn slots): arena %llu B, private %llu B "
+            "(%.1f B per actor); %d channels: arena %llu B, private %llu B; arena total %zu B\n",
+            n, l->nactors - n, (unsigned long long)arena_actors, (unsigned long long)priv_actors,
+            n ? (double)(arena_actors + priv_actors) / n : 0.0, rt->dep->nchannels,
+            (unsigned long long)arena_chans, (unsigned long long)priv_chans, l->size);
 }
 
 static void describe(const eai_deploy_t *d)
@@ -368,8 +396,10 @@ int eai_launch(const eai_run_opts_t *o)
     }
     if (stuck)
         fprintf(stderr, "eactors: a host actor did not return within the stop budget\n");
-    if (!o->quiet)
+    if (!o->quiet) {
         print_summary(&rt, (double)(eai_clock_ns() - t0) / 1e9, stderr);
+        print_memory(&rt, stderr);
+    }
     fflush(stdout);
     int code = failed ? 1 : stop_sig != 0 ? 128 + stop_sig : 0;
     if (stuck) {
