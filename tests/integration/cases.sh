@@ -59,7 +59,7 @@ pingpong_*)
     p=${case_name#pingpong_}; p=${p//_/-}
     run 0 "$EX/pingpong/$p.xml"
     pingpong_ok "$p"
-    has_out "20000 round trips of 16 B"
+    has_out "100000 round trips of 16 B"
     ;;
 ring)
     run 0 "$EX/ring/ring.xml"
