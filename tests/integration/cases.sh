@@ -140,6 +140,16 @@ sigint | sigterm)
     has_out "outside: stop seen"
     no_leftovers "$f"
     ;;
+pin_fail)
+    # The launcher may use CPU 0 only: a worker pinned to CPU 1 cannot start,
+    # in the host and in an enclave, and the message names worker and CPU.
+    timeout 60 taskset -c 0 "$EACTORS" run "$EX/pingpong/host-host.xml" >"$out" 2>"$err"
+    [ $? = 1 ] || fail "host: expected exit 1"
+    has_err "worker 'w1': cannot pin to CPU 1: not in this process's CPU set"
+    timeout 60 taskset -c 0 "$EACTORS" run "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err"
+    [ $? = 1 ] || fail "enclave: expected exit 1"
+    has_err "eactors: enclave 'right' failed to start: worker 'w1': cannot pin to CPU 1"
+    ;;
 check_ok)
     timeout 60 "$EACTORS" check "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err" || fail "check failed"
     has_out "valid: 2 enclave(s), 2 worker(s), 2 actor(s), 1 channel(s)"
