@@ -53,8 +53,7 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "none") == 0)
                 o.backend = EAI_BACKEND_NONE;
             else {
-                fprintf(stderr, "eactors: unknown backend '%s' (expected proc or none)\n",
-                        argv[i]);
+                fprintf(stderr, "eactors: unknown backend '%s' (expected proc or none)\n", argv[i]);
                 return 2;
             }
         } else if (argv[i][0] == '-') {

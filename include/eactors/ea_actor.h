@@ -62,8 +62,8 @@ typedef struct ea_actor_type {
  * `state_type`, constructor `ctor` (or NULL) and body `body`. The runtime finds
  * it as the exported symbol `ea_type_<tname>`.
  */
-#define EA_ACTOR(tname, state_type, ctor, body)                                          \
-    __attribute__((visibility("default"))) const ea_actor_type_t ea_type_##tname = {   \
+#define EA_ACTOR(tname, state_type, ctor, body)                                      \
+    __attribute__((visibility("default"))) const ea_actor_type_t ea_type_##tname = { \
         EA_TYPE_ABI, #tname, sizeof(state_type), (ctor), (body)}
 
 /** The instance name from the deployment (or given to ea_spawn). Borrowed. */
@@ -108,9 +108,9 @@ EA_API bool ea_conn_is_public(const ea_conn_t *c);
  * view; the other fields are the runtime's and must not be touched.
  */
 typedef struct ea_cargo {
-    void *data;     /**< payload: writable after alloc, readable after recv */
-    size_t len;     /**< bytes in use; set by alloc, may be lowered before send */
-    size_t cap;     /**< bytes available at `data` (the channel maximum) */
+    void *data; /**< payload: writable after alloc, readable after recv */
+    size_t len; /**< bytes in use; set by alloc, may be lowered before send */
+    size_t cap; /**< bytes available at `data` (the channel maximum) */
     ea_conn_t *conn;
     uint32_t node;
     uint32_t state;
@@ -148,11 +148,11 @@ EA_API void ea_cargo_release(ea_cargo_t *cargo);
 
 /** Options for ea_spawn(); zero-initialise and set what you need. */
 typedef struct ea_spawn_opts {
-    const char *name;     /**< instance name; default "<parent>.<type>#<n>" */
-    const char *worker;   /**< worker of the same enclave; default the parent's */
-    const char *channel;  /**< channel name at both ends; default "parent" */
-    uint32_t nodes;       /**< channel nodes; default 16 */
-    uint32_t max;         /**< largest message; default 4096 */
+    const char *name;          /**< instance name; default "<parent>.<type>#<n>" */
+    const char *worker;        /**< worker of the same enclave; default the parent's */
+    const char *channel;       /**< channel name at both ends; default "parent" */
+    uint32_t nodes;            /**< channel nodes; default 16 */
+    uint32_t max;              /**< largest message; default 4096 */
     const char *const *params; /**< NULL-terminated key, value, key, value... */
 } ea_spawn_opts_t;
 

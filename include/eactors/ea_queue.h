@@ -39,10 +39,10 @@ extern "C" {
  * GCM tag); plain channels leave them zero.
  */
 typedef struct ea_node_hdr {
-    uint32_t len;     /**< payload bytes in use */
-    uint32_t flags;   /**< EA_NODE_* bits */
-    uint64_t seq;     /**< per-direction sequence number (AEAD) */
-    uint8_t tag[16];  /**< authentication tag (AEAD) */
+    uint32_t len;    /**< payload bytes in use */
+    uint32_t flags;  /**< EA_NODE_* bits */
+    uint64_t seq;    /**< per-direction sequence number (AEAD) */
+    uint8_t tag[16]; /**< authentication tag (AEAD) */
 } ea_node_hdr_t;
 
 #define EA_NODE_HDR_SIZE 32u
@@ -112,9 +112,9 @@ EA_API uint32_t ea_pool_free_count(ea_pool_t *p);
 
 /** Private view of an mbox. Fields are trusted limits; do not edit. */
 typedef struct ea_mbox {
-    struct ea_mbox_ctl *ctl;     /**< producer/consumer positions */
-    struct ea_mbox_cell *cells;  /**< `capacity` cells */
-    uint32_t mask;               /**< capacity - 1 */
+    struct ea_mbox_ctl *ctl;    /**< producer/consumer positions */
+    struct ea_mbox_cell *cells; /**< `capacity` cells */
+    uint32_t mask;              /**< capacity - 1 */
 } ea_mbox_t;
 
 /**

@@ -42,8 +42,8 @@ long long ea_param_int(const ea_actor_t *self, const char *key, long long dflt, 
         mul = 1024LL * 1024, end++;
     else if (*end == 'G')
         mul = 1024LL * 1024 * 1024, end++;
-    if (errno != 0 || end == v || *end != '\0' || (n != 0 && (n > __LONG_LONG_MAX__ / mul ||
-                                                               n < -__LONG_LONG_MAX__ / mul))) {
+    if (errno != 0 || end == v || *end != '\0' ||
+        (n != 0 && (n > __LONG_LONG_MAX__ / mul || n < -__LONG_LONG_MAX__ / mul))) {
         if (ok != NULL)
             *ok = false;
         return dflt;

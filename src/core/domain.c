@@ -144,8 +144,7 @@ static void actor_free(struct ea_actor *a)
     free(a);
 }
 
-static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *err,
-                        size_t errlen)
+static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *err, size_t errlen)
 {
     const eai_deploy_t *dep = rt->dep;
     for (int i = 0; i < dep->nactors; i++) {
@@ -315,8 +314,8 @@ int eai_domain_start(struct eai_rt *rt, int d, bool confine, char *err, size_t e
     }
     /* Every worker has set itself up (alternate signal stack) before the
      * filter goes on. */
-    for (uint32_t n; (n = atomic_load_explicit(&dom->arrived, memory_order_acquire)) <
-                     (uint32_t)dom->nworkers;)
+    for (uint32_t n;
+         (n = atomic_load_explicit(&dom->arrived, memory_order_acquire)) < (uint32_t)dom->nworkers;)
         eai_futex_wait(&dom->arrived, n, 0);
     if (confine) {
         rc = eai_seccomp_confine(err, errlen);

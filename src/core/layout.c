@@ -124,7 +124,7 @@ int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen)
     rt->encl = (struct eai_encl_shm *)(rt->arena + l->off_encl);
     rt->wk = (struct eai_wk_shm *)(rt->arena + l->off_wk);
     rt->rec = (struct eai_rec *)(rt->arena + l->off_rec);
-    rt->names = (char (*)[EAI_NAME_MAX])(rt->arena + l->off_names);
+    rt->names = (char(*)[EAI_NAME_MAX])(rt->arena + l->off_names);
     atomic_store_explicit(&rt->hdr->live, (uint32_t)d->nactors, memory_order_relaxed);
     for (int e = 0; e < d->nenclaves; e++)
         atomic_store_explicit(&rt->encl[e].death_syscall, -1, memory_order_relaxed);

@@ -28,8 +28,8 @@
 #include "runtime/deploy.h"
 
 #define EAI_ARENA_MAGIC UINT64_C(0x31616e6572614145) /* "EAarena1" */
-#define EAI_HOST_SPAWN 16u    /* spawn slots of the host domain */
-#define EAI_NAME_MAX 48u      /* bytes of a spawned actor's name in the arena */
+#define EAI_HOST_SPAWN 16u                           /* spawn slots of the host domain */
+#define EAI_NAME_MAX 48u /* bytes of a spawned actor's name in the arena */
 
 enum { EAI_W_RUNNING = 0, EAI_W_PARKED = 1 };
 enum {
@@ -53,11 +53,11 @@ struct eai_hdr {
 
 /* Per enclave: start-up and death report, written by the enclave process. */
 struct eai_encl_shm {
-    alignas(64) _Atomic int32_t ready;  /* 1: confined and running; -1: start failed */
-    _Atomic int32_t death_sig;          /* fatal signal seen by the enclave, 0 = none */
-    _Atomic int32_t death_syscall;      /* SIGSYS: the forbidden call, else -1 */
-    _Atomic uint32_t death_actor;       /* actor id + 1 running at death, 0 = unknown */
-    char msg[192];                      /* start-up failure message, NUL-terminated */
+    alignas(64) _Atomic int32_t ready; /* 1: confined and running; -1: start failed */
+    _Atomic int32_t death_sig;         /* fatal signal seen by the enclave, 0 = none */
+    _Atomic int32_t death_syscall;     /* SIGSYS: the forbidden call, else -1 */
+    _Atomic uint32_t death_actor;      /* actor id + 1 running at death, 0 = unknown */
+    char msg[192];                     /* start-up failure message, NUL-terminated */
     /* Private memory the domain's runtime holds for its deployment actors
      * (records, states, connector tables) and for its private channels
      * (connectors, pools, mboxes), written once at start. Reported only. */
@@ -70,7 +70,7 @@ struct eai_encl_shm {
 
 /* Per worker: the futex word senders use to wake a parked worker. */
 struct eai_wk_shm {
-    alignas(64) _Atomic uint32_t state; /* EAI_W_RUNNING / EAI_W_PARKED */
+    alignas(64) _Atomic uint32_t state;   /* EAI_W_RUNNING / EAI_W_PARKED */
     alignas(64) _Atomic uint32_t current; /* actor id + 1 in a step, 0 = none */
 };
 
@@ -96,9 +96,9 @@ struct eai_layout {
     size_t *off_chan;    /* per deployment channel; SIZE_MAX if private */
     uint32_t *chan_mbox_cap;
     uint32_t *chan_node_size;
-    uint32_t nactors;       /* deployment actors + spawn slots */
-    uint32_t ndep_actors;   /* ids [0, ndep_actors) are deployment actors */
-    uint32_t *slot_base;    /* per domain (0 = host, 1+e = enclave e) */
+    uint32_t nactors;     /* deployment actors + spawn slots */
+    uint32_t ndep_actors; /* ids [0, ndep_actors) are deployment actors */
+    uint32_t *slot_base;  /* per domain (0 = host, 1+e = enclave e) */
     uint32_t *slot_count;
 };
 
@@ -108,20 +108,20 @@ struct eai_worker;
 /* One end of a channel (private). */
 struct ea_conn {
     ea_pool_t pool;
-    ea_mbox_t in;  /* messages to me */
-    ea_mbox_t out; /* the peer's in */
-    uint32_t max;  /* largest payload */
-    bool pub;      /* storage in the public arena */
+    ea_mbox_t in;   /* messages to me */
+    ea_mbox_t out;  /* the peer's in */
+    uint32_t max;   /* largest payload */
+    bool pub;       /* storage in the public arena */
     bool owns_name; /* name was allocated for a spawned channel */
-    int failed;    /* sticky error, 0 = healthy */
+    int failed;     /* sticky error, 0 = healthy */
     struct ea_actor *self;
-    uint32_t peer;                  /* peer actor id */
-    struct eai_rec *peer_rec;       /* in the arena */
-    struct eai_wk_shm *peer_wk;     /* in the arena */
-    ea_mbox_t *peer_ready;          /* private view of the peer worker's ready mbox */
+    uint32_t peer;              /* peer actor id */
+    struct eai_rec *peer_rec;   /* in the arena */
+    struct eai_wk_shm *peer_wk; /* in the arena */
+    ea_mbox_t *peer_ready;      /* private view of the peer worker's ready mbox */
     const char *name;
     const char *peer_name;
-    void *storage;                  /* private channel storage (owned by end a) */
+    void *storage; /* private channel storage (owned by end a) */
     size_t storage_size;
 };
 

@@ -45,8 +45,7 @@ void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32
     /* Pairs with the fence in park() after state = PARKED. */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&wk->state, memory_order_relaxed) == EAI_W_PARKED &&
-        atomic_exchange_explicit(&wk->state, EAI_W_RUNNING, memory_order_relaxed) ==
-            EAI_W_PARKED)
+        atomic_exchange_explicit(&wk->state, EAI_W_RUNNING, memory_order_relaxed) == EAI_W_PARKED)
         eai_futex_wake(&wk->state, 1);
 }
 
@@ -135,9 +134,7 @@ static void run_one(struct eai_worker *w, struct ea_actor *a)
     eai_current = NULL;
 
     switch (rc) {
-    case EA_BUSY:
-        requeue(w, a);
-        break;
+    case EA_BUSY: requeue(w, a); break;
     case EA_IDLE:
         /* While the run stops, an actor that saw the stop request and has
          * nothing left to do is done; one that may have missed it runs
@@ -147,9 +144,7 @@ static void run_one(struct eai_worker *w, struct ea_actor *a)
         else if (atomic_load_explicit(&w->rt->hdr->stop, memory_order_acquire))
             requeue(w, a);
         break;
-    case EA_DONE:
-        actor_end(a, EAI_A_DONE, 0);
-        break;
+    case EA_DONE: actor_end(a, EAI_A_DONE, 0); break;
     default:
         if (rc < 0) {
             atomic_fetch_add_explicit(&a->rec->errors, 1, memory_order_relaxed);
@@ -181,8 +176,7 @@ static void on_stop(struct eai_worker *w)
     w->stop_seen = true;
     for (uint32_t id = 0; id < rt->lay.nactors; id++) {
         struct ea_actor *a = lookup(w, id);
-        if (a != NULL &&
-            atomic_load_explicit(&a->rec->status, memory_order_relaxed) == EAI_A_LIVE)
+        if (a != NULL && atomic_load_explicit(&a->rec->status, memory_order_relaxed) == EAI_A_LIVE)
             requeue(w, a);
     }
 }

@@ -87,8 +87,9 @@ int eai_thread_start(eai_thread_t *t, const int *cpus, int ncpus, void *(*fn)(vo
     rc = pthread_create(&id, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        snprintf(err, errlen, ncpus > 0 ? "cannot start thread pinned to CPU %d: %s"
-                                        : "cannot start thread%.0d: %s",
+        snprintf(err, errlen,
+                 ncpus > 0 ? "cannot start thread pinned to CPU %d: %s"
+                           : "cannot start thread%.0d: %s",
                  ncpus > 0 ? cpus[0] : 0, strerror(rc));
         return EA_ERR_SYS;
     }
@@ -262,12 +263,24 @@ int eai_seccomp_confine(char *err, size_t errlen)
      * futexes, manage its own memory (never executable), read clocks, get
      * random bytes, write to stdout/stderr, and exit. */
     static const int plain[] = {
-        SCMP_SYS(futex),        SCMP_SYS(exit),          SCMP_SYS(exit_group),
-        SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(sched_yield),
-        SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
-        SCMP_SYS(gettid),       SCMP_SYS(getpid),        SCMP_SYS(getrandom),
-        SCMP_SYS(brk),          SCMP_SYS(munmap),        SCMP_SYS(madvise),
-        SCMP_SYS(mremap),       SCMP_SYS(restart_syscall), SCMP_SYS(sched_getaffinity),
+        SCMP_SYS(futex),
+        SCMP_SYS(exit),
+        SCMP_SYS(exit_group),
+        SCMP_SYS(rt_sigreturn),
+        SCMP_SYS(rt_sigprocmask),
+        SCMP_SYS(sched_yield),
+        SCMP_SYS(clock_gettime),
+        SCMP_SYS(clock_nanosleep),
+        SCMP_SYS(nanosleep),
+        SCMP_SYS(gettid),
+        SCMP_SYS(getpid),
+        SCMP_SYS(getrandom),
+        SCMP_SYS(brk),
+        SCMP_SYS(munmap),
+        SCMP_SYS(madvise),
+        SCMP_SYS(mremap),
+        SCMP_SYS(restart_syscall),
+        SCMP_SYS(sched_getaffinity),
         SCMP_SYS(set_robust_list),
         /* glibc's qsort asks sysinfo for the amount of physical memory;
          * it reveals only machine-wide totals and load averages. */
@@ -275,10 +288,20 @@ int eai_seccomp_confine(char *err, size_t errlen)
 #ifdef EA_SANITIZED
         /* The sanitizer runtimes need a few more calls for their own
          * bookkeeping; sanitizer builds are test builds only. */
-        SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigaction), SCMP_SYS(getrlimit),
-        SCMP_SYS(prlimit64), SCMP_SYS(readlink), SCMP_SYS(openat), SCMP_SYS(close),
-        SCMP_SYS(read), SCMP_SYS(newfstatat), SCMP_SYS(fstat), SCMP_SYS(mmap),
-        SCMP_SYS(mprotect), SCMP_SYS(tgkill), SCMP_SYS(sched_setaffinity),
+        SCMP_SYS(sigaltstack),
+        SCMP_SYS(rt_sigaction),
+        SCMP_SYS(getrlimit),
+        SCMP_SYS(prlimit64),
+        SCMP_SYS(readlink),
+        SCMP_SYS(openat),
+        SCMP_SYS(close),
+        SCMP_SYS(read),
+        SCMP_SYS(newfstatat),
+        SCMP_SYS(fstat),
+        SCMP_SYS(mmap),
+        SCMP_SYS(mprotect),
+        SCMP_SYS(tgkill),
+        SCMP_SYS(sched_setaffinity),
 #endif
     };
     for (size_t i = 0; rc == 0 && i < sizeof plain / sizeof plain[0]; i++)
@@ -400,7 +423,8 @@ void eai_kill(pid_t pid, int sig)
 
 void eai_sleep_ns(uint64_t ns)
 {
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+                          .tv_nsec = (long)(ns % 1000000000u)};
     nanosleep(&ts, NULL);
 }
 

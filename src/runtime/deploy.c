@@ -56,13 +56,13 @@
 #include <libxml/xmlerror.h>
 
 /* Limits on numbers a deployment may ask for. */
-#define MAX_NODES 1048576u            /* nodes per channel */
-#define MAX_MSG (64ull << 20)         /* largest message: 64M */
+#define MAX_NODES 1048576u    /* nodes per channel */
+#define MAX_MSG (64ull << 20) /* largest message: 64M */
 #define MAX_MSG_TEXT "64M"
-#define MAX_POOL (1ull << 30)         /* bytes per channel pool: 1G */
-#define MAX_SPAWN 65536u              /* ea_spawn slots per enclave */
-#define NODE_HDR 32u                  /* node header bytes, as in the pools */
-#define NODE_ALIGN 64u                /* nodes are cache-line aligned */
+#define MAX_POOL (1ull << 30) /* bytes per channel pool: 1G */
+#define MAX_SPAWN 65536u      /* ea_spawn slots per enclave */
+#define NODE_HDR 32u          /* node header bytes, as in the pools */
+#define NODE_ALIGN 64u        /* nodes are cache-line aligned */
 #define DEFAULT_NODES 64u
 #define DEFAULT_MAX 4096u
 #define DEFAULT_SPAWN 16u
@@ -206,8 +206,7 @@ static void one_line(char *s)
 }
 
 /* Writes "path:line: message" (or "path: message" if line <= 0); returns EA_ERR_PARSE. */
-__attribute__((format(printf, 3, 4))) static int fail(pstate_t *st, int line, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) static int fail(pstate_t *st, int line, const char *fmt, ...)
 {
     if (st->err == NULL || st->errlen == 0)
         return EA_ERR_PARSE;
@@ -284,19 +283,11 @@ int eai_parse_size(const char *s, uint64_t *out)
         return EA_ERR_PARSE;
     unsigned shift = 0;
     switch (s[i]) {
-    case '\0':
-        break;
-    case 'K':
-        shift = 10;
-        break;
-    case 'M':
-        shift = 20;
-        break;
-    case 'G':
-        shift = 30;
-        break;
-    default:
-        return EA_ERR_PARSE;
+    case '\0': break;
+    case 'K': shift = 10; break;
+    case 'M': shift = 20; break;
+    case 'G': shift = 30; break;
+    default: return EA_ERR_PARSE;
     }
     if (shift != 0) {
         if (s[i + 1] != '\0')
@@ -495,8 +486,8 @@ static int parse_cpus(pstate_t *st, eai_dep_worker_t *w, const char *s)
             continue;
         if (n == MAX_WORKER_CPUS) {
             free(seen);
-            return fail(st, line, "<worker> '%s': cpus '%s' names more than %d CPUs", w->name,
-                        s, MAX_WORKER_CPUS);
+            return fail(st, line, "<worker> '%s': cpus '%s' names more than %d CPUs", w->name, s,
+                        MAX_WORKER_CPUS);
         }
         w->cpus[n++] = c;
     }
@@ -602,8 +593,8 @@ static int do_worker(pstate_t *st, const xmlNode *n)
         else if (strcmp(idle, "spin") == 0)
             w->idle = EAI_IDLE_SPIN;
         else
-            rc = fail(st, line, "<worker> '%s': invalid idle '%s' (expected park or spin)",
-                      w->name, idle);
+            rc = fail(st, line, "<worker> '%s': invalid idle '%s' (expected park or spin)", w->name,
+                      idle);
     }
     free_vals(vals);
     if (rc != EA_OK)
@@ -647,8 +638,8 @@ static int do_params(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a)
         if (rc == EA_OK)
             rc = check_name(st, line, "param", vals[PA_NAME]);
         if (rc == EA_OK && map_get(&keys, vals[PA_NAME]) >= 0)
-            rc = fail(st, line, "<param>: duplicate parameter '%s' of actor '%s'",
-                      vals[PA_NAME], a->name);
+            rc = fail(st, line, "<param>: duplicate parameter '%s' of actor '%s'", vals[PA_NAME],
+                      a->name);
         if (rc == EA_OK) {
             eai_dep_param_t *p = &a->params[a->nparams++];
             p->key = take(vals, PA_NAME);
@@ -774,8 +765,8 @@ static int do_channel(pstate_t *st, const xmlNode *n)
     /* The pool size is what the limits protect: nodes of max + header, aligned. */
     uint64_t nodesz = ((uint64_t)c->max + NODE_HDR + NODE_ALIGN - 1) / NODE_ALIGN * NODE_ALIGN;
     if ((uint64_t)c->nodes * nodesz > MAX_POOL)
-        return fail(st, line, "<channel> '%s': pool of %u nodes of %llu bytes exceeds 1G",
-                    c->name, c->nodes, (unsigned long long)nodesz);
+        return fail(st, line, "<channel> '%s': pool of %u nodes of %llu bytes exceeds 1G", c->name,
+                    c->nodes, (unsigned long long)nodesz);
     int prev = map_get(&st->channels, c->name);
     if (prev >= 0)
         return fail(st, line, "duplicate <channel> name '%s' (first at line %d)", c->name,
@@ -823,21 +814,11 @@ static int do_elements(pstate_t *st, const xmlNode *root)
             continue;
         int rc;
         switch (elem_kind(n)) {
-        case K_HOST:
-            rc = do_host(st, n);
-            break;
-        case K_ENCLAVE:
-            rc = do_enclave(st, n);
-            break;
-        case K_WORKER:
-            rc = do_worker(st, n);
-            break;
-        case K_ACTOR:
-            rc = do_actor(st, n);
-            break;
-        case K_CHANNEL:
-            rc = do_channel(st, n);
-            break;
+        case K_HOST: rc = do_host(st, n); break;
+        case K_ENCLAVE: rc = do_enclave(st, n); break;
+        case K_WORKER: rc = do_worker(st, n); break;
+        case K_ACTOR: rc = do_actor(st, n); break;
+        case K_CHANNEL: rc = do_channel(st, n); break;
         default: {
             char q[256];
             qname(q, sizeof q, n->ns, n->name);
@@ -896,8 +877,8 @@ static int resolve_channel(pstate_t *st, int i)
     if (c->b < 0)
         return fail(st, c->line, "<channel> '%s': unknown actor '%s'", c->name, st->chan_b[i]);
     if (c->a == c->b)
-        return fail(st, c->line, "<channel> '%s': channel between actor '%s' and itself",
-                    c->name, st->chan_a[i]);
+        return fail(st, c->line, "<channel> '%s': channel between actor '%s' and itself", c->name,
+                    st->chan_a[i]);
     return EA_OK;
 }
 
@@ -1036,12 +1017,11 @@ static int do_types(pstate_t *st, eai_type_probe_fn probe, void *ctx)
             if (encl == EAI_HOST)
                 rc = fail(st, d->host_line, "<host>: cannot load image '%s': %s", image, why);
             else
-                rc = fail(st, d->enclaves[encl].line,
-                          "<enclave> '%s': cannot load image '%s': %s", d->enclaves[encl].name,
-                          image, why);
+                rc = fail(st, d->enclaves[encl].line, "<enclave> '%s': cannot load image '%s': %s",
+                          d->enclaves[encl].name, image, why);
         } else if (r == 0) {
-            rc = fail(st, a->line, "<actor> '%s': type '%s' is not in image '%s'", a->name,
-                      a->type, image);
+            rc = fail(st, a->line, "<actor> '%s': type '%s' is not in image '%s'", a->name, a->type,
+                      image);
         }
     }
     for (int i = 0; i < d->nactors; i++)
@@ -1075,14 +1055,13 @@ static void capture_structured(void *data, xml_error_arg e)
     cap->line = e->line;
     snprintf(cap->msg, sizeof cap->msg, "%s", e->message != NULL ? e->message : "unknown error");
     size_t n = strlen(cap->msg);
-    while (n > 0 && (cap->msg[n - 1] == '\n' || cap->msg[n - 1] == ' ' ||
-                     cap->msg[n - 1] == '\r' || cap->msg[n - 1] == '\t'))
+    while (n > 0 && (cap->msg[n - 1] == '\n' || cap->msg[n - 1] == ' ' || cap->msg[n - 1] == '\r' ||
+                     cap->msg[n - 1] == '\t'))
         cap->msg[--n] = '\0';
 }
 
 /* Swallows the unstructured channel, in case some path uses it. */
-__attribute__((format(printf, 2, 3))) static void capture_generic(void *data, const char *msg,
-                                                                  ...)
+__attribute__((format(printf, 2, 3))) static void capture_generic(void *data, const char *msg, ...)
 {
     (void)data;
     (void)msg;

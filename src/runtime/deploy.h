@@ -26,7 +26,7 @@ typedef struct eai_dep_enclave {
     char *image;      /* as written in the file */
     char *image_path; /* resolved path of an existing file */
     eai_backend_t backend;
-    uint32_t spawn;   /* actor slots reserved for ea_spawn (default 16) */
+    uint32_t spawn; /* actor slots reserved for ea_spawn (default 16) */
     int line;
 } eai_dep_enclave_t;
 
@@ -55,17 +55,17 @@ typedef struct eai_dep_actor {
 
 typedef struct eai_dep_channel {
     char *name;
-    int a, b;          /* actor indices, a != b */
-    uint32_t nodes;    /* node count */
-    uint32_t max;      /* largest message in bytes */
+    int a, b;       /* actor indices, a != b */
+    uint32_t nodes; /* node count */
+    uint32_t max;   /* largest message in bytes */
     eai_protect_t protect;
     int line;
 } eai_dep_channel_t;
 
 typedef struct eai_deploy {
-    char *path;       /* the deployment file as given */
-    char *dir;        /* its directory */
-    char *host_image; /* as written in <host image=...>, or NULL */
+    char *path;            /* the deployment file as given */
+    char *dir;             /* its directory */
+    char *host_image;      /* as written in <host image=...>, or NULL */
     char *host_image_path; /* resolved, or NULL */
     int host_line;
     eai_dep_enclave_t *enclaves;
@@ -83,8 +83,8 @@ typedef struct eai_deploy {
  * Returns 1 yes, 0 no, or a negative ea_err if the image cannot be loaded
  * (then `err` holds a reason).
  */
-typedef int (*eai_type_probe_fn)(void *ctx, const char *image_path, const char *type,
-                                 char *err, size_t errlen);
+typedef int (*eai_type_probe_fn)(void *ctx, const char *image_path, const char *type, char *err,
+                                 size_t errlen);
 
 /*
  * Parses and validates the deployment file `path`. `ncpus` is the number of

@@ -8,6 +8,5 @@
  * ea_err (reason in err) if the file is unreadable or not an ELF64 DSO. */
 int eai_image_has_type(const char *path, const char *type, char *err, size_t errlen);
 /* The same, with the signature of eai_type_probe_fn. */
-int eai_image_probe(void *ctx, const char *image_path, const char *type, char *err,
-                    size_t errlen);
+int eai_image_probe(void *ctx, const char *image_path, const char *type, char *err, size_t errlen);
 #endif

@@ -255,8 +255,8 @@ int eai_launch(const eai_run_opts_t *o)
 {
     char err[512];
     eai_deploy_t *dep = NULL;
-    int rc = eai_deploy_load(o->path, eai_cpu_count(), eai_image_probe, NULL, &dep, err,
-                             sizeof err);
+    int rc =
+        eai_deploy_load(o->path, eai_cpu_count(), eai_image_probe, NULL, &dep, err, sizeof err);
     if (rc != EA_OK) {
         fprintf(stderr, "%s\n", err);
         return 2;
@@ -390,8 +390,8 @@ int eai_launch(const eai_run_opts_t *o)
         int ferr = atomic_load_explicit(&rt.hdr->fail_err, memory_order_relaxed);
         const char *dn = actor_domain(&rt, fa - 1);
         fprintf(stderr, "eactors: actor '%s' in %s%s%s failed: %s (%d)\n",
-                actor_name(&rt, fa - 1, nb, sizeof nb), strcmp(dn, "host") ? "enclave '" : "",
-                dn, strcmp(dn, "host") ? "'" : "", ea_strerror(ferr), ferr);
+                actor_name(&rt, fa - 1, nb, sizeof nb), strcmp(dn, "host") ? "enclave '" : "", dn,
+                strcmp(dn, "host") ? "'" : "", ea_strerror(ferr), ferr);
         failed = true;
     }
     if (stuck)

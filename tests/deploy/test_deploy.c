@@ -37,8 +37,7 @@ static void write_file(const char *path, const char *text)
     assert_int_equal(fclose(f), 0);
 }
 
-static int fake_probe(void *ctx, const char *image_path, const char *type, char *err,
-                      size_t errlen)
+static int fake_probe(void *ctx, const char *image_path, const char *type, char *err, size_t errlen)
 {
     (void)ctx;
     probe_calls++;
@@ -80,8 +79,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    const char *rm[] = {"d.xml", "img.so", "bad.so", "sub/abs.so", "sub", "lib/onpath.so",
-                        "lib", "adir.so"};
+    const char *rm[] = {"d.xml", "img.so",        "bad.so", "sub/abs.so",
+                        "sub",   "lib/onpath.so", "lib",    "adir.so"};
     char path[PATH_MAX + 32];
     for (size_t i = 0; i < sizeof rm / sizeof rm[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", tmpdir, rm[i]);
@@ -121,8 +120,22 @@ static void test_parse_size(void **state)
         {"17179869183G", 17179869183ull << 30},
     };
     static const char *const bad[] = {
-        "", "K", "-1", "+1", " 1", "1 ", "1k", "1m", "1KB", "1KK", "12Q", "1.5K", "0x10",
-        "18446744073709551616", "17179869184G", "99999999999999999999999",
+        "",
+        "K",
+        "-1",
+        "+1",
+        " 1",
+        "1 ",
+        "1k",
+        "1m",
+        "1KB",
+        "1KK",
+        "12Q",
+        "1.5K",
+        "0x10",
+        "18446744073709551616",
+        "17179869184G",
+        "99999999999999999999999",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         uint64_t v = 12345;
@@ -152,28 +165,28 @@ static void test_valid_full(void **state)
     snprintf(libenv, sizeof libenv, "/nonexistent::%s/lib", tmpdir);
     setenv("EACTORS_IMAGE_PATH", libenv, 1);
     snprintf(xml, sizeof xml,
-             "<?xml version='1.0'?>\n"                                            /* 1 */
-             "<eactors>\n"                                                        /* 2 */
-             "  <!-- references point forward -->\n"                              /* 3 */
-             "  <actor name='ping' type='ping' worker='w0'>\n"                    /* 4 */
-             "    <param name='rounds' value='1000'/>\n"                          /* 5 */
-             "    <param name='msg.size' value=''/>\n"                            /* 6 */
-             "  </actor>\n"                                                       /* 7 */
-             "  <host image='img.so'/>\n"                                         /* 8 */
-             "  <enclave name='left' image='img.so'/>\n"                          /* 9 */
-             "  <enclave name='right' image='%s' backend='none' spawn='0'/>\n"    /* 10 */
+             "<?xml version='1.0'?>\n"                                                 /* 1 */
+             "<eactors>\n"                                                             /* 2 */
+             "  <!-- references point forward -->\n"                                   /* 3 */
+             "  <actor name='ping' type='ping' worker='w0'>\n"                         /* 4 */
+             "    <param name='rounds' value='1000'/>\n"                               /* 5 */
+             "    <param name='msg.size' value=''/>\n"                                 /* 6 */
+             "  </actor>\n"                                                            /* 7 */
+             "  <host image='img.so'/>\n"                                              /* 8 */
+             "  <enclave name='left' image='img.so'/>\n"                               /* 9 */
+             "  <enclave name='right' image='%s' backend='none' spawn='0'/>\n"         /* 10 */
              "  <enclave name='third' image='onpath.so' backend='proc' spawn='1K'/>\n" /* 11 */
-             "  <worker name='w0' cpus='0' enclave='left' idle='spin'/>\n"        /* 12 */
-             "  <worker name='w1' cpus='1,0' enclave='right' idle='park'/>\n"     /* 13 */
-             "  <worker name='h' cpus='0-1'/>\n"                                  /* 14 */
-             "  <worker name='idle_worker' cpus='1' enclave='third'/>\n"          /* 15 */
-             "  <actor name='pong' type='pong' worker='w1'/>\n"                   /* 16 */
-             "  <actor name='mon' type='mon' worker='h'/>\n"                      /* 17 */
-             "  <actor name='ping2' type='ping' worker='w0'></actor>\n"           /* 18 */
+             "  <worker name='w0' cpus='0' enclave='left' idle='spin'/>\n"             /* 12 */
+             "  <worker name='w1' cpus='1,0' enclave='right' idle='park'/>\n"          /* 13 */
+             "  <worker name='h' cpus='0-1'/>\n"                                       /* 14 */
+             "  <worker name='idle_worker' cpus='1' enclave='third'/>\n"               /* 15 */
+             "  <actor name='pong' type='pong' worker='w1'/>\n"                        /* 16 */
+             "  <actor name='mon' type='mon' worker='h'/>\n"                           /* 17 */
+             "  <actor name='ping2' type='ping' worker='w0'></actor>\n"                /* 18 */
              "  <channel name='pp' between='ping pong' nodes='128' max='64K' protect='aead'/>\n"
-             "  <channel name='pp2' between='  pong   ping ' />\n"                /* 20 */
+             "  <channel name='pp2' between='  pong   ping ' />\n" /* 20 */
              "  <channel name='hm' between='mon ping' nodes='1K' max='512K' protect='plain'/>\n"
-             "  <channel name='x' between='ping2 ping' protect='auto'/>\n"        /* 22 */
+             "  <channel name='x' between='ping2 ping' protect='auto'/>\n" /* 22 */
              "</eactors>\n",
              abs);
     eai_deploy_t *d = NULL;
@@ -317,10 +330,10 @@ static void test_valid_edges(void **state)
 /* ---------------------------------------------------------------- invalid -- */
 
 /* Common start: lines 1-4. Cases continue at line 5. */
-#define PRE                                                                                     \
-    "<eactors>\n"                                                                               \
-    "<host image='img.so'/>\n"                                                                  \
-    "<enclave name='e' image='img.so'/>\n"                                                      \
+#define PRE                                \
+    "<eactors>\n"                          \
+    "<host image='img.so'/>\n"             \
+    "<enclave name='e' image='img.so'/>\n" \
     "<worker name='w' cpus='0' enclave='e'/>\n"
 #define A5 "<actor name='a' type='t' worker='w'/>\n"
 #define B6 "<actor name='b' type='t' worker='w'/>\n"
@@ -346,7 +359,8 @@ static const bad_case_t bad_cases[] = {
     {"<eactors version='1'/>\n", 1, "<eactors>: unknown attribute 'version'"},
     /* unknown elements and attributes */
     {PRE A5 "<actr name='b'/>\n" END, 6, "unknown element <actr> in <eactors>"},
-    {PRE "<actor name='a' type='t' worker='w'>\n<param name='k' value='v'/>\n<parm/>\n</actor>\n" END,
+    {PRE
+     "<actor name='a' type='t' worker='w'>\n<param name='k' value='v'/>\n<parm/>\n</actor>\n" END,
      7, "unknown element <parm> in <actor>"},
     {PRE A5 "<worker name='w2' cpus='0' foo='1'/>\n" END, 6, "<worker>: unknown attribute 'foo'"},
     {PRE A5 "<channel name='c' between='a a' Nodes='1'/>\n" END, 6,
@@ -368,14 +382,13 @@ static const bad_case_t bad_cases[] = {
     {PRE "<actor name='1a' type='t' worker='w'/>\n" END, 5, "<actor>: invalid name '1a'"},
     {PRE "<actor name='' type='t' worker='w'/>\n" END, 5, "<actor>: invalid name ''"},
     {PRE A5 "<worker name='-w' cpus='0'/>\n" END, 6, "<worker>: invalid name '-w'"},
-    {PRE A5
-     "<channel name='c123456789012345678901234567890123456789012345678901234567890123' "
-     "between='a b'/>\n" END,
+    {PRE A5 "<channel name='c123456789012345678901234567890123456789012345678901234567890123' "
+            "between='a b'/>\n" END,
      6,
      "<channel>: invalid name "
      "'c123456789012345678901234567890123456789012345678901234567890123'"},
-    {PRE "<actor name='a' type='t' worker='w'>\n<param name='a/b' value='v'/>\n</actor>\n" END,
-     6, "<param>: invalid name 'a/b'"},
+    {PRE "<actor name='a' type='t' worker='w'>\n<param name='a/b' value='v'/>\n</actor>\n" END, 6,
+     "<param>: invalid name 'a/b'"},
     /* control characters never break the one-line message */
     {PRE "<actor name='a&#10;b' type='t' worker='w'/>\n" END, 5, "<actor>: invalid name 'a?b'"},
     /* duplicates */
@@ -476,8 +489,7 @@ static const bad_case_t bad_cases[] = {
     {"<eactors>\n<enclave name='e' image='img.so'/>\n<worker name='w' cpus='0' enclave='e'/>\n"
      "</eactors>\n",
      1, "<eactors>: no <actor> declared"},
-    {"<?xml version='1.0'?>\n<!-- nothing -->\n<eactors/>\n", 3,
-     "<eactors>: no <actor> declared"},
+    {"<?xml version='1.0'?>\n<!-- nothing -->\n<eactors/>\n", 3, "<eactors>: no <actor> declared"},
     /* phase order: the first error of the earliest phase wins */
     {PRE "<actor name='a' type='t' worker='nowhere'/>\n<bogus/>\n" END, 6,
      "unknown element <bogus> in <eactors>"},
@@ -489,10 +501,10 @@ static const bad_case_t bad_cases[] = {
      7, "<actor> 'b': unknown worker 'nowhere'"},
     {PRE "<actor name='a' type='nope' worker='w'/>\n<enclave name='x' image='missing.so'/>\n" END,
      6, "<enclave> 'x': image 'missing.so' not found"},
-    {PRE "<channel name='c' between='a b'/>\n<worker name='w1' cpus='0' enclave='zz'/>\n" A5 END,
-     5, "<channel> 'c': unknown actor 'b'"},
-    {PRE "<worker name='w1' cpus='0' foo='1' enclave='zz'/>\n<worker name='w1' cpus='1'/>\n" END,
-     5, "<worker>: unknown attribute 'foo'"},
+    {PRE "<channel name='c' between='a b'/>\n<worker name='w1' cpus='0' enclave='zz'/>\n" A5 END, 5,
+     "<channel> 'c': unknown actor 'b'"},
+    {PRE "<worker name='w1' cpus='0' foo='1' enclave='zz'/>\n<worker name='w1' cpus='1'/>\n" END, 5,
+     "<worker>: unknown attribute 'foo'"},
     {PRE "<worker name='w 1' cpus='9' idle='x'/>\n" END, 5, "<worker>: invalid name 'w 1'"},
     {PRE "<worker name='w1' cpus='9' idle='x'/>\n" END, 5,
      "<worker> 'w1': CPU 9 does not exist (this machine has CPUs 0-1)"},
@@ -655,9 +667,9 @@ static void test_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_size),   cmocka_unit_test(test_valid_full),
-        cmocka_unit_test(test_valid_edges),  cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_cannot_read),  cmocka_unit_test(test_cpu_limits),
+        cmocka_unit_test(test_parse_size),    cmocka_unit_test(test_valid_full),
+        cmocka_unit_test(test_valid_edges),   cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_cannot_read),   cmocka_unit_test(test_cpu_limits),
         cmocka_unit_test(test_relative_path), cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -44,18 +44,18 @@
 
 /* Start of the shared region: counters every party updates. */
 struct stress_hdr {
-    atomic_int abort;          /* set once by whoever fails first */
-    atomic_uint consumed;      /* messages popped so far, all consumers */
-    atomic_ulong nobufs;       /* producer retries because the pool was empty */
-    atomic_ulong full;         /* producer retries because the mbox was full */
-    atomic_ulong busy;         /* any party's retries after EA_ERR_BUSY */
+    atomic_int abort;     /* set once by whoever fails first */
+    atomic_uint consumed; /* messages popped so far, all consumers */
+    atomic_ulong nobufs;  /* producer retries because the pool was empty */
+    atomic_ulong full;    /* producer retries because the mbox was full */
+    atomic_ulong busy;    /* any party's retries after EA_ERR_BUSY */
 };
 
 /* What one consumer saw of one producer. Written only by that consumer,
  * read by the checker after join or waitpid. */
 struct stress_rec {
     uint32_t count;
-    uint32_t next_min;         /* smallest sequence number still allowed */
+    uint32_t next_min; /* smallest sequence number still allowed */
 };
 
 /* Message layout in the node payload. */
@@ -78,7 +78,8 @@ static struct layout layout_of(const struct stress_params *prm)
 {
     struct layout l;
     l.pool = round64(sizeof(struct stress_hdr));
-    l.mbox = l.pool + ea_pool_footprint(prm->pool_count, ea_node_size_for(sizeof(struct stress_msg)));
+    l.mbox =
+        l.pool + ea_pool_footprint(prm->pool_count, ea_node_size_for(sizeof(struct stress_msg)));
     l.seen = l.mbox + ea_mbox_footprint(prm->mbox_cap);
     l.rec = l.seen + round64((size_t)prm->producers * prm->messages);
     l.total = l.rec + round64((size_t)prm->consumers * prm->producers * sizeof(struct stress_rec));
@@ -145,8 +146,9 @@ int stress_parse(int argc, char **argv, struct stress_params *prm)
         prm->producers > 256 || prm->consumers > 256 || prm->messages == 0 ||
         (uint64_t)prm->producers * prm->messages > UINT32_MAX ||
         ea_pool_footprint(prm->pool_count, 64) == 0 || ea_mbox_footprint(prm->mbox_cap) == 0) {
-        fprintf(stderr, "usage: %s [-p producers] [-c consumers] [-n messages per producer] "
-                        "[-s seed] [-N pool nodes] [-m mbox capacity (power of two)]\n",
+        fprintf(stderr,
+                "usage: %s [-p producers] [-c consumers] [-n messages per producer] "
+                "[-s seed] [-N pool nodes] [-m mbox capacity (power of two)]\n",
                 argv[0]);
         return -1;
     }
@@ -319,8 +321,9 @@ int stress_consume(struct stress_ctx *ctx, uint32_t id)
             msg->check != check_of(p, seq))
             return fail(ctx, "consumer", id, "bad payload (node owned twice?)", EA_ERR_CORRUPT);
         if (seq < rec[p].next_min) {
-            fprintf(stderr, "consumer %" PRIu32 ": producer %" PRIu32 " seq %" PRIu32
-                            " after %" PRIu32 ": FIFO order broken\n",
+            fprintf(stderr,
+                    "consumer %" PRIu32 ": producer %" PRIu32 " seq %" PRIu32 " after %" PRIu32
+                    ": FIFO order broken\n",
                     id, p, seq, rec[p].next_min - 1);
             stress_abort(ctx);
             return -1;
@@ -329,10 +332,11 @@ int stress_consume(struct stress_ctx *ctx, uint32_t id)
         rec[p].count++;
         /* Relaxed: the counter is checked after join or waitpid, which
          * order it; atomicity alone detects a duplicate here. */
-        if (atomic_fetch_add_explicit(&ctx->seen[(size_t)p * prm->messages + seq],
-                                      1, memory_order_relaxed) != 0) {
-            fprintf(stderr, "consumer %" PRIu32 ": producer %" PRIu32 " seq %" PRIu32 " duplicated\n",
-                    id, p, seq);
+        if (atomic_fetch_add_explicit(&ctx->seen[(size_t)p * prm->messages + seq], 1,
+                                      memory_order_relaxed) != 0) {
+            fprintf(stderr,
+                    "consumer %" PRIu32 ": producer %" PRIu32 " seq %" PRIu32 " duplicated\n", id,
+                    p, seq);
             stress_abort(ctx);
             return -1;
         }
@@ -370,10 +374,11 @@ int stress_check(struct stress_ctx *ctx)
             ok = 0;
         }
         for (uint32_t s = 0; s < prm->messages; s++) {
-            unsigned n = atomic_load_explicit(
-                &ctx->seen[(size_t)p * prm->messages + s], memory_order_relaxed);
+            unsigned n = atomic_load_explicit(&ctx->seen[(size_t)p * prm->messages + s],
+                                              memory_order_relaxed);
             if (n != 1) {
-                fprintf(stderr, "FAIL: producer %" PRIu32 " seq %" PRIu32 " received %u times\n", p, s, n);
+                fprintf(stderr, "FAIL: producer %" PRIu32 " seq %" PRIu32 " received %u times\n", p,
+                        s, n);
                 ok = 0;
                 break;
             }
@@ -389,8 +394,8 @@ int stress_check(struct stress_ctx *ctx)
         fprintf(stderr, "FAIL: mbox not empty at the end\n");
         ok = 0;
     }
-    printf("%s: %" PRIu64 " messages; retries: nobufs=%lu full=%lu busy=%lu\n", ok ? "ok" : "FAILED",
-           (uint64_t)prm->producers * prm->messages,
+    printf("%s: %" PRIu64 " messages; retries: nobufs=%lu full=%lu busy=%lu\n",
+           ok ? "ok" : "FAILED", (uint64_t)prm->producers * prm->messages,
            atomic_load_explicit(&ctx->hdr->nobufs, memory_order_relaxed),
            atomic_load_explicit(&ctx->hdr->full, memory_order_relaxed),
            atomic_load_explicit(&ctx->hdr->busy, memory_order_relaxed));

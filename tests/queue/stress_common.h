@@ -20,7 +20,7 @@
 struct stress_params {
     uint32_t producers;
     uint32_t consumers;
-    uint32_t messages;   /* per producer */
+    uint32_t messages; /* per producer */
     uint32_t pool_count;
     uint32_t mbox_cap;
     uint64_t seed;

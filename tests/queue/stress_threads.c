@@ -16,8 +16,8 @@
 struct worker {
     pthread_t thread;
     struct stress_ctx *ctx;
-    uint32_t id;      /* producer or consumer number */
-    uint32_t cpu;     /* round-robin slot */
+    uint32_t id;  /* producer or consumer number */
+    uint32_t cpu; /* round-robin slot */
     int producer;
     int result;
 };

@@ -239,9 +239,7 @@ static void test_mbox_garbage(void **state)
                 assert_true(rc == EA_OK || rc == EA_ERR_EMPTY || rc == EA_ERR_BUSY);
                 busy += rc == EA_ERR_BUSY;
                 break;
-            default:
-                (void)ea_mbox_nonempty(&m);
-                break;
+            default: (void)ea_mbox_nonempty(&m); break;
             }
         }
     }

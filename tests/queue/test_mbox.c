@@ -176,12 +176,9 @@ static void test_attach_same_state(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_capacity_for),
-        cmocka_unit_test(test_footprint),
-        cmocka_unit_test(test_init_args),
-        cmocka_unit_test(test_fifo_full_empty),
-        cmocka_unit_test(test_wrap_around),
-        cmocka_unit_test(test_attach_same_state),
+        cmocka_unit_test(test_capacity_for), cmocka_unit_test(test_footprint),
+        cmocka_unit_test(test_init_args),    cmocka_unit_test(test_fifo_full_empty),
+        cmocka_unit_test(test_wrap_around),  cmocka_unit_test(test_attach_same_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

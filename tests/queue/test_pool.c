@@ -165,12 +165,9 @@ static void test_attach_same_state(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_node_size_for),
-        cmocka_unit_test(test_footprint),
-        cmocka_unit_test(test_init_args),
-        cmocka_unit_test(test_get_put_all),
-        cmocka_unit_test(test_single_node),
-        cmocka_unit_test(test_attach_same_state),
+        cmocka_unit_test(test_node_size_for), cmocka_unit_test(test_footprint),
+        cmocka_unit_test(test_init_args),     cmocka_unit_test(test_get_put_all),
+        cmocka_unit_test(test_single_node),   cmocka_unit_test(test_attach_same_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
