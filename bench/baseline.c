@@ -23,6 +23,13 @@
  * 2 * rounds / elapsed (messages per second, both directions counted) as CSV
  * rows with the columns of bench/run.sh.
  *
+ * The round-trip window is the one examples/pingpong measures, so the
+ * columns compare like with like: it opens before the CPU 0 side writes its
+ * request and closes after it has read and checked every byte of the
+ * response. Inside it: all four passes over the bytes (request written and
+ * read, response written and read) and the hand-over each way (and, for
+ * pipe-call, the system calls and the kernel's copies).
+ *
  * Why the floor is race-free: the buffers are plain memory; every access to
  * them is ordered by the counter. A writes the request, then stores 2r+1 with
  * release; B loads 2r+1 with acquire, so it sees the whole request. B writes
@@ -34,6 +41,9 @@
  * The rounds used for a size are max(200, min(N, N * 1024 / size)), the same
  * scaling bench/run.sh uses for the runtime, so both columns are comparable.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_setaffinity_np, CPU_SET */
+#endif
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -60,8 +70,8 @@
 struct floor_shared {
     alignas(64) _Atomic uint64_t turn;
     char pad[64 - sizeof(uint64_t)];
-    uint8_t *req;      /* written by A, read by B */
-    uint8_t *resp;     /* written by B, read by A */
+    uint8_t *req;  /* written by A, read by B */
+    uint8_t *resp; /* written by B, read by A */
     size_t size;
     uint64_t total;    /* rounds including warm-up; read-only once started */
     uint64_t errors_b; /* written by B only, read by A after join */

@@ -174,6 +174,7 @@ EOF
         fi
     fi
 else
+    rm -f "$OUT/pingpong.png"
     echo "bench: gnuplot not found, plot skipped (make deps-bench installs it)" >&2
 fi
 

@@ -38,6 +38,9 @@ typedef enum ea_err {
     EA_ERR_STOPPED = -14, /**< the run is stopping */
     EA_ERR_LIMIT = -15,   /**< a configured limit (spawn slots, workers) */
     EA_ERR_ACTOR = -16,   /**< an actor-defined failure (bodies may return it) */
+    EA_ERR_AUTH = -17,    /**< authentication failed (MAC, tag, signature) */
+    EA_ERR_POLICY = -18,  /**< a peer's identity does not meet the trust policy */
+    EA_ERR_CRYPTO = -19,  /**< the crypto library failed */
 } ea_err;
 
 /**

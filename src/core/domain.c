@@ -147,6 +147,14 @@ static void actor_free(struct ea_actor *a)
 static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *err, size_t errlen)
 {
     const eai_deploy_t *dep = rt->dep;
+    /* Connectors per actor, in one pass over the channels. */
+    uint32_t *nconn = calloc((size_t)dep->nactors + 1, sizeof *nconn);
+    if (nconn == NULL)
+        goto nomem;
+    for (int c = 0; c < dep->nchannels; c++) {
+        nconn[dep->channels[c].a]++;
+        nconn[dep->channels[c].b]++;
+    }
     for (int i = 0; i < dep->nactors; i++) {
         if (eai_domain_of_actor(dep, i) != d)
             continue;
@@ -156,11 +164,10 @@ static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *
         if (rc != EA_OK) {
             snprintf(err, errlen, "actor '%s': type '%s' %s", da->name, da->type,
                      rc == EA_ERR_NOTFOUND ? "is not in the image" : "has a bad descriptor");
+            free(nconn);
             return rc;
         }
-        uint32_t n = 0;
-        for (int c = 0; c < dep->nchannels; c++)
-            n += (dep->channels[c].a == i) + (dep->channels[c].b == i);
+        uint32_t n = nconn[i];
         /* One block per actor: record, connector table, state. Idle actors
          * are numerous; each allocation costs a header. */
         size_t head = round16(sizeof(struct ea_actor));
@@ -180,6 +187,8 @@ static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *
         if (da->nparams > 0 && (a->params = copy_params(da->params, da->nparams)) == NULL)
             goto nomem;
     }
+    free(nconn);
+    nconn = NULL;
     for (int c = 0; c < dep->nchannels; c++) {
         const eai_dep_channel_t *ch = &dep->channels[c];
         struct ea_actor *aa = eai_domain_of_actor(dep, ch->a) == d ? rt->actors[ch->a] : NULL;
@@ -220,6 +229,7 @@ static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *
     }
     return EA_OK;
 nomem:
+    free(nconn);
     snprintf(err, errlen, "out of memory");
     return EA_ERR_NOMEM;
 }

@@ -21,6 +21,9 @@ static const char *const names[] = {
     [-EA_ERR_STOPPED] = "run is stopping",
     [-EA_ERR_LIMIT] = "limit reached",
     [-EA_ERR_ACTOR] = "actor failure",
+    [-EA_ERR_AUTH] = "authentication failed",
+    [-EA_ERR_POLICY] = "trust policy not met",
+    [-EA_ERR_CRYPTO] = "crypto library failure",
 };
 
 const char *ea_strerror(int err)
