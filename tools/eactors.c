@@ -5,19 +5,29 @@
 
 #include "runtime/launch.h"
 #include "runtime/deploy.h"
+#include "tools/cmds.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: eactors run [--quiet] [--backend proc|none] DEPLOYMENT.xml\n"
+            "usage: eactors run [--quiet] [--backend proc|none] [--platform-dir DIR] "
+            "DEPLOYMENT.xml\n"
             "       eactors check DEPLOYMENT.xml\n"
+            "       eactors keygen --out KEY.pem\n"
+            "       eactors sign --key KEY.pem [--prodid N] [--svn N] [--debug] IMAGE.so\n"
+            "       eactors measure [--debug] IMAGE.so\n"
+            "       eactors inspect IMAGE.so\n"
             "       eactors --version\n"
             "\n"
             "run     start every enclave, worker and actor of the deployment; ends when all\n"
             "        actors are done (exit 0), on SIGINT/SIGTERM (130/143), or when an actor\n"
             "        fails or an enclave dies (exit 1). Prints a per-actor summary on stderr.\n"
             "check   validate the deployment (and the actor types of its images) only.\n"
-            "--backend  override every enclave's backend ('none' is insecure: debugging).\n");
+            "--backend  override every enclave's backend ('none' is insecure: debugging).\n"
+            "--platform-dir  the platform's secret and counters (default\n"
+            "        $EACTORS_PLATFORM_DIR, else ~/.local/share/eactors/platform).\n"
+            "keygen  make an Ed25519 signing key; sign: write IMAGE.so.sig (SIGSTRUCT);\n"
+            "measure print MRENCLAVE; inspect: print and check an image's identity.\n");
 }
 
 int main(int argc, char **argv)
@@ -35,6 +45,14 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "keygen") == 0)
+        return cmd_keygen(argc - 2, argv + 2);
+    if (strcmp(argv[1], "sign") == 0)
+        return cmd_sign(argc - 2, argv + 2);
+    if (strcmp(argv[1], "measure") == 0)
+        return cmd_measure(argc - 2, argv + 2);
+    if (strcmp(argv[1], "inspect") == 0)
+        return cmd_inspect(argc - 2, argv + 2);
     eai_run_opts_t o = {.backend = -1};
     if (strcmp(argv[1], "check") == 0)
         o.check_only = true;
@@ -46,6 +64,8 @@ int main(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
             o.quiet = true;
+        } else if (strcmp(argv[i], "--platform-dir") == 0 && i + 1 < argc) {
+            o.platform_dir = argv[++i];
         } else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
             i++;
             if (strcmp(argv[i], "proc") == 0)

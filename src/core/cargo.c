@@ -10,9 +10,20 @@
  * transaction): the peer or the host has shown it writes garbage, and every
  * later call reports EA_ERR_FAILED instead of acting on corrupt state.
  *
- * The node header keeps room for the AEAD layer (sequence number and tag);
- * with AEAD the cargo's `data` will point to a per-connector plaintext buffer
- * in private memory instead of into the node, without changing this API.
+ * AEAD channels (two ends in two enclaves) keep the same life: the cargo's
+ * `data` is plaintext slot i of the connector, in enclave-private memory,
+ * where i is the node the cargo holds. Send encrypts slot i in place and
+ * copies the ciphertext into node i; receive copies node i into the
+ * receiver's own slot i and decrypts it in place. The copy keeps every byte
+ * of the arena read or written exactly once: GCM in OpenSSL reads its
+ * ciphertext twice (GHASH and CTR), and a host rewriting the node between
+ * the two could otherwise get forged plaintext accepted or authenticated.
+ * Nothing is allocated per message and no plaintext is written to the
+ * public arena. Nonce = direction (4 bytes) || sequence number
+ * (8 bytes); the AAD binds channel, direction, sequence number and length.
+ * The receiver accepts only the next sequence number of its direction, so a
+ * replayed, reordered, swapped or dropped node fails the channel, as does a
+ * modified payload, header or tag.
  */
 #include <string.h>
 
@@ -32,8 +43,34 @@ static int conn_fail(ea_conn_t *c, int err)
     if (c->failed == 0) {
         c->failed = err;
         atomic_fetch_add_explicit(&c->self->rec->errors, 1, memory_order_relaxed);
+        if (c->cshm != NULL)
+            atomic_store_explicit(&c->cshm->failed[c->end], err, memory_order_relaxed);
     }
     return err;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Nonce and associated data of message `seq` in direction `dir`. */
+static void wire_bind(const ea_conn_t *c, uint8_t dir, uint64_t seq, uint32_t len, uint8_t iv[12],
+                      uint8_t aad[20])
+{
+    put_le32(iv, dir);
+    put_le64(iv + 4, seq);
+    put_le32(aad, c->chan);
+    put_le32(aad + 4, dir);
+    put_le64(aad + 8, seq);
+    put_le32(aad + 16, len);
 }
 
 int ea_cargo_alloc(ea_conn_t *c, size_t len, ea_cargo_t *cargo)
@@ -51,7 +88,7 @@ int ea_cargo_alloc(ea_conn_t *c, size_t len, ea_cargo_t *cargo)
     if (rc != EA_OK)
         return rc;
     uint8_t *node = ea_pool_node(&c->pool, idx);
-    cargo->data = node + EA_NODE_HDR_SIZE;
+    cargo->data = c->aead ? c->plain + (size_t)idx * c->slot_size : node + EA_NODE_HDR_SIZE;
     cargo->len = len;
     cargo->cap = c->max;
     cargo->conn = c;
@@ -72,11 +109,26 @@ int ea_cargo_send(ea_cargo_t *cargo)
     ea_node_hdr_t *h = ea_pool_node(&c->pool, cargo->node);
     if (h == NULL)
         return EA_ERR_INVAL;
+    if (c->aead) {
+        uint8_t iv[12], aad[20], tag[16];
+        wire_bind(c, c->dir_tx, c->tx_seq, (uint32_t)cargo->len, iv, aad);
+        /* Encrypt in place in the private slot, then copy out: GCM reads
+         * its own output back for the tag, and the arena is writable by the
+         * host while that happens. */
+        if (eai_aead_seal(&c->tx, iv, aad, sizeof aad, cargo->data, cargo->len, cargo->data, tag) !=
+            EA_OK)
+            return conn_fail(c, EA_ERR_CRYPTO);
+        memcpy((uint8_t *)h + EA_NODE_HDR_SIZE, cargo->data, cargo->len);
+        memcpy(h->tag, tag, sizeof tag);
+        h->seq = c->tx_seq;
+    }
     h->len = (uint32_t)cargo->len;
     h->flags = 0;
     int rc = ea_mbox_try_push(&c->out, cargo->node);
     if (rc != EA_OK)
         return rc == EA_ERR_BUSY ? EA_ERR_FULL : rc;
+    if (c->aead)
+        c->tx_seq++;
     stat_add(&c->self->rec->sent, 1);
     stat_add(&c->self->rec->sent_bytes, cargo->len);
     cargo->state = CARGO_NONE;
@@ -98,13 +150,39 @@ int ea_cargo_recv(ea_conn_t *c, ea_cargo_t *cargo)
     uint8_t *node = ea_pool_node(&c->pool, idx);
     if (node == NULL)
         return conn_fail(c, EA_ERR_CORRUPT);
-    /* One read of the length; the copy is what gets checked and used. */
-    uint32_t len = atomic_load_explicit((_Atomic uint32_t *)(void *)node, memory_order_relaxed);
-    if (len > c->max) {
+    /* One read of the header; the copy is what gets checked and used. */
+    ea_node_hdr_t h;
+    memcpy(&h, node, sizeof h);
+    if (h.len > c->max) {
         (void)ea_pool_put(&c->pool, idx);
         return conn_fail(c, EA_ERR_CORRUPT);
     }
-    cargo->data = node + EA_NODE_HDR_SIZE;
+    uint32_t len = h.len;
+    void *data = node + EA_NODE_HDR_SIZE;
+    if (c->aead) {
+        uint8_t iv[12], aad[20];
+        uint8_t *pt = c->plain + (size_t)idx * c->slot_size;
+        /* Only the next message of this direction is acceptable. */
+        if (h.seq != c->rx_seq) {
+            atomic_fetch_add_explicit(&c->cshm->auth_fail[c->end], 1, memory_order_relaxed);
+            (void)ea_pool_put(&c->pool, idx);
+            return conn_fail(c, EA_ERR_AUTH);
+        }
+        wire_bind(c, (uint8_t)(c->dir_tx ^ 1u), c->rx_seq, len, iv, aad);
+        /* Copy the ciphertext into private memory once, then decrypt in
+         * place: decrypting straight from the arena would let a host that
+         * rewrites the node during decryption make the plaintext differ from
+         * the ciphertext that was authenticated. */
+        memcpy(pt, data, len);
+        if (eai_aead_open(&c->rx, iv, aad, sizeof aad, pt, len, pt, h.tag) != EA_OK) {
+            atomic_fetch_add_explicit(&c->cshm->auth_fail[c->end], 1, memory_order_relaxed);
+            (void)ea_pool_put(&c->pool, idx);
+            return conn_fail(c, EA_ERR_AUTH);
+        }
+        c->rx_seq++;
+        data = pt;
+    }
+    cargo->data = data;
     cargo->len = len;
     cargo->cap = c->max;
     cargo->conn = c;

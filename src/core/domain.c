@@ -125,6 +125,7 @@ static void actor_free(struct ea_actor *a)
     if (a == NULL)
         return;
     for (uint32_t i = 0; i < a->nconns; i++) {
+        eai_conn_free_aead(a->conns[i]);
         free(a->conns[i]->storage);
         if (a->conns[i]->owns_name)
             free((char *)a->conns[i]->name);
@@ -226,6 +227,12 @@ static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *
         if (cb)
             conn_link(rt, cb, ab, (uint32_t)ch->a, dep->actors[ch->a].worker, ch->name,
                       dep->actors[ch->a].name, ch->max);
+        if (rt->lay.chan_aead[c]) {
+            if (ca && (rc = eai_conn_setup_aead(rt, ca, c, 0)) != EA_OK)
+                goto nomem;
+            if (cb && (rc = eai_conn_setup_aead(rt, cb, c, 1)) != EA_OK)
+                goto nomem;
+        }
     }
     return EA_OK;
 nomem:
@@ -255,7 +262,34 @@ static void account(struct eai_rt *rt, int d)
     atomic_store_explicit(&shm->mem_chans, chans, memory_order_relaxed);
 }
 
-int eai_domain_start(struct eai_rt *rt, int d, bool confine, char *err, size_t errlen)
+/* Attests the domain's peers, then opens the gate: the last step of a start,
+ * inline or on the starter thread. */
+static int finish_start(struct eai_domain *dom, char *err, size_t errlen)
+{
+    int rc = eai_domain_attest(dom, err, errlen);
+    if (rc != EA_OK)
+        return rc;
+    /* Publishes the actor table, states and keys to the workers (acquire in
+     * eai_worker_main). */
+    atomic_store_explicit(&dom->gate, 1, memory_order_release);
+    eai_futex_wake(&dom->gate, dom->nworkers);
+    return EA_OK;
+}
+
+static void *starter_main(void *arg)
+{
+    struct eai_domain *dom = arg;
+    dom->start_rc = finish_start(dom, dom->start_err, sizeof dom->start_err);
+    if (dom->start_rc != EA_OK) {
+        struct eai_encl_shm *shm = eai_domain_shm(dom->rt, dom->enclave + 1);
+        snprintf(shm->msg, sizeof shm->msg, "%.191s", dom->start_err);
+        atomic_store_explicit(&shm->ready, -1, memory_order_release);
+        eai_request_stop(dom->rt);
+    }
+    return NULL;
+}
+
+int eai_domain_start(struct eai_rt *rt, int d, bool confine, bool async, char *err, size_t errlen)
 {
     const eai_deploy_t *dep = rt->dep;
     struct eai_domain *dom = calloc(1, sizeof *dom);
@@ -270,7 +304,12 @@ int eai_domain_start(struct eai_rt *rt, int d, bool confine, char *err, size_t e
     dom->image_fd = -1;
 
     const char *image = d == 0 ? dep->host_image_path : dep->enclaves[d - 1].image_path;
-    if (image != NULL) {
+    if (d > 0) {
+        /* Enclave: EINIT by the platform on the sealed bytes, then load. */
+        int rc = eai_domain_load_enclave_image(dom, image, err, errlen);
+        if (rc != EA_OK)
+            return rc;
+    } else if (image != NULL) {
         size_t size;
         char why[256];
         int rc = eai_memfd_from_file(image, &dom->image_fd, &size, why, sizeof why);
@@ -328,15 +367,22 @@ int eai_domain_start(struct eai_rt *rt, int d, bool confine, char *err, size_t e
          (n = atomic_load_explicit(&dom->arrived, memory_order_acquire)) < (uint32_t)dom->nworkers;)
         eai_futex_wait(&dom->arrived, n, 0);
     if (confine) {
-        rc = eai_seccomp_confine(err, errlen);
+        rc = eai_seccomp_confine(d > 0 && rt->platform_fds ? rt->platform_fds[d - 1] : -1, err,
+                                 errlen);
         if (rc != EA_OK)
             return rc;
     }
-    /* Publishes the actor table and states to the workers (acquire in
-     * eai_worker_main). */
-    atomic_store_explicit(&dom->gate, 1, memory_order_release);
-    eai_futex_wake(&dom->gate, dom->nworkers);
-    return EA_OK;
+    if (async && d > 0 && rt->lay.npairs > 0) {
+        char why[160];
+        rc = eai_thread_start(&dom->starter, NULL, 0, starter_main, dom, why, sizeof why);
+        if (rc != EA_OK) {
+            snprintf(err, errlen, "%s", why);
+            return rc;
+        }
+        dom->starter_running = true;
+        return EA_OK;
+    }
+    return finish_start(dom, err, errlen);
 }
 
 void eai_domain_wait(struct eai_rt *rt, int d)
@@ -344,6 +390,10 @@ void eai_domain_wait(struct eai_rt *rt, int d)
     struct eai_domain *dom = rt->domains[d];
     if (dom == NULL)
         return;
+    if (dom->starter_running) {
+        eai_thread_join(&dom->starter);
+        dom->starter_running = false;
+    }
     /* A domain that failed to start may have workers waiting at the gate. */
     if (atomic_load_explicit(&dom->gate, memory_order_acquire) == 0) {
         atomic_store_explicit(&rt->hdr->shutdown, 1, memory_order_seq_cst);
@@ -372,6 +422,7 @@ void eai_domain_join(struct eai_rt *rt, int d)
     }
     free(dom->workers);
     eai_dl_close(dom->image);
+    eai_domain_free_secure(dom);
     if (dom->image_fd >= 0)
         eai_shm_destroy(dom->image_fd, NULL, 0);
     free(dom);

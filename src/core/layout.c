@@ -59,6 +59,52 @@ int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
     l->off_names = off;
     off += align64((size_t)EAI_NAME_MAX * (size_t)(n - l->ndep_actors));
 
+    /* Channel records for the summary, and which channels are protected:
+     * AEAD when the two ends are in two different enclaves, unless the
+     * deployment asked for plain. */
+    l->off_chan_shm = off;
+    off += align64(sizeof(struct eai_chan_shm) * (size_t)(d->nchannels + 1));
+    l->chan_aead = calloc((size_t)d->nchannels + 1, 1);
+    l->pair_lo = calloc((size_t)d->nenclaves * (size_t)d->nenclaves + 1, sizeof(int));
+    l->pair_hi = calloc((size_t)d->nenclaves * (size_t)d->nenclaves + 1, sizeof(int));
+    if (!l->chan_aead || !l->pair_lo || !l->pair_hi) {
+        snprintf(err, errlen, "out of memory");
+        return EA_ERR_NOMEM;
+    }
+    for (int c = 0; c < d->nchannels; c++) {
+        const eai_dep_channel_t *ch = &d->channels[c];
+        int da = eai_domain_of_actor(d, ch->a), db = eai_domain_of_actor(d, ch->b);
+        if (da == 0 || db == 0 || da == db || ch->protect == EAI_PROTECT_PLAIN)
+            continue;
+        l->chan_aead[c] = 1;
+        int lo = da < db ? da - 1 : db - 1, hi = da < db ? db - 1 : da - 1;
+        int known = 0;
+        for (int p = 0; p < l->npairs; p++)
+            known |= l->pair_lo[p] == lo && l->pair_hi[p] == hi;
+        if (!known) {
+            l->pair_lo[l->npairs] = lo;
+            l->pair_hi[l->npairs] = hi;
+            l->npairs++;
+        }
+    }
+    /* One attestation per pair, in one global order (lexicographic), so
+     * enclaves that attest several peers never wait on each other in a
+     * cycle. */
+    for (int i = 1; i < l->npairs; i++)
+        for (int j = i;
+             j > 0 && (l->pair_lo[j] < l->pair_lo[j - 1] ||
+                       (l->pair_lo[j] == l->pair_lo[j - 1] && l->pair_hi[j] < l->pair_hi[j - 1]));
+             j--) {
+            int t = l->pair_lo[j];
+            l->pair_lo[j] = l->pair_lo[j - 1];
+            l->pair_lo[j - 1] = t;
+            t = l->pair_hi[j];
+            l->pair_hi[j] = l->pair_hi[j - 1];
+            l->pair_hi[j - 1] = t;
+        }
+    l->off_att = off;
+    off += align64(sizeof(struct eai_att_shm) * (size_t)(l->npairs + 1));
+
     /* Ready mbox per worker: room for every actor that can ever be bound to
      * it, so a push can only fail on a corrupt arena. */
     for (int w = 0; w < d->nworkers; w++) {
@@ -125,6 +171,10 @@ int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen)
     rt->wk = (struct eai_wk_shm *)(rt->arena + l->off_wk);
     rt->rec = (struct eai_rec *)(rt->arena + l->off_rec);
     rt->names = (char(*)[EAI_NAME_MAX])(rt->arena + l->off_names);
+    rt->cshm = (struct eai_chan_shm *)(rt->arena + l->off_chan_shm);
+    rt->att = (struct eai_att_shm *)(rt->arena + l->off_att);
+    for (int c = 0; c < d->nchannels; c++)
+        atomic_store_explicit(&rt->cshm[c].aead, l->chan_aead[c], memory_order_relaxed);
     atomic_store_explicit(&rt->hdr->live, (uint32_t)d->nactors, memory_order_relaxed);
     for (int e = 0; e < d->nenclaves; e++)
         atomic_store_explicit(&rt->encl[e].death_syscall, -1, memory_order_relaxed);
@@ -176,6 +226,10 @@ void eai_rt_fini(struct eai_rt *rt)
     free(l->off_chan);
     free(l->chan_mbox_cap);
     free(l->chan_node_size);
+    free(l->chan_aead);
+    free(l->pair_lo);
+    free(l->pair_hi);
+    free(rt->platform_fds);
     free(rt->ready);
     free(rt->actors);
     free(rt->domains);

@@ -24,8 +24,10 @@
 #include <eactors/ea_actor.h>
 #include <eactors/ea_queue.h>
 
+#include "crypto/crypto.h"
 #include "platform/platform.h"
 #include "runtime/deploy.h"
+#include "trust/trust.h"
 
 #define EAI_ARENA_MAGIC UINT64_C(0x31616e6572614145) /* "EAarena1" */
 #define EAI_HOST_SPAWN 16u                           /* spawn slots of the host domain */
@@ -49,6 +51,7 @@ struct eai_hdr {
     _Atomic uint32_t event;            /* launcher's futex: bumped on end, failure */
     _Atomic uint32_t fail_actor;       /* first failed actor id + 1, 0 = none */
     _Atomic int32_t fail_err;          /* its error */
+    char platform_msg[256];            /* why the platform service failed */
 };
 
 /* Per enclave: start-up and death report, written by the enclave process. */
@@ -86,6 +89,26 @@ struct eai_rec {
 };
 _Static_assert(sizeof(struct eai_rec) == 64, "one cache line per actor");
 
+/* Per channel, for the run summary: written by the enclaves at its ends
+ * (end 0 = actor a, end 1 = actor b). Reports only: the host can falsify
+ * them, and nothing in an enclave reads them back. */
+struct eai_chan_shm {
+    alignas(64) _Atomic uint32_t aead; /* 1 if the channel is AEAD-protected */
+    _Atomic uint32_t auth_fail[2];     /* messages that failed authentication */
+    _Atomic int32_t failed[2];         /* sticky error of each end, 0 = healthy */
+    char accepted[2][112];             /* peer identity each end accepted */
+};
+
+/* Local attestation between two enclaves through the arena (SGX's three
+ * DH messages). The lower enclave index is the responder. */
+enum { EAI_ATT_IDLE = 0, EAI_ATT_MSG1, EAI_ATT_MSG2, EAI_ATT_MSG3, EAI_ATT_FAILED = 0xdead };
+struct eai_att_shm {
+    alignas(64) _Atomic uint32_t step;
+    ea_dh_msg1_t m1;
+    ea_dh_msg2_t m2;
+    ea_dh_msg3_t m3;
+};
+
 /* Layout of the public arena and trusted limits, computed by the launcher
  * before fork. */
 struct eai_layout {
@@ -100,6 +123,11 @@ struct eai_layout {
     uint32_t ndep_actors; /* ids [0, ndep_actors) are deployment actors */
     uint32_t *slot_base;  /* per domain (0 = host, 1+e = enclave e) */
     uint32_t *slot_count;
+    size_t off_chan_shm; /* per deployment channel: struct eai_chan_shm */
+    uint8_t *chan_aead;  /* per channel: 1 if AEAD-protected */
+    size_t off_att;      /* attestation slots, one per enclave pair */
+    int npairs;
+    int *pair_lo, *pair_hi; /* enclave indices of each pair, lo < hi */
 };
 
 struct eai_domain;
@@ -123,6 +151,17 @@ struct ea_conn {
     const char *peer_name;
     void *storage; /* private channel storage (owned by end a) */
     size_t storage_size;
+    /* AEAD-protected channel (both ends in different enclaves). */
+    bool aead;
+    uint8_t dir_tx;     /* 0: a -> b, 1: b -> a */
+    uint32_t chan;      /* deployment channel index, bound into the AAD */
+    uint32_t slot_size; /* bytes per plaintext slot (max rounded up to 64) */
+    uint64_t tx_seq;    /* next sequence number to send */
+    uint64_t rx_seq;    /* next sequence number expected */
+    uint8_t *plain;     /* private plaintext slots, one per node */
+    eai_aead_t tx, rx;
+    struct eai_chan_shm *cshm;
+    int end; /* 0 if this is actor a's end, 1 for b */
 };
 
 /* One actor instance in this process (private). */
@@ -168,6 +207,15 @@ struct eai_domain {
     _Atomic uint32_t spawn_next;
     _Atomic uint32_t arrived; /* workers that reached the gate */
     _Atomic uint32_t gate;    /* workers wait for 1 before running actors */
+    /* Enclave domains: the platform connection (EINIT, reports, keys) and
+     * the trust policy compiled into the image. */
+    void *pclient;                   /* eai_pclient_t, NULL in the host */
+    const eai_tplat_t *tplat;        /* bound on every worker thread */
+    const ea_trust_policy_t *policy; /* NULL: the default (same signer) */
+    eai_thread_t starter;            /* attests and opens the gate (async start) */
+    bool starter_running;
+    int start_rc;
+    char start_err[256];
 };
 
 struct eai_rt {
@@ -179,6 +227,9 @@ struct eai_rt {
     struct eai_encl_shm *encl;
     struct eai_wk_shm *wk;
     struct eai_rec *rec;
+    struct eai_chan_shm *cshm;   /* per channel */
+    struct eai_att_shm *att;     /* per enclave pair */
+    int *platform_fds;           /* enclave side of each enclave's platform socket, -1 if none */
     char (*names)[EAI_NAME_MAX]; /* per spawn slot (id - ndep_actors) */
     ea_mbox_t *ready;            /* per worker (views) */
     /* Actors living in this process, by id; NULL elsewhere. Published with
@@ -210,12 +261,28 @@ void eai_request_stop(struct eai_rt *rt);
 void *eai_worker_main(void *arg);
 extern _Thread_local struct ea_actor *eai_current;
 
-/* domain.c */
-int eai_domain_start(struct eai_rt *rt, int dom, bool confine, char *err, size_t errlen);
+/* domain.c
+ * Starts domain `dom` in this process. confine: install the enclave
+ * allow-list (proc backend). async: attestation and the opening of the gate
+ * happen on a starter thread (domains that share the launcher process must
+ * not wait for each other inline); errors then surface as a failed run. */
+int eai_domain_start(struct eai_rt *rt, int dom, bool confine, bool async, char *err,
+                     size_t errlen);
 /* Joins the domain's workers (no frees: safe under seccomp). */
 void eai_domain_wait(struct eai_rt *rt, int dom);
 /* Joins the workers and frees the domain. */
 void eai_domain_join(struct eai_rt *rt, int dom);
 int eai_actor_fail(struct ea_actor *a, int err);
+
+/* secure.c */
+int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, char *err,
+                                  size_t errlen);
+int eai_conn_setup_aead(struct eai_rt *rt, struct ea_conn *c, int chan, int end);
+void eai_conn_free_aead(struct ea_conn *c);
+int eai_domain_attest(struct eai_domain *dom, char *err, size_t errlen);
+void eai_domain_free_secure(struct eai_domain *dom);
+/* Closes the domain's line to the platform (the service ends when all are
+ * closed). */
+void eai_domain_close_platform(struct eai_domain *dom);
 
 #endif

@@ -203,6 +203,7 @@ void *eai_worker_main(void *arg)
     struct eai_hdr *h = rt->hdr;
 
     (void)eai_thread_prepare();
+    eai_trust_bind(w->dom->tplat);
     /* Tell the domain this thread made its last unconfined call. */
     atomic_fetch_add_explicit(&w->dom->arrived, 1, memory_order_release);
     eai_futex_wake(&w->dom->arrived, 1);

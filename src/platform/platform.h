@@ -66,6 +66,9 @@ void *eai_dl_open_fd(int fd, char *err, size_t errlen);
 void *eai_dl_sym(void *handle, const char *name);
 void eai_dl_close(void *handle);
 
+/* Creates a directory and its missing parents with `mode`. */
+int eai_mkdir_p(const char *path, unsigned mode);
+
 /* Processes. */
 pid_t eai_fork(void);
 /* Reaps one ended child without blocking: returns its pid and fills
@@ -83,8 +86,10 @@ const char *eai_signal_name(int sig);
 /* In a child: die with SIGKILL when the parent dies; not dumpable. */
 int eai_child_harden(char *err, size_t errlen);
 /* Install the enclave's system-call allow-list on every thread of the
- * process. A forbidden call raises SIGSYS (see eai_on_fatal). */
-int eai_seccomp_confine(char *err, size_t errlen);
+ * process. A forbidden call raises SIGSYS (see eai_on_fatal). `platform_fd`
+ * (or -1) is the enclave's socket to the platform service: sendmsg and recv
+ * are allowed on it and on no other descriptor. */
+int eai_seccomp_confine(int platform_fd, char *err, size_t errlen);
 /* Name of a system call number on this architecture, or NULL. */
 const char *eai_syscall_name(int nr);
 

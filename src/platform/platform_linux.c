@@ -251,7 +251,7 @@ int eai_child_harden(char *err, size_t errlen)
     return EA_OK;
 }
 
-int eai_seccomp_confine(char *err, size_t errlen)
+int eai_seccomp_confine(int platform_fd, char *err, size_t errlen)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
     if (ctx == NULL) {
@@ -320,6 +320,12 @@ int eai_seccomp_confine(char *err, size_t errlen)
         if (rc == 0)
             rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(writev), 1,
                                   SCMP_A0(SCMP_CMP_EQ, fd));
+    }
+    if (platform_fd >= 0) {
+        static const int sock[] = {SCMP_SYS(sendmsg), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg)};
+        for (size_t i = 0; rc == 0 && i < sizeof sock / sizeof sock[0]; i++)
+            rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sock[i], 1,
+                                  SCMP_A0(SCMP_CMP_EQ, (uint64_t)platform_fd));
     }
     if (rc == 0)
         rc = seccomp_load(ctx);
@@ -476,4 +482,22 @@ const char *eai_signal_name(int sig)
     case SIGTERM: return "SIGTERM";
     default: return "signal";
     }
+}
+
+int eai_mkdir_p(const char *path, unsigned mode)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return EA_ERR_INVAL;
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
+            return EA_ERR_SYS;
+        *p = '/';
+    }
+    if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
+        return EA_ERR_SYS;
+    return EA_OK;
 }

@@ -21,8 +21,12 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "core/rt.h"
 #include "runtime/image.h"
+#include "trust/pservice.h"
 
 #define STOP_GRACE_NS (500u * 1000000u)
 #define KILL_AFTER_NS (800u * 1000000u)
@@ -56,11 +60,17 @@ static _Noreturn void enclave_main(struct eai_rt *rt, int e)
     the_enclave = e;
     struct eai_encl_shm *shm = &rt->encl[e];
     setvbuf(stdout, out_buf, _IOLBF, sizeof out_buf);
+    /* Keep only this enclave's own line to the platform. */
+    for (int i = 0; rt->platform_fds != NULL && i < rt->dep->nenclaves; i++)
+        if (i != e && rt->platform_fds[i] >= 0) {
+            close(rt->platform_fds[i]);
+            rt->platform_fds[i] = -1;
+        }
     int rc = eai_child_harden(err, sizeof err);
     if (rc == EA_OK)
         rc = eai_on_fatal(on_enclave_fatal) == EA_OK ? EA_OK : EA_ERR_SYS;
     if (rc == EA_OK)
-        rc = eai_domain_start(rt, d, true, err, sizeof err);
+        rc = eai_domain_start(rt, d, true, false, err, sizeof err);
     if (rc != EA_OK) {
         snprintf(shm->msg, sizeof shm->msg, "%s", err);
         atomic_store_explicit(&shm->ready, -1, memory_order_release);
@@ -107,7 +117,7 @@ static const char *actor_domain(struct eai_rt *rt, uint32_t id)
 
 struct child {
     pid_t pid;
-    int enclave;
+    int enclave; /* -1: the platform service */
     bool reaped;
     int status;
 };
@@ -115,6 +125,16 @@ struct child {
 /* Reports an enclave that ended; returns true if that was a failure. */
 static bool report_child(struct eai_rt *rt, struct child *c, bool shutting_down)
 {
+    if (c->enclave < 0) {
+        if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0 && shutting_down)
+            return false;
+        char msg[sizeof rt->hdr->platform_msg];
+        memcpy(msg, rt->hdr->platform_msg, sizeof msg);
+        msg[sizeof msg - 1] = '\0';
+        fprintf(stderr, "eactors: the platform service ended%s%s\n", msg[0] ? ": " : "",
+                msg[0] ? msg : " unexpectedly");
+        return true;
+    }
     const char *en = rt->dep->enclaves[c->enclave].name;
     struct eai_encl_shm *e = &rt->encl[c->enclave];
     int sig = atomic_load_explicit(&e->death_sig, memory_order_acquire);
@@ -199,6 +219,43 @@ static void print_summary(struct eai_rt *rt, double secs, FILE *out)
     }
 }
 
+static void clean_copy(char *dst, const char *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 1 < n && src[i] != '\0'; i++)
+        dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+    dst[i] = '\0';
+}
+
+/* Per channel: protection and, for AEAD channels, the peer each end
+ * accepted and how many messages failed authentication. */
+static void print_channels(struct eai_rt *rt, FILE *out)
+{
+    const eai_deploy_t *d = rt->dep;
+    for (int c = 0; c < d->nchannels; c++) {
+        const eai_dep_channel_t *ch = &d->channels[c];
+        int da = eai_domain_of_actor(d, ch->a), db = eai_domain_of_actor(d, ch->b);
+        const char *kind = rt->lay.chan_aead[c] ? "AEAD (AES-128-GCM), public arena"
+                           : da == db           ? "plain, private memory"
+                           : (da > 0 && db > 0) ? "plain, public arena, INSECURE (protect=plain)"
+                                                : "plain, public arena (host endpoint)";
+        fprintf(out, "channel %-14s %s <-> %s: %s\n", ch->name, d->actors[ch->a].name,
+                d->actors[ch->b].name, kind);
+        if (!rt->lay.chan_aead[c])
+            continue;
+        for (int end = 0; end < 2; end++) {
+            struct eai_chan_shm *cs = &rt->cshm[c];
+            char acc[sizeof cs->accepted[0]];
+            clean_copy(acc, cs->accepted[end], sizeof acc);
+            int failed = atomic_load_explicit(&cs->failed[end], memory_order_relaxed);
+            fprintf(out, "  %s accepted %s; auth failures %u%s%s\n",
+                    d->actors[end == 0 ? ch->a : ch->b].name, acc[0] ? acc : "(no peer yet)",
+                    atomic_load_explicit(&cs->auth_fail[end], memory_order_relaxed),
+                    failed ? "; FAILED: " : "", failed ? ea_strerror(failed) : "");
+        }
+    }
+}
+
 /* Memory of the run: the arena's per-actor and per-channel parts, and each
  * domain's private part as it reported it. */
 static void print_memory(struct eai_rt *rt, FILE *out)
@@ -227,6 +284,61 @@ static void print_memory(struct eai_rt *rt, FILE *out)
             (unsigned long long)arena_chans, (unsigned long long)priv_chans, l->size);
 }
 
+static bool domain_used(const eai_deploy_t *d, int dom)
+{
+    for (int a = 0; a < d->nactors; a++)
+        if (eai_domain_of_actor(d, a) == dom)
+            return true;
+    return false;
+}
+
+/*
+ * Starts the platform service for the enclaves this run uses: one socketpair
+ * per enclave, the service forked first with the service ends, the enclave
+ * ends kept in rt->platform_fds for the enclave domains. Returns the
+ * service's pid, 0 if no enclave is used, -1 on failure.
+ */
+static pid_t start_platform(struct eai_rt *rt, const char *dir)
+{
+    const eai_deploy_t *d = rt->dep;
+    rt->platform_fds = malloc(sizeof(int) * (size_t)(d->nenclaves + 1));
+    int *svc = malloc(sizeof(int) * (size_t)(d->nenclaves + 1));
+    if (rt->platform_fds == NULL || svc == NULL) {
+        free(svc);
+        return -1;
+    }
+    int n = 0;
+    for (int e = 0; e < d->nenclaves; e++) {
+        rt->platform_fds[e] = -1;
+        if (!domain_used(d, 1 + e))
+            continue;
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+            free(svc);
+            return -1;
+        }
+        rt->platform_fds[e] = sv[0];
+        svc[n++] = sv[1];
+    }
+    if (n == 0) {
+        free(svc);
+        return 0;
+    }
+    /* The directory itself is checked and secured by the service. */
+    (void)eai_mkdir_p(dir, 0700);
+    pid_t pid = eai_fork();
+    if (pid == 0) {
+        for (int e = 0; e < d->nenclaves; e++)
+            if (rt->platform_fds[e] >= 0)
+                close(rt->platform_fds[e]);
+        eai_pservice_main(dir, svc, n, rt->hdr->platform_msg, sizeof rt->hdr->platform_msg);
+    }
+    for (int i = 0; i < n; i++)
+        close(svc[i]);
+    free(svc);
+    return pid;
+}
+
 static void describe(const eai_deploy_t *d)
 {
     printf("%s: valid: %d enclave(s), %d worker(s), %d actor(s), %d channel(s)\n", d->path,
@@ -235,20 +347,21 @@ static void describe(const eai_deploy_t *d)
 
 static void warn_insecure(const eai_deploy_t *d)
 {
+    for (int c = 0; c < d->nchannels; c++) {
+        const eai_dep_channel_t *ch = &d->channels[c];
+        int da = eai_domain_of_actor(d, ch->a), db = eai_domain_of_actor(d, ch->b);
+        if (ch->protect == EAI_PROTECT_PLAIN && da > 0 && db > 0 && da != db)
+            fprintf(stderr,
+                    "eactors: WARNING: channel '%s' between enclaves '%s' and '%s' is plain "
+                    "(protect=\"plain\"): INSECURE, the host can read and forge its messages\n",
+                    ch->name, d->enclaves[da - 1].name, d->enclaves[db - 1].name);
+    }
     for (int e = 0; e < d->nenclaves; e++)
         if (d->enclaves[e].backend == EAI_BACKEND_NONE)
             fprintf(stderr,
                     "eactors: WARNING: enclave '%s' runs with backend 'none': INSECURE, "
                     "no isolation (for debugging only)\n",
                     d->enclaves[e].name);
-}
-
-static bool domain_used(const eai_deploy_t *d, int dom)
-{
-    for (int a = 0; a < d->nactors; a++)
-        if (eai_domain_of_actor(d, a) == dom)
-            return true;
-    return false;
 }
 
 int eai_launch(const eai_run_opts_t *o)
@@ -296,10 +409,20 @@ int eai_launch(const eai_run_opts_t *o)
 
     uint64_t t0 = eai_clock_ns();
     bool failed = false;
-    struct child *kids = calloc((size_t)dep->nenclaves + 1, sizeof *kids);
+    struct child *kids = calloc((size_t)dep->nenclaves + 2, sizeof *kids);
     int nkids = 0;
+    char *pdir = o->platform_dir ? strdup(o->platform_dir) : eai_platform_dir_default();
+    pid_t ppid = kids && pdir ? start_platform(&rt, pdir) : -1;
+    free(pdir);
+    if (ppid < 0) {
+        fprintf(stderr, "eactors: cannot start the platform service (no platform directory: "
+                        "set EACTORS_PLATFORM_DIR or HOME)\n");
+        failed = true;
+    } else if (ppid > 0) {
+        kids[nkids++] = (struct child){.pid = ppid, .enclave = -1};
+    }
     /* Fork every proc enclave before this process starts any thread. */
-    for (int e = 0; e < dep->nenclaves && kids != NULL; e++) {
+    for (int e = 0; e < dep->nenclaves && kids != NULL && !failed; e++) {
         if (dep->enclaves[e].backend != EAI_BACKEND_PROC || !domain_used(dep, 1 + e))
             continue;
         pid_t pid = eai_fork();
@@ -311,13 +434,17 @@ int eai_launch(const eai_run_opts_t *o)
             break;
         }
         kids[nkids++] = (struct child){.pid = pid, .enclave = e};
+        /* The enclave has its end of the platform line; the launcher does
+         * not keep it. */
+        close(rt.platform_fds[e]);
+        rt.platform_fds[e] = -1;
     }
     for (int d = 0; d < rt.ndomains && !failed; d++) {
         if (d > 0 && dep->enclaves[d - 1].backend == EAI_BACKEND_PROC)
             continue;
         if (!domain_used(dep, d))
             continue;
-        rc = eai_domain_start(&rt, d, false, err, sizeof err);
+        rc = eai_domain_start(&rt, d, false, true, err, sizeof err);
         if (rc != EA_OK) {
             fprintf(stderr, "eactors: %s '%s': %s\n", d == 0 ? "domain" : "enclave",
                     d == 0 ? "host" : dep->enclaves[d - 1].name, err);
@@ -371,12 +498,16 @@ int eai_launch(const eai_run_opts_t *o)
                     stuck = true;
             }
     }
+    for (int d = 0; d < rt.ndomains; d++)
+        if (rt.domains[d] != NULL)
+            eai_domain_close_platform(rt.domains[d]);
     while (reap_children(&rt, kids, nkids, true, &failed) > 0) {
         if (eai_clock_ns() >= kill_at) {
             for (int i = 0; i < nkids; i++)
                 if (!kids[i].reaped) {
-                    fprintf(stderr, "eactors: enclave '%s' did not stop in time; killing it\n",
-                            dep->enclaves[kids[i].enclave].name);
+                    if (kids[i].enclave >= 0)
+                        fprintf(stderr, "eactors: enclave '%s' did not stop in time; killing it\n",
+                                dep->enclaves[kids[i].enclave].name);
                     eai_kill(kids[i].pid, SIGKILL);
                 }
             kill_at = UINT64_MAX;
@@ -398,6 +529,7 @@ int eai_launch(const eai_run_opts_t *o)
         fprintf(stderr, "eactors: a host actor did not return within the stop budget\n");
     if (!o->quiet) {
         print_summary(&rt, (double)(eai_clock_ns() - t0) / 1e9, stderr);
+        print_channels(&rt, stderr);
         print_memory(&rt, stderr);
     }
     fflush(stdout);

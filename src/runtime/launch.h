@@ -3,10 +3,11 @@
 #include <stdbool.h>
 
 typedef struct eai_run_opts {
-    const char *path; /* deployment file */
-    int backend;      /* -1: as in the file; else eai_backend_t for every enclave */
-    bool quiet;       /* no summary */
-    bool check_only;  /* validate and describe, do not run */
+    const char *path;         /* deployment file */
+    int backend;              /* -1: as in the file; else eai_backend_t for every enclave */
+    bool quiet;               /* no summary */
+    bool check_only;          /* validate and describe, do not run */
+    const char *platform_dir; /* NULL: $EACTORS_PLATFORM_DIR or the default */
 } eai_run_opts_t;
 
 /* Runs (or checks) a deployment. Returns the process exit code: 0 all actors

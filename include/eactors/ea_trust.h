@@ -1,0 +1,283 @@
+/**
+ * @file ea_trust.h
+ * @brief Identity, reports, local attestation, sealing and monotonic
+ * counters, for actors running in an enclave.
+ *
+ * The names and byte layouts follow the Intel SGX SDK (sgx_report_t,
+ * sgx_target_info_t, sgx_key_request_t, sgx_sealed_data_t, sgx_dh_*), so a
+ * reader of the SGX documentation feels at home and code carries over to a
+ * real SGX backend. `sgx_` becomes `ea_`; functions return an `ea_err`.
+ *
+ * These functions act for the enclave of the calling actor: call them from a
+ * constructor or a body. In the host (no enclave) they return EA_ERR_PERM.
+ * They talk to the platform (the emulated CPU) and may block for a few
+ * microseconds; none is meant for the per-message path.
+ */
+#ifndef EA_TRUST_H
+#define EA_TRUST_H
+
+#include <stdint.h>
+
+#include <eactors/ea_err.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EA_HASH_SIZE 32
+#define EA_KEY_SIZE 16
+#define EA_MAC_SIZE 16
+
+/** Enclave attributes (SGX: sgx_attributes_t). */
+typedef struct ea_attributes {
+    uint64_t flags; /**< EA_FLAGS_* */
+    uint64_t xfrm;  /**< unused by the software backend, kept for layout */
+} ea_attributes_t;
+
+#define EA_FLAGS_INITTED UINT64_C(0x1)
+#define EA_FLAGS_DEBUG UINT64_C(0x2)
+#define EA_FLAGS_MODE64BIT UINT64_C(0x4)
+
+/** 64 bytes of caller data bound into a report (SGX: sgx_report_data_t). */
+typedef struct ea_report_data {
+    uint8_t d[64];
+} ea_report_data_t;
+
+/** Report body, 384 bytes, SGX layout (sgx_report_body_t). */
+typedef struct ea_report_body {
+    uint8_t cpu_svn[16];
+    uint32_t misc_select;
+    uint8_t reserved1[12];
+    uint8_t isv_ext_prod_id[16];
+    ea_attributes_t attributes;
+    uint8_t mr_enclave[32];
+    uint8_t reserved2[32];
+    uint8_t mr_signer[32];
+    uint8_t reserved3[32];
+    uint8_t config_id[64];
+    uint16_t isv_prod_id;
+    uint16_t isv_svn;
+    uint16_t config_svn;
+    uint8_t reserved4[42];
+    uint8_t isv_family_id[16];
+    ea_report_data_t report_data;
+} ea_report_body_t;
+
+/** Report, 432 bytes (sgx_report_t): body, key id, AES-128-CMAC over body. */
+typedef struct ea_report {
+    ea_report_body_t body;
+    uint8_t key_id[32];
+    uint8_t mac[16];
+} ea_report_t;
+
+/** Who a report is for, 512 bytes (sgx_target_info_t). */
+typedef struct ea_target_info {
+    uint8_t mr_enclave[32];
+    ea_attributes_t attributes;
+    uint8_t reserved1[2];
+    uint16_t config_svn;
+    uint32_t misc_select;
+    uint8_t reserved2[8];
+    uint8_t config_id[64];
+    uint8_t reserved3[384];
+} ea_target_info_t;
+
+#define EA_KEYSELECT_REPORT 0x0003
+#define EA_KEYSELECT_SEAL 0x0004
+#define EA_KEYPOLICY_MRENCLAVE 0x0001
+#define EA_KEYPOLICY_MRSIGNER 0x0002
+
+/** Key request, 512 bytes (sgx_key_request_t). */
+typedef struct ea_key_request {
+    uint16_t key_name;   /**< EA_KEYSELECT_* */
+    uint16_t key_policy; /**< EA_KEYPOLICY_* (seal keys) */
+    uint16_t isv_svn;    /**< must not exceed the enclave's own ISVSVN */
+    uint16_t reserved1;
+    uint8_t cpu_svn[16];
+    ea_attributes_t attribute_mask;
+    uint8_t key_id[32];
+    uint32_t misc_mask;
+    uint16_t config_svn;
+    uint8_t reserved2[434];
+} ea_key_request_t;
+
+_Static_assert(sizeof(ea_report_body_t) == 384, "SGX report body layout");
+_Static_assert(sizeof(ea_report_t) == 432, "SGX report layout");
+_Static_assert(sizeof(ea_target_info_t) == 512, "SGX target info layout");
+_Static_assert(sizeof(ea_key_request_t) == 512, "SGX key request layout");
+
+/** Fills `ti` so that a report made for it can be verified by this enclave
+ * (sgx_self_target). */
+EA_API int ea_self_target(ea_target_info_t *ti);
+
+/**
+ * Creates a report of this enclave's identity for `target`, binding `data`
+ * (may be NULL: zeros) (sgx_create_report). Only `target` can verify it.
+ */
+EA_API int ea_create_report(const ea_target_info_t *target, const ea_report_data_t *data,
+                            ea_report_t *report);
+
+/** Verifies a report made for this enclave: EA_OK or EA_ERR_AUTH
+ * (sgx_verify_report). The MAC is compared in constant time. */
+EA_API int ea_verify_report(const ea_report_t *report);
+
+/** Derives a key (sgx_get_key). EA_ERR_PERM if req->isv_svn is above this
+ * enclave's ISVSVN. The key is the caller's; wipe it after use. */
+EA_API int ea_get_key(const ea_key_request_t *req, uint8_t key[EA_KEY_SIZE]);
+
+/* ---- sealing (sgx_tseal.h) ---- */
+
+/** AES-GCM payload of sealed data (sgx_aes_gcm_data_t). */
+typedef struct ea_aes_gcm_data {
+    uint32_t payload_size; /**< encrypted + additional MAC text */
+    uint8_t reserved[12];
+    uint8_t payload_tag[16];
+    uint8_t payload[]; /**< encrypted text, then the additional MAC text */
+} ea_aes_gcm_data_t;
+
+/** Sealed data (sgx_sealed_data_t): the key request that recreates the
+ * key (with a fresh random key id per seal), then the AES-GCM-128 data. */
+typedef struct ea_sealed_data {
+    ea_key_request_t key_request;
+    uint32_t plain_text_offset; /**< = encrypted text length */
+    uint8_t reserved[12];
+    ea_aes_gcm_data_t aes_data;
+} ea_sealed_data_t;
+
+/** Bytes needed to seal; UINT32_MAX if too large. */
+EA_API uint32_t ea_calc_sealed_data_size(uint32_t add_mac_txt_size, uint32_t txt_encrypt_size);
+/** Lengths recorded in sealed data; UINT32_MAX if inconsistent. */
+EA_API uint32_t ea_get_add_mac_txt_len(const ea_sealed_data_t *p_sealed_data);
+EA_API uint32_t ea_get_encrypt_txt_len(const ea_sealed_data_t *p_sealed_data);
+
+/** Seals with the MRSIGNER policy (the SDK's default). */
+EA_API int ea_seal_data(uint32_t additional_mactext_length, const uint8_t *p_additional_mactext,
+                        uint32_t text2encrypt_length, const uint8_t *p_text2encrypt,
+                        uint32_t sealed_data_size, ea_sealed_data_t *p_sealed_data);
+
+/** Seals with an explicit key policy (EA_KEYPOLICY_MRENCLAVE or _MRSIGNER). */
+EA_API int ea_seal_data_ex(uint16_t key_policy, ea_attributes_t attribute_mask, uint32_t misc_mask,
+                           uint32_t additional_mactext_length, const uint8_t *p_additional_mactext,
+                           uint32_t text2encrypt_length, const uint8_t *p_text2encrypt,
+                           uint32_t sealed_data_size, ea_sealed_data_t *p_sealed_data);
+
+/**
+ * Unseals. `*p_additional_mactext_length` and `*p_decrypted_text_length` give
+ * the buffer sizes and receive the lengths. EA_ERR_AUTH if the data was
+ * modified or sealed by another enclave (MRENCLAVE policy) or signer
+ * (MRSIGNER policy) or on another platform; EA_ERR_PERM if sealed at a higher
+ * ISVSVN than this enclave's.
+ */
+EA_API int ea_unseal_data(const ea_sealed_data_t *p_sealed_data, uint8_t *p_additional_mactext,
+                          uint32_t *p_additional_mactext_length, uint8_t *p_decrypted_text,
+                          uint32_t *p_decrypted_text_length);
+
+/* ---- monotonic counters (sgx_tae_service.h) ---- */
+
+/** Counter identity (sgx_mc_uuid_t). */
+typedef struct ea_mc_uuid {
+    uint8_t counter_id[3];
+    uint8_t nonce[13];
+} ea_mc_uuid_t;
+
+/** Creates a counter owned by this enclave's MRSIGNER, value 0. */
+EA_API int ea_create_monotonic_counter(ea_mc_uuid_t *counter_uuid, uint32_t *counter_value);
+EA_API int ea_read_monotonic_counter(const ea_mc_uuid_t *counter_uuid, uint32_t *counter_value);
+/** Increments durably (fsync before it returns) and returns the new value. */
+EA_API int ea_increment_monotonic_counter(const ea_mc_uuid_t *counter_uuid,
+                                          uint32_t *counter_value);
+EA_API int ea_destroy_monotonic_counter(const ea_mc_uuid_t *counter_uuid);
+
+/* ---- local attestation (sgx_dh.h) ---- */
+
+/** Identity of the peer of a DH session (sgx_dh_session_enclave_identity_t). */
+typedef struct ea_dh_identity {
+    uint8_t cpu_svn[16];
+    uint32_t misc_select;
+    ea_attributes_t attributes;
+    uint8_t mr_enclave[32];
+    uint8_t mr_signer[32];
+    uint16_t isv_prod_id;
+    uint16_t isv_svn;
+} ea_dh_identity_t;
+
+typedef struct ea_dh_msg1 {
+    uint8_t g_a[32];         /**< responder's X25519 public key */
+    ea_target_info_t target; /**< the responder, as target of msg2's report */
+} ea_dh_msg1_t;
+
+typedef struct ea_dh_msg2 {
+    uint8_t g_b[32];    /**< initiator's X25519 public key */
+    ea_report_t report; /**< initiator's report for the responder;
+                             report_data = SHA-256(g_a || g_b) */
+    uint8_t cmac[16];   /**< CMAC under the session MAC key over g_b || report */
+} ea_dh_msg2_t;
+
+typedef struct ea_dh_msg3 {
+    uint8_t cmac[16];   /**< CMAC under the session MAC key over report */
+    ea_report_t report; /**< responder's report for the initiator;
+                             report_data = SHA-256(g_b || g_a) */
+} ea_dh_msg3_t;
+
+/** Session state; treat as opaque. Wiped when the session ends. */
+typedef struct ea_dh_session {
+    uint32_t role; /**< 1 initiator, 2 responder */
+    uint32_t state;
+    uint8_t priv[32];
+    uint8_t pub[32];
+    uint8_t peer_pub[32];
+    uint8_t smk[16]; /**< session MAC key */
+    uint8_t aek[16]; /**< the agreed key */
+} ea_dh_session_t;
+
+#define EA_DH_ROLE_INITIATOR 1u
+#define EA_DH_ROLE_RESPONDER 2u
+
+EA_API int ea_dh_init_session(uint32_t role, ea_dh_session_t *session);
+/** Responder: makes message 1. */
+EA_API int ea_dh_responder_gen_msg1(ea_dh_msg1_t *msg1, ea_dh_session_t *session);
+/** Initiator: checks message 1, makes message 2. */
+EA_API int ea_dh_initiator_proc_msg1(const ea_dh_msg1_t *msg1, ea_dh_msg2_t *msg2,
+                                     ea_dh_session_t *session);
+/** Responder: verifies message 2 (report, binding, MAC), makes message 3,
+ * and returns the AEK and the initiator's identity. */
+EA_API int ea_dh_responder_proc_msg2(const ea_dh_msg2_t *msg2, ea_dh_msg3_t *msg3,
+                                     ea_dh_session_t *session, uint8_t aek[16],
+                                     ea_dh_identity_t *initiator_identity);
+/** Initiator: verifies message 3, returns the AEK and the responder's
+ * identity. */
+EA_API int ea_dh_initiator_proc_msg3(const ea_dh_msg3_t *msg3, ea_dh_session_t *session,
+                                     uint8_t aek[16], ea_dh_identity_t *responder_identity);
+
+/* ---- trust policy, compiled into a signed image ---- */
+
+#define EA_TRUST_ABI 1u
+#define EA_REQUIRE_SAME_SIGNER 0x1u /**< peer MRSIGNER == mine (the default) */
+#define EA_REQUIRE_MRENCLAVE 0x2u   /**< peer MRENCLAVE == policy.mr_enclave */
+#define EA_REQUIRE_PRODID 0x4u      /**< peer ISVPRODID == policy.isv_prod_id */
+#define EA_REQUIRE_MIN_SVN 0x8u     /**< peer ISVSVN >= policy.min_isv_svn */
+
+/** Which peers an enclave accepts on protected channels. */
+typedef struct ea_trust_policy {
+    uint32_t abi;     /**< EA_TRUST_ABI */
+    uint32_t require; /**< EA_REQUIRE_* bits, all must hold */
+    uint8_t mr_enclave[32];
+    uint16_t isv_prod_id;
+    uint16_t min_isv_svn;
+} ea_trust_policy_t;
+
+/**
+ * Declares this image's trust policy, e.g.
+ * `EA_TRUST_POLICY(.require = EA_REQUIRE_SAME_SIGNER | EA_REQUIRE_MIN_SVN,
+ *                  .min_isv_svn = 2);`
+ * Without it an image accepts peers signed by its own signer. The policy is
+ * part of the measured image; the deployment file cannot change it.
+ */
+#define EA_TRUST_POLICY(...)               \
+    __attribute__((visibility("default"))) \
+    const ea_trust_policy_t ea_trust_policy = {.abi = EA_TRUST_ABI, __VA_ARGS__}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

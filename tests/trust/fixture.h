@@ -1,0 +1,33 @@
+/*
+ * Shared set-up of the trust tests: a temporary platform directory and
+ * enclave identities made the way the loader makes them (measure, sign,
+ * EINIT), to be played one at a time by binding a local platform.
+ */
+#ifndef TRUST_FIXTURE_H
+#define TRUST_FIXTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trust/trust.h"
+
+/* Creates a fresh 0700 directory under TMPDIR; path has 64 bytes. */
+void fx_mkdtemp(char path[64]);
+/* Removes the directory tree. */
+void fx_rmtree(const char *path);
+
+/* Signs `image` with `priv` and runs EINIT on it; asserts success. */
+void fx_identity(const char *image, uint64_t flags, uint16_t prod_id, uint16_t svn,
+                 const uint8_t priv[32], eai_identity_t *id);
+/* The signature file bytes for `image`. */
+void fx_sign(const void *image, size_t len, uint64_t flags, uint16_t prod_id, uint16_t svn,
+             const uint8_t priv[32], uint8_t sig[EAI_SIGSTRUCT_SIZE]);
+
+/* Two fixed signing keys. */
+extern const uint8_t fx_s1[32];
+extern const uint8_t fx_s2[32];
+
+/* Number of open file descriptors of this process. */
+int fx_open_fds(void);
+
+#endif
