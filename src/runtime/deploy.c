@@ -882,6 +882,26 @@ static int resolve_channel(pstate_t *st, int i)
     return EA_OK;
 }
 
+/* protect="aead" needs a channel between two different enclaves: the host
+ * is an endpoint it cannot protect, and inside one enclave there is nothing
+ * to protect against. */
+static int do_protection(pstate_t *st)
+{
+    const eai_deploy_t *d = st->d;
+    for (int i = 0; i < d->nchannels; i++) {
+        const eai_dep_channel_t *c = &d->channels[i];
+        if (c->protect != EAI_PROTECT_AEAD)
+            continue;
+        int ea = d->workers[d->actors[c->a].worker].enclave;
+        int eb = d->workers[d->actors[c->b].worker].enclave;
+        if (ea == EAI_HOST || eb == EAI_HOST || ea == eb)
+            return fail(st, c->line,
+                        "<channel> '%s': protect 'aead' needs actors in two different enclaves",
+                        c->name);
+    }
+    return EA_OK;
+}
+
 static int do_references(pstate_t *st)
 {
     const eai_deploy_t *d = st->d;
@@ -1172,6 +1192,8 @@ int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *
     rc = do_elements(&st, root);
     if (rc == EA_OK)
         rc = do_references(&st);
+    if (rc == EA_OK)
+        rc = do_protection(&st);
     if (rc == EA_OK)
         rc = do_images(&st);
     if (rc == EA_OK && probe != NULL)

@@ -339,6 +339,31 @@ static pid_t start_platform(struct eai_rt *rt, const char *dir)
     return pid;
 }
 
+/* The public arena's layout, for tests that play a hostile host: a host
+ * can compute all of it from the deployment anyway. */
+static void print_layout(struct eai_rt *rt)
+{
+    const struct eai_layout *l = &rt->lay;
+    fprintf(stderr, "eactors: layout: pid=%d arena_fd=%d arena_size=%zu\n", (int)getpid(),
+            rt->arena_fd, l->size);
+    for (int c = 0; c < rt->dep->nchannels; c++) {
+        if (l->off_chan[c] == SIZE_MAX)
+            continue;
+        const eai_dep_channel_t *ch = &rt->dep->channels[c];
+        ea_pool_t p;
+        if (ea_pool_attach(&p, rt->arena + l->off_chan[c], ch->nodes, l->chan_node_size[c]) != EA_OK)
+            continue;
+        size_t pool_bytes = ea_pool_footprint(ch->nodes, l->chan_node_size[c]);
+        size_t mbox_bytes = ea_mbox_footprint(l->chan_mbox_cap[c]);
+        fprintf(stderr,
+                "eactors: layout: channel=%s offset=%zu nodes_offset=%zu nodes=%u node_size=%u "
+                "mbox_a_offset=%zu mbox_b_offset=%zu mbox_capacity=%u aead=%u\n",
+                ch->name, l->off_chan[c], (size_t)((uint8_t *)ea_pool_node(&p, 0) - rt->arena),
+                ch->nodes, l->chan_node_size[c], l->off_chan[c] + pool_bytes,
+                l->off_chan[c] + pool_bytes + mbox_bytes, l->chan_mbox_cap[c], l->chan_aead[c]);
+    }
+}
+
 static void describe(const eai_deploy_t *d)
 {
     printf("%s: valid: %d enclave(s), %d worker(s), %d actor(s), %d channel(s)\n", d->path,
@@ -398,6 +423,8 @@ int eai_launch(const eai_run_opts_t *o)
         return 2;
     }
     the_rt = &rt;
+    if (getenv("EACTORS_DEBUG_LAYOUT") != NULL)
+        print_layout(&rt);
     fflush(stdout);
     fflush(stderr);
     if (eai_signals_install(notify_launcher) != EA_OK) {

@@ -122,12 +122,16 @@ static void run_all(void)
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
-static int g_go;
+static int g_go, g_started;
 
 static void *helper(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&g_lock);
+    /* The thread's own start-up (robust list, rseq, signal mask) is done:
+     * the filter may go on now. */
+    g_started = 1;
+    pthread_cond_broadcast(&g_cond);
     while (!g_go)
         pthread_cond_wait(&g_cond, &g_lock);
     pthread_mutex_unlock(&g_lock);
@@ -188,6 +192,10 @@ static void child(void)
     /* stderr is unbuffered; flush stdout now so a later printf needs no
      * fstat. */
     fflush(stdout);
+    pthread_mutex_lock(&g_lock);
+    while (!g_started)
+        pthread_cond_wait(&g_cond, &g_lock);
+    pthread_mutex_unlock(&g_lock);
     int rc = install_filter();
     if (rc != 0) {
         fprintf(stderr, "child: cannot install filter: %s\n", strerror(-rc));
@@ -196,7 +204,7 @@ static void child(void)
     run_all();
     pthread_mutex_lock(&g_lock);
     g_go = 1;
-    pthread_cond_signal(&g_cond);
+    pthread_cond_broadcast(&g_cond);
     pthread_mutex_unlock(&g_lock);
     CHECK(pthread_join(t, NULL) == 0);
     /* A second round on both threads finds everything in place. */

@@ -439,6 +439,13 @@ static const bad_case_t bad_cases[] = {
      "<worker> 'w0': invalid idle 'x' (expected park or spin)"},
     {PRE A5 B6 "<channel name='pp' between='a b' protect='x'/>\n" END, 7,
      "<channel> 'pp': invalid protect 'x' (expected auto, aead or plain)"},
+    /* aead needs two different enclaves: here both ends share enclave e */
+    {PRE A5 B6 "<channel name='pp' between='a b' protect='aead'/>\n" END, 7,
+     "<channel> 'pp': protect 'aead' needs actors in two different enclaves"},
+    /* ... and the host cannot be an AEAD endpoint */
+    {PRE A5 "<worker name='h' cpus='1'/>\n<actor name='b' type='t' worker='h'/>\n"
+            "<channel name='pp' between='a b' protect='aead'/>\n" END,
+     8, "<channel> 'pp': protect 'aead' needs actors in two different enclaves"},
     /* numbers */
     {PRE A5 B6 "<channel name='pp' between='a b' nodes='abc'/>\n" END, 7,
      "<channel> 'pp': invalid nodes 'abc'"},

@@ -1,0 +1,180 @@
+/*
+ * Victims of the hostile-host test: `talker` sends round after round a
+ * message that holds a known marker string, the round number and a filler
+ * derived from the round number to `listener`, which checks every byte
+ * (it knows the sequence) and answers with the same bytes; the talker checks
+ * the answer. Forged, replayed or reordered data that the channel accepted
+ * would show up as a bad message. A channel error (authentication failure,
+ * sticky failure, corrupt shared memory) is reported and ends the actor with
+ * that error, which stops the run.
+ *
+ * Parameters (both actors): marker (default EACTORS-SECRET-PLAINTEXT-0123456789),
+ * size (message bytes, default 256, at least marker + 21). Talker: rounds
+ * (default 1000; after the last round it sends an empty message that ends
+ * the listener).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <eactors/eactors.h>
+
+#define DEFAULT_MARKER "EACTORS-SECRET-PLAINTEXT-0123456789"
+
+struct victim {
+    ea_conn_t *c;
+    const char *marker;
+    size_t mlen, size;
+    uint64_t rounds, done, bad;
+    int waiting, reported;
+};
+
+/* Message of round r: marker, '#', 20 decimal digits of r, then filler. */
+static void fill(const struct victim *s, uint8_t *p, uint64_t r)
+{
+    memcpy(p, s->marker, s->mlen);
+    char num[32];
+    snprintf(num, sizeof num, "#%020" PRIu64, r);
+    memcpy(p + s->mlen, num, 21);
+    for (size_t i = s->mlen + 21; i < s->size; i++)
+        p[i] = (uint8_t)(r * 31u + i);
+}
+
+static int matches(const struct victim *s, const ea_cargo_t *m, uint64_t r)
+{
+    uint8_t want[4096];
+    if (m->len != s->size)
+        return 0;
+    fill(s, want, r);
+    return memcmp(m->data, want, s->size) == 0;
+}
+
+static int setup(ea_actor_t *self, struct victim *s)
+{
+    s->c = ea_conn_at(self, 0);
+    if (s->c == NULL)
+        return EA_ERR_NOTFOUND;
+    s->marker = ea_param(self, "marker");
+    if (s->marker == NULL)
+        s->marker = DEFAULT_MARKER;
+    s->mlen = strlen(s->marker);
+    s->size = (size_t)ea_param_int(self, "size", 256, NULL);
+    s->rounds = (uint64_t)ea_param_int(self, "rounds", 1000, NULL);
+    if (s->mlen == 0 || s->size < s->mlen + 21 || s->size > 4096 || s->size > ea_conn_max(s->c))
+        return EA_ERR_INVAL;
+    return EA_OK;
+}
+
+static void report(ea_actor_t *self, struct victim *s, const char *what)
+{
+    if (s->reported)
+        return;
+    s->reported = 1;
+    printf("%s: %" PRIu64 " %s, %" PRIu64 " bad\n", ea_name(self), s->done, what, s->bad);
+    fflush(stdout);
+}
+
+/* A cargo call failed for a reason other than back-pressure: the channel is
+ * no longer usable. Report and fail the actor, which stops the run. */
+static int channel_error(ea_actor_t *self, struct victim *s, const char *what, int rc)
+{
+    printf("%s: channel error %s\n", ea_name(self), ea_strerror(rc));
+    report(self, s, what);
+    return rc;
+}
+
+static int victim_ctor(ea_actor_t *self, void *state)
+{
+    return setup(self, state);
+}
+
+static int talker_body(ea_actor_t *self, void *state)
+{
+    struct victim *s = state;
+    if (ea_stopping(self)) {
+        report(self, s, "rounds");
+        return EA_DONE;
+    }
+    for (;;) {
+        ea_cargo_t m;
+        int rc;
+        if (!s->waiting) {
+            int end = s->done == s->rounds;
+            rc = ea_cargo_alloc(s->c, end ? 0 : s->size, &m);
+            if (rc == EA_ERR_NOBUFS)
+                return EA_BUSY;
+            if (rc != EA_OK)
+                return channel_error(self, s, "rounds", rc);
+            if (!end)
+                fill(s, m.data, s->done);
+            rc = ea_cargo_send(&m);
+            if (rc != EA_OK) {
+                ea_cargo_release(&m);
+                if (rc == EA_ERR_FULL)
+                    return EA_BUSY;
+                return channel_error(self, s, "rounds", rc);
+            }
+            if (end) {
+                report(self, s, "rounds");
+                return EA_DONE;
+            }
+            s->waiting = 1;
+        }
+        rc = ea_cargo_recv(s->c, &m);
+        if (rc == EA_ERR_EMPTY)
+            return EA_IDLE;
+        if (rc != EA_OK)
+            return channel_error(self, s, "rounds", rc);
+        if (!matches(s, &m, s->done))
+            s->bad++;
+        ea_cargo_release(&m);
+        s->done++;
+        s->waiting = 0;
+    }
+}
+EA_ACTOR(talker, struct victim, victim_ctor, talker_body);
+
+static int listener_body(ea_actor_t *self, void *state)
+{
+    struct victim *s = state;
+    if (ea_stopping(self)) {
+        report(self, s, "messages");
+        return EA_DONE;
+    }
+    for (;;) {
+        ea_cargo_t in, out;
+        int rc;
+        if (s->waiting) { /* an answer could not be sent yet */
+            rc = ea_cargo_alloc(s->c, s->size, &out);
+            if (rc == EA_ERR_NOBUFS)
+                return EA_BUSY;
+            if (rc != EA_OK)
+                return channel_error(self, s, "messages", rc);
+            fill(s, out.data, s->done);
+            rc = ea_cargo_send(&out);
+            if (rc != EA_OK) {
+                ea_cargo_release(&out);
+                if (rc == EA_ERR_FULL)
+                    return EA_BUSY;
+                return channel_error(self, s, "messages", rc);
+            }
+            s->waiting = 0;
+            s->done++;
+        }
+        rc = ea_cargo_recv(s->c, &in);
+        if (rc == EA_ERR_EMPTY)
+            return EA_IDLE;
+        if (rc != EA_OK)
+            return channel_error(self, s, "messages", rc);
+        if (in.len == 0) {
+            ea_cargo_release(&in);
+            report(self, s, "messages");
+            return EA_DONE;
+        }
+        if (!matches(s, &in, s->done))
+            s->bad++;
+        ea_cargo_release(&in);
+        s->waiting = 1;
+    }
+}
+EA_ACTOR(listener, struct victim, victim_ctor, listener_body);

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Integration tests of the trust layer. Usage: cases.sh CASE
+# Environment: EACTORS (the tool), TI (test images and deployments),
+# EX (built examples), EACTORS_PLATFORM_DIR.
+set -u
+case_name=$1
+out=$(mktemp) err=$(mktemp) tmp=$(mktemp -d)
+trap 'rm -rf "$out" "$err" "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+run() {
+    local want=$1; shift
+    timeout -k 5 60 "$EACTORS" run "$@" >"$out" 2>"$err"
+    local got=$?
+    if [ "$got" != "$want" ]; then
+        fail "exit status $got, expected $want for $*"
+        echo "--- stdout"; cat "$out"; echo "--- stderr"; cat "$err"
+    fi
+}
+has_out() { grep -qF -- "$1" "$out" || { fail "stdout lacks: $1"; cat "$out"; }; }
+lacks_out() { ! grep -qF -- "$1" "$out" || { fail "stdout has: $1"; cat "$out"; }; }
+has_err() { grep -qF -- "$1" "$err" || { fail "stderr lacks: $1"; cat "$err"; }; }
+
+# A private copy of the marker image and its deployment, to tamper with.
+marker_copy() {
+    cp "$TI/marker.so" "$TI/marker.so.sig" "$TI/marker.xml" "$tmp/"
+    export EA_MARKER_FILE=$tmp/constructor-ran
+}
+# Rewrites `count` bytes at `offset` of `file` with `bytes` (hex).
+poke() { printf "$(echo "$3" | sed 's/../\\x&/g')" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+
+case "$case_name" in
+sign_ok)
+    marker_copy
+    run 0 "$tmp/marker.xml"
+    has_out "marker ran in e"
+    [ -e "$EA_MARKER_FILE" ] || fail "control: the untampered image's constructor did not run"
+    ;;
+sign_flipped)
+    marker_copy
+    size=$(stat -c %s "$tmp/marker.so")
+    byte=$(od -An -tx1 -j $((size / 2)) -N1 "$tmp/marker.so" | tr -d ' ')
+    poke "$tmp/marker.so" $((size / 2)) "$(printf '%02x' $((0x$byte ^ 0x01)))"
+    run 1 "$tmp/marker.xml"
+    has_err "eactors: enclave 'e' failed to start: image 'marker.so' refused: image 'marker.so' does not match its signature file: MRENCLAVE"
+    lacks_out "marker ran"
+    [ -e "$EA_MARKER_FILE" ] && fail "the tampered image's constructor ran"
+    ;;
+sign_missing)
+    marker_copy
+    rm "$tmp/marker.so.sig"
+    run 1 "$tmp/marker.xml"
+    has_err "eactors: enclave 'e' failed to start: image 'marker.so' refused: signature file 'marker.so.sig' is missing"
+    [ -e "$EA_MARKER_FILE" ] && fail "the unsigned image's constructor ran"
+    ;;
+sign_badsig)
+    # Another signer's public key in the signature file: the signature no
+    # longer verifies.
+    marker_copy
+    poke "$tmp/marker.so.sig" 112 "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+    run 1 "$tmp/marker.xml"
+    has_err "image 'marker.so' refused: signature file 'marker.so.sig': the signature does not verify"
+    [ -e "$EA_MARKER_FILE" ] && fail "the image with a bad signature ran its constructor"
+    # A signature file of another image, validly signed, does not match.
+    cp "$TI/vault.so.sig" "$tmp/marker.so.sig"
+    run 1 "$tmp/marker.xml"
+    has_err "image 'marker.so' does not match its signature file"
+    ;;
+sign_malformed)
+    marker_copy
+    head -c 100 "$TI/marker.so.sig" > "$tmp/marker.so.sig"
+    run 1 "$tmp/marker.xml"
+    has_err "image 'marker.so' refused: signature file 'marker.so.sig' is malformed: wrong size 100 (expected 208)"
+    printf 'XXXXXXXX' | dd of="$tmp/marker.so.sig" bs=1 conv=notrunc status=none
+    cp "$TI/marker.so.sig" "$tmp/marker.so.sig"
+    poke "$tmp/marker.so.sig" 0 "58"
+    run 1 "$tmp/marker.xml"
+    has_err "signature file 'marker.so.sig' is malformed: bad magic"
+    ;;
+inspect)
+    "$EACTORS" inspect "$TI/pp_other.so" >"$out" 2>"$err" || fail "inspect failed"
+    has_out "check        ok: the image matches its signature file"
+    has_out "MRENCLAVE    $("$EACTORS" measure "$TI/pp_other.so" | cut -d' ' -f1)"
+    "$EACTORS" keygen --out "$tmp/k.pem" >"$out" 2>"$err" || fail "keygen failed"
+    [ "$(stat -c %a "$tmp/k.pem")" = 600 ] || fail "key file is not 0600"
+    cp "$TI/marker.so" "$tmp/m.so"
+    "$EACTORS" sign --key "$tmp/k.pem" --prodid 7 --svn 3 --debug "$tmp/m.so" >"$out" 2>"$err" || fail "sign failed"
+    "$EACTORS" inspect "$tmp/m.so" >"$out" 2>"$err" || fail "inspect of a fresh signature failed"
+    has_out "ISVPRODID    7"
+    has_out "ISVSVN       3"
+    has_out "DEBUG"
+    printf 'x' >> "$tmp/m.so"
+    "$EACTORS" inspect "$tmp/m.so" >"$out" 2>"$err" && fail "inspect accepted a modified image"
+    has_out "check        FAILED: image '$tmp/m.so' does not match its signature file"
+    ;;
+seal_counter)
+    run 0 "$TI/vault.xml"
+    has_out "vault: sealed and unsealed under MRENCLAVE and MRSIGNER policies"
+    has_out "vault: counter now 1"
+    uuid=$(grep -o 'created counter [0-9a-f]*' "$out" | head -1 | cut -d' ' -f3)
+    [ -n "$uuid" ] || fail "no counter uuid"
+    # Durable: a second run increments the same counter.
+    sed "s|<actor name=\"vault\" type=\"vault\" worker=\"w\"/>|<actor name=\"vault\" type=\"vault\" worker=\"w\"><param name=\"counter\" value=\"$uuid\"/></actor>|" \
+        "$TI/vault.xml" > "$tmp/vault2.xml"
+    EACTORS_IMAGE_PATH=$TI run 0 "$tmp/vault2.xml"
+    has_out "vault: counter now 2"
+    ;;
+seal_host)
+    run 0 "$TI/vault.xml"
+    has_out "vault in host: sealing failed: not permitted"
+    ;;
+reports)
+    run 0 "$TI/reports.xml"
+    has_out "asker: verified a report from mrenclave"
+    has_out ": hello from the reporter"
+    ;;
+reports_tampered)
+    run 0 "$TI/reports-tampered.xml"
+    has_out "asker: report refused: authentication failed"
+    ;;
+policy_signer)
+    run 1 "$TI/policy-signer.xml"
+    has_err "eactors: enclave 'left' failed to start: enclave 'left' rejected enclave 'right': MRSIGNER"
+    has_err "is not this enclave's signer"
+    ;;
+policy_pinned_ok)
+    run 0 "$TI/policy-pinned-ok.xml"
+    has_out "pingpong: 1000 round trips"
+    has_err "AEAD (AES-128-GCM)"
+    ;;
+policy_pinned_bad)
+    run 1 "$TI/policy-pinned-bad.xml"
+    has_err "eactors: enclave 'left' failed to start: enclave 'left' rejected enclave 'right': MRENCLAVE"
+    has_err "is not the required"
+    ;;
+aead_summary)
+    run 0 "$EX/pingpong/enclave-enclave.xml"
+    has_err "channel pp             ping <-> pong: AEAD (AES-128-GCM), public arena"
+    has_err "ping accepted enclave 'right': mrsigner"
+    has_err "pong accepted enclave 'left': mrsigner"
+    has_err "auth failures 0"
+    ;;
+plain_warning)
+    run 0 "$TI/plain.xml"
+    has_err "eactors: WARNING: channel 'pp' between enclaves 'left' and 'right' is plain"
+    has_err "plain, public arena, INSECURE (protect=plain)"
+    ;;
+platform_dir_mode)
+    mkdir -p "$tmp/p"
+    EACTORS_PLATFORM_DIR=$tmp/p run 0 "$TI/marker.xml"
+    [ "$(stat -c %a "$tmp/p/secret")" = 600 ] || fail "platform secret is not 0600"
+    chmod 0644 "$tmp/p/secret"
+    EACTORS_PLATFORM_DIR=$tmp/p run 1 "$TI/marker.xml"
+    has_err "is readable by others (mode 0644)"
+    # --platform-dir overrides the environment.
+    run 0 --platform-dir "$tmp/q" "$TI/marker.xml"
+    [ -f "$tmp/q/secret" ] || fail "--platform-dir was not used"
+    ;;
+*)
+    fail "unknown case $case_name"
+    ;;
+esac
+[ "$fails" -eq 0 ] && echo "PASS: $case_name"
+exit $((fails > 0))
