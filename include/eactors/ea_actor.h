@@ -129,8 +129,12 @@ EA_API int ea_cargo_alloc(ea_conn_t *c, size_t len, ea_cargo_t *cargo);
  * Sends an allocated cargo to the peer and marks the peer runnable.
  * Takes ownership of the cargo on success; on failure the caller keeps it
  * (may retry or release it).
- * @return EA_OK; EA_ERR_FULL (peer's mbox full: back-pressure);
- *         EA_ERR_TOOBIG if len was raised above cap; EA_ERR_INVAL.
+ * @return EA_OK; EA_ERR_FULL (peer's mbox full: back-pressure; channel mboxes
+ *         have room for every node, so this means a misbehaving peer);
+ *         EA_ERR_TOOBIG if len was raised above cap; EA_ERR_INVAL;
+ *         EA_ERR_CORRUPT on an AEAD channel whose mbox looks full (only a
+ *         hostile host can do that; the channel fails for good, because a
+ *         retry would reuse the message's nonce); EA_ERR_FAILED.
  */
 EA_API int ea_cargo_send(ea_cargo_t *cargo);
 

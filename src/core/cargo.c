@@ -125,6 +125,13 @@ int ea_cargo_send(ea_cargo_t *cargo)
     h->len = (uint32_t)cargo->len;
     h->flags = 0;
     int rc = ea_mbox_try_push(&c->out, cargo->node);
+    if (rc != EA_OK && c->aead) {
+        /* The mbox has room for every node of the pool, so only a hostile
+         * host makes it look full. The node already holds ciphertext under
+         * sequence number tx_seq: a retry would reuse that nonce for other
+         * data (and the cargo now holds ciphertext). Fail the channel. */
+        return conn_fail(c, EA_ERR_CORRUPT);
+    }
     if (rc != EA_OK)
         return rc == EA_ERR_BUSY ? EA_ERR_FULL : rc;
     if (c->aead)

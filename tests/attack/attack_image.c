@@ -11,7 +11,10 @@
  * Parameters (both actors): marker (default EACTORS-SECRET-PLAINTEXT-0123456789),
  * size (message bytes, default 256, at least marker + 21). Talker: rounds
  * (default 1000; after the last round it sends an empty message that ends
- * the listener).
+ * the listener), window (rounds in flight, default 4), retry_full (0: a
+ * cargo refused with EA_ERR_FULL is released and allocated again; 1: it is
+ * kept and sent again later, as ea_cargo_send's contract allows). The
+ * talker prints "talker: running" after its first round trip.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -25,8 +28,9 @@ struct victim {
     ea_conn_t *c;
     const char *marker;
     size_t mlen, size;
-    uint64_t rounds, done, bad;
-    int waiting, reported;
+    uint64_t rounds, window, sent, done, bad;
+    int waiting, reported, retry_full, pending;
+    ea_cargo_t pend; /* retry_full: a cargo that met EA_ERR_FULL */
 };
 
 /* Message of round r: marker, '#', 20 decimal digits of r, then filler. */
@@ -60,7 +64,10 @@ static int setup(ea_actor_t *self, struct victim *s)
     s->mlen = strlen(s->marker);
     s->size = (size_t)ea_param_int(self, "size", 256, NULL);
     s->rounds = (uint64_t)ea_param_int(self, "rounds", 1000, NULL);
-    if (s->mlen == 0 || s->size < s->mlen + 21 || s->size > 4096 || s->size > ea_conn_max(s->c))
+    s->window = (uint64_t)ea_param_int(self, "window", 4, NULL);
+    s->retry_full = (int)ea_param_int(self, "retry_full", 0, NULL);
+    if (s->window == 0 || s->mlen == 0 || s->size < s->mlen + 21 || s->size > 4096 ||
+        s->size > ea_conn_max(s->c))
         return EA_ERR_INVAL;
     return EA_OK;
 }
@@ -92,44 +99,75 @@ static int talker_body(ea_actor_t *self, void *state)
 {
     struct victim *s = state;
     if (ea_stopping(self)) {
+        if (s->pending)
+            ea_cargo_release(&s->pend);
+        s->pending = 0;
         report(self, s, "rounds");
         return EA_DONE;
     }
     for (;;) {
         ea_cargo_t m;
         int rc;
-        if (!s->waiting) {
-            int end = s->done == s->rounds;
-            rc = ea_cargo_alloc(s->c, end ? 0 : s->size, &m);
-            if (rc == EA_ERR_NOBUFS)
+        /* Keep up to `window` rounds in flight, so that several nodes and
+         * mbox cells are in use. */
+        if (s->pending) {
+            rc = ea_cargo_send(&s->pend);
+            if (rc == EA_ERR_FULL)
                 return EA_BUSY;
+            if (rc != EA_OK) {
+                ea_cargo_release(&s->pend);
+                return channel_error(self, s, "rounds", rc);
+            }
+            s->pending = 0;
+            s->sent++;
+        }
+        while (s->sent < s->rounds && s->sent - s->done < s->window) {
+            rc = ea_cargo_alloc(s->c, s->size, &m);
+            if (rc == EA_ERR_NOBUFS)
+                break;
             if (rc != EA_OK)
                 return channel_error(self, s, "rounds", rc);
-            if (!end)
-                fill(s, m.data, s->done);
+            fill(s, m.data, s->sent);
             rc = ea_cargo_send(&m);
+            if (rc == EA_ERR_FULL && s->retry_full) {
+                s->pend = m; /* the API lets the caller keep it and retry */
+                s->pending = 1;
+                return EA_BUSY;
+            }
             if (rc != EA_OK) {
                 ea_cargo_release(&m);
                 if (rc == EA_ERR_FULL)
-                    return EA_BUSY;
+                    break;
                 return channel_error(self, s, "rounds", rc);
             }
-            if (end) {
-                report(self, s, "rounds");
-                return EA_DONE;
-            }
-            s->waiting = 1;
+            s->sent++;
+        }
+        if (s->done == s->rounds) { /* the end: an empty message */
+            rc = ea_cargo_alloc(s->c, 0, &m);
+            if (rc == EA_ERR_NOBUFS)
+                return EA_BUSY;
+            if (rc == EA_OK && (rc = ea_cargo_send(&m)) != EA_OK)
+                ea_cargo_release(&m);
+            if (rc == EA_ERR_FULL)
+                return EA_BUSY;
+            if (rc != EA_OK)
+                return channel_error(self, s, "rounds", rc);
+            report(self, s, "rounds");
+            return EA_DONE;
         }
         rc = ea_cargo_recv(s->c, &m);
         if (rc == EA_ERR_EMPTY)
-            return EA_IDLE;
+            return s->sent - s->done < s->window && s->sent < s->rounds ? EA_BUSY : EA_IDLE;
         if (rc != EA_OK)
             return channel_error(self, s, "rounds", rc);
         if (!matches(s, &m, s->done))
             s->bad++;
         ea_cargo_release(&m);
-        s->done++;
-        s->waiting = 0;
+        if (s->done++ == 0) {
+            /* Tells the test that messages flow: the attack can start. */
+            printf("%s: running\n", ea_name(self));
+            fflush(stdout);
+        }
     }
 }
 EA_ACTOR(talker, struct victim, victim_ctor, talker_body);
