@@ -351,7 +351,8 @@ static void print_layout(struct eai_rt *rt)
             continue;
         const eai_dep_channel_t *ch = &rt->dep->channels[c];
         ea_pool_t p;
-        if (ea_pool_attach(&p, rt->arena + l->off_chan[c], ch->nodes, l->chan_node_size[c]) != EA_OK)
+        if (ea_pool_attach(&p, rt->arena + l->off_chan[c], ch->nodes, l->chan_node_size[c]) !=
+            EA_OK)
             continue;
         size_t pool_bytes = ea_pool_footprint(ch->nodes, l->chan_node_size[c]);
         size_t mbox_bytes = ea_mbox_footprint(l->chan_mbox_cap[c]);
