@@ -70,6 +70,11 @@ static void actor_end(struct ea_actor *a, uint32_t status, int err)
     struct eai_rt *rt = a->dom->rt;
     atomic_store_explicit(&a->rec->err, err, memory_order_relaxed);
     atomic_store_explicit(&a->rec->status, status, memory_order_release);
+    /* Peers learn of the end at their next step (a system actor closes the
+     * descriptors the actor held). */
+    for (uint32_t i = 0; i < a->nconns; i++)
+        eai_wake(a->conns[i]->peer_rec, a->conns[i]->peer_ready, a->conns[i]->peer_wk,
+                 a->conns[i]->peer);
     if (status == EAI_A_FAILED) {
         uint32_t none = 0;
         if (atomic_compare_exchange_strong_explicit(&rt->hdr->fail_actor, &none, a->id + 1,

@@ -21,6 +21,8 @@
 #include "core/rt.h"
 #include "trust/pservice.h"
 
+#include <eactors/ea_tls.h>
+
 #define ATT_POLL_NS (50u * 1000000u)
 
 static int read_file(const char *path, uint8_t *buf, size_t cap, size_t *len)
@@ -50,7 +52,9 @@ int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, cha
         snprintf(err, errlen, "no platform service for this enclave");
         return EA_ERR_PERM;
     }
-    if (eai_crypto_init() != EA_OK) {
+    /* libcrypto and libssl must do their one-time work (algorithm fetches,
+     * time zone) before the allow-list goes on. */
+    if (eai_crypto_init() != EA_OK || ea_tls_init() != EA_OK) {
         snprintf(err, errlen, "cannot initialise the crypto library");
         return EA_ERR_CRYPTO;
     }

@@ -382,8 +382,14 @@ int eai_thread_prepare(void)
 {
     /* The C library sets up this thread's malloc arena on first use, with
      * system calls (sysinfo, open of /sys files) that the enclave filter
-     * forbids: do it now, before confinement. */
-    free(malloc(64));
+     * forbids, and the first time it shrinks a thread heap it reads
+     * /proc/sys/vm/overcommit_memory: do both now, before confinement. */
+    enum { N = 128, SZ = 8 * 1024 };
+    void *blocks[N];
+    for (int i = 0; i < N; i++)
+        blocks[i] = malloc(SZ);
+    for (int i = N - 1; i >= 0; i--)
+        free(blocks[i]);
     size_t size = 64 * 1024;
     void *p = eai_mem_map(size);
     if (p == NULL)

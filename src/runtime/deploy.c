@@ -12,10 +12,12 @@
  *   2. every element in document order, each through the same steps: unknown
  *      element, unknown attribute, missing attribute, name syntax, numbers /
  *      enums / cpus, duplicate name;
- *   3. references (worker -> enclave, actor -> worker, channel -> actors), in
- *      document order of the referencing element;
+ *   3. references (worker -> enclave, actor -> worker, channel -> actors,
+ *      <sys> -> host worker, <grant> -> enclave), in document order of the
+ *      referencing element;
  *   4. images (host and enclaves, in document order);
- *   5. actor types, through the caller's probe;
+ *   5. actor types, through the caller's probe (builtin <sys> actors are
+ *      the runtime's own type and are not probed);
  *   6. "no actor declared".
  * The first failing check wins and parsing stops there, so phase N may rely
  * on everything phase N-1 established (for example, phase 5 relies on every
@@ -71,7 +73,8 @@
 
 /* ---------------------------------------------------------------- schema -- */
 
-enum kind { K_HOST, K_ENCLAVE, K_WORKER, K_ACTOR, K_CHANNEL, K_PARAM, K_COUNT };
+/* Kinds before K_PARAM are children of <eactors>; the rest are nested. */
+enum kind { K_HOST, K_ENCLAVE, K_WORKER, K_ACTOR, K_CHANNEL, K_SYS, K_PARAM, K_GRANT, K_COUNT };
 
 /* Attribute indices, per element kind, into schema_t.attrs. */
 enum { HO_IMAGE };
@@ -80,6 +83,8 @@ enum { WO_NAME, WO_CPUS, WO_ENCLAVE, WO_IDLE };
 enum { AC_NAME, AC_TYPE, AC_WORKER };
 enum { CH_NAME, CH_BETWEEN, CH_NODES, CH_MAX, CH_PROTECT };
 enum { PA_NAME, PA_VALUE };
+enum { SY_NAME, SY_WORKER };
+enum { GR_ENCLAVE, GR_LISTEN, GR_CONNECT, GR_FILES };
 
 #define MAX_ATTRS 5
 
@@ -103,7 +108,9 @@ static const schema_t schemas[K_COUNT] = {
     [K_CHANNEL] = {"channel",
                    {"name", "between", "nodes", "max", "protect", NULL},
                    (1u << CH_NAME) | (1u << CH_BETWEEN)},
+    [K_SYS] = {"sys", {"name", "worker", NULL}, (1u << SY_NAME) | (1u << SY_WORKER)},
     [K_PARAM] = {"param", {"name", "value", NULL}, (1u << PA_NAME) | (1u << PA_VALUE)},
+    [K_GRANT] = {"grant", {"enclave", "listen", "connect", "files", NULL}, 1u << GR_ENCLAVE},
 };
 
 /* -------------------------------------------------------------- name map -- */
@@ -193,6 +200,8 @@ typedef struct pstate {
     char **worker_enclave; /* NULL: host worker */
     char **actor_worker;
     char **chan_a, **chan_b;
+    /* Per actor (NULL for non-builtin): the enclave name of each <grant>. */
+    char ***grant_enclave;
     /* Per-kind name maps, filled in phase 2 (duplicates) and read in phase 3. */
     name_map_t enclaves, workers, actors, channels;
 } pstate_t;
@@ -239,6 +248,12 @@ static void state_fini(pstate_t *st)
         free(st->chan_a[i]);
         free(st->chan_b[i]);
     }
+    for (int i = 0; d != NULL && st->grant_enclave != NULL && i < d->nactors; i++) {
+        for (int j = 0; st->grant_enclave[i] != NULL && j < d->actors[i].ngrants; j++)
+            free(st->grant_enclave[i][j]);
+        free(st->grant_enclave[i]);
+    }
+    free(st->grant_enclave);
     free(st->worker_enclave);
     free(st->actor_worker);
     free(st->chan_a);
@@ -681,6 +696,189 @@ static int do_actor(pstate_t *st, const xmlNode *n)
     return do_params(st, n, a);
 }
 
+/*
+ * Parses a port list "80", "80,443", "8080-8090 9000" (commas and/or white
+ * space between items) into a sorted array without duplicates. Ports are
+ * 1..65535; an empty list is allowed (no port granted).
+ */
+static int parse_ports(pstate_t *st, int line, const char *s, uint16_t **out, int *nout)
+{
+    unsigned char *seen = calloc(65536, 1);
+    if (seen == NULL)
+        return fail_nomem(st);
+    bool ok = true;
+    for (const char *p = s; ok;) {
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (*p == '\0')
+            break;
+        long lo = 0, hi = 0;
+        if (!cpu_number(&p, &lo)) {
+            ok = false;
+            break;
+        }
+        hi = lo;
+        if (*p == '-') {
+            p++;
+            ok = cpu_number(&p, &hi);
+        }
+        if (!ok || lo < 1 || hi > 65535 || hi < lo ||
+            (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')) {
+            ok = false;
+            break;
+        }
+        for (long v = lo; v <= hi; v++)
+            seen[v] = 1;
+    }
+    if (!ok) {
+        free(seen);
+        return fail(st, line, "<grant>: invalid port list '%s'", s);
+    }
+    int n = 0;
+    for (int v = 1; v < 65536; v++)
+        n += seen[v];
+    *out = calloc((size_t)n + 1, sizeof **out);
+    if (*out == NULL) {
+        free(seen);
+        return fail_nomem(st);
+    }
+    for (int v = 1; v < 65536; v++)
+        if (seen[v])
+            (*out)[(*nout)++] = (uint16_t)v;
+    free(seen);
+    return EA_OK;
+}
+
+/*
+ * Parses the space-separated directory list of a grant. Each entry must be
+ * an absolute path naming an existing directory; it is stored resolved
+ * (realpath), which is what the system actor compares opened paths against.
+ */
+static int parse_files(pstate_t *st, int line, const char *s, eai_dep_grant_t *g)
+{
+    size_t max = 1;
+    for (const char *p = s; *p != '\0'; p++)
+        max += *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r';
+    g->files = calloc(max, sizeof *g->files);
+    if (g->files == NULL)
+        return fail_nomem(st);
+    for (const char *p = s;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        if (*p == '\0')
+            return EA_OK;
+        const char *start = p;
+        while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+            p++;
+        char *dir = strndup(start, (size_t)(p - start));
+        if (dir == NULL)
+            return fail_nomem(st);
+        struct stat sb;
+        int rc = EA_OK;
+        if (dir[0] != '/')
+            rc = fail(st, line, "<grant>: directory '%s' is not an absolute path", dir);
+        else if (stat(dir, &sb) != 0)
+            rc = fail(st, line, "<grant>: directory '%s' does not exist", dir);
+        else if (!S_ISDIR(sb.st_mode))
+            rc = fail(st, line, "<grant>: '%s' is not a directory", dir);
+        else if ((g->files[g->nfiles] = realpath(dir, NULL)) == NULL)
+            rc = errno == ENOMEM ? fail_nomem(st)
+                                 : fail(st, line, "<grant>: directory '%s' does not exist", dir);
+        else
+            g->nfiles++;
+        free(dir);
+        if (rc != EA_OK)
+            return rc;
+    }
+}
+
+/* The <grant> children of <sys> actor `a` (index idx), in document order. */
+static int do_grants(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a, int idx)
+{
+    int count = 0;
+    for (const xmlNode *c = n->children; c != NULL; c = c->next)
+        if (c->type == XML_ELEMENT_NODE)
+            count++;
+    if (count == 0)
+        return EA_OK;
+    a->grants = calloc((size_t)count, sizeof *a->grants);
+    st->grant_enclave[idx] = calloc((size_t)count, sizeof *st->grant_enclave[idx]);
+    if (a->grants == NULL || st->grant_enclave[idx] == NULL)
+        return fail_nomem(st);
+    char **names = st->grant_enclave[idx];
+    for (const xmlNode *c = n->children; c != NULL; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        int line = node_line(c);
+        if ((c->ns != NULL && c->ns->prefix != NULL) ||
+            strcmp((const char *)c->name, "grant") != 0) {
+            char q[256];
+            qname(q, sizeof q, c->ns, c->name);
+            return fail(st, line, "unknown element <%s> in <sys>", q);
+        }
+        char *vals[MAX_ATTRS] = {0};
+        int rc = read_attrs(st, c, K_GRANT, vals);
+        for (int j = 0; rc == EA_OK && j < a->ngrants; j++)
+            if (strcmp(names[j], vals[GR_ENCLAVE]) == 0)
+                rc = fail(st, line, "<grant>: duplicate grant for enclave '%s' (first at line %d)",
+                          vals[GR_ENCLAVE], a->grants[j].line);
+        if (rc != EA_OK) {
+            free_vals(vals);
+            return rc;
+        }
+        /* From here on the grant is counted, so the frees release it. */
+        eai_dep_grant_t *g = &a->grants[a->ngrants];
+        names[a->ngrants++] = take(vals, GR_ENCLAVE);
+        g->line = line;
+        g->enclave = EAI_HOST;
+        if (vals[GR_LISTEN] != NULL)
+            rc = parse_ports(st, line, vals[GR_LISTEN], &g->listen, &g->nlisten);
+        if (rc == EA_OK && vals[GR_CONNECT] != NULL)
+            rc = parse_ports(st, line, vals[GR_CONNECT], &g->connect, &g->nconnect);
+        if (rc == EA_OK && vals[GR_FILES] != NULL)
+            rc = parse_files(st, line, vals[GR_FILES], g);
+        free_vals(vals);
+        if (rc != EA_OK)
+            return rc;
+    }
+    return EA_OK;
+}
+
+/*
+ * A <sys> element: a system actor, the runtime's builtin type "sys". It
+ * shares the actor name space (channels name it like any actor).
+ */
+static int do_sys(pstate_t *st, const xmlNode *n)
+{
+    eai_deploy_t *d = st->d;
+    char *vals[MAX_ATTRS] = {0};
+    eai_dep_actor_t *a = &d->actors[d->nactors];
+    int line = node_line(n);
+    int rc = read_attrs(st, n, K_SYS, vals);
+    if (rc == EA_OK)
+        rc = check_name(st, line, "sys", vals[SY_NAME]);
+    if (rc != EA_OK) {
+        free_vals(vals);
+        return rc;
+    }
+    int idx = d->nactors++;
+    a->name = take(vals, SY_NAME);
+    a->type = strdup("sys");
+    a->builtin = EAI_BUILTIN_SYS;
+    a->line = line;
+    a->worker = -1;
+    st->actor_worker[idx] = take(vals, SY_WORKER);
+    free_vals(vals);
+    if (a->type == NULL)
+        return fail_nomem(st);
+    int prev = map_get(&st->actors, a->name);
+    if (prev >= 0)
+        return fail(st, line, "duplicate <sys> name '%s' (first at line %d)", a->name,
+                    d->actors[prev].line);
+    map_put(&st->actors, a->name, idx);
+    return do_grants(st, n, a, idx);
+}
+
 /* Splits "between" into exactly two space-separated names. */
 static int split_between(const char *s, char **a, char **b)
 {
@@ -793,19 +991,20 @@ static int do_elements(pstate_t *st, const xmlNode *root)
     /* calloc(0) may return NULL, so allocate at least one of each. */
     d->enclaves = calloc(count[K_ENCLAVE] + 1, sizeof *d->enclaves);
     d->workers = calloc(count[K_WORKER] + 1, sizeof *d->workers);
-    d->actors = calloc(count[K_ACTOR] + 1, sizeof *d->actors);
+    d->actors = calloc(count[K_ACTOR] + count[K_SYS] + 1, sizeof *d->actors);
     d->channels = calloc(count[K_CHANNEL] + 1, sizeof *d->channels);
     st->worker_enclave = calloc(count[K_WORKER] + 1, sizeof *st->worker_enclave);
-    st->actor_worker = calloc(count[K_ACTOR] + 1, sizeof *st->actor_worker);
+    st->actor_worker = calloc(count[K_ACTOR] + count[K_SYS] + 1, sizeof *st->actor_worker);
+    st->grant_enclave = calloc(count[K_ACTOR] + count[K_SYS] + 1, sizeof *st->grant_enclave);
     st->chan_a = calloc(count[K_CHANNEL] + 1, sizeof *st->chan_a);
     st->chan_b = calloc(count[K_CHANNEL] + 1, sizeof *st->chan_b);
     if (d->enclaves == NULL || d->workers == NULL || d->actors == NULL || d->channels == NULL ||
-        st->worker_enclave == NULL || st->actor_worker == NULL || st->chan_a == NULL ||
-        st->chan_b == NULL)
+        st->worker_enclave == NULL || st->actor_worker == NULL || st->grant_enclave == NULL ||
+        st->chan_a == NULL || st->chan_b == NULL)
         return fail_nomem(st);
     if (map_init(&st->enclaves, count[K_ENCLAVE]) != EA_OK ||
         map_init(&st->workers, count[K_WORKER]) != EA_OK ||
-        map_init(&st->actors, count[K_ACTOR]) != EA_OK ||
+        map_init(&st->actors, count[K_ACTOR] + count[K_SYS]) != EA_OK ||
         map_init(&st->channels, count[K_CHANNEL]) != EA_OK)
         return fail_nomem(st);
 
@@ -819,6 +1018,7 @@ static int do_elements(pstate_t *st, const xmlNode *root)
         case K_WORKER: rc = do_worker(st, n); break;
         case K_ACTOR: rc = do_actor(st, n); break;
         case K_CHANNEL: rc = do_channel(st, n); break;
+        case K_SYS: rc = do_sys(st, n); break;
         default: {
             char q[256];
             qname(q, sizeof q, n->ns, n->name);
@@ -852,12 +1052,39 @@ static int resolve_worker(pstate_t *st, int i)
     return EA_OK;
 }
 
+/* A system actor runs on a host worker (it makes system calls for others),
+ * and each grant names a known enclave or "host". */
+static int resolve_sys(pstate_t *st, eai_dep_actor_t *a, int i)
+{
+    const eai_deploy_t *d = st->d;
+    if (a->worker < 0)
+        return fail(st, a->line, "<sys> '%s': unknown worker '%s'", a->name, st->actor_worker[i]);
+    const eai_dep_worker_t *w = &d->workers[a->worker];
+    if (w->enclave != EAI_HOST)
+        return fail(st, a->line,
+                    "<sys> '%s': system actors run in the host, not on worker '%s' of enclave '%s'",
+                    a->name, w->name, d->enclaves[w->enclave].name);
+    for (int j = 0; j < a->ngrants; j++) {
+        const char *e = st->grant_enclave[i][j];
+        if (strcmp(e, "host") == 0) {
+            a->grants[j].enclave = EAI_HOST;
+            continue;
+        }
+        a->grants[j].enclave = map_get(&st->enclaves, e);
+        if (a->grants[j].enclave < 0)
+            return fail(st, a->grants[j].line, "<grant>: unknown enclave '%s'", e);
+    }
+    return EA_OK;
+}
+
 static int resolve_actor(pstate_t *st, int i)
 {
     eai_deploy_t *d = st->d;
     eai_dep_actor_t *a = &d->actors[i];
     const char *wn = st->actor_worker[i];
     a->worker = map_get(&st->workers, wn);
+    if (a->builtin == EAI_BUILTIN_SYS)
+        return resolve_sys(st, a, i);
     if (a->worker < 0)
         return fail(st, a->line, "<actor> '%s': unknown worker '%s'", a->name, wn);
     if (d->workers[a->worker].enclave == EAI_HOST && d->host_image == NULL)
@@ -1018,6 +1245,8 @@ static int do_types(pstate_t *st, eai_type_probe_fn probe, void *ctx)
     int rc = EA_OK;
     for (int i = 0; i < d->nactors && rc == EA_OK; i++) {
         const eai_dep_actor_t *a = &d->actors[i];
+        if (a->builtin != EAI_BUILTIN_NONE)
+            continue; /* the runtime's own type, not in any image */
         int encl = d->workers[a->worker].enclave;
         const char *path = encl == EAI_HOST ? d->host_image_path : d->enclaves[encl].image_path;
         const char *image = encl == EAI_HOST ? d->host_image : d->enclaves[encl].image;
@@ -1232,6 +1461,15 @@ void eai_deploy_free(eai_deploy_t *d)
             free(a->params[j].value);
         }
         free(a->params);
+        for (int j = 0; a->grants != NULL && j < a->ngrants; j++) {
+            eai_dep_grant_t *g = &a->grants[j];
+            free(g->listen);
+            free(g->connect);
+            for (int k = 0; k < g->nfiles; k++)
+                free(g->files[k]);
+            free(g->files);
+        }
+        free(a->grants);
     }
     for (int i = 0; d->channels != NULL && i < d->nchannels; i++)
         free(d->channels[i].name);

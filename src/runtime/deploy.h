@@ -44,9 +44,27 @@ typedef struct eai_dep_param {
     char *value;
 } eai_dep_param_t;
 
+/* Rights a <sys> system actor grants one domain (<grant> child of <sys>). */
+typedef struct eai_dep_grant {
+    int enclave;      /* enclave index, or EAI_HOST for host actors */
+    uint16_t *listen; /* ports that may be listened on */
+    int nlisten;
+    uint16_t *connect; /* ports that may be connected to (loopback and any address) */
+    int nconnect;
+    char **files; /* directories (realpath at load) files may be opened in */
+    int nfiles;
+    int line;
+} eai_dep_grant_t;
+
+#define EAI_BUILTIN_NONE 0
+#define EAI_BUILTIN_SYS 1 /* a <sys> element: the runtime's system actor */
+
 typedef struct eai_dep_actor {
     char *name;
-    char *type;
+    char *type;              /* "sys" for builtin system actors */
+    int builtin;             /* EAI_BUILTIN_* */
+    eai_dep_grant_t *grants; /* builtin sys only */
+    int ngrants;
     int worker; /* index into workers */
     eai_dep_param_t *params;
     int nparams;

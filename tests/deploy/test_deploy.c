@@ -338,6 +338,8 @@ static void test_valid_edges(void **state)
 #define A5 "<actor name='a' type='t' worker='w'/>\n"
 #define B6 "<actor name='b' type='t' worker='w'/>\n"
 #define END "</eactors>\n"
+#define H5 "<worker name='h' cpus='1'/>\n"
+#define A6 "<actor name='a' type='t' worker='w'/>\n"
 
 typedef struct bad_case {
     const char *xml;
@@ -516,6 +518,45 @@ static const bad_case_t bad_cases[] = {
     {PRE "<worker name='w1' cpus='9' idle='x'/>\n" END, 5,
      "<worker> 'w1': CPU 9 does not exist (this machine has CPUs 0-1)"},
     {PRE "<worker foo='1' cpus='9'/>\n" END, 5, "<worker>: unknown attribute 'foo'"},
+    /* system actors and their grants (line 5: a host worker) */
+    {PRE H5 "<sys name='io' worker='h' x='1'/>\n" END, 6, "<sys>: unknown attribute 'x'"},
+    {PRE H5 "<sys name='io'/>\n" END, 6, "<sys>: missing attribute 'worker'"},
+    {PRE H5 "<sys worker='h'/>\n" END, 6, "<sys>: missing attribute 'name'"},
+    {PRE H5 "<sys name='i o' worker='h'/>\n" END, 6, "<sys>: invalid name 'i o'"},
+    {PRE H5 "<sys name='io' worker='w'/>\n" END, 6,
+     "<sys> 'io': system actors run in the host, not on worker 'w' of enclave 'e'"},
+    {PRE H5 "<sys name='io' worker='w9'/>\n" END, 6, "<sys> 'io': unknown worker 'w9'"},
+    {PRE H5 A6 "<sys name='a' worker='h'/>\n" END, 7, "duplicate <sys> name 'a' (first at line 6)"},
+    {PRE H5 "<sys name='a' worker='h'/>\n"
+            "<actor name='a' type='t' worker='w'/>\n" END,
+     7, "duplicate <actor> name 'a' (first at line 6)"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' foo='1'/>\n</sys>\n" END, 7,
+     "<grant>: unknown attribute 'foo'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant listen='1'/>\n</sys>\n" END, 7,
+     "<grant>: missing attribute 'enclave'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<param name='k' value='v'/>\n</sys>\n" END, 7,
+     "unknown element <param> in <sys>"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='x'/>\n</sys>\n" END, 7,
+     "<grant>: unknown enclave 'x'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' listen='70000'/>\n</sys>\n" END, 7,
+     "<grant>: invalid port list '70000'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' listen='0'/>\n</sys>\n" END, 7,
+     "<grant>: invalid port list '0'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' connect='80,90-85'/>\n</sys>\n" END, 7,
+     "<grant>: invalid port list '80,90-85'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' connect='80;81'/>\n</sys>\n" END, 7,
+     "<grant>: invalid port list '80;81'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' connect='8-'/>\n</sys>\n" END, 7,
+     "<grant>: invalid port list '8-'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files='/ /nope'/>\n</sys>\n" END, 7,
+     "<grant>: directory '/nope' does not exist"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files='tmp'/>\n</sys>\n" END, 7,
+     "<grant>: directory 'tmp' is not an absolute path"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files='/dev/null'/>\n</sys>\n" END, 7,
+     "<grant>: '/dev/null' is not a directory"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' listen='80'/>\n"
+            "<grant enclave='host'/>\n<grant enclave='e' files='/'/>\n</sys>\n" END,
+     9, "<grant>: duplicate grant for enclave 'e' (first at line 7)"},
 };
 
 static void test_invalid(void **state)
@@ -539,6 +580,84 @@ static void test_invalid(void **state)
     }
     printf("%zu invalid cases\n", sizeof bad_cases / sizeof bad_cases[0]);
     assert_int_equal(failures, 0);
+}
+
+/* <sys> with grants: ports expanded and sorted, directories resolved, the
+ * type probe never asked about the builtin type, and everything freed. */
+static void test_valid_sys(void **state)
+{
+    (void)state;
+    char xml[2048], err[1024], sub[PATH_MAX + 32], real_sub[PATH_MAX], real_tmp[PATH_MAX];
+    snprintf(sub, sizeof sub, "%s/sub", tmpdir);
+    assert_non_null(realpath(sub, real_sub));
+    assert_non_null(realpath(tmpdir, real_tmp));
+    snprintf(xml, sizeof xml,
+             "<eactors>\n"
+             "<enclave name='tls' image='img.so'/>\n"
+             "<worker name='h1' cpus='0'/>\n"
+             "<worker name='w' cpus='1' enclave='tls'/>\n"
+             "<actor name='app' type='t' worker='w'/>\n"
+             "<sys name='io' worker='h1'>\n"
+             "  <grant enclave='tls' listen='8443' connect='80,8080-8082 81, 80' "
+             "files='%s/sub/../sub  %s'/>\n"
+             "  <grant enclave='host' files='/'/>\n"
+             "</sys>\n"
+             "<sys name='io2' worker='h1'/>\n"
+             "<channel name='c' between='app io'/>\n"
+             "</eactors>\n",
+             tmpdir, tmpdir);
+    eai_deploy_t *d = NULL;
+    probe_calls = 0;
+    int rc = load(xml, &d, err, sizeof err);
+    if (rc != EA_OK)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, EA_OK);
+    assert_int_equal(probe_calls, 1);
+    assert_int_equal(d->nactors, 3);
+    const eai_dep_actor_t *io = &d->actors[1];
+    assert_string_equal(io->name, "io");
+    assert_string_equal(io->type, "sys");
+    assert_int_equal(io->builtin, EAI_BUILTIN_SYS);
+    assert_int_equal(io->worker, 0);
+    assert_int_equal(d->actors[0].builtin, EAI_BUILTIN_NONE);
+    assert_int_equal(io->ngrants, 2);
+    const eai_dep_grant_t *g = &io->grants[0];
+    assert_int_equal(g->enclave, 0);
+    assert_int_equal(g->line, 7);
+    assert_int_equal(g->nlisten, 1);
+    assert_int_equal(g->listen[0], 8443);
+    static const uint16_t want[] = {80, 81, 8080, 8081, 8082};
+    assert_int_equal(g->nconnect, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(g->connect[i], want[i]);
+    assert_int_equal(g->nfiles, 2);
+    assert_string_equal(g->files[0], real_sub);
+    assert_string_equal(g->files[1], real_tmp);
+    g = &io->grants[1];
+    assert_int_equal(g->enclave, EAI_HOST);
+    assert_int_equal(g->nlisten, 0);
+    assert_int_equal(g->nconnect, 0);
+    assert_int_equal(g->nfiles, 1);
+    assert_string_equal(g->files[0], "/");
+    assert_int_equal(d->actors[2].ngrants, 0);
+    assert_int_equal(d->actors[2].builtin, EAI_BUILTIN_SYS);
+    assert_int_equal(d->channels[0].a, 0);
+    assert_int_equal(d->channels[0].b, 1);
+    eai_deploy_free(d);
+
+    /* Only system actors on the host: no <host image> needed; a full range. */
+    d = NULL;
+    rc = load("<eactors>\n<enclave name='e' image='img.so'/>\n<worker name='h' cpus='0'/>\n"
+              "<worker name='w' cpus='1' enclave='e'/>\n<actor name='a' type='t' worker='w'/>\n"
+              "<sys name='io' worker='h'><grant enclave='e' listen='1-65535'/></sys>\n"
+              "<channel name='c' between='a io'/>\n</eactors>\n",
+              &d, err, sizeof err);
+    if (rc != EA_OK)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, EA_OK);
+    assert_int_equal(d->actors[1].grants[0].nlisten, 65535);
+    assert_int_equal(d->actors[1].grants[0].listen[65534], 65535);
+    eai_deploy_free(d);
 }
 
 static void test_cannot_read(void **state)
@@ -678,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_valid_edges),   cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_cannot_read),   cmocka_unit_test(test_cpu_limits),
         cmocka_unit_test(test_relative_path), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_valid_sys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,361 @@
+/*
+ * The network front: accepts TCP connections through the system actor and,
+ * with tls=1, terminates TLS inside its enclave (the host only moves
+ * ciphertext). What arrives is either echoed back (no channel "app": the
+ * echo example) or forwarded to the request handler over channel "app"
+ * (the https example), whose answers are encrypted and sent back.
+ *
+ * Parameters: port (default 8443), addr (default 127.0.0.1), tls (0 or 1,
+ * default 1). Channels: "net" to the system actor, optional "app".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <eactors/eactors.h>
+#include <eactors/ea_sys.h>
+#include <eactors/ea_tls.h>
+
+#include "pki.h"
+#include "proto.h"
+
+#define RECV_MAX 16384u
+#define SLOTS MAX_CONNS
+
+struct fconn {
+    int used;
+    int32_t h;
+    ea_tls_t *tls;
+    uint32_t sends;    /* sends in flight */
+    int closing;       /* close once every send completed */
+    int closed_by_app; /* the handler asked for the close */
+    char *pend;        /* ciphertext or data that found no free node yet */
+    uint32_t pend_len;
+};
+
+struct front {
+    ea_sys_client_t sys;
+    ea_conn_t *app;
+    ea_tls_ctx_t *ctx;
+    int tls;
+    int32_t listener;
+    struct fconn *c; /* by handle index */
+    uint64_t accepted, closed;
+    int busy;
+    char buf[65536];
+};
+
+static struct fconn *by_handle(struct front *s, int32_t h)
+{
+    if (h < 0)
+        return NULL;
+    struct fconn *c = &s->c[(uint32_t)h % SLOTS];
+    return c->used && c->h == h ? c : NULL;
+}
+
+static uint32_t payload_max(struct front *s)
+{
+    return (uint32_t)EA_SYS_PAYLOAD_MAX(s->sys.conn);
+}
+
+/* Sends bytes on a connection, or keeps them for later (never drops). */
+static void net_out(struct front *s, struct fconn *c, const char *data, uint32_t len)
+{
+    while (len > 0 && c->pend_len == 0) {
+        uint32_t n = len < payload_max(s) ? len : payload_max(s);
+        if (ea_net_send(&s->sys, c->h, data, n) < 0)
+            break;
+        c->sends++;
+        data += n;
+        len -= n;
+    }
+    if (len > 0) {
+        char *p = realloc(c->pend, c->pend_len + len);
+        if (p == NULL)
+            return;
+        memcpy(p + c->pend_len, data, len);
+        c->pend = p;
+        c->pend_len += len;
+        s->busy = 1;
+    }
+}
+
+static void retry_pending(struct front *s, struct fconn *c)
+{
+    uint32_t off = 0;
+    while (off < c->pend_len) {
+        uint32_t n = c->pend_len - off < payload_max(s) ? c->pend_len - off : payload_max(s);
+        if (ea_net_send(&s->sys, c->h, c->pend + off, n) < 0)
+            break;
+        c->sends++;
+        off += n;
+    }
+    memmove(c->pend, c->pend + off, c->pend_len - off);
+    c->pend_len -= off;
+    if (c->pend_len > 0)
+        s->busy = 1;
+}
+
+/* Moves TLS output to the network. */
+static void flush(struct front *s, struct fconn *c)
+{
+    if (c->tls == NULL)
+        return;
+    while (ea_tls_pending(c->tls) > 0) {
+        uint32_t room = payload_max(s) < sizeof s->buf ? payload_max(s) : sizeof s->buf;
+        int n = ea_tls_take(c->tls, s->buf, room);
+        if (n <= 0)
+            break;
+        net_out(s, c, s->buf, (uint32_t)n);
+    }
+}
+
+static void conn_close(struct front *s, struct fconn *c)
+{
+    if (!c->used)
+        return;
+    if (s->app != NULL && !c->closed_by_app) {
+        ea_cargo_t m;
+        struct hop h = {(uint32_t)(c - s->c), KIND_CLOSED};
+        if (ea_cargo_alloc(s->app, sizeof h, &m) == EA_OK) {
+            memcpy(m.data, &h, sizeof h);
+            if (ea_cargo_send(&m) != EA_OK)
+                ea_cargo_release(&m);
+        }
+    }
+    ea_net_close(&s->sys, c->h);
+    ea_tls_free(c->tls);
+    free(c->pend);
+    memset(c, 0, sizeof *c);
+    s->closed++;
+}
+
+static void maybe_finish(struct front *s, struct fconn *c)
+{
+    if (c->closing && c->sends == 0 && c->pend_len == 0)
+        conn_close(s, c);
+}
+
+/* Plaintext from the client. */
+static void deliver(struct front *s, struct fconn *c, const char *data, uint32_t len)
+{
+    if (s->app == NULL) { /* echo */
+        if (c->tls != NULL) {
+            if (ea_tls_write(c->tls, data, len) < 0)
+                c->closing = 1;
+            flush(s, c);
+        } else {
+            net_out(s, c, data, len);
+        }
+        return;
+    }
+    size_t room = ea_conn_max(s->app) - sizeof(struct hop);
+    while (len > 0) {
+        uint32_t n = len < room ? len : (uint32_t)room;
+        ea_cargo_t m;
+        if (ea_cargo_alloc(s->app, sizeof(struct hop) + n, &m) != EA_OK) {
+            s->busy = 1; /* the handler is behind: this request is lost; close */
+            c->closing = 1;
+            return;
+        }
+        struct hop h = {(uint32_t)(c - s->c), KIND_DATA};
+        memcpy(m.data, &h, sizeof h);
+        memcpy((char *)m.data + sizeof h, data, n);
+        if (ea_cargo_send(&m) != EA_OK) {
+            ea_cargo_release(&m);
+            c->closing = 1;
+            return;
+        }
+        data += n;
+        len -= n;
+    }
+}
+
+static void on_recv(struct front *s, struct fconn *c, const ea_sys_event_t *ev)
+{
+    if (ev->msg.status <= 0) {
+        /* End of stream or an error: nothing more will come. */
+        c->closing = 1;
+        maybe_finish(s, c);
+        return;
+    }
+    if (c->tls != NULL) {
+        if (ea_tls_feed(c->tls, ev->data, ev->msg.len) == EA_OK) {
+            int n;
+            while ((n = ea_tls_read(c->tls, s->buf, sizeof s->buf)) > 0)
+                deliver(s, c, s->buf, (uint32_t)n);
+            if (n != EA_ERR_EMPTY)
+                c->closing = 1; /* clean close (0) or a TLS failure */
+        } else {
+            c->closing = 1;
+        }
+        flush(s, c);
+    } else {
+        deliver(s, c, ev->data, ev->msg.len);
+    }
+    if (!c->closing && ea_net_recv(&s->sys, c->h, RECV_MAX) < 0)
+        c->closing = 1;
+    maybe_finish(s, c);
+}
+
+static void on_sys(ea_actor_t *self, struct front *s, const ea_sys_event_t *ev)
+{
+    uint16_t op = ev->msg.op & (uint16_t)~EA_SYS_DONE;
+    switch (op) {
+    case EA_NET_LISTEN:
+        if (ev->msg.status < 0) {
+            printf("%s: cannot listen: %s\n", ea_name(self), ea_sys_strstatus(ev->msg.status));
+            fflush(stdout);
+            return;
+        }
+        s->listener = ev->msg.status;
+        printf("%s: listening (%s)\n", ea_name(self), s->tls ? "TLS" : "plain TCP");
+        fflush(stdout);
+        ea_net_accept(&s->sys, s->listener);
+        break;
+    case EA_NET_ACCEPT:
+        if (ev->msg.status >= 0) {
+            struct fconn *c = &s->c[(uint32_t)ev->msg.status % SLOTS];
+            if (c->used) {
+                ea_net_close(&s->sys, ev->msg.status);
+            } else {
+                c->used = 1;
+                c->h = ev->msg.status;
+                if (s->tls && ea_tls_new(s->ctx, &c->tls) != EA_OK) {
+                    conn_close(s, c);
+                } else {
+                    s->accepted++;
+                    if (ea_net_recv(&s->sys, c->h, RECV_MAX) < 0)
+                        conn_close(s, c);
+                }
+            }
+        }
+        if (ea_net_accept(&s->sys, s->listener) < 0)
+            s->busy = 1;
+        break;
+    case EA_NET_RECV: {
+        struct fconn *c = by_handle(s, ev->msg.handle);
+        if (c != NULL)
+            on_recv(s, c, ev);
+        break;
+    }
+    case EA_NET_SEND: {
+        struct fconn *c = by_handle(s, ev->msg.handle);
+        if (c == NULL)
+            break;
+        c->sends--;
+        if (ev->msg.status < 0)
+            c->closing = 1;
+        maybe_finish(s, c);
+        break;
+    }
+    default: break;
+    }
+}
+
+static void on_app(struct front *s, ea_cargo_t *m)
+{
+    struct hop h;
+    if (m->len < sizeof h)
+        return;
+    memcpy(&h, m->data, sizeof h);
+    /* Connections are named by their slot. */
+    if (h.id >= SLOTS || !s->c[h.id].used)
+        return;
+    struct fconn *c = &s->c[h.id];
+    const char *data = (const char *)m->data + sizeof h;
+    uint32_t len = (uint32_t)(m->len - sizeof h);
+    if (len > 0) {
+        if (c->tls != NULL) {
+            if (ea_tls_write(c->tls, data, len) < 0)
+                c->closing = 1;
+            flush(s, c);
+        } else {
+            net_out(s, c, data, len);
+        }
+    }
+    if (h.kind == KIND_CLOSE) {
+        c->closed_by_app = 1;
+        if (c->tls != NULL) {
+            ea_tls_shutdown(c->tls);
+            flush(s, c);
+        }
+        c->closing = 1;
+    }
+    maybe_finish(s, c);
+}
+
+static int front_ctor(ea_actor_t *self, void *state)
+{
+    struct front *s = state;
+    ea_conn_t *io = ea_conn(self, "net");
+    if (io == NULL)
+        return EA_ERR_NOTFOUND;
+    ea_sys_client_init(&s->sys, io);
+    s->app = ea_conn(self, "app");
+    s->tls = (int)ea_param_int(self, "tls", 1, NULL);
+    s->listener = -1;
+    s->c = calloc(SLOTS, sizeof *s->c);
+    if (s->c == NULL)
+        return EA_ERR_NOMEM;
+    if (s->tls) {
+        char err[200];
+        int rc = ea_tls_ctx_new_server(&s->ctx, pki_server_pem, pki_server_pem_len, pki_server_key,
+                                       pki_server_key_len, err, sizeof err);
+        if (rc != EA_OK) {
+            printf("%s: TLS set-up failed: %s\n", ea_name(self), err);
+            return rc;
+        }
+    }
+    const char *addr = ea_param(self, "addr");
+    long long port = ea_param_int(self, "port", 8443, NULL);
+    return ea_net_listen(&s->sys, addr ? addr : "127.0.0.1", (uint16_t)port) > 0 ? EA_OK
+                                                                                 : EA_ERR_NOBUFS;
+}
+
+static int front_body(ea_actor_t *self, void *state)
+{
+    struct front *s = state;
+    if (ea_stopping(self)) {
+        for (uint32_t i = 0; i < SLOTS; i++)
+            if (s->c[i].used) {
+                ea_tls_free(s->c[i].tls);
+                free(s->c[i].pend);
+                s->c[i].used = 0;
+            }
+        ea_tls_ctx_free(s->ctx);
+        s->ctx = NULL;
+        printf("%s: %llu connections accepted, %llu closed\n", ea_name(self),
+               (unsigned long long)s->accepted, (unsigned long long)s->closed);
+        fflush(stdout);
+        return EA_DONE;
+    }
+    s->busy = 0;
+    for (uint32_t i = 0; i < SLOTS; i++)
+        if (s->c[i].used && s->c[i].pend_len > 0) {
+            retry_pending(s, &s->c[i]);
+            maybe_finish(s, &s->c[i]);
+        }
+    int budget = 256, rc;
+    ea_sys_event_t ev;
+    while (budget-- > 0 && (rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY) {
+        if (rc == EA_OK) {
+            on_sys(self, s, &ev);
+            ea_cargo_release(&ev.cargo);
+        }
+    }
+    if (budget < 0)
+        s->busy = 1;
+    for (int n = 0; s->app != NULL && n < 256; n++) {
+        ea_cargo_t m;
+        if (ea_cargo_recv(s->app, &m) != EA_OK)
+            break;
+        on_app(s, &m);
+        ea_cargo_release(&m);
+        if (n == 255)
+            s->busy = 1;
+    }
+    return s->busy ? EA_BUSY : EA_IDLE;
+}
+
+EA_ACTOR(net_front, struct front, front_ctor, front_body);

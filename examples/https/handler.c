@@ -1,0 +1,397 @@
+/*
+ * https, the request handler (enclave `app`): HTTP/1.1 over the plaintext
+ * the TLS front decrypted. Static files from the site directory, read
+ * through the system actor and cached in enclave memory. Keep-alive,
+ * 200/400/404/405/413, Content-Type and Content-Length.
+ *
+ * Parameters: site (the directory, must be granted to this enclave).
+ * Channels: "app" to the front, "fs" to the system actor.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <eactors/eactors.h>
+#include <eactors/ea_sys.h>
+
+#include "proto.h"
+
+#define MAX_HEAD 8192       /* request line + headers */
+#define MAX_FILE (1u << 20) /* largest file served */
+#define MAX_CACHE 64
+
+struct file {
+    char path[300];
+    char *data; /* NULL while loading */
+    uint32_t len;
+    int missing;
+};
+
+/* A request waiting for a file to load. */
+struct wait {
+    uint32_t conn;
+    int head_only, keep;
+    int file; /* index in cache */
+};
+
+struct conn {
+    char buf[MAX_HEAD];
+    uint32_t len;
+};
+
+struct load {
+    int file;
+    int32_t handle;
+    int64_t req;
+    uint32_t got;
+};
+
+struct app {
+    ea_conn_t *front;
+    ea_sys_client_t sys;
+    char site[200];
+    struct conn **conns; /* MAX_CONNS, allocated while a connection talks */
+    struct file cache[MAX_CACHE];
+    int nfiles;
+    struct wait waits[256];
+    int nwaits;
+    struct load loads[MAX_CACHE];
+    /* responses not yet sent (channel full): kept in order */
+    struct out {
+        uint32_t id, kind;
+        char *data;
+        uint32_t len;
+    } outq[512];
+    int nout;
+};
+
+static const char *mime(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    if (dot == NULL)
+        return "application/octet-stream";
+    if (!strcmp(dot, ".html") || !strcmp(dot, ".htm"))
+        return "text/html; charset=utf-8";
+    if (!strcmp(dot, ".css"))
+        return "text/css";
+    if (!strcmp(dot, ".js"))
+        return "text/javascript";
+    if (!strcmp(dot, ".txt"))
+        return "text/plain; charset=utf-8";
+    if (!strcmp(dot, ".png"))
+        return "image/png";
+    if (!strcmp(dot, ".svg"))
+        return "image/svg+xml";
+    if (!strcmp(dot, ".json"))
+        return "application/json";
+    return "application/octet-stream";
+}
+
+/* Sends (or queues) one message to the front; the body may be split. */
+static void emit(struct app *s, uint32_t id, uint32_t kind, const char *data, uint32_t len)
+{
+    size_t room = ea_conn_max(s->front) - sizeof(struct hop);
+    do {
+        uint32_t n = len > room ? (uint32_t)room : len;
+        if (s->nout == 0) {
+            ea_cargo_t m;
+            if (ea_cargo_alloc(s->front, sizeof(struct hop) + n, &m) == EA_OK) {
+                struct hop h = {id, len > n ? KIND_DATA : kind};
+                memcpy(m.data, &h, sizeof h);
+                memcpy((char *)m.data + sizeof h, data, n);
+                if (ea_cargo_send(&m) == EA_OK) {
+                    data += n;
+                    len -= n;
+                    continue;
+                }
+                ea_cargo_release(&m);
+            }
+        }
+        if (s->nout == (int)(sizeof s->outq / sizeof s->outq[0]))
+            return; /* front not draining at all: drop (the front will time out) */
+        struct out *o = &s->outq[s->nout++];
+        o->id = id;
+        o->kind = len > n ? KIND_DATA : kind;
+        o->data = malloc(n ? n : 1);
+        if (o->data == NULL) {
+            s->nout--;
+            return;
+        }
+        memcpy(o->data, data, n);
+        o->len = n;
+        data += n;
+        len -= n;
+    } while (len > 0);
+}
+
+static void flush_out(struct app *s)
+{
+    int i = 0;
+    for (; i < s->nout; i++) {
+        ea_cargo_t m;
+        struct out *o = &s->outq[i];
+        if (ea_cargo_alloc(s->front, sizeof(struct hop) + o->len, &m) != EA_OK)
+            break;
+        struct hop h = {o->id, o->kind};
+        memcpy(m.data, &h, sizeof h);
+        memcpy((char *)m.data + sizeof h, o->data, o->len);
+        if (ea_cargo_send(&m) != EA_OK) {
+            ea_cargo_release(&m);
+            break;
+        }
+        free(o->data);
+    }
+    memmove(s->outq, s->outq + i, (size_t)(s->nout - i) * sizeof s->outq[0]);
+    s->nout -= i;
+}
+
+static void respond(struct app *s, uint32_t id, int code, const char *reason, const char *type,
+                    const char *body, uint32_t blen, int head_only, int keep, const char *extra)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nServer: eactors\r\nContent-Type: %s\r\n"
+                     "Content-Length: %u\r\nConnection: %s\r\n%s\r\n",
+                     code, reason, type, blen, keep ? "keep-alive" : "close", extra ? extra : "");
+    if (head_only || blen == 0) {
+        emit(s, id, keep ? KIND_DATA : KIND_CLOSE, head, (uint32_t)n);
+        return;
+    }
+    emit(s, id, KIND_DATA, head, (uint32_t)n);
+    emit(s, id, keep ? KIND_DATA : KIND_CLOSE, body, blen);
+}
+
+static void error_page(struct app *s, uint32_t id, int code, const char *reason, int keep,
+                       const char *extra)
+{
+    char body[128];
+    int n = snprintf(body, sizeof body, "%d %s\n", code, reason);
+    respond(s, id, code, reason, "text/plain; charset=utf-8", body, (uint32_t)n, 0, keep, extra);
+}
+
+static void serve_file(struct app *s, uint32_t id, int f, int head_only, int keep)
+{
+    struct file *fl = &s->cache[f];
+    if (fl->missing)
+        error_page(s, id, 404, "Not Found", keep, NULL);
+    else
+        respond(s, id, 200, "OK", mime(fl->path), fl->data, fl->len, head_only, keep, NULL);
+}
+
+static int start_load(struct app *s, const char *path)
+{
+    for (int i = 0; i < s->nfiles; i++)
+        if (strcmp(s->cache[i].path, path) == 0)
+            return i;
+    if (s->nfiles == MAX_CACHE)
+        return -1;
+    int f = s->nfiles++;
+    struct file *fl = &s->cache[f];
+    memset(fl, 0, sizeof *fl);
+    snprintf(fl->path, sizeof fl->path, "%s", path);
+    char full[512];
+    snprintf(full, sizeof full, "%s%s", s->site, path);
+    struct load *ld = &s->loads[f];
+    memset(ld, 0, sizeof *ld);
+    ld->file = f;
+    ld->handle = -1;
+    ld->req = ea_file_open(&s->sys, full, EA_FILE_RDONLY);
+    if (ld->req < 0)
+        fl->missing = 1;
+    return f;
+}
+
+/* Parses one complete request head at c->buf (length hlen incl. CRLFCRLF). */
+static void handle_request(struct app *s, uint32_t id, char *head, uint32_t hlen)
+{
+    char *eol = memchr(head, '\n', hlen);
+    char method[16], target[300], version[16];
+    if (eol == NULL || sscanf(head, "%15s %299s %15s", method, target, version) != 3 ||
+        (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0) ||
+        target[0] != '/') {
+        error_page(s, id, 400, "Bad Request", 0, NULL);
+        return;
+    }
+    int keep = strcmp(version, "HTTP/1.1") == 0;
+    /* Connection header (case-insensitive name and value). */
+    for (char *p = eol + 1; p < head + hlen;) {
+        char *e = memchr(p, '\n', (size_t)(head + hlen - p));
+        if (e == NULL)
+            break;
+        if (!strncasecmp(p, "connection:", 11)) {
+            if (strcasestr(p, "close") != NULL && strcasestr(p, "close") < e)
+                keep = 0;
+            else if (strcasestr(p, "keep-alive") != NULL && strcasestr(p, "keep-alive") < e)
+                keep = 1;
+        }
+        if (!strncasecmp(p, "content-length:", 15) && strtoul(p + 15, NULL, 10) > 0) {
+            error_page(s, id, 413, "Payload Too Large", 0, NULL);
+            return;
+        }
+        p = e + 1;
+    }
+    int head_only = strcmp(method, "HEAD") == 0;
+    if (!head_only && strcmp(method, "GET") != 0) {
+        error_page(s, id, 405, "Method Not Allowed", keep, "Allow: GET, HEAD\r\n");
+        return;
+    }
+    char *q = strchr(target, '?');
+    if (q != NULL)
+        *q = '\0';
+    if (strstr(target, "..") != NULL || strstr(target, "//") != NULL) {
+        error_page(s, id, 404, "Not Found", keep, NULL);
+        return;
+    }
+    if (strcmp(target, "/") == 0)
+        snprintf(target, sizeof target, "/index.html");
+    int f = start_load(s, target);
+    if (f < 0) {
+        error_page(s, id, 404, "Not Found", keep, NULL);
+        return;
+    }
+    if (s->cache[f].data != NULL || s->cache[f].missing) {
+        serve_file(s, id, f, head_only, keep);
+        return;
+    }
+    if (s->nwaits == (int)(sizeof s->waits / sizeof s->waits[0])) {
+        error_page(s, id, 503, "Service Unavailable", 0, NULL);
+        return;
+    }
+    s->waits[s->nwaits++] = (struct wait){id, head_only, keep, f};
+}
+
+static void on_data(struct app *s, uint32_t id, const char *data, uint32_t len)
+{
+    if (s->conns[id] == NULL && (s->conns[id] = calloc(1, sizeof **s->conns)) == NULL) {
+        error_page(s, id, 503, "Service Unavailable", 0, NULL);
+        return;
+    }
+    struct conn *c = s->conns[id];
+    while (len > 0) {
+        uint32_t n = len < MAX_HEAD - c->len ? len : MAX_HEAD - c->len;
+        memcpy(c->buf + c->len, data, n);
+        c->len += n;
+        data += n;
+        len -= n;
+        for (;;) {
+            char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+            if (end == NULL)
+                break;
+            uint32_t hlen = (uint32_t)(end + 4 - c->buf);
+            handle_request(s, id, c->buf, hlen);
+            memmove(c->buf, c->buf + hlen, c->len - hlen);
+            c->len -= hlen;
+        }
+        if (c->len == MAX_HEAD) {
+            /* A request line or head larger than we accept. */
+            error_page(s, id, 413, "Payload Too Large", 0, NULL);
+            c->len = 0;
+            return;
+        }
+    }
+}
+
+static void file_event(struct app *s, ea_sys_event_t *ev)
+{
+    for (int f = 0; f < s->nfiles; f++) {
+        struct load *ld = &s->loads[f];
+        struct file *fl = &s->cache[f];
+        if (ld->req != (int64_t)ev->msg.req_id)
+            continue;
+        ld->req = 0;
+        if (ev->msg.status < 0) {
+            if (ld->handle >= 0)
+                ea_file_close(&s->sys, ld->handle);
+            fl->missing = 1;
+        } else if ((ev->msg.op & ~EA_SYS_DONE) == EA_FILE_OPEN) {
+            ld->handle = ev->msg.status;
+            fl->data = NULL;
+            ld->req = ea_file_read(&s->sys, ld->handle, 0, MAX_FILE);
+        } else if ((ev->msg.op & ~EA_SYS_DONE) == EA_FILE_READ) {
+            fl->data = malloc(ev->msg.len ? ev->msg.len : 1);
+            if (fl->data != NULL) {
+                memcpy(fl->data, ev->data, ev->msg.len);
+                fl->len = ev->msg.len;
+            } else {
+                fl->missing = 1;
+            }
+            ea_file_close(&s->sys, ld->handle);
+            ld->handle = -1;
+        }
+        if (fl->data == NULL && !fl->missing)
+            return;
+        /* Answer everyone who waited for this file. */
+        int j = 0;
+        for (int i = 0; i < s->nwaits; i++) {
+            if (s->waits[i].file == f)
+                serve_file(s, s->waits[i].conn, f, s->waits[i].head_only, s->waits[i].keep);
+            else
+                s->waits[j++] = s->waits[i];
+        }
+        s->nwaits = j;
+        return;
+    }
+}
+
+static int app_ctor(ea_actor_t *self, void *state)
+{
+    struct app *s = state;
+    s->front = ea_conn(self, "app");
+    ea_conn_t *io = ea_conn(self, "fs");
+    const char *site = ea_param(self, "site");
+    if (s->front == NULL || io == NULL || site == NULL)
+        return EA_ERR_NOTFOUND;
+    snprintf(s->site, sizeof s->site, "%s", site);
+    ea_sys_client_init(&s->sys, io);
+    s->conns = calloc(MAX_CONNS, sizeof *s->conns);
+    return s->conns ? EA_OK : EA_ERR_NOMEM;
+}
+
+static int app_body(ea_actor_t *self, void *state)
+{
+    struct app *s = state;
+    if (ea_stopping(self)) {
+        for (uint32_t i = 0; i < MAX_CONNS; i++)
+            free(s->conns[i]);
+        free(s->conns);
+        s->conns = NULL;
+        for (int i = 0; i < s->nfiles; i++)
+            free(s->cache[i].data);
+        for (int i = 0; i < s->nout; i++)
+            free(s->outq[i].data);
+        return EA_DONE;
+    }
+    flush_out(s);
+    ea_sys_event_t ev;
+    int rc;
+    while ((rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY) {
+        if (rc == EA_OK) {
+            file_event(s, &ev);
+            ea_cargo_release(&ev.cargo);
+        }
+    }
+    int budget = 64;
+    for (; budget > 0 && s->nout == 0; budget--) {
+        ea_cargo_t m;
+        if (ea_cargo_recv(s->front, &m) != EA_OK)
+            break;
+        struct hop h;
+        if (m.len >= sizeof h) {
+            memcpy(&h, m.data, sizeof h);
+            if (h.id < MAX_CONNS) {
+                if (h.kind == KIND_DATA)
+                    on_data(s, h.id, (const char *)m.data + sizeof h, (uint32_t)(m.len - sizeof h));
+                else if (h.kind == KIND_CLOSED) {
+                    free(s->conns[h.id]);
+                    s->conns[h.id] = NULL;
+                }
+            }
+        }
+        ea_cargo_release(&m);
+    }
+    /* More may be waiting (budget used up) or queued for the front. */
+    return s->nout > 0 || budget == 0 ? EA_BUSY : EA_IDLE;
+}
+
+EA_ACTOR(http_app, struct app, app_ctor, app_body);

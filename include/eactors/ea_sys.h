@@ -1,0 +1,184 @@
+/**
+ * @file ea_sys.h
+ * @brief System services by messages: network, files, timers and log.
+ *
+ * Actors never make system calls. They ask a **system actor** (declared in
+ * the deployment with `<sys name="io" worker="...">`, running in the host)
+ * by sending requests over an ordinary channel to it; the completion of each
+ * request comes back later as a message on the same channel. Requests never
+ * block the requester.
+ *
+ * Every message on such a channel starts with an ea_sys_msg_t header,
+ * followed by `len` payload bytes. The helpers below build requests
+ * (`ea_net_*`, `ea_file_*`, `ea_timer_*`, `ea_log`) and check completions
+ * (`ea_sys_recv`): a completion is accepted only if its header is well
+ * formed, it answers a request this client issued (request id), it names a
+ * handle this client owns, and it never reports more bytes than were asked
+ * for. Everything read from the channel is copied before it is checked.
+ *
+ * Rights: the deployment grants each enclave (and the host) the ports it
+ * may listen on or connect to and the directories it may open files in.
+ * Anything else completes with EA_ERR_PERM and a message naming the right
+ * that is missing.
+ */
+#ifndef EA_SYS_H
+#define EA_SYS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <eactors/ea_actor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EA_SYS_MAGIC 0x45415359u /* "EASY" */
+
+/** Operations. A completion carries `op | EA_SYS_DONE`. */
+enum ea_sys_op {
+    EA_NET_LISTEN = 1,    /**< arg = port, payload = bind address ("127.0.0.1") */
+    EA_NET_ACCEPT = 2,    /**< handle = listener; completion: status = new handle */
+    EA_NET_CONNECT = 3,   /**< arg = port, payload = address; completion: handle */
+    EA_NET_RECV = 4,      /**< handle, arg = max bytes; completion payload = data
+                               (status = bytes, 0 = end of stream) */
+    EA_NET_SEND = 5,      /**< handle, payload = data; completion status = bytes
+                               sent (all of them: partial sends are continued) */
+    EA_NET_SHUTDOWN = 6,  /**< handle: shut down writing */
+    EA_NET_CLOSE = 7,     /**< handle */
+    EA_FILE_OPEN = 16,    /**< arg = EA_FILE_* flags, payload = path; completion: handle */
+    EA_FILE_READ = 17,    /**< handle, arg64 = offset, arg = max bytes; payload = data */
+    EA_FILE_WRITE = 18,   /**< handle, arg64 = offset, payload = data */
+    EA_FILE_FSYNC = 19,   /**< handle */
+    EA_FILE_CLOSE = 20,   /**< handle */
+    EA_FILE_UNLINK = 21,  /**< payload = path */
+    EA_FILE_STAT = 22,    /**< payload = path; completion arg64 = size, arg = mtime */
+    EA_TIMER_SET = 32,    /**< arg64 = first expiry in ns, arg = period in ms (0 =
+                               one-shot); completion: handle, then one
+                               EA_TIMER_FIRE message per expiry */
+    EA_TIMER_FIRE = 33,   /**< sent by the system actor; arg64 = expirations */
+    EA_TIMER_CANCEL = 34, /**< handle */
+    EA_LOG = 48,          /**< payload = one line of text; no completion */
+};
+#define EA_SYS_DONE 0x8000u
+
+/** File open flags (arg of EA_FILE_OPEN). */
+#define EA_FILE_RDONLY 0x0u
+#define EA_FILE_WRONLY 0x1u
+#define EA_FILE_RDWR 0x2u
+#define EA_FILE_CREAT 0x4u
+#define EA_FILE_TRUNC 0x8u
+#define EA_FILE_APPEND 0x10u
+
+/** Completion status codes beyond ea_err (all negative). */
+enum ea_sys_status {
+    EA_SYS_EOF = 0,          /**< EA_NET_RECV: the peer closed its side */
+    EA_SYS_RESET = -100,     /**< connection reset by the peer */
+    EA_SYS_REFUSED = -101,   /**< connection refused */
+    EA_SYS_ADDRINUSE = -102, /**< address in use */
+    EA_SYS_BADHANDLE = -103, /**< handle unknown, closed, or not the requester's */
+    EA_SYS_NOENT = -104,     /**< no such file */
+    EA_SYS_IO = -105,        /**< other I/O error; errno in `arg` */
+    EA_SYS_LIMIT = -106,     /**< too many handles */
+    EA_SYS_PIPE = -107,      /**< write on a connection the peer shut down */
+};
+
+/** Header of every request and completion. 40 bytes, little-endian. */
+typedef struct ea_sys_msg {
+    uint32_t magic;  /**< EA_SYS_MAGIC */
+    uint16_t op;     /**< ea_sys_op, | EA_SYS_DONE in completions */
+    uint16_t flags;  /**< reserved, 0 */
+    uint64_t req_id; /**< chosen by the requester, echoed in the completion */
+    int32_t handle;  /**< handle the request acts on, or -1 */
+    int32_t status;  /**< completion: >= 0 result, < 0 error (ea_err, ea_sys_status) */
+    uint32_t len;    /**< payload bytes after the header */
+    uint32_t arg;    /**< op-specific */
+    uint64_t arg64;  /**< op-specific */
+} ea_sys_msg_t;
+
+_Static_assert(sizeof(ea_sys_msg_t) == 40, "system message header layout");
+
+/** Largest payload the helpers put in one message on channel `c`. */
+#define EA_SYS_PAYLOAD_MAX(c) (ea_conn_max(c) - sizeof(ea_sys_msg_t))
+
+/* ---------------------------------------------------------- client side */
+
+#define EA_SYS_MAX_PENDING 256
+#define EA_SYS_MAX_HANDLES 1024
+
+/**
+ * A requester's view of one channel to a system actor: the requests in
+ * flight and the handles it owns. Lives in the actor's state. Not
+ * thread-safe (one actor).
+ */
+typedef struct ea_sys_client {
+    ea_conn_t *conn;
+    uint64_t next_id;
+    uint32_t npending;
+    struct {
+        uint64_t id;
+        uint16_t op;
+        uint32_t max; /* bytes asked for (RECV/READ) */
+        int32_t handle;
+    } pending[EA_SYS_MAX_PENDING];
+    uint32_t nhandles;
+    int32_t handles[EA_SYS_MAX_HANDLES];
+    uint32_t rejected; /**< completions refused by the checks */
+} ea_sys_client_t;
+
+/** Initialises a client on connector `c` (a channel to a system actor). */
+EA_API void ea_sys_client_init(ea_sys_client_t *cl, ea_conn_t *c);
+
+/*
+ * Request builders. Each returns the request id (> 0) on success, or a
+ * negative ea_err: EA_ERR_NOBUFS / EA_ERR_FULL (back-pressure: try again),
+ * EA_ERR_TOOBIG (payload too large for the channel), EA_ERR_LIMIT (too many
+ * requests in flight), EA_ERR_PERM (a handle this client does not own).
+ */
+EA_API int64_t ea_net_listen(ea_sys_client_t *cl, const char *addr, uint16_t port);
+EA_API int64_t ea_net_accept(ea_sys_client_t *cl, int32_t listener);
+EA_API int64_t ea_net_connect(ea_sys_client_t *cl, const char *addr, uint16_t port);
+EA_API int64_t ea_net_recv(ea_sys_client_t *cl, int32_t handle, uint32_t max);
+EA_API int64_t ea_net_send(ea_sys_client_t *cl, int32_t handle, const void *data, uint32_t len);
+EA_API int64_t ea_net_shutdown(ea_sys_client_t *cl, int32_t handle);
+EA_API int64_t ea_net_close(ea_sys_client_t *cl, int32_t handle);
+EA_API int64_t ea_file_open(ea_sys_client_t *cl, const char *path, uint32_t flags);
+EA_API int64_t ea_file_read(ea_sys_client_t *cl, int32_t handle, uint64_t offset, uint32_t max);
+EA_API int64_t ea_file_write(ea_sys_client_t *cl, int32_t handle, uint64_t offset, const void *data,
+                             uint32_t len);
+EA_API int64_t ea_file_fsync(ea_sys_client_t *cl, int32_t handle);
+EA_API int64_t ea_file_close(ea_sys_client_t *cl, int32_t handle);
+EA_API int64_t ea_file_unlink(ea_sys_client_t *cl, const char *path);
+EA_API int64_t ea_file_stat(ea_sys_client_t *cl, const char *path);
+EA_API int64_t ea_timer_set(ea_sys_client_t *cl, uint64_t first_ns, uint32_t period_ms);
+EA_API int64_t ea_timer_cancel(ea_sys_client_t *cl, int32_t handle);
+/** Logs one line (no completion). EA_OK or a negative ea_err. */
+EA_API int ea_log(ea_sys_client_t *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** A checked completion. `data` points into `cargo` (release it when done). */
+typedef struct ea_sys_event {
+    ea_sys_msg_t msg; /**< private copy of the header */
+    const void *data; /**< payload (msg.len bytes), valid until release */
+    ea_cargo_t cargo;
+} ea_sys_event_t;
+
+/**
+ * Receives the next completion on the client's channel and checks it. On
+ * EA_OK the caller owns ev->cargo (ea_cargo_release when done); handles
+ * returned by ACCEPT, CONNECT, OPEN and TIMER_SET become owned by the client,
+ * and CLOSE completions drop them.
+ * @return EA_OK; EA_ERR_EMPTY; EA_ERR_CORRUPT for a completion that fails a
+ *         check (it is released and counted in cl->rejected).
+ */
+EA_API int ea_sys_recv(ea_sys_client_t *cl, ea_sys_event_t *ev);
+
+/** True if the client owns `handle`. */
+EA_API bool ea_sys_owns(const ea_sys_client_t *cl, int32_t handle);
+
+/** Name of a completion status (ea_sys_status or ea_err). */
+EA_API const char *ea_sys_strstatus(int32_t status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

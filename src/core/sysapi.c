@@ -1,0 +1,42 @@
+/* Accessors src/sys needs from the core (see sys/sys.h). */
+#include "core/rt.h"
+#include "sys/sys.h"
+
+static int domain_of_id(struct eai_rt *rt, uint32_t id)
+{
+    if (id < rt->lay.ndep_actors)
+        return eai_domain_of_actor(rt->dep, (int)id);
+    for (int d = 0; d < rt->ndomains; d++)
+        if (id >= rt->lay.slot_base[d] && id < rt->lay.slot_base[d] + rt->lay.slot_count[d])
+            return d;
+    return -1;
+}
+
+int eai_conn_peer_domain(const ea_conn_t *c)
+{
+    return domain_of_id(c->self->dom->rt, c->peer);
+}
+
+const char *eai_domain_name(const ea_actor_t *self, int d)
+{
+    const eai_deploy_t *dep = self->dom->rt->dep;
+    if (d == 0)
+        return "host";
+    return d > 0 && d <= dep->nenclaves ? dep->enclaves[d - 1].name : "?";
+}
+
+const eai_dep_actor_t *eai_actor_dep(const ea_actor_t *self)
+{
+    const struct eai_rt *rt = self->dom->rt;
+    return self->id < rt->lay.ndep_actors ? &rt->dep->actors[self->id] : NULL;
+}
+
+bool eai_conn_peer_live(const ea_conn_t *c)
+{
+    return atomic_load_explicit(&c->peer_rec->status, memory_order_acquire) == EAI_A_LIVE;
+}
+
+void eai_actor_wake(ea_actor_t *a)
+{
+    eai_wake(a->rec, a->worker->ready, a->worker->shm, a->id);
+}

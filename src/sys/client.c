@@ -1,0 +1,432 @@
+/*
+ * Enclave-side helpers for system actors (see <eactors/ea_sys.h>).
+ *
+ * Design notes.
+ *
+ * Trust. The system actor runs in the host, which an enclave does not trust.
+ * Every completion is therefore checked before the caller sees it, and the
+ * checks only ever read a private copy of the header (copied once out of the
+ * cargo, which may sit in the public arena where the host can change it
+ * between two reads). The payload is not copied: its length is checked from
+ * the private header and the runtime's private cargo length, and the caller
+ * reads it as untrusted bytes either way.
+ *
+ * What a completion must satisfy. It answers a request in `pending` (same
+ * request id and base operation), names the same handle that request named,
+ * and never reports more than was asked: a RECV or READ never returns more
+ * bytes than the request's maximum and its payload is exactly `status`
+ * bytes; a SEND or WRITE never claims more bytes than were sent; an error
+ * carries at most a short message. A completion that creates a handle
+ * (LISTEN, ACCEPT, CONNECT, OPEN, TIMER_SET) must name one the client does
+ * not own yet, so the host cannot make two of the client's streams alias.
+ * A TIMER_FIRE is the one message without a request: it must name a timer
+ * the client owns.
+ *
+ * A rejected completion changes nothing except `rejected`: the pending
+ * request stays, so a forged or duplicated message cannot cancel a real one
+ * still to come, and no handle is gained or lost. An accepted completion
+ * removes its pending entry, so a second copy of it is rejected.
+ *
+ * Handle table. `handles` holds the handles the client owns. The system
+ * actor's handles are non-negative (they travel in `status`), so the sign
+ * bit is free: a timer handle h is stored as ~h, any other as h. That lets
+ * TIMER_FIRE and TIMER_CANCEL insist on a timer, and net/file requests on a
+ * non-timer, without changing the public struct. Slots are reserved when a
+ * handle-creating request is issued (owned + such requests in flight never
+ * exceeds the table), so a valid completion always finds room.
+ *
+ * Ownership at request time. A request that acts on a handle is refused
+ * with EA_ERR_PERM, without sending anything, unless the client owns that
+ * handle (of the right kind). Requests in flight on a handle that is then
+ * closed still complete normally: the pending entry proves the client asked.
+ *
+ * Strings. Addresses and paths travel without a terminating NUL; `len` is
+ * their length. ea_log drops trailing newlines (the system actor ends each
+ * line itself) and truncates to the channel's payload maximum.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <eactors/ea_sys.h>
+
+/* Largest message accepted with an error status. */
+#define ERRMSG_MAX 255u
+
+enum kind { K_ANY, K_IO, K_TIMER };
+
+static int32_t encode(int32_t h, enum kind k)
+{
+    return k == K_TIMER ? ~h : h;
+}
+
+static int find_handle(const ea_sys_client_t *cl, int32_t h, enum kind k)
+{
+    if (h < 0)
+        return -1;
+    for (uint32_t i = 0; i < cl->nhandles; i++) {
+        int32_t v = cl->handles[i];
+        if ((k != K_TIMER && v == h) || (k != K_IO && v == ~h))
+            return (int)i;
+    }
+    return -1;
+}
+
+static void drop_handle(ea_sys_client_t *cl, uint32_t i)
+{
+    cl->handles[i] = cl->handles[--cl->nhandles];
+}
+
+static bool creates_handle(uint16_t op)
+{
+    return op == EA_NET_LISTEN || op == EA_NET_ACCEPT || op == EA_NET_CONNECT ||
+           op == EA_FILE_OPEN || op == EA_TIMER_SET;
+}
+
+static bool drops_handle(uint16_t op)
+{
+    return op == EA_NET_CLOSE || op == EA_FILE_CLOSE || op == EA_TIMER_CANCEL;
+}
+
+static bool is_data_op(uint16_t op)
+{
+    return op == EA_NET_RECV || op == EA_FILE_READ;
+}
+
+static bool is_write_op(uint16_t op)
+{
+    return op == EA_NET_SEND || op == EA_FILE_WRITE;
+}
+
+/* Operations that act on a handle (the others send -1). */
+static bool needs_handle(uint16_t op)
+{
+    return !(op == EA_NET_LISTEN || op == EA_NET_CONNECT || op == EA_FILE_OPEN ||
+             op == EA_FILE_UNLINK || op == EA_FILE_STAT || op == EA_TIMER_SET || op == EA_LOG);
+}
+
+static enum kind kind_of(uint16_t op)
+{
+    return op == EA_TIMER_SET || op == EA_TIMER_CANCEL || op == EA_TIMER_FIRE ? K_TIMER : K_IO;
+}
+
+/* Payload room on the client's channel (0 if the channel cannot even hold a
+ * header). */
+static size_t payload_max(const ea_sys_client_t *cl)
+{
+    size_t max = ea_conn_max(cl->conn);
+    return max > sizeof(ea_sys_msg_t) ? max - sizeof(ea_sys_msg_t) : 0;
+}
+
+void ea_sys_client_init(ea_sys_client_t *cl, ea_conn_t *c)
+{
+    if (cl == NULL)
+        return;
+    memset(cl, 0, sizeof *cl);
+    cl->conn = c;
+    cl->next_id = 1;
+}
+
+bool ea_sys_owns(const ea_sys_client_t *cl, int32_t handle)
+{
+    return find_handle(cl, handle, K_ANY) >= 0;
+}
+
+/* Builds, sends and records one request. `handle` >= 0 must be owned with the
+ * kind the operation needs; `max` is what the pending entry remembers (bytes
+ * asked for by RECV/READ, bytes sent by SEND/WRITE). */
+static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_t arg,
+                       uint64_t arg64, const void *payload, size_t len, uint32_t max)
+{
+    if (cl == NULL || cl->conn == NULL || (payload == NULL && len > 0))
+        return EA_ERR_INVAL;
+    if (needs_handle(op) && find_handle(cl, handle, kind_of(op)) < 0)
+        return EA_ERR_PERM;
+    if (len > payload_max(cl))
+        return EA_ERR_TOOBIG;
+    if (cl->npending >= EA_SYS_MAX_PENDING)
+        return EA_ERR_LIMIT;
+    if (creates_handle(op)) {
+        /* Reserve a slot in the handle table for the completion. */
+        uint32_t creating = 0;
+        for (uint32_t i = 0; i < cl->npending; i++)
+            creating += creates_handle(cl->pending[i].op);
+        if (cl->nhandles + creating >= EA_SYS_MAX_HANDLES)
+            return EA_ERR_LIMIT;
+    }
+
+    ea_cargo_t cargo;
+    int rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + len, &cargo);
+    if (rc != EA_OK)
+        return rc;
+    ea_sys_msg_t m = {
+        .magic = EA_SYS_MAGIC,
+        .op = op,
+        .req_id = cl->next_id,
+        .handle = handle,
+        .len = (uint32_t)len,
+        .arg = arg,
+        .arg64 = arg64,
+    };
+    memcpy(cargo.data, &m, sizeof m);
+    if (len > 0)
+        memcpy((uint8_t *)cargo.data + sizeof m, payload, len);
+    rc = ea_cargo_send(&cargo);
+    if (rc != EA_OK) {
+        ea_cargo_release(&cargo);
+        return rc;
+    }
+    uint32_t p = cl->npending++;
+    cl->pending[p].id = m.req_id;
+    cl->pending[p].op = op;
+    cl->pending[p].max = max;
+    cl->pending[p].handle = handle;
+    cl->next_id++;
+    return (int64_t)m.req_id;
+}
+
+static int64_t request_str(ea_sys_client_t *cl, uint16_t op, const char *s, uint32_t arg)
+{
+    if (s == NULL)
+        return EA_ERR_INVAL;
+    return request(cl, op, -1, arg, 0, s, strlen(s), 0);
+}
+
+int64_t ea_net_listen(ea_sys_client_t *cl, const char *addr, uint16_t port)
+{
+    return request_str(cl, EA_NET_LISTEN, addr, port);
+}
+
+int64_t ea_net_accept(ea_sys_client_t *cl, int32_t listener)
+{
+    return request(cl, EA_NET_ACCEPT, listener, 0, 0, NULL, 0, 0);
+}
+
+int64_t ea_net_connect(ea_sys_client_t *cl, const char *addr, uint16_t port)
+{
+    return request_str(cl, EA_NET_CONNECT, addr, port);
+}
+
+/* RECV and READ: the maximum is clamped to what one completion can carry,
+ * and that clamped value is both sent and remembered. */
+static int64_t request_data(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint64_t off,
+                            uint32_t max)
+{
+    if (cl == NULL || cl->conn == NULL || max == 0)
+        return EA_ERR_INVAL;
+    size_t room = payload_max(cl);
+    if (room > INT32_MAX)
+        room = INT32_MAX;
+    if (max > room)
+        max = (uint32_t)room;
+    return request(cl, op, handle, max, off, NULL, 0, max);
+}
+
+int64_t ea_net_recv(ea_sys_client_t *cl, int32_t handle, uint32_t max)
+{
+    return request_data(cl, EA_NET_RECV, handle, 0, max);
+}
+
+int64_t ea_net_send(ea_sys_client_t *cl, int32_t handle, const void *data, uint32_t len)
+{
+    return request(cl, EA_NET_SEND, handle, 0, 0, data, len, len);
+}
+
+int64_t ea_net_shutdown(ea_sys_client_t *cl, int32_t handle)
+{
+    return request(cl, EA_NET_SHUTDOWN, handle, 0, 0, NULL, 0, 0);
+}
+
+int64_t ea_net_close(ea_sys_client_t *cl, int32_t handle)
+{
+    return request(cl, EA_NET_CLOSE, handle, 0, 0, NULL, 0, 0);
+}
+
+int64_t ea_file_open(ea_sys_client_t *cl, const char *path, uint32_t flags)
+{
+    return request_str(cl, EA_FILE_OPEN, path, flags);
+}
+
+int64_t ea_file_read(ea_sys_client_t *cl, int32_t handle, uint64_t offset, uint32_t max)
+{
+    return request_data(cl, EA_FILE_READ, handle, offset, max);
+}
+
+int64_t ea_file_write(ea_sys_client_t *cl, int32_t handle, uint64_t offset, const void *data,
+                      uint32_t len)
+{
+    return request(cl, EA_FILE_WRITE, handle, 0, offset, data, len, len);
+}
+
+int64_t ea_file_fsync(ea_sys_client_t *cl, int32_t handle)
+{
+    return request(cl, EA_FILE_FSYNC, handle, 0, 0, NULL, 0, 0);
+}
+
+int64_t ea_file_close(ea_sys_client_t *cl, int32_t handle)
+{
+    return request(cl, EA_FILE_CLOSE, handle, 0, 0, NULL, 0, 0);
+}
+
+int64_t ea_file_unlink(ea_sys_client_t *cl, const char *path)
+{
+    return request_str(cl, EA_FILE_UNLINK, path, 0);
+}
+
+int64_t ea_file_stat(ea_sys_client_t *cl, const char *path)
+{
+    return request_str(cl, EA_FILE_STAT, path, 0);
+}
+
+int64_t ea_timer_set(ea_sys_client_t *cl, uint64_t first_ns, uint32_t period_ms)
+{
+    return request(cl, EA_TIMER_SET, -1, period_ms, first_ns, NULL, 0, 0);
+}
+
+int64_t ea_timer_cancel(ea_sys_client_t *cl, int32_t handle)
+{
+    return request(cl, EA_TIMER_CANCEL, handle, 0, 0, NULL, 0, 0);
+}
+
+int ea_log(ea_sys_client_t *cl, const char *fmt, ...)
+{
+    if (cl == NULL || cl->conn == NULL || fmt == NULL)
+        return EA_ERR_INVAL;
+    size_t room = payload_max(cl);
+    if (room == 0)
+        return EA_ERR_TOOBIG;
+    ea_cargo_t cargo;
+    int rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + room, &cargo);
+    if (rc != EA_OK)
+        return rc;
+    char *text = (char *)cargo.data + sizeof(ea_sys_msg_t);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, room, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        ea_cargo_release(&cargo);
+        return EA_ERR_INVAL;
+    }
+    /* vsnprintf keeps one byte for its NUL, which is not sent. */
+    size_t len = (size_t)n < room ? (size_t)n : room - 1;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        len--;
+    ea_sys_msg_t m = {
+        .magic = EA_SYS_MAGIC,
+        .op = EA_LOG,
+        .req_id = cl->next_id,
+        .handle = -1,
+        .len = (uint32_t)len,
+    };
+    memcpy(cargo.data, &m, sizeof m);
+    cargo.len = sizeof m + len;
+    rc = ea_cargo_send(&cargo);
+    if (rc != EA_OK) {
+        ea_cargo_release(&cargo);
+        return rc;
+    }
+    cl->next_id++;
+    return EA_OK;
+}
+
+/* Checks the private header `m` of a message whose cargo holds `cargo_len`
+ * bytes, and applies its effect on pending requests and handles. Returns
+ * EA_OK if accepted; on any other result nothing was changed. */
+static int check(ea_sys_client_t *cl, const ea_sys_msg_t *m, size_t cargo_len)
+{
+    if (m->magic != EA_SYS_MAGIC)
+        return EA_ERR_CORRUPT;
+    if (m->len > cargo_len - sizeof *m || cargo_len != sizeof *m + m->len)
+        return EA_ERR_CORRUPT;
+
+    if (m->op == EA_TIMER_FIRE)
+        return find_handle(cl, m->handle, K_TIMER) >= 0 ? EA_OK : EA_ERR_CORRUPT;
+    if (!(m->op & EA_SYS_DONE))
+        return EA_ERR_CORRUPT;
+    uint16_t op = (uint16_t)(m->op & ~EA_SYS_DONE);
+
+    uint32_t p = 0;
+    while (p < cl->npending && cl->pending[p].id != m->req_id)
+        p++;
+    if (p == cl->npending || cl->pending[p].op != op)
+        return EA_ERR_CORRUPT;
+    /* The completion names the handle its request named (-1 requests may
+     * carry anything: their handle comes back in `status`). */
+    if (needs_handle(op) && m->handle != cl->pending[p].handle)
+        return EA_ERR_CORRUPT;
+
+    int32_t st = m->status;
+    if (st < 0) {
+        if (m->len > ERRMSG_MAX)
+            return EA_ERR_CORRUPT;
+    } else if (is_data_op(op)) {
+        if ((uint32_t)st > cl->pending[p].max || m->len != (uint32_t)st)
+            return EA_ERR_CORRUPT;
+    } else if (is_write_op(op)) {
+        if ((uint32_t)st > cl->pending[p].max)
+            return EA_ERR_CORRUPT;
+    } else if (creates_handle(op)) {
+        if (find_handle(cl, st, K_ANY) >= 0)
+            return EA_ERR_CORRUPT;
+        /* Cannot happen: a slot was reserved when the request was issued. */
+        if (cl->nhandles >= EA_SYS_MAX_HANDLES)
+            return EA_ERR_LIMIT;
+        cl->handles[cl->nhandles++] = encode(st, kind_of(op));
+    }
+
+    if (drops_handle(op)) {
+        /* Closed whatever the status: a failed close leaves nothing usable,
+         * and giving up a handle never lets the host gain anything. */
+        int h = find_handle(cl, cl->pending[p].handle, kind_of(op));
+        if (h >= 0)
+            drop_handle(cl, (uint32_t)h);
+    }
+    cl->pending[p] = cl->pending[--cl->npending];
+    return EA_OK;
+}
+
+int ea_sys_recv(ea_sys_client_t *cl, ea_sys_event_t *ev)
+{
+    if (cl == NULL || cl->conn == NULL || ev == NULL)
+        return EA_ERR_INVAL;
+    memset(ev, 0, sizeof *ev);
+    ea_cargo_t cargo;
+    int rc = ea_cargo_recv(cl->conn, &cargo);
+    if (rc != EA_OK)
+        return rc;
+    ea_sys_msg_t m;
+    if (cargo.len < sizeof m) {
+        rc = EA_ERR_CORRUPT;
+    } else {
+        /* The one read of the header: everything below uses the copy. */
+        memcpy(&m, cargo.data, sizeof m);
+        rc = check(cl, &m, cargo.len);
+    }
+    if (rc != EA_OK) {
+        ea_cargo_release(&cargo);
+        cl->rejected++;
+        return rc;
+    }
+    ev->msg = m;
+    ev->data = (const uint8_t *)cargo.data + sizeof m;
+    ev->cargo = cargo;
+    return EA_OK;
+}
+
+const char *ea_sys_strstatus(int32_t status)
+{
+    if (status >= 0)
+        return "ok";
+    switch (status) {
+    case EA_SYS_RESET: return "connection reset by peer";
+    case EA_SYS_REFUSED: return "connection refused";
+    case EA_SYS_ADDRINUSE: return "address in use";
+    case EA_SYS_BADHANDLE: return "bad handle";
+    case EA_SYS_NOENT: return "no such file";
+    case EA_SYS_IO: return "I/O error";
+    case EA_SYS_LIMIT: return "too many handles";
+    case EA_SYS_PIPE: return "peer shut down the connection";
+    default: return ea_strerror(status);
+    }
+}
