@@ -26,10 +26,9 @@ struct fconn {
     int used;
     int32_t h;
     ea_tls_t *tls;
-    uint32_t sends;    /* sends in flight */
-    int closing;       /* close once every send completed */
-    int closed_by_app; /* the handler asked for the close */
-    char *pend;        /* ciphertext or data that found no free node yet */
+    uint32_t sends; /* sends in flight */
+    int closing;    /* close once every send completed */
+    char *pend;     /* ciphertext or data that found no free node yet */
     uint32_t pend_len;
 };
 
@@ -114,7 +113,10 @@ static void conn_close(struct front *s, struct fconn *c)
 {
     if (!c->used)
         return;
-    if (s->app != NULL && !c->closed_by_app) {
+    /* Always tell the handler, even when it asked for the close: the
+     * channel is ordered, so CLOSED separates this connection's bytes from
+     * those of the next connection in the same slot. */
+    if (s->app != NULL) {
         ea_cargo_t m;
         struct hop h = {(uint32_t)(c - s->c), KIND_CLOSED};
         if (ea_cargo_alloc(s->app, sizeof h, &m) == EA_OK) {
@@ -275,7 +277,6 @@ static void on_app(struct front *s, ea_cargo_t *m)
         }
     }
     if (h.kind == KIND_CLOSE) {
-        c->closed_by_app = 1;
         if (c->tls != NULL) {
             ea_tls_shutdown(c->tls);
             flush(s, c);

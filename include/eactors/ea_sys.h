@@ -103,27 +103,35 @@ _Static_assert(sizeof(ea_sys_msg_t) == 40, "system message header layout");
 
 /* ---------------------------------------------------------- client side */
 
-#define EA_SYS_MAX_PENDING 256
-#define EA_SYS_MAX_HANDLES 1024
+#define EA_SYS_MAX_PENDING 4096  /**< requests in flight per client */
+#define EA_SYS_MAX_HANDLES 16384 /**< handles owned per client */
 
 /**
  * A requester's view of one channel to a system actor: the requests in
- * flight and the handles it owns. Lives in the actor's state. Not
- * thread-safe (one actor).
+ * flight and the handles it owns, in two hash tables (open addressing, at
+ * most half full) so that a completion is checked in constant time however
+ * many connections the actor serves. Lives in the actor's state (about
+ * 450 KiB). Not thread-safe (one actor).
  */
 typedef struct ea_sys_client {
     ea_conn_t *conn;
     uint64_t next_id;
-    uint32_t npending;
+    uint32_t npending;  /**< requests in flight */
+    uint32_t ncreating; /**< of which will create a handle */
+    uint32_t nhandles;  /**< handles owned */
+    uint32_t rejected;  /**< completions refused by the checks */
     struct {
-        uint64_t id;
-        uint16_t op;
-        uint32_t max; /* bytes asked for (RECV/READ) */
+        uint64_t id;  /* 0: free slot */
+        uint32_t max; /* bytes asked for (RECV/READ) or sent (SEND/WRITE) */
         int32_t handle;
-    } pending[EA_SYS_MAX_PENDING];
-    uint32_t nhandles;
-    int32_t handles[EA_SYS_MAX_HANDLES];
-    uint32_t rejected; /**< completions refused by the checks */
+        uint16_t op;
+        uint16_t pad;
+    } pending[2 * EA_SYS_MAX_PENDING];
+    struct {
+        int32_t h;
+        uint16_t kind; /* 0: free slot, else 1 + kind */
+        uint16_t pad;
+    } handles[2 * EA_SYS_MAX_HANDLES];
 } ea_sys_client_t;
 
 /** Initialises a client on connector `c` (a channel to a system actor). */

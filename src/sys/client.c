@@ -55,26 +55,79 @@
 
 enum kind { K_ANY, K_IO, K_TIMER };
 
-static int32_t encode(int32_t h, enum kind k)
+/* Hash tables: linear probing, deletion by backward shift (no tombstones),
+ * at most half full, so every probe sequence ends at a free slot. */
+#define PMASK (2u * EA_SYS_MAX_PENDING - 1u)
+#define HMASK (2u * EA_SYS_MAX_HANDLES - 1u)
+
+static uint32_t mix(uint64_t x)
 {
-    return k == K_TIMER ? ~h : h;
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    return (uint32_t)x;
 }
 
+static int find_pending(const ea_sys_client_t *cl, uint64_t id)
+{
+    if (id == 0)
+        return -1;
+    for (uint32_t i = mix(id) & PMASK;; i = (i + 1) & PMASK) {
+        if (cl->pending[i].id == id)
+            return (int)i;
+        if (cl->pending[i].id == 0)
+            return -1;
+    }
+}
+
+static void del_pending(ea_sys_client_t *cl, uint32_t i)
+{
+    for (uint32_t j = (i + 1) & PMASK; cl->pending[j].id != 0; j = (j + 1) & PMASK) {
+        uint32_t home = mix(cl->pending[j].id) & PMASK;
+        /* Move j back to i unless its home lies cyclically in (i, j]. */
+        if (((j - home) & PMASK) >= ((j - i) & PMASK)) {
+            cl->pending[i] = cl->pending[j];
+            i = j;
+        }
+    }
+    memset(&cl->pending[i], 0, sizeof cl->pending[i]);
+    cl->npending--;
+}
+
+/* Index of handle h of kind k in the table, or -1 (K_ANY: either kind). */
 static int find_handle(const ea_sys_client_t *cl, int32_t h, enum kind k)
 {
     if (h < 0)
         return -1;
-    for (uint32_t i = 0; i < cl->nhandles; i++) {
-        int32_t v = cl->handles[i];
-        if ((k != K_TIMER && v == h) || (k != K_IO && v == ~h))
-            return (int)i;
+    for (uint32_t i = mix((uint64_t)(uint32_t)h) & HMASK;; i = (i + 1) & HMASK) {
+        if (cl->handles[i].kind == 0)
+            return -1;
+        if (cl->handles[i].h == h)
+            return k == K_ANY || cl->handles[i].kind == 1u + (unsigned)k ? (int)i : -1;
     }
-    return -1;
+}
+
+static void add_handle(ea_sys_client_t *cl, int32_t h, enum kind k)
+{
+    uint32_t i = mix((uint64_t)(uint32_t)h) & HMASK;
+    while (cl->handles[i].kind != 0)
+        i = (i + 1) & HMASK;
+    cl->handles[i].h = h;
+    cl->handles[i].kind = (uint16_t)(1u + (unsigned)k);
+    cl->nhandles++;
 }
 
 static void drop_handle(ea_sys_client_t *cl, uint32_t i)
 {
-    cl->handles[i] = cl->handles[--cl->nhandles];
+    for (uint32_t j = (i + 1) & HMASK; cl->handles[j].kind != 0; j = (j + 1) & HMASK) {
+        uint32_t home = mix((uint64_t)(uint32_t)cl->handles[j].h) & HMASK;
+        if (((j - home) & HMASK) >= ((j - i) & HMASK)) {
+            cl->handles[i] = cl->handles[j];
+            i = j;
+        }
+    }
+    memset(&cl->handles[i], 0, sizeof cl->handles[i]);
+    cl->nhandles--;
 }
 
 static bool creates_handle(uint16_t op)
@@ -146,14 +199,9 @@ static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_
         return EA_ERR_TOOBIG;
     if (cl->npending >= EA_SYS_MAX_PENDING)
         return EA_ERR_LIMIT;
-    if (creates_handle(op)) {
-        /* Reserve a slot in the handle table for the completion. */
-        uint32_t creating = 0;
-        for (uint32_t i = 0; i < cl->npending; i++)
-            creating += creates_handle(cl->pending[i].op);
-        if (cl->nhandles + creating >= EA_SYS_MAX_HANDLES)
-            return EA_ERR_LIMIT;
-    }
+    /* Reserve a slot in the handle table for the completion. */
+    if (creates_handle(op) && cl->nhandles + cl->ncreating >= EA_SYS_MAX_HANDLES)
+        return EA_ERR_LIMIT;
 
     ea_cargo_t cargo;
     int rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + len, &cargo);
@@ -176,11 +224,15 @@ static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_
         ea_cargo_release(&cargo);
         return rc;
     }
-    uint32_t p = cl->npending++;
+    uint32_t p = mix(m.req_id) & PMASK;
+    while (cl->pending[p].id != 0)
+        p = (p + 1) & PMASK;
     cl->pending[p].id = m.req_id;
     cl->pending[p].op = op;
     cl->pending[p].max = max;
     cl->pending[p].handle = handle;
+    cl->npending++;
+    cl->ncreating += creates_handle(op);
     cl->next_id++;
     return (int64_t)m.req_id;
 }
@@ -346,11 +398,10 @@ static int check(ea_sys_client_t *cl, const ea_sys_msg_t *m, size_t cargo_len)
         return EA_ERR_CORRUPT;
     uint16_t op = (uint16_t)(m->op & ~EA_SYS_DONE);
 
-    uint32_t p = 0;
-    while (p < cl->npending && cl->pending[p].id != m->req_id)
-        p++;
-    if (p == cl->npending || cl->pending[p].op != op)
+    int pi = find_pending(cl, m->req_id);
+    if (pi < 0 || cl->pending[pi].op != op)
         return EA_ERR_CORRUPT;
+    uint32_t p = (uint32_t)pi;
     /* The completion names the handle its request named (-1 requests may
      * carry anything: their handle comes back in `status`). */
     if (needs_handle(op) && m->handle != cl->pending[p].handle)
@@ -372,7 +423,7 @@ static int check(ea_sys_client_t *cl, const ea_sys_msg_t *m, size_t cargo_len)
         /* Cannot happen: a slot was reserved when the request was issued. */
         if (cl->nhandles >= EA_SYS_MAX_HANDLES)
             return EA_ERR_LIMIT;
-        cl->handles[cl->nhandles++] = encode(st, kind_of(op));
+        add_handle(cl, st, kind_of(op));
     }
 
     if (drops_handle(op)) {
@@ -382,7 +433,8 @@ static int check(ea_sys_client_t *cl, const ea_sys_msg_t *m, size_t cargo_len)
         if (h >= 0)
             drop_handle(cl, (uint32_t)h);
     }
-    cl->pending[p] = cl->pending[--cl->npending];
+    cl->ncreating -= creates_handle(op);
+    del_pending(cl, p);
     return EA_OK;
 }
 

@@ -577,7 +577,7 @@ static void test_handle_limit(void **state)
     ea_sys_msg_t cancel = srv_take(f, NULL, 0);
     assert_int_equal(cancel.op, EA_TIMER_CANCEL);
     assert_int_equal(req.req_id, (uint64_t)id);
-    srv_reply(f, &req, 5000, NULL, 0);
+    srv_reply(f, &req, 70000, NULL, 0); /* not among the owned 100.. */
     ea_sys_event_t ev = accept_one(f);
     ea_cargo_release(&ev.cargo);
     assert_int_equal(f->cl.nhandles, EA_SYS_MAX_HANDLES);
