@@ -9,7 +9,7 @@ TSAN_DIR  ?= build-tsan
 CMAKE_ARGS ?=
 
 DEB_PACKAGES := build-essential cmake pkg-config libxml2-dev libseccomp-dev libcmocka-dev libssl-dev openssl curl
-BENCH_PACKAGES := gnuplot-nox
+BENCH_PACKAGES := gnuplot-nox wrk nginx-light
 
 .PHONY: all deps deps-bench build demo test test-fast bench clean install
 

@@ -283,7 +283,20 @@ awk -F, -v sizes="$PP_SIZES" '
             printf "bench:   %-60s %8s   (target <= 256)\n", "bytes per actor at 100000 actors", "n/a"
     }' "$PP_CSV" "$RING_CSV" >&2
 
-echo "bench: CSV in $PP_CSV and $RING_CSV" >&2
+# --- https --------------------------------------------------------------------
+
+echo "bench: https example against nginx (wrk, keep-alive)" >&2
+HTTPS_CSV=$OUT/https.csv
+if "$ROOT/bench/https.sh" "$BUILD" | tee "$HTTPS_CSV"; then
+    awk -F, '$1 == "https" { r[$2, $3] = $4; c[$3] = 1 }
+        END { for (k in c) if (r["nginx", k] > 0)
+            printf "bench:   https %s connections: eactors / nginx requests per second %.2f (goal > 1)\n", k, r["eactors", k] / r["nginx", k] }' "$HTTPS_CSV" >&2
+else
+    echo "bench: FAILED: bench/https.sh" >&2
+    FAILED=1
+fi
+
+echo "bench: CSV in $PP_CSV, $RING_CSV and $HTTPS_CSV" >&2
 if [ $FAILED -ne 0 ]; then
     echo "bench: some runs failed (see above)" >&2
     exit 1

@@ -64,6 +64,7 @@ struct app {
         uint32_t len;
     } outq[512];
     int nout;
+    char scratch[16384]; /* a small response, head and body together */
 };
 
 static const char *mime(const char *path)
@@ -154,12 +155,20 @@ static void respond(struct app *s, uint32_t id, int code, const char *reason, co
                      "HTTP/1.1 %d %s\r\nServer: eactors\r\nContent-Type: %s\r\n"
                      "Content-Length: %u\r\nConnection: %s\r\n%s\r\n",
                      code, reason, type, blen, keep ? "keep-alive" : "close", extra ? extra : "");
+    uint32_t kind = keep ? KIND_DATA : KIND_CLOSE;
     if (head_only || blen == 0) {
-        emit(s, id, keep ? KIND_DATA : KIND_CLOSE, head, (uint32_t)n);
+        emit(s, id, kind, head, (uint32_t)n);
+        return;
+    }
+    /* Head and body in one message when they fit: one TLS record, one send. */
+    if ((size_t)n + blen <= sizeof s->scratch) {
+        memcpy(s->scratch, head, (size_t)n);
+        memcpy(s->scratch + n, body, blen);
+        emit(s, id, kind, s->scratch, (uint32_t)n + blen);
         return;
     }
     emit(s, id, KIND_DATA, head, (uint32_t)n);
-    emit(s, id, keep ? KIND_DATA : KIND_CLOSE, body, blen);
+    emit(s, id, kind, body, blen);
 }
 
 static void error_page(struct app *s, uint32_t id, int code, const char *reason, int keep,

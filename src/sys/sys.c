@@ -55,6 +55,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -575,6 +576,10 @@ static void try_accept(struct sys *s, struct handle *h)
         if (fd < 0) {
             complete_errno(s, ci, &o->req, errno);
         } else {
+            /* Requests and answers are whole messages: do not let Nagle's
+             * algorithm hold back the last segment of one. */
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             struct handle *n = slot_new(s, ci, fd, H_SOCK, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
             if (n == NULL) {
                 close(fd);
@@ -606,6 +611,8 @@ static void do_connect(struct sys *s, unsigned ci, const ea_sys_msg_t *req, cons
         complete_errno(s, ci, req, errno);
         return;
     }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
     if (rc != 0 && errno != EINPROGRESS) {
         int e = errno;

@@ -140,23 +140,21 @@ https_reset)
     ;;
 https_no_reader)
     start "$EX/https/https.xml" 8443
-    # A client that sends requests and never reads: the server keeps its
-    # answers queued and goes on serving others.
-    python3 - "$port" <<'PY' &
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-try:
-    s.sendall(b"\x16\x03\x01\x00\x05hello")  # not even TLS: then silence
-except OSError:
-    pass
-time.sleep(3)
-PY
+    # A client that sends 300 requests and never reads the answers: its
+    # stdout goes to a pipe nobody reads, so it stops reading the socket and
+    # the server's sends back up. The server keeps them queued and goes on
+    # serving others.
+    mkfifo "$tmp/never"
+    (for _ in $(seq 1 300); do printf 'GET /data.txt HTTP/1.1\r\nHost: x\r\n\r\n'; done; sleep 6) |
+        timeout 8 openssl s_client -quiet -connect 127.0.0.1:$port -CAfile "$CA" >"$tmp/never" 2>/dev/null &
     lazy=$!
+    exec 9<>"$tmp/never" # keeps the pipe open, never read
+    sleep 1
     for i in $(seq 1 20); do
         [ "$(curl_ -o /dev/null -w '%{http_code}' "https://localhost:$port/data.txt")" = 200 ] || fail "request $i"
     done
     kill "$lazy" 2>/dev/null; wait "$lazy" 2>/dev/null
+    exec 9>&-
     stop
     ;;
 https_fd)
