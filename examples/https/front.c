@@ -41,6 +41,7 @@ struct front {
     struct fconn *c; /* by handle index */
     uint64_t accepted, closed;
     int busy;
+    uint32_t npend; /* connections with bytes in `pend` */
     char buf[65536];
 };
 
@@ -74,6 +75,7 @@ static void net_out(struct front *s, struct fconn *c, const char *data, uint32_t
             return;
         memcpy(p + c->pend_len, data, len);
         c->pend = p;
+        s->npend += c->pend_len == 0;
         c->pend_len += len;
         s->busy = 1;
     }
@@ -91,6 +93,7 @@ static void retry_pending(struct front *s, struct fconn *c)
     }
     memmove(c->pend, c->pend + off, c->pend_len - off);
     c->pend_len -= off;
+    s->npend -= c->pend_len == 0;
     if (c->pend_len > 0)
         s->busy = 1;
 }
@@ -127,6 +130,7 @@ static void conn_close(struct front *s, struct fconn *c)
     }
     ea_net_close(&s->sys, c->h);
     ea_tls_free(c->tls);
+    s->npend -= c->pend_len > 0;
     free(c->pend);
     memset(c, 0, sizeof *c);
     s->closed++;
@@ -332,7 +336,7 @@ static int front_body(ea_actor_t *self, void *state)
         return EA_DONE;
     }
     s->busy = 0;
-    for (uint32_t i = 0; i < SLOTS; i++)
+    for (uint32_t i = 0; s->npend > 0 && i < SLOTS; i++)
         if (s->c[i].used && s->c[i].pend_len > 0) {
             retry_pending(s, &s->c[i]);
             maybe_finish(s, &s->c[i]);
