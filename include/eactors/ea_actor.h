@@ -120,7 +120,9 @@ typedef struct ea_cargo {
  * Allocates a message of `len` bytes on connector `c`.
  * @return EA_OK (cargo filled; its data is the caller's until send/release);
  *         EA_ERR_TOOBIG if len > ea_conn_max(c); EA_ERR_NOBUFS if the
- *         channel's pool is empty (back-pressure: try again later);
+ *         channel's pool is empty (back-pressure: try again later; on a
+ *         channel declared in the deployment the peer's next release of a
+ *         node wakes this actor, so the body may return EA_IDLE);
  *         EA_ERR_FAILED if the channel failed; EA_ERR_CORRUPT.
  */
 EA_API int ea_cargo_alloc(ea_conn_t *c, size_t len, ea_cargo_t *cargo);

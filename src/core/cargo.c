@@ -83,6 +83,16 @@ int ea_cargo_alloc(ea_conn_t *c, size_t len, ea_cargo_t *cargo)
         return EA_ERR_TOOBIG;
     uint32_t idx;
     int rc = ea_pool_get(&c->pool, &idx);
+    if (rc == EA_ERR_NOBUFS && c->cshm != NULL) {
+        /* Ask the peer to wake us when it frees a node, then look once more:
+         * a node freed before the flag was visible is found now (the fence
+         * pairs with the one in ea_cargo_release). */
+        atomic_store_explicit(&c->cshm->want_node[c->end], 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        rc = ea_pool_get(&c->pool, &idx);
+        if (rc == EA_OK)
+            atomic_store_explicit(&c->cshm->want_node[c->end], 0, memory_order_relaxed);
+    }
     if (rc == EA_ERR_CORRUPT)
         return conn_fail(c, rc);
     if (rc != EA_OK)
@@ -205,7 +215,17 @@ void ea_cargo_release(ea_cargo_t *cargo)
     if (cargo == NULL || cargo->conn == NULL ||
         (cargo->state != CARGO_ALLOCATED && cargo->state != CARGO_RECEIVED))
         return;
-    (void)ea_pool_put(&cargo->conn->pool, cargo->node);
+    ea_conn_t *c = cargo->conn;
+    (void)ea_pool_put(&c->pool, cargo->node);
+    if (c->cshm != NULL) {
+        /* Pairs with the fence in ea_cargo_alloc: either the waiter finds
+         * this node, or we see its flag and wake it. */
+        atomic_thread_fence(memory_order_seq_cst);
+        _Atomic uint32_t *want = &c->cshm->want_node[c->end ^ 1];
+        if (atomic_load_explicit(want, memory_order_relaxed) != 0 &&
+            atomic_exchange_explicit(want, 0, memory_order_relaxed) != 0)
+            eai_wake(c->peer_rec, c->peer_ready, c->peer_wk, c->peer);
+    }
     cargo->state = CARGO_NONE;
     cargo->conn = NULL;
     cargo->data = NULL;

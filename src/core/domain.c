@@ -232,6 +232,16 @@ static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *
         if (cb)
             conn_link(rt, cb, ab, (uint32_t)ch->a, dep->actors[ch->a].worker, ch->name,
                       dep->actors[ch->a].name, ch->max);
+        /* Every deployment channel has a record in the arena (summary,
+         * wake-on-free-node); spawned channels do not. */
+        if (ca) {
+            ca->cshm = &rt->cshm[c];
+            ca->end = 0;
+        }
+        if (cb) {
+            cb->cshm = &rt->cshm[c];
+            cb->end = 1;
+        }
         if (rt->lay.chan_aead[c]) {
             if (ca && (rc = eai_conn_setup_aead(rt, ca, c, 0)) != EA_OK)
                 goto nomem;

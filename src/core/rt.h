@@ -97,6 +97,9 @@ struct eai_chan_shm {
     _Atomic uint32_t auth_fail[2];     /* messages that failed authentication */
     _Atomic int32_t failed[2];         /* sticky error of each end, 0 = healthy */
     char accepted[2][112];             /* peer identity each end accepted */
+    /* 1 while that end waits for a free node (its alloc failed): the other
+     * end's next release wakes it. Pairs a seq_cst fence on each side. */
+    alignas(64) _Atomic uint32_t want_node[2];
 };
 
 /* Local attestation between two enclaves through the arena (SGX's three

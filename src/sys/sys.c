@@ -29,11 +29,11 @@
  *
  * Completions are never dropped and never block: if the channel has no free
  * node, the completion waits in a per-connector FIFO (in order with later
- * ones) and the body asks to run again (EA_BUSY) until it drains, because
- * a requester that frees nodes does not wake us. While a connector's FIFO is
- * long, its further requests are left in the channel (back-pressure). The
- * expirations of a periodic timer whose previous EA_TIMER_FIRE still waits
- * are added to that message instead of queueing another.
+ * ones); the failed allocation asked the requester's next release of a node
+ * to wake us (ea_cargo_alloc), so the body goes idle instead of polling. While a connector's FIFO
+ * is long, its further requests are left in the channel (back-pressure). The expirations of a
+ * periodic timer whose previous EA_TIMER_FIRE still waits are added to that message instead of
+ * queueing another.
  *
  * Rights come from the deployment (<grant>), per requester domain
  * (eai_conn_peer_domain). Paths: the directory part is resolved with
@@ -1318,8 +1318,8 @@ static int sys_body(ea_actor_t *self, void *state)
         }
     }
     flush(s);
-    for (unsigned ci = 0; ci < s->nconn; ci++)
-        more |= s->cl[ci].head != NULL;
+    /* Completions still waiting for a free node need no polling: the failed
+     * allocation asked the requester's next release to wake us. */
     return more ? EA_BUSY : EA_IDLE;
 }
 

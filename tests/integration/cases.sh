@@ -105,6 +105,11 @@ backpressure_one)
     has_out "sink: received 20000 messages, 0 out of order or lost"
     if grep -q "pushed back 0 times" "$out"; then fail "sender was never pushed back"; fi
     ;;
+backpressure_wait)
+    run 0 "$IMG/backpressure-wait.xml"
+    has_out "sink: received 20000 messages, 0 out of order or lost"
+    if grep -q "pushed back 0 times" "$out"; then fail "sender was never pushed back"; fi
+    ;;
 spawn)
     run 0 "$IMG/spawn.xml"
     for i in 0 1 2; do has_out "spawner: child $i (boss.child#$i) answered $((2 * (i + 100)))"; done

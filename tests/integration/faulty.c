@@ -96,7 +96,9 @@ static int flood_body(ea_actor_t *self, void *state)
         int rc = ea_cargo_alloc(c, 8, &m);
         if (rc == EA_ERR_NOBUFS) {
             s->pushed_back++;
-            return EA_BUSY;
+            /* With wait=1 the sender goes idle: the receiver's next release
+             * of a node must wake it (no polling). */
+            return ea_param_int(self, "wait", 0, NULL) ? EA_IDLE : EA_BUSY;
         }
         if (rc != EA_OK)
             return rc;
