@@ -37,7 +37,8 @@
  *
  * Rights come from the deployment (<grant>), per requester domain
  * (eai_conn_peer_domain). Paths: the directory part is resolved with
- * realpath and must lie inside a granted directory; the final component is
+ * realpath and must lie inside a granted directory (checked again on the
+ * directory actually opened, through /proc/self/fd); the final component is
  * opened relative to that directory with O_NOFOLLOW, and must not be "." or
  * "..". The system actor is by nature the layer that calls the OS for
  * others, which is why it calls it directly rather than through platform.h.
@@ -499,6 +500,24 @@ static int path_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const 
     if (*dirfd < 0) {
         complete_errno(s, ci, req, errno);
         return EA_ERR_SYS;
+    }
+    /* Check the directory actually opened, not only the name resolved a
+     * moment before: another process may have swapped a component for a
+     * symlink in between. The final component is then opened relative to
+     * this descriptor with O_NOFOLLOW, so it cannot leave the directory. */
+    char link[64], opened[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", *dirfd);
+    ssize_t n = readlink(link, opened, sizeof opened - 1);
+    if (n <= 0 || (size_t)n >= sizeof opened - 1) {
+        close(*dirfd);
+        complete(s, ci, req, EA_SYS_IO);
+        return EA_ERR_SYS;
+    }
+    opened[n] = '\0';
+    if (!dir_granted(&s->cl[ci], opened)) {
+        close(*dirfd);
+        refuse(s, ci, req, "files in '%s' are not granted to %s", opened, what);
+        return EA_ERR_PERM;
     }
     return EA_OK;
 }
