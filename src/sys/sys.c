@@ -1202,6 +1202,13 @@ static int sys_ctor(ea_actor_t *self, void *state)
     s->fds_before = count_fds();
     /* Many sockets: the soft descriptor limit goes up to the hard one. */
     struct rlimit rl;
+    /* Room for every handle slot: raise the hard limit too when allowed
+     * (root), else take the soft limit up to the hard one. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < NSLOTS + 256) {
+        struct rlimit want = {.rlim_cur = NSLOTS + 256, .rlim_max = NSLOTS + 256};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)

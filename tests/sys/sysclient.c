@@ -51,6 +51,12 @@ int main(int argc, char **argv)
     int slow = strcmp(mode, "slow") == 0, reset = strcmp(mode, "reset") == 0;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        /* n sockets plus a few: raise the hard limit too when allowed. */
+        if (rl.rlim_max < n + 64) {
+            struct rlimit want = {.rlim_cur = n + 64, .rlim_max = n + 64};
+            if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+                rl = want;
+        }
         rl.rlim_cur = rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
