@@ -111,11 +111,11 @@ int ea_dh_init_session(uint32_t role, ea_dh_session_t *session)
     return EA_OK;
 }
 
-int ea_dh_responder_gen_msg1(ea_dh_msg1_t *msg1, ea_dh_session_t *session)
+/* Checks that `session` is at step `state` of role `role` and that a
+ * platform is bound; on failure the session ends (single use). */
+static int enter(ea_dh_session_t *session, uint32_t role, uint32_t state)
 {
-    if (msg1 == NULL || session == NULL)
-        return EA_ERR_INVAL;
-    if (session->role != EA_DH_ROLE_RESPONDER || session->state != ST_INIT) {
+    if (session->role != role || session->state != state) {
         end_session(session);
         return EA_ERR_INVAL;
     }
@@ -123,9 +123,19 @@ int ea_dh_responder_gen_msg1(ea_dh_msg1_t *msg1, ea_dh_session_t *session)
         end_session(session);
         return EA_ERR_PERM;
     }
+    return EA_OK;
+}
+
+int ea_dh_responder_gen_msg1(ea_dh_msg1_t *msg1, ea_dh_session_t *session)
+{
+    if (msg1 == NULL || session == NULL)
+        return EA_ERR_INVAL;
+    int rc = enter(session, EA_DH_ROLE_RESPONDER, ST_INIT);
+    if (rc != EA_OK)
+        return rc;
     ea_dh_msg1_t m;
     memset(&m, 0, sizeof m);
-    int rc = eai_x25519_keygen(session->pub, session->priv);
+    rc = eai_x25519_keygen(session->pub, session->priv);
     if (rc == EA_OK)
         rc = ea_self_target(&m.target);
     if (rc != EA_OK) {
@@ -143,21 +153,16 @@ int ea_dh_initiator_proc_msg1(const ea_dh_msg1_t *msg1, ea_dh_msg2_t *msg2,
 {
     if (msg1 == NULL || msg2 == NULL || session == NULL)
         return EA_ERR_INVAL;
-    if (session->role != EA_DH_ROLE_INITIATOR || session->state != ST_INIT) {
-        end_session(session);
-        return EA_ERR_INVAL;
-    }
-    if (eai_trust_platform() == NULL) {
-        end_session(session);
-        return EA_ERR_PERM;
-    }
+    int rc = enter(session, EA_DH_ROLE_INITIATOR, ST_INIT);
+    if (rc != EA_OK)
+        return rc;
     ea_dh_msg2_t m;
     memset(&m, 0, sizeof m);
     ea_report_data_t rd;
     memset(&rd, 0, sizeof rd);
     uint8_t mac_in[32 + sizeof(ea_report_t)];
     memcpy(session->peer_pub, msg1->g_a, 32);
-    int rc = eai_x25519_keygen(session->pub, session->priv);
+    rc = eai_x25519_keygen(session->pub, session->priv);
     if (rc == EA_OK)
         rc = derive(session, session->peer_pub, session->pub);
     if (rc == EA_OK)
@@ -186,21 +191,16 @@ int ea_dh_responder_proc_msg2(const ea_dh_msg2_t *msg2, ea_dh_msg3_t *msg3,
     if (msg2 == NULL || msg3 == NULL || session == NULL || aek == NULL ||
         initiator_identity == NULL)
         return EA_ERR_INVAL;
-    if (session->role != EA_DH_ROLE_RESPONDER || session->state != ST_WAIT_MSG2) {
-        end_session(session);
-        return EA_ERR_INVAL;
-    }
-    if (eai_trust_platform() == NULL) {
-        end_session(session);
-        return EA_ERR_PERM;
-    }
+    int rc = enter(session, EA_DH_ROLE_RESPONDER, ST_WAIT_MSG2);
+    if (rc != EA_OK)
+        return rc;
     /* Copy first: msg2 may live in memory the host can still change. */
     ea_dh_msg2_t in = *msg2;
     ea_dh_msg3_t m;
     memset(&m, 0, sizeof m);
     uint8_t mac_in[32 + sizeof(ea_report_t)], mac[16], expect[32];
     memcpy(session->peer_pub, in.g_b, 32);
-    int rc = derive(session, session->pub, session->peer_pub);
+    rc = derive(session, session->pub, session->peer_pub);
     if (rc == EA_OK) {
         memcpy(mac_in, in.g_b, 32);
         memcpy(mac_in + 32, &in.report, sizeof in.report);
@@ -240,17 +240,12 @@ int ea_dh_initiator_proc_msg3(const ea_dh_msg3_t *msg3, ea_dh_session_t *session
 {
     if (msg3 == NULL || session == NULL || aek == NULL || responder_identity == NULL)
         return EA_ERR_INVAL;
-    if (session->role != EA_DH_ROLE_INITIATOR || session->state != ST_WAIT_MSG3) {
-        end_session(session);
-        return EA_ERR_INVAL;
-    }
-    if (eai_trust_platform() == NULL) {
-        end_session(session);
-        return EA_ERR_PERM;
-    }
+    int rc = enter(session, EA_DH_ROLE_INITIATOR, ST_WAIT_MSG3);
+    if (rc != EA_OK)
+        return rc;
     ea_dh_msg3_t in = *msg3;
     uint8_t mac[16], expect[32];
-    int rc = eai_cmac_aes128(session->smk, &in.report, sizeof in.report, mac);
+    rc = eai_cmac_aes128(session->smk, &in.report, sizeof in.report, mac);
     if (rc == EA_OK && !eai_ct_equal(mac, in.cmac, sizeof mac))
         rc = EA_ERR_AUTH;
     if (rc == EA_OK)
