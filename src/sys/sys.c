@@ -542,25 +542,45 @@ static bool parse_addr(const uint8_t *p, uint32_t len, struct in_addr *out, bool
     return inet_pton(AF_INET, a, out) == 1;
 }
 
-static void do_listen(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const uint8_t *p)
+/*
+ * Common first part of LISTEN and CONNECT: the address and port of the
+ * request, the requester's right to that port, a non-blocking socket.
+ * Returns the socket, or -1 once the request has been completed with the
+ * error.
+ */
+static int tcp_socket(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const uint8_t *p,
+                      bool listen, struct sockaddr_in *sa)
 {
     const struct client *cl = &s->cl[ci];
-    char what[128];
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)req->arg)};
-    if (req->arg < 1 || req->arg > 65535 || !parse_addr(p, req->len, &sa.sin_addr, true)) {
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)req->arg);
+    if (req->arg < 1 || req->arg > 65535 || !parse_addr(p, req->len, &sa->sin_addr, listen)) {
         complete(s, ci, req, EA_ERR_INVAL);
-        return;
+        return -1;
     }
-    if (cl->grant == NULL || !port_in(cl->grant->listen, cl->grant->nlisten, req->arg)) {
+    bool granted =
+        cl->grant != NULL && (listen ? port_in(cl->grant->listen, cl->grant->nlisten, req->arg)
+                                     : port_in(cl->grant->connect, cl->grant->nconnect, req->arg));
+    if (!granted) {
+        char what[128];
         who(s, ci, what, sizeof what);
-        refuse(s, ci, req, "listen on port %u is not granted to %s", req->arg, what);
-        return;
+        refuse(s, ci, req, "%s port %u is not granted to %s", listen ? "listen on" : "connect to",
+               req->arg, what);
+        return -1;
     }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    if (fd < 0)
         complete_errno(s, ci, req, errno);
+    return fd;
+}
+
+static void do_listen(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const uint8_t *p)
+{
+    struct sockaddr_in sa;
+    int fd = tcp_socket(s, ci, req, p, true, &sa);
+    if (fd < 0)
         return;
-    }
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
@@ -613,23 +633,10 @@ static void try_accept(struct sys *s, struct handle *h)
 
 static void do_connect(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const uint8_t *p)
 {
-    const struct client *cl = &s->cl[ci];
-    char what[128];
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)req->arg)};
-    if (req->arg < 1 || req->arg > 65535 || !parse_addr(p, req->len, &sa.sin_addr, false)) {
-        complete(s, ci, req, EA_ERR_INVAL);
+    struct sockaddr_in sa;
+    int fd = tcp_socket(s, ci, req, p, false, &sa);
+    if (fd < 0)
         return;
-    }
-    if (cl->grant == NULL || !port_in(cl->grant->connect, cl->grant->nconnect, req->arg)) {
-        who(s, ci, what, sizeof what);
-        refuse(s, ci, req, "connect to port %u is not granted to %s", req->arg, what);
-        return;
-    }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        complete_errno(s, ci, req, errno);
-        return;
-    }
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
