@@ -11,80 +11,30 @@
 
 #include <cmocka.h>
 
-#include "core/rt.h"
-
-struct fixture {
-    struct eai_hdr hdr;
-    struct eai_rt rt;
-    struct eai_domain dom;
-    struct ea_actor a, b;
-    struct eai_rec rec[2];
-    struct eai_wk_shm wk;
-    ea_mbox_t ready;
-    void *ready_mem;
-    struct ea_conn ca, cb;
-    void *chan_mem;
-};
+#include "conn_pair.h"
 
 enum { NODES = 4, MAX = 100 };
 
 static int setup(void **state)
 {
-    struct fixture *f = aligned_alloc(64, sizeof *f);
+    struct ea_test_pair *f = aligned_alloc(64, sizeof *f);
     assert_non_null(f);
-    memset(f, 0, sizeof *f);
-    f->rt.hdr = &f->hdr;
-    f->dom.rt = &f->rt;
-    f->dom.name = "test";
-    f->a.dom = f->b.dom = &f->dom;
-    f->a.id = 0;
-    f->b.id = 1;
-    f->a.rec = &f->rec[0];
-    f->b.rec = &f->rec[1];
-    f->a.name = "a";
-    f->b.name = "b";
-
-    uint32_t cap = ea_mbox_capacity_for(4);
-    f->ready_mem = aligned_alloc(64, ea_mbox_footprint(cap));
-    assert_int_equal(ea_mbox_init(&f->ready, f->ready_mem, cap), EA_OK);
-
-    uint32_t ns = ea_node_size_for(MAX);
-    uint32_t mcap = ea_mbox_capacity_for(NODES);
-    size_t pb = ea_pool_footprint(NODES, ns), mb = ea_mbox_footprint(mcap);
-    uint8_t *mem = aligned_alloc(64, pb + 2 * mb);
-    f->chan_mem = mem;
-    assert_int_equal(ea_pool_init(&f->ca.pool, mem, NODES, ns), EA_OK);
-    assert_int_equal(ea_mbox_init(&f->ca.in, mem + pb, mcap), EA_OK);
-    assert_int_equal(ea_mbox_init(&f->cb.in, mem + pb + mb, mcap), EA_OK);
-    f->cb.pool = f->ca.pool;
-    f->ca.out = f->cb.in;
-    f->cb.out = f->ca.in;
-    f->ca.self = &f->a;
-    f->cb.self = &f->b;
-    f->ca.peer = 1;
-    f->cb.peer = 0;
-    f->ca.peer_rec = &f->rec[1];
-    f->cb.peer_rec = &f->rec[0];
-    f->ca.peer_wk = f->cb.peer_wk = &f->wk;
-    f->ca.peer_ready = f->cb.peer_ready = &f->ready;
-    f->ca.max = f->cb.max = MAX;
-    f->ca.name = f->cb.name = "ch";
+    ea_test_pair_init(f, NODES, MAX, "ch");
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    free(f->ready_mem);
-    free(f->chan_mem);
+    struct ea_test_pair *f = *state;
+    ea_test_pair_fini(f);
     free(f);
     return 0;
 }
 
 static void test_round_trip(void **state)
 {
-    struct fixture *f = *state;
+    struct ea_test_pair *f = *state;
     ea_cargo_t m, r;
     assert_int_equal(ea_cargo_alloc(&f->ca, 5, &m), EA_OK);
     assert_int_equal(m.len, 5);
@@ -108,7 +58,7 @@ static void test_round_trip(void **state)
 
 static void test_wake_once(void **state)
 {
-    struct fixture *f = *state;
+    struct ea_test_pair *f = *state;
     for (int i = 0; i < 3; i++) {
         ea_cargo_t m;
         assert_int_equal(ea_cargo_alloc(&f->ca, 1, &m), EA_OK);
@@ -130,7 +80,7 @@ static void test_wake_once(void **state)
 
 static void test_back_pressure(void **state)
 {
-    struct fixture *f = *state;
+    struct ea_test_pair *f = *state;
     ea_cargo_t m[NODES + 1];
     for (int i = 0; i < NODES; i++)
         assert_int_equal(ea_cargo_alloc(&f->ca, 8, &m[i]), EA_OK);
@@ -149,7 +99,7 @@ static void test_back_pressure(void **state)
 
 static void test_full_mbox_keeps_cargo(void **state)
 {
-    struct fixture *f = *state;
+    struct ea_test_pair *f = *state;
     /* Fill b's mbox with foreign entries, then a send must fail with FULL
      * and leave the cargo with the caller. */
     uint32_t v = 0;
@@ -165,7 +115,7 @@ static void test_full_mbox_keeps_cargo(void **state)
 
 static void test_too_big(void **state)
 {
-    struct fixture *f = *state;
+    struct ea_test_pair *f = *state;
     ea_cargo_t m;
     assert_int_equal(ea_cargo_alloc(&f->ca, MAX + 1, &m), EA_ERR_TOOBIG);
     assert_int_equal(ea_cargo_alloc(&f->ca, MAX, &m), EA_OK);
@@ -180,7 +130,7 @@ static void test_too_big(void **state)
 
 static void test_bad_index_fails_channel(void **state)
 {
-    struct fixture *f = *state;
+    struct ea_test_pair *f = *state;
     /* A hostile writer pushes a node index past the pool. */
     assert_int_equal(ea_mbox_try_push(&f->cb.in, NODES + 7), EA_OK);
     ea_cargo_t r;
@@ -193,7 +143,7 @@ static void test_bad_index_fails_channel(void **state)
 
 static void test_bad_length_fails_channel(void **state)
 {
-    struct fixture *f = *state;
+    struct ea_test_pair *f = *state;
     ea_cargo_t m;
     assert_int_equal(ea_cargo_alloc(&f->ca, 4, &m), EA_OK);
     assert_int_equal(ea_cargo_send(&m), EA_OK);

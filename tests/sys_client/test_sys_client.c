@@ -15,19 +15,10 @@
 
 #include <eactors/ea_sys.h>
 
-#include "core/rt.h"
+#include "conn_pair.h"
 
 struct fixture {
-    struct eai_hdr hdr;
-    struct eai_rt rt;
-    struct eai_domain dom;
-    struct ea_actor a, b;
-    struct eai_rec rec[2];
-    struct eai_wk_shm wk;
-    ea_mbox_t ready;
-    void *ready_mem;
-    struct ea_conn ca, cb;
-    void *chan_mem;
+    struct ea_test_pair p;
     ea_sys_client_t cl;
 };
 
@@ -38,43 +29,8 @@ static int setup(void **state)
     struct fixture *f = aligned_alloc(64, sizeof *f);
     assert_non_null(f);
     memset(f, 0, sizeof *f);
-    f->rt.hdr = &f->hdr;
-    f->dom.rt = &f->rt;
-    f->dom.name = "test";
-    f->a.dom = f->b.dom = &f->dom;
-    f->a.id = 0;
-    f->b.id = 1;
-    f->a.rec = &f->rec[0];
-    f->b.rec = &f->rec[1];
-    f->a.name = "a";
-    f->b.name = "b";
-
-    uint32_t cap = ea_mbox_capacity_for(4);
-    f->ready_mem = aligned_alloc(64, ea_mbox_footprint(cap));
-    assert_int_equal(ea_mbox_init(&f->ready, f->ready_mem, cap), EA_OK);
-
-    uint32_t ns = ea_node_size_for(MAX);
-    uint32_t mcap = ea_mbox_capacity_for(NODES);
-    size_t pb = ea_pool_footprint(NODES, ns), mb = ea_mbox_footprint(mcap);
-    uint8_t *mem = aligned_alloc(64, pb + 2 * mb);
-    f->chan_mem = mem;
-    assert_int_equal(ea_pool_init(&f->ca.pool, mem, NODES, ns), EA_OK);
-    assert_int_equal(ea_mbox_init(&f->ca.in, mem + pb, mcap), EA_OK);
-    assert_int_equal(ea_mbox_init(&f->cb.in, mem + pb + mb, mcap), EA_OK);
-    f->cb.pool = f->ca.pool;
-    f->ca.out = f->cb.in;
-    f->cb.out = f->ca.in;
-    f->ca.self = &f->a;
-    f->cb.self = &f->b;
-    f->ca.peer = 1;
-    f->cb.peer = 0;
-    f->ca.peer_rec = &f->rec[1];
-    f->cb.peer_rec = &f->rec[0];
-    f->ca.peer_wk = f->cb.peer_wk = &f->wk;
-    f->ca.peer_ready = f->cb.peer_ready = &f->ready;
-    f->ca.max = f->cb.max = MAX;
-    f->ca.name = f->cb.name = "io";
-    ea_sys_client_init(&f->cl, &f->ca);
+    ea_test_pair_init(&f->p, NODES, MAX, "io");
+    ea_sys_client_init(&f->cl, &f->p.ca);
     *state = f;
     return 0;
 }
@@ -84,11 +40,10 @@ static int teardown(void **state)
     struct fixture *f = *state;
     /* Every test leaves the channel empty and every node back in the pool. */
     ea_cargo_t c;
-    assert_int_equal(ea_cargo_recv(&f->ca, &c), EA_ERR_EMPTY);
-    assert_int_equal(ea_cargo_recv(&f->cb, &c), EA_ERR_EMPTY);
-    assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
-    free(f->ready_mem);
-    free(f->chan_mem);
+    assert_int_equal(ea_cargo_recv(&f->p.ca, &c), EA_ERR_EMPTY);
+    assert_int_equal(ea_cargo_recv(&f->p.cb, &c), EA_ERR_EMPTY);
+    assert_int_equal(ea_pool_free_count(&f->p.ca.pool), NODES);
+    ea_test_pair_fini(&f->p);
     free(f);
     return 0;
 }
@@ -99,7 +54,7 @@ static int teardown(void **state)
 static ea_sys_msg_t srv_take(struct fixture *f, void *payload, size_t cap)
 {
     ea_cargo_t c;
-    assert_int_equal(ea_cargo_recv(&f->cb, &c), EA_OK);
+    assert_int_equal(ea_cargo_recv(&f->p.cb, &c), EA_OK);
     assert_true(c.len >= HDR);
     ea_sys_msg_t m;
     memcpy(&m, c.data, HDR);
@@ -118,7 +73,7 @@ static void srv_send_raw(struct fixture *f, const ea_sys_msg_t *m, const void *p
                          size_t cargo_len)
 {
     ea_cargo_t c;
-    assert_int_equal(ea_cargo_alloc(&f->cb, cargo_len, &c), EA_OK);
+    assert_int_equal(ea_cargo_alloc(&f->p.cb, cargo_len, &c), EA_OK);
     memset(c.data, 0, cargo_len);
     memcpy(c.data, m, cargo_len < HDR ? cargo_len : HDR);
     if (len > 0)
@@ -225,7 +180,7 @@ static void test_request_format(void **state)
     assert_int_equal(m.arg, MAX - HDR);
     assert_int_equal(m.handle, 9);
     ea_cargo_t c;
-    assert_int_equal(ea_cargo_recv(&f->cb, &c), EA_ERR_EMPTY);
+    assert_int_equal(ea_cargo_recv(&f->p.cb, &c), EA_ERR_EMPTY);
 }
 
 static void test_good_completions(void **state)
@@ -532,7 +487,7 @@ static void test_unowned_refused(void **state)
 
     /* Nothing went out and no id or pending entry was used. */
     ea_cargo_t c;
-    assert_int_equal(ea_cargo_recv(&f->cb, &c), EA_ERR_EMPTY);
+    assert_int_equal(ea_cargo_recv(&f->p.cb, &c), EA_ERR_EMPTY);
     assert_int_equal(f->cl.next_id, next);
     assert_int_equal(f->cl.npending, 0);
 }
@@ -551,7 +506,7 @@ static void test_pending_limit(void **state)
     assert_int_equal(ea_log(&f->cl, "logging needs no pending entry"), EA_OK);
     (void)srv_take(f, NULL, 0);
     ea_cargo_t c;
-    assert_int_equal(ea_cargo_recv(&f->cb, &c), EA_ERR_EMPTY);
+    assert_int_equal(ea_cargo_recv(&f->p.cb, &c), EA_ERR_EMPTY);
     /* One completion frees one entry. */
     srv_reply(f, &first, 0, NULL, 0);
     ea_sys_event_t ev = accept_one(f);
