@@ -13,11 +13,9 @@
  * in a shared page and exits with a distinct status. The parent checks the
  * exit status and names the system call if there was one.
  *
- * The allow-list is written out here rather than taken from
- * eai_seccomp_confine, so this test pins down the crypto layer's own
- * contract and is stricter than the platform's list (no nanosleep, no
- * sched_getaffinity). cmocka is not used in the child: its runner installs
- * signal handlers per test, which the filter forbids.
+ * The filter is the enclave's own (eai_seccomp_confine), so the test
+ * checks what an enclave really gets. cmocka is not used in the child: its
+ * runner installs signal handlers per test, which the filter forbids.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +30,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "platform/platform.h"
 
 enum {
     EXIT_SYSCALL = 3, /* the filter trapped a system call */
@@ -139,38 +138,10 @@ static void *helper(void *arg)
     return NULL;
 }
 
-static int install_filter(void)
+/* The enclave's own allow-list, exactly as the runtime installs it. */
+static int install_filter(char *err, size_t errlen)
 {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-    if (ctx == NULL)
-        return -1;
-    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-    static const int plain[] = {
-        SCMP_SYS(futex),          SCMP_SYS(munmap),       SCMP_SYS(brk),
-        SCMP_SYS(madvise),        SCMP_SYS(mremap),       SCMP_SYS(getrandom),
-        SCMP_SYS(clock_gettime),  SCMP_SYS(exit),         SCMP_SYS(exit_group),
-        SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(sched_yield),
-        SCMP_SYS(gettid),         SCMP_SYS(getpid),       SCMP_SYS(sysinfo),
-    };
-    for (size_t i = 0; rc == 0 && i < sizeof plain / sizeof plain[0]; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, plain[i], 0);
-    /* Memory may be mapped and protected, never executable. */
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-    for (int fd = 1; rc == 0 && fd <= 2; fd++) {
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, fd, 0));
-        if (rc == 0)
-            rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(writev), 1,
-                                  SCMP_A0(SCMP_CMP_EQ, fd, 0));
-    }
-    if (rc == 0)
-        rc = seccomp_load(ctx);
-    seccomp_release(ctx);
-    return rc;
+    return eai_seccomp_confine(-1, err, errlen);
 }
 
 static void child(void)
@@ -196,9 +167,10 @@ static void child(void)
     while (!g_started)
         pthread_cond_wait(&g_cond, &g_lock);
     pthread_mutex_unlock(&g_lock);
-    int rc = install_filter();
+    char why[160];
+    int rc = install_filter(why, sizeof why);
     if (rc != 0) {
-        fprintf(stderr, "child: cannot install filter: %s\n", strerror(-rc));
+        fprintf(stderr, "child: cannot install filter: %s\n", why);
         _exit(EXIT_SETUP);
     }
     run_all();
