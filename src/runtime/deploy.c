@@ -519,6 +519,20 @@ static int check_name(pstate_t *st, int line, const char *elem, const char *name
     return EA_OK;
 }
 
+/*
+ * read_attrs for an element whose first attribute is its name, followed by
+ * the name check. On failure vals[] is already freed.
+ */
+static int read_named(pstate_t *st, const xmlNode *n, int k, char **vals)
+{
+    int rc = read_attrs(st, n, k, vals);
+    if (rc == EA_OK)
+        rc = check_name(st, node_line(n), schemas[k].elem, vals[0]);
+    if (rc != EA_OK)
+        free_vals(vals);
+    return rc;
+}
+
 /* ------------------------------------------------------ phase 2: elements -- */
 
 static int do_host(pstate_t *st, const xmlNode *n)
@@ -543,13 +557,9 @@ static int do_enclave(pstate_t *st, const xmlNode *n)
     char *vals[MAX_ATTRS] = {0};
     eai_dep_enclave_t *e = &d->enclaves[d->nenclaves];
     int line = node_line(n);
-    int rc = read_attrs(st, n, K_ENCLAVE, vals);
-    if (rc == EA_OK)
-        rc = check_name(st, line, "enclave", vals[EN_NAME]);
-    if (rc != EA_OK) {
-        free_vals(vals);
+    int rc = read_named(st, n, K_ENCLAVE, vals);
+    if (rc != EA_OK)
         return rc;
-    }
     /* From here on the element is counted, so eai_deploy_free releases it. */
     d->nenclaves++;
     e->name = take(vals, EN_NAME);
@@ -587,13 +597,9 @@ static int do_worker(pstate_t *st, const xmlNode *n)
     char *vals[MAX_ATTRS] = {0};
     eai_dep_worker_t *w = &d->workers[d->nworkers];
     int line = node_line(n);
-    int rc = read_attrs(st, n, K_WORKER, vals);
-    if (rc == EA_OK)
-        rc = check_name(st, line, "worker", vals[WO_NAME]);
-    if (rc != EA_OK) {
-        free_vals(vals);
+    int rc = read_named(st, n, K_WORKER, vals);
+    if (rc != EA_OK)
         return rc;
-    }
     int idx = d->nworkers++;
     w->name = take(vals, WO_NAME);
     w->line = line;
@@ -673,13 +679,9 @@ static int do_actor(pstate_t *st, const xmlNode *n)
     char *vals[MAX_ATTRS] = {0};
     eai_dep_actor_t *a = &d->actors[d->nactors];
     int line = node_line(n);
-    int rc = read_attrs(st, n, K_ACTOR, vals);
-    if (rc == EA_OK)
-        rc = check_name(st, line, "actor", vals[AC_NAME]);
-    if (rc != EA_OK) {
-        free_vals(vals);
+    int rc = read_named(st, n, K_ACTOR, vals);
+    if (rc != EA_OK)
         return rc;
-    }
     int idx = d->nactors++;
     a->name = take(vals, AC_NAME);
     a->type = take(vals, AC_TYPE);
@@ -854,13 +856,9 @@ static int do_sys(pstate_t *st, const xmlNode *n)
     char *vals[MAX_ATTRS] = {0};
     eai_dep_actor_t *a = &d->actors[d->nactors];
     int line = node_line(n);
-    int rc = read_attrs(st, n, K_SYS, vals);
-    if (rc == EA_OK)
-        rc = check_name(st, line, "sys", vals[SY_NAME]);
-    if (rc != EA_OK) {
-        free_vals(vals);
+    int rc = read_named(st, n, K_SYS, vals);
+    if (rc != EA_OK)
         return rc;
-    }
     int idx = d->nactors++;
     a->name = take(vals, SY_NAME);
     a->type = strdup("sys");
@@ -919,13 +917,9 @@ static int do_channel(pstate_t *st, const xmlNode *n)
     char *vals[MAX_ATTRS] = {0};
     eai_dep_channel_t *c = &d->channels[d->nchannels];
     int line = node_line(n);
-    int rc = read_attrs(st, n, K_CHANNEL, vals);
-    if (rc == EA_OK)
-        rc = check_name(st, line, "channel", vals[CH_NAME]);
-    if (rc != EA_OK) {
-        free_vals(vals);
+    int rc = read_named(st, n, K_CHANNEL, vals);
+    if (rc != EA_OK)
         return rc;
-    }
     int idx = d->nchannels++;
     c->name = take(vals, CH_NAME);
     c->line = line;
