@@ -1,8 +1,8 @@
 /* The actor-facing API: names, parameters, connectors, the clock. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "core/rt.h"
 
 const char *ea_name(const ea_actor_t *self)
@@ -32,23 +32,13 @@ long long ea_param_int(const ea_actor_t *self, const char *key, long long dflt, 
         *ok = true;
     if (v == NULL)
         return dflt;
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    long long mul = 1;
-    if (*end == 'K')
-        mul = 1024LL, end++;
-    else if (*end == 'M')
-        mul = 1024LL * 1024, end++;
-    else if (*end == 'G')
-        mul = 1024LL * 1024 * 1024, end++;
-    if (errno != 0 || end == v || *end != '\0' ||
-        (n != 0 && (n > __LONG_LONG_MAX__ / mul || n < -__LONG_LONG_MAX__ / mul))) {
+    int64_t n;
+    if (eai_parse_int(v, 1, &n) != EA_OK) {
         if (ok != NULL)
             *ok = false;
         return dflt;
     }
-    return n * mul;
+    return (long long)n;
 }
 
 bool ea_stopping(const ea_actor_t *self)

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "core/rt.h"
-#include "sys/sys.h"
 
 static size_t round16(size_t n)
 {
@@ -163,9 +162,11 @@ static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *
         const eai_dep_actor_t *da = &dep->actors[i];
         const ea_actor_type_t *type;
         int rc = EA_OK;
-        if (da->builtin == EAI_BUILTIN_SYS)
-            type = eai_sys_type();
-        else
+        if (da->builtin != EAI_BUILTIN_NONE) {
+            type = rt->builtins[da->builtin];
+            if (type == NULL)
+                rc = EA_ERR_NOTFOUND;
+        } else
             rc = find_type(dom, da->type, &type);
         if (rc != EA_OK) {
             snprintf(err, errlen, "actor '%s': type '%s' %s", da->name, da->type,

@@ -26,7 +26,7 @@
 
 #include "crypto/crypto.h"
 #include "platform/platform.h"
-#include "runtime/deploy.h"
+#include "base/model.h"
 #include "trust/trust.h"
 
 #define EAI_ARENA_MAGIC UINT64_C(0x31616e6572614145) /* "EAarena1" */
@@ -223,6 +223,10 @@ struct eai_domain {
 
 struct eai_rt {
     const eai_deploy_t *dep;
+    /* Types of the builtin actors (EAI_BUILTIN_*), supplied by the layer
+     * that implements them (the runtime sets the system actor's type from
+     * src/sys); the core only instantiates them. */
+    const ea_actor_type_t *builtins[EAI_BUILTIN_COUNT];
     struct eai_layout lay;
     uint8_t *arena;
     int arena_fd;

@@ -1,6 +1,6 @@
-/* Accessors src/sys needs from the core (see sys/sys.h). */
+/* Accessors src/sys needs from the core (see core/sysapi.h). */
 #include "core/rt.h"
-#include "sys/sys.h"
+#include "core/sysapi.h"
 
 static int domain_of_id(struct eai_rt *rt, uint32_t id)
 {

@@ -282,39 +282,6 @@ static bool valid_name(const char *s)
     return true;
 }
 
-int eai_parse_size(const char *s, uint64_t *out)
-{
-    if (s == NULL || out == NULL)
-        return EA_ERR_INVAL;
-    uint64_t v = 0;
-    size_t i = 0;
-    for (; s[i] >= '0' && s[i] <= '9'; i++) {
-        uint64_t digit = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - digit) / 10)
-            return EA_ERR_PARSE;
-        v = v * 10 + digit;
-    }
-    if (i == 0)
-        return EA_ERR_PARSE;
-    unsigned shift = 0;
-    switch (s[i]) {
-    case '\0': break;
-    case 'K': shift = 10; break;
-    case 'M': shift = 20; break;
-    case 'G': shift = 30; break;
-    default: return EA_ERR_PARSE;
-    }
-    if (shift != 0) {
-        if (s[i + 1] != '\0')
-            return EA_ERR_PARSE;
-        if (v > (UINT64_MAX >> shift))
-            return EA_ERR_PARSE;
-        v <<= shift;
-    }
-    *out = v;
-    return EA_OK;
-}
-
 /* Element or attribute name with its namespace prefix, for messages. */
 static void qname(char *buf, size_t len, const xmlNs *ns, const xmlChar *name)
 {

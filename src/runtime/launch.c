@@ -25,7 +25,9 @@
 #include <unistd.h>
 
 #include "core/rt.h"
+#include "runtime/deploy.h"
 #include "runtime/image.h"
+#include "sys/sys.h"
 #include "trust/pservice.h"
 
 #define STOP_GRACE_NS (500u * 1000000u)
@@ -413,6 +415,7 @@ int eai_launch(const eai_run_opts_t *o)
     static struct eai_rt rt;
     memset(&rt, 0, sizeof rt);
     rt.dep = dep;
+    rt.builtins[EAI_BUILTIN_SYS] = eai_sys_type();
     rt.arena_fd = -1;
     rc = eai_layout_compute(&rt, err, sizeof err);
     if (rc == EA_OK)

@@ -1,5 +1,5 @@
 /*
- * Unit tests of TLS over memory buffers (src/sys/tls.c): a server and a
+ * Unit tests of TLS over memory buffers (src/tls/tls.c): a server and a
  * client ea_tls_t joined in memory by the test, with the test PKI made at
  * build time (certs.h).
  */

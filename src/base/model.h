@@ -1,0 +1,100 @@
+/*
+ * The deployment model: the parsed and validated form of a deployment file
+ * (which actor runs in which domain, on which worker, joined by which
+ * channels). Plain data, no functions: it sits in the bottom layer so that
+ * every layer that runs a deployment (core, sys, runtime) can read it. The
+ * parser that builds it is runtime/deploy.c.
+ */
+#ifndef EAI_MODEL_H
+#define EAI_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EAI_HOST (-1) /* enclave index of host-side workers */
+
+typedef enum eai_backend { EAI_BACKEND_PROC = 0, EAI_BACKEND_NONE = 1 } eai_backend_t;
+typedef enum eai_idle { EAI_IDLE_PARK = 0, EAI_IDLE_SPIN = 1 } eai_idle_t;
+typedef enum eai_protect {
+    EAI_PROTECT_AUTO = 0,
+    EAI_PROTECT_AEAD = 1,
+    EAI_PROTECT_PLAIN = 2
+} eai_protect_t;
+
+typedef struct eai_dep_enclave {
+    char *name;
+    char *image;      /* as written in the file */
+    char *image_path; /* resolved path of an existing file */
+    eai_backend_t backend;
+    uint32_t spawn; /* actor slots reserved for ea_spawn (default 16) */
+    int line;
+} eai_dep_enclave_t;
+
+typedef struct eai_dep_worker {
+    char *name;
+    int enclave; /* index into enclaves, or EAI_HOST */
+    int ncpus;
+    int cpus[64]; /* CPU numbers, ascending, no duplicates */
+    eai_idle_t idle;
+    int line;
+} eai_dep_worker_t;
+
+typedef struct eai_dep_param {
+    char *key;
+    char *value;
+} eai_dep_param_t;
+
+/* Rights a <sys> system actor grants one domain (<grant> child of <sys>). */
+typedef struct eai_dep_grant {
+    int enclave;      /* enclave index, or EAI_HOST for host actors */
+    uint16_t *listen; /* ports that may be listened on */
+    int nlisten;
+    uint16_t *connect; /* ports that may be connected to (loopback and any address) */
+    int nconnect;
+    char **files; /* directories (realpath at load) files may be opened in */
+    int nfiles;
+    int line;
+} eai_dep_grant_t;
+
+#define EAI_BUILTIN_NONE 0
+#define EAI_BUILTIN_SYS 1 /* a <sys> element: the runtime's system actor */
+#define EAI_BUILTIN_COUNT 2
+
+typedef struct eai_dep_actor {
+    char *name;
+    char *type;              /* "sys" for builtin system actors */
+    int builtin;             /* EAI_BUILTIN_* */
+    eai_dep_grant_t *grants; /* builtin sys only */
+    int ngrants;
+    int worker; /* index into workers */
+    eai_dep_param_t *params;
+    int nparams;
+    int line;
+} eai_dep_actor_t;
+
+typedef struct eai_dep_channel {
+    char *name;
+    int a, b;       /* actor indices, a != b */
+    uint32_t nodes; /* node count */
+    uint32_t max;   /* largest message in bytes */
+    eai_protect_t protect;
+    int line;
+} eai_dep_channel_t;
+
+typedef struct eai_deploy {
+    char *path;            /* the deployment file as given */
+    char *dir;             /* its directory */
+    char *host_image;      /* as written in <host image=...>, or NULL */
+    char *host_image_path; /* resolved, or NULL */
+    int host_line;
+    eai_dep_enclave_t *enclaves;
+    int nenclaves;
+    eai_dep_worker_t *workers;
+    int nworkers;
+    eai_dep_actor_t *actors;
+    int nactors;
+    eai_dep_channel_t *channels;
+    int nchannels;
+} eai_deploy_t;
+
+#endif
