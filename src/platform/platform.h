@@ -7,6 +7,7 @@
 #define EAI_PLATFORM_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -85,8 +86,96 @@ int eai_signal_take(void);
 const char *eai_signal_name(int sig);
 /* In a child: die with SIGKILL when the parent dies; not dumpable. */
 int eai_child_harden(char *err, size_t errlen);
-/* Install the enclave's system-call allow-list on every thread of the
- * process. A forbidden call raises SIGSYS (see eai_on_fatal). `platform_fd`
+/* ---- Record messages between processes (ipc_linux.c) --------------------
+ * On a SOCK_SEQPACKET socket: one record of exactly `len` bytes, optionally
+ * with one descriptor. send: EA_OK or EA_ERR_SYS. recv: EA_OK, EA_ERR_STOPPED
+ * when the peer closed, EA_ERR_PARSE for a record of another size or a
+ * truncated one, EA_ERR_SYS; a passed descriptor (close-on-exec) is stored
+ * in *passed_fd (else -1) even when the record is refused. */
+int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd);
+int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd);
+/* Waits until at least one of fds (entries < 0 are ignored) is readable or
+ * closed; ready[i] is then 1 for each such descriptor. */
+int eai_wait_readable(const int *fds, int n, uint8_t *ready);
+/* Maps a memfd read-only if it is sealed against writing, growing and
+ * shrinking (EA_ERR_PERM otherwise); unmap with eai_mem_unmap(map, size). */
+int eai_memfd_map_sealed(int fd, const void **map, size_t *size);
+
+/* ---- Files of the trusted side (file_linux.c) ----------------------------
+ * Descriptors are ints; EAI_CWD names the current directory wherever a
+ * directory descriptor is taken. Every open refuses symbolic links. On
+ * EA_ERR_SYS errno holds the reason. */
+#define EAI_CWD (-100)
+int eai_close(int fd);
+/* Opens directory `path` (relative to dirfd) for *at() calls; EA_ERR_NOTFOUND
+ * if it does not exist. */
+int eai_dir_open(int dirfd, const char *path, int *fd);
+/* Creates directory `dir` with mode 0700 unless it exists, then checks that
+ * it is a directory and not writable by group or others (EA_ERR_PERM); err
+ * names the directory as `what`. */
+int eai_dir_make_private(const char *dir, const char *what, char *err, size_t errlen);
+/* Writes `len` bytes to file `name` (relative to dirfd; may contain '/')
+ * atomically and durably: a private temporary file with `mode` in the same
+ * directory is written and fsynced, then published, and the directory is
+ * fsynced. how = EAI_WRITE_REPLACE renames over an existing file;
+ * EAI_WRITE_EXCL links and never replaces: if the name exists, nothing is
+ * written and *existed is set (with existed == NULL that is EA_ERR_SYS with
+ * errno EEXIST). */
+enum { EAI_WRITE_REPLACE = 0, EAI_WRITE_EXCL = 1 };
+int eai_file_write_atomic(int dirfd, const char *name, const void *data, size_t len, unsigned mode,
+                          int how, bool *existed);
+/* Reads exactly `len` bytes from the file at `path`, which must be a regular
+ * file of this user that group and others cannot access and exactly `len`
+ * bytes long. EA_ERR_NOTFOUND if it does not exist (err untouched); else
+ * err names `what` and the reason (EA_ERR_PERM, EA_ERR_PARSE for the size,
+ * EA_ERR_SYS). */
+int eai_file_read_private(const char *path, void *buf, size_t len, const char *what, char *err,
+                          size_t errlen);
+/* Reads up to `cap` bytes of file `name` in dirfd into buf; *got is the count.
+ * EA_ERR_NOTFOUND if there is no such file. */
+int eai_file_read_at(int dirfd, const char *name, void *buf, size_t cap, size_t *got);
+/* 1 if `name` exists in dirfd, 0 if not, else EA_ERR_SYS. */
+int eai_file_exists_at(int dirfd, const char *name);
+/* Removes `name` from dirfd and fsyncs the directory. */
+int eai_file_remove_at(int dirfd, const char *name);
+/* An exclusive lock on file `name` in dirfd (created if missing), held until
+ * eai_file_unlock. It belongs to the open file, so it excludes other threads
+ * of this process as well as other processes. */
+int eai_file_lock_at(int dirfd, const char *name, int *lockfd);
+void eai_file_unlock(int lockfd);
+
+/* ---- System-call allow-lists (confine_linux.c) ---------------------------
+ * A confined process installs one table with eai_allowlist_install. A rule
+ * allows one system call (by name) when its arguments meet `kind`; FD kinds
+ * compare with fds[slot] of the installer's caller and are left out when
+ * that descriptor is -1. */
+typedef enum eai_rule_kind {
+    EAI_RULE_ANY = 0, /* any arguments */
+    EAI_RULE_NOEXEC,  /* argument 2 (prot) without PROT_EXEC */
+    EAI_RULE_FD,      /* argument 0 == fds[slot] */
+    EAI_RULE_FD_FD    /* arguments 0 and 2 == fds[slot] (renameat) */
+} eai_rule_kind_t;
+typedef struct eai_sysrule {
+    const char *name;
+    eai_rule_kind_t kind;
+    int slot;
+} eai_sysrule_t;
+typedef struct eai_allowlist {
+    const char *name;
+    bool trap;        /* forbidden call: SIGSYS (see eai_on_fatal); else kill */
+    bool all_threads; /* synchronise the filter to every thread of the process */
+    const eai_sysrule_t *rules;
+    size_t nrules;
+} eai_allowlist_t;
+/* The enclave's list (fds: platform socket or -1, 1, 2) and the platform
+ * service's (fds: its counters directory). */
+extern const eai_allowlist_t eai_allowlist_enclave;
+extern const eai_allowlist_t eai_allowlist_service;
+int eai_allowlist_install(const eai_allowlist_t *list, const int *fds, int nfds, char *err,
+                          size_t errlen);
+
+/* Installs the enclave's allow-list (eai_allowlist_enclave) on every thread
+ * of the process. A forbidden call raises SIGSYS (see eai_on_fatal). `platform_fd`
  * (or -1) is the enclave's socket to the platform service: sendmsg and recv
  * are allowed on it and on no other descriptor. */
 int eai_seccomp_confine(int platform_fd, char *err, size_t errlen);

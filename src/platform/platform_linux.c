@@ -3,9 +3,7 @@
  *
  * Design notes: futexes are the non-private kind (no FUTEX_PRIVATE_FLAG)
  * because workers of different processes wait on words in the shared arena.
- * The seccomp filter is installed with SCMP_FLTATR_CTL_TSYNC so it covers the
- * worker threads that already exist; its default action is SCMP_ACT_TRAP so
- * the SIGSYS handler can name the system call before the process dies.
+ * The system-call allow-lists and their installer are in confine_linux.c.
  */
 #include "platform/platform.h"
 
@@ -248,92 +246,6 @@ int eai_child_harden(char *err, size_t errlen)
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
-    return EA_OK;
-}
-
-int eai_seccomp_confine(int platform_fd, char *err, size_t errlen)
-{
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-    if (ctx == NULL) {
-        snprintf(err, errlen, "seccomp_init failed");
-        return EA_ERR_SYS;
-    }
-    int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
-    /* What an enclave process may do once its workers run: compute, wait on
-     * futexes, manage its own memory (never executable), read clocks, get
-     * random bytes, write to stdout/stderr, and exit. */
-    static const int plain[] = {
-        SCMP_SYS(futex),
-        SCMP_SYS(exit),
-        SCMP_SYS(exit_group),
-        SCMP_SYS(rt_sigreturn),
-        SCMP_SYS(rt_sigprocmask),
-        SCMP_SYS(sched_yield),
-        SCMP_SYS(clock_gettime),
-        SCMP_SYS(clock_nanosleep),
-        SCMP_SYS(nanosleep),
-        SCMP_SYS(gettid),
-        SCMP_SYS(getpid),
-        SCMP_SYS(getrandom),
-        SCMP_SYS(brk),
-        SCMP_SYS(munmap),
-        SCMP_SYS(madvise),
-        SCMP_SYS(mremap),
-        SCMP_SYS(restart_syscall),
-        SCMP_SYS(sched_getaffinity),
-        SCMP_SYS(set_robust_list),
-        /* glibc's qsort asks sysinfo for the amount of physical memory;
-         * it reveals only machine-wide totals and load averages. */
-        SCMP_SYS(sysinfo),
-#ifdef EA_SANITIZED
-        /* The sanitizer runtimes need a few more calls for their own
-         * bookkeeping; sanitizer builds are test builds only. */
-        SCMP_SYS(sigaltstack),
-        SCMP_SYS(rt_sigaction),
-        SCMP_SYS(getrlimit),
-        SCMP_SYS(prlimit64),
-        SCMP_SYS(readlink),
-        SCMP_SYS(openat),
-        SCMP_SYS(close),
-        SCMP_SYS(read),
-        SCMP_SYS(newfstatat),
-        SCMP_SYS(fstat),
-        SCMP_SYS(mmap),
-        SCMP_SYS(mprotect),
-        SCMP_SYS(tgkill),
-        SCMP_SYS(sched_setaffinity),
-#endif
-    };
-    for (size_t i = 0; rc == 0 && i < sizeof plain / sizeof plain[0]; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, plain[i], 0);
-#ifndef EA_SANITIZED
-    /* Memory may be mapped and protected, but never executable. */
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-#endif
-    for (int fd = 1; rc == 0 && fd <= 2; fd++) {
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, fd));
-        if (rc == 0)
-            rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(writev), 1,
-                                  SCMP_A0(SCMP_CMP_EQ, fd));
-    }
-    if (platform_fd >= 0) {
-        static const int sock[] = {SCMP_SYS(sendmsg), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg)};
-        for (size_t i = 0; rc == 0 && i < sizeof sock / sizeof sock[0]; i++)
-            rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sock[i], 1,
-                                  SCMP_A0(SCMP_CMP_EQ, (uint64_t)platform_fd));
-    }
-    if (rc == 0)
-        rc = seccomp_load(ctx);
-    seccomp_release(ctx);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot install seccomp filter: %s", strerror(-rc));
-        return EA_ERR_SYS;
-    }
     return EA_OK;
 }
 

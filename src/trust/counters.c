@@ -21,8 +21,9 @@
  * directory's owner is trusted not to, which is the threat model of the
  * software backend.
  *
- * Durability: an update writes "<name>.tmp", fsyncs it, renames it over the
- * counter file and fsyncs the directory before returning, so after a crash
+ * Durability: an update is one eai_file_write_atomic (a private temporary
+ * file, fsynced, renamed over the counter file, the directory fsynced)
+ * before returning, so after a crash
  * the counter holds the old or the new value, never a torn one, and a value
  * that was returned is on disk. Every operation holds an OFD lock on
  * "<dir>/counters/.lock" (see lock()), so read-modify-write cycles of
@@ -31,13 +32,11 @@
 #include "trust/trust_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "platform/platform.h"
 
 static const uint8_t mc_magic[8] = {'E', 'A', 'M', 'C', 0, 0, 0, 1};
 
@@ -61,23 +60,21 @@ int eai_mc_open(eai_counters_t *mc, const eai_pcore_t *pc, const char *dir, char
         eai_trust_errf(err, errlen, "platform directory name '%s' is too long", dir);
         return EA_ERR_INVAL;
     }
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        eai_trust_errf(err, errlen, "cannot create counters directory '%s': %s", path,
-                       strerror(errno));
-        return EA_ERR_SYS;
-    }
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
+    int fd;
+    int rc = eai_dir_make_private(path, "counters directory", err, errlen);
+    if (rc != EA_OK)
+        return rc;
+    if (eai_dir_open(EAI_CWD, path, &fd) != EA_OK) {
         eai_trust_errf(err, errlen, "cannot open counters directory '%s': %s", path,
                        strerror(errno));
         return EA_ERR_SYS;
     }
     static const char info[] = "eactors-mc";
-    int rc = eai_hkdf_sha256(NULL, 0, pc->secret, sizeof pc->secret, (const uint8_t *)info,
+    rc = eai_hkdf_sha256(NULL, 0, pc->secret, sizeof pc->secret, (const uint8_t *)info,
                              sizeof info - 1, mc->mac_key, sizeof mc->mac_key);
     if (rc != EA_OK) {
         eai_trust_errf(err, errlen, "cannot derive the counters key: %s", ea_strerror(rc));
-        close(fd);
+        eai_close(fd);
         return rc;
     }
     mc->dirfd = fd;
@@ -89,7 +86,7 @@ void eai_mc_close(eai_counters_t *mc)
     if (mc == NULL)
         return;
     if (mc->dirfd >= 0)
-        close(mc->dirfd);
+        eai_close(mc->dirfd);
     eai_wipe(mc, sizeof *mc);
     mc->dirfd = -1;
 }
@@ -112,29 +109,18 @@ static void uuid_bytes(const ea_mc_uuid_t *uuid, uint8_t out[16])
  * opened anew by each operation. OFD locks belong to the open file
  * description, so two operations exclude each other whether they run in
  * two processes or in two threads of one; closing the fd releases it. Only
- * openat on the directory and fcntl are used, which the platform service's
- * seccomp filter allows. Returns the fd to pass to unlock. */
+ * openat on the directory and fcntl are used (eai_file_lock_at), which the
+ * platform service's allow-list permits. Returns the fd to pass to unlock. */
 static int lock(eai_counters_t *mc, int *lockfd)
 {
     if (mc->dirfd < 0)
         return EA_ERR_INVAL;
-    int fd = openat(mc->dirfd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return EA_ERR_SYS;
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-    while (fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
-        if (errno != EINTR) {
-            close(fd);
-            return EA_ERR_SYS;
-        }
-    }
-    *lockfd = fd;
-    return EA_OK;
+    return eai_file_lock_at(mc->dirfd, ".lock", lockfd);
 }
 
 static void unlock(int lockfd)
 {
-    close(lockfd);
+    eai_file_unlock(lockfd);
 }
 
 /* Reads and checks a counter file. Lock held. */
@@ -143,26 +129,10 @@ static int load(eai_counters_t *mc, const uint8_t owner[32], const ea_mc_uuid_t 
 {
     char name[40];
     file_name(uuid, name);
-    int fd = openat(mc->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? EA_ERR_NOTFOUND : EA_ERR_SYS;
     uint8_t buf[MC_FILE_SIZE + 1];
     size_t got = 0;
-    int rc = EA_OK;
     /* Reads one byte more than a counter file has, to see a longer file. */
-    while (got < sizeof buf) {
-        ssize_t r = read(fd, buf + got, sizeof buf - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = EA_ERR_SYS;
-            break;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
+    int rc = eai_file_read_at(mc->dirfd, name, buf, sizeof buf, &got);
     if (rc != EA_OK)
         return rc;
     if (got != MC_FILE_SIZE)
@@ -196,32 +166,11 @@ static int store(eai_counters_t *mc, const uint8_t owner[32], const ea_mc_uuid_t
     if (rc != EA_OK)
         return rc;
 
-    char name[40], tmp[48];
+    char name[40];
     file_name(uuid, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", name);
-    /* O_TRUNC: a temporary file left by a crash is simply reused; the lock
-     * keeps two writers apart. */
-    int fd = openat(mc->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return EA_ERR_SYS;
-    size_t done = 0;
-    while (done < sizeof buf) {
-        ssize_t w = write(fd, buf + done, sizeof buf - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    int ok = done == sizeof buf && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || renameat(mc->dirfd, tmp, mc->dirfd, name) != 0) {
-        unlinkat(mc->dirfd, tmp, 0);
-        return EA_ERR_SYS;
-    }
-    if (fsync(mc->dirfd) != 0)
-        return EA_ERR_SYS;
-    return EA_OK;
+    /* The lock keeps two writers apart; the platform layer's atomic write
+     * makes the update all or nothing across a crash. */
+    return eai_file_write_atomic(mc->dirfd, name, buf, sizeof buf, 0600, EAI_WRITE_REPLACE, NULL);
 }
 
 int eai_mc_create(eai_counters_t *mc, const uint8_t owner[32], ea_mc_uuid_t *uuid, uint32_t *value)
@@ -241,8 +190,7 @@ int eai_mc_create(eai_counters_t *mc, const uint8_t owner[32], ea_mc_uuid_t *uui
         if (rc != EA_OK)
             goto out;
         file_name(&u, name);
-        struct stat st;
-        if (fstatat(mc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
+        if (eai_file_exists_at(mc->dirfd, name) == 0)
             break;
         if (tries == 8) {
             rc = EA_ERR_SYS;
@@ -307,7 +255,8 @@ int eai_mc_destroy(eai_counters_t *mc, const uint8_t owner[32], const ea_mc_uuid
     if (rc == EA_OK) {
         char name[40];
         file_name(uuid, name);
-        if (unlinkat(mc->dirfd, name, 0) != 0 || fsync(mc->dirfd) != 0)
+        rc = eai_file_remove_at(mc->dirfd, name);
+        if (rc == EA_ERR_NOTFOUND)
             rc = EA_ERR_SYS;
     }
     unlock(lfd);

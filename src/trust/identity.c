@@ -26,18 +26,16 @@
 #include "trust/trust_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include "crypto/crypto.h"
+#include "platform/platform.h"
 
 static const uint8_t sig_magic[8] = {'E', 'A', 'S', 'I', 'G', 0, 0, 1};
 static const char measure_label[] = "EACTORS-MRENCLAVE-1";
@@ -268,51 +266,30 @@ int eai_key_generate(const char *path, char *err, size_t errlen)
         eai_trust_errf(err, errlen, "cannot generate an Ed25519 key");
         return EA_ERR_CRYPTO;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int e = errno;
-        EVP_PKEY_free(pk);
-        if (e == EEXIST)
-            eai_trust_errf(err, errlen, "key file '%s' already exists; not overwriting it", path);
-        else
-            eai_trust_errf(err, errlen, "cannot create key file '%s': %s", path, strerror(e));
-        return EA_ERR_SYS;
-    }
-    /* The umask can only clear bits of 0600, but be exact about it. */
+    /* The PEM text is made in OpenSSL's secure heap (cleared when freed) and
+     * written by the platform layer's atomic write, which never replaces an
+     * existing file: a crash leaves no half-written key. */
     int rc = EA_OK;
-    if (fchmod(fd, 0600) != 0) {
-        eai_trust_errf(err, errlen, "cannot set mode of key file '%s': %s", path, strerror(errno));
-        close(fd);
-        rc = EA_ERR_SYS;
-        goto out;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL) {
-        eai_trust_errf(err, errlen, "cannot write key file '%s': %s", path, strerror(errno));
-        close(fd);
-        rc = EA_ERR_SYS;
-        goto out;
-    }
-    if (PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) != 1) {
+    BIO *mem = BIO_new(BIO_s_secmem());
+    char *pem = NULL;
+    long n = 0;
+    if (mem == NULL || PEM_write_bio_PrivateKey(mem, pk, NULL, NULL, 0, NULL, NULL) != 1 ||
+        (n = BIO_get_mem_data(mem, &pem)) <= 0) {
         ERR_clear_error();
         eai_trust_errf(err, errlen, "cannot encode key file '%s'", path);
-        fclose(f);
         rc = EA_ERR_CRYPTO;
         goto out;
     }
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        eai_trust_errf(err, errlen, "cannot write key file '%s': %s", path, strerror(errno));
-        fclose(f);
-        rc = EA_ERR_SYS;
-        goto out;
-    }
-    if (fclose(f) != 0) {
-        eai_trust_errf(err, errlen, "cannot write key file '%s': %s", path, strerror(errno));
+    bool existed;
+    rc = eai_file_write_atomic(EAI_CWD, path, pem, (size_t)n, 0600, EAI_WRITE_EXCL, &existed);
+    if (rc != EA_OK)
+        eai_trust_errf(err, errlen, "cannot create key file '%s': %s", path, strerror(errno));
+    else if (existed) {
+        eai_trust_errf(err, errlen, "key file '%s' already exists; not overwriting it", path);
         rc = EA_ERR_SYS;
     }
 out:
-    if (rc != EA_OK)
-        unlink(path);
+    BIO_free(mem);
     EVP_PKEY_free(pk);
     return rc;
 }
@@ -321,14 +298,16 @@ int eai_key_load(const char *path, uint8_t priv[32], char *err, size_t errlen)
 {
     if (path == NULL || priv == NULL)
         return EA_ERR_INVAL;
-    FILE *f = fopen(path, "re");
+    errno = 0;
+    BIO *f = BIO_new_file(path, "r");
     if (f == NULL) {
-        int e = errno;
+        int e = errno != 0 ? errno : EIO;
+        ERR_clear_error();
         eai_trust_errf(err, errlen, "cannot open key file '%s': %s", path, strerror(e));
         return e == ENOENT ? EA_ERR_NOTFOUND : EA_ERR_SYS;
     }
-    EVP_PKEY *pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    fclose(f);
+    EVP_PKEY *pk = PEM_read_bio_PrivateKey(f, NULL, NULL, NULL);
+    BIO_free(f);
     if (pk == NULL) {
         ERR_clear_error();
         eai_trust_errf(err, errlen, "key file '%s' does not hold a PEM private key", path);

@@ -26,105 +26,36 @@
  * name exists, so concurrent first starts agree on one secret and nobody
  * ever reads a half-written file. Every open checks that the file is a
  * regular file owned by us, 32 bytes long and not accessible to group or
- * others. The file is read with plain POSIX calls: this code runs in the
- * platform process, before any confinement, and platform.h has no file API.
+ * others. Both steps are the platform layer's (eai_file_write_atomic with
+ * EAI_WRITE_EXCL, eai_file_read_private).
  */
 #include "trust/trust_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "crypto/crypto.h"
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int r = fsync(fd);
-    close(fd);
-    return r;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int read_all(int fd, uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
+#include "platform/platform.h"
 
 /* Creates "<dir>/secret" unless it exists. EA_OK also when another process
- * created it first. */
-static int create_secret(const char *dir, const char *path, char *err, size_t errlen)
+ * created it first (the exclusive write then writes nothing). */
+static int create_secret(const char *path, char *err, size_t errlen)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s/secret.tmp.%ld", dir, (long)getpid()) >= (int)sizeof tmp) {
-        eai_trust_errf(err, errlen, "platform directory name '%s' is too long", dir);
-        return EA_ERR_INVAL;
-    }
     uint8_t secret[32];
     int rc = eai_random(secret, sizeof secret);
     if (rc != EA_OK) {
         eai_trust_errf(err, errlen, "cannot make a platform secret: %s", ea_strerror(rc));
         return rc;
     }
-    unlink(tmp); /* a leftover of a crash of a process with our pid */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        eai_trust_errf(err, errlen, "cannot create platform secret '%s': %s", tmp, strerror(errno));
-        eai_wipe(secret, sizeof secret);
-        return EA_ERR_SYS;
-    }
-    int bad = fchmod(fd, 0600) != 0 || write_all(fd, secret, sizeof secret) != 0 || fsync(fd) != 0;
-    int e = errno;
+    bool existed;
+    rc = eai_file_write_atomic(EAI_CWD, path, secret, sizeof secret, 0600, EAI_WRITE_EXCL,
+                               &existed);
     eai_wipe(secret, sizeof secret);
-    if (close(fd) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad) {
-        eai_trust_errf(err, errlen, "cannot write platform secret '%s': %s", tmp, strerror(e));
-        unlink(tmp);
-        return EA_ERR_SYS;
-    }
-    if (link(tmp, path) != 0 && errno != EEXIST) {
+    if (rc != EA_OK)
         eai_trust_errf(err, errlen, "cannot create platform secret '%s': %s", path,
                        strerror(errno));
-        unlink(tmp);
-        return EA_ERR_SYS;
-    }
-    unlink(tmp);
-    if (fsync_dir(dir) != 0) {
-        eai_trust_errf(err, errlen, "cannot sync platform directory '%s': %s", dir,
-                       strerror(errno));
-        return EA_ERR_SYS;
-    }
-    return EA_OK;
+    return rc;
 }
 
 int eai_pcore_open(eai_pcore_t *pc, const char *dir, char *err, size_t errlen)
@@ -132,63 +63,25 @@ int eai_pcore_open(eai_pcore_t *pc, const char *dir, char *err, size_t errlen)
     if (pc == NULL || dir == NULL)
         return EA_ERR_INVAL;
     memset(pc, 0, sizeof *pc);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        eai_trust_errf(err, errlen, "cannot create platform directory '%s': %s", dir,
-                       strerror(errno));
-        return EA_ERR_SYS;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        eai_trust_errf(err, errlen, "platform directory '%s' is not a directory", dir);
-        return EA_ERR_SYS;
-    }
-    /* Whoever may write the directory may replace the secret or roll back
-     * the counters. */
-    if ((st.st_mode & 022) != 0) {
-        eai_trust_errf(err, errlen, "platform directory '%s' is writable by others (mode %04o)",
-                       dir, (unsigned)(st.st_mode & 07777));
-        return EA_ERR_PERM;
-    }
+    int rc = eai_dir_make_private(dir, "platform directory", err, errlen);
+    if (rc != EA_OK)
+        return rc;
     char path[4096];
     if (snprintf(path, sizeof path, "%s/secret", dir) >= (int)sizeof path) {
         eai_trust_errf(err, errlen, "platform directory name '%s' is too long", dir);
         return EA_ERR_INVAL;
     }
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        int rc = create_secret(dir, path, err, errlen);
+    rc = eai_file_read_private(path, pc->secret, sizeof pc->secret, "platform secret", err,
+                               errlen);
+    if (rc == EA_ERR_NOTFOUND) {
+        rc = create_secret(path, err, errlen);
         if (rc != EA_OK)
             return rc;
-        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        rc = eai_file_read_private(path, pc->secret, sizeof pc->secret, "platform secret", err,
+                                   errlen);
+        if (rc == EA_ERR_NOTFOUND)
+            eai_trust_errf(err, errlen, "platform secret '%s' vanished after its creation", path);
     }
-    if (fd < 0) {
-        eai_trust_errf(err, errlen, "cannot open platform secret '%s': %s", path, strerror(errno));
-        return EA_ERR_SYS;
-    }
-    int rc = EA_OK;
-    if (fstat(fd, &st) != 0) {
-        eai_trust_errf(err, errlen, "cannot stat platform secret '%s': %s", path, strerror(errno));
-        rc = EA_ERR_SYS;
-    } else if (!S_ISREG(st.st_mode)) {
-        eai_trust_errf(err, errlen, "platform secret '%s' is not a regular file", path);
-        rc = EA_ERR_PERM;
-    } else if (st.st_uid != geteuid()) {
-        eai_trust_errf(err, errlen, "platform secret '%s' is owned by uid %u, not by uid %u", path,
-                       (unsigned)st.st_uid, (unsigned)geteuid());
-        rc = EA_ERR_PERM;
-    } else if ((st.st_mode & 077) != 0) {
-        eai_trust_errf(err, errlen, "platform secret '%s' is readable by others (mode %04o)", path,
-                       (unsigned)(st.st_mode & 07777));
-        rc = EA_ERR_PERM;
-    } else if (st.st_size != 32) {
-        eai_trust_errf(err, errlen, "platform secret '%s' has %lld bytes (expected 32)", path,
-                       (long long)st.st_size);
-        rc = EA_ERR_PARSE;
-    } else if (read_all(fd, pc->secret, sizeof pc->secret) != 0) {
-        eai_trust_errf(err, errlen, "cannot read platform secret '%s'", path);
-        rc = EA_ERR_SYS;
-    }
-    close(fd);
     if (rc == EA_OK) {
         rc = eai_random(pc->report_key_id, sizeof pc->report_key_id);
         if (rc != EA_OK)

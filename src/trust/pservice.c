@@ -8,26 +8,18 @@
  * shrinking (so the bytes it measures are the bytes the enclave maps), and
  * every request after EINIT is answered for the identity EINIT established
  * on that socket, never for one named in the request. The service process is
- * non-dumpable and confined by its own seccomp allow-list once the secret and
- * the counters directory are open.
+ * non-dumpable and confined by its own allow-list (eai_allowlist_service,
+ * platform/confine_linux.c) once the secret and the counters directory are
+ * open.
  */
 #include "trust/pservice.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <seccomp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "platform/platform.h"
 
 enum { PS_EINIT = 1, PS_EREPORT, PS_EGETKEY, PS_MC };
 
@@ -74,103 +66,12 @@ struct peer {
     eai_identity_t id;
 };
 
-static int confine_service(int dirfd)
-{
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-    if (ctx == NULL)
-        return -1;
-    static const int plain[] = {
-        SCMP_SYS(poll),
-        SCMP_SYS(ppoll),
-        SCMP_SYS(recvmsg),
-        SCMP_SYS(sendmsg),
-        SCMP_SYS(sendto),
-        SCMP_SYS(close),
-        SCMP_SYS(fcntl),
-        SCMP_SYS(fstat),
-        SCMP_SYS(newfstatat),
-        SCMP_SYS(munmap),
-        SCMP_SYS(brk),
-        SCMP_SYS(madvise),
-        SCMP_SYS(futex),
-        SCMP_SYS(getrandom),
-        SCMP_SYS(exit_group),
-        SCMP_SYS(exit),
-        SCMP_SYS(rt_sigreturn),
-        SCMP_SYS(read),
-        SCMP_SYS(pread64),
-        SCMP_SYS(write),
-        SCMP_SYS(pwrite64),
-        SCMP_SYS(fsync),
-        SCMP_SYS(fdatasync),
-        SCMP_SYS(lseek),
-        SCMP_SYS(clock_gettime),
-        SCMP_SYS(getpid),
-        SCMP_SYS(gettid),
-        SCMP_SYS(rt_sigprocmask),
-        SCMP_SYS(sysinfo),
-        SCMP_SYS(mremap),
-        SCMP_SYS(ftruncate),
-        SCMP_SYS(fchmod),
-#ifdef EA_SANITIZED
-        /* The sanitizer runtimes' own bookkeeping (test builds only). */
-        SCMP_SYS(sigaltstack),
-        SCMP_SYS(rt_sigaction),
-        SCMP_SYS(prctl),
-        SCMP_SYS(getrlimit),
-        SCMP_SYS(prlimit64),
-        SCMP_SYS(readlink),
-        SCMP_SYS(sched_yield),
-        SCMP_SYS(mprotect),
-#endif
-    };
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < sizeof plain / sizeof plain[0]; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, plain[i], 0);
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-                              SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-    /* Files only inside the counters directory. */
-    static const int at[] = {SCMP_SYS(openat), SCMP_SYS(unlinkat), SCMP_SYS(mkdirat)};
-    for (size_t i = 0; rc == 0 && i < sizeof at / sizeof at[0]; i++)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, at[i], 1, SCMP_A0(SCMP_CMP_EQ, (uint64_t)dirfd));
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat), 2,
-                              SCMP_A0(SCMP_CMP_EQ, (uint64_t)dirfd),
-                              SCMP_A2(SCMP_CMP_EQ, (uint64_t)dirfd));
-    if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(renameat2), 2,
-                              SCMP_A0(SCMP_CMP_EQ, (uint64_t)dirfd),
-                              SCMP_A2(SCMP_CMP_EQ, (uint64_t)dirfd));
-    if (rc == 0)
-        rc = seccomp_load(ctx);
-    seccomp_release(ctx);
-    return rc;
-}
-
+/* 1: a request (and maybe a descriptor) arrived; 0: the enclave closed its
+ * end; -1: a malformed request. */
 static int recv_req(int fd, struct ps_req *req, int *passed_fd)
 {
-    struct iovec iov = {.iov_base = req, .iov_len = sizeof *req};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
-    *passed_fd = -1;
-    ssize_t n;
-    do
-        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n >= 0 && c != NULL; c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len == CMSG_LEN(sizeof(int)))
-            memcpy(passed_fd, CMSG_DATA(c), sizeof(int));
-    if (n == 0)
-        return 0;
-    if (n != (ssize_t)sizeof *req || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-        return -1;
-    return 1;
+    int rc = eai_msg_recv(fd, req, sizeof *req, passed_fd);
+    return rc == EA_OK ? 1 : rc == EA_ERR_STOPPED ? 0 : -1;
 }
 
 static void do_einit(struct peer *p, const struct ps_req *req, int imgfd, struct ps_resp *resp)
@@ -185,26 +86,25 @@ static void do_einit(struct peer *p, const struct ps_req *req, int imgfd, struct
         snprintf(resp->u.einit.err, sizeof resp->u.einit.err, "enclave already initialised");
         return;
     }
-    int seals = imgfd >= 0 ? fcntl(imgfd, F_GET_SEALS) : -1;
-    int need = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
-    struct stat st;
-    if (seals < 0 || (seals & need) != need || fstat(imgfd, &st) != 0 || st.st_size <= 0) {
+    const void *map;
+    size_t size;
+    int rc = eai_memfd_map_sealed(imgfd, &map, &size);
+    if (rc == EA_ERR_PERM) {
         snprintf(resp->u.einit.err, sizeof resp->u.einit.err,
                  "image '%s' was not handed over as a sealed copy", name);
         return;
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, imgfd, 0);
-    if (map == MAP_FAILED) {
+    if (rc != EA_OK) {
         snprintf(resp->u.einit.err, sizeof resp->u.einit.err, "image '%s': cannot map", name);
         return;
     }
     uint32_t siglen = req->u.einit.siglen;
     if (siglen > sizeof req->u.einit.sig)
         siglen = sizeof req->u.einit.sig + 1; /* decode reports the wrong size */
-    resp->rc = eai_einit(map, (size_t)st.st_size, req->u.einit.sig,
+    resp->rc = eai_einit(map, size, req->u.einit.sig,
                          siglen > sizeof req->u.einit.sig ? 0 : siglen, name, signame,
                          &resp->u.einit.id, resp->u.einit.err, sizeof resp->u.einit.err);
-    munmap(map, (size_t)st.st_size);
+    eai_mem_unmap((void *)map, size);
     if (resp->rc == EA_OK) {
         p->initted = 1;
         p->id = resp->u.einit.id;
@@ -249,110 +149,87 @@ static void serve(const eai_pcore_t *pc, eai_counters_t *mc, struct peer *p,
     }
 }
 
-_Noreturn void eai_pservice_main(const char *dir, const int *fds, int n, char *msg, size_t msglen)
+/* Reads the secret, opens the counters and confines the process; on failure
+ * writes the reason into msg and ends the process. */
+static void service_start(const char *dir, eai_pcore_t *pc, eai_counters_t *mc, char *msg,
+                          size_t msglen)
 {
     char err[256] = "";
-    eai_pcore_t pc;
-    eai_counters_t mc;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    prctl(PR_SET_DUMPABLE, 0);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
+    if (eai_child_harden(err, sizeof err) != EA_OK) {
+        snprintf(msg, msglen, "%s", err);
+        eai_exit_now(1);
+    }
     if (eai_crypto_init() != EA_OK) {
         snprintf(msg, msglen, "cannot initialise the crypto library");
-        _exit(1);
+        eai_exit_now(1);
     }
-    if (eai_pcore_open(&pc, dir, err, sizeof err) != EA_OK ||
-        eai_mc_open(&mc, &pc, dir, err, sizeof err) != EA_OK) {
+    if (eai_pcore_open(pc, dir, err, sizeof err) != EA_OK ||
+        eai_mc_open(mc, pc, dir, err, sizeof err) != EA_OK) {
         snprintf(msg, msglen, "%s", err);
-        _exit(1);
+        eai_exit_now(1);
     }
-    if (confine_service(mc.dirfd) != 0) {
-        snprintf(msg, msglen, "cannot confine the platform service");
-        _exit(1);
+    if (eai_allowlist_install(&eai_allowlist_service, &mc->dirfd, 1, err, sizeof err) != EA_OK) {
+        snprintf(msg, msglen, "cannot confine the platform service: %s", err);
+        eai_exit_now(1);
     }
+}
+
+/* Answers one request of enclave i; false when that enclave is cut off
+ * (it closed its end or sent a malformed request). */
+static bool serve_one(const eai_pcore_t *pc, eai_counters_t *mc, struct peer *p)
+{
+    struct ps_req req;
+    struct ps_resp resp;
+    int imgfd;
+    int r = recv_req(p->fd, &req, &imgfd);
+    if (r > 0) {
+        serve(pc, mc, p, &req, imgfd, &resp);
+        r = eai_msg_send(p->fd, &resp, sizeof resp, -1) == EA_OK ? 1 : 0;
+        eai_wipe(&resp, sizeof resp);
+    }
+    if (imgfd >= 0)
+        eai_close(imgfd);
+    eai_wipe(&req, sizeof req);
+    return r > 0;
+}
+
+_Noreturn void eai_pservice_main(const char *dir, const int *fds, int n, char *msg, size_t msglen)
+{
+    eai_pcore_t pc;
+    eai_counters_t mc;
+    service_start(dir, &pc, &mc, msg, msglen);
     struct peer *peers = calloc((size_t)n, sizeof *peers);
-    struct pollfd *pfd = calloc((size_t)n, sizeof *pfd);
-    if (peers == NULL || pfd == NULL)
-        _exit(1);
-    for (int i = 0; i < n; i++) {
-        peers[i].fd = fds[i];
-        pfd[i].fd = fds[i];
-        pfd[i].events = POLLIN;
-    }
+    int *live = calloc((size_t)n, sizeof *live);
+    uint8_t *ready = calloc((size_t)n, 1);
+    if (peers == NULL || live == NULL || ready == NULL)
+        eai_exit_now(1);
+    for (int i = 0; i < n; i++)
+        peers[i].fd = live[i] = fds[i];
     int open_count = n;
-    while (open_count > 0) {
-        if (poll(pfd, (nfds_t)n, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
+    while (open_count > 0 && eai_wait_readable(live, n, ready) == EA_OK) {
         for (int i = 0; i < n; i++) {
-            if (pfd[i].fd < 0 || pfd[i].revents == 0)
+            if (!ready[i] || serve_one(&pc, &mc, &peers[i]))
                 continue;
-            struct ps_req req;
-            struct ps_resp resp;
-            int imgfd;
-            int r = (pfd[i].revents & (POLLIN)) ? recv_req(pfd[i].fd, &req, &imgfd) : 0;
-            if (r <= 0) {
-                /* Closed, or a malformed request: this enclave is cut off. */
-                if (imgfd >= 0 && r < 0)
-                    close(imgfd);
-                close(pfd[i].fd);
-                pfd[i].fd = -1;
-                open_count--;
-                continue;
-            }
-            serve(&pc, &mc, &peers[i], &req, imgfd, &resp);
-            if (imgfd >= 0)
-                close(imgfd);
-            ssize_t w;
-            do
-                w = send(pfd[i].fd, &resp, sizeof resp, MSG_NOSIGNAL);
-            while (w < 0 && errno == EINTR);
-            eai_wipe(&resp, sizeof resp);
+            eai_close(live[i]);
+            live[i] = -1;
+            open_count--;
         }
     }
     eai_mc_close(&mc);
     eai_pcore_close(&pc);
-    _exit(0);
+    eai_exit_now(0);
 }
 
 /* -------------------------------------------------------------- client */
 
 static int call(eai_pclient_t *c, const struct ps_req *req, int passfd, struct ps_resp *resp)
 {
-    struct iovec iov = {.iov_base = (void *)req, .iov_len = sizeof *req};
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (passfd >= 0) {
-        memset(&cm, 0, sizeof cm);
-        msg.msg_control = cm.buf;
-        msg.msg_controllen = sizeof cm.buf;
-        struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-        h->cmsg_level = SOL_SOCKET;
-        h->cmsg_type = SCM_RIGHTS;
-        h->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(h), &passfd, sizeof(int));
-    }
-    int rc = EA_ERR_SYS;
     pthread_mutex_lock(&c->lock);
-    ssize_t n;
-    do
-        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n == (ssize_t)sizeof *req) {
-        do
-            n = recv(c->fd, resp, sizeof *resp, 0);
-        while (n < 0 && errno == EINTR);
-        if (n == (ssize_t)sizeof *resp)
-            rc = EA_OK;
-    }
+    int rc = eai_msg_send(c->fd, req, sizeof *req, passfd);
+    if (rc == EA_OK)
+        rc = eai_msg_recv(c->fd, resp, sizeof *resp, NULL);
     pthread_mutex_unlock(&c->lock);
-    return rc;
+    return rc == EA_OK ? EA_OK : EA_ERR_SYS;
 }
 
 static int op_ereport(void *ctx, const ea_target_info_t *target, const ea_report_data_t *data,
@@ -428,7 +305,7 @@ void eai_pclient_init(eai_pclient_t *c, int fd)
 void eai_pclient_fini(eai_pclient_t *c)
 {
     if (c->fd >= 0)
-        close(c->fd);
+        eai_close(c->fd);
     c->fd = -1;
     pthread_mutex_destroy(&c->lock);
 }

@@ -1,0 +1,227 @@
+/*
+ * System-call allow-lists: every confined process of eactors (an enclave,
+ * the platform service) is confined by one installer, eai_allowlist_install,
+ * from one of the two tables below. The tables are data: a system call name
+ * and the condition on its arguments. Both live here so that they can be
+ * read side by side and changed in one style.
+ *
+ * Design notes. Names are resolved with libseccomp for the native
+ * architecture; a name this architecture lacks is an error, not a silent
+ * gap. A rule that compares an argument with a descriptor takes the
+ * descriptor from the caller's `fds` array by slot, and a slot holding -1
+ * drops the rule (an enclave without a platform socket gets no socket
+ * calls at all). The enclave's filter traps (SIGSYS names the call before
+ * the process dies) and is synchronised to all threads, because its
+ * workers already run; the service's filter kills the process and covers
+ * its only thread.
+ */
+#include "platform/platform.h"
+
+#include <errno.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <eactors/ea_err.h>
+
+#define ANY(n) {n, EAI_RULE_ANY, 0}
+#define NOEXEC(n) {n, EAI_RULE_NOEXEC, 0}
+#define FD(n, slot) {n, EAI_RULE_FD, slot}
+#define FD_FD(n, slot) {n, EAI_RULE_FD_FD, slot}
+
+/* What an enclave process may do once its workers run: compute, wait on
+ * futexes, manage its own memory (never executable), read clocks, get random
+ * bytes, write to stdout/stderr, talk to the platform service on its one
+ * socket, and exit. fds: {platform socket or -1, 1, 2}. */
+static const eai_sysrule_t enclave_rules[] = {
+    ANY("futex"),
+    ANY("exit"),
+    ANY("exit_group"),
+    ANY("rt_sigreturn"),
+    ANY("rt_sigprocmask"),
+    ANY("sched_yield"),
+    ANY("clock_gettime"),
+    ANY("clock_nanosleep"),
+    ANY("nanosleep"),
+    ANY("gettid"),
+    ANY("getpid"),
+    ANY("getrandom"),
+    ANY("brk"),
+    ANY("munmap"),
+    ANY("madvise"),
+    ANY("mremap"),
+    ANY("restart_syscall"),
+    ANY("sched_getaffinity"),
+    ANY("set_robust_list"),
+    /* glibc's qsort asks sysinfo for the amount of physical memory; it
+     * reveals only machine-wide totals and load averages. */
+    ANY("sysinfo"),
+#ifdef EA_SANITIZED
+    /* The sanitizer runtimes need a few more calls for their own
+     * bookkeeping; sanitizer builds are test builds only. */
+    ANY("sigaltstack"),
+    ANY("rt_sigaction"),
+    ANY("getrlimit"),
+    ANY("prlimit64"),
+    ANY("readlink"),
+    ANY("openat"),
+    ANY("close"),
+    ANY("read"),
+    ANY("newfstatat"),
+    ANY("fstat"),
+    ANY("mmap"),
+    ANY("mprotect"),
+    ANY("tgkill"),
+    ANY("sched_setaffinity"),
+#else
+    /* Memory may be mapped and protected, but never executable. */
+    NOEXEC("mmap"),
+    NOEXEC("mprotect"),
+#endif
+    FD("write", 1),
+    FD("writev", 1),
+    FD("write", 2),
+    FD("writev", 2),
+    FD("sendmsg", 0),
+    FD("recvfrom", 0),
+    FD("recvmsg", 0),
+};
+
+const eai_allowlist_t eai_allowlist_enclave = {
+    .name = "enclave",
+    .trap = true,
+    .all_threads = true,
+    .rules = enclave_rules,
+    .nrules = sizeof enclave_rules / sizeof enclave_rules[0],
+};
+
+/* The platform service after it has read the secret and opened its counters
+ * directory: its socket loop, memory, and files only relative to the
+ * counters directory. fds: {counters directory}. */
+static const eai_sysrule_t service_rules[] = {
+    ANY("poll"),
+    ANY("ppoll"),
+    ANY("recvmsg"),
+    ANY("sendmsg"),
+    ANY("sendto"),
+    ANY("close"),
+    ANY("fcntl"),
+    ANY("fstat"),
+    ANY("newfstatat"),
+    ANY("munmap"),
+    ANY("brk"),
+    ANY("madvise"),
+    ANY("futex"),
+    ANY("getrandom"),
+    ANY("exit_group"),
+    ANY("exit"),
+    ANY("rt_sigreturn"),
+    ANY("read"),
+    ANY("pread64"),
+    ANY("write"),
+    ANY("pwrite64"),
+    ANY("fsync"),
+    ANY("fdatasync"),
+    ANY("lseek"),
+    ANY("clock_gettime"),
+    ANY("getpid"),
+    ANY("gettid"),
+    ANY("rt_sigprocmask"),
+    ANY("sysinfo"),
+    ANY("mremap"),
+    ANY("ftruncate"),
+    ANY("fchmod"),
+#ifdef EA_SANITIZED
+    /* The sanitizer runtimes' own bookkeeping (test builds only). */
+    ANY("sigaltstack"),
+    ANY("rt_sigaction"),
+    ANY("prctl"),
+    ANY("getrlimit"),
+    ANY("prlimit64"),
+    ANY("readlink"),
+    ANY("sched_yield"),
+    ANY("mprotect"),
+#endif
+    NOEXEC("mmap"),
+    /* Files only inside the counters directory. */
+    FD("openat", 0),
+    FD("unlinkat", 0),
+    FD("mkdirat", 0),
+    FD_FD("renameat", 0),
+    FD_FD("renameat2", 0),
+};
+
+const eai_allowlist_t eai_allowlist_service = {
+    .name = "platform service",
+    .trap = false,
+    .all_threads = false,
+    .rules = service_rules,
+    .nrules = sizeof service_rules / sizeof service_rules[0],
+};
+
+static int add_rule(scmp_filter_ctx ctx, const eai_sysrule_t *r, int nr, const int *fds, int nfds,
+                    bool *skip)
+{
+    *skip = false;
+    if (r->kind == EAI_RULE_ANY)
+        return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+    if (r->kind == EAI_RULE_NOEXEC)
+        return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+                                SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    if (r->slot < 0 || r->slot >= nfds)
+        return -EINVAL;
+    if (fds[r->slot] < 0) {
+        *skip = true;
+        return 0;
+    }
+    uint64_t fd = (uint64_t)fds[r->slot];
+    if (r->kind == EAI_RULE_FD)
+        return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, fd));
+    return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, fd),
+                            SCMP_A2(SCMP_CMP_EQ, fd));
+}
+
+int eai_allowlist_install(const eai_allowlist_t *list, const int *fds, int nfds, char *err,
+                          size_t errlen)
+{
+    scmp_filter_ctx ctx = seccomp_init(list->trap ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS);
+    if (ctx == NULL) {
+        snprintf(err, errlen, "%s allow-list: seccomp_init failed", list->name);
+        return EA_ERR_SYS;
+    }
+    int rc = list->all_threads ? seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) : 0;
+    const char *bad = NULL;
+    for (size_t i = 0; rc == 0 && i < list->nrules; i++) {
+        const eai_sysrule_t *r = &list->rules[i];
+        int nr = seccomp_syscall_resolve_name(r->name);
+        if (nr == __NR_SCMP_ERROR) {
+            bad = r->name;
+            rc = -ENOSYS;
+            break;
+        }
+        bool skip;
+        rc = add_rule(ctx, r, nr, fds, nfds, &skip);
+        if (rc != 0)
+            bad = r->name;
+    }
+    if (rc == 0)
+        rc = seccomp_load(ctx);
+    seccomp_release(ctx);
+    if (rc != 0) {
+        if (bad != NULL)
+            snprintf(err, errlen, "cannot install the %s allow-list: rule '%s': %s", list->name,
+                     bad, strerror(-rc));
+        else
+            snprintf(err, errlen, "cannot install the %s allow-list: %s", list->name,
+                     strerror(-rc));
+        return EA_ERR_SYS;
+    }
+    return EA_OK;
+}
+
+int eai_seccomp_confine(int platform_fd, char *err, size_t errlen)
+{
+    const int fds[] = {platform_fd, 1, 2};
+    return eai_allowlist_install(&eai_allowlist_enclave, fds, 3, err, errlen);
+}

@@ -1,0 +1,111 @@
+/*
+ * Messages between the platform service and its enclaves: fixed-size
+ * records over SOCK_SEQPACKET sockets, one descriptor passed with a record,
+ * and the sealed image memfd mapped read-only for measurement.
+ *
+ * Design notes. A seqpacket record arrives whole or not at all, so a short
+ * or truncated read (MSG_TRUNC, MSG_CTRUNC) is a malformed record, never a
+ * part of one. A received descriptor is close-on-exec (MSG_CMSG_CLOEXEC)
+ * and handed to the caller even when the record is malformed, so the caller
+ * can close it. eai_memfd_map_sealed refuses a descriptor that is not sealed
+ * against writing, growing and shrinking: what the caller measures is what
+ * anyone else mapping that memfd sees.
+ */
+#include "platform/platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <eactors/ea_err.h>
+
+int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (pass_fd >= 0) {
+        memset(&cm, 0, sizeof cm);
+        msg.msg_control = cm.buf;
+        msg.msg_controllen = sizeof cm.buf;
+        struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(h), &pass_fd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)len ? EA_OK : EA_ERR_SYS;
+}
+
+int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd)
+{
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (passed_fd != NULL) {
+        *passed_fd = -1;
+        msg.msg_control = cm.buf;
+        msg.msg_controllen = sizeof cm.buf;
+    }
+    ssize_t n;
+    do
+        n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    for (struct cmsghdr *c = n >= 0 && passed_fd != NULL ? CMSG_FIRSTHDR(&msg) : NULL; c != NULL;
+         c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len == CMSG_LEN(sizeof(int)))
+            memcpy(passed_fd, CMSG_DATA(c), sizeof(int));
+    if (n == 0)
+        return EA_ERR_STOPPED;
+    if (n < 0)
+        return EA_ERR_SYS;
+    if (n != (ssize_t)len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+        return EA_ERR_PARSE;
+    return EA_OK;
+}
+
+int eai_wait_readable(const int *fds, int n, uint8_t *ready)
+{
+    struct pollfd pfd[n > 0 ? n : 1];
+    for (int i = 0; i < n; i++)
+        pfd[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+    int r;
+    do
+        r = poll(pfd, (nfds_t)n, -1);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return EA_ERR_SYS;
+    for (int i = 0; i < n; i++)
+        ready[i] = fds[i] >= 0 && pfd[i].revents != 0;
+    return EA_OK;
+}
+
+int eai_memfd_map_sealed(int fd, const void **map, size_t *size)
+{
+    int need = F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK;
+    int seals = fd >= 0 ? fcntl(fd, F_GET_SEALS) : -1;
+    struct stat st;
+    if (seals < 0 || (seals & need) != need || fstat(fd, &st) != 0 || st.st_size <= 0)
+        return EA_ERR_PERM;
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+        return EA_ERR_SYS;
+    *map = p;
+    *size = (size_t)st.st_size;
+    return EA_OK;
+}
