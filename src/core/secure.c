@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/rt.h"
 #include "trust/pservice.h"
@@ -27,13 +26,18 @@
 
 static int read_file(const char *path, uint8_t *buf, size_t cap, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
+    uint8_t *all;
+    size_t n;
+    int rc = eai_file_read_all(path, cap, &all, &n);
+    if (rc == EA_ERR_TOOBIG) {
+        *len = cap + 1; /* the caller reports the wrong size */
+        return EA_OK;
+    }
+    if (rc != EA_OK)
         return EA_ERR_NOTFOUND;
-    size_t n = fread(buf, 1, cap, f);
-    int extra = fgetc(f);
-    fclose(f);
-    *len = extra == EOF ? n : cap + 1;
+    memcpy(buf, all, n);
+    free(all);
+    *len = n;
     return EA_OK;
 }
 
@@ -309,7 +313,7 @@ void eai_domain_close_platform(struct eai_domain *dom)
 {
     eai_pclient_t *pc = dom->pclient;
     if (pc != NULL && pc->fd >= 0) {
-        close(pc->fd);
+        eai_close(pc->fd);
         pc->fd = -1;
     }
 }

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -258,4 +259,59 @@ int eai_file_lock_at(int dirfd, const char *name, int *lockfd)
 void eai_file_unlock(int lockfd)
 {
     close(lockfd);
+}
+
+int eai_file_read_all(const char *path, size_t max, uint8_t **buf, size_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? EA_ERR_NOTFOUND : EA_ERR_SYS;
+    struct stat st;
+    int rc = EA_OK;
+    uint8_t *p = NULL;
+    size_t got = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = EA_ERR_SYS;
+    } else if (S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        rc = EA_ERR_SYS;
+    } else if (st.st_size < 0 || (uint64_t)st.st_size > max) {
+        rc = EA_ERR_TOOBIG;
+    } else if ((p = malloc((size_t)st.st_size + 1)) == NULL) {
+        rc = EA_ERR_NOMEM;
+    } else if (read_all(fd, p, (size_t)st.st_size, &got) != EA_OK) {
+        rc = EA_ERR_SYS;
+    } else {
+        /* One byte more tells a file that grew since fstat. */
+        uint8_t extra;
+        size_t more = 0;
+        if (read_all(fd, &extra, 1, &more) != EA_OK)
+            rc = EA_ERR_SYS;
+        else if (more != 0)
+            rc = EA_ERR_TOOBIG;
+    }
+    int e = errno;
+    close(fd);
+    if (rc != EA_OK) {
+        free(p);
+        errno = e;
+        return rc;
+    }
+    p[got] = '\0';
+    *buf = p;
+    *size = got;
+    return EA_OK;
+}
+
+int eai_path_resolve(const char *path, int kind, char **out)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOMEM ? EA_ERR_NOMEM : EA_ERR_NOTFOUND;
+    if (kind == EAI_PATH_DIR ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+        return EA_ERR_INVAL;
+    *out = realpath(path, NULL);
+    if (*out == NULL)
+        return errno == ENOMEM ? EA_ERR_NOMEM : EA_ERR_NOTFOUND;
+    return EA_OK;
 }

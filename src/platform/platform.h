@@ -144,6 +144,17 @@ int eai_file_remove_at(int dirfd, const char *name);
 int eai_file_lock_at(int dirfd, const char *name, int *lockfd);
 void eai_file_unlock(int lockfd);
 
+/* Reads the whole file at `path` into a new buffer (caller frees; a NUL
+ * follows the `*size` bytes). EA_ERR_NOTFOUND if absent, EA_ERR_TOOBIG if it
+ * has more than `max` bytes, EA_ERR_SYS with errno (EISDIR for a directory). */
+int eai_file_read_all(const char *path, size_t max, uint8_t **buf, size_t *size);
+/* If `path` names an existing regular file (EAI_PATH_FILE) or directory
+ * (EAI_PATH_DIR), sets *out to its absolute path without symbolic links
+ * (caller frees). EA_ERR_NOTFOUND if nothing is there, EA_ERR_INVAL if
+ * something of the other kind is, EA_ERR_NOMEM. */
+enum { EAI_PATH_FILE = 0, EAI_PATH_DIR = 1 };
+int eai_path_resolve(const char *path, int kind, char **out);
+
 /* ---- System-call allow-lists (confine_linux.c) ---------------------------
  * A confined process installs one table with eai_allowlist_install. A rule
  * allows one system call (by name) when its arguments meet `kind`; FD kinds

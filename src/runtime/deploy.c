@@ -41,8 +41,9 @@
  */
 #include "runtime/deploy.h"
 
+#include "platform/platform.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -50,8 +51,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -742,17 +741,16 @@ static int parse_files(pstate_t *st, int line, const char *s, eai_dep_grant_t *g
         char *dir = strndup(start, (size_t)(p - start));
         if (dir == NULL)
             return fail_nomem(st);
-        struct stat sb;
         int rc = EA_OK;
+        int r = dir[0] == '/' ? eai_path_resolve(dir, EAI_PATH_DIR, &g->files[g->nfiles]) : EA_OK;
         if (dir[0] != '/')
             rc = fail(st, line, "<grant>: directory '%s' is not an absolute path", dir);
-        else if (stat(dir, &sb) != 0)
+        else if (r == EA_ERR_NOTFOUND)
             rc = fail(st, line, "<grant>: directory '%s' does not exist", dir);
-        else if (!S_ISDIR(sb.st_mode))
+        else if (r == EA_ERR_INVAL)
             rc = fail(st, line, "<grant>: '%s' is not a directory", dir);
-        else if ((g->files[g->nfiles] = realpath(dir, NULL)) == NULL)
-            rc = errno == ENOMEM ? fail_nomem(st)
-                                 : fail(st, line, "<grant>: directory '%s' does not exist", dir);
+        else if (r != EA_OK)
+            rc = fail_nomem(st);
         else
             g->nfiles++;
         free(dir);
@@ -1117,13 +1115,8 @@ static int do_references(pstate_t *st)
 /* Sets *out to the realpath of `p` if it is an existing regular file. */
 static int try_image(const char *p, char **out)
 {
-    struct stat sb;
-    if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode))
-        return EA_ERR_NOTFOUND;
-    *out = realpath(p, NULL);
-    if (*out == NULL)
-        return errno == ENOMEM ? EA_ERR_NOMEM : EA_ERR_NOTFOUND;
-    return EA_OK;
+    int rc = eai_path_resolve(p, EAI_PATH_FILE, out);
+    return rc == EA_ERR_INVAL ? EA_ERR_NOTFOUND : rc;
 }
 
 static int join_try(const char *dir, size_t dirlen, const char *image, char **out)
@@ -1296,6 +1289,9 @@ static char *dir_of(const char *path)
     return strndup(path, (size_t)(slash - path));
 }
 
+/* A deployment file larger than this is refused before parsing. */
+#define MAX_DEPLOY_BYTES (16u << 20)
+
 int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *probe_ctx,
                     eai_deploy_t **out, char *err, size_t errlen)
 {
@@ -1315,16 +1311,20 @@ int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *
     }
     pthread_once(&xml_once, xml_init);
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat sb;
-    if (fd < 0)
-        return fail(&st, 0, "cannot read: %s", strerror(errno));
-    if (fstat(fd, &sb) != 0 || S_ISDIR(sb.st_mode)) {
-        int e = EISDIR;
-        if (fstat(fd, &sb) != 0)
-            e = errno;
-        close(fd);
-        return fail(&st, 0, "cannot read: %s", strerror(e));
+    uint8_t *text;
+    size_t textlen;
+    int rrc = eai_file_read_all(path, MAX_DEPLOY_BYTES, &text, &textlen);
+    if (rrc == EA_ERR_NOTFOUND)
+        return fail(&st, 0, "cannot read: %s", strerror(ENOENT));
+    if (rrc == EA_ERR_TOOBIG)
+        return fail(&st, 0, "cannot read: larger than %u bytes", MAX_DEPLOY_BYTES);
+    if (rrc != EA_OK)
+        return fail(&st, 0, "cannot read: %s", strerror(rrc == EA_ERR_NOMEM ? ENOMEM : errno));
+    if (textlen == 0) {
+        /* libxml2 reports nothing for an empty buffer; say what its file
+         * reader would have said. */
+        free(text);
+        return fail(&st, 1, "XML error: Document is empty");
     }
 
     xml_capture_t cap = {0};
@@ -1334,10 +1334,11 @@ int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *
     void *old_gctx = xmlGenericErrorContext;
     xmlSetStructuredErrorFunc(&cap, capture_structured);
     xmlSetGenericErrorFunc(&cap, capture_generic);
-    xmlDocPtr doc = xmlReadFd(fd, path, NULL, XML_PARSE_NONET | XML_PARSE_BIG_LINES);
+    xmlDocPtr doc = xmlReadMemory((const char *)text, (int)textlen, path, NULL,
+                                  XML_PARSE_NONET | XML_PARSE_BIG_LINES);
     xmlSetStructuredErrorFunc(old_sctx, old_s);
     xmlSetGenericErrorFunc(old_gctx, old_g);
-    close(fd);
+    free(text);
 
     if (doc == NULL || cap.have) {
         xmlFreeDoc(doc);

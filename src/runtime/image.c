@@ -14,6 +14,11 @@
 
 #include "runtime/image.h"
 
+#include "platform/platform.h"
+
+/* Larger files are not images. */
+#define MAX_IMAGE_BYTES (1u << 30)
+
 static int in_file(size_t size, uint64_t off, uint64_t len)
 {
     return off <= size && len <= size - off;
@@ -21,25 +26,20 @@ static int in_file(size_t size, uint64_t off, uint64_t len)
 
 int eai_image_has_type(const char *path, const char *type, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s", strerror(errno));
+    uint8_t *buf = NULL;
+    size_t size = 0;
+    int rc = eai_file_read_all(path, MAX_IMAGE_BYTES, &buf, &size);
+    if (rc == EA_ERR_NOTFOUND || rc == EA_ERR_SYS) {
+        snprintf(err, errlen, "%s", strerror(rc == EA_ERR_NOTFOUND ? ENOENT : errno));
         return EA_ERR_SYS;
     }
-    int rc = EA_ERR_PARSE;
-    uint8_t *buf = NULL;
-    if (fseek(f, 0, SEEK_END) != 0)
-        goto out;
-    long fsize = ftell(f);
-    if (fsize < (long)sizeof(Elf64_Ehdr) || fsize > (1L << 30) || fseek(f, 0, SEEK_SET) != 0) {
-        snprintf(err, errlen, "not an ELF shared object");
-        goto out;
-    }
-    size_t size = (size_t)fsize;
-    buf = malloc(size);
-    if (buf == NULL || fread(buf, 1, size, f) != size) {
+    if (rc == EA_ERR_NOMEM) {
         snprintf(err, errlen, "cannot read file");
-        rc = EA_ERR_SYS;
+        return EA_ERR_SYS;
+    }
+    rc = EA_ERR_PARSE;
+    if (buf == NULL || size < sizeof(Elf64_Ehdr)) {
+        snprintf(err, errlen, "not an ELF shared object");
         goto out;
     }
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)buf;
@@ -81,7 +81,6 @@ int eai_image_has_type(const char *path, const char *type, char *err, size_t err
     }
 out:
     free(buf);
-    fclose(f);
     return rc;
 }
 
