@@ -6,41 +6,24 @@
 #include <time.h>
 
 #include "crypto/crypto.h"
+#include "platform/platform.h"
 #include "tools/cmds.h"
 #include "trust/trust.h"
 
+/* Images up to 1 GiB, like the runtime's image reader. */
+#define MAX_INPUT_BYTES (1u << 30)
+
 static int read_all(const char *path, uint8_t **buf, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "eactors: cannot open '%s': %s\n", path, strerror(errno));
-        return -1;
-    }
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *b = malloc(cap);
-    for (size_t r; b != NULL && (r = fread(b + n, 1, cap - n, f)) > 0;) {
-        n += r;
-        if (n == cap) {
-            uint8_t *g = realloc(b, cap * 2);
-            if (g == NULL) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = g;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (b == NULL || bad) {
-        free(b);
+    int rc = eai_file_read_all(path, MAX_INPUT_BYTES, buf, len);
+    if (rc == EA_OK)
+        return 0;
+    if (rc == EA_ERR_NOTFOUND || rc == EA_ERR_SYS)
+        fprintf(stderr, "eactors: cannot open '%s': %s\n", path,
+                strerror(rc == EA_ERR_NOTFOUND ? ENOENT : errno));
+    else
         fprintf(stderr, "eactors: cannot read '%s'\n", path);
-        return -1;
-    }
-    *buf = b;
-    *len = n;
-    return 0;
+    return -1;
 }
 
 static int parse_u16(const char *s, uint16_t *out)
@@ -155,8 +138,8 @@ int cmd_sign(int argc, char **argv)
     uint8_t enc[EAI_SIGSTRUCT_SIZE];
     eai_sigstruct_encode(&s, enc);
     const char *dst = out ? out : sigpath;
-    FILE *f = fopen(dst, "wb");
-    if (f == NULL || fwrite(enc, 1, sizeof enc, f) != sizeof enc || fclose(f) != 0) {
+    if (eai_file_write_atomic(EAI_CWD, dst, enc, sizeof enc, 0644, EAI_WRITE_REPLACE, NULL) !=
+        EA_OK) {
         fprintf(stderr, "eactors: sign: cannot write '%s'\n", dst);
         return 1;
     }
