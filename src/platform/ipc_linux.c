@@ -23,6 +23,11 @@
 
 #include <eactors/ea_err.h>
 
+int eai_msg_pair(int fds[2])
+{
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0 ? EA_OK : EA_ERR_SYS;
+}
+
 int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd)
 {
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};

@@ -1,7 +1,21 @@
 /*
- * The one contract between eactors and the operating system. Everything above
- * this layer reaches the OS only through these functions (and libc's string
- * and memory functions). A port to another OS implements this header.
+ * The one contract between eactors and the operating system. The layers
+ * above (crypto, tls, queue, trust, core, runtime, tools) reach the OS only
+ * through these functions and libc's string, memory, formatting and
+ * allocation functions. A port to another OS implements this header.
+ *
+ * Exceptions, each for a reason:
+ *  - src/sys, the system actor, is the host's I/O gateway for actors:
+ *    sockets, epoll, timers and granted files are its job, and its requests
+ *    map one to one onto those calls. It is the I/O half of the platform; a
+ *    port implements it beside this header (docs/ARCHITECTURE.md).
+ *  - Standard output and error: reports and messages are printed with
+ *    stdio (printf, fprintf) by the runtime and the tools.
+ *  - The environment: getenv for the documented variables
+ *    (EACTORS_PLATFORM_DIR, EACTORS_IMAGE_PATH, HOME, XDG_DATA_HOME).
+ *  - Libraries that do their own I/O on our behalf: libxml2 parses from a
+ *    buffer this layer read; OpenSSL reads PEM key and certificate files
+ *    (BIO_new_file) and gets random bytes from the kernel.
  */
 #ifndef EAI_PLATFORM_H
 #define EAI_PLATFORM_H
@@ -72,6 +86,7 @@ int eai_mkdir_p(const char *path, unsigned mode);
 
 /* Processes. */
 pid_t eai_fork(void);
+pid_t eai_pid(void);
 /* Reaps one ended child without blocking: returns its pid and fills
  * *status (wait status), 0 if none has ended, -1 if there are no children. */
 pid_t eai_reap(int *status);
@@ -92,6 +107,8 @@ int eai_child_harden(char *err, size_t errlen);
  * when the peer closed, EA_ERR_PARSE for a record of another size or a
  * truncated one, EA_ERR_SYS; a passed descriptor (close-on-exec) is stored
  * in *passed_fd (else -1) even when the record is refused. */
+/* A connected pair of record sockets (close-on-exec), one end per process. */
+int eai_msg_pair(int fds[2]);
 int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd);
 int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd);
 /* Waits until at least one of fds (entries < 0 are ignored) is readable or

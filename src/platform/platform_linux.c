@@ -232,6 +232,11 @@ pid_t eai_fork(void)
     return fork();
 }
 
+pid_t eai_pid(void)
+{
+    return getpid();
+}
+
 int eai_child_harden(char *err, size_t errlen)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || prctl(PR_SET_DUMPABLE, 0) != 0) {
