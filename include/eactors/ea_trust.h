@@ -9,7 +9,8 @@
  * real SGX backend. `sgx_` becomes `ea_`; functions return an `ea_err`.
  *
  * These functions act for the enclave of the calling actor: call them from a
- * constructor or a body. In the host (no enclave) they return EA_ERR_PERM.
+ * constructor or a body. In the host (no enclave) those that need the
+ * platform return EA_ERR_PERM.
  * They talk to the platform (the emulated CPU) and may block for a few
  * microseconds; none is meant for the per-message path.
  */
@@ -106,23 +107,45 @@ _Static_assert(sizeof(ea_report_t) == 432, "SGX report layout");
 _Static_assert(sizeof(ea_target_info_t) == 512, "SGX target info layout");
 _Static_assert(sizeof(ea_key_request_t) == 512, "SGX key request layout");
 
-/** Fills `ti` so that a report made for it can be verified by this enclave
- * (sgx_self_target). */
+/**
+ * Fills `ti` so that a report made for it can be verified by this enclave
+ * (sgx_self_target). Returns EA_OK, or: EA_ERR_PERM outside an enclave,
+ * EA_ERR_INVAL if `ti` is NULL.
+ */
 EA_API int ea_self_target(ea_target_info_t *ti);
 
 /**
  * Creates a report of this enclave's identity for `target`, binding `data`
  * (may be NULL: zeros) (sgx_create_report). Only `target` can verify it.
+ * `report` is written only on success. Returns EA_OK, or: EA_ERR_PERM outside
+ * an enclave, EA_ERR_INVAL if `target` or `report` is NULL, EA_ERR_SYS if the
+ * platform service cannot be reached, EA_ERR_CRYPTO or EA_ERR_NOMEM if the
+ * crypto library fails.
  */
 EA_API int ea_create_report(const ea_target_info_t *target, const ea_report_data_t *data,
                             ea_report_t *report);
 
-/** Verifies a report made for this enclave: EA_OK or EA_ERR_AUTH
- * (sgx_verify_report). The MAC is compared in constant time. */
+/**
+ * Verifies a report made for this enclave (sgx_verify_report). The MAC is
+ * compared in constant time. Returns EA_OK, or: EA_ERR_AUTH if the report was
+ * made for another target, on another platform or in another run of the
+ * platform, or was modified; EA_ERR_PERM outside an enclave; EA_ERR_INVAL if
+ * `report` is NULL; EA_ERR_SYS if the platform service cannot be reached;
+ * EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails.
+ */
 EA_API int ea_verify_report(const ea_report_t *report);
 
-/** Derives a key (sgx_get_key). EA_ERR_PERM if req->isv_svn is above this
- * enclave's ISVSVN. The key is the caller's; wipe it after use. */
+/**
+ * Derives a key (sgx_get_key). The key is the caller's; wipe it after use.
+ * Returns EA_OK, or: EA_ERR_PERM outside an enclave, if `req->isv_svn` is
+ * above this enclave's ISVSVN or if `req->cpu_svn` is not zero (the
+ * platform's CPUSVN); EA_ERR_INVAL if `req` or `key` is NULL, a reserved
+ * field or `req->config_svn` is not zero, `req->key_name` is not an
+ * EA_KEYSELECT_* value, or a seal key's `req->key_policy` has no
+ * EA_KEYPOLICY_* bit or an unknown one; EA_ERR_SYS if the platform service
+ * cannot be reached; EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library
+ * fails.
+ */
 EA_API int ea_get_key(const ea_key_request_t *req, uint8_t key[EA_KEY_SIZE]);
 
 /* ---- sealing (sgx_tseal.h) ---- */
@@ -146,16 +169,32 @@ typedef struct ea_sealed_data {
 
 /** Bytes needed to seal; UINT32_MAX if too large. */
 EA_API uint32_t ea_calc_sealed_data_size(uint32_t add_mac_txt_size, uint32_t txt_encrypt_size);
-/** Lengths recorded in sealed data; UINT32_MAX if inconsistent. */
+/** Length of the additional MAC text recorded in sealed data; UINT32_MAX if
+ * `p_sealed_data` is NULL or its lengths are inconsistent. */
 EA_API uint32_t ea_get_add_mac_txt_len(const ea_sealed_data_t *p_sealed_data);
+/** Length of the encrypted text recorded in sealed data; UINT32_MAX if
+ * `p_sealed_data` is NULL or its lengths are inconsistent. */
 EA_API uint32_t ea_get_encrypt_txt_len(const ea_sealed_data_t *p_sealed_data);
 
-/** Seals with the MRSIGNER policy (the SDK's default). */
+/**
+ * Seals with the MRSIGNER policy (the SDK's default). The texts must not
+ * overlap `p_sealed_data`. Returns EA_OK, or: EA_ERR_PERM outside an enclave;
+ * EA_ERR_INVAL if a text is NULL with a non-zero length, `p_sealed_data` is
+ * NULL, or `sealed_data_size` is not ea_calc_sealed_data_size() of the two
+ * lengths (or that is UINT32_MAX); EA_ERR_SYS if the platform service cannot
+ * be reached; EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails. A
+ * failure after the arguments were accepted wipes `p_sealed_data`.
+ */
 EA_API int ea_seal_data(uint32_t additional_mactext_length, const uint8_t *p_additional_mactext,
                         uint32_t text2encrypt_length, const uint8_t *p_text2encrypt,
                         uint32_t sealed_data_size, ea_sealed_data_t *p_sealed_data);
 
-/** Seals with an explicit key policy (EA_KEYPOLICY_MRENCLAVE or _MRSIGNER). */
+/**
+ * Seals with an explicit key policy (EA_KEYPOLICY_MRENCLAVE or _MRSIGNER).
+ * Returns what ea_seal_data returns, and EA_ERR_INVAL also if `key_policy` is
+ * neither of the two or `attribute_mask` does not keep EA_FLAGS_INITTED and
+ * EA_FLAGS_DEBUG.
+ */
 EA_API int ea_seal_data_ex(uint16_t key_policy, ea_attributes_t attribute_mask, uint32_t misc_mask,
                            uint32_t additional_mactext_length, const uint8_t *p_additional_mactext,
                            uint32_t text2encrypt_length, const uint8_t *p_text2encrypt,
@@ -163,10 +202,20 @@ EA_API int ea_seal_data_ex(uint16_t key_policy, ea_attributes_t attribute_mask, 
 
 /**
  * Unseals. `*p_additional_mactext_length` and `*p_decrypted_text_length` give
- * the buffer sizes and receive the lengths. EA_ERR_AUTH if the data was
- * modified or sealed by another enclave (MRENCLAVE policy) or signer
- * (MRSIGNER policy) or on another platform; EA_ERR_PERM if sealed at a higher
- * ISVSVN than this enclave's.
+ * the buffer sizes and receive the lengths; `p_additional_mactext_length` may
+ * be NULL when no additional MAC text is expected. The size of the sealed
+ * data is not a parameter: a caller that got it from the host must first
+ * check that it holds ea_calc_sealed_data_size(ea_get_add_mac_txt_len(),
+ * ea_get_encrypt_txt_len()) bytes. Returns EA_OK, or: EA_ERR_AUTH if the data
+ * was modified (lengths, reserved fields, key request or tag) or sealed by
+ * another enclave (MRENCLAVE policy) or signer (MRSIGNER policy) or on another
+ * platform; EA_ERR_PERM outside an enclave, or if sealed at a higher ISVSVN
+ * than this enclave's or with a non-zero CPUSVN; EA_ERR_INVAL if
+ * `p_sealed_data` or `p_decrypted_text_length` is NULL, a buffer is NULL with
+ * a non-zero size, or a buffer is smaller than its recorded length;
+ * EA_ERR_SYS if the platform service cannot be reached; EA_ERR_CRYPTO or
+ * EA_ERR_NOMEM if the crypto library fails. On failure the lengths are
+ * unchanged and no unauthenticated text is left in the buffers.
  */
 EA_API int ea_unseal_data(const ea_sealed_data_t *p_sealed_data, uint8_t *p_additional_mactext,
                           uint32_t *p_additional_mactext_length, uint8_t *p_decrypted_text,
@@ -180,12 +229,36 @@ typedef struct ea_mc_uuid {
     uint8_t nonce[13];
 } ea_mc_uuid_t;
 
-/** Creates a counter owned by this enclave's MRSIGNER, value 0. */
+/**
+ * Creates a counter owned by this enclave's MRSIGNER, value 0. Returns EA_OK,
+ * or: EA_ERR_INVAL if an argument is NULL, EA_ERR_PERM outside an enclave or
+ * on a platform without counters, EA_ERR_SYS if the platform service cannot
+ * be reached or cannot lock or write its counter files, EA_ERR_CRYPTO or
+ * EA_ERR_NOMEM if the crypto library fails.
+ */
 EA_API int ea_create_monotonic_counter(ea_mc_uuid_t *counter_uuid, uint32_t *counter_value);
+/**
+ * Reads a counter. Returns EA_OK, or: EA_ERR_INVAL if an argument is NULL;
+ * EA_ERR_NOTFOUND if there is no such counter; EA_ERR_PERM outside an
+ * enclave, on a platform without counters, or if the counter belongs to
+ * another MRSIGNER; EA_ERR_AUTH if its file was edited or damaged; EA_ERR_SYS
+ * if the platform service cannot be reached or cannot lock or read its
+ * counter files; EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails.
+ */
 EA_API int ea_read_monotonic_counter(const ea_mc_uuid_t *counter_uuid, uint32_t *counter_value);
-/** Increments durably (fsync before it returns) and returns the new value. */
+/**
+ * Increments durably (fsync before it returns) and returns the new value.
+ * Returns what ea_read_monotonic_counter returns, and EA_ERR_LIMIT if the
+ * value is already UINT32_MAX (it never wraps); EA_ERR_SYS also covers a
+ * failed write.
+ */
 EA_API int ea_increment_monotonic_counter(const ea_mc_uuid_t *counter_uuid,
                                           uint32_t *counter_value);
+/**
+ * Destroys a counter. Returns what ea_read_monotonic_counter returns
+ * (EA_ERR_INVAL if `counter_uuid` is NULL); EA_ERR_SYS also covers a failed
+ * removal.
+ */
 EA_API int ea_destroy_monotonic_counter(const ea_mc_uuid_t *counter_uuid);
 
 /* ---- local attestation (sgx_dh.h) ---- */
@@ -219,7 +292,9 @@ typedef struct ea_dh_msg3 {
                              report_data = SHA-256(g_b || g_a) */
 } ea_dh_msg3_t;
 
-/** Session state; treat as opaque. Wiped when the session ends. */
+/** Session state; treat as opaque. Wiped when the session ends. A session
+ * runs once: success, or any failure other than a NULL argument, ends it, and
+ * a later call on it returns EA_ERR_INVAL. */
 typedef struct ea_dh_session {
     uint32_t role; /**< 1 initiator, 2 responder */
     uint32_t state;
@@ -233,19 +308,47 @@ typedef struct ea_dh_session {
 #define EA_DH_ROLE_INITIATOR 1u
 #define EA_DH_ROLE_RESPONDER 2u
 
+/** Starts a session in `role` (EA_DH_ROLE_*); needs no platform. Returns
+ * EA_OK, or EA_ERR_INVAL if `session` is NULL or `role` is unknown. */
 EA_API int ea_dh_init_session(uint32_t role, ea_dh_session_t *session);
-/** Responder: makes message 1. */
+/**
+ * Responder: makes message 1. Returns EA_OK, or: EA_ERR_INVAL if an argument
+ * is NULL or `session` is not a new responder session, EA_ERR_PERM outside an
+ * enclave, EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails.
+ */
 EA_API int ea_dh_responder_gen_msg1(ea_dh_msg1_t *msg1, ea_dh_session_t *session);
-/** Initiator: checks message 1, makes message 2. */
+/**
+ * Initiator: checks message 1, makes message 2. Returns EA_OK, or:
+ * EA_ERR_INVAL if an argument is NULL or `session` is not a new initiator
+ * session, EA_ERR_PERM outside an enclave, EA_ERR_AUTH if `g_a` is a
+ * small-order key, EA_ERR_SYS if the platform service cannot be reached,
+ * EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails.
+ */
 EA_API int ea_dh_initiator_proc_msg1(const ea_dh_msg1_t *msg1, ea_dh_msg2_t *msg2,
                                      ea_dh_session_t *session);
-/** Responder: verifies message 2 (report, binding, MAC), makes message 3,
- * and returns the AEK and the initiator's identity. */
+/**
+ * Responder: verifies message 2 (report, binding, MAC), makes message 3, and
+ * returns the AEK and the initiator's identity (written only on success; no
+ * trust policy is applied here). Returns EA_OK, or: EA_ERR_INVAL if an
+ * argument is NULL or `session` is not a responder waiting for message 2;
+ * EA_ERR_PERM outside an enclave; EA_ERR_AUTH if `g_b` is a small-order key
+ * or the MAC, the report or its binding of both keys does not verify (also
+ * when the platform service cannot be reached to check the report);
+ * EA_ERR_SYS if the platform service cannot be reached to make message 3's
+ * report; EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails.
+ */
 EA_API int ea_dh_responder_proc_msg2(const ea_dh_msg2_t *msg2, ea_dh_msg3_t *msg3,
                                      ea_dh_session_t *session, uint8_t aek[16],
                                      ea_dh_identity_t *initiator_identity);
-/** Initiator: verifies message 3, returns the AEK and the responder's
- * identity. */
+/**
+ * Initiator: verifies message 3 (MAC, report, binding), returns the AEK and
+ * the responder's identity (written only on success; no trust policy is
+ * applied here). Returns EA_OK, or: EA_ERR_INVAL if an argument is NULL or
+ * `session` is not an initiator waiting for message 3; EA_ERR_PERM outside an
+ * enclave; EA_ERR_AUTH if the MAC, the report or its binding of both keys
+ * does not verify (also when the platform service cannot be reached to check
+ * the report); EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails.
+ */
 EA_API int ea_dh_initiator_proc_msg3(const ea_dh_msg3_t *msg3, ea_dh_session_t *session,
                                      uint8_t aek[16], ea_dh_identity_t *responder_identity);
 
@@ -271,7 +374,11 @@ typedef struct ea_trust_policy {
  * `EA_TRUST_POLICY(.require = EA_REQUIRE_SAME_SIGNER | EA_REQUIRE_MIN_SVN,
  *                  .min_isv_svn = 2);`
  * Without it an image accepts peers signed by its own signer. The policy is
- * part of the measured image; the deployment file cannot change it.
+ * part of the measured image; the deployment file cannot change it. A peer
+ * that fails it is refused when the protected channels are set up, and the
+ * enclave's start fails with EA_ERR_POLICY. A policy that requires nothing
+ * or has unknown bits refuses every peer; one with another `abi` is refused
+ * when the image is loaded, also with EA_ERR_POLICY.
  */
 #define EA_TRUST_POLICY(...)               \
     __attribute__((visibility("default"))) \

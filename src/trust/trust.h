@@ -154,8 +154,9 @@ int eai_mc_open(eai_counters_t *mc, const eai_pcore_t *pc, const char *dir, char
                 size_t errlen);
 void eai_mc_close(eai_counters_t *mc);
 int eai_mc_create(eai_counters_t *mc, const uint8_t owner[32], ea_mc_uuid_t *uuid, uint32_t *value);
-/* EA_ERR_NOTFOUND (no such counter), EA_ERR_PERM (another owner),
- * EA_ERR_AUTH (file edited), EA_ERR_LIMIT (value would wrap). */
+/* read, increment and destroy: EA_ERR_NOTFOUND (no such counter),
+ * EA_ERR_PERM (another owner), EA_ERR_AUTH (file edited), EA_ERR_SYS (lock,
+ * file); increment also EA_ERR_LIMIT (value would wrap). */
 int eai_mc_read(eai_counters_t *mc, const uint8_t owner[32], const ea_mc_uuid_t *uuid,
                 uint32_t *value);
 int eai_mc_increment(eai_counters_t *mc, const uint8_t owner[32], const ea_mc_uuid_t *uuid,
