@@ -37,6 +37,29 @@ void fx_rmtree(const char *path)
     assert_int_equal(nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+void fx_platforms_open(struct fx_platforms *p)
+{
+    char err[256] = "";
+    fx_mkdtemp(p->dir);
+    fx_mkdtemp(p->dir2);
+    assert_int_equal(eai_pcore_open(&p->pc, p->dir, err, sizeof err), EA_OK);
+    assert_int_equal(eai_pcore_open(&p->pc2, p->dir2, err, sizeof err), EA_OK);
+}
+
+void fx_platforms_close(struct fx_platforms *p)
+{
+    eai_trust_bind(NULL);
+    eai_pcore_close(&p->pc);
+    eai_pcore_close(&p->pc2);
+    fx_rmtree(p->dir);
+    fx_rmtree(p->dir2);
+}
+
+void fx_as(const eai_local_platform_t *lp)
+{
+    eai_trust_bind(&lp->ops);
+}
+
 void fx_sign(const void *image, size_t len, uint64_t flags, uint16_t prod_id, uint16_t svn,
              const uint8_t priv[32], uint8_t sig[EAI_SIGSTRUCT_SIZE])
 {
