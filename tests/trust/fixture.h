@@ -11,11 +11,6 @@
 
 #include "trust/trust.h"
 
-/* Creates a fresh 0700 directory under TMPDIR; path has 64 bytes. */
-void fx_mkdtemp(char path[64]);
-/* Removes the directory tree. */
-void fx_rmtree(const char *path);
-
 /* Signs `image` with `priv` and runs EINIT on it; asserts success. */
 void fx_identity(const char *image, uint64_t flags, uint16_t prod_id, uint16_t svn,
                  const uint8_t priv[32], eai_identity_t *id);
