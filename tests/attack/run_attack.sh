@@ -25,26 +25,18 @@
 #     stopped with SIGINT.
 #   always: no process of the run is left behind.
 set -u
+. "$(dirname "$0")/../common/lib.sh"
 mode=$1 dep=$2
 : "${EACTORS:?}" "${IMG:?}" "${ATTACKER:?}"
 attack_ms=${ATTACK_MS:-1500}
 seed=${SEED:-12345}
 marker=EACTORS-SECRET-PLAINTEXT-0123456789
-tmp=$(mktemp -d)
-run_pid=""
-cleanup() {
-    [ -n "$run_pid" ] && kill -9 "$run_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+scratch
 export EACTORS_IMAGE_PATH=$IMG
 # A private copy with a unique name, to look for leftover processes.
 f=$tmp/${dep%.xml}-$mode-$$.xml
 cp "$IMG/$dep" "$f"
-out=$tmp/out err=$tmp/err aout=$tmp/attacker
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-alive() { kill -0 "$run_pid" 2>/dev/null; }
+aout=$tmp/attacker
 dump() {
     echo "--- attacker"; cat "$aout" 2>/dev/null
     echo "--- stdout"; cat "$out"
@@ -53,14 +45,10 @@ dump() {
 
 # Hard guard: the whole run ends within 100 s whatever happens.
 EACTORS_DEBUG_LAYOUT=1 timeout -k 5 100 "$EACTORS" run "$f" >"$out" 2>"$err" &
-run_pid=$!
+pid=$!
 
 # Wait for the layout and for the first round trip (messages flow).
-for _ in $(seq 1 600); do
-    grep -q "^talker: running" "$out" && break
-    alive || break
-    sleep 0.05
-done
+wait_for "$out" "^talker: running" 30
 launcher=$(sed -n 's/^eactors: layout: pid=\([0-9]*\) .*/\1/p' "$err" | head -n 1)
 if [ -z "$launcher" ] || ! grep -q "^eactors: layout: channel=" "$err" ||
     ! grep -q "^talker: running" "$out"; then
@@ -78,20 +66,20 @@ arc=$?
 # itself (it should: the channel fails), then stop it.
 sigint=0
 if [ "$mode" != scan ] && [ "$mode" != full ]; then
-    for _ in $(seq 1 100); do alive || break; sleep 0.05; done
+    wait_gone 5
 fi
 if alive; then
     sigint=1
     kill -INT "$launcher" 2>/dev/null
-    for _ in $(seq 1 300); do alive || break; sleep 0.05; done
+    wait_gone 15
 fi
 if alive; then
     fail "the run did not end within 15 s of SIGINT"
-    kill -9 "$launcher" "$run_pid" 2>/dev/null
+    kill -9 "$launcher" "$pid" 2>/dev/null
 fi
-wait "$run_pid"
+wait "$pid"
 rc=$?
-run_pid=""
+pid=
 
 echo "case: mode=$mode deployment=$dep exit=$rc sigint=$sigint"
 cat "$aout"
@@ -147,11 +135,6 @@ scan:*)
 esac
 
 # No process of this run may outlive it.
-sleep 0.2
-if pgrep -f -- "$f" >/dev/null; then
-    fail "processes left behind for $f:"
-    pgrep -af -- "$f"
-fi
+no_leftovers "$f"
 [ "$fails" -eq 0 ] || dump
-if [ "$fails" -eq 0 ]; then echo "PASS: attack $mode on $dep"; fi
-exit $((fails > 0))
+finish "attack $mode on $dep"

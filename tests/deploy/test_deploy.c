@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "runtime/deploy.h"
+#include "tmpdir.h"
 
 static char tmpdir[256];
 static char file[300];
@@ -54,9 +55,7 @@ static int setup(void **state)
 {
     (void)state;
     char path[PATH_MAX + 32];
-    snprintf(tmpdir, sizeof tmpdir, "%s/ea_deploy_XXXXXX",
-             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
-    assert_non_null(mkdtemp(tmpdir));
+    ea_test_mkdtemp(tmpdir, sizeof tmpdir, "ea_deploy_");
     snprintf(file, sizeof file, "%s/d.xml", tmpdir);
     snprintf(path, sizeof path, "%s/img.so", tmpdir);
     write_file(path, "dummy image\n");

@@ -4,38 +4,20 @@
 # Environment: EACTORS (the tool), IMG (dir with faulty.so and test
 # deployments), EX (the built examples dir), BACKEND (optional: none).
 set -u
+. "$(dirname "$0")/../common/lib.sh"
 case_name=$1
-out=$(mktemp) err=$(mktemp) tmp=$(mktemp -d)
-trap 'rm -rf "$out" "$err" "$tmp"' EXIT
+scratch
 # Images of test deployments resolve through the search path, so a test can
 # run a private copy of a deployment (a unique name to look for leftovers).
 export EACTORS_IMAGE_PATH=$IMG
 private() { cp "$IMG/$1" "$tmp/${1%.xml}-$$.xml"; echo "$tmp/${1%.xml}-$$.xml"; }
 backend=()
 [ -n "${BACKEND:-}" ] && backend=(--backend "$BACKEND")
-fails=0
-
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 # run EXPECTED_EXIT FILE [ARGS...]: runs the deployment with a hang guard.
 run() {
     local want=$1 file=$2; shift 2
-    timeout -k 5 120 "$EACTORS" run "${backend[@]}" "$@" "$file" >"$out" 2>"$err"
-    local got=$?
-    if [ "$got" != "$want" ]; then
-        fail "exit status $got, expected $want for $file"
-        echo "--- stdout"; cat "$out"; echo "--- stderr"; cat "$err"
-    fi
-}
-has_out() { grep -qF -- "$1" "$out" || { fail "stdout lacks: $1"; cat "$out"; }; }
-has_err() { grep -qF -- "$1" "$err" || { fail "stderr lacks: $1"; cat "$err"; }; }
-lacks_err() { ! grep -qF -- "$1" "$err" || { fail "stderr has: $1"; cat "$err"; }; }
-# No enclave process of this run may outlive it.
-no_leftovers() {
-    sleep 0.2
-    if pgrep -f -- "$1" >/dev/null; then
-        fail "processes left behind for $1:"; pgrep -af -- "$1"
-    fi
+    expect_run "$want" 120 "${backend[@]}" "$@" "$file"
 }
 # Every message of a pingpong run came back intact.
 pingpong_ok() {
@@ -130,15 +112,12 @@ sigint | sigterm)
     f=$(private wait.xml)
     "$EACTORS" run "${backend[@]}" "$f" >"$out" 2>"$err" &
     pid=$!
-    for _ in $(seq 1 300); do
-        grep -q "inside: ready" "$out" && grep -q "outside: ready" "$out" && break
-        sleep 0.05
-    done
+    wait_for "$out" "inside: ready" 15 && wait_for "$out" "outside: ready" 15
     kill -s "$sig" "$pid"
     # Hang guard only: the run itself ends within about a second.
-    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    if kill -0 "$pid" 2>/dev/null; then fail "run did not end after SIG$sig"; kill -9 "$pid"; fi
+    if ! wait_gone 10; then fail "run did not end after SIG$sig"; kill -9 "$pid"; fi
     wait "$pid"; got=$?
+    pid=
     [ "$got" = "$want" ] || fail "exit $got, expected $want"
     has_err "eactors: stopping on SIG$sig"
     has_out "inside: stop seen"
@@ -181,5 +160,4 @@ usage)
     fail "unknown case $case_name"
     ;;
 esac
-if [ "$fails" -eq 0 ]; then echo "PASS: $case_name${BACKEND:+ (backend $BACKEND)}"; fi
-exit $((fails > 0))
+finish "$case_name${BACKEND:+ (backend $BACKEND)}"

@@ -4,14 +4,9 @@
 # EACTORS_PLATFORM_DIR. Each case runs its own copy of the deployment on its
 # own port, starts the clients, then stops the run with SIGINT and checks it.
 set -u
+. "$(dirname "$0")/../common/lib.sh"
 case_name=$1 port=$2
-tmp=$(mktemp -d)
-out=$tmp/out err=$tmp/err
-pid=
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+scratch
 CA=$EX/https/pki/ca.pem
 
 # start XML: runs a private copy of a deployment with the port replaced.
@@ -20,17 +15,13 @@ start() {
     sed "s/$oldport/$port/g" "$src" > "$tmp/run.xml"
     EACTORS_IMAGE_PATH=$(dirname "$src") "$EACTORS" run "$tmp/run.xml" >"$out" 2>"$err" &
     pid=$!
-    for _ in $(seq 1 200); do
-        grep -q "listening" "$out" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
+    wait_for "$out" "listening" 10 && return 0
     fail "server did not start"; cat "$out" "$err"; exit 1
 }
 # stop: SIGINT, then check a clean end and that no descriptor leaked.
 stop() {
     kill -INT "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    wait_gone 5
     wait "$pid"; local rc=$?
     pid=
     [ "$rc" = 130 ] || { fail "run ended with $rc, expected 130"; tail -20 "$err"; }
@@ -166,5 +157,4 @@ https_fd)
     fail "unknown case $case_name"
     ;;
 esac
-[ "$fails" -eq 0 ] && echo "PASS: $case_name"
-exit $((fails > 0))
+finish "$case_name"

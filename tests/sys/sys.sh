@@ -7,14 +7,10 @@
 # listener, then the waiting timer), then lets the test actor finish.
 # Environment: EACTORS, IMG, CLIENT, EACTORS_PLATFORM_DIR.
 set -u
+. "$(dirname "$0")/../common/lib.sh"
 case_name=$1
-tmp=$(mktemp -d)
-out=$tmp/out err=$tmp/err
-pid=
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+scratch
+# Quieter than lib.sh's has_err: stderr is shown once, at the end.
 has_err() { grep -qF -- "$1" "$err" || fail "stderr lacks: $1"; }
 
 case "$case_name" in
@@ -47,24 +43,14 @@ XML
 
 "$EACTORS" run "$tmp/sys.xml" >"$out" 2>"$err" &
 pid=$!
-# wait_for TEXT SECONDS: polls the run's stderr (the run itself never polls).
-wait_for() {
-    local i
-    for ((i = 0; i < $2 * 20; i++)); do
-        grep -qF -- "$1" "$err" && return 0
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    grep -qF -- "$1" "$err"
-}
 fds() { ls "/proc/$pid/fd" 2>/dev/null | wc -l; }
 
-if ! wait_for "LISTENING port=$port" 60; then
+if ! wait_for "$err" "LISTENING port=$port" 60; then
     fail "test actor did not listen"; cat "$err"; exit 1
 fi
 fd_start=$(fds)
 "$CLIENT" "$port" "$conns" "$bytes" "$mode" || fail "client failed"
-if ! wait_for "FDCHECK" 120; then
+if ! wait_for "$err" "FDCHECK" 120; then
     fail "test actor did not reach FDCHECK"; cat "$err"; exit 1
 fi
 fd_end=$(fds)

@@ -11,17 +11,26 @@
 
 #include "trust/trust.h"
 
-/* Creates a fresh 0700 directory under TMPDIR; path has 64 bytes. */
-void fx_mkdtemp(char path[64]);
-/* Removes the directory tree. */
-void fx_rmtree(const char *path);
-
 /* Signs `image` with `priv` and runs EINIT on it; asserts success. */
 void fx_identity(const char *image, uint64_t flags, uint16_t prod_id, uint16_t svn,
                  const uint8_t priv[32], eai_identity_t *id);
 /* The signature file bytes for `image`. */
 void fx_sign(const void *image, size_t len, uint64_t flags, uint16_t prod_id, uint16_t svn,
              const uint8_t priv[32], uint8_t sig[EAI_SIGSTRUCT_SIZE]);
+
+/* Two platforms, each a fresh platform directory with its core open: the
+ * same enclave played on both is one image on two machines. */
+struct fx_platforms {
+    char dir[64], dir2[64];
+    eai_pcore_t pc, pc2;
+};
+/* Makes both directories and opens both cores; asserts success. */
+void fx_platforms_open(struct fx_platforms *p);
+/* Unbinds the enclave being played, closes both cores and removes both
+ * directories. */
+void fx_platforms_close(struct fx_platforms *p);
+/* Plays the enclave of `lp` from now on (binds its local platform). */
+void fx_as(const eai_local_platform_t *lp);
 
 /* Two fixed signing keys. */
 extern const uint8_t fx_s1[32];

@@ -16,6 +16,7 @@
 
 #include "crypto/crypto.h"
 #include "fixture.h"
+#include "tmpdir.h"
 #include "trust/trust.h"
 
 static void counter_path(const char *dir, const ea_mc_uuid_t *u, char *out, size_t n)
@@ -44,7 +45,7 @@ static void test_counters(void **state)
     (void)state;
     int fds = fx_open_fds();
     char dir[64], err[256] = "";
-    fx_mkdtemp(dir);
+    ea_test_mkdtemp(dir, sizeof dir, "ea-trust-");
     eai_pcore_t pc;
     eai_counters_t mc;
     assert_int_equal(eai_pcore_open(&pc, dir, err, sizeof err), EA_OK);
@@ -162,7 +163,7 @@ static void test_counters(void **state)
 
     eai_mc_close(&mc);
     eai_pcore_close(&pc);
-    fx_rmtree(dir);
+    ea_test_rmtree(dir);
     assert_int_equal(fx_open_fds(), fds);
 }
 
@@ -170,7 +171,7 @@ static void test_secret_file(void **state)
 {
     (void)state;
     char dir[64], sub[96], path[128], err[256] = "", expect[300];
-    fx_mkdtemp(dir);
+    ea_test_mkdtemp(dir, sizeof dir, "ea-trust-");
     snprintf(sub, sizeof sub, "%s/platform", dir);
     snprintf(path, sizeof path, "%s/secret", sub);
 
@@ -221,7 +222,7 @@ static void test_secret_file(void **state)
     assert_int_equal(symlink(path, target), 0);
     assert_int_not_equal(eai_pcore_open(&p1, d3, err, sizeof err), EA_OK);
 
-    fx_rmtree(dir);
+    ea_test_rmtree(dir);
 }
 
 int main(void)

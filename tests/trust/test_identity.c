@@ -17,6 +17,7 @@
 
 #include "crypto/crypto.h"
 #include "fixture.h"
+#include "tmpdir.h"
 #include "trust/trust.h"
 
 static const char image[] = "an enclave image, pretending to be an ELF shared object";
@@ -312,7 +313,7 @@ static void test_key_files(void **state)
 {
     (void)state;
     char dir[64], path[128], err[256] = "";
-    fx_mkdtemp(dir);
+    ea_test_mkdtemp(dir, sizeof dir, "ea-trust-");
     snprintf(path, sizeof path, "%s/signer.pem", dir);
     assert_int_equal(eai_key_generate(path, err, sizeof err), EA_OK);
 
@@ -386,7 +387,7 @@ static void test_key_files(void **state)
     snprintf(expect, sizeof expect, "key file '%s' does not hold an Ed25519 key", junk);
     assert_string_equal(err, expect);
 
-    fx_rmtree(dir);
+    ea_test_rmtree(dir);
 }
 
 static void test_hex(void **state)

@@ -17,8 +17,7 @@
 #include "trust/trust.h"
 
 struct fx {
-    char dir[64], dir2[64];
-    eai_pcore_t pc, pc2;
+    struct fx_platforms p;
     eai_identity_t a, a2, b, c;                     /* a, a2 (other image), b: signer S1; c: S2 */
     eai_local_platform_t la, la2, lb, lc, lb_other; /* lb_other: B on pc2 */
 };
@@ -27,20 +26,16 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    char err[256] = "";
-    fx_mkdtemp(f->dir);
-    fx_mkdtemp(f->dir2);
-    assert_int_equal(eai_pcore_open(&f->pc, f->dir, err, sizeof err), EA_OK);
-    assert_int_equal(eai_pcore_open(&f->pc2, f->dir2, err, sizeof err), EA_OK);
+    fx_platforms_open(&f->p);
     fx_identity("enclave A", EA_FLAGS_MODE64BIT, 1, 1, fx_s1, &f->a);
     fx_identity("enclave A, version 2", EA_FLAGS_MODE64BIT, 1, 1, fx_s1, &f->a2);
     fx_identity("enclave B", EA_FLAGS_MODE64BIT, 2, 5, fx_s1, &f->b);
     fx_identity("enclave C", EA_FLAGS_MODE64BIT, 1, 1, fx_s2, &f->c);
-    eai_local_platform_init(&f->la, &f->pc, &f->a, NULL);
-    eai_local_platform_init(&f->la2, &f->pc, &f->a2, NULL);
-    eai_local_platform_init(&f->lb, &f->pc, &f->b, NULL);
-    eai_local_platform_init(&f->lc, &f->pc, &f->c, NULL);
-    eai_local_platform_init(&f->lb_other, &f->pc2, &f->b, NULL);
+    eai_local_platform_init(&f->la, &f->p.pc, &f->a, NULL);
+    eai_local_platform_init(&f->la2, &f->p.pc, &f->a2, NULL);
+    eai_local_platform_init(&f->lb, &f->p.pc, &f->b, NULL);
+    eai_local_platform_init(&f->lc, &f->p.pc, &f->c, NULL);
+    eai_local_platform_init(&f->lb_other, &f->p.pc2, &f->b, NULL);
     *state = f;
     return 0;
 }
@@ -48,18 +43,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    eai_trust_bind(NULL);
-    eai_pcore_close(&f->pc);
-    eai_pcore_close(&f->pc2);
-    fx_rmtree(f->dir);
-    fx_rmtree(f->dir2);
+    fx_platforms_close(&f->p);
     free(f);
     return 0;
-}
-
-static void as(const eai_local_platform_t *lp)
-{
-    eai_trust_bind(&lp->ops);
 }
 
 /* ---- reports ------------------------------------------------------------ */
@@ -101,10 +87,10 @@ static void test_report_for_target(void **state)
 {
     struct fx *f = *state;
     ea_target_info_t tb, ta;
-    as(&f->lb);
+    fx_as(&f->lb);
     assert_int_equal(ea_self_target(&tb), EA_OK);
     assert_memory_equal(tb.mr_enclave, f->b.mr_enclave, 32);
-    as(&f->la);
+    fx_as(&f->la);
     assert_int_equal(ea_self_target(&ta), EA_OK);
 
     ea_report_data_t rd;
@@ -121,7 +107,7 @@ static void test_report_for_target(void **state)
     assert_int_equal(r.body.isv_prod_id, f->a.isv_prod_id);
     assert_int_equal(r.body.isv_svn, f->a.isv_svn);
     assert_memory_equal(r.body.report_data.d, rd.d, 64);
-    assert_memory_equal(r.key_id, f->pc.report_key_id, 32);
+    assert_memory_equal(r.key_id, f->p.pc.report_key_id, 32);
     ea_report_data_t zero;
     memset(&zero, 0, sizeof zero);
     assert_memory_equal(ra.body.report_data.d, zero.d, 64);
@@ -130,7 +116,7 @@ static void test_report_for_target(void **state)
     assert_int_equal(ea_verify_report(&r), EA_ERR_AUTH);
     assert_int_equal(ea_verify_report(&ra), EA_OK);
 
-    as(&f->lb);
+    fx_as(&f->lb);
     assert_int_equal(ea_verify_report(&r), EA_OK);
     /* B cannot verify the report made for A. */
     assert_int_equal(ea_verify_report(&ra), EA_ERR_AUTH);
@@ -152,7 +138,7 @@ static void test_report_for_target(void **state)
 
     /* The same enclave B on another platform (another secret) has other
      * report keys. */
-    as(&f->lb_other);
+    fx_as(&f->lb_other);
     assert_int_equal(ea_verify_report(&r), EA_ERR_AUTH);
     eai_trust_bind(NULL);
 }
@@ -160,7 +146,7 @@ static void test_report_for_target(void **state)
 static void test_get_key(void **state)
 {
     struct fx *f = *state;
-    as(&f->lb); /* ISVSVN 5 */
+    fx_as(&f->lb); /* ISVSVN 5 */
     ea_key_request_t req;
     memset(&req, 0, sizeof req);
     req.key_name = EA_KEYSELECT_SEAL;
@@ -199,13 +185,13 @@ static void test_get_key(void **state)
     assert_int_equal(ea_get_key(&req, kb_e), EA_OK);
     /* B has ISVPRODID 2, A has 1: the product id separates them too, so
      * compare A with A2 (same product) for the MRSIGNER case. */
-    as(&f->la);
+    fx_as(&f->la);
     assert_int_equal(ea_get_key(&req, ka_e), EA_OK);
     req.key_policy = EA_KEYPOLICY_MRSIGNER;
     assert_int_equal(ea_get_key(&req, ka_s), EA_OK);
     assert_memory_not_equal(ka_e, kb_e, 16);
     assert_memory_not_equal(ka_s, kb_s, 16);
-    as(&f->la2);
+    fx_as(&f->la2);
     uint8_t k[16];
     assert_int_equal(ea_get_key(&req, k), EA_OK);
     assert_memory_equal(k, ka_s, 16);
@@ -232,18 +218,18 @@ static void dh_start(struct run *x, const eai_local_platform_t *i, const eai_loc
     memset(x, 0, sizeof *x);
     assert_int_equal(ea_dh_init_session(EA_DH_ROLE_INITIATOR, &x->si), EA_OK);
     assert_int_equal(ea_dh_init_session(EA_DH_ROLE_RESPONDER, &x->sr), EA_OK);
-    as(r);
+    fx_as(r);
     assert_int_equal(ea_dh_responder_gen_msg1(&x->m1, &x->sr), EA_OK);
-    as(i);
+    fx_as(i);
     assert_int_equal(ea_dh_initiator_proc_msg1(&x->m1, &x->m2, &x->si), EA_OK);
 }
 
 static void dh_full(struct run *x, const eai_local_platform_t *i, const eai_local_platform_t *r)
 {
     dh_start(x, i, r);
-    as(r);
+    fx_as(r);
     assert_int_equal(ea_dh_responder_proc_msg2(&x->m2, &x->m3, &x->sr, x->aek_r, &x->id_i), EA_OK);
-    as(i);
+    fx_as(i);
     assert_int_equal(ea_dh_initiator_proc_msg3(&x->m3, &x->si, x->aek_i, &x->id_r), EA_OK);
     eai_trust_bind(NULL);
 }
@@ -284,7 +270,7 @@ static void test_dh_ok(void **state)
     /* A session is single use. */
     uint8_t aek[16];
     ea_dh_identity_t id;
-    as(&f->la);
+    fx_as(&f->la);
     assert_int_equal(ea_dh_initiator_proc_msg3(&x.m3, &x.si, aek, &id), EA_ERR_INVAL);
     assert_int_equal(ea_dh_initiator_proc_msg1(&x.m1, &x.m2, &x.si), EA_ERR_INVAL);
     eai_trust_bind(NULL);
@@ -299,7 +285,7 @@ static void test_dh_state_machine(void **state)
     ea_dh_msg3_t m3;
     uint8_t aek[16];
     ea_dh_identity_t id;
-    as(&f->la);
+    fx_as(&f->la);
     assert_int_equal(ea_dh_init_session(3, &s), EA_ERR_INVAL);
     assert_int_equal(ea_dh_init_session(EA_DH_ROLE_INITIATOR, &s), EA_OK);
     assert_int_equal(ea_dh_responder_gen_msg1(&m1, &s), EA_ERR_INVAL);
@@ -324,7 +310,7 @@ static void expect_msg2_fails(struct run *x, const eai_local_platform_t *r)
     ea_dh_identity_t id;
     memset(aek, 0x77, sizeof aek);
     memset(&id, 0x77, sizeof id);
-    as(r);
+    fx_as(r);
     assert_int_equal(ea_dh_responder_proc_msg2(&x->m2, &x->m3, &x->sr, aek, &id), EA_ERR_AUTH);
     for (int i = 0; i < 16; i++)
         assert_int_equal(aek[i], 0x77);
@@ -364,7 +350,7 @@ static void test_dh_msg2_replay(void **state)
      * one, and its CMAC is under the old SMK. */
     memset(&y, 0, sizeof y);
     assert_int_equal(ea_dh_init_session(EA_DH_ROLE_RESPONDER, &y.sr), EA_OK);
-    as(&f->lb);
+    fx_as(&f->lb);
     assert_int_equal(ea_dh_responder_gen_msg1(&y.m1, &y.sr), EA_OK);
     y.m2 = x.m2;
     expect_msg2_fails(&y, &f->lb);
@@ -377,14 +363,14 @@ static void test_dh_msg3_modified(void **state)
     for (size_t k = 0; k < sizeof where / sizeof where[0]; k++) {
         struct run x;
         dh_start(&x, &f->la, &f->lb);
-        as(&f->lb);
+        fx_as(&f->lb);
         assert_int_equal(ea_dh_responder_proc_msg2(&x.m2, &x.m3, &x.sr, x.aek_r, &x.id_i), EA_OK);
         ((uint8_t *)&x.m3)[where[k]] ^= 0x02;
         uint8_t aek[16];
         ea_dh_identity_t id;
         memset(aek, 0x77, sizeof aek);
         memset(&id, 0x77, sizeof id);
-        as(&f->la);
+        fx_as(&f->la);
         assert_int_equal(ea_dh_initiator_proc_msg3(&x.m3, &x.si, aek, &id), EA_ERR_AUTH);
         assert_int_equal(aek[0], 0x77);
         assert_int_equal(id.isv_svn, 0x7777);
@@ -394,7 +380,7 @@ static void test_dh_msg3_modified(void **state)
     /* A responder that answers with a report made for someone else. */
     struct run x;
     dh_start(&x, &f->la, &f->lb);
-    as(&f->lb);
+    fx_as(&f->lb);
     assert_int_equal(ea_dh_responder_proc_msg2(&x.m2, &x.m3, &x.sr, x.aek_r, &x.id_i), EA_OK);
     ea_target_info_t tb;
     assert_int_equal(ea_self_target(&tb), EA_OK);
@@ -403,7 +389,7 @@ static void test_dh_msg3_modified(void **state)
     assert_int_equal(ea_create_report(&tb, &rd, &x.m3.report), EA_OK);
     uint8_t aek[16];
     ea_dh_identity_t id;
-    as(&f->la);
+    fx_as(&f->la);
     assert_int_equal(ea_dh_initiator_proc_msg3(&x.m3, &x.si, aek, &id), EA_ERR_AUTH);
     eai_trust_bind(NULL);
 }

@@ -15,8 +15,7 @@
 #include "trust/trust.h"
 
 struct fx {
-    char dir[64], dir2[64];
-    eai_pcore_t pc, pc2;
+    struct fx_platforms p;
     /* a2/a3/a4: image A at ISVSVN 2/3/4; b: image B; c: image A, signer S2 */
     eai_identity_t a2, a3, a4, b, c;
     eai_local_platform_t la2, la3, la4, lb, lc, la3_other;
@@ -26,22 +25,18 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    char err[256] = "";
-    fx_mkdtemp(f->dir);
-    fx_mkdtemp(f->dir2);
-    assert_int_equal(eai_pcore_open(&f->pc, f->dir, err, sizeof err), EA_OK);
-    assert_int_equal(eai_pcore_open(&f->pc2, f->dir2, err, sizeof err), EA_OK);
+    fx_platforms_open(&f->p);
     fx_identity("enclave A", EA_FLAGS_MODE64BIT, 1, 2, fx_s1, &f->a2);
     fx_identity("enclave A", EA_FLAGS_MODE64BIT, 1, 3, fx_s1, &f->a3);
     fx_identity("enclave A", EA_FLAGS_MODE64BIT, 1, 4, fx_s1, &f->a4);
     fx_identity("enclave B", EA_FLAGS_MODE64BIT, 1, 3, fx_s1, &f->b);
     fx_identity("enclave A", EA_FLAGS_MODE64BIT, 1, 3, fx_s2, &f->c);
-    eai_local_platform_init(&f->la2, &f->pc, &f->a2, NULL);
-    eai_local_platform_init(&f->la3, &f->pc, &f->a3, NULL);
-    eai_local_platform_init(&f->la4, &f->pc, &f->a4, NULL);
-    eai_local_platform_init(&f->lb, &f->pc, &f->b, NULL);
-    eai_local_platform_init(&f->lc, &f->pc, &f->c, NULL);
-    eai_local_platform_init(&f->la3_other, &f->pc2, &f->a3, NULL);
+    eai_local_platform_init(&f->la2, &f->p.pc, &f->a2, NULL);
+    eai_local_platform_init(&f->la3, &f->p.pc, &f->a3, NULL);
+    eai_local_platform_init(&f->la4, &f->p.pc, &f->a4, NULL);
+    eai_local_platform_init(&f->lb, &f->p.pc, &f->b, NULL);
+    eai_local_platform_init(&f->lc, &f->p.pc, &f->c, NULL);
+    eai_local_platform_init(&f->la3_other, &f->p.pc2, &f->a3, NULL);
     *state = f;
     return 0;
 }
@@ -49,18 +44,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    eai_trust_bind(NULL);
-    eai_pcore_close(&f->pc);
-    eai_pcore_close(&f->pc2);
-    fx_rmtree(f->dir);
-    fx_rmtree(f->dir2);
+    fx_platforms_close(&f->p);
     free(f);
     return 0;
-}
-
-static void as(const eai_local_platform_t *lp)
-{
-    eai_trust_bind(&lp->ops);
 }
 
 static const uint8_t secret_text[] = "the launch codes are 0000";
@@ -76,7 +62,7 @@ static ea_sealed_data_t *seal_as(const eai_local_platform_t *lp, uint16_t policy
     assert_int_not_equal(n, UINT32_MAX);
     ea_sealed_data_t *s = malloc(n);
     assert_non_null(s);
-    as(lp);
+    fx_as(lp);
     if (policy == 0) {
         assert_int_equal(ea_seal_data(addlen, add, txtlen, txt, n, s), EA_OK);
     } else {
@@ -95,7 +81,7 @@ static int unseal_as(const eai_local_platform_t *lp, const ea_sealed_data_t *s, 
 {
     *addlen = addcap;
     *txtlen = txtcap;
-    as(lp);
+    fx_as(lp);
     int rc = ea_unseal_data(s, add, addlen, txt, txtlen);
     eai_trust_bind(NULL);
     return rc;
@@ -148,7 +134,7 @@ static void test_roundtrip(void **state)
     s = seal_as(&f->la3, EA_KEYPOLICY_MRENCLAVE, NULL, 0, secret_text, sizeof secret_text, &n);
     assert_int_equal(ea_get_add_mac_txt_len(s), 0);
     tl = sizeof txt;
-    as(&f->la3);
+    fx_as(&f->la3);
     assert_int_equal(ea_unseal_data(s, NULL, NULL, txt, &tl), EA_OK);
     eai_trust_bind(NULL);
     assert_int_equal(tl, sizeof secret_text);
@@ -170,7 +156,7 @@ static void test_seal_args(void **state)
     ea_sealed_data_t *s = malloc(n);
     ea_attributes_t mask = {.flags = EA_FLAGS_INITTED | EA_FLAGS_DEBUG};
     assert_int_equal(ea_seal_data(0, NULL, sizeof secret_text, secret_text, n, s), EA_ERR_PERM);
-    as(&f->la3);
+    fx_as(&f->la3);
     assert_int_equal(ea_seal_data(0, NULL, sizeof secret_text, secret_text, n - 1, s),
                      EA_ERR_INVAL);
     assert_int_equal(ea_seal_data(0, NULL, sizeof secret_text, NULL, n, s), EA_ERR_INVAL);

@@ -3,23 +3,13 @@
 # Environment: EACTORS (the tool), TI (test images and deployments),
 # EX (built examples), EACTORS_PLATFORM_DIR.
 set -u
+. "$(dirname "$0")/../common/lib.sh"
 case_name=$1
-out=$(mktemp) err=$(mktemp) tmp=$(mktemp -d)
-trap 'rm -rf "$out" "$err" "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+scratch
 run() {
     local want=$1; shift
-    timeout -k 5 60 "$EACTORS" run "$@" >"$out" 2>"$err"
-    local got=$?
-    if [ "$got" != "$want" ]; then
-        fail "exit status $got, expected $want for $*"
-        echo "--- stdout"; cat "$out"; echo "--- stderr"; cat "$err"
-    fi
+    expect_run "$want" 60 "$@"
 }
-has_out() { grep -qF -- "$1" "$out" || { fail "stdout lacks: $1"; cat "$out"; }; }
-lacks_out() { ! grep -qF -- "$1" "$out" || { fail "stdout has: $1"; cat "$out"; }; }
-has_err() { grep -qF -- "$1" "$err" || { fail "stderr lacks: $1"; cat "$err"; }; }
 
 # A private copy of the marker image and its deployment, to tamper with.
 marker_copy() {
@@ -160,5 +150,4 @@ platform_dir_mode)
     fail "unknown case $case_name"
     ;;
 esac
-[ "$fails" -eq 0 ] && echo "PASS: $case_name"
-exit $((fails > 0))
+finish "$case_name"
