@@ -554,19 +554,12 @@ static void sys_free(struct sys *s)
     free(s);
 }
 
-static int sys_ctor(ea_actor_t *self, void *state)
+/* Many sockets: room for every handle slot. Raises the hard descriptor
+ * limit too when allowed (root), else takes the soft limit up to the hard
+ * one. */
+static void raise_fd_limit(ea_actor_t *self)
 {
-    struct sys_state *st = state;
-    struct sys *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return EA_ERR_NOMEM;
-    s->self = self;
-    s->epfd = s->evfd = -1;
-    s->fds_before = count_fds();
-    /* Many sockets: the soft descriptor limit goes up to the hard one. */
     struct rlimit rl;
-    /* Room for every handle slot: raise the hard limit too when allowed
-     * (root), else take the soft limit up to the hard one. */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < NSLOTS + 256) {
         struct rlimit want = {.rlim_cur = NSLOTS + 256, .rlim_max = NSLOTS + 256};
         if (setrlimit(RLIMIT_NOFILE, &want) == 0)
@@ -578,54 +571,91 @@ static int sys_ctor(ea_actor_t *self, void *state)
             fprintf(stderr, "eactors: sys '%s': cannot raise the descriptor limit: %s\n",
                     ea_name(self), strerror(errno));
     }
-    const eai_dep_actor_t *da = eai_actor_dep(self);
-    s->nconn = ea_conn_count(self);
+}
+
+/* The handle table (every slot free), the ready flags and mbox, the client
+ * records and the scratch buffer. EA_OK or EA_ERR_NOMEM (sys_free cleans
+ * up what was made). */
+static int tables_new(struct sys *s)
+{
     s->h = calloc(NSLOTS, sizeof *s->h);
     s->queued = calloc(NSLOTS, sizeof *s->queued);
     s->cl = calloc((size_t)s->nconn + 1, sizeof *s->cl);
     size_t fp = ea_mbox_footprint(NSLOTS);
     s->ready_mem = aligned_alloc(64, fp);
     for (unsigned ci = 0; ci < s->nconn; ci++) {
-        uint32_t m = eai_sys_payload_max(ea_conn_at(self, ci));
+        uint32_t m = eai_sys_payload_max(ea_conn_at(s->self, ci));
         s->scratch_len = m > s->scratch_len ? m : s->scratch_len;
     }
     s->scratch = malloc((size_t)s->scratch_len + 1);
     if (s->h == NULL || s->queued == NULL || s->cl == NULL || s->ready_mem == NULL ||
-        s->scratch == NULL || ea_mbox_init(&s->ready, s->ready_mem, NSLOTS) != EA_OK) {
-        sys_free(s);
+        s->scratch == NULL || ea_mbox_init(&s->ready, s->ready_mem, NSLOTS) != EA_OK)
         return EA_ERR_NOMEM;
-    }
     for (uint32_t i = 0; i < NSLOTS; i++) {
         s->h[i].fd = -1;
         s->h[i].gen = 1;
         s->h[i].next_free = i + 1 < NSLOTS ? i + 1 : EA_NIL;
     }
     s->free_head = 0;
+    return EA_OK;
+}
+
+/* Each connector's requester: its domain and the grant of that domain. */
+static void clients_init(struct sys *s)
+{
+    const eai_dep_actor_t *da = eai_actor_dep(s->self);
     for (unsigned ci = 0; ci < s->nconn; ci++) {
         struct client *cl = &s->cl[ci];
         cl->tail = &cl->head;
-        cl->domain = eai_conn_peer_domain(ea_conn_at(self, ci));
+        cl->domain = eai_conn_peer_domain(ea_conn_at(s->self, ci));
         int want = cl->domain == 0 ? EAI_HOST : cl->domain - 1;
         for (int g = 0; da != NULL && g < da->ngrants; g++)
             if (da->grants[g].enclave == want)
                 cl->grant = &da->grants[g];
     }
+}
+
+/* The epoll set with the eventfd in it, and the io thread. EA_OK or
+ * EA_ERR_SYS (printed; sys_free cleans up what was made). */
+static int io_start(struct sys *s)
+{
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = EVFD_TAG};
     if (s->epfd < 0 || s->evfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
-        fprintf(stderr, "eactors: sys '%s': epoll: %s\n", ea_name(self), strerror(errno));
-        sys_free(s);
+        fprintf(stderr, "eactors: sys '%s': epoll: %s\n", ea_name(s->self), strerror(errno));
         return EA_ERR_SYS;
     }
     int rc = pthread_create(&s->io, NULL, io_main, s);
     if (rc != 0) {
-        fprintf(stderr, "eactors: sys '%s': cannot start the io thread: %s\n", ea_name(self),
+        fprintf(stderr, "eactors: sys '%s': cannot start the io thread: %s\n", ea_name(s->self),
                 strerror(rc));
-        sys_free(s);
         return EA_ERR_SYS;
     }
     s->io_started = true;
+    return EA_OK;
+}
+
+static int sys_ctor(ea_actor_t *self, void *state)
+{
+    struct sys_state *st = state;
+    struct sys *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return EA_ERR_NOMEM;
+    s->self = self;
+    s->epfd = s->evfd = -1;
+    s->fds_before = count_fds();
+    raise_fd_limit(self);
+    s->nconn = ea_conn_count(self);
+    int rc = tables_new(s);
+    if (rc == EA_OK) {
+        clients_init(s);
+        rc = io_start(s);
+    }
+    if (rc != EA_OK) {
+        sys_free(s);
+        return rc;
+    }
     st->s = s;
     return EA_OK;
 }
@@ -663,30 +693,29 @@ static void last_logs(struct sys *s, unsigned ci)
     }
 }
 
-static int sys_body(ea_actor_t *self, void *state)
+/* Ends the requesters that have gone (their channel failed or their actor
+ * ended) since the last step; returns how many are still there. */
+static unsigned clients_check(struct sys *s)
 {
-    struct sys_state *st = state;
-    struct sys *s = st->s;
-    if (s == NULL)
-        return EA_DONE;
-    if (ea_stopping(self))
-        return finish(st, "stopped");
-    bool more = false;
     unsigned live = 0;
     for (unsigned ci = 0; ci < s->nconn; ci++) {
-        ea_conn_t *c = ea_conn_at(self, ci);
+        ea_conn_t *c = ea_conn_at(s->self, ci);
         if (!s->cl[ci].ended && (s->cl[ci].dead || !eai_conn_peer_live(c))) {
             last_logs(s, ci);
             client_end(s, ci);
         }
         live += !s->cl[ci].ended;
     }
-    if (live == 0)
-        return finish(st, "no requester left");
-    flush(s);
-    more |= drain_ready(s);
+    return live;
+}
+
+/* Serves the requests waiting on every connector, up to REQS_PER_STEP each
+ * and while its backlog is short. Returns true if one had more left. */
+static bool take_requests(struct sys *s)
+{
+    bool more = false;
     for (unsigned ci = 0; ci < s->nconn; ci++) {
-        ea_conn_t *c = ea_conn_at(self, ci);
+        ea_conn_t *c = ea_conn_at(s->self, ci);
         for (unsigned n = 0; !s->cl[ci].dead; n++) {
             if (s->cl[ci].nout >= BACKLOG_MAX)
                 break; /* back-pressure: the requester reads completions first */
@@ -706,6 +735,22 @@ static int sys_body(ea_actor_t *self, void *state)
             ea_cargo_release(&cg);
         }
     }
+    return more;
+}
+
+static int sys_body(ea_actor_t *self, void *state)
+{
+    struct sys_state *st = state;
+    struct sys *s = st->s;
+    if (s == NULL)
+        return EA_DONE;
+    if (ea_stopping(self))
+        return finish(st, "stopped");
+    if (clients_check(s) == 0)
+        return finish(st, "no requester left");
+    flush(s);
+    bool more = drain_ready(s);
+    more |= take_requests(s);
     flush(s);
     /* Completions still waiting for a free node need no polling: the failed
      * allocation asked the requester's next release to wake us. */
