@@ -104,6 +104,9 @@ _Static_assert(sizeof(ea_sys_msg_t) == 40, "system message header layout");
 /* ---------------------------------------------------------- client side */
 
 #define EA_SYS_MAX_PENDING 4096  /**< requests in flight per client */
+/** Longest text an error completion carries (the system actor cuts longer
+ *  ones; a client refuses a longer one as corrupt). */
+#define EA_SYS_ERRTEXT_MAX 255u
 #define EA_SYS_MAX_HANDLES 16384 /**< handles owned per client */
 
 /**

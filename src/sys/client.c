@@ -50,9 +50,6 @@
 
 #include <eactors/ea_sys.h>
 
-/* Largest message accepted with an error status. */
-#define ERRMSG_MAX 255u
-
 enum kind { K_ANY, K_IO, K_TIMER };
 
 /* Hash tables: linear probing, deletion by backward shift (no tombstones),
@@ -409,7 +406,7 @@ static int check(ea_sys_client_t *cl, const ea_sys_msg_t *m, size_t cargo_len)
 
     int32_t st = m->status;
     if (st < 0) {
-        if (m->len > ERRMSG_MAX)
+        if (m->len > EA_SYS_ERRTEXT_MAX)
             return EA_ERR_CORRUPT;
     } else if (is_data_op(op)) {
         if ((uint32_t)st > cl->pending[p].max || m->len != (uint32_t)st)

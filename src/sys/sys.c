@@ -268,7 +268,7 @@ void eai_sys_complete_errno(struct sys *s, unsigned ci, const ea_sys_msg_t *req,
 /* EA_ERR_PERM with a text naming the missing right. */
 void eai_sys_refuse(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const char *fmt, ...)
 {
-    char text[512];
+    char text[EA_SYS_ERRTEXT_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(text, sizeof text, fmt, ap);
