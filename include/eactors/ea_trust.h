@@ -359,6 +359,11 @@ EA_API int ea_dh_initiator_proc_msg3(const ea_dh_msg3_t *msg3, ea_dh_session_t *
 #define EA_REQUIRE_MRENCLAVE 0x2u   /**< peer MRENCLAVE == policy.mr_enclave */
 #define EA_REQUIRE_PRODID 0x4u      /**< peer ISVPRODID == policy.isv_prod_id */
 #define EA_REQUIRE_MIN_SVN 0x8u     /**< peer ISVSVN >= policy.min_isv_svn */
+/** Accept peers with the DEBUG attribute although this enclave runs without
+ *  it. Without this bit a production enclave refuses debug peers (images
+ *  signed --debug, and any enclave the platform did not see isolated, such
+ *  as one run with the `none` backend). A debug enclave accepts debug peers. */
+#define EA_ACCEPT_DEBUG_PEER 0x100u
 
 /** Which peers an enclave accepts on protected channels. */
 typedef struct ea_trust_policy {

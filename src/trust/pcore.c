@@ -194,8 +194,12 @@ int eai_pcore_egetkey(const eai_pcore_t *pc, const eai_identity_t *me, const ea_
     n += 2;
     memcpy(info + n, req->cpu_svn, 16);
     n += 16;
+    /* As on SGX, INITTED and DEBUG are forced into the mask: a debug
+     * enclave (or one that is not isolated, which EINIT marks DEBUG) never
+     * derives a production enclave's seal key, whatever mask it asks for. */
     ea_attributes_t masked = {
-        .flags = me->attributes.flags & req->attribute_mask.flags,
+        .flags = me->attributes.flags &
+                 (req->attribute_mask.flags | EA_FLAGS_INITTED | EA_FLAGS_DEBUG),
         .xfrm = me->attributes.xfrm & req->attribute_mask.xfrm,
     };
     eai_attr_bytes(&masked, info + n);

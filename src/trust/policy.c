@@ -9,10 +9,14 @@
  * for a newer library must not silently mean less here. A policy that
  * requires nothing is refused too, as it would accept any enclave on the
  * platform; it is most likely a policy whose author forgot the .require
- * field.
+ * field. EA_ACCEPT_DEBUG_PEER relaxes, it requires nothing, so it does not
+ * count. A production enclave (no DEBUG attribute) refuses a DEBUG peer
+ * unless the policy has EA_ACCEPT_DEBUG_PEER, as an SGX enclave would check
+ * the peer report's attributes.
  */
 #include "trust/trust_int.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "crypto/crypto.h"
@@ -30,15 +34,25 @@ int eai_policy_check(const ea_trust_policy_t *policy, const eai_identity_t *self
                        policy->abi, EA_TRUST_ABI);
         return EA_ERR_POLICY;
     }
-    const uint32_t known =
-        EA_REQUIRE_SAME_SIGNER | EA_REQUIRE_MRENCLAVE | EA_REQUIRE_PRODID | EA_REQUIRE_MIN_SVN;
+    const uint32_t known = EA_REQUIRE_SAME_SIGNER | EA_REQUIRE_MRENCLAVE | EA_REQUIRE_PRODID |
+                           EA_REQUIRE_MIN_SVN | EA_ACCEPT_DEBUG_PEER;
     if ((policy->require & ~known) != 0) {
         eai_trust_errf(why, whylen, "trust policy has unknown requirements 0x%x",
                        policy->require & ~known);
         return EA_ERR_POLICY;
     }
-    if (policy->require == 0) {
+    if ((policy->require & ~EA_ACCEPT_DEBUG_PEER) == 0) {
         eai_trust_errf(why, whylen, "trust policy requires nothing");
+        return EA_ERR_POLICY;
+    }
+    /* A production enclave talks to production enclaves only: a debug peer's
+     * memory and keys are open to whoever started it. */
+    bool self_debug = self == NULL || (self->attributes.flags & EA_FLAGS_DEBUG) != 0;
+    if (!self_debug && (peer->attributes.flags & EA_FLAGS_DEBUG) != 0 &&
+        (policy->require & EA_ACCEPT_DEBUG_PEER) == 0) {
+        eai_trust_errf(why, whylen,
+                       "peer runs with the DEBUG attribute (debug-signed or not isolated) and "
+                       "this enclave does not");
         return EA_ERR_POLICY;
     }
     if (policy->require & EA_REQUIRE_SAME_SIGNER) {

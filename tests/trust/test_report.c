@@ -20,6 +20,8 @@ struct fx {
     struct fx_platforms p;
     eai_identity_t a, a2, b, c;                     /* a, a2 (other image), b: signer S1; c: S2 */
     eai_local_platform_t la, la2, lb, lc, lb_other; /* lb_other: B on pc2 */
+    eai_identity_t a_debug;                         /* a as a run that is not isolated */
+    eai_local_platform_t la_debug;
 };
 
 static int setup(void **state)
@@ -36,6 +38,9 @@ static int setup(void **state)
     eai_local_platform_init(&f->lb, &f->p.pc, &f->b, NULL);
     eai_local_platform_init(&f->lc, &f->p.pc, &f->c, NULL);
     eai_local_platform_init(&f->lb_other, &f->p.pc2, &f->b, NULL);
+    f->a_debug = f->a;
+    f->a_debug.attributes.flags |= EA_FLAGS_DEBUG;
+    eai_local_platform_init(&f->la_debug, &f->p.pc, &f->a_debug, NULL);
     *state = f;
     return 0;
 }
@@ -422,6 +427,33 @@ static void test_policy_signer(void **state)
     assert_int_equal(eai_policy_check(NULL, &f->b, &x.id_r, why, sizeof why), EA_OK);
 }
 
+/* A production enclave refuses a DEBUG peer (a debug-signed image, or an
+ * enclave the platform did not see isolated) unless its policy says
+ * EA_ACCEPT_DEBUG_PEER; debug enclaves accept each other. The attestation
+ * itself succeeds: the control shows that without the policy check the
+ * debug peer would have been accepted with a valid key. */
+static void test_policy_debug_peer(void **state)
+{
+    struct fx *f = *state;
+    struct run x;
+    char why[256] = "";
+    dh_full(&x, &f->la_debug, &f->lb);
+    assert_memory_equal(x.aek_i, x.aek_r, 16); /* control: attested fine */
+    assert_true(x.id_i.attributes.flags & EA_FLAGS_DEBUG);
+    assert_int_equal(eai_policy_check(NULL, &f->b, &x.id_i, why, sizeof why), EA_ERR_POLICY);
+    assert_string_equal(why, "peer runs with the DEBUG attribute (debug-signed or not isolated) "
+                             "and this enclave does not");
+    ea_trust_policy_t pol = {.abi = EA_TRUST_ABI,
+                             .require = EA_REQUIRE_SAME_SIGNER | EA_ACCEPT_DEBUG_PEER};
+    assert_int_equal(eai_policy_check(&pol, &f->b, &x.id_i, why, sizeof why), EA_OK);
+    /* The debug side accepts the production peer. */
+    assert_int_equal(eai_policy_check(NULL, &f->a_debug, &x.id_r, why, sizeof why), EA_OK);
+    /* EA_ACCEPT_DEBUG_PEER alone requires nothing: refused. */
+    pol.require = EA_ACCEPT_DEBUG_PEER;
+    assert_int_equal(eai_policy_check(&pol, &f->b, &x.id_i, why, sizeof why), EA_ERR_POLICY);
+    assert_string_equal(why, "trust policy requires nothing");
+}
+
 static void test_policy_mrenclave(void **state)
 {
     struct fx *f = *state;
@@ -472,9 +504,9 @@ static void test_policy_prodid_svn(void **state)
     assert_int_equal(eai_policy_check(&pol, &f->b, &x.id_i, why, sizeof why), EA_ERR_POLICY);
     assert_string_equal(why, "trust policy ABI 2 is not supported (expected 1)");
     pol.abi = EA_TRUST_ABI;
-    pol.require = 0x100 | EA_REQUIRE_SAME_SIGNER;
+    pol.require = 0x1000 | EA_REQUIRE_SAME_SIGNER;
     assert_int_equal(eai_policy_check(&pol, &f->b, &x.id_i, why, sizeof why), EA_ERR_POLICY);
-    assert_string_equal(why, "trust policy has unknown requirements 0x100");
+    assert_string_equal(why, "trust policy has unknown requirements 0x1000");
     pol.require = 0;
     assert_int_equal(eai_policy_check(&pol, &f->b, &x.id_i, why, sizeof why), EA_ERR_POLICY);
     assert_string_equal(why, "trust policy requires nothing");
@@ -495,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_dh_msg2_replay),
         cmocka_unit_test(test_dh_msg3_modified),
         cmocka_unit_test(test_policy_signer),
+        cmocka_unit_test(test_policy_debug_peer),
         cmocka_unit_test(test_policy_mrenclave),
         cmocka_unit_test(test_policy_prodid_svn),
     };

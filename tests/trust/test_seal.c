@@ -18,7 +18,10 @@ struct fx {
     struct fx_platforms p;
     /* a2/a3/a4: image A at ISVSVN 2/3/4; b: image B; c: image A, signer S2 */
     eai_identity_t a2, a3, a4, b, c;
-    eai_local_platform_t la2, la3, la4, lb, lc, la3_other;
+    /* a3 as EINIT makes it when the enclave is not isolated: DEBUG set,
+     * same MRENCLAVE. */
+    eai_identity_t a3_debug;
+    eai_local_platform_t la2, la3, la4, lb, lc, la3_other, la3_debug;
 };
 
 static int setup(void **state)
@@ -37,6 +40,9 @@ static int setup(void **state)
     eai_local_platform_init(&f->lb, &f->p.pc, &f->b, NULL);
     eai_local_platform_init(&f->lc, &f->p.pc, &f->c, NULL);
     eai_local_platform_init(&f->la3_other, &f->p.pc2, &f->a3, NULL);
+    f->a3_debug = f->a3;
+    f->a3_debug.attributes.flags |= EA_FLAGS_DEBUG;
+    eai_local_platform_init(&f->la3_debug, &f->p.pc, &f->a3_debug, NULL);
     *state = f;
     return 0;
 }
@@ -201,6 +207,49 @@ static void test_policies(void **state)
     free(s);
 }
 
+/* Keys follow isolation: the DEBUG attribute enters every seal key whatever
+ * mask is asked for, so a debug (or not isolated) run of an enclave never
+ * derives the production enclave's seal key. Control: the same request
+ * without DEBUG in the mask is what a build that honoured the mask as given
+ * would have answered with the production key. */
+static void test_debug_keys(void **state)
+{
+    struct fx *f = *state;
+    ea_key_request_t kr;
+    memset(&kr, 0, sizeof kr);
+    kr.key_name = EA_KEYSELECT_SEAL;
+    kr.key_policy = EA_KEYPOLICY_MRENCLAVE;
+    kr.isv_svn = 3;
+    kr.attribute_mask.flags = EA_FLAGS_INITTED; /* DEBUG left out on purpose */
+    uint8_t prod[16], dbg[16], prod_full[16];
+    fx_as(&f->la3);
+    assert_int_equal(ea_get_key(&kr, prod), EA_OK);
+    kr.attribute_mask.flags = EA_FLAGS_INITTED | EA_FLAGS_DEBUG;
+    assert_int_equal(ea_get_key(&kr, prod_full), EA_OK);
+    kr.attribute_mask.flags = EA_FLAGS_INITTED;
+    fx_as(&f->la3_debug);
+    assert_int_equal(ea_get_key(&kr, dbg), EA_OK);
+    eai_trust_bind(NULL);
+    assert_memory_not_equal(prod, dbg, sizeof prod);
+    /* The mask itself still enters the key. */
+    assert_memory_not_equal(prod, prod_full, sizeof prod);
+
+    /* Sealed by the production enclave: the debug run cannot open it, and
+     * the other way round. */
+    uint32_t n, al, tl;
+    uint8_t add[64], txt[64];
+    ea_sealed_data_t *s = seal_as(&f->la3, 0, mac_text, sizeof mac_text, secret_text,
+                                  sizeof secret_text, &n);
+    assert_int_equal(unseal_as(&f->la3_debug, s, add, sizeof add, txt, sizeof txt, &al, &tl),
+                     EA_ERR_AUTH);
+    assert_int_equal(unseal_as(&f->la3, s, add, sizeof add, txt, sizeof txt, &al, &tl), EA_OK);
+    free(s);
+    s = seal_as(&f->la3_debug, 0, mac_text, sizeof mac_text, secret_text, sizeof secret_text, &n);
+    assert_int_equal(unseal_as(&f->la3, s, add, sizeof add, txt, sizeof txt, &al, &tl),
+                     EA_ERR_AUTH);
+    free(s);
+}
+
 static void test_svn(void **state)
 {
     struct fx *f = *state;
@@ -326,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_seal_args),
         cmocka_unit_test(test_policies),
+        cmocka_unit_test(test_debug_keys),
         cmocka_unit_test(test_svn),
         cmocka_unit_test(test_fresh_key_per_seal),
         cmocka_unit_test(test_every_byte_counts),
