@@ -270,8 +270,7 @@ static void print_memory(struct eai_rt *rt, FILE *out)
     uint64_t arena_chans = 0, priv_actors = 0, priv_chans = 0;
     for (int c = 0; c < rt->dep->nchannels; c++)
         if (l->off_chan[c] != SIZE_MAX)
-            arena_chans += ea_pool_footprint(rt->dep->channels[c].nodes, l->chan_node_size[c]) +
-                           2 * ea_mbox_footprint(l->chan_mbox_cap[c]);
+            arena_chans += l->chan[c].size;
     for (int d = 0; d < rt->ndomains; d++) {
         struct eai_encl_shm *shm = eai_domain_shm(rt, d);
         priv_actors += atomic_load_explicit(&shm->mem_actors, memory_order_relaxed);
@@ -352,18 +351,17 @@ static void print_layout(struct eai_rt *rt)
         if (l->off_chan[c] == SIZE_MAX)
             continue;
         const eai_dep_channel_t *ch = &rt->dep->channels[c];
+        const struct eai_chan_layout *cl = &l->chan[c];
         ea_pool_t p;
-        if (ea_pool_attach(&p, rt->arena + l->off_chan[c], ch->nodes, l->chan_node_size[c]) !=
-            EA_OK)
+        if (ea_pool_attach(&p, rt->arena + l->off_chan[c] + cl->off_pool, ch->nodes,
+                           cl->node_size) != EA_OK)
             continue;
-        size_t pool_bytes = ea_pool_footprint(ch->nodes, l->chan_node_size[c]);
-        size_t mbox_bytes = ea_mbox_footprint(l->chan_mbox_cap[c]);
         fprintf(stderr,
                 "eactors: layout: channel=%s offset=%zu nodes_offset=%zu nodes=%u node_size=%u "
                 "mbox_a_offset=%zu mbox_b_offset=%zu mbox_capacity=%u aead=%u\n",
                 ch->name, l->off_chan[c], (size_t)((uint8_t *)ea_pool_node(&p, 0) - rt->arena),
-                ch->nodes, l->chan_node_size[c], l->off_chan[c] + pool_bytes,
-                l->off_chan[c] + pool_bytes + mbox_bytes, l->chan_mbox_cap[c], l->chan_aead[c]);
+                ch->nodes, cl->node_size, l->off_chan[c] + cl->off_mbox_a,
+                l->off_chan[c] + cl->off_mbox_b, cl->mbox_cap, l->chan_aead[c]);
     }
 }
 
