@@ -207,7 +207,6 @@ struct eai_worker {
     eai_thread_t thread;
     bool started;
     bool stop_seen;
-    uint32_t spin; /* empty polls before parking */
     eai_idle_t idle;
 };
 
@@ -282,6 +281,8 @@ void eai_rt_fini(struct eai_rt *rt);
 void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);
 void eai_wake_all_workers(struct eai_rt *rt);
 void eai_request_stop(struct eai_rt *rt);
+/* Ends actor `a` as failed with `err` and stops the run; returns `err`. */
+int eai_actor_fail(struct ea_actor *a, int err);
 void *eai_worker_main(void *arg);
 extern _Thread_local struct ea_actor *eai_current;
 
@@ -296,7 +297,6 @@ int eai_domain_start(struct eai_rt *rt, int dom, bool confine, bool async, char 
 void eai_domain_wait(struct eai_rt *rt, int dom);
 /* Joins the workers and frees the domain. */
 void eai_domain_join(struct eai_rt *rt, int dom);
-int eai_actor_fail(struct ea_actor *a, int err);
 
 /* secure.c */
 int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, char *err,
