@@ -417,6 +417,20 @@ void eai_domain_wait(struct eai_rt *rt, int d)
         }
 }
 
+int eai_domain_wait_until(struct eai_rt *rt, int d, uint64_t deadline_ns)
+{
+    struct eai_domain *dom = rt->domains[d];
+    int rc = EA_OK;
+    for (int i = 0; dom != NULL && i < dom->nworkers; i++)
+        if (dom->workers[i].started) {
+            if (eai_thread_join_until(&dom->workers[i].thread, deadline_ns) == EA_OK)
+                dom->workers[i].started = false;
+            else
+                rc = EA_ERR_BUSY;
+        }
+    return rc;
+}
+
 void eai_domain_join(struct eai_rt *rt, int d)
 {
     struct eai_domain *dom = rt->domains[d];

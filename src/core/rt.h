@@ -295,6 +295,11 @@ int eai_domain_start(struct eai_rt *rt, int dom, bool confine, bool async, char 
                      size_t errlen);
 /* Joins the domain's workers (no frees: safe under seccomp). */
 void eai_domain_wait(struct eai_rt *rt, int dom);
+/* Joins the domain's started workers, waiting until deadline_ns
+ * (eai_clock_ns) at most; does nothing for a domain not in this process.
+ * Returns EA_OK if every worker was joined, EA_ERR_BUSY if one is still
+ * running (it stays started: a later eai_domain_wait joins it). No frees. */
+int eai_domain_wait_until(struct eai_rt *rt, int dom, uint64_t deadline_ns);
 /* Joins the workers and frees the domain. */
 void eai_domain_join(struct eai_rt *rt, int dom);
 

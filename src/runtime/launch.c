@@ -515,18 +515,9 @@ int eai_launch(const eai_run_opts_t *o)
     eai_wake_all_workers(&rt);
     uint64_t kill_at = eai_clock_ns() + (KILL_AFTER_NS - STOP_GRACE_NS);
     bool stuck = false;
-    for (int d = 0; d < rt.ndomains; d++) {
-        struct eai_domain *dom = rt.domains[d];
-        if (dom == NULL)
-            continue;
-        for (int i = 0; i < dom->nworkers; i++)
-            if (dom->workers[i].started) {
-                if (eai_thread_join_until(&dom->workers[i].thread, kill_at) == EA_OK)
-                    dom->workers[i].started = false;
-                else
-                    stuck = true;
-            }
-    }
+    for (int d = 0; d < rt.ndomains; d++)
+        if (eai_domain_wait_until(&rt, d, kill_at) != EA_OK)
+            stuck = true;
     for (int d = 0; d < rt.ndomains; d++)
         if (rt.domains[d] != NULL)
             eai_domain_close_platform(rt.domains[d]);
