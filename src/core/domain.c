@@ -56,21 +56,18 @@ static void conn_link(struct eai_rt *rt, ea_conn_t *c, struct ea_actor *self, ui
     c->max = max;
 }
 
-/* Private channel storage: pool, mbox a, mbox b, in one aligned block. */
+/* Private channel storage (eai_chan_layout) in one aligned block. */
 static int private_channel(uint32_t nodes, uint32_t max, ea_conn_t *ca, ea_conn_t *cb)
 {
-    uint32_t node_size = ea_node_size_for(max);
-    uint32_t cap = ea_mbox_capacity_for(nodes);
-    size_t pool_bytes = ea_pool_footprint(nodes, node_size);
-    size_t mbox_bytes = ea_mbox_footprint(cap);
-    if (node_size == 0 || cap == 0 || pool_bytes == 0 || mbox_bytes == 0)
+    struct eai_chan_layout cl;
+    if (eai_chan_layout(nodes, max, &cl) != EA_OK)
         return EA_ERR_INVAL;
-    uint8_t *mem = zalloc(pool_bytes + 2 * mbox_bytes);
+    uint8_t *mem = zalloc(cl.size);
     if (mem == NULL)
         return EA_ERR_NOMEM;
-    if (ea_pool_init(&ca->pool, mem, nodes, node_size) != EA_OK ||
-        ea_mbox_init(&ca->in, mem + pool_bytes, cap) != EA_OK ||
-        ea_mbox_init(&cb->in, mem + pool_bytes + mbox_bytes, cap) != EA_OK) {
+    if (ea_pool_init(&ca->pool, mem + cl.off_pool, nodes, cl.node_size) != EA_OK ||
+        ea_mbox_init(&ca->in, mem + cl.off_mbox_a, cl.mbox_cap) != EA_OK ||
+        ea_mbox_init(&cb->in, mem + cl.off_mbox_b, cl.mbox_cap) != EA_OK) {
         free(mem);
         return EA_ERR_INVAL;
     }
@@ -78,23 +75,21 @@ static int private_channel(uint32_t nodes, uint32_t max, ea_conn_t *ca, ea_conn_
     ca->out = cb->in;
     cb->out = ca->in;
     ca->storage = mem;
-    ca->storage_size = pool_bytes + 2 * mbox_bytes;
+    ca->storage_size = cl.size;
     return EA_OK;
 }
 
+/* Attaches end a or b to a channel in the arena, at the offsets of the
+ * layout this process holds privately (never read back from the arena). */
 static int public_channel(struct eai_rt *rt, int c, bool end_a, ea_conn_t *conn)
 {
     const eai_dep_channel_t *ch = &rt->dep->channels[c];
-    struct eai_layout *l = &rt->lay;
-    uint32_t node_size = l->chan_node_size[c];
-    uint32_t cap = l->chan_mbox_cap[c];
-    size_t pool_bytes = ea_pool_footprint(ch->nodes, node_size);
-    size_t mbox_bytes = ea_mbox_footprint(cap);
-    uint8_t *base = rt->arena + l->off_chan[c];
-    uint8_t *ma = base + pool_bytes, *mb = base + pool_bytes + mbox_bytes;
-    if (ea_pool_attach(&conn->pool, base, ch->nodes, node_size) != EA_OK ||
-        ea_mbox_attach(&conn->in, end_a ? ma : mb, cap) != EA_OK ||
-        ea_mbox_attach(&conn->out, end_a ? mb : ma, cap) != EA_OK)
+    const struct eai_chan_layout *cl = &rt->lay.chan[c];
+    uint8_t *base = rt->arena + rt->lay.off_chan[c];
+    uint8_t *ma = base + cl->off_mbox_a, *mb = base + cl->off_mbox_b;
+    if (ea_pool_attach(&conn->pool, base + cl->off_pool, ch->nodes, cl->node_size) != EA_OK ||
+        ea_mbox_attach(&conn->in, end_a ? ma : mb, cl->mbox_cap) != EA_OK ||
+        ea_mbox_attach(&conn->out, end_a ? mb : ma, cl->mbox_cap) != EA_OK)
         return EA_ERR_INVAL;
     conn->pub = true;
     return EA_OK;
@@ -357,7 +352,6 @@ int eai_domain_start(struct eai_rt *rt, int d, bool confine, bool async, char *e
         wk->shm = &rt->wk[w];
         wk->ready = &rt->ready[w];
         wk->idle = dep->workers[w].idle;
-        wk->spin = 200;
     }
 
     int rc = build_actors(rt, dom, d, err, errlen);
@@ -421,6 +415,20 @@ void eai_domain_wait(struct eai_rt *rt, int d)
             eai_thread_join(&dom->workers[i].thread);
             dom->workers[i].started = false;
         }
+}
+
+int eai_domain_wait_until(struct eai_rt *rt, int d, uint64_t deadline_ns)
+{
+    struct eai_domain *dom = rt->domains[d];
+    int rc = EA_OK;
+    for (int i = 0; dom != NULL && i < dom->nworkers; i++)
+        if (dom->workers[i].started) {
+            if (eai_thread_join_until(&dom->workers[i].thread, deadline_ns) == EA_OK)
+                dom->workers[i].started = false;
+            else
+                rc = EA_ERR_BUSY;
+        }
+    return rc;
 }
 
 void eai_domain_join(struct eai_rt *rt, int d)

@@ -6,7 +6,10 @@
  * in its private memory and never reads an offset or a limit back from the
  * arena, so a host that scribbles over the arena can corrupt messages and
  * counters but cannot redirect an enclave's accesses outside the arena or
- * outside the bounds each view holds privately.
+ * outside the bounds each view holds privately. The storage of one channel
+ * ("pool | mbox a | mbox b") is laid out by eai_chan_layout() alone, for
+ * arena and private channels alike, so the launcher's offsets, the views an
+ * enclave attaches and the reports cannot disagree.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,23 @@
 static size_t align64(size_t n)
 {
     return (n + 63u) & ~(size_t)63u;
+}
+
+int eai_chan_layout(uint32_t nodes, uint32_t max, struct eai_chan_layout *out)
+{
+    uint32_t node_size = ea_node_size_for(max);
+    uint32_t cap = ea_mbox_capacity_for(nodes);
+    size_t pool_bytes = node_size ? ea_pool_footprint(nodes, node_size) : 0;
+    size_t mbox_bytes = cap ? ea_mbox_footprint(cap) : 0;
+    if (pool_bytes == 0 || mbox_bytes == 0 || (SIZE_MAX - pool_bytes) / 2 < mbox_bytes)
+        return EA_ERR_LIMIT;
+    out->node_size = node_size;
+    out->mbox_cap = cap;
+    out->off_pool = 0;
+    out->off_mbox_a = pool_bytes;
+    out->off_mbox_b = pool_bytes + mbox_bytes;
+    out->size = pool_bytes + 2 * mbox_bytes;
+    return EA_OK;
 }
 
 int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
@@ -31,10 +51,9 @@ int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
     l->off_ready = calloc((size_t)d->nworkers + 1, sizeof *l->off_ready);
     l->ready_cap = calloc((size_t)d->nworkers + 1, sizeof *l->ready_cap);
     l->off_chan = calloc((size_t)d->nchannels + 1, sizeof *l->off_chan);
-    l->chan_mbox_cap = calloc((size_t)d->nchannels + 1, sizeof *l->chan_mbox_cap);
-    l->chan_node_size = calloc((size_t)d->nchannels + 1, sizeof *l->chan_node_size);
+    l->chan = calloc((size_t)d->nchannels + 1, sizeof *l->chan);
     if (!l->slot_base || !l->slot_count || !l->off_ready || !l->ready_cap || !l->off_chan ||
-        !l->chan_mbox_cap || !l->chan_node_size) {
+        !l->chan) {
         snprintf(err, errlen, "out of memory");
         return EA_ERR_NOMEM;
     }
@@ -125,10 +144,7 @@ int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
     /* Channels crossing a domain boundary live in the arena. */
     for (int c = 0; c < d->nchannels; c++) {
         const eai_dep_channel_t *ch = &d->channels[c];
-        l->chan_node_size[c] = ea_node_size_for(ch->max);
-        l->chan_mbox_cap[c] = ea_mbox_capacity_for(ch->nodes);
-        if (l->chan_node_size[c] == 0 || l->chan_mbox_cap[c] == 0 ||
-            ea_pool_footprint(ch->nodes, l->chan_node_size[c]) == 0) {
+        if (eai_chan_layout(ch->nodes, ch->max, &l->chan[c]) != EA_OK) {
             snprintf(err, errlen, "channel '%s': sizes out of range", ch->name);
             return EA_ERR_LIMIT;
         }
@@ -137,20 +153,10 @@ int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
             continue;
         }
         l->off_chan[c] = off;
-        off += ea_pool_footprint(ch->nodes, l->chan_node_size[c]);
-        off += 2 * ea_mbox_footprint(l->chan_mbox_cap[c]);
+        off += l->chan[c].size;
     }
     l->size = align64(off);
     return EA_OK;
-}
-
-/* Storage of one channel: pool, then mbox of end a, then mbox of end b. */
-static void chan_parts(size_t pool_bytes, size_t mbox_bytes, uint8_t *base, uint8_t **pool,
-                       uint8_t **mbox_a, uint8_t **mbox_b)
-{
-    *pool = base;
-    *mbox_a = base + pool_bytes;
-    *mbox_b = base + pool_bytes + mbox_bytes;
 }
 
 int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen)
@@ -197,15 +203,13 @@ int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen)
         if (l->off_chan[c] == SIZE_MAX)
             continue;
         const eai_dep_channel_t *ch = &d->channels[c];
-        uint8_t *pool, *ma, *mb;
-        size_t pool_bytes = ea_pool_footprint(ch->nodes, l->chan_node_size[c]);
-        size_t mbox_bytes = ea_mbox_footprint(l->chan_mbox_cap[c]);
-        chan_parts(pool_bytes, mbox_bytes, rt->arena + l->off_chan[c], &pool, &ma, &mb);
+        const struct eai_chan_layout *cl = &l->chan[c];
+        uint8_t *base = rt->arena + l->off_chan[c];
         ea_pool_t p;
         ea_mbox_t m;
-        if (ea_pool_init(&p, pool, ch->nodes, l->chan_node_size[c]) != EA_OK ||
-            ea_mbox_init(&m, ma, l->chan_mbox_cap[c]) != EA_OK ||
-            ea_mbox_init(&m, mb, l->chan_mbox_cap[c]) != EA_OK) {
+        if (ea_pool_init(&p, base + cl->off_pool, ch->nodes, cl->node_size) != EA_OK ||
+            ea_mbox_init(&m, base + cl->off_mbox_a, cl->mbox_cap) != EA_OK ||
+            ea_mbox_init(&m, base + cl->off_mbox_b, cl->mbox_cap) != EA_OK) {
             snprintf(err, errlen, "channel '%s': cannot format storage", ch->name);
             return EA_ERR_INVAL;
         }
@@ -224,8 +228,7 @@ void eai_rt_fini(struct eai_rt *rt)
     free(l->off_ready);
     free(l->ready_cap);
     free(l->off_chan);
-    free(l->chan_mbox_cap);
-    free(l->chan_node_size);
+    free(l->chan);
     free(l->chan_aead);
     free(l->pair_lo);
     free(l->pair_hi);

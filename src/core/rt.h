@@ -112,6 +112,19 @@ struct eai_att_shm {
     ea_dh_msg3_t m3;
 };
 
+/* Storage of one channel, "pool | mbox a | mbox b": a pool of `nodes` nodes
+ * of node_size bytes, then the mbox of messages to end a, then the mbox of
+ * messages to end b. Offsets are from the start of the storage; every part
+ * is a multiple of 64 bytes. Computed only by eai_chan_layout(). */
+struct eai_chan_layout {
+    uint32_t node_size; /* bytes per node: header + max, rounded up to 64 */
+    uint32_t mbox_cap;  /* capacity of each mbox, >= nodes */
+    size_t off_pool;    /* 0 */
+    size_t off_mbox_a;  /* messages to end a */
+    size_t off_mbox_b;  /* messages to end b */
+    size_t size;        /* bytes of the whole storage */
+};
+
 /* Layout of the public arena and trusted limits, computed by the launcher
  * before fork. */
 struct eai_layout {
@@ -120,8 +133,8 @@ struct eai_layout {
     size_t *off_ready;   /* per worker */
     uint32_t *ready_cap; /* per worker */
     size_t *off_chan;    /* per deployment channel; SIZE_MAX if private */
-    uint32_t *chan_mbox_cap;
-    uint32_t *chan_node_size;
+    /* Per deployment channel, private or not: its storage layout. */
+    struct eai_chan_layout *chan;
     uint32_t nactors;     /* deployment actors + spawn slots */
     uint32_t ndep_actors; /* ids [0, ndep_actors) are deployment actors */
     uint32_t *slot_base;  /* per domain (0 = host, 1+e = enclave e) */
@@ -194,7 +207,6 @@ struct eai_worker {
     eai_thread_t thread;
     bool started;
     bool stop_seen;
-    uint32_t spin; /* empty polls before parking */
     eai_idle_t idle;
 };
 
@@ -257,6 +269,10 @@ static inline int eai_domain_of_actor(const eai_deploy_t *d, int a)
 }
 
 /* layout.c */
+/* The storage layout of a channel of `nodes` nodes of up to `max` payload
+ * bytes, into *out. Returns EA_OK, or EA_ERR_LIMIT if the sizes are out of
+ * the queue layer's range (*out is then undefined). */
+int eai_chan_layout(uint32_t nodes, uint32_t max, struct eai_chan_layout *out);
 int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen);
 int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen);
 void eai_rt_fini(struct eai_rt *rt);
@@ -265,6 +281,8 @@ void eai_rt_fini(struct eai_rt *rt);
 void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);
 void eai_wake_all_workers(struct eai_rt *rt);
 void eai_request_stop(struct eai_rt *rt);
+/* Ends actor `a` as failed with `err` and stops the run; returns `err`. */
+int eai_actor_fail(struct ea_actor *a, int err);
 void *eai_worker_main(void *arg);
 extern _Thread_local struct ea_actor *eai_current;
 
@@ -277,9 +295,13 @@ int eai_domain_start(struct eai_rt *rt, int dom, bool confine, bool async, char 
                      size_t errlen);
 /* Joins the domain's workers (no frees: safe under seccomp). */
 void eai_domain_wait(struct eai_rt *rt, int dom);
+/* Joins the domain's started workers, waiting until deadline_ns
+ * (eai_clock_ns) at most; does nothing for a domain not in this process.
+ * Returns EA_OK if every worker was joined, EA_ERR_BUSY if one is still
+ * running (it stays started: a later eai_domain_wait joins it). No frees. */
+int eai_domain_wait_until(struct eai_rt *rt, int dom, uint64_t deadline_ns);
 /* Joins the workers and frees the domain. */
 void eai_domain_join(struct eai_rt *rt, int dom);
-int eai_actor_fail(struct ea_actor *a, int err);
 
 /* secure.c */
 int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, char *err,

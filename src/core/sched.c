@@ -27,7 +27,8 @@
 
 _Thread_local struct ea_actor *eai_current;
 
-#define SPIN_POLLS 20000u
+/* Empty polls of its ready queue before a worker parks (idle="park"). */
+#define SPIN_POLLS 200u
 
 void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id)
 {
@@ -240,7 +241,7 @@ void *eai_worker_main(void *arg)
             on_stop(w);
             continue;
         }
-        if (++polls < w->spin || w->idle == EAI_IDLE_SPIN) {
+        if (++polls < SPIN_POLLS || w->idle == EAI_IDLE_SPIN) {
             eai_cpu_relax();
             continue;
         }

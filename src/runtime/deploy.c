@@ -56,14 +56,14 @@
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 
+#include <eactors/ea_queue.h>
+
 /* Limits on numbers a deployment may ask for. */
 #define MAX_NODES 1048576u    /* nodes per channel */
 #define MAX_MSG (64ull << 20) /* largest message: 64M */
 #define MAX_MSG_TEXT "64M"
 #define MAX_POOL (1ull << 30) /* bytes per channel pool: 1G */
 #define MAX_SPAWN 65536u      /* ea_spawn slots per enclave */
-#define NODE_HDR 32u          /* node header bytes, as in the pools */
-#define NODE_ALIGN 64u        /* nodes are cache-line aligned */
 #define DEFAULT_NODES 64u
 #define DEFAULT_MAX 4096u
 #define DEFAULT_SPAWN 16u
@@ -919,8 +919,9 @@ static int do_channel(pstate_t *st, const xmlNode *n)
     free_vals(vals);
     if (rc != EA_OK)
         return rc;
-    /* The pool size is what the limits protect: nodes of max + header, aligned. */
-    uint64_t nodesz = ((uint64_t)c->max + NODE_HDR + NODE_ALIGN - 1) / NODE_ALIGN * NODE_ALIGN;
+    /* The pool size is what the limits protect: nodes of max + header, aligned,
+     * as the pools size them (max <= MAX_MSG, so the node size is not 0). */
+    uint64_t nodesz = ea_node_size_for(c->max);
     if ((uint64_t)c->nodes * nodesz > MAX_POOL)
         return fail(st, line, "<channel> '%s': pool of %u nodes of %llu bytes exceeds 1G", c->name,
                     c->nodes, (unsigned long long)nodesz);

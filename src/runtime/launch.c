@@ -1,7 +1,8 @@
 /*
  * The launcher: parse, lay out the public arena, fork one process per `proc`
  * enclave, run the host and `none` enclaves in this process, supervise, and
- * report.
+ * report. eai_launch() is the list of these phases, in order; what they
+ * print is in report.c.
  *
  * Design notes. Every enclave is forked before the launcher starts a thread
  * of its own, so children are single-threaded copies holding nothing but the
@@ -15,18 +16,18 @@
  */
 #include "runtime/launch.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "core/rt.h"
 #include "runtime/deploy.h"
 #include "runtime/image.h"
+#include "runtime/report.h"
 #include "sys/sys.h"
 #include "trust/pservice.h"
 
@@ -89,34 +90,6 @@ static _Noreturn void enclave_main(struct eai_rt *rt, int e)
     eai_exit_now(0);
 }
 
-static const char *actor_name(struct eai_rt *rt, uint32_t id, char *buf, size_t len)
-{
-    if (id < rt->lay.ndep_actors)
-        return rt->dep->actors[id].name;
-    if (id >= rt->lay.nactors)
-        return "?";
-    /* Spawned actors' names come from the arena: copy, bound and clean. */
-    size_t i = 0;
-    for (; i + 1 < len && i < EAI_NAME_MAX && rt->names[id - rt->lay.ndep_actors][i] != '\0'; i++) {
-        char ch = rt->names[id - rt->lay.ndep_actors][i];
-        buf[i] = (ch >= 0x20 && ch < 0x7f) ? ch : '?';
-    }
-    buf[i] = '\0';
-    return buf;
-}
-
-static const char *actor_domain(struct eai_rt *rt, uint32_t id)
-{
-    if (id < rt->lay.ndep_actors) {
-        int d = eai_domain_of_actor(rt->dep, (int)id);
-        return d == 0 ? "host" : rt->dep->enclaves[d - 1].name;
-    }
-    for (int d = 0; d < rt->ndomains; d++)
-        if (id >= rt->lay.slot_base[d] && id < rt->lay.slot_base[d] + rt->lay.slot_count[d])
-            return d == 0 ? "host" : rt->dep->enclaves[d - 1].name;
-    return "?";
-}
-
 struct child {
     pid_t pid;
     int enclave; /* -1: the platform service */
@@ -124,166 +97,41 @@ struct child {
     int status;
 };
 
-/* Reports an enclave that ended; returns true if that was a failure. */
-static bool report_child(struct eai_rt *rt, struct child *c, bool shutting_down)
-{
-    if (c->enclave < 0) {
-        if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0 && shutting_down)
-            return false;
-        char msg[sizeof rt->hdr->platform_msg];
-        memcpy(msg, rt->hdr->platform_msg, sizeof msg);
-        msg[sizeof msg - 1] = '\0';
-        fprintf(stderr, "eactors: the platform service ended%s%s\n", msg[0] ? ": " : "",
-                msg[0] ? msg : " unexpectedly");
-        return true;
-    }
-    const char *en = rt->dep->enclaves[c->enclave].name;
-    struct eai_encl_shm *e = &rt->encl[c->enclave];
-    int sig = atomic_load_explicit(&e->death_sig, memory_order_acquire);
-    uint32_t who = atomic_load_explicit(&e->death_actor, memory_order_relaxed);
-    char nb[EAI_NAME_MAX];
-    const char *an = who ? actor_name(rt, who - 1, nb, sizeof nb) : NULL;
-    char actor[96];
-    if (an != NULL)
-        snprintf(actor, sizeof actor, "actor '%s'", an);
-    else
-        snprintf(actor, sizeof actor, "an unknown actor");
-    if (sig == SIGSYS) {
-        int nr = atomic_load_explicit(&e->death_syscall, memory_order_relaxed);
-        const char *sn = eai_syscall_name(nr);
-        fprintf(stderr, "eactors: enclave '%s' killed: %s made forbidden system call '%s' (%d)\n",
-                en, actor, sn ? sn : "?", nr);
-        return true;
-    }
-    if (sig != 0) {
-        fprintf(stderr, "eactors: enclave '%s' died: %s crashed with %s\n", en, actor,
-                eai_signal_name(sig));
-        return true;
-    }
-    if (atomic_load_explicit(&e->ready, memory_order_acquire) < 0) {
-        char msg[sizeof e->msg];
-        memcpy(msg, e->msg, sizeof msg);
-        msg[sizeof msg - 1] = '\0';
-        fprintf(stderr, "eactors: enclave '%s' failed to start: %s\n", en, msg);
-        return true;
-    }
-    if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0 && shutting_down)
-        return false;
-    if (WIFSIGNALED(c->status))
-        fprintf(stderr, "eactors: enclave '%s' was killed by %s\n", en,
-                eai_signal_name(WTERMSIG(c->status)));
-    else
-        fprintf(stderr, "eactors: enclave '%s' exited unexpectedly (status %d)\n", en,
-                WIFEXITED(c->status) ? WEXITSTATUS(c->status) : -1);
-    return true;
-}
+/* One run of a deployment, as its phases hand it on. */
+struct run {
+    const eai_run_opts_t *opts;
+    eai_deploy_t *dep;  /* owned from load() until teardown() */
+    struct eai_rt *rt;  /* set up by lay_out() */
+    struct child *kids; /* the platform service and the proc enclaves */
+    int nkids;
+    uint64_t t0;      /* start of the run, for the summary */
+    uint64_t stop_at; /* when the stop was requested, 0: not yet */
+    int stop_sig;     /* the signal that stopped the run, 0: none */
+    bool failed;      /* a start-up, an actor or an enclave failed */
+    bool stuck;       /* a host worker did not leave within the budget */
+    int code;         /* the exit code, once the run has ended */
+};
 
-static int reap_children(struct eai_rt *rt, struct child *kids, int nkids, bool shutting_down,
-                         bool *failed)
+/* Reaps the children that ended and reports them; returns how many are
+ * still alive. */
+static int reap_children(struct run *r, bool shutting_down)
 {
     int alive = 0;
     int status;
     pid_t p;
     while ((p = eai_reap(&status)) > 0) {
-        for (int i = 0; i < nkids; i++) {
-            if (kids[i].pid == p && !kids[i].reaped) {
-                kids[i].reaped = true;
-                kids[i].status = status;
-                if (report_child(rt, &kids[i], shutting_down))
-                    *failed = true;
+        for (int i = 0; i < r->nkids; i++) {
+            if (r->kids[i].pid == p && !r->kids[i].reaped) {
+                r->kids[i].reaped = true;
+                r->kids[i].status = status;
+                if (eai_report_child(r->rt, r->kids[i].enclave, status, shutting_down))
+                    r->failed = true;
             }
         }
     }
-    for (int i = 0; i < nkids; i++)
-        alive += !kids[i].reaped;
+    for (int i = 0; i < r->nkids; i++)
+        alive += !r->kids[i].reaped;
     return alive;
-}
-
-static void print_summary(struct eai_rt *rt, double secs, FILE *out)
-{
-    static const char *const st[] = {"unused", "live", "done", "FAILED"};
-    fprintf(out, "eactors: summary after %.3f s\n", secs);
-    fprintf(out, "%-20s %-10s %-7s %12s %14s %12s %14s %12s %7s\n", "actor", "domain", "status",
-            "sent", "sent_bytes", "recv", "recv_bytes", "steps", "errors");
-    for (uint32_t id = 0; id < rt->lay.nactors; id++) {
-        uint32_t s = atomic_load_explicit(&rt->rec[id].status, memory_order_acquire);
-        if (s == EAI_A_UNUSED || s > EAI_A_FAILED)
-            continue;
-        struct eai_rec *x = &rt->rec[id];
-        char nb[EAI_NAME_MAX];
-        fprintf(out, "%-20s %-10s %-7s %12llu %14llu %12llu %14llu %12llu %7u\n",
-                actor_name(rt, id, nb, sizeof nb), actor_domain(rt, id), st[s],
-                (unsigned long long)atomic_load(&x->sent),
-                (unsigned long long)atomic_load(&x->sent_bytes),
-                (unsigned long long)atomic_load(&x->recv),
-                (unsigned long long)atomic_load(&x->recv_bytes),
-                (unsigned long long)atomic_load(&x->steps), atomic_load(&x->errors));
-    }
-}
-
-static void clean_copy(char *dst, const char *src, size_t n)
-{
-    size_t i = 0;
-    for (; i + 1 < n && src[i] != '\0'; i++)
-        dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
-    dst[i] = '\0';
-}
-
-/* Per channel: protection and, for AEAD channels, the peer each end
- * accepted and how many messages failed authentication. */
-static void print_channels(struct eai_rt *rt, FILE *out)
-{
-    const eai_deploy_t *d = rt->dep;
-    for (int c = 0; c < d->nchannels; c++) {
-        const eai_dep_channel_t *ch = &d->channels[c];
-        int da = eai_domain_of_actor(d, ch->a), db = eai_domain_of_actor(d, ch->b);
-        const char *kind = rt->lay.chan_aead[c] ? "AEAD (AES-128-GCM), public arena"
-                           : da == db           ? "plain, private memory"
-                           : (da > 0 && db > 0) ? "plain, public arena, INSECURE (protect=plain)"
-                                                : "plain, public arena (host endpoint)";
-        fprintf(out, "channel %-14s %s <-> %s: %s\n", ch->name, d->actors[ch->a].name,
-                d->actors[ch->b].name, kind);
-        if (!rt->lay.chan_aead[c])
-            continue;
-        for (int end = 0; end < 2; end++) {
-            struct eai_chan_shm *cs = &rt->cshm[c];
-            char acc[sizeof cs->accepted[0]];
-            clean_copy(acc, cs->accepted[end], sizeof acc);
-            int failed = atomic_load_explicit(&cs->failed[end], memory_order_relaxed);
-            fprintf(out, "  %s accepted %s; auth failures %u%s%s\n",
-                    d->actors[end == 0 ? ch->a : ch->b].name, acc[0] ? acc : "(no peer yet)",
-                    atomic_load_explicit(&cs->auth_fail[end], memory_order_relaxed),
-                    failed ? "; FAILED: " : "", failed ? ea_strerror(failed) : "");
-        }
-    }
-}
-
-/* Memory of the run: the arena's per-actor and per-channel parts, and each
- * domain's private part as it reported it. */
-static void print_memory(struct eai_rt *rt, FILE *out)
-{
-    const struct eai_layout *l = &rt->lay;
-    uint64_t arena_actors = (uint64_t)l->nactors * sizeof(struct eai_rec) +
-                            (uint64_t)(l->nactors - l->ndep_actors) * EAI_NAME_MAX;
-    for (int w = 0; w < rt->dep->nworkers; w++)
-        arena_actors += ea_mbox_footprint(l->ready_cap[w]);
-    uint64_t arena_chans = 0, priv_actors = 0, priv_chans = 0;
-    for (int c = 0; c < rt->dep->nchannels; c++)
-        if (l->off_chan[c] != SIZE_MAX)
-            arena_chans += ea_pool_footprint(rt->dep->channels[c].nodes, l->chan_node_size[c]) +
-                           2 * ea_mbox_footprint(l->chan_mbox_cap[c]);
-    for (int d = 0; d < rt->ndomains; d++) {
-        struct eai_encl_shm *shm = eai_domain_shm(rt, d);
-        priv_actors += atomic_load_explicit(&shm->mem_actors, memory_order_relaxed);
-        priv_chans += atomic_load_explicit(&shm->mem_chans, memory_order_relaxed);
-    }
-    unsigned n = (unsigned)rt->dep->nactors;
-    fprintf(out,
-            "eactors: memory: %u actors (+%u spawn slots): arena %llu B, private %llu B "
-            "(%.1f B per actor); %d channels: arena %llu B, private %llu B; arena total %zu B\n",
-            n, l->nactors - n, (unsigned long long)arena_actors, (unsigned long long)priv_actors,
-            n ? (double)(arena_actors + priv_actors) / n : 0.0, rt->dep->nchannels,
-            (unsigned long long)arena_chans, (unsigned long long)priv_chans, l->size);
 }
 
 static bool domain_used(const eai_deploy_t *d, int dom)
@@ -295,12 +143,12 @@ static bool domain_used(const eai_deploy_t *d, int dom)
 }
 
 /*
- * Starts the platform service for the enclaves this run uses: one socketpair
+ * Forks the platform service for the enclaves this run uses: one socketpair
  * per enclave, the service forked first with the service ends, the enclave
  * ends kept in rt->platform_fds for the enclave domains. Returns the
  * service's pid, 0 if no enclave is used, -1 on failure.
  */
-static pid_t start_platform(struct eai_rt *rt, const char *dir)
+static pid_t fork_platform(struct eai_rt *rt, const char *dir)
 {
     const eai_deploy_t *d = rt->dep;
     rt->platform_fds = malloc(sizeof(int) * (size_t)(d->nenclaves + 1));
@@ -341,241 +189,242 @@ static pid_t start_platform(struct eai_rt *rt, const char *dir)
     return pid;
 }
 
-/* The public arena's layout, for tests that play a hostile host: a host
- * can compute all of it from the deployment anyway. */
-static void print_layout(struct eai_rt *rt)
+/* Phase 1: parse and validate the deployment (`eactors check` ends here).
+ * Returns false if the run ends. */
+static bool load(struct run *r)
 {
-    const struct eai_layout *l = &rt->lay;
-    fprintf(stderr, "eactors: layout: pid=%d arena_fd=%d arena_size=%zu\n", (int)getpid(),
-            rt->arena_fd, l->size);
-    for (int c = 0; c < rt->dep->nchannels; c++) {
-        if (l->off_chan[c] == SIZE_MAX)
-            continue;
-        const eai_dep_channel_t *ch = &rt->dep->channels[c];
-        ea_pool_t p;
-        if (ea_pool_attach(&p, rt->arena + l->off_chan[c], ch->nodes, l->chan_node_size[c]) !=
-            EA_OK)
-            continue;
-        size_t pool_bytes = ea_pool_footprint(ch->nodes, l->chan_node_size[c]);
-        size_t mbox_bytes = ea_mbox_footprint(l->chan_mbox_cap[c]);
-        fprintf(stderr,
-                "eactors: layout: channel=%s offset=%zu nodes_offset=%zu nodes=%u node_size=%u "
-                "mbox_a_offset=%zu mbox_b_offset=%zu mbox_capacity=%u aead=%u\n",
-                ch->name, l->off_chan[c], (size_t)((uint8_t *)ea_pool_node(&p, 0) - rt->arena),
-                ch->nodes, l->chan_node_size[c], l->off_chan[c] + pool_bytes,
-                l->off_chan[c] + pool_bytes + mbox_bytes, l->chan_mbox_cap[c], l->chan_aead[c]);
-    }
-}
-
-static void describe(const eai_deploy_t *d)
-{
-    printf("%s: valid: %d enclave(s), %d worker(s), %d actor(s), %d channel(s)\n", d->path,
-           d->nenclaves, d->nworkers, d->nactors, d->nchannels);
-}
-
-static void warn_insecure(const eai_deploy_t *d)
-{
-    for (int c = 0; c < d->nchannels; c++) {
-        const eai_dep_channel_t *ch = &d->channels[c];
-        int da = eai_domain_of_actor(d, ch->a), db = eai_domain_of_actor(d, ch->b);
-        if (ch->protect == EAI_PROTECT_PLAIN && da > 0 && db > 0 && da != db)
-            fprintf(stderr,
-                    "eactors: WARNING: channel '%s' between enclaves '%s' and '%s' is plain "
-                    "(protect=\"plain\"): INSECURE, the host can read and forge its messages\n",
-                    ch->name, d->enclaves[da - 1].name, d->enclaves[db - 1].name);
-    }
-    for (int e = 0; e < d->nenclaves; e++)
-        if (d->enclaves[e].backend == EAI_BACKEND_NONE)
-            fprintf(stderr,
-                    "eactors: WARNING: enclave '%s' runs with backend 'none': INSECURE, "
-                    "no isolation (for debugging only)\n",
-                    d->enclaves[e].name);
-}
-
-int eai_launch(const eai_run_opts_t *o)
-{
+    const eai_run_opts_t *o = r->opts;
     char err[512];
-    eai_deploy_t *dep = NULL;
     int rc =
-        eai_deploy_load(o->path, eai_cpu_count(), eai_image_probe, NULL, &dep, err, sizeof err);
+        eai_deploy_load(o->path, eai_cpu_count(), eai_image_probe, NULL, &r->dep, err, sizeof err);
     if (rc != EA_OK) {
         fprintf(stderr, "%s\n", err);
-        return 2;
+        r->code = 2;
+        return false;
     }
     if (o->backend >= 0)
-        for (int e = 0; e < dep->nenclaves; e++)
-            dep->enclaves[e].backend = (eai_backend_t)o->backend;
+        for (int e = 0; e < r->dep->nenclaves; e++)
+            r->dep->enclaves[e].backend = (eai_backend_t)o->backend;
     if (o->check_only) {
-        describe(dep);
-        eai_deploy_free(dep);
-        return 0;
+        eai_report_describe(r->dep);
+        eai_deploy_free(r->dep);
+        r->code = 0;
+        return false;
     }
-    warn_insecure(dep);
+    eai_report_insecure(r->dep);
+    return true;
+}
 
-    static struct eai_rt rt;
-    memset(&rt, 0, sizeof rt);
-    rt.dep = dep;
-    rt.builtins[EAI_BUILTIN_SYS] = eai_sys_type();
-    rt.arena_fd = -1;
-    rc = eai_layout_compute(&rt, err, sizeof err);
+/* Phase 2: lay out and create the public arena, install the signal
+ * handlers. Returns false if the run ends. */
+static bool lay_out(struct run *r)
+{
+    struct eai_rt *rt = r->rt;
+    char err[512];
+    memset(rt, 0, sizeof *rt);
+    rt->dep = r->dep;
+    rt->builtins[EAI_BUILTIN_SYS] = eai_sys_type();
+    rt->arena_fd = -1;
+    int rc = eai_layout_compute(rt, err, sizeof err);
     if (rc == EA_OK)
-        rc = eai_arena_create(&rt, err, sizeof err);
+        rc = eai_arena_create(rt, err, sizeof err);
     if (rc != EA_OK) {
         fprintf(stderr, "eactors: %s\n", err);
-        eai_rt_fini(&rt);
-        eai_deploy_free(dep);
-        return 2;
+        goto fail;
     }
-    the_rt = &rt;
+    the_rt = rt;
     if (getenv("EACTORS_DEBUG_LAYOUT") != NULL)
-        print_layout(&rt);
+        eai_report_layout(rt);
     fflush(stdout);
     fflush(stderr);
     if (eai_signals_install(notify_launcher) != EA_OK) {
         fprintf(stderr, "eactors: cannot install signal handlers\n");
-        eai_rt_fini(&rt);
-        eai_deploy_free(dep);
-        return 2;
+        goto fail;
     }
+    return true;
+fail:
+    eai_rt_fini(rt);
+    eai_deploy_free(r->dep);
+    r->code = 2;
+    return false;
+}
 
-    uint64_t t0 = eai_clock_ns();
-    bool failed = false;
-    struct child *kids = calloc((size_t)dep->nenclaves + 2, sizeof *kids);
-    int nkids = 0;
-    char *pdir = o->platform_dir ? strdup(o->platform_dir) : eai_platform_dir_default();
-    pid_t ppid = kids && pdir ? start_platform(&rt, pdir) : -1;
+/* Phase 3: the platform service, forked before any enclave. The run's clock
+ * starts here. */
+static void start_platform(struct run *r)
+{
+    r->t0 = eai_clock_ns();
+    r->kids = calloc((size_t)r->dep->nenclaves + 2, sizeof *r->kids);
+    char *pdir = r->opts->platform_dir ? strdup(r->opts->platform_dir) : eai_platform_dir_default();
+    pid_t ppid = r->kids && pdir ? fork_platform(r->rt, pdir) : -1;
     free(pdir);
     if (ppid < 0) {
         fprintf(stderr, "eactors: cannot start the platform service (no platform directory: "
                         "set EACTORS_PLATFORM_DIR or HOME)\n");
-        failed = true;
+        r->failed = true;
     } else if (ppid > 0) {
-        kids[nkids++] = (struct child){.pid = ppid, .enclave = -1};
+        r->kids[r->nkids++] = (struct child){.pid = ppid, .enclave = -1};
     }
-    /* Fork every proc enclave before this process starts any thread. */
-    for (int e = 0; e < dep->nenclaves && kids != NULL && !failed; e++) {
+}
+
+/* Forks every proc enclave the run uses, before this process starts any
+ * thread. */
+static void fork_enclaves(struct run *r)
+{
+    const eai_deploy_t *dep = r->dep;
+    for (int e = 0; e < dep->nenclaves && r->kids != NULL && !r->failed; e++) {
         if (dep->enclaves[e].backend != EAI_BACKEND_PROC || !domain_used(dep, 1 + e))
             continue;
         pid_t pid = eai_fork();
         if (pid == 0)
-            enclave_main(&rt, e);
+            enclave_main(r->rt, e);
         if (pid < 0) {
             fprintf(stderr, "eactors: cannot fork enclave '%s'\n", dep->enclaves[e].name);
-            failed = true;
+            r->failed = true;
             break;
         }
-        kids[nkids++] = (struct child){.pid = pid, .enclave = e};
+        r->kids[r->nkids++] = (struct child){.pid = pid, .enclave = e};
         /* The enclave has its end of the platform line; the launcher does
          * not keep it. */
-        close(rt.platform_fds[e]);
-        rt.platform_fds[e] = -1;
+        close(r->rt->platform_fds[e]);
+        r->rt->platform_fds[e] = -1;
     }
-    for (int d = 0; d < rt.ndomains && !failed; d++) {
+}
+
+/* Starts the host and the `none` enclaves in this process. */
+static void start_local_domains(struct run *r)
+{
+    const eai_deploy_t *dep = r->dep;
+    char err[512];
+    for (int d = 0; d < r->rt->ndomains && !r->failed; d++) {
         if (d > 0 && dep->enclaves[d - 1].backend == EAI_BACKEND_PROC)
             continue;
         if (!domain_used(dep, d))
             continue;
-        rc = eai_domain_start(&rt, d, false, true, err, sizeof err);
+        int rc = eai_domain_start(r->rt, d, false, true, err, sizeof err);
         if (rc != EA_OK) {
             fprintf(stderr, "eactors: %s '%s': %s\n", d == 0 ? "domain" : "enclave",
                     d == 0 ? "host" : dep->enclaves[d - 1].name, err);
-            failed = true;
+            r->failed = true;
         }
     }
-    if (failed)
-        eai_request_stop(&rt);
+}
 
-    /* Supervise. */
-    int stop_sig = 0;
-    uint64_t stop_at = failed ? eai_clock_ns() : 0;
+/* Phase 4: every enclave and the host domain; a failed start stops the
+ * run. */
+static void start_enclaves(struct run *r)
+{
+    fork_enclaves(r);
+    start_local_domains(r);
+    if (r->failed)
+        eai_request_stop(r->rt);
+}
+
+/* Phase 5: sleep on the arena's event futex until every actor has ended or
+ * the stop budget (STOP_GRACE) after a stop request is spent. */
+static void supervise(struct run *r)
+{
+    struct eai_rt *rt = r->rt;
+    r->stop_at = r->failed ? eai_clock_ns() : 0;
     for (;;) {
-        uint32_t ev = atomic_load_explicit(&rt.hdr->event, memory_order_seq_cst);
+        uint32_t ev = atomic_load_explicit(&rt->hdr->event, memory_order_seq_cst);
         int s = eai_signal_take();
-        if (s != 0 && stop_sig == 0) {
-            stop_sig = s;
+        if (s != 0 && r->stop_sig == 0) {
+            r->stop_sig = s;
             fprintf(stderr, "eactors: stopping on %s\n", eai_signal_name(s));
-            eai_request_stop(&rt);
+            eai_request_stop(rt);
         }
-        reap_children(&rt, kids, nkids, false, &failed);
-        if (failed && stop_at == 0)
-            eai_request_stop(&rt);
-        if (atomic_load_explicit(&rt.hdr->fail_actor, memory_order_acquire) != 0)
-            failed = true;
-        if (atomic_load_explicit(&rt.hdr->stop, memory_order_acquire) && stop_at == 0)
-            stop_at = eai_clock_ns();
-        if (atomic_load_explicit(&rt.hdr->live, memory_order_acquire) == 0)
+        reap_children(r, false);
+        if (r->failed && r->stop_at == 0)
+            eai_request_stop(rt);
+        if (atomic_load_explicit(&rt->hdr->fail_actor, memory_order_acquire) != 0)
+            r->failed = true;
+        if (atomic_load_explicit(&rt->hdr->stop, memory_order_acquire) && r->stop_at == 0)
+            r->stop_at = eai_clock_ns();
+        if (atomic_load_explicit(&rt->hdr->live, memory_order_acquire) == 0)
             break;
         uint64_t now = eai_clock_ns();
-        if (stop_at != 0 && now - stop_at >= STOP_GRACE_NS)
+        if (r->stop_at != 0 && now - r->stop_at >= STOP_GRACE_NS)
             break;
-        eai_futex_wait(&rt.hdr->event, ev,
-                       stop_at != 0 ? STOP_GRACE_NS - (now - stop_at) : 200u * 1000000u);
+        eai_futex_wait(&rt->hdr->event, ev,
+                       r->stop_at != 0 ? STOP_GRACE_NS - (now - r->stop_at) : 200u * 1000000u);
     }
+}
 
-    /* Shut down: workers leave their loops; enclaves exit or are killed. */
-    atomic_store_explicit(&rt.hdr->shutdown, 1, memory_order_seq_cst);
-    eai_wake_all_workers(&rt);
+/* Phase 6: workers leave their loops; enclave processes exit, or are killed
+ * once KILL_AFTER is spent; every child is reaped. */
+static void stop(struct run *r)
+{
+    struct eai_rt *rt = r->rt;
+    atomic_store_explicit(&rt->hdr->shutdown, 1, memory_order_seq_cst);
+    eai_wake_all_workers(rt);
     uint64_t kill_at = eai_clock_ns() + (KILL_AFTER_NS - STOP_GRACE_NS);
-    bool stuck = false;
-    for (int d = 0; d < rt.ndomains; d++) {
-        struct eai_domain *dom = rt.domains[d];
-        if (dom == NULL)
-            continue;
-        for (int i = 0; i < dom->nworkers; i++)
-            if (dom->workers[i].started) {
-                if (eai_thread_join_until(&dom->workers[i].thread, kill_at) == EA_OK)
-                    dom->workers[i].started = false;
-                else
-                    stuck = true;
-            }
-    }
-    for (int d = 0; d < rt.ndomains; d++)
-        if (rt.domains[d] != NULL)
-            eai_domain_close_platform(rt.domains[d]);
-    while (reap_children(&rt, kids, nkids, true, &failed) > 0) {
+    for (int d = 0; d < rt->ndomains; d++)
+        if (eai_domain_wait_until(rt, d, kill_at) != EA_OK)
+            r->stuck = true;
+    for (int d = 0; d < rt->ndomains; d++)
+        if (rt->domains[d] != NULL)
+            eai_domain_close_platform(rt->domains[d]);
+    while (reap_children(r, true) > 0) {
         if (eai_clock_ns() >= kill_at) {
-            for (int i = 0; i < nkids; i++)
-                if (!kids[i].reaped) {
-                    if (kids[i].enclave >= 0)
+            for (int i = 0; i < r->nkids; i++)
+                if (!r->kids[i].reaped) {
+                    if (r->kids[i].enclave >= 0)
                         fprintf(stderr, "eactors: enclave '%s' did not stop in time; killing it\n",
-                                dep->enclaves[kids[i].enclave].name);
-                    eai_kill(kids[i].pid, SIGKILL);
+                                r->dep->enclaves[r->kids[i].enclave].name);
+                    eai_kill(r->kids[i].pid, SIGKILL);
                 }
             kill_at = UINT64_MAX;
         }
         eai_sleep_ns(2000000u);
     }
+}
 
-    uint32_t fa = atomic_load_explicit(&rt.hdr->fail_actor, memory_order_acquire);
-    if (fa != 0 && fa <= rt.lay.nactors) {
-        char nb[EAI_NAME_MAX];
-        int ferr = atomic_load_explicit(&rt.hdr->fail_err, memory_order_relaxed);
-        const char *dn = actor_domain(&rt, fa - 1);
-        fprintf(stderr, "eactors: actor '%s' in %s%s%s failed: %s (%d)\n",
-                actor_name(&rt, fa - 1, nb, sizeof nb), strcmp(dn, "host") ? "enclave '" : "", dn,
-                strcmp(dn, "host") ? "'" : "", ea_strerror(ferr), ferr);
-        failed = true;
-    }
-    if (stuck)
+/* Phase 7: the failed actor, the summary, channel and memory reports, and
+ * the exit code. */
+static void report(struct run *r)
+{
+    if (eai_report_actor_failure(r->rt))
+        r->failed = true;
+    if (r->stuck)
         fprintf(stderr, "eactors: a host actor did not return within the stop budget\n");
-    if (!o->quiet) {
-        print_summary(&rt, (double)(eai_clock_ns() - t0) / 1e9, stderr);
-        print_channels(&rt, stderr);
-        print_memory(&rt, stderr);
+    if (!r->opts->quiet) {
+        eai_report_summary(r->rt, (double)(eai_clock_ns() - r->t0) / 1e9, stderr);
+        eai_report_channels(r->rt, stderr);
+        eai_report_memory(r->rt, stderr);
     }
     fflush(stdout);
-    int code = failed ? 1 : stop_sig != 0 ? 128 + stop_sig : 0;
-    if (stuck) {
+    r->code = r->failed ? 1 : r->stop_sig != 0 ? 128 + r->stop_sig : 0;
+}
+
+/* Phase 8: free the domains, the arena and the deployment. */
+static void teardown(struct run *r)
+{
+    if (r->stuck) {
         /* A host thread is still inside an actor body: its memory cannot be
          * freed under it. Leave without tearing down. */
         fflush(stderr);
-        eai_exit_now(code);
+        eai_exit_now(r->code);
     }
-    for (int d = 0; d < rt.ndomains; d++)
-        eai_domain_join(&rt, d);
-    free(kids);
+    for (int d = 0; d < r->rt->ndomains; d++)
+        eai_domain_join(r->rt, d);
+    free(r->kids);
     the_rt = NULL;
-    eai_rt_fini(&rt);
-    eai_deploy_free(dep);
-    return code;
+    eai_rt_fini(r->rt);
+    eai_deploy_free(r->dep);
+}
+
+int eai_launch(const eai_run_opts_t *o)
+{
+    static struct eai_rt rt; /* reached by the signal and fatal hooks */
+    struct run r = {.opts = o, .rt = &rt};
+    if (!load(&r) || !lay_out(&r))
+        return r.code;
+    start_platform(&r);
+    start_enclaves(&r);
+    supervise(&r);
+    stop(&r);
+    report(&r);
+    teardown(&r);
+    return r.code;
 }
