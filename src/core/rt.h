@@ -281,8 +281,6 @@ void eai_rt_fini(struct eai_rt *rt);
 void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);
 void eai_wake_all_workers(struct eai_rt *rt);
 void eai_request_stop(struct eai_rt *rt);
-/* Ends actor `a` as failed with `err` and stops the run; returns `err`. */
-int eai_actor_fail(struct ea_actor *a, int err);
 void *eai_worker_main(void *arg);
 extern _Thread_local struct ea_actor *eai_current;
 

@@ -92,12 +92,6 @@ static void actor_end(struct ea_actor *a, uint32_t status, int err)
     }
 }
 
-int eai_actor_fail(struct ea_actor *a, int err)
-{
-    actor_end(a, EAI_A_FAILED, err);
-    return err;
-}
-
 static void requeue(struct eai_worker *w, struct ea_actor *a)
 {
     if (atomic_exchange_explicit(&a->rec->queued, 1, memory_order_relaxed) == 0)

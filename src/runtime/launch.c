@@ -20,9 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #include "core/rt.h"
 #include "runtime/deploy.h"
@@ -66,7 +64,7 @@ static _Noreturn void enclave_main(struct eai_rt *rt, int e)
     /* Keep only this enclave's own line to the platform. */
     for (int i = 0; rt->platform_fds != NULL && i < rt->dep->nenclaves; i++)
         if (i != e && rt->platform_fds[i] >= 0) {
-            close(rt->platform_fds[i]);
+            eai_close(rt->platform_fds[i]);
             rt->platform_fds[i] = -1;
         }
     int rc = eai_child_harden(err, sizeof err);
@@ -163,7 +161,12 @@ static pid_t fork_platform(struct eai_rt *rt, const char *dir)
         if (!domain_used(d, 1 + e))
             continue;
         int sv[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        if (eai_msg_pair(sv) != EA_OK) {
+            for (int i = 0; i < n; i++)
+                eai_close(svc[i]);
+            for (int k = 0; k < e; k++)
+                if (rt->platform_fds[k] >= 0)
+                    eai_close(rt->platform_fds[k]);
             free(svc);
             return -1;
         }
@@ -180,11 +183,11 @@ static pid_t fork_platform(struct eai_rt *rt, const char *dir)
     if (pid == 0) {
         for (int e = 0; e < d->nenclaves; e++)
             if (rt->platform_fds[e] >= 0)
-                close(rt->platform_fds[e]);
+                eai_close(rt->platform_fds[e]);
         eai_pservice_main(dir, svc, n, rt->hdr->platform_msg, sizeof rt->hdr->platform_msg);
     }
     for (int i = 0; i < n; i++)
-        close(svc[i]);
+        eai_close(svc[i]);
     free(svc);
     return pid;
 }
@@ -286,7 +289,7 @@ static void fork_enclaves(struct run *r)
         r->kids[r->nkids++] = (struct child){.pid = pid, .enclave = e};
         /* The enclave has its end of the platform line; the launcher does
          * not keep it. */
-        close(r->rt->platform_fds[e]);
+        eai_close(r->rt->platform_fds[e]);
         r->rt->platform_fds[e] = -1;
     }
 }

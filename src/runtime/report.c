@@ -15,7 +15,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 /* Name of actor `id`; spawned actors' names are copied from the arena into
  * `buf` (returns a borrowed pointer to `buf` or to the deployment). */
@@ -84,7 +83,7 @@ void eai_report_insecure(const eai_deploy_t *d)
 void eai_report_layout(struct eai_rt *rt)
 {
     const struct eai_layout *l = &rt->lay;
-    fprintf(stderr, "eactors: layout: pid=%d arena_fd=%d arena_size=%zu\n", (int)getpid(),
+    fprintf(stderr, "eactors: layout: pid=%d arena_fd=%d arena_size=%zu\n", (int)eai_pid(),
             rt->arena_fd, l->size);
     for (int c = 0; c < rt->dep->nchannels; c++) {
         if (l->off_chan[c] == SIZE_MAX)

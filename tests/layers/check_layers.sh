@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks that the runtime's layers form one order with no cycle.
 #
-# usage: check_layers.sh <layer-list-file> [<src-dir>]
+# usage: check_layers.sh <layer-list-file> [<src-dir> [<os-layer> <exempt>...]]
 #
 # <layer-list-file> has one line per layer, lowest first:
 #     <name> <object> <object> ...
@@ -9,10 +9,34 @@
 # listed before it. With <src-dir>, every `#include "<layer>/..."` in
 # <src-dir>/<layer>/ is checked the same way. Prints each violation and
 # exits 1 if there is one; prints a one-line summary and exits 0 otherwise.
+#
+# With <os-layer> (the platform layer), no layer above it may reference a
+# C library function that is a system call wrapper (open, socket, mmap, ...):
+# they reach the OS through the platform layer only. Layers named as
+# <exempt> are allowed (see the exceptions in src/platform/platform.h).
 set -euo pipefail
 
 list=$1
 src=${2:-}
+os_layer=${3:-}
+exempt=" ${*:4} "
+
+# System call wrappers of the C library that only the platform layer (and
+# the exempt layers) may call.
+os_calls=" open open64 openat openat64 creat close read write pread pread64 pwrite pwrite64
+ readv writev fsync fdatasync rename renameat renameat2 link linkat unlink unlinkat mkdir
+ mkdirat rmdir stat stat64 fstat fstat64 lstat lstat64 fstatat fstatat64 statx realpath
+ access faccessat chmod fchmod chown fchown truncate ftruncate fopen fopen64 fdopen freopen
+ opendir fdopendir readdir socket socketpair bind listen accept accept4 connect shutdown
+ send sendto sendmsg recv recvfrom recvmsg setsockopt getsockopt poll ppoll select
+ epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait mmap mmap64 munmap mprotect
+ mremap madvise fork vfork clone execve execv execvp execl kill tgkill waitpid wait wait4
+ prctl fcntl fcntl64 ioctl pipe pipe2 dup dup2 dup3 getpid gettid syscall pthread_create
+ pthread_join sigaction signal sigprocmask pthread_sigmask sigaltstack timerfd_create
+ timerfd_settime eventfd memfd_create dlopen dlmopen dlsym dlclose sched_setaffinity
+ pthread_setaffinity_np clock_nanosleep nanosleep usleep sleep _exit setrlimit getrlimit
+ seccomp_init seccomp_load "
+os_calls=" $(echo $os_calls) " # one line, single spaces
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -51,6 +75,29 @@ for i in "${!names[@]}"; do
     done <"$tmp/$l.und"
 done
 
+oscalls=0
+if [ -n "$os_layer" ]; then
+    above=0
+    for i in "${!names[@]}"; do
+        l=${names[$i]}
+        if [ "$l" = "$os_layer" ]; then
+            above=1
+            continue
+        fi
+        [ "$above" = 1 ] || continue
+        case "$exempt" in *" $l "*) continue ;; esac
+        while read -r sym obj; do
+            oscalls=$((oscalls + 1))
+            case "$os_calls" in
+            *" ${sym%%@*} "*)
+                echo "platform violation: $l ($obj) calls the OS directly: ${sym%%@*}"
+                bad=$((bad + 1))
+                ;;
+            esac
+        done <"$tmp/$l.und"
+    done
+fi
+
 includes=0
 if [ -n "$src" ]; then
     for i in "${!names[@]}"; do
@@ -76,4 +123,4 @@ if [ "$bad" -ne 0 ]; then
     echo "layers: $bad violation(s) of the order ${names[*]}"
     exit 1
 fi
-echo "layers: order ${names[*]} holds ($checked undefined references, $includes includes checked)"
+echo "layers: order ${names[*]} holds ($checked undefined references, $includes includes, $oscalls OS-call candidates checked)"
