@@ -23,20 +23,26 @@ function(eactors_add_image name)
   if(IMG_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${IMG_OUTPUT_DIRECTORY})
   endif()
+  # The image is not linked against libeactors: its ea_ symbols bind to the
+  # runtime inside the `eactors` launcher that loads it, so no library is
+  # loaded from disk into an enclave after EINIT and every byte of code an
+  # enclave maps is its measured image or the launcher's own (the trusted
+  # base). An image needs no library the launcher has not loaded (libc,
+  # libcrypto, libssl): an enclave can open no file to load one.
   if(TARGET eactors)
-    target_link_libraries(${name} PRIVATE eactors ${IMG_LINK})
+    target_include_directories(${name} PRIVATE ${EA_INCLUDE_DIR})
+    target_link_libraries(${name} PRIVATE ${IMG_LINK})
     set(tool $<TARGET_FILE:eactors_tool>)
     set(tool_dep eactors_tool)
   else()
     find_package(PkgConfig REQUIRED)
-    pkg_check_modules(EACTORS REQUIRED IMPORTED_TARGET eactors)
-    target_link_libraries(${name} PRIVATE PkgConfig::EACTORS ${IMG_LINK})
+    pkg_check_modules(EACTORS REQUIRED eactors)
+    target_include_directories(${name} PRIVATE ${EACTORS_INCLUDE_DIRS})
+    target_link_libraries(${name} PRIVATE ${IMG_LINK})
     find_program(EACTORS_TOOL eactors HINTS ${EACTORS_PREFIX}/bin REQUIRED)
     set(tool ${EACTORS_TOOL})
     set(tool_dep "")
   endif()
-  # An image must not have unresolved symbols beyond libeactors and libc.
-  target_link_options(${name} PRIVATE -Wl,--no-undefined)
 
   if(IMG_KEY)
     set(key ${IMG_KEY})

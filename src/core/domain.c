@@ -317,7 +317,7 @@ int eai_domain_start(struct eai_rt *rt, int d, bool confine, bool async, char *e
     const char *image = d == 0 ? dep->host_image_path : dep->enclaves[d - 1].image_path;
     if (d > 0) {
         /* Enclave: EINIT by the platform on the sealed bytes, then load. */
-        int rc = eai_domain_load_enclave_image(dom, image, err, errlen);
+        int rc = eai_domain_load_enclave_image(dom, image, confine, err, errlen);
         if (rc != EA_OK)
             return rc;
     } else if (image != NULL) {

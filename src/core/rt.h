@@ -302,8 +302,11 @@ int eai_domain_wait_until(struct eai_rt *rt, int dom, uint64_t deadline_ns);
 void eai_domain_join(struct eai_rt *rt, int dom);
 
 /* secure.c */
-int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, char *err,
-                                  size_t errlen);
+/* Loads an enclave's image: EINIT by the platform on its sealed bytes, then
+ * dlopen. confine (proc backend): the enclave's first confinement stage is
+ * in force before EINIT and before any byte of the image is mapped. */
+int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, bool confine,
+                                  char *err, size_t errlen);
 int eai_conn_setup_aead(struct eai_rt *rt, struct ea_conn *c, int chan, int end);
 void eai_conn_free_aead(struct ea_conn *c);
 int eai_domain_attest(struct eai_domain *dom, char *err, size_t errlen);

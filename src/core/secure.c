@@ -47,8 +47,32 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, char *err,
-                                  size_t errlen)
+/* Stage 1 of an enclave's confinement, before any byte of its image is
+ * mapped: only the descriptors the enclave needs stay open, the kernel denies
+ * every file but memfds and every TCP bind and connect (Landlock), and the
+ * loading allow-list lets only a descriptor opened from now on (the image's
+ * memfd, reopened by the loader) be mapped executable. */
+static int confine_before_image(struct eai_domain *dom, eai_pclient_t *pc, char *err,
+                                size_t errlen)
+{
+    int keep[] = {pc->fd, dom->image_fd};
+    int max_fd;
+    if (eai_fds_compact(keep, 2, &max_fd) != EA_OK) {
+        snprintf(err, errlen, "cannot close inherited descriptors");
+        return EA_ERR_SYS;
+    }
+    pc->fd = keep[0];
+    dom->rt->platform_fds[dom->enclave] = keep[0];
+    dom->image_fd = keep[1];
+    dom->rt->arena_fd = -1; /* closed: the mapping stays */
+    int rc = eai_landlock_confine(NULL, 0, true, err, errlen);
+    if (rc == EA_OK)
+        rc = eai_confine_for_load(pc->fd, max_fd, err, errlen);
+    return rc;
+}
+
+int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, bool confine,
+                                  char *err, size_t errlen)
 {
     struct eai_rt *rt = dom->rt;
     int fd = rt->platform_fds != NULL ? rt->platform_fds[dom->enclave] : -1;
@@ -86,7 +110,16 @@ int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, cha
                  base_name(image), base_name(image));
         return EA_ERR_AUTH;
     }
-    /* EINIT on the sealed bytes: nothing of the image has run yet. */
+    if (confine) {
+        rc = confine_before_image(dom, pc, why, sizeof why);
+        if (rc != EA_OK) {
+            snprintf(err, errlen, "cannot confine the enclave: %s", why);
+            return rc;
+        }
+    }
+    /* EINIT on the sealed bytes: nothing of the image has run yet. The
+     * platform sees whether this process is confined; if not (the `none`
+     * backend), the enclave runs with the DEBUG attribute. */
     rc = eai_pclient_einit(pc, dom->image_fd, base_name(image), sig,
                            siglen > EAI_SIGSTRUCT_SIZE ? EAI_SIGSTRUCT_SIZE + 1 : siglen, why,
                            sizeof why);

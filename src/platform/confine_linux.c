@@ -21,14 +21,26 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 
 #include <eactors/ea_err.h>
 
-#define ANY(n) {n, EAI_RULE_ANY, 0}
-#define NOEXEC(n) {n, EAI_RULE_NOEXEC, 0}
-#define FD(n, slot) {n, EAI_RULE_FD, slot}
-#define FD_FD(n, slot) {n, EAI_RULE_FD_FD, slot}
+#ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+#define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
+#endif
+
+#define ANY(n) {n, EAI_RULE_ANY, 0, 0, 0}
+#define NOEXEC(n) {n, EAI_RULE_NOEXEC, 0, 0, 0}
+#define FD(n, slot) {n, EAI_RULE_FD, slot, 0, 0}
+#define FD_FD(n, slot) {n, EAI_RULE_FD_FD, slot, 0, 0}
+#define EXEC_MAP(n, slot) {n, EAI_RULE_EXEC_MAP, slot, 0, 0}
+#define THREAD(n) {n, EAI_RULE_THREAD, 0, 0, 0}
+#define ENOSYS_(n) {n, EAI_RULE_ENOSYS, 0, 0, 0}
+#define EQ01(n, v0, v1) {n, EAI_RULE_EQ01, 0, v0, v1}
 
 /* What an enclave process may do once its workers run: compute, wait on
  * futexes, manage its own memory (never executable), read clocks, get random
@@ -96,6 +108,46 @@ const eai_allowlist_t eai_allowlist_enclave = {
     .nrules = sizeof enclave_rules / sizeof enclave_rules[0],
 };
 
+/* Stage 1, installed before the image is mapped (its ELF constructors run
+ * under it): everything of the enclave's list, plus what loading the image
+ * and starting the workers need. Files are the kernel's business here
+ * (Landlock denies every file but memfds), so openat is allowed; executable
+ * mappings only of a descriptor opened after confinement (fds[3] is the
+ * highest one open before; Landlock lets only memfds be opened, and the
+ * image's is the only memfd left), never writable, never anonymous; threads
+ * only (clone with CLONE_THREAD; clone3's flags are out of the filter's
+ * reach, so it answers ENOSYS and the C library falls back to clone).
+ * fds: {platform socket or -1, 1, 2, highest inherited descriptor}. */
+static const eai_sysrule_t load_rules[] = {
+    ANY("openat"),
+    ANY("read"),
+    ANY("pread64"),
+    ANY("close"),
+    ANY("fstat"),
+    ANY("newfstatat"),
+    ANY("lseek"),
+    ANY("sched_setaffinity"),
+    ANY("rseq"),
+    ANY("sigaltstack"),
+    ANY("rt_sigaction"),
+    EXEC_MAP("mmap", 3),
+    THREAD("clone"),
+    ENOSYS_("clone3"),
+    /* Stage 2 goes on with TSYNC once the workers run; nothing else. */
+    EQ01("seccomp", SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC),
+    EQ01("seccomp", SECCOMP_SET_MODE_FILTER,
+         SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_TSYNC_ESRCH),
+};
+
+const eai_allowlist_t eai_allowlist_enclave_load = {
+    .name = "enclave (loading)",
+    .trap = true,
+    .all_threads = true,
+    .rules = load_rules,
+    .nrules = sizeof load_rules / sizeof load_rules[0],
+    .base = &eai_allowlist_enclave,
+};
+
 /* The platform service after it has read the secret and opened its counters
  * directory: its socket loop, memory, and files only relative to the
  * counters directory. fds: {counters directory}. */
@@ -144,8 +196,10 @@ static const eai_sysrule_t service_rules[] = {
     ANY("mprotect"),
 #endif
     NOEXEC("mmap"),
-    /* Files only inside the counters directory. */
+    /* Files only inside the counters directory (Landlock holds the process
+     * beneath it too), and process status files in /proc. */
     FD("openat", 0),
+    FD("openat", 1),
     FD("unlinkat", 0),
     FD("mkdirat", 0),
     FD_FD("renameat", 0),
@@ -169,6 +223,14 @@ static int add_rule(scmp_filter_ctx ctx, const eai_sysrule_t *r, int nr, const i
     if (r->kind == EAI_RULE_NOEXEC)
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
                                 SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+    if (r->kind == EAI_RULE_THREAD)
+        return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+                                SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+    if (r->kind == EAI_RULE_EQ01)
+        return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, r->a0),
+                                SCMP_A1(SCMP_CMP_EQ, r->a1));
+    if (r->kind == EAI_RULE_ENOSYS)
+        return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
     if (r->slot < 0 || r->slot >= nfds)
         return -EINVAL;
     if (fds[r->slot] < 0) {
@@ -176,10 +238,48 @@ static int add_rule(scmp_filter_ctx ctx, const eai_sysrule_t *r, int nr, const i
         return 0;
     }
     uint64_t fd = (uint64_t)fds[r->slot];
+    if (r->kind == EAI_RULE_EXEC_MAP)
+        return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 3,
+                                SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC | PROT_WRITE, PROT_EXEC),
+                                SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_ANONYMOUS, 0),
+                                SCMP_A4(SCMP_CMP_GT, fd));
     if (r->kind == EAI_RULE_FD)
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, fd));
     return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, fd),
                             SCMP_A2(SCMP_CMP_EQ, fd));
+}
+
+int eai_no_new_privs(void)
+{
+    /* Set before the first filter and Landlock ruleset, while the process
+     * has one thread (or all its threads are the runtime's), so a plain
+     * flag is enough; the kernel flag itself is inherited and permanent. */
+    static _Atomic int done;
+    if (atomic_load_explicit(&done, memory_order_acquire))
+        return EA_OK;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return EA_ERR_SYS;
+    atomic_store_explicit(&done, 1, memory_order_release);
+    return EA_OK;
+}
+
+static int add_rules(scmp_filter_ctx ctx, const eai_allowlist_t *list, const int *fds, int nfds,
+                     const char **bad)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < list->nrules; i++) {
+        const eai_sysrule_t *r = &list->rules[i];
+        int nr = seccomp_syscall_resolve_name(r->name);
+        if (nr == __NR_SCMP_ERROR) {
+            *bad = r->name;
+            return -ENOSYS;
+        }
+        bool skip;
+        rc = add_rule(ctx, r, nr, fds, nfds, &skip);
+        if (rc != 0)
+            *bad = r->name;
+    }
+    return rc;
 }
 
 int eai_allowlist_install(const eai_allowlist_t *list, const int *fds, int nfds, char *err,
@@ -190,21 +290,14 @@ int eai_allowlist_install(const eai_allowlist_t *list, const int *fds, int nfds,
         snprintf(err, errlen, "%s allow-list: seccomp_init failed", list->name);
         return EA_ERR_SYS;
     }
-    int rc = list->all_threads ? seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) : 0;
+    /* no_new_privs is set once per process (eai_no_new_privs); a second
+     * prctl would be refused by a filter already in force. */
+    int rc = eai_no_new_privs() == EA_OK ? seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) : -EPERM;
+    if (rc == 0 && list->all_threads)
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     const char *bad = NULL;
-    for (size_t i = 0; rc == 0 && i < list->nrules; i++) {
-        const eai_sysrule_t *r = &list->rules[i];
-        int nr = seccomp_syscall_resolve_name(r->name);
-        if (nr == __NR_SCMP_ERROR) {
-            bad = r->name;
-            rc = -ENOSYS;
-            break;
-        }
-        bool skip;
-        rc = add_rule(ctx, r, nr, fds, nfds, &skip);
-        if (rc != 0)
-            bad = r->name;
-    }
+    for (const eai_allowlist_t *l = list; rc == 0 && l != NULL; l = l->base)
+        rc = add_rules(ctx, l, fds, nfds, &bad);
     if (rc == 0)
         rc = seccomp_load(ctx);
     seccomp_release(ctx);
@@ -218,6 +311,12 @@ int eai_allowlist_install(const eai_allowlist_t *list, const int *fds, int nfds,
         return EA_ERR_SYS;
     }
     return EA_OK;
+}
+
+int eai_confine_for_load(int platform_fd, int max_fd, char *err, size_t errlen)
+{
+    const int fds[] = {platform_fd, 1, 2, max_fd};
+    return eai_allowlist_install(&eai_allowlist_enclave_load, fds, 4, err, errlen);
 }
 
 int eai_seccomp_confine(int platform_fd, char *err, size_t errlen)

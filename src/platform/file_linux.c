@@ -315,3 +315,57 @@ int eai_path_resolve(const char *path, int kind, char **out)
         return errno == ENOMEM ? EA_ERR_NOMEM : EA_ERR_NOTFOUND;
     return EA_OK;
 }
+
+int eai_fds_compact(int *fds, int n, int *max_fd)
+{
+    /* Park the kept descriptors high, close everything else above 2, then
+     * move them down to 3, 4, ...: descriptors opened later are then all
+     * above *max_fd, with no gap below it to be reused. */
+    for (int i = 0; i < n; i++) {
+        if (fds[i] < 0)
+            continue;
+        int hi = fcntl(fds[i], F_DUPFD_CLOEXEC, 1024);
+        if (hi < 0)
+            return EA_ERR_SYS;
+        fds[i] = hi;
+    }
+    int top;
+    int rc = eai_fds_close_except(fds, n, &top);
+    if (rc != EA_OK)
+        return rc;
+    int next = 3;
+    for (int i = 0; i < n; i++) {
+        if (fds[i] < 0)
+            continue;
+        if (dup3(fds[i], next, O_CLOEXEC) < 0)
+            return EA_ERR_SYS;
+        close(fds[i]);
+        fds[i] = next++;
+    }
+    *max_fd = next - 1;
+    return EA_OK;
+}
+
+int eai_fds_close_except(const int *keep, int n, int *max_fd)
+{
+    int hi = 2;
+    for (int i = 0; i < n; i++)
+        if (keep[i] > hi)
+            hi = keep[i];
+    /* Close every gap between kept descriptors, then everything above. */
+    unsigned from = 3;
+    for (int fd = 3; fd <= hi + 1; fd++) {
+        bool kept = fd == hi + 1;
+        for (int i = 0; !kept && i < n; i++)
+            kept = keep[i] == fd;
+        if (!kept)
+            continue;
+        if ((unsigned)fd > from && close_range(from, (unsigned)fd - 1, 0) != 0)
+            return EA_ERR_SYS;
+        from = (unsigned)fd + 1;
+    }
+    if (close_range((unsigned)hi + 1, ~0u, 0) != 0)
+        return EA_ERR_SYS;
+    *max_fd = hi;
+    return EA_OK;
+}

@@ -9,7 +9,10 @@
  * and handed to the caller even when the record is malformed, so the caller
  * can close it. eai_memfd_map_sealed refuses a descriptor that is not sealed
  * against writing, growing and shrinking: what the caller measures is what
- * anyone else mapping that memfd sees.
+ * anyone else mapping that memfd sees. The sender of a record is the
+ * kernel's word (SCM_CREDENTIALS on a socket with SO_PASSCRED): a process
+ * can only claim its own pid. eai_proc_confined reads the kernel's view of
+ * that process: a seccomp filter installed and no_new_privs set.
  */
 #include "platform/platform.h"
 
@@ -19,7 +22,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <eactors/ea_err.h>
 
@@ -53,16 +58,25 @@ int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd)
     return n == (ssize_t)len ? EA_OK : EA_ERR_SYS;
 }
 
-int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd)
+int eai_msg_want_sender(int fd)
+{
+    int one = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) == 0 ? EA_OK : EA_ERR_SYS;
+}
+
+int eai_msg_recv_from(int fd, void *buf, size_t len, int *passed_fd, pid_t *sender)
 {
     struct iovec iov = {.iov_base = buf, .iov_len = len};
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
     } cm;
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (passed_fd != NULL) {
+    if (passed_fd != NULL)
         *passed_fd = -1;
+    if (sender != NULL)
+        *sender = 0;
+    if (passed_fd != NULL || sender != NULL) {
         msg.msg_control = cm.buf;
         msg.msg_controllen = sizeof cm.buf;
     }
@@ -70,11 +84,24 @@ int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd)
     do
         n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
-    for (struct cmsghdr *c = n >= 0 && passed_fd != NULL ? CMSG_FIRSTHDR(&msg) : NULL; c != NULL;
-         c = CMSG_NXTHDR(&msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len == CMSG_LEN(sizeof(int)))
-            memcpy(passed_fd, CMSG_DATA(c), sizeof(int));
+    for (struct cmsghdr *c = n >= 0 && msg.msg_control != NULL ? CMSG_FIRSTHDR(&msg) : NULL;
+         c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET)
+            continue;
+        if (c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+            int got;
+            memcpy(&got, CMSG_DATA(c), sizeof got);
+            if (passed_fd != NULL && *passed_fd < 0)
+                *passed_fd = got;
+            else
+                close(got); /* not asked for, or a second one */
+        } else if (c->cmsg_type == SCM_CREDENTIALS &&
+                   c->cmsg_len == CMSG_LEN(sizeof(struct ucred)) && sender != NULL) {
+            struct ucred uc;
+            memcpy(&uc, CMSG_DATA(c), sizeof uc);
+            *sender = uc.pid;
+        }
+    }
     if (n == 0)
         return EA_ERR_STOPPED;
     if (n < 0)
@@ -82,6 +109,44 @@ int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd)
     if (n != (ssize_t)len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
         return EA_ERR_PARSE;
     return EA_OK;
+}
+
+int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd)
+{
+    return eai_msg_recv_from(fd, buf, len, passed_fd, NULL);
+}
+
+int eai_proc_open(int *procfd)
+{
+    int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return EA_ERR_SYS;
+    *procfd = fd;
+    return EA_OK;
+}
+
+bool eai_proc_confined(int procfd, pid_t pid)
+{
+    char name[32], text[4096];
+    if (pid <= 0)
+        return false;
+    snprintf(name, sizeof name, "%d/status", (int)pid);
+    int fd = openat(procfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t got = 0;
+    while (got < sizeof text - 1) {
+        ssize_t r = read(fd, text + got, sizeof text - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    text[got] = '\0';
+    /* Mode 2 is a filter (our allow-list); no_new_privs comes with it. */
+    return strstr(text, "\nSeccomp:\t2\n") != NULL && strstr(text, "\nNoNewPrivs:\t1\n") != NULL;
 }
 
 int eai_wait_readable(const int *fds, int n, uint8_t *ready)

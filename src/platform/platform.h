@@ -111,6 +111,16 @@ int eai_child_harden(char *err, size_t errlen);
 int eai_msg_pair(int fds[2]);
 int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd);
 int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd);
+/* Asks the kernel to attach the sender's credentials to every record fd
+ * receives (set it before the peer can send); eai_msg_recv_from then also
+ * gives the sending process's pid (0 if the record came without). */
+int eai_msg_want_sender(int fd);
+int eai_msg_recv_from(int fd, void *buf, size_t len, int *passed_fd, pid_t *sender);
+/* A descriptor of /proc, opened before confinement. */
+int eai_proc_open(int *procfd);
+/* True if process `pid` runs under a seccomp filter with no_new_privs, as
+ * the kernel reports it (/proc/<pid>/status). */
+bool eai_proc_confined(int procfd, pid_t pid);
 /* Waits until at least one of fds (entries < 0 are ignored) is readable or
  * closed; ready[i] is then 1 for each such descriptor. */
 int eai_wait_readable(const int *fds, int n, uint8_t *ready);
@@ -124,6 +134,13 @@ int eai_memfd_map_sealed(int fd, const void **map, size_t *size);
  * EA_ERR_SYS errno holds the reason. */
 #define EAI_CWD (-100)
 int eai_close(int fd);
+/* Closes every descriptor above 2 that is not in keep[0..n); *max_fd is the
+ * highest descriptor left open. */
+int eai_fds_close_except(const int *keep, int n, int *max_fd);
+/* Keeps only fds[0..n) (entries < 0 are skipped) above 2, renumbered to 3,
+ * 4, ... (fds[] is updated), so every descriptor opened later is above
+ * *max_fd. */
+int eai_fds_compact(int *fds, int n, int *max_fd);
 /* Opens directory `path` (relative to dirfd) for *at() calls; EA_ERR_NOTFOUND
  * if it does not exist. */
 int eai_dir_open(int dirfd, const char *path, int *fd);
@@ -172,6 +189,27 @@ int eai_file_read_all(const char *path, size_t max, uint8_t **buf, size_t *size)
 enum { EAI_PATH_FILE = 0, EAI_PATH_DIR = 1 };
 int eai_path_resolve(const char *path, int kind, char **out);
 
+/* ---- File-system and network restriction (landlock_linux.c) -------------
+ * eai_landlock_confine denies the calling thread, and every thread and
+ * process it starts afterwards, all file-system access except beneath the
+ * granted paths (read; EAI_FS_WRITE adds creating, writing and removing;
+ * EAI_FS_EXEC executing), and with deny_net every TCP bind and connect.
+ * Abstract unix sockets and signals are scoped to the restricted processes
+ * where the kernel can (Landlock ABI 6). Files on kernel-internal mounts
+ * (memfds, pipes, sockets) stay usable. EA_ERR_SYS with a reason if the
+ * kernel has no Landlock or a rule cannot be added. eai_landlock_abi: the
+ * kernel's Landlock ABI version, 0 if none. */
+enum { EAI_FS_READ = 0, EAI_FS_WRITE = 1, EAI_FS_EXEC = 2 };
+typedef struct eai_fs_grant {
+    const char *path;
+    int access; /* EAI_FS_READ, or EAI_FS_WRITE and/or EAI_FS_EXEC */
+} eai_fs_grant_t;
+int eai_landlock_confine(const eai_fs_grant_t *grants, int n, bool deny_net, char *err,
+                         size_t errlen);
+int eai_landlock_abi(void);
+/* Sets no_new_privs for the process (once; both confinements need it). */
+int eai_no_new_privs(void);
+
 /* ---- System-call allow-lists (confine_linux.c) ---------------------------
  * A confined process installs one table with eai_allowlist_install. A rule
  * allows one system call (by name) when its arguments meet `kind`; FD kinds
@@ -181,23 +219,33 @@ typedef enum eai_rule_kind {
     EAI_RULE_ANY = 0, /* any arguments */
     EAI_RULE_NOEXEC,  /* argument 2 (prot) without PROT_EXEC */
     EAI_RULE_FD,      /* argument 0 == fds[slot] */
-    EAI_RULE_FD_FD    /* arguments 0 and 2 == fds[slot] (renameat) */
+    EAI_RULE_FD_FD,   /* arguments 0 and 2 == fds[slot] (renameat) */
+    EAI_RULE_EXEC_MAP, /* mmap: PROT_EXEC without PROT_WRITE, not anonymous, fd > fds[slot] */
+    EAI_RULE_THREAD,  /* clone: CLONE_THREAD set (threads, never processes) */
+    EAI_RULE_ENOSYS,  /* the call fails with ENOSYS */
+    EAI_RULE_EQ01     /* arguments 0 and 1 == the rule's a0, a1 */
 } eai_rule_kind_t;
 typedef struct eai_sysrule {
     const char *name;
     eai_rule_kind_t kind;
     int slot;
+    uint64_t a0, a1;
 } eai_sysrule_t;
-typedef struct eai_allowlist {
+typedef struct eai_allowlist eai_allowlist_t;
+struct eai_allowlist {
     const char *name;
     bool trap;        /* forbidden call: SIGSYS (see eai_on_fatal); else kill */
     bool all_threads; /* synchronise the filter to every thread of the process */
     const eai_sysrule_t *rules;
     size_t nrules;
-} eai_allowlist_t;
+    const eai_allowlist_t *base; /* its rules are added too, or NULL */
+};
 /* The enclave's list (fds: platform socket or -1, 1, 2) and the platform
- * service's (fds: its counters directory). */
+ * service's (fds: its counters directory, /proc). */
 extern const eai_allowlist_t eai_allowlist_enclave;
+/* The enclave's list plus what loading its image and starting its workers
+ * need (fds: platform socket or -1, 1, 2, highest descriptor open). */
+extern const eai_allowlist_t eai_allowlist_enclave_load;
 extern const eai_allowlist_t eai_allowlist_service;
 int eai_allowlist_install(const eai_allowlist_t *list, const int *fds, int nfds, char *err,
                           size_t errlen);
@@ -207,6 +255,10 @@ int eai_allowlist_install(const eai_allowlist_t *list, const int *fds, int nfds,
  * (or -1) is the enclave's socket to the platform service: sendmsg and recv
  * are allowed on it and on no other descriptor. */
 int eai_seccomp_confine(int platform_fd, char *err, size_t errlen);
+/* Installs eai_allowlist_enclave_load: stage 1 of an enclave's confinement,
+ * before any byte of its image is mapped. `max_fd` is the highest descriptor
+ * open now; only descriptors opened later may be mapped executable. */
+int eai_confine_for_load(int platform_fd, int max_fd, char *err, size_t errlen);
 /* Name of a system call number on this architecture, or NULL. */
 const char *eai_syscall_name(int nr);
 

@@ -170,6 +170,9 @@ static pid_t fork_platform(struct eai_rt *rt, const char *dir)
             free(svc);
             return -1;
         }
+        /* The service learns who sends each EINIT from the kernel; set
+         * before the enclave exists, so no record arrives without. */
+        (void)eai_msg_want_sender(sv[1]);
         rt->platform_fds[e] = sv[0];
         svc[n++] = sv[1];
     }

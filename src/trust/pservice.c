@@ -14,6 +14,7 @@
  */
 #include "trust/pservice.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,15 +67,24 @@ struct peer {
     eai_identity_t id;
 };
 
+/* What the service itself holds: the secret, the counters, and /proc to
+ * see whether an enclave runs confined. */
+struct service {
+    eai_pcore_t pc;
+    eai_counters_t mc;
+    int procfd;
+};
+
 /* 1: a request (and maybe a descriptor) arrived; 0: the enclave closed its
  * end; -1: a malformed request. */
-static int recv_req(int fd, struct ps_req *req, int *passed_fd)
+static int recv_req(int fd, struct ps_req *req, int *passed_fd, pid_t *sender)
 {
-    int rc = eai_msg_recv(fd, req, sizeof *req, passed_fd);
+    int rc = eai_msg_recv_from(fd, req, sizeof *req, passed_fd, sender);
     return rc == EA_OK ? 1 : rc == EA_ERR_STOPPED ? 0 : -1;
 }
 
-static void do_einit(struct peer *p, const struct ps_req *req, int imgfd, struct ps_resp *resp)
+static void do_einit(struct peer *p, const struct ps_req *req, int imgfd, bool isolated,
+                     struct ps_resp *resp)
 {
     char name[sizeof req->u.einit.image_name + 1];
     memcpy(name, req->u.einit.image_name, sizeof req->u.einit.image_name);
@@ -106,17 +116,25 @@ static void do_einit(struct peer *p, const struct ps_req *req, int imgfd, struct
                          &resp->u.einit.id, resp->u.einit.err, sizeof resp->u.einit.err);
     eai_mem_unmap((void *)map, size);
     if (resp->rc == EA_OK) {
+        /* Keys follow isolation, as on SGX: an enclave the kernel does not
+         * show confined (the `none` backend, or a process that skipped its
+         * confinement) runs as DEBUG, so its reports say so and none of its
+         * keys is a production key. MRENCLAVE stays what was signed. */
+        if (!isolated)
+            resp->u.einit.id.attributes.flags |= EA_FLAGS_DEBUG;
         p->initted = 1;
         p->id = resp->u.einit.id;
     }
 }
 
-static void serve(const eai_pcore_t *pc, eai_counters_t *mc, struct peer *p,
-                  const struct ps_req *req, int imgfd, struct ps_resp *resp)
+static void serve(struct service *sv, struct peer *p, const struct ps_req *req, int imgfd,
+                  pid_t sender, struct ps_resp *resp)
 {
+    const eai_pcore_t *pc = &sv->pc;
+    eai_counters_t *mc = &sv->mc;
     memset(resp, 0, sizeof *resp);
     if (req->op == PS_EINIT) {
-        do_einit(p, req, imgfd, resp);
+        do_einit(p, req, imgfd, eai_proc_confined(sv->procfd, sender), resp);
         return;
     }
     if (!p->initted) {
@@ -151,8 +169,7 @@ static void serve(const eai_pcore_t *pc, eai_counters_t *mc, struct peer *p,
 
 /* Reads the secret, opens the counters and confines the process; on failure
  * writes the reason into msg and ends the process. */
-static void service_start(const char *dir, eai_pcore_t *pc, eai_counters_t *mc, char *msg,
-                          size_t msglen)
+static void service_start(const char *dir, struct service *sv, char *msg, size_t msglen)
 {
     char err[256] = "";
     if (eai_child_harden(err, sizeof err) != EA_OK) {
@@ -163,12 +180,27 @@ static void service_start(const char *dir, eai_pcore_t *pc, eai_counters_t *mc, 
         snprintf(msg, msglen, "cannot initialise the crypto library");
         eai_exit_now(1);
     }
-    if (eai_pcore_open(pc, dir, err, sizeof err) != EA_OK ||
-        eai_mc_open(mc, pc, dir, err, sizeof err) != EA_OK) {
+    if (eai_pcore_open(&sv->pc, dir, err, sizeof err) != EA_OK ||
+        eai_mc_open(&sv->mc, &sv->pc, dir, err, sizeof err) != EA_OK) {
         snprintf(msg, msglen, "%s", err);
         eai_exit_now(1);
     }
-    if (eai_allowlist_install(&eai_allowlist_service, &mc->dirfd, 1, err, sizeof err) != EA_OK) {
+    if (eai_proc_open(&sv->procfd) != EA_OK) {
+        snprintf(msg, msglen, "cannot open /proc");
+        eai_exit_now(1);
+    }
+    /* The kernel keeps the service inside its counters directory (the
+     * secret is in memory now) and /proc; the allow-list keeps it to its
+     * sockets and those two directories. */
+    char counters[4200];
+    snprintf(counters, sizeof counters, "%s/counters", dir);
+    const eai_fs_grant_t grants[] = {{counters, EAI_FS_WRITE}, {"/proc", EAI_FS_READ}};
+    if (eai_landlock_confine(grants, 2, true, err, sizeof err) != EA_OK) {
+        snprintf(msg, msglen, "cannot confine the platform service: %s", err);
+        eai_exit_now(1);
+    }
+    const int fds[] = {sv->mc.dirfd, sv->procfd};
+    if (eai_allowlist_install(&eai_allowlist_service, fds, 2, err, sizeof err) != EA_OK) {
         snprintf(msg, msglen, "cannot confine the platform service: %s", err);
         eai_exit_now(1);
     }
@@ -176,14 +208,15 @@ static void service_start(const char *dir, eai_pcore_t *pc, eai_counters_t *mc, 
 
 /* Answers one request of enclave i; false when that enclave is cut off
  * (it closed its end or sent a malformed request). */
-static bool serve_one(const eai_pcore_t *pc, eai_counters_t *mc, struct peer *p)
+static bool serve_one(struct service *sv, struct peer *p)
 {
     struct ps_req req;
     struct ps_resp resp;
     int imgfd;
-    int r = recv_req(p->fd, &req, &imgfd);
+    pid_t sender;
+    int r = recv_req(p->fd, &req, &imgfd, &sender);
     if (r > 0) {
-        serve(pc, mc, p, &req, imgfd, &resp);
+        serve(sv, p, &req, imgfd, sender, &resp);
         r = eai_msg_send(p->fd, &resp, sizeof resp, -1) == EA_OK ? 1 : 0;
         eai_wipe(&resp, sizeof resp);
     }
@@ -195,9 +228,8 @@ static bool serve_one(const eai_pcore_t *pc, eai_counters_t *mc, struct peer *p)
 
 _Noreturn void eai_pservice_main(const char *dir, const int *fds, int n, char *msg, size_t msglen)
 {
-    eai_pcore_t pc;
-    eai_counters_t mc;
-    service_start(dir, &pc, &mc, msg, msglen);
+    struct service sv;
+    service_start(dir, &sv, msg, msglen);
     struct peer *peers = calloc((size_t)n, sizeof *peers);
     int *live = calloc((size_t)n, sizeof *live);
     uint8_t *ready = calloc((size_t)n, 1);
@@ -208,15 +240,15 @@ _Noreturn void eai_pservice_main(const char *dir, const int *fds, int n, char *m
     int open_count = n;
     while (open_count > 0 && eai_wait_readable(live, n, ready) == EA_OK) {
         for (int i = 0; i < n; i++) {
-            if (!ready[i] || serve_one(&pc, &mc, &peers[i]))
+            if (!ready[i] || serve_one(&sv, &peers[i]))
                 continue;
             eai_close(live[i]);
             live[i] = -1;
             open_count--;
         }
     }
-    eai_mc_close(&mc);
-    eai_pcore_close(&pc);
+    eai_mc_close(&sv.mc);
+    eai_pcore_close(&sv.pc);
     eai_exit_now(0);
 }
 

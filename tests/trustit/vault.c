@@ -95,6 +95,37 @@ static int vault_body(ea_actor_t *self, void *state)
 }
 EA_ACTOR(vault, struct empty, NULL, vault_body);
 
+/* What an attacker who can choose the backend would want: the enclave's
+ * production seal key. Asks for it with DEBUG left out of the mask and
+ * prints it with the DEBUG attribute the platform gave this enclave (test
+ * image only: a real enclave never prints a key). */
+static int keyprint_body(ea_actor_t *self, void *state)
+{
+    (void)state;
+    ea_target_info_t me;
+    ea_key_request_t kr;
+    memset(&kr, 0, sizeof kr);
+    kr.key_name = EA_KEYSELECT_SEAL;
+    kr.key_policy = EA_KEYPOLICY_MRENCLAVE;
+    kr.attribute_mask.flags = EA_FLAGS_INITTED;
+    uint8_t key[EA_KEY_SIZE];
+    int rc = ea_self_target(&me);
+    if (rc == EA_OK)
+        rc = ea_get_key(&kr, key);
+    if (rc != EA_OK) {
+        printf("keyprint in %s: %s\n", ea_domain(self), ea_strerror(rc));
+        return EA_DONE;
+    }
+    printf("keyprint in %s: debug=%s key=", ea_domain(self),
+           (me.attributes.flags & EA_FLAGS_DEBUG) ? "yes" : "no");
+    for (int i = 0; i < EA_KEY_SIZE; i++)
+        printf("%02x", key[i]);
+    printf("\n");
+    fflush(stdout);
+    return EA_DONE;
+}
+EA_ACTOR(keyprint, struct empty, NULL, keyprint_body);
+
 /*
  * Reports: `asker` sends its target info to `reporter`, which answers with a
  * report for that target binding the text "hello from the reporter"; the
