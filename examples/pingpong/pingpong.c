@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <eactors/ea_trust.h>
 #include <eactors/eactors.h>
 
 struct ping {
@@ -205,3 +206,7 @@ static int pong_body(ea_actor_t *self, void *state)
 
 EA_ACTOR(ping, struct ping, ping_ctor, ping_body);
 EA_ACTOR(pong, struct pong, pong_ctor, pong_body);
+
+/* The benchmark measures what protection costs: its channel may be plain
+ * between enclaves when the deployment asks (protect="plain"). */
+EA_CHANNEL_POLICY(.plain_ok = EA_CHANNELS("pp"));

@@ -389,6 +389,53 @@ typedef struct ea_trust_policy {
     __attribute__((visibility("default"))) \
     const ea_trust_policy_t ea_trust_policy = {.abi = EA_TRUST_ABI, __VA_ARGS__}
 
+/* ---- channel protection, compiled into a signed image ---- */
+
+/** Which of this image's channels need protection the deployment cannot
+ *  take away. Channel names are the deployment's `<channel name=...>`. */
+typedef struct ea_channel_policy {
+    uint32_t abi; /**< EA_TRUST_ABI */
+    /** NULL-terminated names of channels that must be AEAD-protected with
+     *  an attested enclave at the other end, wherever the deployment puts
+     *  that end: a plain channel, or one whose peer runs in the host, is
+     *  refused. */
+    const char *const *attested;
+    /** NULL-terminated names of channels that may be plain although both
+     *  ends are enclaves (`protect="plain"`, e.g. for a benchmark). */
+    const char *const *plain_ok;
+} ea_channel_policy_t;
+
+/** A NULL-terminated list of channel names, for ea_channel_policy_t. */
+#define EA_CHANNELS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/**
+ * Declares this image's channel protection, e.g.
+ * `EA_CHANNEL_POLICY(.attested = EA_CHANNELS("app"));`
+ * Rules, checked by the enclave itself when it starts, before any actor
+ * runs: a channel between two enclaves must be AEAD (`protect` "auto" or
+ * "aead") unless it is listed in `plain_ok`; a channel listed in `attested`
+ * must be AEAD with an enclave peer, never plain and never to the host.
+ * Without this declaration the first rule applies to every channel. A
+ * deployment that asks for less makes the enclave's start fail, and the
+ * launcher prints the deployment's `file:line` of the channel with the
+ * enclave's reason. Part of the measured image.
+ */
+#define EA_CHANNEL_POLICY(...)             \
+    __attribute__((visibility("default"))) \
+    const ea_channel_policy_t ea_channel_policy = {.abi = EA_TRUST_ABI, __VA_ARGS__}
+
+struct ea_conn;
+/**
+ * The identity of the enclave at the other end of connector `c`, as local
+ * attestation established it and this enclave's policy accepted it (the
+ * enclave's private copy; nothing from the public arena). Returns EA_OK and
+ * fills *peer; EA_ERR_PERM if the connector is not AEAD-protected with an
+ * attested enclave (a plain channel, a peer in the host, or an actor not in
+ * an enclave); EA_ERR_INVAL if an argument is NULL. Any thread of the
+ * connector's actor.
+ */
+EA_API int ea_conn_peer_identity(const struct ea_conn *c, ea_dh_identity_t *peer);
+
 #ifdef __cplusplus
 }
 #endif

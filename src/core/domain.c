@@ -318,6 +318,8 @@ int eai_domain_start(struct eai_rt *rt, int d, bool confine, bool async, char *e
     if (d > 0) {
         /* Enclave: EINIT by the platform on the sealed bytes, then load. */
         int rc = eai_domain_load_enclave_image(dom, image, confine, err, errlen);
+        if (rc == EA_OK)
+            rc = eai_domain_check_channels(dom, err, errlen);
         if (rc != EA_OK)
             return rc;
     } else if (image != NULL) {

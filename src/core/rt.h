@@ -60,7 +60,7 @@ struct eai_encl_shm {
     _Atomic int32_t death_sig;         /* fatal signal seen by the enclave, 0 = none */
     _Atomic int32_t death_syscall;     /* SIGSYS: the forbidden call, else -1 */
     _Atomic uint32_t death_actor;      /* actor id + 1 running at death, 0 = unknown */
-    char msg[192];                     /* start-up failure message, NUL-terminated */
+    char msg[512];                     /* start-up failure message, NUL-terminated */
     /* Private memory the domain's runtime holds for its deployment actors
      * (records, states, connector tables) and for its private channels
      * (connectors, pools, mboxes), written once at start. Reported only. */
@@ -178,6 +178,9 @@ struct ea_conn {
     eai_aead_t tx, rx;
     struct eai_chan_shm *cshm;
     int end; /* 0 if this is actor a's end, 1 for b */
+    /* The attested enclave at the other end (domain-private copy), set when
+     * the channel's keys are derived; NULL until then and on plain channels. */
+    const ea_dh_identity_t *peer_id;
 };
 
 /* One actor instance in this process (private). */
@@ -227,6 +230,8 @@ struct eai_domain {
     void *pclient;                   /* eai_pclient_t, NULL in the host */
     const eai_tplat_t *tplat;        /* bound on every worker thread */
     const ea_trust_policy_t *policy; /* NULL: the default (same signer) */
+    const ea_channel_policy_t *chan_policy; /* NULL: the default rules */
+    ea_dh_identity_t *peer_ids;             /* per enclave: the identity it attested with */
     eai_thread_t starter;            /* attests and opens the gate (async start) */
     bool starter_running;
     int start_rc;
@@ -311,6 +316,10 @@ int eai_conn_setup_aead(struct eai_rt *rt, struct ea_conn *c, int chan, int end)
 void eai_conn_free_aead(struct ea_conn *c);
 int eai_domain_attest(struct eai_domain *dom, char *err, size_t errlen);
 void eai_domain_free_secure(struct eai_domain *dom);
+/* Checks the deployment's channels of enclave domain `dom` against the
+ * channel policy compiled into its image (ea_channel_policy_t); on refusal
+ * EA_ERR_POLICY with "file:line: enclave 'x' refuses channel 'c': why". */
+int eai_domain_check_channels(struct eai_domain *dom, char *err, size_t errlen);
 /* Closes the domain's line to the platform (the service ends when all are
  * closed). */
 void eai_domain_close_platform(struct eai_domain *dom);

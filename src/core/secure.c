@@ -13,6 +13,7 @@
  * then opens its workers' gate. All messages of the exchange are read from
  * the arena and therefore hostile; the DH functions verify them.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,63 @@ int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, boo
         return EA_ERR_POLICY;
     }
     dom->policy = pol;
+    const ea_channel_policy_t *cp = eai_dl_sym(dom->image, "ea_channel_policy");
+    if (cp != NULL && cp->abi != EA_TRUST_ABI) {
+        snprintf(err, errlen, "image '%s': channel policy has unknown version %u",
+                 base_name(image), cp->abi);
+        return EA_ERR_POLICY;
+    }
+    dom->chan_policy = cp;
+    return EA_OK;
+}
+
+static bool listed(const char *const *names, const char *name)
+{
+    for (size_t i = 0; names != NULL && names[i] != NULL && i < 4096; i++)
+        if (strcmp(names[i], name) == 0)
+            return true;
+    return false;
+}
+
+int eai_domain_check_channels(struct eai_domain *dom, char *err, size_t errlen)
+{
+    struct eai_rt *rt = dom->rt;
+    const eai_deploy_t *dep = rt->dep;
+    const ea_channel_policy_t *cp = dom->chan_policy;
+    int me = 1 + dom->enclave;
+    for (int c = 0; c < dep->nchannels; c++) {
+        const eai_dep_channel_t *ch = &dep->channels[c];
+        int da = eai_domain_of_actor(dep, ch->a), db = eai_domain_of_actor(dep, ch->b);
+        if (da != me && db != me)
+            continue;
+        int peer = da == me ? db : da;
+        const char *why = NULL;
+        bool attested = cp != NULL && listed(cp->attested, ch->name);
+        if (peer == me)
+            why = attested ? "its image requires an attested enclave at the other end, and both "
+                             "ends are in this enclave"
+                           : NULL;
+        else if (peer == 0 && attested)
+            why = "its image requires an attested enclave at the other end, not the host";
+        else if (peer > 0 && !rt->lay.chan_aead[c] &&
+                 (attested || cp == NULL || !listed(cp->plain_ok, ch->name)))
+            why = "its image requires AEAD with an attested enclave (protect=\"plain\" asked)";
+        if (why != NULL) {
+            snprintf(err, errlen, "%s:%d: enclave '%s' refuses channel '%s': %s", dep->path,
+                     ch->line, dom->name, ch->name, why);
+            return EA_ERR_POLICY;
+        }
+    }
+    return EA_OK;
+}
+
+int ea_conn_peer_identity(const struct ea_conn *c, ea_dh_identity_t *peer)
+{
+    if (c == NULL || peer == NULL)
+        return EA_ERR_INVAL;
+    if (!c->aead || c->peer_id == NULL)
+        return EA_ERR_PERM;
+    *peer = *c->peer_id;
     return EA_OK;
 }
 
@@ -208,7 +266,7 @@ static void describe(const ea_dh_identity_t *id, const char *peer, char *out, si
 
 /* Channel keys: HKDF-SHA256(AEK, info = label || channel index || direction). */
 static int channel_keys(struct eai_rt *rt, struct eai_domain *dom, int peer_e,
-                        const uint8_t aek[16], const char *accepted)
+                        const uint8_t aek[16], const ea_dh_identity_t *id, const char *accepted)
 {
     const eai_deploy_t *dep = rt->dep;
     int me = dom->enclave;
@@ -245,6 +303,7 @@ static int channel_keys(struct eai_rt *rt, struct eai_domain *dom, int peer_e,
         if (rc != EA_OK)
             return rc;
         snprintf(conn->cshm->accepted[end], sizeof conn->cshm->accepted[end], "%s", accepted);
+        conn->peer_id = id;
     }
     return EA_OK;
 }
@@ -318,7 +377,8 @@ static int attest_pair(struct eai_rt *rt, struct eai_domain *dom, int p, char *e
         att_post(a, EAI_ATT_MSG3);
     char accepted[112];
     describe(&id, encl_name(rt, peer), accepted, sizeof accepted);
-    rc = channel_keys(rt, dom, peer, aek, accepted);
+    dom->peer_ids[peer] = id;
+    rc = channel_keys(rt, dom, peer, aek, &dom->peer_ids[peer], accepted);
     eai_wipe(aek, sizeof aek);
     if (rc != EA_OK)
         snprintf(err, errlen, "channel keys with enclave '%s': %s", encl_name(rt, peer),
@@ -331,6 +391,13 @@ int eai_domain_attest(struct eai_domain *dom, char *err, size_t errlen)
     struct eai_rt *rt = dom->rt;
     if (dom->enclave == EAI_HOST)
         return EA_OK;
+    if (dom->peer_ids == NULL && rt->lay.npairs > 0) {
+        dom->peer_ids = calloc((size_t)rt->dep->nenclaves, sizeof *dom->peer_ids);
+        if (dom->peer_ids == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return EA_ERR_NOMEM;
+        }
+    }
     for (int p = 0; p < rt->lay.npairs; p++) {
         if (rt->lay.pair_lo[p] != dom->enclave && rt->lay.pair_hi[p] != dom->enclave)
             continue;
@@ -353,6 +420,8 @@ void eai_domain_close_platform(struct eai_domain *dom)
 
 void eai_domain_free_secure(struct eai_domain *dom)
 {
+    free(dom->peer_ids);
+    dom->peer_ids = NULL;
     if (dom->pclient != NULL) {
         eai_pclient_fini(dom->pclient);
         free(dom->pclient);

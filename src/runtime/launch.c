@@ -56,7 +56,7 @@ static void on_enclave_fatal(int sig, int syscall_nr)
 
 static _Noreturn void enclave_main(struct eai_rt *rt, int e)
 {
-    char err[192];
+    char err[512];
     int d = 1 + e;
     the_enclave = e;
     struct eai_encl_shm *shm = &rt->encl[e];

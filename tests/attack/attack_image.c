@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <eactors/ea_trust.h>
 #include <eactors/eactors.h>
 
 #define DEFAULT_MARKER "EACTORS-SECRET-PLAINTEXT-0123456789"
@@ -216,3 +217,6 @@ static int listener_body(ea_actor_t *self, void *state)
     }
 }
 EA_ACTOR(listener, struct victim, victim_ctor, listener_body);
+
+/* The attack's control runs the channel plain (attack-plain.xml). */
+EA_CHANNEL_POLICY(.plain_ok = EA_CHANNELS("tl"));

@@ -146,6 +146,25 @@ reports)
     run 0 "$TI/reports.xml"
     has_out "asker: verified a report from mrenclave"
     has_out ": hello from the reporter"
+    has_out "asker: channel peer attested: mrenclave"
+    has_out "same as report: yes"
+    ;;
+downgrade_plain)
+    # The deployment asks for a plain channel between two enclaves whose
+    # image does not allow it: the enclave refuses to start. Control: the
+    # same deployment with protection (test reports) runs, and an image that
+    # allows plain (pp_plain, test plain_warning) runs plain.
+    run 1 "$TI/reports-plain.xml"
+    has_err "reports-plain.xml:8: enclave '"
+    has_err "' refuses channel 'rq': its image requires AEAD with an attested enclave (protect=\"plain\" asked)"
+    lacks_out "asker: verified"
+    ;;
+downgrade_host)
+    # The deployment moves the reporter to the host: the channel the image
+    # requires attested would then end in untrusted code.
+    run 1 "$TI/reports-host.xml"
+    has_err "reports-host.xml:8: enclave 'a' refuses channel 'rq': its image requires an attested enclave at the other end, not the host"
+    lacks_out "asker: verified"
     ;;
 reports_tampered)
     run 0 "$TI/reports-tampered.xml"

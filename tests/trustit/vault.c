@@ -168,6 +168,18 @@ static int asker_body(ea_actor_t *self, void *state)
         printf("asker: verified a report from mrenclave %02x%02x%02x%02x.. isvsvn %u: %s\n",
                r.body.mr_enclave[0], r.body.mr_enclave[1], r.body.mr_enclave[2],
                r.body.mr_enclave[3], r.body.isv_svn, (const char *)r.body.report_data.d);
+        /* Whom the channel itself was attested with (the enclave's own
+         * record, not the arena): the same enclave that made the report. */
+        ea_dh_identity_t peer;
+        int prc = ea_conn_peer_identity(c, &peer);
+        if (prc == EA_OK)
+            printf("asker: channel peer attested: mrenclave %02x%02x%02x%02x.. same as report: "
+                   "%s\n",
+                   peer.mr_enclave[0], peer.mr_enclave[1], peer.mr_enclave[2],
+                   peer.mr_enclave[3],
+                   memcmp(peer.mr_enclave, r.body.mr_enclave, 32) == 0 ? "yes" : "no");
+        else
+            printf("asker: channel peer not attested: %s\n", ea_strerror(prc));
     } else {
         printf("asker: report refused: %s\n", ea_strerror(rc));
     }
@@ -211,3 +223,7 @@ static int reporter_body(ea_actor_t *self, void *state)
     return EA_DONE;
 }
 EA_ACTOR(reporter, struct empty, NULL, reporter_body);
+
+/* Reports travel over `rq`: the image insists that its other end is an
+ * attested enclave, whatever the deployment says. */
+EA_CHANNEL_POLICY(.attested = EA_CHANNELS("rq"));
