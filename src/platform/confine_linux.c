@@ -214,12 +214,63 @@ const eai_allowlist_t eai_allowlist_service = {
     .nrules = sizeof service_rules / sizeof service_rules[0],
 };
 
+/* The launcher after start-up, where host actors and system actors run:
+ * untrusted code that does arbitrary I/O, so Landlock is its allow-list
+ * (files and ports from the deployment's grants) and this list only takes
+ * away what reaches other processes' memory or the kernel's wider state.
+ * A denied call fails with EPERM. */
+static const eai_sysrule_t host_denied[] = {
+#ifndef EA_SANITIZED
+    /* LeakSanitizer stops the world with ptrace (test builds only). */
+    ANY("ptrace"),
+#endif
+    ANY("process_vm_readv"),
+    ANY("process_vm_writev"),
+    ANY("pidfd_getfd"),
+    ANY("kcmp"),
+    ANY("userfaultfd"),
+    ANY("bpf"),
+    ANY("perf_event_open"),
+    ANY("open_by_handle_at"),
+    ANY("mount"),
+    ANY("umount2"),
+    ANY("pivot_root"),
+    ANY("chroot"),
+    ANY("unshare"),
+    ANY("setns"),
+    ANY("keyctl"),
+    ANY("add_key"),
+    ANY("request_key"),
+    ANY("init_module"),
+    ANY("finit_module"),
+    ANY("delete_module"),
+    ANY("kexec_load"),
+    ANY("kexec_file_load"),
+    ANY("reboot"),
+    ANY("swapon"),
+    ANY("swapoff"),
+    ANY("acct"),
+    ANY("personality"),
+    ANY("execve"),
+    ANY("execveat"),
+};
+
+const eai_allowlist_t eai_denylist_host = {
+    .name = "host",
+    .deny = true,
+    .all_threads = true,
+    .rules = host_denied,
+    .nrules = sizeof host_denied / sizeof host_denied[0],
+};
+
 static int add_rule(scmp_filter_ctx ctx, const eai_sysrule_t *r, int nr, const int *fds, int nfds,
                     bool *skip)
 {
     *skip = false;
     if (r->kind == EAI_RULE_ANY)
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+    if (r->kind == EAI_RULE_DENY)
+        return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
     if (r->kind == EAI_RULE_NOEXEC)
         return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
                                 SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
@@ -275,7 +326,8 @@ static int add_rules(scmp_filter_ctx ctx, const eai_allowlist_t *list, const int
             return -ENOSYS;
         }
         bool skip;
-        rc = add_rule(ctx, r, nr, fds, nfds, &skip);
+        eai_sysrule_t deny = {r->name, EAI_RULE_DENY, 0, 0, 0};
+        rc = add_rule(ctx, list->deny ? &deny : r, nr, fds, nfds, &skip);
         if (rc != 0)
             *bad = r->name;
     }
@@ -285,7 +337,9 @@ static int add_rules(scmp_filter_ctx ctx, const eai_allowlist_t *list, const int
 int eai_allowlist_install(const eai_allowlist_t *list, const int *fds, int nfds, char *err,
                           size_t errlen)
 {
-    scmp_filter_ctx ctx = seccomp_init(list->trap ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS);
+    scmp_filter_ctx ctx = seccomp_init(list->deny   ? SCMP_ACT_ALLOW
+                                       : list->trap ? SCMP_ACT_TRAP
+                                                    : SCMP_ACT_KILL_PROCESS);
     if (ctx == NULL) {
         snprintf(err, errlen, "%s allow-list: seccomp_init failed", list->name);
         return EA_ERR_SYS;

@@ -106,8 +106,46 @@ static uint64_t grant_rights(int access, int abi, bool dir)
     return r & fs_rights(abi);
 }
 
-int eai_landlock_confine(const eai_fs_grant_t *grants, int n, bool deny_net, char *err,
-                         size_t errlen)
+struct ll_net_port {
+    uint64_t allowed_access;
+    uint64_t port;
+} __attribute__((packed));
+
+enum { LL_RULE_NET_PORT = 2 };
+
+static int add_path_rule(int rs, const eai_fs_grant_t *g, int abi, char *err, size_t errlen)
+{
+    int fd = open(g->path, O_PATH | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open '%s' for a Landlock rule: %s", g->path, strerror(errno));
+        return EA_ERR_SYS;
+    }
+    struct stat st;
+    bool dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    struct ll_path_beneath pb = {.allowed_access = grant_rights(g->access, abi, dir),
+                                 .parent_fd = fd};
+    int rc = EA_OK;
+    if (syscall(SYS_landlock_add_rule, rs, LL_RULE_PATH_BENEATH, &pb, 0) != 0) {
+        snprintf(err, errlen, "cannot add a Landlock rule for '%s': %s", g->path,
+                 strerror(errno));
+        rc = EA_ERR_SYS;
+    }
+    close(fd);
+    return rc;
+}
+
+static int add_port_rule(int rs, uint16_t port, uint64_t access, char *err, size_t errlen)
+{
+    struct ll_net_port np = {.allowed_access = access, .port = port};
+    if (syscall(SYS_landlock_add_rule, rs, LL_RULE_NET_PORT, &np, 0) != 0) {
+        snprintf(err, errlen, "cannot add a Landlock rule for port %u: %s", port,
+                 strerror(errno));
+        return EA_ERR_SYS;
+    }
+    return EA_OK;
+}
+
+int eai_landlock_apply(const eai_landlock_t *spec, char *err, size_t errlen)
 {
     int abi = eai_landlock_abi();
     if (abi < 1) {
@@ -118,14 +156,15 @@ int eai_landlock_confine(const eai_fs_grant_t *grants, int n, bool deny_net, cha
     }
     struct ll_ruleset_attr attr = {.handled_access_fs = fs_rights(abi)};
     size_t attr_size = sizeof attr.handled_access_fs;
+    bool net = spec->handle_net && abi >= 4;
     if (abi >= 4) {
         attr_size = offsetof(struct ll_ruleset_attr, scoped);
-        if (deny_net)
+        if (net)
             attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP;
     }
     if (abi >= 6) {
         attr_size = sizeof attr;
-        attr.scoped = SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL;
+        attr.scoped = SCOPE_ABSTRACT_UNIX | (spec->scope_signals ? SCOPE_SIGNAL : 0);
     }
     int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0);
     if (rs < 0) {
@@ -133,25 +172,12 @@ int eai_landlock_confine(const eai_fs_grant_t *grants, int n, bool deny_net, cha
         return EA_ERR_SYS;
     }
     int rc = EA_OK;
-    for (int i = 0; rc == EA_OK && i < n; i++) {
-        int fd = open(grants[i].path, O_PATH | O_CLOEXEC);
-        if (fd < 0) {
-            snprintf(err, errlen, "cannot open '%s' for a Landlock rule: %s", grants[i].path,
-                     strerror(errno));
-            rc = EA_ERR_SYS;
-            break;
-        }
-        struct stat st;
-        bool dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
-        struct ll_path_beneath pb = {.allowed_access = grant_rights(grants[i].access, abi, dir),
-                                     .parent_fd = fd};
-        if (syscall(SYS_landlock_add_rule, rs, LL_RULE_PATH_BENEATH, &pb, 0) != 0) {
-            snprintf(err, errlen, "cannot add a Landlock rule for '%s': %s", grants[i].path,
-                     strerror(errno));
-            rc = EA_ERR_SYS;
-        }
-        close(fd);
-    }
+    for (int i = 0; rc == EA_OK && i < spec->nfs; i++)
+        rc = add_path_rule(rs, &spec->fs[i], abi, err, errlen);
+    for (int i = 0; net && rc == EA_OK && i < spec->nbind; i++)
+        rc = add_port_rule(rs, spec->bind[i], NET_BIND_TCP, err, errlen);
+    for (int i = 0; net && rc == EA_OK && i < spec->nconnect; i++)
+        rc = add_port_rule(rs, spec->connect[i], NET_CONNECT_TCP, err, errlen);
     if (rc == EA_OK && eai_no_new_privs() != EA_OK) {
         snprintf(err, errlen, "cannot set no_new_privs: %s", strerror(errno));
         rc = EA_ERR_SYS;
@@ -162,4 +188,11 @@ int eai_landlock_confine(const eai_fs_grant_t *grants, int n, bool deny_net, cha
     }
     close(rs);
     return rc;
+}
+
+int eai_landlock_confine(const eai_fs_grant_t *grants, int n, bool deny_net, char *err,
+                         size_t errlen)
+{
+    eai_landlock_t spec = {.fs = grants, .nfs = n, .handle_net = deny_net, .scope_signals = true};
+    return eai_landlock_apply(&spec, err, errlen);
 }

@@ -87,6 +87,7 @@ int eai_mkdir_p(const char *path, unsigned mode);
 /* Processes. */
 pid_t eai_fork(void);
 pid_t eai_pid(void);
+pid_t eai_parent_pid(void);
 /* Reaps one ended child without blocking: returns its pid and fills
  * *status (wait status), 0 if none has ended, -1 if there are no children. */
 pid_t eai_reap(int *status);
@@ -207,6 +208,21 @@ typedef struct eai_fs_grant {
 int eai_landlock_confine(const eai_fs_grant_t *grants, int n, bool deny_net, char *err,
                          size_t errlen);
 int eai_landlock_abi(void);
+/* The general form: file-system grants, and with handle_net every TCP bind
+ * and connect denied but to the listed ports; scope_signals also keeps the
+ * process from signalling processes outside its restriction (not for a
+ * parent that must still stop its children). */
+typedef struct eai_landlock {
+    const eai_fs_grant_t *fs;
+    int nfs;
+    bool handle_net;
+    const uint16_t *bind;
+    int nbind;
+    const uint16_t *connect;
+    int nconnect;
+    bool scope_signals;
+} eai_landlock_t;
+int eai_landlock_apply(const eai_landlock_t *spec, char *err, size_t errlen);
 /* Sets no_new_privs for the process (once; both confinements need it). */
 int eai_no_new_privs(void);
 
@@ -223,7 +239,8 @@ typedef enum eai_rule_kind {
     EAI_RULE_EXEC_MAP, /* mmap: PROT_EXEC without PROT_WRITE, not anonymous, fd > fds[slot] */
     EAI_RULE_THREAD,  /* clone: CLONE_THREAD set (threads, never processes) */
     EAI_RULE_ENOSYS,  /* the call fails with ENOSYS */
-    EAI_RULE_EQ01     /* arguments 0 and 1 == the rule's a0, a1 */
+    EAI_RULE_EQ01,    /* arguments 0 and 1 == the rule's a0, a1 */
+    EAI_RULE_DENY     /* the call fails with EPERM (lists with .deny) */
 } eai_rule_kind_t;
 typedef struct eai_sysrule {
     const char *name;
@@ -235,6 +252,7 @@ typedef struct eai_allowlist eai_allowlist_t;
 struct eai_allowlist {
     const char *name;
     bool trap;        /* forbidden call: SIGSYS (see eai_on_fatal); else kill */
+    bool deny;        /* a deny-list: everything else is allowed, listed calls fail */
     bool all_threads; /* synchronise the filter to every thread of the process */
     const eai_sysrule_t *rules;
     size_t nrules;
@@ -247,6 +265,8 @@ extern const eai_allowlist_t eai_allowlist_enclave;
  * need (fds: platform socket or -1, 1, 2, highest descriptor open). */
 extern const eai_allowlist_t eai_allowlist_enclave_load;
 extern const eai_allowlist_t eai_allowlist_service;
+/* The launcher's list once host actors run (a deny-list; see confine_linux.c). */
+extern const eai_allowlist_t eai_denylist_host;
 int eai_allowlist_install(const eai_allowlist_t *list, const int *fds, int nfds, char *err,
                           size_t errlen);
 

@@ -237,6 +237,11 @@ pid_t eai_pid(void)
     return getpid();
 }
 
+pid_t eai_parent_pid(void)
+{
+    return getppid();
+}
+
 int eai_child_harden(char *err, size_t errlen)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || prctl(PR_SET_DUMPABLE, 0) != 0) {

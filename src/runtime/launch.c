@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "core/rt.h"
+#include "runtime/confine_host.h"
 #include "runtime/deploy.h"
 #include "runtime/image.h"
 #include "runtime/report.h"
@@ -321,7 +322,15 @@ static void start_local_domains(struct run *r)
 static void start_enclaves(struct run *r)
 {
     fork_enclaves(r);
-    start_local_domains(r);
+    if (!r->failed) {
+        char err[512];
+        if (eai_host_confine(r->rt->dep, err, sizeof err) != EA_OK) {
+            fprintf(stderr, "eactors: cannot confine the launcher: %s\n", err);
+            r->failed = true;
+        }
+    }
+    if (!r->failed)
+        start_local_domains(r);
     if (r->failed)
         eai_request_stop(r->rt);
 }

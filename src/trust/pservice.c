@@ -73,6 +73,7 @@ struct service {
     eai_pcore_t pc;
     eai_counters_t mc;
     int procfd;
+    pid_t launcher; /* the parent: `none` enclaves run inside it */
 };
 
 /* 1: a request (and maybe a descriptor) arrived; 0: the enclave closed its
@@ -134,7 +135,11 @@ static void serve(struct service *sv, struct peer *p, const struct ps_req *req, 
     eai_counters_t *mc = &sv->mc;
     memset(resp, 0, sizeof *resp);
     if (req->op == PS_EINIT) {
-        do_einit(p, req, imgfd, eai_proc_confined(sv->procfd, sender), resp);
+        /* Isolated: a process of its own (not the launcher, where `none`
+         * enclaves and host code run) that the kernel shows confined. */
+        bool isolated = sender > 0 && sender != sv->launcher &&
+                        eai_proc_confined(sv->procfd, sender);
+        do_einit(p, req, imgfd, isolated, resp);
         return;
     }
     if (!p->initted) {
@@ -185,6 +190,7 @@ static void service_start(const char *dir, struct service *sv, char *msg, size_t
         snprintf(msg, msglen, "%s", err);
         eai_exit_now(1);
     }
+    sv->launcher = eai_parent_pid();
     if (eai_proc_open(&sv->procfd) != EA_OK) {
         snprintf(msg, msglen, "cannot open /proc");
         eai_exit_now(1);

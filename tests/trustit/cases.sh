@@ -149,6 +149,32 @@ reports)
     has_out "asker: channel peer attested: mrenclave"
     has_out "same as report: yes"
     ;;
+host_confined)
+    # A compromised host actor (plain libc calls, no preload) tries to read
+    # the platform secret and to connect to a port nobody granted. Control:
+    # the same actor code reads a file in a granted directory, and its
+    # connect to a granted port reaches TCP (refused: nobody listens), so
+    # the refusals come from the confinement, not from the code.
+    mkdir "$tmp/www"
+    echo "granted" > "$tmp/www/granted.txt"
+    cat > "$tmp/snoop.xml" <<XML
+<eactors>
+  <host image="vault.so"/>
+  <worker name="h" cpus="0"/>
+  <sys name="io" worker="h">
+    <grant enclave="host" files="$tmp/www" connect="9"/>
+  </sys>
+  <actor name="secret" type="snoop" worker="h"><param name="port" value="7"/></actor>
+  <actor name="granted" type="snoop" worker="h"><param name="path" value="$tmp/www/granted.txt"/><param name="port" value="9"/></actor>
+</eactors>
+XML
+    [ -r "$EACTORS_PLATFORM_DIR/secret" ] || fail "control: the secret is not readable by this user"
+    EACTORS_IMAGE_PATH=$TI run 0 "$tmp/snoop.xml"
+    has_out "snoop: $EACTORS_PLATFORM_DIR/secret: Permission denied"
+    has_out "snoop: connect to port 7: Permission denied"
+    has_out "snoop: $tmp/www/granted.txt: read 8 bytes"
+    has_out "snoop: connect to port 9: Connection refused"
+    ;;
 downgrade_plain)
     # The deployment asks for a plain channel between two enclaves whose
     # image does not allow it: the enclave refuses to start. Control: the

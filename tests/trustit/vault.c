@@ -2,9 +2,15 @@
  * Actors that use the trust API from inside an enclave: sealing, monotonic
  * counters, and reports exchanged between two enclaves over a channel.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <eactors/eactors.h>
 #include <eactors/ea_trust.h>
@@ -223,6 +229,46 @@ static int reporter_body(ea_actor_t *self, void *state)
     return EA_DONE;
 }
 EA_ACTOR(reporter, struct empty, NULL, reporter_body);
+
+/*
+ * A compromised host actor (say, through a parser bug) goes for the platform
+ * secret and the network. It reads the file named by param "path" (default:
+ * the platform secret) and connects to TCP port "port" on loopback (if
+ * given), and prints what it got. Plain libc calls: no LD_PRELOAD, no help.
+ */
+static int snoop_body(ea_actor_t *self, void *state)
+{
+    (void)state;
+    char path[4096];
+    const char *p = ea_param(self, "path");
+    const char *dir = getenv("EACTORS_PLATFORM_DIR");
+    if (p == NULL)
+        snprintf(path, sizeof path, "%s/secret", dir != NULL ? dir : ".");
+    else
+        snprintf(path, sizeof path, "%s", p);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        printf("snoop: %s: %s\n", path, strerror(errno));
+    } else {
+        char buf[64];
+        ssize_t n = read(fd, buf, sizeof buf);
+        printf("snoop: %s: read %zd bytes\n", path, n);
+        close(fd);
+    }
+    long port = ea_param_int(self, "port", 0, NULL);
+    if (port > 0) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int rc = s < 0 ? -1 : connect(s, (struct sockaddr *)&a, sizeof a);
+        printf("snoop: connect to port %ld: %s\n", port, rc == 0 ? "connected" : strerror(errno));
+        if (s >= 0)
+            close(s);
+    }
+    fflush(stdout);
+    return EA_DONE;
+}
+EA_ACTOR(snoop, struct empty, NULL, snoop_body);
 
 /* Reports travel over `rq`: the image insists that its other end is an
  * attested enclave, whatever the deployment says. */
