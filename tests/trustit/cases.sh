@@ -36,6 +36,10 @@ ctor_secret)
     has_out "marker constructor: secret: Permission denied"
     lacks_out "read 32 bytes"
     has_out "marker ran in e"
+    # No code outside the measurement: the image needs no library the
+    # launcher has not loaded (no libeactors from disk after EINIT).
+    needed=$(readelf -d "$tmp/marker.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+    [ "$needed" = "libc.so.6 " ] || fail "image needs more than libc: $needed"
     ;;
 ctor_socket)
     # The constructor tries a socket: the allow-list is already in force,
