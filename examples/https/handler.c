@@ -2,7 +2,8 @@
  * https, the request handler (enclave `app`): HTTP/1.1 over the plaintext
  * the TLS front decrypted. Static files from the site directory, read
  * through the system actor and cached in enclave memory. Keep-alive,
- * 200/400/404/405/413, Content-Type and Content-Length.
+ * 200/400/404/405/413, Content-Type and Content-Length. Request bytes are
+ * parsed only by http_head.h, with explicit lengths.
  *
  * Parameters: site (the directory, must be granted to this enclave).
  * Channels: "app" to the front, "fs" to the system actor.
@@ -10,11 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <eactors/eactors.h>
 #include <eactors/ea_sys.h>
 
+#include "http_head.h"
 #include "proto.h"
 
 #define MAX_HEAD 8192       /* request line + headers */
@@ -36,8 +37,9 @@ struct wait {
 };
 
 struct conn {
-    char buf[MAX_HEAD];
+    char buf[MAX_HEAD]; /* request bytes, not NUL-terminated */
     uint32_t len;
+    int closed; /* a response closed the connection: ignore what follows */
 };
 
 struct load {
@@ -211,63 +213,53 @@ static int start_load(struct app *s, const char *path)
     return f;
 }
 
-/* Parses one complete request head at c->buf (length hlen incl. CRLFCRLF). */
-static void handle_request(struct app *s, uint32_t id, char *head, uint32_t hlen)
+/*
+ * Answers one complete request head (hlen bytes at head, "\r\n\r\n"
+ * included; not NUL-terminated). Returns whether the connection stays open:
+ * after a response that closes it, nothing more of it is read.
+ */
+static int handle_request(struct app *s, uint32_t id, const char *head, uint32_t hlen)
 {
-    char *eol = memchr(head, '\n', hlen);
-    char method[16], target[300], version[16];
-    if (eol == NULL || sscanf(head, "%15s %299s %15s", method, target, version) != 3 ||
-        (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0) ||
-        target[0] != '/') {
-        error_page(s, id, 400, "Bad Request", 0, NULL);
-        return;
-    }
-    int keep = strcmp(version, "HTTP/1.1") == 0;
-    /* Connection header (case-insensitive name and value). */
-    for (char *p = eol + 1; p < head + hlen;) {
-        char *e = memchr(p, '\n', (size_t)(head + hlen - p));
-        if (e == NULL)
-            break;
-        if (!strncasecmp(p, "connection:", 11)) {
-            if (strcasestr(p, "close") != NULL && strcasestr(p, "close") < e)
-                keep = 0;
-            else if (strcasestr(p, "keep-alive") != NULL && strcasestr(p, "keep-alive") < e)
-                keep = 1;
-        }
-        if (!strncasecmp(p, "content-length:", 15) && strtoul(p + 15, NULL, 10) > 0) {
+    struct http_req r;
+    int v = http_parse_head(head, hlen, &r);
+    if (v != HTTP_OK) {
+        if (v == HTTP_BODY)
             error_page(s, id, 413, "Payload Too Large", 0, NULL);
-            return;
-        }
-        p = e + 1;
+        else
+            error_page(s, id, 400, "Bad Request", 0, NULL);
+        return 0;
     }
-    int head_only = strcmp(method, "HEAD") == 0;
-    if (!head_only && strcmp(method, "GET") != 0) {
+    int keep = r.keep;
+    char *target = r.target; /* NUL-terminated by http_parse_head */
+    int head_only = strcmp(r.method, "HEAD") == 0;
+    if (!head_only && strcmp(r.method, "GET") != 0) {
         error_page(s, id, 405, "Method Not Allowed", keep, "Allow: GET, HEAD\r\n");
-        return;
+        return keep;
     }
     char *q = strchr(target, '?');
     if (q != NULL)
         *q = '\0';
     if (strstr(target, "..") != NULL || strstr(target, "//") != NULL) {
         error_page(s, id, 404, "Not Found", keep, NULL);
-        return;
+        return keep;
     }
     if (strcmp(target, "/") == 0)
-        snprintf(target, sizeof target, "/index.html");
+        snprintf(r.target, sizeof r.target, "/index.html");
     int f = start_load(s, target);
     if (f < 0) {
         error_page(s, id, 404, "Not Found", keep, NULL);
-        return;
+        return keep;
     }
     if (s->cache[f].data != NULL || s->cache[f].missing) {
         serve_file(s, id, f, head_only, keep);
-        return;
+        return keep;
     }
     if (s->nwaits == (int)(sizeof s->waits / sizeof s->waits[0])) {
         error_page(s, id, 503, "Service Unavailable", 0, NULL);
-        return;
+        return 0;
     }
     s->waits[s->nwaits++] = (struct wait){id, head_only, keep, f};
+    return keep;
 }
 
 static void on_data(struct app *s, uint32_t id, const char *data, uint32_t len)
@@ -277,26 +269,21 @@ static void on_data(struct app *s, uint32_t id, const char *data, uint32_t len)
         return;
     }
     struct conn *c = s->conns[id];
-    while (len > 0) {
+    while (len > 0 && !c->closed) {
         uint32_t n = len < MAX_HEAD - c->len ? len : MAX_HEAD - c->len;
         memcpy(c->buf + c->len, data, n);
         c->len += n;
         data += n;
         len -= n;
-        for (;;) {
-            char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
-            if (end == NULL)
-                break;
-            uint32_t hlen = (uint32_t)(end + 4 - c->buf);
-            handle_request(s, id, c->buf, hlen);
+        for (size_t hlen; !c->closed && (hlen = http_head_len(c->buf, c->len)) > 0;) {
+            c->closed = !handle_request(s, id, c->buf, (uint32_t)hlen);
             memmove(c->buf, c->buf + hlen, c->len - hlen);
-            c->len -= hlen;
+            c->len -= (uint32_t)hlen;
         }
-        if (c->len == MAX_HEAD) {
+        if (!c->closed && c->len == MAX_HEAD) {
             /* A request line or head larger than we accept. */
             error_page(s, id, 413, "Payload Too Large", 0, NULL);
-            c->len = 0;
-            return;
+            c->closed = 1;
         }
     }
 }

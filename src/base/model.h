@@ -51,7 +51,12 @@ typedef struct eai_dep_grant {
     int nlisten;
     uint16_t *connect; /* ports that may be connected to (loopback and any address) */
     int nconnect;
-    char **files; /* directories (realpath at load) files may be opened in */
+    /* Directories (realpath at load) files may be used in: files[i] is
+     * read-only if files_ro[i] (files-ro=), read-write otherwise (files=).
+     * The longest entry that contains a path decides (file.c); no path is
+     * listed twice. */
+    char **files;
+    uint8_t *files_ro;
     int nfiles;
     int line;
 } eai_dep_grant_t;

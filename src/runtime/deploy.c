@@ -83,7 +83,7 @@ enum { AC_NAME, AC_TYPE, AC_WORKER };
 enum { CH_NAME, CH_BETWEEN, CH_NODES, CH_MAX, CH_PROTECT };
 enum { PA_NAME, PA_VALUE };
 enum { SY_NAME, SY_WORKER };
-enum { GR_ENCLAVE, GR_LISTEN, GR_CONNECT, GR_FILES };
+enum { GR_ENCLAVE, GR_LISTEN, GR_CONNECT, GR_FILES, GR_FILES_RO };
 
 #define MAX_ATTRS 5
 
@@ -109,7 +109,9 @@ static const schema_t schemas[K_COUNT] = {
                    (1u << CH_NAME) | (1u << CH_BETWEEN)},
     [K_SYS] = {"sys", {"name", "worker", NULL}, (1u << SY_NAME) | (1u << SY_WORKER)},
     [K_PARAM] = {"param", {"name", "value", NULL}, (1u << PA_NAME) | (1u << PA_VALUE)},
-    [K_GRANT] = {"grant", {"enclave", "listen", "connect", "files", NULL}, 1u << GR_ENCLAVE},
+    [K_GRANT] = {"grant",
+                 {"enclave", "listen", "connect", "files", "files-ro", NULL},
+                 1u << GR_ENCLAVE},
 };
 
 /* -------------------------------------------------------------- name map -- */
@@ -718,17 +720,25 @@ static int parse_ports(pstate_t *st, int line, const char *s, uint16_t **out, in
 }
 
 /*
- * Parses the space-separated directory list of a grant. Each entry must be
- * an absolute path naming an existing directory; it is stored resolved
- * (realpath), which is what the system actor compares opened paths against.
+ * Appends the space-separated directory list of a grant's files= (ro false)
+ * or files-ro= (ro true) to g. Each entry must be an absolute path naming an
+ * existing directory; it is stored resolved (realpath), which is what the
+ * system actor compares opened paths against. A directory may be listed in
+ * only one of the two attributes: which one wins would otherwise be a
+ * question of order, and the answer must not depend on it.
  */
-static int parse_files(pstate_t *st, int line, const char *s, eai_dep_grant_t *g)
+static int parse_files(pstate_t *st, int line, const char *s, bool ro, eai_dep_grant_t *g)
 {
-    size_t max = 1;
+    size_t max = (size_t)g->nfiles + 1;
     for (const char *p = s; *p != '\0'; p++)
         max += *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r';
-    g->files = calloc(max, sizeof *g->files);
-    if (g->files == NULL)
+    char **files = realloc(g->files, max * sizeof *files);
+    if (files != NULL)
+        g->files = files;
+    uint8_t *files_ro = realloc(g->files_ro, max * sizeof *files_ro);
+    if (files_ro != NULL)
+        g->files_ro = files_ro;
+    if (files == NULL || files_ro == NULL)
         return fail_nomem(st);
     for (const char *p = s;;) {
         while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
@@ -742,7 +752,8 @@ static int parse_files(pstate_t *st, int line, const char *s, eai_dep_grant_t *g
         if (dir == NULL)
             return fail_nomem(st);
         int rc = EA_OK;
-        int r = dir[0] == '/' ? eai_path_resolve(dir, EAI_PATH_DIR, &g->files[g->nfiles]) : EA_OK;
+        int r = dir[0] == '/' ? eai_path_resolve(dir, EAI_PATH_DIR, &g->files[g->nfiles])
+                              : EA_ERR_INVAL;
         if (dir[0] != '/')
             rc = fail(st, line, "<grant>: directory '%s' is not an absolute path", dir);
         else if (r == EA_ERR_NOTFOUND)
@@ -751,8 +762,17 @@ static int parse_files(pstate_t *st, int line, const char *s, eai_dep_grant_t *g
             rc = fail(st, line, "<grant>: '%s' is not a directory", dir);
         else if (r != EA_OK)
             rc = fail_nomem(st);
-        else
-            g->nfiles++;
+        if (r == EA_OK) {
+            const char *real = g->files[g->nfiles];
+            /* Counted before the check, so that the frees release it. */
+            g->files_ro[g->nfiles++] = ro;
+            for (int i = 0; rc == EA_OK && i < g->nfiles - 1; i++)
+                if (strcmp(g->files[i], real) == 0 && g->files_ro[i] != ro)
+                    rc = fail(st, line,
+                              "<grant>: directory '%s' is granted both read-write (files) "
+                              "and read-only (files-ro)",
+                              dir);
+        }
         free(dir);
         if (rc != EA_OK)
             return rc;
@@ -803,7 +823,9 @@ static int do_grants(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a, int idx
         if (rc == EA_OK && vals[GR_CONNECT] != NULL)
             rc = parse_ports(st, line, vals[GR_CONNECT], &g->connect, &g->nconnect);
         if (rc == EA_OK && vals[GR_FILES] != NULL)
-            rc = parse_files(st, line, vals[GR_FILES], g);
+            rc = parse_files(st, line, vals[GR_FILES], false, g);
+        if (rc == EA_OK && vals[GR_FILES_RO] != NULL)
+            rc = parse_files(st, line, vals[GR_FILES_RO], true, g);
         free_vals(vals);
         if (rc != EA_OK)
             return rc;
@@ -1431,6 +1453,7 @@ void eai_deploy_free(eai_deploy_t *d)
             for (int k = 0; k < g->nfiles; k++)
                 free(g->files[k]);
             free(g->files);
+            free(g->files_ro);
         }
         free(a->grants);
     }

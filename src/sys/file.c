@@ -14,6 +14,20 @@
  * the directory that was checked. Whether a directory exists is only revealed
  * inside granted directories; elsewhere the answer is EA_ERR_PERM.
  *
+ * Read-only grants. A grant lists directories read-write (files=) or
+ * read-only (files-ro=); the longest granted directory that contains the
+ * resolved directory of a path decides, so a read-write upload directory may
+ * sit inside a read-only site and the other way round, and the order of the
+ * lists does not matter (the parser refuses a directory listed both ways).
+ * A request that may change a file needs read-write: an OPEN with any flag
+ * but EA_FILE_RDONLY (O_TRUNC truncates even a read-only open on Linux,
+ * O_CREAT creates) and UNLINK. A handle can only have been opened for
+ * writing under a read-write grant, and WRITE is refused on a handle whose
+ * descriptor is open read-only (the kernel's own record of the open, so it
+ * cannot disagree with what OPEN allowed); the refusal is EA_ERR_PERM with a
+ * text rather than the kernel's EBADF. READ, STAT, FSYNC and CLOSE change no
+ * file's content and need only read.
+ *
  * Only regular files. OPEN refuses anything else (a FIFO or a device could
  * block or act on open), and O_NONBLOCK keeps the open itself from blocking
  * until fstat has said what the file is.
@@ -35,15 +49,67 @@
 
 #include "sys/sys_int.h"
 
+/* What a requester may do with the files of one directory. */
+enum access { ACC_NONE, ACC_READ, ACC_WRITE };
+
+/* The access connector ci has to files in `dir` (an absolute path): that of
+ * the longest granted directory equal to `dir` or containing it. */
+static enum access dir_access(const struct sys *s, unsigned ci, const char *dir)
+{
+    const eai_dep_grant_t *g = s->cl[ci].grant;
+    enum access acc = ACC_NONE;
+    size_t best = 0;
+    for (int i = 0; g != NULL && i < g->nfiles; i++) {
+        const char *f = g->files[i];
+        size_t n = strlen(f);
+        /* "/" contains every path; any other entry has no trailing slash
+         * (realpath), so it must be followed by the end or a '/'. */
+        bool inside =
+            strcmp(f, "/") == 0 || (strncmp(dir, f, n) == 0 && (dir[n] == '\0' || dir[n] == '/'));
+        if (inside && n >= best) {
+            best = n;
+            acc = g->files_ro[i] ? ACC_READ : ACC_WRITE;
+        }
+    }
+    return acc;
+}
+
+/* Refuses `req` for lack of `need` on files in `dir`, naming the right. */
+static void refuse_dir(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const char *dir,
+                       enum access need)
+{
+    char what[128];
+    eai_sys_who(s, ci, what, sizeof what);
+    if (need == ACC_WRITE)
+        eai_sys_refuse(s, ci, req,
+                       "changing files in '%s' is not granted to %s (granted read-only)", dir,
+                       what);
+    else
+        eai_sys_refuse(s, ci, req, "files in '%s' are not granted to %s", dir, what);
+}
+
+/* Does connector ci have `need` on files in `dir`? If not, refuses `req`
+ * and returns false. */
+static bool dir_allowed(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const char *dir,
+                        enum access need)
+{
+    enum access acc = dir_access(s, ci, dir);
+    if (acc >= need)
+        return true;
+    refuse_dir(s, ci, req, dir, acc == ACC_NONE ? ACC_READ : ACC_WRITE);
+    return false;
+}
+
 /*
- * Checks the path of a file request (payload) and opens its directory.
- * On success returns EA_OK with *dirfd (the caller closes it) and the final
- * component in `base`; otherwise the request is already completed.
+ * Checks the path of a file request (payload) and opens its directory;
+ * `need` is the access the request needs there. On success returns EA_OK
+ * with *dirfd (the caller closes it) and the final component in `base`;
+ * otherwise the request is already completed.
  */
 static int path_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const uint8_t *payload,
-                     int *dirfd, char *base, size_t baselen)
+                     enum access need, int *dirfd, char *base, size_t baselen)
 {
-    char path[PATH_MAX], what[128];
+    char path[PATH_MAX];
     if (req->len == 0 || req->len >= sizeof path || memchr(payload, '\0', req->len) != NULL) {
         eai_sys_complete(s, ci, req, EA_ERR_INVAL);
         return EA_ERR_INVAL;
@@ -60,20 +126,17 @@ static int path_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const 
     *slash = '\0';
     const char *dir = path[0] != '\0' ? path : "/";
     char real[PATH_MAX];
-    eai_sys_who(s, ci, what, sizeof what);
     if (realpath(dir, real) == NULL) {
         int e = errno;
         /* Existence is only revealed inside granted directories. */
-        if (e == ENOENT && eai_sys_dir_granted(s, ci, dir))
+        if (e == ENOENT && dir_access(s, ci, dir) != ACC_NONE)
             eai_sys_complete(s, ci, req, EA_SYS_NOENT);
         else
-            eai_sys_refuse(s, ci, req, "files in '%s' are not granted to %s", dir, what);
+            refuse_dir(s, ci, req, dir, ACC_READ);
         return EA_ERR_PERM;
     }
-    if (!eai_sys_dir_granted(s, ci, real)) {
-        eai_sys_refuse(s, ci, req, "files in '%s' are not granted to %s", real, what);
+    if (!dir_allowed(s, ci, req, real, need))
         return EA_ERR_PERM;
-    }
     *dirfd = open(real, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (*dirfd < 0) {
         eai_sys_complete_errno(s, ci, req, errno);
@@ -92,9 +155,8 @@ static int path_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const 
         return EA_ERR_SYS;
     }
     opened[n] = '\0';
-    if (!eai_sys_dir_granted(s, ci, opened)) {
+    if (!dir_allowed(s, ci, req, opened, need)) {
         close(*dirfd);
-        eai_sys_refuse(s, ci, req, "files in '%s' are not granted to %s", opened, what);
         return EA_ERR_PERM;
     }
     return EA_OK;
@@ -129,9 +191,11 @@ static void do_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const u
         eai_sys_complete(s, ci, req, EA_ERR_INVAL);
         return;
     }
+    /* Every flag but EA_FILE_RDONLY (0) may change the file: see above. */
+    enum access need = req->arg == EA_FILE_RDONLY ? ACC_READ : ACC_WRITE;
     int dfd;
     char base[NAME_MAX + 1];
-    if (path_open(s, ci, req, p, &dfd, base, sizeof base) != EA_OK)
+    if (path_open(s, ci, req, p, need, &dfd, base, sizeof base) != EA_OK)
         return;
     int fd = openat(dfd, base, flags, 0644);
     int e = errno;
@@ -164,7 +228,7 @@ static void do_unlink(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const
 {
     int dfd;
     char base[NAME_MAX + 1];
-    if (path_open(s, ci, req, p, &dfd, base, sizeof base) != EA_OK)
+    if (path_open(s, ci, req, p, ACC_WRITE, &dfd, base, sizeof base) != EA_OK)
         return;
     int rc = unlinkat(dfd, base, 0);
     int e = errno;
@@ -179,7 +243,7 @@ static void do_stat(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const u
 {
     int dfd;
     char base[NAME_MAX + 1];
-    if (path_open(s, ci, req, p, &dfd, base, sizeof base) != EA_OK)
+    if (path_open(s, ci, req, p, ACC_READ, &dfd, base, sizeof base) != EA_OK)
         return;
     struct stat sb;
     int rc = fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW);
@@ -227,6 +291,19 @@ static void do_write(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const 
     struct handle *h = eai_sys_handle_get(s, ci, req, 1u << H_FILE);
     if (h == NULL)
         return;
+    int fl = fcntl(h->fd, F_GETFL);
+    if (fl < 0) {
+        eai_sys_complete_errno(s, ci, req, errno);
+        return;
+    }
+    if ((fl & O_ACCMODE) == O_RDONLY) {
+        char what[128];
+        eai_sys_who(s, ci, what, sizeof what);
+        eai_sys_refuse(s, ci, req,
+                       "handle %d was opened read-only: writing to it is not granted to %s",
+                       (int)req->handle, what);
+        return;
+    }
     int e = write_all(h->fd, p, req->len, req->arg64);
     if (e != 0)
         eai_sys_complete_errno(s, ci, req, e);

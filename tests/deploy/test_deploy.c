@@ -553,6 +553,27 @@ static const bad_case_t bad_cases[] = {
      "<grant>: directory 'tmp' is not an absolute path"},
     {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files='/dev/null'/>\n</sys>\n" END, 7,
      "<grant>: '/dev/null' is not a directory"},
+    /* Read-only grants: the same checks as files=, a directory granted both
+     * ways (also when written differently), and the spellings a user might
+     * guess instead of files-ro (a misspelt attribute must not be ignored, a
+     * Docker-style ':ro' suffix must not become a read-write grant). */
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files-ro='/ /nope'/>\n</sys>\n" END, 7,
+     "<grant>: directory '/nope' does not exist"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files-ro='tmp'/>\n</sys>\n" END, 7,
+     "<grant>: directory 'tmp' is not an absolute path"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files-ro='/dev/null'/>\n</sys>\n" END,
+     7, "<grant>: '/dev/null' is not a directory"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files='/' files-ro='/'/>\n</sys>\n" END,
+     7, "<grant>: directory '/' is granted both read-write (files) and read-only (files-ro)"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files='/dev /' "
+            "files-ro='/dev/..'/>\n</sys>\n" END,
+     7, "<grant>: directory '/dev/..' is granted both read-write (files) and read-only (files-ro)"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files_ro='/'/>\n</sys>\n" END, 7,
+     "<grant>: unknown attribute 'files_ro'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' readonly='yes'/>\n</sys>\n" END, 7,
+     "<grant>: unknown attribute 'readonly'"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' files='/:ro'/>\n</sys>\n" END, 7,
+     "<grant>: directory '/:ro' does not exist"},
     {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' listen='80'/>\n"
             "<grant enclave='host'/>\n<grant enclave='e' files='/'/>\n</sys>\n" END,
      9, "<grant>: duplicate grant for enclave 'e' (first at line 7)"},
@@ -598,13 +619,13 @@ static void test_valid_sys(void **state)
              "<actor name='app' type='t' worker='w'/>\n"
              "<sys name='io' worker='h1'>\n"
              "  <grant enclave='tls' listen='8443' connect='80,8080-8082 81, 80' "
-             "files='%s/sub/../sub  %s'/>\n"
+             "files='%s/sub/../sub  %s' files-ro=' %s/lib %s/adir.so'/>\n"
              "  <grant enclave='host' files='/'/>\n"
              "</sys>\n"
              "<sys name='io2' worker='h1'/>\n"
              "<channel name='c' between='app io'/>\n"
              "</eactors>\n",
-             tmpdir, tmpdir);
+             tmpdir, tmpdir, tmpdir, tmpdir);
     eai_deploy_t *d = NULL;
     probe_calls = 0;
     int rc = load(xml, &d, err, sizeof err);
@@ -629,15 +650,25 @@ static void test_valid_sys(void **state)
     assert_int_equal(g->nconnect, 5);
     for (int i = 0; i < 5; i++)
         assert_int_equal(g->connect[i], want[i]);
-    assert_int_equal(g->nfiles, 2);
+    /* files= first, then files-ro=, each in the order written. */
+    assert_int_equal(g->nfiles, 4);
     assert_string_equal(g->files[0], real_sub);
+    assert_int_equal(g->files_ro[0], 0);
     assert_string_equal(g->files[1], real_tmp);
+    assert_int_equal(g->files_ro[1], 0);
+    snprintf(sub, sizeof sub, "%s/lib", real_tmp);
+    assert_string_equal(g->files[2], sub);
+    assert_int_equal(g->files_ro[2], 1);
+    snprintf(sub, sizeof sub, "%s/adir.so", real_tmp);
+    assert_string_equal(g->files[3], sub);
+    assert_int_equal(g->files_ro[3], 1);
     g = &io->grants[1];
     assert_int_equal(g->enclave, EAI_HOST);
     assert_int_equal(g->nlisten, 0);
     assert_int_equal(g->nconnect, 0);
     assert_int_equal(g->nfiles, 1);
     assert_string_equal(g->files[0], "/");
+    assert_int_equal(g->files_ro[0], 0);
     assert_int_equal(d->actors[2].ngrants, 0);
     assert_int_equal(d->actors[2].builtin, EAI_BUILTIN_SYS);
     assert_int_equal(d->channels[0].a, 0);

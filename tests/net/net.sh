@@ -106,6 +106,39 @@ https_errors)
     [ "$(curl_ -o /dev/null -w '%{http_code}' "https://localhost:$port/")" = 200 ] || fail "after errors"
     stop
     ;;
+https_head_bounds)
+    start "$EX/https/https.xml" 8443
+    # Request heads at the edges of the handler's 8192-byte head buffer,
+    # which is not NUL-terminated (each in its own connection).
+    send() { (cat; sleep 0.5) | timeout 10 openssl s_client -quiet -connect 127.0.0.1:$port -CAfile "$CA" 2>/dev/null; }
+    pad() { head -c "$1" /dev/zero | tr '\0' a; }
+    lead='GET /data.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: '
+    # The head ends exactly at the end of the buffer: served.
+    r=$( { printf "$lead"; pad $((8192 - 59 - 4)); printf '\r\n\r\n'; } | send | head -c 200)
+    echo "$r" | grep -q "HTTP/1.1 200 OK" || fail "head of exactly 8192 bytes: '$r'"
+    # One byte more: too large.
+    r=$( { printf "$lead"; pad $((8192 - 59 - 3)); printf '\r\n\r\n'; } | send | head -c 200)
+    echo "$r" | grep -q "HTTP/1.1 413 Payload Too Large" || fail "head of 8193 bytes: '$r'"
+    # Content-Length digits run to the end of the buffer, no terminator.
+    r=$( { printf 'GET / HTTP/1.1\r\nContent-Length: '; head -c $((8192 - 32)) /dev/zero | tr '\0' 7; } | send | head -c 200)
+    echo "$r" | grep -q "HTTP/1.1 413 Payload Too Large" || fail "digits to the end: '$r'"
+    # An empty Content-Length followed by digits (strtoul would skip the line
+    # ends and read the next request's bytes): malformed.
+    r=$(printf 'GET / HTTP/1.1\r\nContent-Length:\r\n\r\n12345' | send | head -c 200)
+    echo "$r" | grep -q "HTTP/1.1 400 Bad Request" || fail "empty Content-Length: '$r'"
+    # A body that holds a request: refused, and the smuggled request is not
+    # answered (one response, then the connection closes).
+    r=$(printf 'GET / HTTP/1.1\r\nContent-Length: 35\r\n\r\nGET /data.txt HTTP/1.1\r\nHost: x\r\n\r\n' | send)
+    [ "$(echo "$r" | grep -c "^HTTP/1.1 ")" = 1 ] && echo "$r" | grep -q "HTTP/1.1 413" ||
+        fail "request in a body: '$r'"
+    r=$(printf 'GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' | send | head -c 200)
+    echo "$r" | grep -q "HTTP/1.1 413" || fail "chunked body: '$r'"
+    # A NUL byte in the target.
+    r=$(printf 'GET /data.txt\0x HTTP/1.1\r\n\r\n' | send | head -c 200)
+    echo "$r" | grep -q "HTTP/1.1 400 Bad Request" || fail "NUL in the target: '$r'"
+    [ "$(curl_ -o /dev/null -w '%{http_code}' "https://localhost:$port/")" = 200 ] || fail "after the edge cases"
+    stop
+    ;;
 https_big_request)
     start "$EX/https/https.xml" 8443
     # A request line of 1 MiB.

@@ -12,9 +12,12 @@
  * finally an "FDCHECK" log line, after which it waits (periodic timer + STAT)
  * until the script creates `dir`/marker.
  *
- * Everything it reports goes through EA_LOG lines the script checks.
+ * Actor type `filetester` (below) attacks read-only file grants.
+ *
+ * Everything they report goes through EA_LOG lines the scripts check.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -400,3 +403,257 @@ static int body(ea_actor_t *self, void *state)
 }
 
 EA_ACTOR(tester, struct tester, ctor, body);
+
+/* ------------------------------------------------------------------------
+ * Actor type `filetester`: an attacker against read-only file grants.
+ *
+ * Params `ro` and `rw` each list directories (space-separated, at most
+ * MAXT in all) in which the script has put `victim` holding "ORIGINAL". In
+ * every directory the same probes run, one request at a time: read the
+ * victim, write through the read-only handle, open it for writing, for
+ * reading and writing, for appending, create new files (also with a
+ * read-only open), truncate it through a read-only open, unlink it. In an
+ * `ro` directory every change must be refused with EA_ERR_PERM and the
+ * victim must still read "ORIGINAL"; in an `rw` directory (the control) the
+ * same requests succeed, so the refusals are the grant's doing. Each
+ * refusal is logged as "refused <probe> in <dir>: <text>", each directory as
+ * "<dir>: ro ok" or "<dir>: rw ok", the end as "files done: errors=N".
+ */
+
+#define MAXT 8
+
+enum expect { X_HANDLE, X_ZERO, X_PERM, X_LEN, X_ORIG, X_SIZE, X_NOENT };
+
+struct probe {
+    const char *name;
+    uint16_t op;
+    uint32_t flags;
+    const char *file;
+    int slot;           /* handle slot the op acts on or an OPEN fills, or -1 */
+    enum expect ro, rw; /* in a read-only and in a read-write directory */
+    uint64_t size;      /* X_SIZE: expected size in ro, then in rw */
+    uint64_t size_rw;
+};
+
+#define ORIG "ORIGINAL"
+#define EVIL "ATTACKED"
+
+/* A probe on a slot that holds no handle is skipped: in a read-only
+ * directory the OPEN that would have filled it was refused. */
+static const struct probe probes[] = {
+    {"open-read", EA_FILE_OPEN, EA_FILE_RDONLY, "victim", 0, X_HANDLE, X_HANDLE, 0, 0},
+    {"read", EA_FILE_READ, 0, NULL, 0, X_ORIG, X_ORIG, 0, 0},
+    {"write-read-handle", EA_FILE_WRITE, 0, NULL, 0, X_PERM, X_PERM, 0, 0},
+    {"close", EA_FILE_CLOSE, 0, NULL, 0, X_ZERO, X_ZERO, 0, 0},
+    {"open-write", EA_FILE_OPEN, EA_FILE_WRONLY, "victim", 1, X_PERM, X_HANDLE, 0, 0},
+    {"write", EA_FILE_WRITE, 0, NULL, 1, X_PERM, X_LEN, 0, 0},
+    {"close", EA_FILE_CLOSE, 0, NULL, 1, X_ZERO, X_ZERO, 0, 0},
+    {"open-rdwr", EA_FILE_OPEN, EA_FILE_RDWR, "victim", 1, X_PERM, X_HANDLE, 0, 0},
+    {"close", EA_FILE_CLOSE, 0, NULL, 1, X_ZERO, X_ZERO, 0, 0},
+    {"open-append", EA_FILE_OPEN, EA_FILE_RDONLY | EA_FILE_APPEND, "victim", 1, X_PERM, X_HANDLE, 0,
+     0},
+    {"close", EA_FILE_CLOSE, 0, NULL, 1, X_ZERO, X_ZERO, 0, 0},
+    {"create", EA_FILE_OPEN, EA_FILE_CREAT | EA_FILE_WRONLY, "new", 1, X_PERM, X_HANDLE, 0, 0},
+    {"close", EA_FILE_CLOSE, 0, NULL, 1, X_ZERO, X_ZERO, 0, 0},
+    {"create-rdonly", EA_FILE_OPEN, EA_FILE_CREAT, "new-rdonly", 1, X_PERM, X_HANDLE, 0, 0},
+    {"close", EA_FILE_CLOSE, 0, NULL, 1, X_ZERO, X_ZERO, 0, 0},
+    {"stat-before-truncate", EA_FILE_STAT, 0, "victim", -1, X_SIZE, X_SIZE, 8, 8},
+    {"truncate", EA_FILE_OPEN, EA_FILE_RDONLY | EA_FILE_TRUNC, "victim", 1, X_PERM, X_HANDLE, 0, 0},
+    {"close", EA_FILE_CLOSE, 0, NULL, 1, X_ZERO, X_ZERO, 0, 0},
+    {"stat-after-truncate", EA_FILE_STAT, 0, "victim", -1, X_SIZE, X_SIZE, 8, 0},
+    {"unlink", EA_FILE_UNLINK, 0, "victim", -1, X_PERM, X_ZERO, 0, 0},
+    {"stat-after-unlink", EA_FILE_STAT, 0, "victim", -1, X_SIZE, X_NOENT, 8, 0},
+};
+#define NPROBES ((int)(sizeof probes / sizeof probes[0]))
+
+struct filetester {
+    ea_conn_t *c;
+    uint64_t next_id;
+    char dirs[2048];
+    const char *dir[MAXT];
+    bool ro[MAXT];
+    int ndirs, target, probe, tfails;
+    int32_t slot[2];
+    bool waiting, done;
+    uint32_t errors;
+};
+
+static int freq(struct filetester *t, uint16_t op, int32_t h, uint32_t arg, uint64_t arg64,
+                const void *data, uint32_t len)
+{
+    ea_cargo_t cg;
+    int rc = ea_cargo_alloc(t->c, sizeof(ea_sys_msg_t) + len, &cg);
+    if (rc != EA_OK)
+        return rc;
+    ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
+                      .op = op,
+                      .req_id = ++t->next_id,
+                      .handle = h,
+                      .len = len,
+                      .arg = arg,
+                      .arg64 = arg64};
+    memcpy(cg.data, &m, sizeof m);
+    if (len > 0)
+        memcpy((uint8_t *)cg.data + sizeof m, data, len);
+    rc = ea_cargo_send(&cg);
+    if (rc != EA_OK)
+        ea_cargo_release(&cg);
+    return rc;
+}
+
+__attribute__((format(printf, 2, 3))) static int flog(struct filetester *t, const char *fmt, ...)
+{
+    char line[900];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return EA_ERR_INVAL;
+    return freq(t, EA_LOG, -1, 0, 0, line, (uint32_t)strlen(line));
+}
+
+/* Splits the space-separated list `s` into t->dir, marking each `ro`. */
+static int add_dirs(struct filetester *t, const char *s, bool ro, size_t *used)
+{
+    size_t n = strlen(s) + 1;
+    if (*used + n > sizeof t->dirs)
+        return EA_ERR_INVAL;
+    char *p = memcpy(t->dirs + *used, s, n);
+    *used += n;
+    for (char *save = NULL, *d = strtok_r(p, " ", &save); d != NULL;
+         d = strtok_r(NULL, " ", &save)) {
+        if (t->ndirs == MAXT)
+            return EA_ERR_INVAL;
+        t->ro[t->ndirs] = ro;
+        t->dir[t->ndirs++] = d;
+    }
+    return EA_OK;
+}
+
+static int fctor(ea_actor_t *self, void *state)
+{
+    struct filetester *t = state;
+    t->c = ea_conn(self, "sys");
+    const char *ro = ea_param(self, "ro"), *rw = ea_param(self, "rw");
+    size_t used = 0;
+    int rc = t->c != NULL ? EA_OK : EA_ERR_NOTFOUND;
+    if (rc == EA_OK && ro != NULL)
+        rc = add_dirs(t, ro, true, &used);
+    if (rc == EA_OK && rw != NULL)
+        rc = add_dirs(t, rw, false, &used);
+    t->slot[0] = t->slot[1] = -1;
+    return rc;
+}
+
+/* Issues the current probe, skipping those on an empty slot; after the last
+ * probe of a directory reports it and moves on to the next. */
+static int probe_next(struct filetester *t)
+{
+    while (t->target < t->ndirs) {
+        if (t->probe == NPROBES) {
+            const char *d = t->dir[t->target];
+            int rc =
+                t->tfails == 0 ? flog(t, "%s: %s ok", d, t->ro[t->target] ? "ro" : "rw") : EA_OK;
+            t->target++;
+            t->probe = t->tfails = 0;
+            t->slot[0] = t->slot[1] = -1;
+            if (rc != EA_OK)
+                return rc;
+            continue;
+        }
+        const struct probe *pr = &probes[t->probe];
+        bool on_handle = pr->op != EA_FILE_OPEN && pr->slot >= 0;
+        if (on_handle && t->slot[pr->slot] < 0) {
+            t->probe++;
+            continue;
+        }
+        t->waiting = true;
+        if (on_handle) {
+            int32_t h = t->slot[pr->slot];
+            if (pr->op == EA_FILE_READ)
+                return freq(t, pr->op, h, 100, 0, NULL, 0);
+            if (pr->op == EA_FILE_WRITE)
+                return freq(t, pr->op, h, 0, 0, EVIL, 8);
+            return freq(t, pr->op, h, 0, 0, NULL, 0);
+        }
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", t->dir[t->target], pr->file);
+        return freq(t, pr->op, -1, pr->flags, 0, path, (uint32_t)strlen(path));
+    }
+    t->done = true;
+    return flog(t, "files done: errors=%u", t->errors);
+}
+
+/* Checks the completion m of the current probe against its expectation. */
+static int probe_check(struct filetester *t, const ea_sys_msg_t *m, const uint8_t *data)
+{
+    const struct probe *pr = &probes[t->probe];
+    bool ro = t->ro[t->target];
+    enum expect x = ro ? pr->ro : pr->rw;
+    int32_t st = m->status;
+    char text[600];
+    uint32_t n = m->len < sizeof text ? m->len : sizeof text - 1;
+    memcpy(text, data, n);
+    text[n] = '\0';
+    bool ok;
+    switch (x) {
+    case X_HANDLE: ok = st >= 0; break;
+    case X_ZERO: ok = st == 0; break;
+    case X_PERM: ok = st == EA_ERR_PERM && n > 0; break;
+    case X_LEN: ok = st == 8; break;
+    case X_ORIG: ok = st == 8 && m->len == 8 && memcmp(data, ORIG, 8) == 0; break;
+    case X_SIZE: ok = st == 0 && m->arg64 == (ro ? pr->size : pr->size_rw); break;
+    case X_NOENT: ok = st == EA_SYS_NOENT; break;
+    default: ok = false; break;
+    }
+    int rc = EA_OK;
+    if (!ok) {
+        t->errors++;
+        t->tfails++;
+        rc = flog(t, "FAIL %s in %s (%s): status %d text '%s'", pr->name, t->dir[t->target],
+                  ro ? "ro" : "rw", st, text);
+    } else if (x == X_PERM) {
+        rc = flog(t, "refused %s in %s: %s", pr->name, t->dir[t->target], text);
+    }
+    /* Slots follow what the system actor did, whatever was expected, so no
+     * handle is left open. */
+    if (pr->slot >= 0 && pr->op == EA_FILE_OPEN && st >= 0)
+        t->slot[pr->slot] = st;
+    if (pr->slot >= 0 && pr->op == EA_FILE_CLOSE)
+        t->slot[pr->slot] = -1;
+    t->probe++;
+    return rc;
+}
+
+static int fbody(ea_actor_t *self, void *state)
+{
+    struct filetester *t = state;
+    if (ea_stopping(self))
+        return EA_DONE;
+    int rc = EA_OK;
+    ea_cargo_t cg;
+    while (rc == EA_OK && ea_cargo_recv(t->c, &cg) == EA_OK) {
+        ea_sys_msg_t m;
+        if (cg.len < sizeof m) {
+            ea_cargo_release(&cg);
+            return EA_ERR_CORRUPT;
+        }
+        memcpy(&m, cg.data, sizeof m);
+        const uint8_t *data = (const uint8_t *)cg.data + sizeof m;
+        if (m.magic != EA_SYS_MAGIC || m.len > cg.len - sizeof m || !t->waiting) {
+            ea_cargo_release(&cg);
+            return EA_ERR_CORRUPT;
+        }
+        t->waiting = false;
+        rc = probe_check(t, &m, data);
+        ea_cargo_release(&cg);
+    }
+    if (rc == EA_OK && !t->waiting && !t->done)
+        rc = probe_next(t);
+    if (rc != EA_OK)
+        return rc;
+    return t->done ? EA_DONE : EA_IDLE;
+}
+
+EA_ACTOR(filetester, struct filetester, fctor, fbody);
