@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <eactors/ea_trust.h>
 #include <eactors/eactors.h>
 #include <eactors/ea_sys.h>
 
@@ -391,3 +392,9 @@ static int app_body(ea_actor_t *self, void *state)
 }
 
 EA_ACTOR(http_app, struct app, app_ctor, app_body);
+
+/* Decrypted HTTP crosses `app` (net_front, in this image too, is its other
+ * end): the image insists that the channel ends in attested enclaves, so a
+ * deployment cannot make it plain or move either actor into the host. One
+ * policy per image. */
+EA_CHANNEL_POLICY(.attested = EA_CHANNELS("app"));

@@ -103,7 +103,7 @@ static int collect(const eai_deploy_t *dep, struct spec *s)
         for (int g = 0; rc == EA_OK && g < da->ngrants; g++) {
             const eai_dep_grant_t *gr = &da->grants[g];
             for (int i = 0; rc == EA_OK && i < gr->nfiles; i++)
-                rc = push_fs(s, gr->files[i], EAI_FS_WRITE);
+                rc = push_fs(s, gr->files[i], gr->files_ro[i] ? EAI_FS_READ : EAI_FS_WRITE);
             for (int i = 0; rc == EA_OK && i < gr->nlisten; i++)
                 rc = push_port(&s->bind, &s->nbind, &s->capbind, gr->listen[i]);
             for (int i = 0; rc == EA_OK && i < gr->nconnect; i++)

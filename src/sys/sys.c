@@ -392,23 +392,6 @@ void eai_sys_who(struct sys *s, unsigned ci, char *buf, size_t len)
         snprintf(buf, len, "enclave '%s'", eai_domain_name(s->self, d));
 }
 
-/* Is `dir` (resolved) inside a granted directory of connector ci? */
-bool eai_sys_dir_granted(const struct sys *s, unsigned ci, const char *dir)
-{
-    const struct client *cl = &s->cl[ci];
-    if (cl->grant == NULL)
-        return false;
-    for (int i = 0; i < cl->grant->nfiles; i++) {
-        const char *g = cl->grant->files[i];
-        size_t n = strlen(g);
-        if (strcmp(g, "/") == 0)
-            return true;
-        if (strncmp(dir, g, n) == 0 && (dir[n] == '\0' || dir[n] == '/'))
-            return true;
-    }
-    return false;
-}
-
 /* ----------------------------------------------------------- requests -- */
 
 /* One request from connector ci: `msg` (len bytes) points into its cargo. */

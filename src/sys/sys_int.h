@@ -155,9 +155,6 @@ void eai_sys_who(struct sys *s, unsigned ci, char *buf, size_t len);
 /* May connector ci listen on (listen) or connect to (!listen) `port`? */
 bool eai_sys_port_granted(const struct sys *s, unsigned ci, bool listen, unsigned port);
 
-/* Is `dir` (an absolute path) inside a directory granted to connector ci? */
-bool eai_sys_dir_granted(const struct sys *s, unsigned ci, const char *dir);
-
 /* ------------------------------------------------------- op families -- */
 
 /* Each serves one request `req` of its family from connector ci; p points to

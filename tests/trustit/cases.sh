@@ -153,6 +153,22 @@ reports)
     has_out "asker: channel peer attested: mrenclave"
     has_out "same as report: yes"
     ;;
+https_downgrade)
+    # The review's reproduction: the https example with its `app` channel
+    # (decrypted HTTP) made plain, or with the handler moved to the host.
+    # Both are refused by the enclaves before a page is served.
+    sed 's|<channel name="app" between="front handler" nodes="256" max="64K"/>|<channel name="app" between="front handler" nodes="256" max="64K" protect="plain"/>|' \
+        "$EX/https/https.xml" > "$tmp/plain.xml"
+    grep -q 'protect="plain"' "$tmp/plain.xml" || fail "test set-up: no plain channel"
+    EACTORS_IMAGE_PATH=$EX/https run 1 "$tmp/plain.xml"
+    has_err "plain.xml:20: enclave '"
+    has_err "' refuses channel 'app': its image requires AEAD with an attested enclave (protect=\"plain\" asked)"
+    sed -e 's|<eactors>|<eactors><host image="https.so"/>|' \
+        -e 's|<actor name="handler" type="http_app" worker="wa">|<actor name="handler" type="http_app" worker="hio">|' \
+        "$EX/https/https.xml" > "$tmp/host.xml"
+    EACTORS_IMAGE_PATH=$EX/https run 1 "$tmp/host.xml"
+    has_err "host.xml:20: enclave 'edge' refuses channel 'app': its image requires an attested enclave at the other end, not the host"
+    ;;
 host_confined)
     # A compromised host actor (plain libc calls, no preload) tries to read
     # the platform secret and to connect to a port nobody granted. Control:
