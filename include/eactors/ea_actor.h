@@ -131,12 +131,12 @@ EA_API int ea_cargo_alloc(ea_conn_t *c, size_t len, ea_cargo_t *cargo);
  * Sends an allocated cargo to the peer and marks the peer runnable.
  * Takes ownership of the cargo on success; on failure the caller keeps it
  * (may retry or release it).
- * @return EA_OK; EA_ERR_FULL (peer's mbox full: back-pressure; channel mboxes
- *         have room for every node, so this means a misbehaving peer);
- *         EA_ERR_TOOBIG if len was raised above cap; EA_ERR_INVAL;
- *         EA_ERR_CORRUPT on an AEAD channel whose mbox looks full (only a
- *         hostile host can do that; the channel fails for good, because a
- *         retry would reuse the message's nonce); EA_ERR_FAILED.
+ * @return EA_OK; EA_ERR_TOOBIG if len was raised above cap; EA_ERR_INVAL;
+ *         EA_ERR_CORRUPT if the peer's mbox looks full (channel mboxes have
+ *         a cell for every node, so only a hostile host can do that) or its
+ *         position or a cell is out of step: the channel fails for good (on
+ *         an AEAD channel a retry would also reuse the message's nonce);
+ *         EA_ERR_FAILED.
  */
 EA_API int ea_cargo_send(ea_cargo_t *cargo);
 
@@ -144,8 +144,8 @@ EA_API int ea_cargo_send(ea_cargo_t *cargo);
  * Receives the oldest message on `c`. The cargo is the caller's until
  * ea_cargo_release().
  * @return EA_OK; EA_ERR_EMPTY; EA_ERR_CORRUPT if the peer or the host wrote an
- *         impossible node index or length (the channel then fails: sticky);
- *         EA_ERR_FAILED.
+ *         impossible node index, length, mbox position or cell sequence
+ *         number (the channel then fails: sticky); EA_ERR_FAILED.
  */
 EA_API int ea_cargo_recv(ea_conn_t *c, ea_cargo_t *cargo);
 

@@ -151,6 +151,31 @@ EA_API int ea_mbox_try_push(ea_mbox_t *m, uint32_t value);
 EA_API int ea_mbox_try_pop(ea_mbox_t *m, uint32_t *value);
 
 /**
+ * Appends `value` at position `pos`, for an mbox with a single producer
+ * (the caller) that counts its successful pushes: `pos` is that count
+ * (modulo 2^32; the first push is at 0). Lock-free, wait-free, no retry.
+ * @return EA_OK (the caller's next position is pos + 1); EA_ERR_FULL if the
+ *         cell still holds the value pushed one lap ago; EA_ERR_CORRUPT if
+ *         the shared position or the cell's sequence number cannot be what
+ *         one producer and one consumer leave behind (hostile storage).
+ */
+EA_API int ea_mbox_try_push_spsc(ea_mbox_t *m, uint32_t pos, uint32_t value);
+
+/**
+ * Removes the value at position `pos`, for an mbox with a single consumer
+ * (the caller) that counts its successful pops. The value is NOT validated.
+ * @return EA_OK (next position pos + 1); EA_ERR_EMPTY; EA_ERR_CORRUPT as
+ *         for ea_mbox_try_push_spsc().
+ */
+EA_API int ea_mbox_try_pop_spsc(ea_mbox_t *m, uint32_t pos, uint32_t *value);
+
+/**
+ * The shared enqueue and dequeue positions as read now: for diagnostics
+ * only (they are hostile input when the storage is shared).
+ */
+EA_API void ea_mbox_positions(ea_mbox_t *m, uint32_t *enq, uint32_t *deq);
+
+/**
  * Non-zero if the mbox looked non-empty at the moment of the call (a hint,
  * sequentially consistent, used before parking a worker).
  */

@@ -24,7 +24,37 @@
  * The receiver accepts only the next sequence number of its direction, so a
  * replayed, reordered, swapped or dropped node fails the channel, as does a
  * modified payload, header or tag.
+ *
+ * Corruption is never silent. Each failure says why, on stderr at once
+ * (enclaves may write to fd 2) and in the channel's arena record for the
+ * summary, naming the channel, both actors and the failing end. What fails a
+ * connector, besides the checks above:
+ *  - Mbox positions and cell sequence numbers. Each mbox of a channel has
+ *    one producer and one consumer, and each end counts its pushes and pops
+ *    privately, so it knows the exact position it must find; the _spsc mbox
+ *    operations check the shared position and the cell's sequence number
+ *    against it (EA_ERR_CORRUPT), where the MPMC ones could only report
+ *    "empty" or "busy" for ever. A full mbox is corruption too: each mbox
+ *    has a cell for every node of the pool.
+ *  - The pool: an index out of range (EA_ERR_CORRUPT from the queue layer)
+ *    at once; EA_ERR_BUSY (the head changed 2^20 times under one
+ *    operation) POOL_BUSY_MAX times in a row, which takes milliseconds, not
+ *    seconds; and a pool that lost nodes. Each end publishes how many nodes
+ *    it took from the pool (stored before it takes one) and gave back
+ *    (stored after). When a take finds the pool empty, the taker reads the
+ *    peer's `returned`, takes once more, and only after that second empty
+ *    take reads the peer's `taken`. Every node out of the pool at the
+ *    second take was taken before it, so it is counted in the `taken` read
+ *    after it, and every give-back counted in the `returned` read before it
+ *    really happened before it; so honest ends always find held >= nodes,
+ *    where held = own (taken - returned) + peer (taken - returned). held <
+ *    nodes means nodes left the free list without anybody holding them.
+ * The hot path gains four plain stores per message (one per operation, each
+ * end to its own cache line) and no atomic read-modify-write; the checks
+ * themselves compare values the operations load anyway.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/rt.h"
@@ -38,15 +68,132 @@ static void stat_add(_Atomic uint64_t *v, uint64_t n)
                           memory_order_relaxed);
 }
 
-static int conn_fail(ea_conn_t *c, int err)
+/* Times in a row a pool operation may give up with EA_ERR_BUSY (each after
+ * EAI_QUEUE_RETRY_MAX attempts) before the connector fails. */
+#define POOL_BUSY_MAX 3
+
+/* Fails connector c for good with `err` and says why: one line on stderr
+ * now, and the reason in the channel's arena record for the summary. Cold
+ * path; returns err. */
+static int conn_fail(ea_conn_t *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int conn_fail(ea_conn_t *c, int err, const char *fmt, ...)
 {
-    if (c->failed == 0) {
-        c->failed = err;
-        atomic_fetch_add_explicit(&c->self->rec->errors, 1, memory_order_relaxed);
-        if (c->cshm != NULL)
-            atomic_store_explicit(&c->cshm->failed[c->end], err, memory_order_relaxed);
+    if (c->failed != 0)
+        return err;
+    c->failed = err;
+    atomic_fetch_add_explicit(&c->self->rec->errors, 1, memory_order_relaxed);
+    char why[sizeof c->cshm->why[0]];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    const char *me = c->self->name ? c->self->name : "?";
+    const char *peer = c->peer_name ? c->peer_name : "?";
+    bool first = c->cshm == NULL || c->end == 0;
+    fprintf(stderr, "eactors: channel '%s' (%s <-> %s) failed at '%s': %s: %s\n",
+            c->name ? c->name : "?", first ? me : peer, first ? peer : me, me, ea_strerror(err),
+            why);
+    if (c->cshm != NULL) {
+        memcpy(c->cshm->why[c->end], why, sizeof why);
+        /* Release: the reason is written before the failure is seen. */
+        atomic_store_explicit(&c->cshm->failed[c->end], err, memory_order_release);
     }
     return err;
+}
+
+/* Why an _spsc mbox operation at position `pos` said EA_ERR_CORRUPT. */
+static int mbox_fail(ea_conn_t *c, bool out, uint32_t pos)
+{
+    ea_mbox_t *m = out ? &c->out : &c->in;
+    const char *to = out ? (c->peer_name ? c->peer_name : "?") : c->self->name;
+    uint32_t enq, deq;
+    ea_mbox_positions(m, &enq, &deq);
+    uint32_t at = out ? enq : deq;
+    if (at != pos)
+        return conn_fail(c, EA_ERR_CORRUPT, "mbox to '%s': %s position %u, expected %u", to,
+                         out ? "enqueue" : "dequeue", at, pos);
+    return conn_fail(c, EA_ERR_CORRUPT,
+                     "mbox to '%s': cell sequence number out of step at position %u", to, pos);
+}
+
+static struct eai_chan_end_shm *my_shm(ea_conn_t *c)
+{
+    return &c->cshm->end[c->end];
+}
+
+/* Takes a node from the pool, counting it as taken before the take (see
+ * the design notes); retries EA_ERR_BUSY up to POOL_BUSY_MAX times.
+ * Returns EA_OK, EA_ERR_NOBUFS, or fails the connector. */
+static int pool_take(ea_conn_t *c, uint32_t *idx)
+{
+    c->taken++;
+    if (c->cshm != NULL)
+        /* Relaxed: ordered before the take by its release CAS. */
+        atomic_store_explicit(&my_shm(c)->taken, c->taken, memory_order_relaxed);
+    int rc = ea_pool_get(&c->pool, idx);
+    for (int i = 1; rc == EA_ERR_BUSY && i < POOL_BUSY_MAX; i++)
+        rc = ea_pool_get(&c->pool, idx);
+    if (rc == EA_OK)
+        return rc;
+    c->taken--;
+    if (c->cshm != NULL)
+        atomic_store_explicit(&my_shm(c)->taken, c->taken, memory_order_relaxed);
+    if (rc == EA_ERR_CORRUPT)
+        return conn_fail(c, rc, "pool head or free-list link out of range (%u nodes)",
+                         c->pool.count);
+    if (rc == EA_ERR_BUSY)
+        return conn_fail(c, EA_ERR_CORRUPT,
+                         "pool head kept changing: a take gave up %d times in a row",
+                         POOL_BUSY_MAX);
+    return rc;
+}
+
+/* Gives node idx back, counting it after the give-back; retries
+ * EA_ERR_BUSY up to POOL_BUSY_MAX times, then fails the connector (the node
+ * is lost). */
+static void pool_return(ea_conn_t *c, uint32_t idx)
+{
+    int rc = ea_pool_put(&c->pool, idx);
+    for (int i = 1; rc == EA_ERR_BUSY && i < POOL_BUSY_MAX; i++)
+        rc = ea_pool_put(&c->pool, idx);
+    if (rc != EA_OK) {
+        (void)conn_fail(c, EA_ERR_CORRUPT,
+                        "pool head kept changing: node %u could not be given back", idx);
+        return;
+    }
+    c->returned++;
+    if (c->cshm != NULL)
+        /* Release: a peer that reads this count also sees the give-back. */
+        atomic_store_explicit(&my_shm(c)->returned, c->returned, memory_order_release);
+}
+
+/* The pool looked empty. Waits for a node (want_node), takes once more and
+ * checks that an empty pool adds up (design notes). */
+static int pool_take_empty(ea_conn_t *c, uint32_t *idx)
+{
+    struct eai_chan_end_shm *peer = &c->cshm->end[c->end ^ 1];
+    /* Ask the peer to wake us when it frees a node, then look once more:
+     * a node freed before the flag was visible is found now (the fence
+     * pairs with the one in ea_cargo_release). */
+    atomic_store_explicit(&c->cshm->want_node[c->end], 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    /* Acquire pairs with the release store in pool_return. */
+    uint64_t peer_returned = atomic_load_explicit(&peer->returned, memory_order_acquire);
+    int rc = pool_take(c, idx);
+    if (rc == EA_OK)
+        atomic_store_explicit(&c->cshm->want_node[c->end], 0, memory_order_relaxed);
+    if (rc != EA_ERR_NOBUFS)
+        return rc;
+    /* Relaxed: the peer's store precedes its take, which precedes (head's
+     * CAS chain, acquired by our take) the empty head we just read. */
+    uint64_t peer_taken = atomic_load_explicit(&peer->taken, memory_order_relaxed);
+    uint64_t held = (c->taken - c->returned) + (peer_taken - peer_returned);
+    if (held < c->pool.count)
+        return conn_fail(c, EA_ERR_CORRUPT,
+                         "pool lost nodes: empty, but only %llu of %u nodes are in use",
+                         (unsigned long long)held, c->pool.count);
+    return rc;
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -82,19 +229,9 @@ int ea_cargo_alloc(ea_conn_t *c, size_t len, ea_cargo_t *cargo)
     if (len > c->max)
         return EA_ERR_TOOBIG;
     uint32_t idx;
-    int rc = ea_pool_get(&c->pool, &idx);
-    if (rc == EA_ERR_NOBUFS && c->cshm != NULL) {
-        /* Ask the peer to wake us when it frees a node, then look once more:
-         * a node freed before the flag was visible is found now (the fence
-         * pairs with the one in ea_cargo_release). */
-        atomic_store_explicit(&c->cshm->want_node[c->end], 1, memory_order_relaxed);
-        atomic_thread_fence(memory_order_seq_cst);
-        rc = ea_pool_get(&c->pool, &idx);
-        if (rc == EA_OK)
-            atomic_store_explicit(&c->cshm->want_node[c->end], 0, memory_order_relaxed);
-    }
-    if (rc == EA_ERR_CORRUPT)
-        return conn_fail(c, rc);
+    int rc = pool_take(c, &idx);
+    if (rc == EA_ERR_NOBUFS && c->cshm != NULL)
+        rc = pool_take_empty(c, &idx);
     if (rc != EA_OK)
         return rc;
     uint8_t *node = ea_pool_node(&c->pool, idx);
@@ -127,23 +264,31 @@ int ea_cargo_send(ea_cargo_t *cargo)
          * host while that happens. */
         if (eai_aead_seal(&c->tx, iv, aad, sizeof aad, cargo->data, cargo->len, cargo->data, tag) !=
             EA_OK)
-            return conn_fail(c, EA_ERR_CRYPTO);
+            return conn_fail(c, EA_ERR_CRYPTO, "encryption of message %llu failed",
+                             (unsigned long long)c->tx_seq);
         memcpy((uint8_t *)h + EA_NODE_HDR_SIZE, cargo->data, cargo->len);
         memcpy(h->tag, tag, sizeof tag);
         h->seq = c->tx_seq;
     }
     h->len = (uint32_t)cargo->len;
     h->flags = 0;
-    int rc = ea_mbox_try_push(&c->out, cargo->node);
-    if (rc != EA_OK && c->aead) {
+    uint32_t pos = (uint32_t)c->sent;
+    int rc = ea_mbox_try_push_spsc(&c->out, pos, cargo->node);
+    if (rc == EA_ERR_FULL) {
         /* The mbox has room for every node of the pool, so only a hostile
-         * host makes it look full. The node already holds ciphertext under
-         * sequence number tx_seq: a retry would reuse that nonce for other
-         * data (and the cargo now holds ciphertext). Fail the channel. */
-        return conn_fail(c, EA_ERR_CORRUPT);
+         * host makes it look full. On an AEAD channel the node also holds
+         * ciphertext under sequence number tx_seq already: a retry would
+         * reuse that nonce for other data. Fail the channel. */
+        return conn_fail(c, EA_ERR_CORRUPT,
+                         "mbox to '%s' looks full at position %u (it has a cell for every node)",
+                         c->peer_name ? c->peer_name : "?", pos);
     }
     if (rc != EA_OK)
-        return rc == EA_ERR_BUSY ? EA_ERR_FULL : rc;
+        return mbox_fail(c, true, pos);
+    c->sent++;
+    if (c->cshm != NULL)
+        /* Relaxed: a progress report for the launcher's watchdog. */
+        atomic_store_explicit(&my_shm(c)->sent, c->sent, memory_order_relaxed);
     if (c->aead)
         c->tx_seq++;
     stat_add(&c->self->rec->sent, 1);
@@ -160,19 +305,28 @@ int ea_cargo_recv(ea_conn_t *c, ea_cargo_t *cargo)
         return EA_ERR_INVAL;
     if (c->failed)
         return EA_ERR_FAILED;
-    uint32_t idx;
-    int rc = ea_mbox_try_pop(&c->in, &idx);
+    uint32_t idx, pos = (uint32_t)c->recv;
+    int rc = ea_mbox_try_pop_spsc(&c->in, pos, &idx);
+    if (rc == EA_ERR_EMPTY)
+        return rc;
     if (rc != EA_OK)
-        return rc == EA_ERR_BUSY ? EA_ERR_EMPTY : rc;
+        return mbox_fail(c, false, pos);
+    c->recv++;
+    if (c->cshm != NULL)
+        /* Relaxed: a progress report for the launcher's watchdog. */
+        atomic_store_explicit(&my_shm(c)->recv, c->recv, memory_order_relaxed);
     uint8_t *node = ea_pool_node(&c->pool, idx);
     if (node == NULL)
-        return conn_fail(c, EA_ERR_CORRUPT);
+        return conn_fail(c, EA_ERR_CORRUPT,
+                         "node index %u from the mbox is out of range (%u nodes)", idx,
+                         c->pool.count);
     /* One read of the header; the copy is what gets checked and used. */
     ea_node_hdr_t h;
     memcpy(&h, node, sizeof h);
     if (h.len > c->max) {
-        (void)ea_pool_put(&c->pool, idx);
-        return conn_fail(c, EA_ERR_CORRUPT);
+        pool_return(c, idx);
+        return conn_fail(c, EA_ERR_CORRUPT, "node %u: length %u above the channel maximum %u", idx,
+                         h.len, c->max);
     }
     uint32_t len = h.len;
     void *data = node + EA_NODE_HDR_SIZE;
@@ -182,8 +336,9 @@ int ea_cargo_recv(ea_conn_t *c, ea_cargo_t *cargo)
         /* Only the next message of this direction is acceptable. */
         if (h.seq != c->rx_seq) {
             atomic_fetch_add_explicit(&c->cshm->auth_fail[c->end], 1, memory_order_relaxed);
-            (void)ea_pool_put(&c->pool, idx);
-            return conn_fail(c, EA_ERR_AUTH);
+            pool_return(c, idx);
+            return conn_fail(c, EA_ERR_AUTH, "node %u: sequence number %llu, expected %llu", idx,
+                             (unsigned long long)h.seq, (unsigned long long)c->rx_seq);
         }
         wire_bind(c, (uint8_t)(c->dir_tx ^ 1u), c->rx_seq, len, iv, aad);
         /* Copy the ciphertext into private memory once, then decrypt in
@@ -193,8 +348,9 @@ int ea_cargo_recv(ea_conn_t *c, ea_cargo_t *cargo)
         memcpy(pt, data, len);
         if (eai_aead_open(&c->rx, iv, aad, sizeof aad, pt, len, pt, h.tag) != EA_OK) {
             atomic_fetch_add_explicit(&c->cshm->auth_fail[c->end], 1, memory_order_relaxed);
-            (void)ea_pool_put(&c->pool, idx);
-            return conn_fail(c, EA_ERR_AUTH);
+            pool_return(c, idx);
+            return conn_fail(c, EA_ERR_AUTH, "node %u: message %llu failed authentication", idx,
+                             (unsigned long long)c->rx_seq);
         }
         c->rx_seq++;
         data = pt;
@@ -216,7 +372,7 @@ void ea_cargo_release(ea_cargo_t *cargo)
         (cargo->state != CARGO_ALLOCATED && cargo->state != CARGO_RECEIVED))
         return;
     ea_conn_t *c = cargo->conn;
-    (void)ea_pool_put(&c->pool, cargo->node);
+    pool_return(c, cargo->node);
     if (c->cshm != NULL) {
         /* Pairs with the fence in ea_cargo_alloc: either the waiter finds
          * this node, or we see its flag and wake it. */

@@ -100,7 +100,24 @@ struct eai_chan_shm {
     /* 1 while that end waits for a free node (its alloc failed): the other
      * end's next release wakes it. Pairs a seq_cst fence on each side. */
     alignas(64) _Atomic uint32_t want_node[2];
+    /* Why an end failed, NUL-terminated, written once before failed[end]
+     * (release): names the channel, the end and what made no sense. */
+    char why[2][160];
+    /* Per end, on its own line, written only by that end (plain relaxed
+     * stores of private counts, no read-modify-write): messages pushed and
+     * popped (the watchdog's progress counters; also that end's mbox
+     * positions), nodes taken from and returned to the pool. `taken` is
+     * stored before the pool operation and `returned` after it, so a peer
+     * that reads them sees at least the nodes this end really holds (the
+     * pool accounting in cargo.c relies on it). */
+    struct eai_chan_end_shm {
+        alignas(64) _Atomic uint64_t sent;
+        _Atomic uint64_t recv;
+        _Atomic uint64_t taken;
+        _Atomic uint64_t returned;
+    } end[2];
 };
+_Static_assert(sizeof(struct eai_chan_end_shm) == 64, "one cache line per channel end");
 
 /* Local attestation between two enclaves through the arena (SGX's three
  * DH messages). The lower enclave index is the responder. */
@@ -181,6 +198,12 @@ struct ea_conn {
     /* The attested enclave at the other end (domain-private copy), set when
      * the channel's keys are derived; NULL until then and on plain channels. */
     const ea_dh_identity_t *peer_id;
+    /* Private counts of this end (cargo.c): messages pushed to the out
+     * mbox and popped from the in mbox (this end is their only producer,
+     * resp. consumer, so these are the positions it must find there), and
+     * nodes taken from and returned to the pool. */
+    uint64_t sent, recv; /* (uint32_t) of each is the mbox position */
+    uint64_t taken, returned;
 };
 
 /* One actor instance in this process (private). */

@@ -54,6 +54,21 @@
  * seqs can only produce wrong answers (FULL, EMPTY, a garbage value, which
  * callers validate) or keep the loops retrying, and the loops stop after
  * EAI_QUEUE_RETRY_MAX attempts with EA_ERR_BUSY.
+ *
+ * Single producer, single consumer. A channel's mbox has exactly one
+ * producer (the peer end) and one consumer (this end), and each of them
+ * counts its own operations, so each knows the position it must find: the
+ * _spsc variants take it and check the shared state against it. With one
+ * producer and one consumer the cell at position pos can only hold
+ *   seq == pos        free (lap 0, or popped one lap ago), or
+ *   seq == pos + 1    pushed at pos, not yet popped,
+ *   seq == pos - mask the push one lap ago, not yet popped (producer: full),
+ * and the position word is only ever moved by its one owner, so its CAS
+ * cannot fail. Anything else is EA_ERR_CORRUPT at once: there is no retry
+ * loop to bound, and corruption of a position or a sequence number is
+ * reported instead of looking like an empty or a busy mbox. The operations
+ * are the MPMC ones otherwise (same loads, CAS and stores, same orders), so
+ * the parking argument above holds for them unchanged.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -178,6 +193,57 @@ int ea_mbox_try_pop(ea_mbox_t *m, uint32_t *value)
         }
     }
     return EA_ERR_BUSY;
+}
+
+int ea_mbox_try_push_spsc(ea_mbox_t *m, uint32_t pos, uint32_t value)
+{
+    /* Relaxed: only this producer moves enq; the check is against our own
+     * count, not a guess. */
+    uint32_t enq = atomic_load_explicit(&m->ctl->enq, memory_order_relaxed);
+    if (enq != pos)
+        return EA_ERR_CORRUPT;
+    struct ea_mbox_cell *cell = &m->cells[pos & m->mask];
+    /* Acquire: as in try_push. */
+    uint32_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
+    if (seq == pos - m->mask)
+        return EA_ERR_FULL;
+    if (seq != pos)
+        return EA_ERR_CORRUPT;
+    /* Orders as in try_push; a failure means someone else moved enq. */
+    if (!atomic_compare_exchange_strong_explicit(&m->ctl->enq, &enq, pos + 1, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return EA_ERR_CORRUPT;
+    atomic_store_explicit(&cell->value, value, memory_order_relaxed);
+    atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
+    return EA_OK;
+}
+
+int ea_mbox_try_pop_spsc(ea_mbox_t *m, uint32_t pos, uint32_t *value)
+{
+    /* Relaxed: only this consumer moves deq. */
+    uint32_t deq = atomic_load_explicit(&m->ctl->deq, memory_order_relaxed);
+    if (deq != pos)
+        return EA_ERR_CORRUPT;
+    struct ea_mbox_cell *cell = &m->cells[pos & m->mask];
+    /* Acquire: as in try_pop. */
+    uint32_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
+    if (seq == pos)
+        return EA_ERR_EMPTY;
+    if (seq != pos + 1)
+        return EA_ERR_CORRUPT;
+    if (!atomic_compare_exchange_strong_explicit(&m->ctl->deq, &deq, pos + 1, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return EA_ERR_CORRUPT;
+    *value = atomic_load_explicit(&cell->value, memory_order_relaxed);
+    atomic_store_explicit(&cell->seq, pos + m->mask + 1, memory_order_release);
+    return EA_OK;
+}
+
+void ea_mbox_positions(ea_mbox_t *m, uint32_t *enq, uint32_t *deq)
+{
+    /* Relaxed: a diagnostic snapshot, not a decision. */
+    *enq = atomic_load_explicit(&m->ctl->enq, memory_order_relaxed);
+    *deq = atomic_load_explicit(&m->ctl->deq, memory_order_relaxed);
 }
 
 int ea_mbox_nonempty(ea_mbox_t *m)

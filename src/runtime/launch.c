@@ -27,6 +27,7 @@
 #include "runtime/deploy.h"
 #include "runtime/image.h"
 #include "runtime/report.h"
+#include "runtime/watchdog.h"
 #include "sys/sys.h"
 #include "trust/pservice.h"
 
@@ -358,6 +359,7 @@ static void supervise(struct run *r)
             r->stop_at = eai_clock_ns();
         if (atomic_load_explicit(&rt->hdr->live, memory_order_acquire) == 0)
             break;
+        eai_watchdog_tick(rt);
         uint64_t now = eai_clock_ns();
         if (r->stop_at != 0 && now - r->stop_at >= STOP_GRACE_NS)
             break;

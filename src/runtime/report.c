@@ -12,6 +12,8 @@
  */
 #include "runtime/report.h"
 
+#include "runtime/watchdog.h"
+
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -106,7 +108,10 @@ void eai_report_layout(struct eai_rt *rt)
 /* The platform service ended: a failure unless it left cleanly at shutdown. */
 static bool report_platform(struct eai_rt *rt, int status, bool shutting_down)
 {
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && shutting_down)
+    /* Status 0: it left because every enclave closed its line (they all
+     * ended, or failed to start and said why). Never the service's fault. */
+    (void)shutting_down;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return false;
     char msg[sizeof rt->hdr->platform_msg];
     memcpy(msg, rt->hdr->platform_msg, sizeof msg);
@@ -150,7 +155,10 @@ bool eai_report_child(struct eai_rt *rt, int enclave, int status, bool shutting_
         fprintf(stderr, "eactors: enclave '%s' failed to start: %s\n", en, msg);
         return true;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && shutting_down)
+    /* Status 0: it left because every enclave closed its line (they all
+     * ended, or failed to start and said why). Never the service's fault. */
+    (void)shutting_down;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return false;
     if (WIFSIGNALED(status))
         fprintf(stderr, "eactors: enclave '%s' was killed by %s\n", en,
@@ -197,11 +205,27 @@ void eai_report_summary(struct eai_rt *rt, double secs, FILE *out)
     }
 }
 
+/* "; FAILED: <error>: <reason>" for end `end` of channel record cs, or "". */
+static void end_failure(struct eai_chan_shm *cs, int end, char *buf, size_t len)
+{
+    /* Acquire pairs with the release store in cargo.c's conn_fail: the
+     * reason was written before. */
+    int failed = atomic_load_explicit(&cs->failed[end], memory_order_acquire);
+    if (failed == 0) {
+        buf[0] = '\0';
+        return;
+    }
+    char why[sizeof cs->why[0]];
+    clean_copy(why, cs->why[end], sizeof why);
+    snprintf(buf, len, "; FAILED: %s%s%s", ea_strerror(failed), why[0] ? ": " : "", why);
+}
+
 void eai_report_channels(struct eai_rt *rt, FILE *out)
 {
     const eai_deploy_t *d = rt->dep;
     for (int c = 0; c < d->nchannels; c++) {
         const eai_dep_channel_t *ch = &d->channels[c];
+        struct eai_chan_shm *cs = &rt->cshm[c];
         int da = eai_domain_of_actor(d, ch->a), db = eai_domain_of_actor(d, ch->b);
         const char *kind = rt->lay.chan_aead[c] ? "AEAD (AES-128-GCM), public arena"
                            : da == db           ? "plain, private memory"
@@ -209,19 +233,47 @@ void eai_report_channels(struct eai_rt *rt, FILE *out)
                                                 : "plain, public arena (host endpoint)";
         fprintf(out, "channel %-14s %s <-> %s: %s\n", ch->name, d->actors[ch->a].name,
                 d->actors[ch->b].name, kind);
-        if (!rt->lay.chan_aead[c])
-            continue;
+        bool trouble = false;
         for (int end = 0; end < 2; end++) {
-            struct eai_chan_shm *cs = &rt->cshm[c];
-            char acc[sizeof cs->accepted[0]];
-            clean_copy(acc, cs->accepted[end], sizeof acc);
-            int failed = atomic_load_explicit(&cs->failed[end], memory_order_relaxed);
-            fprintf(out, "  %s accepted %s; auth failures %u%s%s\n",
-                    d->actors[end == 0 ? ch->a : ch->b].name, acc[0] ? acc : "(no peer yet)",
-                    atomic_load_explicit(&cs->auth_fail[end], memory_order_relaxed),
-                    failed ? "; FAILED: " : "", failed ? ea_strerror(failed) : "");
+            const char *who = d->actors[end == 0 ? ch->a : ch->b].name;
+            char fail[64 + sizeof cs->why[0]];
+            end_failure(cs, end, fail, sizeof fail);
+            trouble |= fail[0] != '\0';
+            if (rt->lay.chan_aead[c]) {
+                char acc[sizeof cs->accepted[0]];
+                clean_copy(acc, cs->accepted[end], sizeof acc);
+                fprintf(out, "  %s accepted %s; auth failures %u%s\n", who,
+                        acc[0] ? acc : "(no peer yet)",
+                        atomic_load_explicit(&cs->auth_fail[end], memory_order_relaxed), fail);
+            } else if (fail[0] != '\0') {
+                fprintf(out, "  %s%s\n", who, fail);
+            }
         }
+        for (int from = 0; from < 2; from++) {
+            unsigned n = eai_watchdog_stalls(c, from);
+            if (n == 0)
+                continue;
+            trouble = true;
+            fprintf(out, "  watchdog: %s -> %s stalled %u time(s)\n",
+                    d->actors[from == 0 ? ch->a : ch->b].name,
+                    d->actors[from == 0 ? ch->b : ch->a].name, n);
+        }
+        if (!trouble)
+            continue;
+        /* Reports from the arena: what each end says it sent and received. */
+        fprintf(
+            out,
+            "  messages: %s -> %s %llu sent, %llu received; %s -> %s %llu sent, %llu received\n",
+            d->actors[ch->a].name, d->actors[ch->b].name,
+            (unsigned long long)atomic_load_explicit(&cs->end[0].sent, memory_order_relaxed),
+            (unsigned long long)atomic_load_explicit(&cs->end[1].recv, memory_order_relaxed),
+            d->actors[ch->b].name, d->actors[ch->a].name,
+            (unsigned long long)atomic_load_explicit(&cs->end[1].sent, memory_order_relaxed),
+            (unsigned long long)atomic_load_explicit(&cs->end[0].recv, memory_order_relaxed));
     }
+    unsigned stalls = eai_watchdog_total();
+    if (stalls > 0)
+        fprintf(out, "eactors: watchdog: %u stalled channel report(s)\n", stalls);
 }
 
 /* The arena's per-actor and per-channel parts come from the layout; each

@@ -33,8 +33,10 @@ bool eai_report_child(struct eai_rt *rt, int enclave, int status, bool shutting_
 bool eai_report_actor_failure(struct eai_rt *rt);
 /* The per-actor table after `secs` seconds of run. */
 void eai_report_summary(struct eai_rt *rt, double secs, FILE *out);
-/* Per channel: protection and, for AEAD channels, the peer each end accepted
- * and its authentication failures. */
+/* Per channel: protection; for AEAD channels, the peer each end accepted
+ * and its authentication failures; for any channel, each failed end with
+ * its error and reason, the watchdog's stall reports and, for a channel
+ * with either, the message counts; then the watchdog's total. */
 void eai_report_channels(struct eai_rt *rt, FILE *out);
 /* Arena and private memory of actors and channels. */
 void eai_report_memory(struct eai_rt *rt, FILE *out);

@@ -12,14 +12,26 @@
 #include <cmocka.h>
 
 #include "conn_pair.h"
+#include "queue/queue_internal.h"
 
 enum { NODES = 4, MAX = 100 };
 
+/* The pair gets an arena channel record, as deployment channels have: the
+ * failure reasons, the progress counters and the pool accounting live
+ * there. */
 static int setup(void **state)
 {
     struct ea_test_pair *f = aligned_alloc(64, sizeof *f);
     assert_non_null(f);
     ea_test_pair_init(f, NODES, MAX, "ch");
+    struct eai_chan_shm *cs = aligned_alloc(64, sizeof *cs);
+    assert_non_null(cs);
+    memset(cs, 0, sizeof *cs);
+    f->ca.cshm = f->cb.cshm = cs;
+    f->ca.end = 0;
+    f->cb.end = 1;
+    f->ca.peer_name = "b";
+    f->cb.peer_name = "a";
     *state = f;
     return 0;
 }
@@ -27,9 +39,19 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct ea_test_pair *f = *state;
+    free(f->ca.cshm);
     ea_test_pair_fini(f);
     free(f);
     return 0;
+}
+
+/* End `end` failed with `err` and its recorded reason holds `text`. */
+static void assert_failed(struct ea_test_pair *f, int end, int err, const char *text)
+{
+    struct eai_chan_shm *cs = f->ca.cshm;
+    assert_int_equal(atomic_load(&cs->failed[end]), err);
+    if (strstr(cs->why[end], text) == NULL)
+        fail_msg("reason '%s' lacks '%s'", cs->why[end], text);
 }
 
 static void test_round_trip(void **state)
@@ -97,20 +119,129 @@ static void test_back_pressure(void **state)
     assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
 }
 
-static void test_full_mbox_keeps_cargo(void **state)
+static void test_full_mbox_fails_channel(void **state)
 {
     struct ea_test_pair *f = *state;
-    /* Fill b's mbox with foreign entries, then a send must fail with FULL
-     * and leave the cargo with the caller. */
-    uint32_t v = 0;
-    while (ea_mbox_try_push(&f->ca.out, v) == EA_OK)
-        v++;
+    /* b's mbox has a cell for every node, so it can only look full if
+     * someone else wrote it: the channel fails, the cargo stays with the
+     * caller and can be released. */
     ea_cargo_t m;
     assert_int_equal(ea_cargo_alloc(&f->ca, 3, &m), EA_OK);
-    assert_int_equal(ea_cargo_send(&m), EA_ERR_FULL);
+    f->ca.out.cells[0].seq = 0u - f->ca.out.mask; /* "pushed one lap ago" */
+    assert_int_equal(ea_cargo_send(&m), EA_ERR_CORRUPT);
     assert_non_null(m.conn);
     ea_cargo_release(&m);
     assert_null(m.conn);
+    assert_failed(f, 0, EA_ERR_CORRUPT, "mbox to 'b' looks full");
+    assert_int_equal(ea_cargo_alloc(&f->ca, 3, &m), EA_ERR_FAILED);
+}
+
+static void test_enqueue_position_fails_channel(void **state)
+{
+    struct ea_test_pair *f = *state;
+    /* The host moves b's enqueue position: a's next send sees it. */
+    atomic_store(&f->ca.out.ctl->enq, 1000);
+    ea_cargo_t m;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 3, &m), EA_OK);
+    assert_int_equal(ea_cargo_send(&m), EA_ERR_CORRUPT);
+    ea_cargo_release(&m);
+    assert_failed(f, 0, EA_ERR_CORRUPT, "enqueue position 1000, expected 0");
+    assert_int_equal(f->rec[0].errors, 1);
+}
+
+static void test_dequeue_position_fails_channel(void **state)
+{
+    struct ea_test_pair *f = *state;
+    ea_cargo_t m, r;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 3, &m), EA_OK);
+    assert_int_equal(ea_cargo_send(&m), EA_OK);
+    /* Moving deq past the message would make it look empty for ever. */
+    atomic_store(&f->cb.in.ctl->deq, 1);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_ERR_CORRUPT);
+    assert_failed(f, 1, EA_ERR_CORRUPT, "dequeue position 1, expected 0");
+}
+
+static void test_cell_sequence_fails_channel(void **state)
+{
+    struct ea_test_pair *f = *state;
+    ea_cargo_t m, r;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 3, &m), EA_OK);
+    assert_int_equal(ea_cargo_send(&m), EA_OK);
+    f->cb.in.cells[0].seq = 77; /* neither "empty" (0) nor "full" (1) */
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_ERR_CORRUPT);
+    assert_failed(f, 1, EA_ERR_CORRUPT, "cell sequence number out of step at position 0");
+}
+
+static void test_pool_head_fails_channel(void **state)
+{
+    struct ea_test_pair *f = *state;
+    atomic_store(&f->ca.pool.ctl->head, (uint64_t)NODES + 3);
+    ea_cargo_t m;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 3, &m), EA_ERR_CORRUPT);
+    assert_failed(f, 0, EA_ERR_CORRUPT, "pool head or free-list link out of range");
+}
+
+static void test_pool_link_fails_channel(void **state)
+{
+    struct ea_test_pair *f = *state;
+    f->ca.pool.next[0] = 0xbad;
+    ea_cargo_t m;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 3, &m), EA_ERR_CORRUPT);
+    assert_failed(f, 0, EA_ERR_CORRUPT, "pool head or free-list link out of range");
+}
+
+static void test_pool_lost_nodes_fails_channel(void **state)
+{
+    struct ea_test_pair *f = *state;
+    ea_cargo_t m, r;
+    /* One message in flight a -> b, one node held by b after receiving. */
+    assert_int_equal(ea_cargo_alloc(&f->ca, 3, &m), EA_OK);
+    assert_int_equal(ea_cargo_send(&m), EA_OK);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_OK);
+    assert_int_equal(ea_cargo_alloc(&f->ca, 3, &m), EA_OK);
+    assert_int_equal(ea_cargo_send(&m), EA_OK);
+    /* Two nodes in use, two free: the host empties the free list. */
+    atomic_store(&f->ca.pool.ctl->head, (uint64_t)EA_NIL);
+    ea_cargo_t x;
+    assert_int_equal(ea_cargo_alloc(&f->cb, 3, &x), EA_ERR_CORRUPT);
+    assert_failed(f, 1, EA_ERR_CORRUPT, "pool lost nodes: empty, but only 2 of 4 nodes are in use");
+    ea_cargo_release(&r);
+}
+
+static void test_pool_empty_in_use_is_fine(void **state)
+{
+    struct ea_test_pair *f = *state;
+    /* Every node in use, spread over both ends and the mboxes: an empty
+     * pool adds up, so it is back-pressure, not corruption. */
+    ea_cargo_t m[NODES], r, x;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 1, &m[0]), EA_OK);
+    assert_int_equal(ea_cargo_send(&m[0]), EA_OK);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_OK); /* held by b */
+    assert_int_equal(ea_cargo_alloc(&f->cb, 1, &m[1]), EA_OK);
+    assert_int_equal(ea_cargo_send(&m[1]), EA_OK); /* in flight b -> a */
+    assert_int_equal(ea_cargo_alloc(&f->ca, 1, &m[2]), EA_OK);
+    assert_int_equal(ea_cargo_send(&m[2]), EA_OK);             /* in flight a -> b */
+    assert_int_equal(ea_cargo_alloc(&f->ca, 1, &m[3]), EA_OK); /* held by a */
+    assert_int_equal(ea_cargo_alloc(&f->ca, 1, &x), EA_ERR_NOBUFS);
+    assert_int_equal(ea_cargo_alloc(&f->cb, 1, &x), EA_ERR_NOBUFS);
+    assert_int_equal(f->ca.failed, 0);
+    assert_int_equal(f->cb.failed, 0);
+    assert_int_equal(f->ca.cshm->want_node[0], 1);
+    ea_cargo_release(&r);
+    ea_cargo_release(&m[3]);
+    assert_int_equal(ea_cargo_recv(&f->ca, &r), EA_OK);
+    ea_cargo_release(&r);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_OK);
+    ea_cargo_release(&r);
+    assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
+    /* The progress counters each end published. */
+    struct eai_chan_shm *cs = f->ca.cshm;
+    assert_int_equal(cs->end[0].sent, 2);
+    assert_int_equal(cs->end[1].recv, 2);
+    assert_int_equal(cs->end[1].sent, 1);
+    assert_int_equal(cs->end[0].recv, 1);
+    assert_int_equal(cs->end[0].taken + cs->end[1].taken,
+                     cs->end[0].returned + cs->end[1].returned);
 }
 
 static void test_too_big(void **state)
@@ -146,16 +277,15 @@ static void test_bad_length_fails_channel(void **state)
     struct ea_test_pair *f = *state;
     ea_cargo_t m;
     assert_int_equal(ea_cargo_alloc(&f->ca, 4, &m), EA_OK);
+    uint32_t idx = m.node;
     assert_int_equal(ea_cargo_send(&m), EA_OK);
     /* The host rewrites the length in the node header after the send. */
-    uint32_t idx;
-    assert_int_equal(ea_mbox_try_pop(&f->cb.in, &idx), EA_OK);
     ea_node_hdr_t *h = ea_pool_node(&f->ca.pool, idx);
     h->len = MAX + 1;
-    assert_int_equal(ea_mbox_try_push(&f->cb.in, idx), EA_OK);
     ea_cargo_t r;
     assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_ERR_CORRUPT);
     assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_ERR_FAILED);
+    assert_failed(f, 1, EA_ERR_CORRUPT, "length 101 above the channel maximum 100");
     /* The node went back to the pool: nothing leaked. */
     assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
 }
@@ -176,7 +306,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wake_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_mbox_keeps_cargo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_mbox_fails_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enqueue_position_fails_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dequeue_position_fails_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cell_sequence_fails_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_head_fails_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_link_fails_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_lost_nodes_fails_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_empty_in_use_is_fine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_index_fails_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_length_fails_channel, setup, teardown),

@@ -173,12 +173,55 @@ static void test_attach_same_state(void **state)
     free(mem);
 }
 
+/* One producer and one consumer that count their positions: FIFO, full,
+ * empty and wrap-around agree with the MPMC operations, and every state the
+ * two cannot leave behind is EA_ERR_CORRUPT. */
+static void test_spsc(void **state)
+{
+    (void)state;
+    enum { CAP = 4 };
+    void *mem = alloc_mbox(CAP);
+    ea_mbox_t m;
+    assert_int_equal(ea_mbox_init(&m, mem, CAP), EA_OK);
+    uint32_t tx = 0, rx = 0, v;
+    for (uint32_t lap = 0; lap < 3; lap++) {
+        for (uint32_t i = 0; i < CAP; i++)
+            assert_int_equal(ea_mbox_try_push_spsc(&m, tx++, 100 + i), EA_OK);
+        assert_int_equal(ea_mbox_try_push_spsc(&m, tx, 9), EA_ERR_FULL);
+        for (uint32_t i = 0; i < CAP; i++) {
+            assert_int_equal(ea_mbox_try_pop_spsc(&m, rx++, &v), EA_OK);
+            assert_int_equal(v, 100 + i);
+        }
+        assert_int_equal(ea_mbox_try_pop_spsc(&m, rx, &v), EA_ERR_EMPTY);
+    }
+    /* A position that is not the caller's count. */
+    assert_int_equal(ea_mbox_try_push_spsc(&m, tx + 1, 1), EA_ERR_CORRUPT);
+    assert_int_equal(ea_mbox_try_pop_spsc(&m, rx - 1, &v), EA_ERR_CORRUPT);
+    /* A cell sequence number out of step, for the producer and the
+     * consumer; restoring it makes the mbox work again. */
+    struct ea_mbox_cell *cell = &m.cells[tx & (CAP - 1)];
+    uint32_t keep = cell->seq;
+    cell->seq = tx + 7;
+    assert_int_equal(ea_mbox_try_push_spsc(&m, tx, 1), EA_ERR_CORRUPT);
+    assert_int_equal(ea_mbox_try_pop_spsc(&m, rx, &v), EA_ERR_CORRUPT);
+    cell->seq = keep;
+    assert_int_equal(ea_mbox_try_push_spsc(&m, tx++, 5), EA_OK);
+    assert_int_equal(ea_mbox_try_pop_spsc(&m, rx++, &v), EA_OK);
+    assert_int_equal(v, 5);
+    uint32_t enq, deq;
+    ea_mbox_positions(&m, &enq, &deq);
+    assert_int_equal(enq, tx);
+    assert_int_equal(deq, rx);
+    free(mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capacity_for), cmocka_unit_test(test_footprint),
         cmocka_unit_test(test_init_args),    cmocka_unit_test(test_fifo_full_empty),
         cmocka_unit_test(test_wrap_around),  cmocka_unit_test(test_attach_same_state),
+        cmocka_unit_test(test_spsc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
