@@ -297,10 +297,22 @@ void eai_rt_fini(struct eai_rt *rt);
 void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);
 void eai_wake_all_workers(struct eai_rt *rt);
 void eai_request_stop(struct eai_rt *rt);
+/* Latches domain `dom`'s stop; the first caller wakes the domain's workers. */
+void eai_domain_stop(struct eai_domain *dom);
 /* True once domain `dom` is stopping: it latches the arena's stop request
- * the first time it sees it (and wakes its workers), and stays stopping
- * even if the arena's flag goes back to 0. Any thread of the domain. */
-bool eai_domain_stopping(struct eai_domain *dom);
+ * the first time it sees it, and stays stopping even if the arena's flag
+ * goes back to 0. Any thread of the domain. Inline: every step and most
+ * bodies ask. */
+static inline bool eai_domain_stopping(struct eai_domain *dom)
+{
+    /* Relaxed: the latch and the request carry no data, only the decision. */
+    if (atomic_load_explicit(&dom->stopping, memory_order_relaxed) != 0)
+        return true;
+    if (atomic_load_explicit(&dom->rt->hdr->stop, memory_order_relaxed) == 0)
+        return false;
+    eai_domain_stop(dom);
+    return true;
+}
 void *eai_worker_main(void *arg);
 extern _Thread_local struct ea_actor *eai_current;
 

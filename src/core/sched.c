@@ -83,7 +83,7 @@ void eai_wake_all_workers(struct eai_rt *rt)
 /* Sets the domain's private stop latch; the first caller wakes the
  * domain's workers, so that each runs its live actors once more even if
  * the arena's flag is 0 again by the time a worker looks at it. */
-static void domain_stop(struct eai_domain *dom)
+void eai_domain_stop(struct eai_domain *dom)
 {
     /* seq_cst: ordered before the stores of RUNNING below. A worker that
      * stored PARKED and then missed this latch in park() has its PARKED
@@ -94,17 +94,6 @@ static void domain_stop(struct eai_domain *dom)
         atomic_store_explicit(&dom->workers[i].shm->state, EAI_W_RUNNING, memory_order_seq_cst);
         eai_futex_wake(&dom->workers[i].shm->state, 1);
     }
-}
-
-bool eai_domain_stopping(struct eai_domain *dom)
-{
-    /* Relaxed: the latch carries no data, only the decision. */
-    if (atomic_load_explicit(&dom->stopping, memory_order_relaxed) != 0)
-        return true;
-    if (atomic_load_explicit(&dom->rt->hdr->stop, memory_order_relaxed) == 0)
-        return false;
-    domain_stop(dom);
-    return true;
 }
 
 void eai_request_stop(struct eai_rt *rt)
@@ -139,7 +128,7 @@ static void actor_end(struct ea_actor *a, uint32_t status, int err)
         atomic_fetch_sub_explicit(&rt->hdr->live, 1, memory_order_acq_rel);
         /* The failing actor's own domain stops even if the host clears the
          * request below before the domain has read it. */
-        domain_stop(a->dom);
+        eai_domain_stop(a->dom);
         eai_request_stop(rt);
         return;
     }
