@@ -21,9 +21,14 @@
 #   always: no sanitizer report, no process of the run left behind.
 # Environment: EACTORS, IMG, ATTACKER, EACTORS_PLATFORM_DIR (as run_attack.sh).
 #
-# Control: these cases fail against the commit before actor status and the
-# stop decision became private (e679658): rerun prints "once: run 2" and the
-# enclave dies of the double free; unstop prints "lingerer: stop lost".
+# Control (not kept in the tree): rerun and unstop fail against the commit
+# before actor status and the stop decision became private (e679658). Checked
+# by building that commit's src/core with this branch's tests/attack and
+# src/runtime/report.c (the layout lines) and running ctest -R attack_state:
+# rerun printed "once: run 2", then the empty, freed buffer, and the enclave
+# died in the double free (abort -> forbidden tgkill); unstop printed
+# "lingerer: stop lost after N steps" and the run failed with exit 1. stop
+# passes there too: a host can always stop a run.
 set -u
 . "$(dirname "$0")/../common/lib.sh"
 mode=$1 dep=$2
