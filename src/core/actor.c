@@ -41,9 +41,11 @@ long long ea_param_int(const ea_actor_t *self, const char *key, long long dflt, 
     return (long long)n;
 }
 
+/* The domain's private latch, not the arena's flag: a host that clears the
+ * flag cannot make an actor that saw the stop see it undone. */
 bool ea_stopping(const ea_actor_t *self)
 {
-    return atomic_load_explicit(&self->dom->rt->hdr->stop, memory_order_relaxed) != 0;
+    return eai_domain_stopping(self->dom);
 }
 
 uint64_t ea_now_ns(void)

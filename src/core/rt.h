@@ -34,18 +34,24 @@
 #define EAI_NAME_MAX 48u /* bytes of a spawned actor's name in the arena */
 
 enum { EAI_W_RUNNING = 0, EAI_W_PARKED = 1 };
+/* An actor's status as reported in the arena (eai_rec.status): for the
+ * launcher's summary only, never read back by an enclave. */
 enum {
     EAI_A_UNUSED = 0, /* spawn slot not used yet */
     EAI_A_LIVE = 1,
     EAI_A_DONE = 2,
     EAI_A_FAILED = 3
 };
+/* An actor's status as its own domain knows it (ea_actor.status): the one
+ * that decides whether it may run. Zero is live, so an actor is live from
+ * its (zeroed) allocation on, before anything else is set. */
+enum { EAI_S_LIVE = 0, EAI_S_DONE = 1, EAI_S_FAILED = 2 };
 
 /* Arena header. Written by the launcher and by every worker. */
 struct eai_hdr {
     uint64_t magic;
     uint64_t size;
-    alignas(64) _Atomic uint32_t stop; /* 1: stop requested (launcher or a failure) */
+    alignas(64) _Atomic uint32_t stop; /* 1: stop requested (latched: eai_domain.stopping) */
     _Atomic uint32_t shutdown;         /* 1: workers leave their loops */
     _Atomic uint32_t live;             /* actors neither done nor failed */
     _Atomic uint32_t event;            /* launcher's futex: bumped on end, failure */
@@ -82,7 +88,7 @@ struct eai_wk_shm {
  * extra transfer: a sender that wakes the actor pulls the line anyway. */
 struct eai_rec {
     alignas(64) _Atomic uint32_t queued; /* 1 while in its worker's ready mbox */
-    _Atomic uint32_t status;             /* EAI_A_* */
+    _Atomic uint32_t status;             /* EAI_A_*: a report (ea_actor.status decides) */
     _Atomic int32_t err;                 /* failure code */
     _Atomic uint32_t errors;             /* errors counted (failed channel, ...) */
     _Atomic uint64_t sent, sent_bytes, recv, recv_bytes, steps;
@@ -221,7 +227,13 @@ struct ea_actor {
     const char *const *params; /* key, value, ..., NULL */
     struct ea_conn **conns;
     uint32_t nconns;
-    struct eai_rec *rec;
+    /* EAI_S_*: whether the actor may run. Private, so the host cannot bring
+     * an ended actor back; rec->status only reports it. Written by the
+     * actor's worker (release), read there and by eai_conn_peer_live()
+     * from other threads of this process (acquire). Beside nconns: it
+     * fills padding, the record stays 80 bytes. */
+    _Atomic uint8_t status;
+    struct eai_rec *rec; /* in the arena: scheduling word and reports */
 };
 
 struct eai_worker {
@@ -248,6 +260,10 @@ struct eai_domain {
     _Atomic uint32_t spawn_next;
     _Atomic uint32_t arrived; /* workers that reached the gate */
     _Atomic uint32_t gate;    /* workers wait for 1 before running actors */
+    /* 1 once this domain has seen the arena's stop flag (or one of its
+     * actors failed); never cleared, whatever the arena says later. Set
+     * and read through eai_domain_stopping(). */
+    _Atomic uint32_t stopping;
     /* Enclave domains: the platform connection (EINIT, reports, keys) and
      * the trust policy compiled into the image. */
     void *pclient;                   /* eai_pclient_t, NULL in the host */
@@ -309,6 +325,22 @@ void eai_rt_fini(struct eai_rt *rt);
 void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);
 void eai_wake_all_workers(struct eai_rt *rt);
 void eai_request_stop(struct eai_rt *rt);
+/* Latches domain `dom`'s stop; the first caller wakes the domain's workers. */
+void eai_domain_stop(struct eai_domain *dom);
+/* True once domain `dom` is stopping: it latches the arena's stop request
+ * the first time it sees it, and stays stopping even if the arena's flag
+ * goes back to 0. Any thread of the domain. Inline: every step and most
+ * bodies ask. */
+static inline bool eai_domain_stopping(struct eai_domain *dom)
+{
+    /* Relaxed: the latch and the request carry no data, only the decision. */
+    if (atomic_load_explicit(&dom->stopping, memory_order_relaxed) != 0)
+        return true;
+    if (atomic_load_explicit(&dom->rt->hdr->stop, memory_order_relaxed) == 0)
+        return false;
+    eai_domain_stop(dom);
+    return true;
+}
 void *eai_worker_main(void *arg);
 extern _Thread_local struct ea_actor *eai_current;
 

@@ -19,6 +19,28 @@
  *
  * Idle actors are never polled: only ids in the ready queue run, so the cost
  * per message does not depend on how many idle actors a worker holds.
+ *
+ * What the arena decides, and what it does not. The host can rewrite every
+ * arena word at any time, so an arena word may only decide something whose
+ * worst outcome is denial of service:
+ *  - ready queue and `queued`: which actor runs next and how often. A forged
+ *    id is checked (in range, an actor of this worker: lookup()); a forged
+ *    or duplicated push only runs a live actor's body once more, which
+ *    bodies allow anyway (EA_IDLE means "not before the next wake-up", and
+ *    peers that end, free a node or stop wake actors without a message).
+ *    A `queued` left at 1 or a full ready queue stalls the actor.
+ *  - worker `state` (parking): a lost or spurious futex wake-up.
+ *  - `shutdown`: workers leave their loops early (the run ends) or late
+ *    (the launcher kills the process).
+ * Two things would be more than that, so they are private:
+ *  - whether an actor may run at all: ea_actor.status. Once an actor has
+ *    returned EA_DONE or failed, its body may have freed what it used;
+ *    running it again would be a use after free. rec->status is only
+ *    written, for the launcher's summary.
+ *  - whether the run is stopping: eai_domain.stopping, latched from the
+ *    arena's `stop` the first time the domain sees it and never cleared.
+ *    A host that sets `stop` early stops the run (DoS); one that sets it
+ *    back to 0 cannot make actors that saw ea_stopping() true see it false.
  */
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +80,22 @@ void eai_wake_all_workers(struct eai_rt *rt)
     }
 }
 
+/* Sets the domain's private stop latch; the first caller wakes the
+ * domain's workers, so that each runs its live actors once more even if
+ * the arena's flag is 0 again by the time a worker looks at it. */
+void eai_domain_stop(struct eai_domain *dom)
+{
+    /* seq_cst: ordered before the stores of RUNNING below. A worker that
+     * stored PARKED and then missed this latch in park() has its PARKED
+     * overwritten, so its futex wait returns at once. */
+    if (atomic_exchange_explicit(&dom->stopping, 1, memory_order_seq_cst) != 0)
+        return;
+    for (int i = 0; i < dom->nworkers; i++) {
+        atomic_store_explicit(&dom->workers[i].shm->state, EAI_W_RUNNING, memory_order_seq_cst);
+        eai_futex_wake(&dom->workers[i].shm->state, 1);
+    }
+}
+
 void eai_request_stop(struct eai_rt *rt)
 {
     atomic_store_explicit(&rt->hdr->stop, 1, memory_order_seq_cst);
@@ -66,10 +104,16 @@ void eai_request_stop(struct eai_rt *rt)
     eai_futex_wake(&rt->hdr->event, 1);
 }
 
+/* Ends actor `a` for good: its private status first (from here on its
+ * worker never runs it again, whatever the arena says), then the reports. */
 static void actor_end(struct ea_actor *a, uint32_t status, int err)
 {
     struct eai_rt *rt = a->dom->rt;
+    /* Pairs with the acquire in eai_conn_peer_live(). */
+    atomic_store_explicit(&a->status, status == EAI_A_FAILED ? EAI_S_FAILED : EAI_S_DONE,
+                          memory_order_release);
     atomic_store_explicit(&a->rec->err, err, memory_order_relaxed);
+    /* Pairs with the launcher's acquire when it reports the run. */
     atomic_store_explicit(&a->rec->status, status, memory_order_release);
     /* Peers learn of the end at their next step (a system actor closes the
      * descriptors the actor held). */
@@ -82,6 +126,9 @@ static void actor_end(struct ea_actor *a, uint32_t status, int err)
                                                     memory_order_acq_rel, memory_order_relaxed))
             atomic_store_explicit(&rt->hdr->fail_err, err, memory_order_relaxed);
         atomic_fetch_sub_explicit(&rt->hdr->live, 1, memory_order_acq_rel);
+        /* The failing actor's own domain stops even if the host clears the
+         * request below before the domain has read it. */
+        eai_domain_stop(a->dom);
         eai_request_stop(rt);
         return;
     }
@@ -101,16 +148,20 @@ static void requeue(struct eai_worker *w, struct ea_actor *a)
 /* Runs one step of actor `a` (constructor or body) and acts on its result. */
 static void run_one(struct eai_worker *w, struct ea_actor *a)
 {
+    /* The private status alone decides (relaxed: only this thread writes
+     * it). An ended actor's id still arrives after a late wake-up, or when
+     * the host pushes it; it is dropped, and its `queued` stays as it is
+     * (peers that see 1 do not push it again). */
+    if (atomic_load_explicit(&a->status, memory_order_relaxed) != EAI_S_LIVE)
+        return;
     /* Pairs with the fence in eai_wake(): from here on a new message makes
      * the sender push this actor again. */
     atomic_store_explicit(&a->rec->queued, 0, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&a->rec->status, memory_order_relaxed) != EAI_A_LIVE)
-        return; /* finished; a late wake-up for it is harmless */
 
-    /* Whether this step starts after the stop request: only such a step
-     * has had the chance to see ea_stopping(). */
-    bool stop_before = atomic_load_explicit(&w->rt->hdr->stop, memory_order_acquire) != 0;
+    /* Whether this step starts after the domain saw the stop request: only
+     * such a step has had the chance to see ea_stopping(). */
+    bool stop_before = eai_domain_stopping(w->dom);
     eai_current = a;
     atomic_store_explicit(&w->shm->current, a->id + 1, memory_order_relaxed);
     int rc;
@@ -141,7 +192,7 @@ static void run_one(struct eai_worker *w, struct ea_actor *a)
          * once more. */
         if (stop_before && a->constructed)
             actor_end(a, EAI_A_DONE, 0);
-        else if (atomic_load_explicit(&w->rt->hdr->stop, memory_order_acquire))
+        else if (eai_domain_stopping(w->dom))
             requeue(w, a);
         break;
     case EA_DONE: actor_end(a, EAI_A_DONE, 0); break;
@@ -176,7 +227,7 @@ static void on_stop(struct eai_worker *w)
     w->stop_seen = true;
     for (uint32_t id = 0; id < rt->lay.nactors; id++) {
         struct ea_actor *a = lookup(w, id);
-        if (a != NULL && atomic_load_explicit(&a->rec->status, memory_order_relaxed) == EAI_A_LIVE)
+        if (a != NULL && atomic_load_explicit(&a->status, memory_order_relaxed) == EAI_S_LIVE)
             requeue(w, a);
     }
 }
@@ -188,7 +239,7 @@ static void park(struct eai_worker *w)
     /* Pairs with the fence in eai_wake() after the push. */
     atomic_thread_fence(memory_order_seq_cst);
     if (ea_mbox_nonempty(w->ready) || atomic_load_explicit(&h->shutdown, memory_order_relaxed) ||
-        (atomic_load_explicit(&h->stop, memory_order_relaxed) && !w->stop_seen)) {
+        (!w->stop_seen && eai_domain_stopping(w->dom))) {
         atomic_store_explicit(&w->shm->state, EAI_W_RUNNING, memory_order_relaxed);
         return;
     }
@@ -231,7 +282,7 @@ void *eai_worker_main(void *arg)
         }
         if (atomic_load_explicit(&h->shutdown, memory_order_acquire))
             break;
-        if (atomic_load_explicit(&h->stop, memory_order_acquire) && !w->stop_seen) {
+        if (!w->stop_seen && eai_domain_stopping(w->dom)) {
             on_stop(w);
             continue;
         }

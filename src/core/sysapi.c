@@ -31,8 +31,20 @@ const eai_dep_actor_t *eai_actor_dep(const ea_actor_t *self)
     return self->id < rt->lay.ndep_actors ? &rt->dep->actors[self->id] : NULL;
 }
 
+/* A peer in this process: its private status. A peer in another process
+ * (the system actor runs in the host, its requesters mostly in enclaves):
+ * only the arena's report can be seen, and the host may falsify it. That
+ * is a hint the host could act on anyway: its system actor ends a
+ * requester too early (its handles are closed: DoS) or too late (they stay
+ * open until the run stops). */
 bool eai_conn_peer_live(const ea_conn_t *c)
 {
+    struct eai_rt *rt = c->self->dom->rt;
+    struct ea_actor *p = c->peer < rt->lay.nactors
+                             ? atomic_load_explicit(&rt->actors[c->peer], memory_order_acquire)
+                             : NULL;
+    if (p != NULL) /* pairs with the release in actor_end() */
+        return atomic_load_explicit(&p->status, memory_order_acquire) == EAI_S_LIVE;
     return atomic_load_explicit(&c->peer_rec->status, memory_order_acquire) == EAI_A_LIVE;
 }
 

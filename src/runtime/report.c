@@ -85,8 +85,18 @@ void eai_report_insecure(const eai_deploy_t *d)
 void eai_report_layout(struct eai_rt *rt)
 {
     const struct eai_layout *l = &rt->lay;
-    fprintf(stderr, "eactors: layout: pid=%d arena_fd=%d arena_size=%zu\n", (int)eai_pid(),
-            rt->arena_fd, l->size);
+    fprintf(stderr, "eactors: layout: pid=%d arena_fd=%d arena_size=%zu stop_offset=%zu\n",
+            (int)eai_pid(), rt->arena_fd, l->size, offsetof(struct eai_hdr, stop));
+    for (int w = 0; w < rt->dep->nworkers; w++)
+        fprintf(stderr,
+                "eactors: layout: worker=%s ready_offset=%zu ready_capacity=%u "
+                "state_offset=%zu\n",
+                rt->dep->workers[w].name, l->off_ready[w], l->ready_cap[w],
+                l->off_wk + (size_t)w * sizeof(struct eai_wk_shm));
+    for (int a = 0; a < rt->dep->nactors; a++)
+        fprintf(stderr, "eactors: layout: actor=%s id=%d worker=%s record_offset=%zu\n",
+                rt->dep->actors[a].name, a, rt->dep->workers[rt->dep->actors[a].worker].name,
+                l->off_rec + (size_t)a * sizeof(struct eai_rec));
     for (int c = 0; c < rt->dep->nchannels; c++) {
         if (l->off_chan[c] == SIZE_MAX)
             continue;

@@ -15,9 +15,26 @@
  * cargo refused with EA_ERR_FULL is released and allocated again; 1: it is
  * kept and sent again later, as ea_cargo_send's contract allows). The
  * talker prints "talker: running" after its first round trip.
+ *
+ * Victims of the lifecycle attacks (run_state.sh), which rewrite the
+ * arena's actor status and stop words rather than messages:
+ *   once      its body must run exactly once: it prints "NAME: run N",
+ *             frees the buffer its constructor allocated and returns
+ *             EA_DONE (as examples/https/handler.c frees its cache on
+ *             stop). A second run prints "NAME: run 2" and then reads and
+ *             frees the buffer again: a use after free and a double free.
+ *   idler     keeps the run going: idle until ea_stopping(), then
+ *             prints "NAME: stopping" and is done.
+ *   lingerer  prints "NAME: ready" on its first run and idles; once
+ *             ea_stopping() is true it prints "NAME: stop seen" and keeps
+ *             running (EA_BUSY) for `linger_ms` (default 200) checking
+ *             ea_stopping() at every step. If it ever turns false again it
+ *             prints "NAME: stop lost after N steps" and fails; otherwise
+ *             it prints "NAME: still stopping after N steps" and is done.
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <eactors/ea_trust.h>
@@ -217,6 +234,90 @@ static int listener_body(ea_actor_t *self, void *state)
     }
 }
 EA_ACTOR(listener, struct victim, victim_ctor, listener_body);
+
+struct once {
+    unsigned runs;
+    char *buf;
+};
+
+static int once_ctor(ea_actor_t *self, void *state)
+{
+    struct once *s = state;
+    (void)self;
+    s->buf = malloc(64);
+    if (s->buf == NULL)
+        return EA_ERR_NOMEM;
+    snprintf(s->buf, 64, "buffer of the one run");
+    return EA_OK;
+}
+
+static int once_body(ea_actor_t *self, void *state)
+{
+    struct once *s = state;
+    s->runs++;
+    /* Printed before the buffer is touched: a forbidden run shows even if
+     * what follows crashes. */
+    printf("%s: run %u\n", ea_name(self), s->runs);
+    fflush(stdout);
+    printf("%s: %s\n", ea_name(self), s->buf);
+    fflush(stdout);
+    free(s->buf); /* deliberately not cleared: this body must not run again */
+    return EA_DONE;
+}
+EA_ACTOR(once, struct once, once_ctor, once_body);
+
+struct idler {
+    int unused;
+};
+
+static int idler_body(ea_actor_t *self, void *state)
+{
+    (void)state;
+    if (!ea_stopping(self))
+        return EA_IDLE;
+    printf("%s: stopping\n", ea_name(self));
+    fflush(stdout);
+    return EA_DONE;
+}
+EA_ACTOR(idler, struct idler, NULL, idler_body);
+
+struct lingerer {
+    int ready, seen;
+    uint64_t since, linger_ns, steps;
+};
+
+static int lingerer_body(ea_actor_t *self, void *state)
+{
+    struct lingerer *s = state;
+    if (!s->ready) {
+        s->ready = 1;
+        s->linger_ns = (uint64_t)ea_param_int(self, "linger_ms", 200, NULL) * 1000000u;
+        printf("%s: ready\n", ea_name(self));
+        fflush(stdout);
+    }
+    bool stopping = ea_stopping(self);
+    if (!s->seen) {
+        if (!stopping)
+            return EA_IDLE;
+        s->seen = 1;
+        s->since = ea_now_ns();
+        printf("%s: stop seen\n", ea_name(self));
+        fflush(stdout);
+        return EA_BUSY;
+    }
+    s->steps++;
+    if (!stopping) {
+        printf("%s: stop lost after %" PRIu64 " steps\n", ea_name(self), s->steps);
+        fflush(stdout);
+        return EA_ERR_ACTOR;
+    }
+    if (ea_now_ns() - s->since < s->linger_ns)
+        return EA_BUSY;
+    printf("%s: still stopping after %" PRIu64 " steps\n", ea_name(self), s->steps);
+    fflush(stdout);
+    return EA_DONE;
+}
+EA_ACTOR(lingerer, struct lingerer, NULL, lingerer_body);
 
 /* The attack's control runs the channel plain (attack-plain.xml). */
 EA_CHANNEL_POLICY(.plain_ok = EA_CHANNELS("tl"));

@@ -6,13 +6,15 @@
  * layout only from what the launcher prints with EACTORS_DEBUG_LAYOUT=1
  * (a host can compute it from the deployment anyway).
  *
- * Usage: ea_attacker [--layout FILE [--channel NAME]] [--pid P --fd F --size S
- *        --nodes-offset O --nodes N --node-size Z --mbox-a A --mbox-b B
- *        --capacity C] --mode flip|replay|swap|scan|all|full [--duration-ms D]
- *        [--max-ms M] [--min-fresh K] [--marker STRING] [--seed X]
- *        [--swap both|node|mbox]
+ * Usage: ea_attacker [--layout FILE [--channel NAME] [--actor NAME]] [--pid P
+ *        --fd F --size S --nodes-offset O --nodes N --node-size Z --mbox-a A
+ *        --mbox-b B --capacity C] --mode flip|replay|swap|scan|all|full|
+ *        rerun|unstop|stop [--duration-ms D] [--max-ms M] [--min-fresh K]
+ *        [--marker STRING] [--seed X] [--swap both|node|mbox] [--pushes P]
  * --layout reads the launcher's "eactors: layout:" lines (its stderr) and
- * takes the first channel (or channel NAME); explicit options override.
+ * takes the first channel (or channel NAME), the stop flag's offset, and
+ * for --actor NAME that actor's record and its worker's ready queue and
+ * futex word; explicit options override.
  *
  * Writing modes watch every node header. A header whose seq, tag or len
  * changed holds a message that was just written: a "fresh" node, in flight
@@ -35,6 +37,20 @@
  *           a sender that gets EA_ERR_FULL and sends the same cargo again
  *           must not reuse a nonce or leak plaintext (bad messages or marker
  *           hits show that it does).
+ * Lifecycle modes (the arena's status and stop words, not messages):
+ *   rerun   wait until the actor's arena status says DONE, then P times
+ *           (default 5): write LIVE over it, set its `queued` word, push its
+ *           id to its worker's ready queue as a waker would, wake the
+ *           worker's futex, and wait for the worker to pop the id. Prints
+ *           how many pushes were popped and the actor's `steps` counter
+ *           before and after (the body must not have run again).
+ *   unstop  wait for the stop flag, then until the actor's `steps` grew by
+ *           2 (it runs after having seen the stop), then write 0 over the
+ *           stop flag every ~20 us for D ms or until the target is gone.
+ *   stop    write 1 to the stop flag at once (the launcher never asked),
+ *           then wait until the target is gone (at most M ms).
+ * Record words (one 64-byte line per actor): u32 queued at 0, u32 status
+ * at 4 (1 live, 2 done), u64 steps at 48. Worker futex word: 1 = parked.
  * Ends after D ms once at least K (default 300) fresh nodes were tampered
  * with, at M ms (default 4 * D) in any case, or as soon as the target
  * process is gone (scan and full run for D; scan keeps scanning the still
@@ -47,16 +63,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #define HDR 32u /* node header: u32 len, u32 flags, u64 seq, u8 tag[16] */
 #define MBOX_CTL 128u
 #define HIST 4 /* snapshots kept per node (replay) */
+#define REC_QUEUED 0u
+#define REC_STATUS 4u
+#define REC_STEPS 48u
+#define A_LIVE 1u
+#define A_DONE 2u
+#define W_PARKED 1u
 
-enum mode { M_FLIP, M_REPLAY, M_SWAP, M_SCAN, M_ALL, M_FULL };
+enum mode { M_FLIP, M_REPLAY, M_SWAP, M_SCAN, M_ALL, M_FULL, M_RERUN, M_UNSTOP, M_STOP, M_COUNT };
+static const char *const mode_names[M_COUNT] = {"flip", "replay", "swap",   "scan", "all",
+                                                "full", "rerun",  "unstop", "stop"};
 enum swap { SW_BOTH, SW_NODE, SW_MBOX };
 
 struct cfg {
@@ -66,6 +92,10 @@ struct cfg {
     long long duration_ms, max_ms, min_fresh;
     const char *marker, *layout, *channel;
     uint64_t seed;
+    /* Lifecycle modes: the stop flag, and the actor's record, id and
+     * worker (ready queue and its capacity, futex word). */
+    const char *actor;
+    long long stop_off, rec_off, actor_id, ready_off, ready_cap, state_off, pushes;
 };
 
 struct snap {
@@ -426,7 +456,7 @@ static void read_layout(struct cfg *c)
         perror(c->layout);
         exit(2);
     }
-    char line[1024];
+    char line[1024], worker[64] = "";
     int have_chan = 0;
     while (fgets(line, sizeof line, f) != NULL) {
         if (strncmp(line, "eactors: layout: ", 17) != 0)
@@ -438,6 +468,21 @@ static void read_layout(struct cfg *c)
                 c->fd = field(line, "arena_fd");
             if (c->size < 0)
                 c->size = field(line, "arena_size");
+            if (c->stop_off < 0)
+                c->stop_off = field(line, "stop_offset");
+            continue;
+        }
+        if (c->actor != NULL && strncmp(line, "eactors: layout: actor=", 23) == 0) {
+            size_t l = strlen(c->actor);
+            if (strncmp(line + 23, c->actor, l) == 0 && line[23 + l] == ' ') {
+                const char *w = strstr(line, " worker=");
+                if (w != NULL)
+                    sscanf(w + 8, "%63s", worker);
+                if (c->actor_id < 0)
+                    c->actor_id = field(line, "id");
+                if (c->rec_off < 0)
+                    c->rec_off = field(line, "record_offset");
+            }
             continue;
         }
         const char *ch = strstr(line, " channel=");
@@ -462,6 +507,20 @@ static void read_layout(struct cfg *c)
         if (c->cap < 0)
             c->cap = field(line, "mbox_capacity");
     }
+    /* The actor's worker: its ready queue and futex word. */
+    rewind(f);
+    size_t wl = strlen(worker);
+    while (wl > 0 && fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "eactors: layout: worker=", 24) != 0 ||
+            strncmp(line + 24, worker, wl) != 0 || line[24 + wl] != ' ')
+            continue;
+        if (c->ready_off < 0)
+            c->ready_off = field(line, "ready_offset");
+        if (c->ready_cap < 0)
+            c->ready_cap = field(line, "ready_capacity");
+        if (c->state_off < 0)
+            c->state_off = field(line, "state_offset");
+    }
     fclose(f);
 }
 
@@ -480,7 +539,14 @@ static void parse(int argc, char **argv, struct cfg *c)
                       .max_ms = -1,
                       .min_fresh = 300,
                       .marker = "EACTORS-SECRET-PLAINTEXT-0123456789",
-                      .seed = 1};
+                      .seed = 1,
+                      .stop_off = -1,
+                      .rec_off = -1,
+                      .actor_id = -1,
+                      .ready_off = -1,
+                      .ready_cap = -1,
+                      .state_off = -1,
+                      .pushes = 5};
     int have_mode = 0;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -519,6 +585,10 @@ static void parse(int argc, char **argv, struct cfg *c)
             c->layout = v;
         else if (strcmp(o, "--channel") == 0)
             c->channel = v;
+        else if (strcmp(o, "--actor") == 0)
+            c->actor = v;
+        else if (strcmp(o, "--pushes") == 0)
+            c->pushes = num(v, o);
         else if (strcmp(o, "--swap") == 0) {
             if (strcmp(v, "both") == 0)
                 c->swap = SW_BOTH;
@@ -529,15 +599,15 @@ static void parse(int argc, char **argv, struct cfg *c)
             else
                 die_usage("--swap: expected both, node or mbox");
         } else if (strcmp(o, "--mode") == 0) {
-            static const char *const names[] = {"flip", "replay", "swap", "scan", "all", "full"};
             have_mode = 0;
-            for (int k = 0; k < 6; k++)
-                if (strcmp(v, names[k]) == 0) {
+            for (int k = 0; k < M_COUNT; k++)
+                if (strcmp(v, mode_names[k]) == 0) {
                     c->mode = (enum mode)k;
                     have_mode = 1;
                 }
             if (!have_mode)
-                die_usage("--mode: expected flip, replay, swap, scan, all or full");
+                die_usage("--mode: expected flip, replay, swap, scan, all, full, rerun, unstop "
+                          "or stop");
         } else {
             fprintf(stderr, "ea_attacker: unknown option %s\n", o);
             exit(2);
@@ -555,7 +625,20 @@ static void parse(int argc, char **argv, struct cfg *c)
         c->seed = 0x9E3779B97F4A7C15ULL;
     if (c->pid <= 0 || c->fd < 0 || c->size <= 0)
         die_usage("need --pid, --fd and --size (or a --layout file with them)");
-    if (c->mode != M_SCAN) {
+    if (c->mode == M_RERUN || c->mode == M_UNSTOP) {
+        if (c->rec_off < 0 || c->rec_off + 64 > c->size || (c->rec_off & 63) != 0)
+            die_usage("need the actor's record (--actor NAME and a --layout file with it)");
+        if (c->mode == M_RERUN &&
+            (c->actor_id < 0 || c->ready_off < 0 || c->state_off < 0 || c->ready_cap < 2 ||
+             (c->ready_cap & (c->ready_cap - 1)) != 0 || (c->ready_off & 63) != 0 ||
+             c->ready_off + (long long)MBOX_CTL + 8 * c->ready_cap > c->size ||
+             c->state_off + 4 > c->size))
+            die_usage("need the actor's worker (ready queue and futex word) in the layout");
+    }
+    if ((c->mode == M_UNSTOP || c->mode == M_STOP) &&
+        (c->stop_off < 0 || c->stop_off + 4 > c->size || (c->stop_off & 3) != 0))
+        die_usage("need the stop flag's offset (a --layout file with stop_offset)");
+    if (c->mode <= M_FULL && c->mode != M_SCAN) {
         if (c->nodes_off < 0 || c->nodes <= 0 || c->node_size <= (long long)HDR || c->mbox[0] < 0 ||
             c->mbox[1] < 0 || c->cap < 2 || (c->cap & (c->cap - 1)) != 0)
             die_usage("need the channel layout (--nodes-offset, --nodes, --node-size, "
@@ -572,8 +655,173 @@ static void parse(int argc, char **argv, struct cfg *c)
 
 static const char *mode_name(enum mode m)
 {
-    static const char *const names[] = {"flip", "replay", "swap", "scan", "all", "full"};
-    return names[m];
+    return mode_names[m];
+}
+
+/* --- lifecycle modes ---------------------------------------------------- */
+
+static uint32_t *w32(const struct st *s, long long off)
+{
+    return (uint32_t *)(void *)(s->arena + off);
+}
+
+static uint64_t *w64(const struct st *s, long long off)
+{
+    return (uint64_t *)(void *)(s->arena + off);
+}
+
+static void sleep_us(unsigned us)
+{
+    struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Pushes v onto the mbox at `off` as any producer would (the bounded MPMC
+ * queue's protocol); returns the position taken, or -1 if it looks full. */
+static long long mbox_push(const struct st *s, long long off, uint32_t cap, uint32_t v)
+{
+    uint32_t *enq = w32(s, off);
+    for (int tries = 0; tries < 1000; tries++) {
+        uint32_t pos = __atomic_load_n(enq, __ATOMIC_ACQUIRE);
+        uint32_t *cell = w32(s, off + MBOX_CTL + (long long)(pos & (cap - 1)) * 8);
+        uint32_t seq = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+        if (seq != pos) {
+            if ((int32_t)(seq - pos) < 0)
+                return -1;
+            continue;
+        }
+        if (__atomic_compare_exchange_n(enq, &pos, pos + 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_RELAXED)) {
+            __atomic_store_n(cell + 1, v, __ATOMIC_RELAXED);
+            __atomic_store_n(cell, pos + 1, __ATOMIC_RELEASE);
+            return pos;
+        }
+    }
+    return -1;
+}
+
+/* Wakes a parked worker as a waker would: flip its futex word and wake it
+ * (a shared futex on the same memfd). */
+static void wake_worker(const struct st *s, long long state_off)
+{
+    uint32_t *st = w32(s, state_off), parked = W_PARKED;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_compare_exchange_n(st, &parked, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        syscall(SYS_futex, st, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* Waits until *w == want (or, want_nonzero, *w != 0) while the target
+ * lives, at most ms; returns whether it happened. */
+static int wait_word(const struct st *s, const uint32_t *w, uint32_t want, int want_nonzero,
+                     long long ms)
+{
+    uint64_t until = now_ns() + (uint64_t)ms * 1000000ull, t_alive = 0;
+    for (;;) {
+        uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+        if (want_nonzero ? v != 0 : v == want)
+            return 1;
+        uint64_t t = now_ns();
+        if (t >= until)
+            return 0;
+        if (t - t_alive >= 1000000ull) {
+            t_alive = t;
+            if (!target_alive(s->c->pid))
+                return 0;
+        }
+        sleep_us(20);
+    }
+}
+
+static void attack_rerun(struct st *s)
+{
+    const struct cfg *c = s->c;
+    uint32_t *queued = w32(s, c->rec_off + REC_QUEUED), *status = w32(s, c->rec_off + REC_STATUS);
+    uint64_t *steps = w64(s, c->rec_off + REC_STEPS);
+    uint32_t *deq = w32(s, c->ready_off + 64);
+    int done = wait_word(s, status, A_DONE, 0, c->max_ms);
+    unsigned long long before = __atomic_load_n(steps, __ATOMIC_ACQUIRE);
+    unsigned pushes = 0, popped = 0, refused = 0;
+    for (long long k = 0; done && k < c->pushes; k++) {
+        __atomic_store_n(status, A_LIVE, __ATOMIC_SEQ_CST);
+        __atomic_store_n(queued, 1, __ATOMIC_SEQ_CST);
+        long long pos = mbox_push(s, c->ready_off, (uint32_t)c->ready_cap, (uint32_t)c->actor_id);
+        if (pos < 0) {
+            refused++;
+            continue;
+        }
+        pushes++;
+        wake_worker(s, c->state_off);
+        uint64_t until = now_ns() + 1000000000ull;
+        while (now_ns() < until) {
+            if ((int32_t)(__atomic_load_n(deq, __ATOMIC_ACQUIRE) - (uint32_t)pos - 1) >= 0) {
+                popped++;
+                break;
+            }
+            sleep_us(100);
+        }
+        sleep_us(20000);
+    }
+    sleep_us(100000);
+    printf("ea_attacker: mode=rerun actor=%s id=%lld done_seen=%d pushes=%u popped=%u "
+           "refused=%u steps_before=%llu steps_after=%llu status_now=%u\n",
+           c->actor, c->actor_id, done, pushes, popped, refused, before,
+           (unsigned long long)__atomic_load_n(steps, __ATOMIC_ACQUIRE),
+           __atomic_load_n(status, __ATOMIC_ACQUIRE));
+}
+
+static void attack_unstop(struct st *s)
+{
+    const struct cfg *c = s->c;
+    uint32_t *stop = w32(s, c->stop_off);
+    uint64_t *steps = w64(s, c->rec_off + REC_STEPS);
+    /* Tells the test that the arena is mapped: it may ask for the stop. */
+    printf("ea_attacker: watching the stop flag\n");
+    fflush(stdout);
+    int seen = wait_word(s, stop, 0, 1, c->max_ms);
+    unsigned long long at_stop = __atomic_load_n(steps, __ATOMIC_ACQUIRE), at_unstop = 0;
+    int lingering = 0;
+    for (uint64_t until = now_ns() + 5000000000ull; seen && now_ns() < until;) {
+        if (__atomic_load_n(steps, __ATOMIC_ACQUIRE) >= at_stop + 2) {
+            lingering = 1;
+            break;
+        }
+        sleep_us(20);
+    }
+    unsigned long long writes = 0;
+    int ended = 0;
+    if (lingering) {
+        at_unstop = __atomic_load_n(steps, __ATOMIC_ACQUIRE);
+        uint64_t t0 = now_ns(), t_alive = t0;
+        while (now_ns() - t0 < (uint64_t)c->duration_ms * 1000000ull) {
+            __atomic_store_n(stop, 0, __ATOMIC_SEQ_CST);
+            writes++;
+            if (now_ns() - t_alive >= 1000000ull) {
+                t_alive = now_ns();
+                if ((ended = !target_alive(c->pid)) != 0)
+                    break;
+            }
+            sleep_us(20);
+        }
+    }
+    unsigned long long end = __atomic_load_n(steps, __ATOMIC_ACQUIRE);
+    printf("ea_attacker: mode=unstop actor=%s stop_seen=%d lingering=%d steps_at_stop=%llu "
+           "steps_at_unstop=%llu steps_after_unstop=%llu writes=%llu target_ended=%d\n",
+           c->actor, seen, lingering, at_stop, at_unstop, lingering ? end - at_unstop : 0, writes,
+           ended);
+}
+
+static void attack_stop(struct st *s)
+{
+    const struct cfg *c = s->c;
+    uint64_t t0 = now_ns();
+    __atomic_store_n(w32(s, c->stop_off), 1, __ATOMIC_SEQ_CST);
+    int ended = 0;
+    while (!ended && now_ns() - t0 < (uint64_t)c->max_ms * 1000000ull) {
+        sleep_us(1000);
+        ended = !target_alive(c->pid);
+    }
+    printf("ea_attacker: mode=stop set=1 target_ended=%d ms_to_end=%llu\n", ended,
+           (unsigned long long)((now_ns() - t0) / 1000000ull));
 }
 
 int main(int argc, char **argv)
@@ -603,6 +851,17 @@ int main(int argc, char **argv)
     }
 
     struct st s = {.c = &c, .arena = map, .rng = c.seed, .first_hit = -1};
+    if (c.mode > M_FULL) {
+        if (c.mode == M_RERUN)
+            attack_rerun(&s);
+        else if (c.mode == M_UNSTOP)
+            attack_unstop(&s);
+        else
+            attack_stop(&s);
+        fflush(stdout);
+        munmap(map, (size_t)c.size);
+        return 0;
+    }
     uint32_t n = 0;
     int timed = ro || c.mode == M_FULL; /* runs for D, whatever it sees */
     if ((ro || c.mode == M_FULL) && (s.copy = malloc((size_t)c.size)) == NULL)
