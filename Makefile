@@ -8,7 +8,7 @@ ASAN_DIR  ?= build-asan
 TSAN_DIR  ?= build-tsan
 CMAKE_ARGS ?=
 
-DEB_PACKAGES := build-essential cmake pkg-config libxml2-dev libseccomp-dev libcmocka-dev libssl-dev openssl curl procps
+DEB_PACKAGES := build-essential cmake pkg-config libxml2-dev libseccomp-dev libcmocka-dev libssl-dev openssl curl procps strace
 BENCH_PACKAGES := gnuplot-nox wrk nginx-light
 
 .PHONY: all deps deps-bench build demo test test-fast bench clean install

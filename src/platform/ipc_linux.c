@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,8 +146,29 @@ bool eai_proc_confined(int procfd, pid_t pid)
     }
     close(fd);
     text[got] = '\0';
-    /* Mode 2 is a filter (our allow-list); no_new_privs comes with it. */
-    return strstr(text, "\nSeccomp:\t2\n") != NULL && strstr(text, "\nNoNewPrivs:\t1\n") != NULL;
+    /* Mode 2 is a filter (our allow-list); no_new_privs comes with it; and
+     * no tracer (a debugger or strace attached from the launcher's birth
+     * follows every fork and reads enclave memory). */
+    return strstr(text, "\nSeccomp:\t2\n") != NULL &&
+           strstr(text, "\nNoNewPrivs:\t1\n") != NULL &&
+           strstr(text, "\nTracerPid:\t0\n") != NULL;
+}
+
+const char *eai_loader_env_used(void)
+{
+    /* Variables that make the dynamic loader map code other than the
+     * installed libraries into the launcher, and so into every enclave
+     * forked from it. */
+    static const char *const vars[] = {"LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v != NULL && v[0] != '\0')
+            return vars[i];
+    }
+    struct stat st;
+    if (stat("/etc/ld.so.preload", &st) == 0 && st.st_size > 0)
+        return "/etc/ld.so.preload";
+    return NULL;
 }
 
 int eai_wait_readable(const int *fds, int n, uint8_t *ready)

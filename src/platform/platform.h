@@ -12,7 +12,9 @@
  *  - Standard output and error: reports and messages are printed with
  *    stdio (printf, fprintf) by the runtime and the tools.
  *  - The environment: getenv for the documented variables
- *    (EACTORS_PLATFORM_DIR, EACTORS_IMAGE_PATH, HOME, XDG_DATA_HOME).
+ *    (EACTORS_PLATFORM_DIR, EACTORS_IMAGE_PATH, EACTORS_WATCHDOG_SECS, HOME,
+ *    XDG_DATA_HOME); the loader's variables are read here
+ *    (eai_loader_env_used).
  *  - Libraries that do their own I/O on our behalf: libxml2 parses from a
  *    buffer this layer read; OpenSSL reads PEM key and certificate files
  *    (BIO_new_file) and gets random bytes from the kernel.
@@ -119,9 +121,13 @@ int eai_msg_want_sender(int fd);
 int eai_msg_recv_from(int fd, void *buf, size_t len, int *passed_fd, pid_t *sender);
 /* A descriptor of /proc, opened before confinement. */
 int eai_proc_open(int *procfd);
-/* True if process `pid` runs under a seccomp filter with no_new_privs, as
- * the kernel reports it (/proc/<pid>/status). */
+/* True if process `pid` runs under a seccomp filter with no_new_privs and
+ * has no tracer, as the kernel reports it (/proc/<pid>/status). */
 bool eai_proc_confined(int procfd, pid_t pid);
+/* The name of the dynamic loader's variable or file that can map foreign
+ * code into this process (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT,
+ * /etc/ld.so.preload), or NULL if none is in use. */
+const char *eai_loader_env_used(void);
 /* Waits until at least one of fds (entries < 0 are ignored) is readable or
  * closed; ready[i] is then 1 for each such descriptor. */
 int eai_wait_readable(const int *fds, int n, uint8_t *ready);

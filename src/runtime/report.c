@@ -12,6 +12,8 @@
  */
 #include "runtime/report.h"
 
+#include "platform/platform.h"
+
 #include "runtime/watchdog.h"
 
 #include <signal.h>
@@ -79,6 +81,12 @@ void eai_report_insecure(const eai_deploy_t *d)
                     "eactors: WARNING: enclave '%s' runs with backend 'none': INSECURE, "
                     "no isolation (for debugging only)\n",
                     d->enclaves[e].name);
+    const char *env = d->nenclaves > 0 ? eai_loader_env_used() : NULL;
+    if (env != NULL)
+        fprintf(stderr,
+                "eactors: WARNING: %s is in use: the loader may have mapped foreign code into "
+                "every enclave, so they run with the DEBUG attribute (no production keys)\n",
+                env);
 }
 
 /* A host can compute all of this from the deployment anyway. */

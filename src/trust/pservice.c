@@ -74,6 +74,7 @@ struct service {
     eai_counters_t mc;
     int procfd;
     pid_t launcher; /* the parent: `none` enclaves run inside it */
+    bool foreign;   /* the loader's environment may have mapped foreign code */
 };
 
 /* 1: a request (and maybe a descriptor) arrived; 0: the enclave closed its
@@ -136,8 +137,9 @@ static void serve(struct service *sv, struct peer *p, const struct ps_req *req, 
     memset(resp, 0, sizeof *resp);
     if (req->op == PS_EINIT) {
         /* Isolated: a process of its own (not the launcher, where `none`
-         * enclaves and host code run) that the kernel shows confined. */
-        bool isolated = sender > 0 && sender != sv->launcher &&
+         * enclaves and host code run) that the kernel shows confined and
+         * untraced, started without the loader's environment. */
+        bool isolated = !sv->foreign && sender > 0 && sender != sv->launcher &&
                         eai_proc_confined(sv->procfd, sender);
         do_einit(p, req, imgfd, isolated, resp);
         return;
@@ -191,6 +193,9 @@ static void service_start(const char *dir, struct service *sv, char *msg, size_t
         eai_exit_now(1);
     }
     sv->launcher = eai_parent_pid();
+    /* Enclaves are forks of the launcher, which the service is a fork of:
+     * code the loader's environment put into it is in every enclave. */
+    sv->foreign = eai_loader_env_used() != NULL;
     if (eai_proc_open(&sv->procfd) != EA_OK) {
         snprintf(msg, msglen, "cannot open /proc");
         eai_exit_now(1);

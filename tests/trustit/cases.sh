@@ -142,6 +142,35 @@ none_debug)
     has_out "keyprint in safe: debug=yes key="
     [ "$(grep -o 'key=[0-9a-f]*' "$out")" != "$prod" ] || fail "the none backend got the production key"
     ;;
+env_preload)
+    # The user who starts the launcher preloads a library: it is mapped into
+    # every enclave. The platform sees the loader's environment and gives
+    # the enclaves the DEBUG attribute: no production key. Control: the
+    # same run without it derives the production key.
+    run 0 "$TI/keyprint.xml"
+    has_out "keyprint in safe: debug=no key="
+    prod=$(grep -o 'key=[0-9a-f]*' "$out")
+    # (AddressSanitizer builds insist on coming first in the library list.)
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 LD_PRELOAD=$PRELOAD run 0 "$TI/keyprint.xml"
+    has_err "preload: loaded"
+    has_err "eactors: WARNING: LD_PRELOAD is in use"
+    has_out "keyprint in safe: debug=yes key="
+    [ "$(grep -o 'key=[0-9a-f]*' "$out")" != "$prod" ] || fail "a preloaded run got the production key"
+    ;;
+traced)
+    # Traced from birth (strace -f follows every fork into the enclaves and
+    # could read their memory): the platform sees the tracer at EINIT and
+    # the enclave runs as DEBUG. Control: untraced, the production key.
+    command -v strace >/dev/null || fail "strace is not installed (make deps installs it)"
+    run 0 "$TI/keyprint.xml"
+    prod=$(grep -o 'key=[0-9a-f]*' "$out")
+    # (LeakSanitizer stops the world with ptrace, which a traced process
+    # cannot: no leak check in this run of a sanitizer build.)
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout -k 5 60 strace -f -o /dev/null \
+        "$EACTORS" run "$TI/keyprint.xml" >"$out" 2>"$err" || fail "traced run failed"
+    has_out "keyprint in safe: debug=yes key="
+    [ "$(grep -o 'key=[0-9a-f]*' "$out")" != "$prod" ] || fail "a traced run got the production key"
+    ;;
 seal_host)
     run 0 "$TI/vault.xml"
     has_out "vault in host: sealing failed: not permitted"
