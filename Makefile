@@ -10,8 +10,11 @@ CMAKE_ARGS ?=
 
 DEB_PACKAGES := build-essential cmake pkg-config libxml2-dev libseccomp-dev libcmocka-dev libssl-dev openssl curl procps strace
 BENCH_PACKAGES := gnuplot-nox wrk nginx-light
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_DIR  ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps deps-bench build demo test test-fast bench clean install
+.PHONY: all deps deps-bench deps-fuzz build demo test test-fast bench fuzz clean install
 
 all: build
 
@@ -21,6 +24,9 @@ deps:
 deps-bench:
 	@./.ci/deps.sh $(DEB_PACKAGES) $(BENCH_PACKAGES)
 
+deps-fuzz:
+	@./.ci/deps.sh $(DEB_PACKAGES) $(FUZZ_PACKAGES)
+
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
@@ -29,8 +35,9 @@ demo: build
 	$(BUILD)/tools/eactors run $(BUILD)/examples/pingpong/enclave-enclave.xml
 
 # Unit and integration tests, then the same under ASan+UBSan, then the
-# queue stress tests under TSan. Each stage ends with CTest's summary.
-test: build
+# queue stress tests under TSan, then every fuzz target for 30 s. Each stage
+# ends with CTest's summary.
+test: build deps-fuzz
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DEA_SANITIZE=address,undefined -DEA_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
 	cmake --build $(ASAN_DIR) -j $(JOBS)
@@ -38,6 +45,13 @@ test: build
 	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DEA_SANITIZE=thread -DEA_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
 	cmake --build $(TSAN_DIR) -j $(JOBS)
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L stress
+	$(MAKE) fuzz FUZZ_SECONDS=30
+
+# libFuzzer targets (clang, ASan+UBSan), each run for FUZZ_SECONDS.
+fuzz: deps-fuzz
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DEA_SANITIZE=address,undefined -DEA_FUZZ=ON -DEA_FUZZ_SECONDS=$(FUZZ_SECONDS) -DEA_WERROR=OFF -DEA_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
+	cmake --build $(FUZZ_DIR) -j $(JOBS)
+	cd $(FUZZ_DIR) && ctest --output-on-failure -j $(JOBS) -L fuzz
 
 # Only the normal build's tests.
 test-fast: build
@@ -50,4 +64,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_DIR) $(TSAN_DIR)
+	rm -rf $(BUILD) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)

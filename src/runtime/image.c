@@ -42,37 +42,42 @@ int eai_image_has_type(const char *path, const char *type, char *err, size_t err
         snprintf(err, errlen, "not an ELF shared object");
         goto out;
     }
-    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)buf;
-    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-        eh->e_type != ET_DYN || eh->e_shentsize != sizeof(Elf64_Shdr) ||
-        !in_file(size, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr))) {
+    /* Headers are copied out with memcpy: offsets in the file are the
+     * file's choice, so nothing in it is assumed aligned. */
+    Elf64_Ehdr eh;
+    memcpy(&eh, buf, sizeof eh);
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_type != ET_DYN || eh.e_shentsize != sizeof(Elf64_Shdr) ||
+        !in_file(size, eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr))) {
         snprintf(err, errlen, "not an ELF64 shared object");
         goto out;
     }
-    const Elf64_Shdr *sh = (const Elf64_Shdr *)(buf + eh->e_shoff);
     char want[160];
     if (snprintf(want, sizeof want, "ea_type_%s", type) >= (int)sizeof want) {
         rc = 0;
         goto out;
     }
     rc = 0;
-    for (unsigned i = 0; i < eh->e_shnum; i++) {
-        if (sh[i].sh_type != SHT_DYNSYM)
+    for (unsigned i = 0; i < eh.e_shnum; i++) {
+        Elf64_Shdr sh, strs;
+        memcpy(&sh, buf + eh.e_shoff + (size_t)i * sizeof sh, sizeof sh);
+        if (sh.sh_type != SHT_DYNSYM)
             continue;
-        if (sh[i].sh_link >= eh->e_shnum || sh[i].sh_entsize != sizeof(Elf64_Sym) ||
-            !in_file(size, sh[i].sh_offset, sh[i].sh_size))
+        if (sh.sh_link >= eh.e_shnum || sh.sh_entsize != sizeof(Elf64_Sym) ||
+            !in_file(size, sh.sh_offset, sh.sh_size))
             break;
-        const Elf64_Shdr *strs = &sh[sh[i].sh_link];
-        if (!in_file(size, strs->sh_offset, strs->sh_size))
+        memcpy(&strs, buf + eh.e_shoff + (size_t)sh.sh_link * sizeof strs, sizeof strs);
+        if (!in_file(size, strs.sh_offset, strs.sh_size))
             break;
-        const char *str = (const char *)buf + strs->sh_offset;
-        const Elf64_Sym *sym = (const Elf64_Sym *)(buf + sh[i].sh_offset);
-        size_t n = sh[i].sh_size / sizeof(Elf64_Sym);
+        const char *str = (const char *)buf + strs.sh_offset;
+        size_t n = sh.sh_size / sizeof(Elf64_Sym);
         for (size_t k = 0; k < n; k++) {
-            if (sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= strs->sh_size)
+            Elf64_Sym sym;
+            memcpy(&sym, buf + sh.sh_offset + k * sizeof sym, sizeof sym);
+            if (sym.st_shndx == SHN_UNDEF || sym.st_name >= strs.sh_size)
                 continue;
-            const char *name = str + sym[k].st_name;
-            size_t maxlen = strs->sh_size - sym[k].st_name;
+            const char *name = str + sym.st_name;
+            size_t maxlen = strs.sh_size - sym.st_name;
             if (strnlen(name, maxlen) < maxlen && strcmp(name, want) == 0) {
                 rc = 1;
                 goto out;
