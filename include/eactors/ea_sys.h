@@ -79,8 +79,14 @@ enum ea_sys_status {
     EA_SYS_BADHANDLE = -103, /**< handle unknown, closed, or not the requester's */
     EA_SYS_NOENT = -104,     /**< no such file */
     EA_SYS_IO = -105,        /**< other I/O error; errno in `arg` */
-    EA_SYS_LIMIT = -106,     /**< too many handles */
+    EA_SYS_LIMIT = -106,     /**< the system actor is out of handles or descriptors */
     EA_SYS_PIPE = -107,      /**< write on a connection the peer shut down */
+    /* Per-requester limits (<grant handles= timers= queued=>): the error
+     * carries a text naming the limit. One requester at its limit does not
+     * stop another. */
+    EA_SYS_HANDLES = -108, /**< the requester's open handles reached handles= */
+    EA_SYS_TIMERS = -109,  /**< the requester's timers reached timers= */
+    EA_SYS_QUEUED = -110,  /**< the bytes held for the requester would pass queued= */
 };
 
 /** Header of every request and completion. 40 bytes, little-endian. */
@@ -103,7 +109,7 @@ _Static_assert(sizeof(ea_sys_msg_t) == 40, "system message header layout");
 
 /* ---------------------------------------------------------- client side */
 
-#define EA_SYS_MAX_PENDING 4096  /**< requests in flight per client */
+#define EA_SYS_MAX_PENDING 4096 /**< requests in flight per client */
 /** Longest text an error completion carries (the system actor cuts longer
  *  ones; a client refuses a longer one as corrupt). */
 #define EA_SYS_ERRTEXT_MAX 255u

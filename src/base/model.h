@@ -58,8 +58,18 @@ typedef struct eai_dep_grant {
     char **files;
     uint8_t *files_ro;
     int nfiles;
+    /* Per-requester limits of the system actor (handles=, timers=,
+     * queued=); 0: not given, the system actor's default applies. */
+    uint32_t max_handles; /* open handles of every kind, timers included */
+    uint32_t max_timers;  /* of which timers */
+    uint32_t max_queued;  /* bytes the system actor holds for it */
     int line;
 } eai_dep_grant_t;
+
+/* Largest per-requester limits a <grant> may ask for (handles= and timers=
+ * up to the system actor's handle table, queued= up to 1G). */
+#define EAI_SYS_HANDLES_LIMIT 32768u
+#define EAI_SYS_QUEUED_LIMIT (1u << 30)
 
 #define EAI_BUILTIN_NONE 0
 #define EAI_BUILTIN_SYS 1 /* a <sys> element: the runtime's system actor */

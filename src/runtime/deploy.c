@@ -83,9 +83,9 @@ enum { AC_NAME, AC_TYPE, AC_WORKER };
 enum { CH_NAME, CH_BETWEEN, CH_NODES, CH_MAX, CH_PROTECT };
 enum { PA_NAME, PA_VALUE };
 enum { SY_NAME, SY_WORKER };
-enum { GR_ENCLAVE, GR_LISTEN, GR_CONNECT, GR_FILES, GR_FILES_RO };
+enum { GR_ENCLAVE, GR_LISTEN, GR_CONNECT, GR_FILES, GR_FILES_RO, GR_HANDLES, GR_TIMERS, GR_QUEUED };
 
-#define MAX_ATTRS 5
+#define MAX_ATTRS 8
 
 typedef struct schema {
     const char *elem;
@@ -110,7 +110,8 @@ static const schema_t schemas[K_COUNT] = {
     [K_SYS] = {"sys", {"name", "worker", NULL}, (1u << SY_NAME) | (1u << SY_WORKER)},
     [K_PARAM] = {"param", {"name", "value", NULL}, (1u << PA_NAME) | (1u << PA_VALUE)},
     [K_GRANT] = {"grant",
-                 {"enclave", "listen", "connect", "files", "files-ro", NULL},
+                 {"enclave", "listen", "connect", "files", "files-ro", "handles", "timers", "queued",
+                  NULL},
                  1u << GR_ENCLAVE},
 };
 
@@ -826,6 +827,17 @@ static int do_grants(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a, int idx
             rc = parse_files(st, line, vals[GR_FILES], false, g);
         if (rc == EA_OK && vals[GR_FILES_RO] != NULL)
             rc = parse_files(st, line, vals[GR_FILES_RO], true, g);
+        /* The system actor's per-requester limits (its defaults if absent). */
+        const char *who = names[a->ngrants - 1];
+        if (rc == EA_OK && vals[GR_HANDLES] != NULL)
+            rc = parse_number(st, line, "grant", who, "handles", vals[GR_HANDLES], 1,
+                              EAI_SYS_HANDLES_LIMIT, "32768", &g->max_handles);
+        if (rc == EA_OK && vals[GR_TIMERS] != NULL)
+            rc = parse_number(st, line, "grant", who, "timers", vals[GR_TIMERS], 1,
+                              EAI_SYS_HANDLES_LIMIT, "32768", &g->max_timers);
+        if (rc == EA_OK && vals[GR_QUEUED] != NULL)
+            rc = parse_number(st, line, "grant", who, "queued", vals[GR_QUEUED], 4096,
+                              EAI_SYS_QUEUED_LIMIT, "1G", &g->max_queued);
         free_vals(vals);
         if (rc != EA_OK)
             return rc;

@@ -474,8 +474,11 @@ const char *ea_sys_strstatus(int32_t status)
     case EA_SYS_BADHANDLE: return "bad handle";
     case EA_SYS_NOENT: return "no such file";
     case EA_SYS_IO: return "I/O error";
-    case EA_SYS_LIMIT: return "too many handles";
+    case EA_SYS_LIMIT: return "system actor out of handles";
     case EA_SYS_PIPE: return "peer shut down the connection";
+    case EA_SYS_HANDLES: return "requester's handle limit reached";
+    case EA_SYS_TIMERS: return "requester's timer limit reached";
+    case EA_SYS_QUEUED: return "requester's queued-bytes limit reached";
     default: return ea_strerror(status);
     }
 }

@@ -11,8 +11,17 @@
  * two. The final component, which must not be "." or "..", is then opened,
  * removed or examined relative to that directory descriptor without following
  * a symlink (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW), so no request reaches outside
- * the directory that was checked. Whether a directory exists is only revealed
- * inside granted directories; elsewhere the answer is EA_ERR_PERM.
+ * the directory that was checked.
+ *
+ * No existence oracle. Whether a directory exists is only revealed inside
+ * granted directories. The directory part is first normalised on the string
+ * ("." and ".." removed; so "/srv/www/../etc" is "/srv/etc", whatever
+ * symbolic links say), and a directory outside every grant by that name is
+ * refused with EA_ERR_PERM before the file system is asked anything. One
+ * inside a grant by name that does not resolve is "no such file" only if the
+ * deepest part of it that exists resolves inside a grant too (a symbolic
+ * link out of the grants is refused whether its target exists or not). Every
+ * refusal names the directory as asked, normalised, never its resolution.
  *
  * Read-only grants. A grant lists directories read-write (files=) or
  * read-only (files-ro=); the longest granted directory that contains the
@@ -88,16 +97,66 @@ static void refuse_dir(struct sys *s, unsigned ci, const ea_sys_msg_t *req, cons
         eai_sys_refuse(s, ci, req, "files in '%s' are not granted to %s", dir, what);
 }
 
-/* Does connector ci have `need` on files in `dir`? If not, refuses `req`
- * and returns false. */
-static bool dir_allowed(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const char *dir,
-                        enum access need)
+/* Does connector ci have `need` on files in `real` (a resolved directory)?
+ * If not, refuses `req`, naming the directory as asked (`asked`), never the
+ * resolved one, and returns false. */
+static bool dir_allowed(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const char *asked,
+                        const char *real, enum access need)
 {
-    enum access acc = dir_access(s, ci, dir);
+    enum access acc = dir_access(s, ci, real);
     if (acc >= need)
         return true;
-    refuse_dir(s, ci, req, dir, acc == ACC_NONE ? ACC_READ : ACC_WRITE);
+    refuse_dir(s, ci, req, asked, acc == ACC_NONE ? ACC_READ : ACC_WRITE);
     return false;
+}
+
+/* The absolute path `in` normalised on the string alone into out (at least
+ * strlen(in) + 2 bytes): no "." or ".." components, no repeated or trailing
+ * '/' ("/.." is "/"). The result is never longer than `in`, or "/". */
+static void lexical(const char *in, char *out)
+{
+    size_t n = 0;
+    for (const char *p = in; *p != '\0';) {
+        while (*p == '/')
+            p++;
+        const char *e = p;
+        while (*e != '\0' && *e != '/')
+            e++;
+        size_t len = (size_t)(e - p);
+        if (len == 2 && p[0] == '.' && p[1] == '.') {
+            while (n > 0 && out[n - 1] != '/')
+                n--;
+            n -= n > 0; /* the '/' before the component */
+        } else if (len > 0 && !(len == 1 && p[0] == '.')) {
+            out[n++] = '/';
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p = e;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+}
+
+/* A directory path `lex` (inside a grant by name) does not resolve: does
+ * the deepest entry of it that exists resolve inside a grant of connector
+ * ci? Only then may the answer be "no such file": a symbolic link on the way
+ * that leads out of the grants (or nowhere) gets the refusal, whether what
+ * it names exists or not. */
+static bool existing_inside(const struct sys *s, unsigned ci, const char *lex)
+{
+    char p[PATH_MAX], real[PATH_MAX];
+    snprintf(p, sizeof p, "%s", lex);
+    for (;;) {
+        struct stat sb;
+        if (lstat(p, &sb) == 0)
+            return realpath(p, real) != NULL && dir_access(s, ci, real) != ACC_NONE;
+        char *slash = strrchr(p, '/');
+        if (slash == NULL || p[1] == '\0')
+            return false;
+        slash[slash == p] = '\0'; /* "/a" -> "/" */
+    }
 }
 
 /*
@@ -105,6 +164,10 @@ static bool dir_allowed(struct sys *s, unsigned ci, const ea_sys_msg_t *req, con
  * `need` is the access the request needs there. On success returns EA_OK
  * with *dirfd (the caller closes it) and the final component in `base`;
  * otherwise the request is already completed.
+ *
+ * Existence is no oracle: a directory outside every grant by name is refused
+ * before the file system is asked anything, and every refusal names the
+ * directory as asked (normalised on the string), never what it resolved to.
  */
 static int path_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const uint8_t *payload,
                      enum access need, int *dirfd, char *base, size_t baselen)
@@ -124,22 +187,33 @@ static int path_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const 
     }
     snprintf(base, baselen, "%s", slash + 1);
     *slash = '\0';
-    const char *dir = path[0] != '\0' ? path : "/";
+    char dir[PATH_MAX];
+    lexical(path, dir);
+    if (dir_access(s, ci, dir) == ACC_NONE) {
+        refuse_dir(s, ci, req, dir, ACC_READ); /* judged on the string alone */
+        return EA_ERR_PERM;
+    }
     char real[PATH_MAX];
     if (realpath(dir, real) == NULL) {
         int e = errno;
-        /* Existence is only revealed inside granted directories. */
-        if (e == ENOENT && dir_access(s, ci, dir) != ACC_NONE)
+        if ((e == ENOENT || e == ENOTDIR) && existing_inside(s, ci, dir))
             eai_sys_complete(s, ci, req, EA_SYS_NOENT);
         else
             refuse_dir(s, ci, req, dir, ACC_READ);
         return EA_ERR_PERM;
     }
-    if (!dir_allowed(s, ci, req, real, need))
+    if (!dir_allowed(s, ci, req, dir, real, need))
         return EA_ERR_PERM;
     *dirfd = open(real, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (*dirfd < 0) {
-        eai_sys_complete_errno(s, ci, req, errno);
+        int e = errno;
+        /* Gone or swapped since realpath: the same answers as above. */
+        if (e == ENOENT)
+            eai_sys_complete(s, ci, req, EA_SYS_NOENT);
+        else if (e == ENOTDIR || e == ELOOP || e == EACCES)
+            refuse_dir(s, ci, req, dir, ACC_READ);
+        else
+            eai_sys_complete_errno(s, ci, req, e);
         return EA_ERR_SYS;
     }
     /* Check the directory actually opened, not only the name resolved a
@@ -155,7 +229,7 @@ static int path_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const 
         return EA_ERR_SYS;
     }
     opened[n] = '\0';
-    if (!dir_allowed(s, ci, req, opened, need)) {
+    if (!dir_allowed(s, ci, req, dir, opened, need)) {
         close(*dirfd);
         return EA_ERR_PERM;
     }
@@ -193,6 +267,8 @@ static void do_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const u
     }
     /* Every flag but EA_FILE_RDONLY (0) may change the file: see above. */
     enum access need = req->arg == EA_FILE_RDONLY ? ACC_READ : ACC_WRITE;
+    if (!eai_sys_may_open(s, ci, req, H_FILE))
+        return;
     int dfd;
     char base[NAME_MAX + 1];
     if (path_open(s, ci, req, p, need, &dfd, base, sizeof base) != EA_OK)

@@ -83,18 +83,12 @@ static int tcp_socket(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const
                        listen ? "listen on" : "connect to", req->arg, what);
         return -1;
     }
+    if (!eai_sys_may_open(s, ci, req, listen ? H_LISTEN : H_SOCK))
+        return -1;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         eai_sys_complete_errno(s, ci, req, errno);
     return fd;
-}
-
-static struct op *op_new(const ea_sys_msg_t *req)
-{
-    struct op *o = calloc(1, sizeof *o);
-    if (o != NULL)
-        o->req = *req;
-    return o;
 }
 
 /* Appends o to the FIFO whose tail link is *tl. */
@@ -121,6 +115,12 @@ static void try_accept(struct sys *s, struct handle *h)
 {
     unsigned ci = (unsigned)h->conn;
     while (h->rq != NULL) {
+        /* At its handle limit the requester's accepts fail, and the
+         * connections wait in the kernel's backlog meanwhile. */
+        if (!eai_sys_may_open(s, ci, &h->rq->req, H_SOCK)) {
+            eai_sys_op_free(s, op_take(&h->rq, &h->rq_tl));
+            continue;
+        }
         int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
@@ -143,7 +143,7 @@ static void try_accept(struct sys *s, struct handle *h)
                 eai_sys_complete(s, ci, &o->req, eai_sys_handle_id(s, n));
             }
         }
-        eai_sys_op_free(o);
+        eai_sys_op_free(s, o);
     }
 }
 
@@ -171,7 +171,7 @@ static void check_connect(struct sys *s, struct handle *h)
         eai_sys_handle_close(s, h);
         eai_sys_complete_errno(s, ci, &o->req, err);
     }
-    eai_sys_op_free(o);
+    eai_sys_op_free(s, o);
 }
 
 /* Completes pending receives while data (or an end or error) is there. */
@@ -189,7 +189,7 @@ static void try_recv(struct sys *s, struct handle *h)
             eai_sys_complete_errno(s, ci, &o->req, errno);
         else
             eai_sys_complete_x(s, ci, &o->req, (int32_t)n, 0, 0, s->scratch, (uint32_t)n);
-        eai_sys_op_free(o);
+        eai_sys_op_free(s, o);
     }
 }
 
@@ -229,7 +229,7 @@ static void try_send(struct sys *s, struct handle *h)
             eai_sys_complete_errno(s, ci, &o->req, err);
         else
             eai_sys_complete(s, ci, &o->req, o->req.op == EA_NET_SEND ? (int32_t)o->req.len : 0);
-        eai_sys_op_free(o);
+        eai_sys_op_free(s, o);
     }
 }
 
@@ -278,11 +278,9 @@ static void do_accept(struct sys *s, unsigned ci, const ea_sys_msg_t *req)
     struct handle *h = eai_sys_handle_get(s, ci, req, 1u << H_LISTEN);
     if (h == NULL)
         return;
-    struct op *o = op_new(req);
-    if (o == NULL) {
-        eai_sys_complete(s, ci, req, EA_ERR_NOMEM);
+    struct op *o = eai_sys_op_new(s, ci, req, 0);
+    if (o == NULL)
         return;
-    }
     op_append(&h->rq_tl, o);
     try_accept(s, h);
 }
@@ -313,10 +311,9 @@ static void do_connect(struct sys *s, unsigned ci, const ea_sys_msg_t *req, cons
         eai_sys_complete(s, ci, req, eai_sys_handle_id(s, h));
         return;
     }
-    struct op *o = op_new(req);
+    struct op *o = eai_sys_op_new(s, ci, req, 0);
     if (o == NULL) {
         eai_sys_handle_close(s, h);
-        eai_sys_complete(s, ci, req, EA_ERR_NOMEM);
         return;
     }
     op_append(&h->rq_tl, o);
@@ -331,11 +328,9 @@ static void do_recv(struct sys *s, unsigned ci, const ea_sys_msg_t *req)
         eai_sys_complete(s, ci, req, EA_ERR_INVAL);
         return;
     }
-    struct op *o = op_new(req);
-    if (o == NULL) {
-        eai_sys_complete(s, ci, req, EA_ERR_NOMEM);
+    struct op *o = eai_sys_op_new(s, ci, req, 0);
+    if (o == NULL)
         return;
-    }
     uint32_t max = eai_sys_payload_max(ea_conn_at(s->self, ci));
     o->max = req->arg < max ? req->arg : max;
     op_append(&h->rq_tl, o);
@@ -369,21 +364,14 @@ static void send_later(struct sys *s, unsigned ci, struct handle *h, const ea_sy
                        const uint8_t *p, uint32_t off)
 {
     s->continued++;
-    struct op *o = op_new(req);
-    if (o != NULL && req->len > off) {
-        o->buf = malloc(req->len - off);
-        if (o->buf == NULL) {
-            free(o);
-            o = NULL;
-        }
-    }
-    if (o == NULL) {
-        eai_sys_complete(s, ci, req, EA_ERR_NOMEM);
+    /* Only the rest is kept (counted against queued=); the completion
+     * still counts every byte. */
+    struct op *o = eai_sys_op_new(s, ci, req, req->len - off);
+    if (o == NULL)
         return;
-    }
-    /* Only the rest is kept; the completion still counts every byte. */
     o->len = req->len - off;
-    memcpy(o->buf, p + off, o->len);
+    if (o->len > 0) /* a zero-length send behind others has no buffer */
+        memcpy(o->buf, p + off, o->len);
     op_append(&h->wq_tl, o);
 }
 
@@ -412,11 +400,9 @@ static void do_shutdown(struct sys *s, unsigned ci, const ea_sys_msg_t *req)
     struct handle *h = eai_sys_handle_get(s, ci, req, STREAM);
     if (h == NULL)
         return;
-    struct op *o = op_new(req);
-    if (o == NULL) {
-        eai_sys_complete(s, ci, req, EA_ERR_NOMEM);
+    struct op *o = eai_sys_op_new(s, ci, req, 0);
+    if (o == NULL)
         return;
-    }
     op_append(&h->wq_tl, o);
     try_send(s, h);
 }

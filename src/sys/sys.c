@@ -44,6 +44,19 @@
  * handle is served only if its connector owns that handle and the handle is
  * of a kind the op acts on (eai_sys_handle_get).
  *
+ * Limits. Each requester (connector) has its own: open handles (every
+ * kind), timers among them, and bytes held for it (pending operations with
+ * the bytes of sends not yet out, and completions waiting for a node),
+ * from its <grant> or the defaults (sys_int.h). A handle is counted when it
+ * is made and checked before any descriptor is (eai_sys_may_open), an
+ * operation before it is queued (eai_sys_op_new), and each refusal has its
+ * own status and a text naming the limit. What a requester holds is freed
+ * when it ends, so its limits are its own: one at its limit leaves the
+ * others theirs, as long as the limits of all fit the table and the
+ * descriptor limit (the constructor warns when they do not). Completions
+ * are still never dropped: while those waiting for a requester pass its
+ * queued= limit, its further requests wait in the channel.
+ *
  * Rights come from the deployment (<grant>), per requester domain
  * (eai_conn_peer_domain): ports to listen on and connect to, and directories
  * (file.c checks a path against them). The system actor is by nature the
@@ -151,6 +164,30 @@ struct handle *eai_sys_handle_get(struct sys *s, unsigned ci, const ea_sys_msg_t
     return h;
 }
 
+bool eai_sys_may_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, uint8_t kind)
+{
+    struct client *cl = &s->cl[ci];
+    char what[128];
+    if (cl->nhandles >= cl->max_handles) {
+        eai_sys_who(s, ci, what, sizeof what);
+        eai_sys_fail_text(s, ci, req, EA_SYS_HANDLES,
+                          "handle limit of %s reached: %u open (<grant handles=>)", what,
+                          cl->nhandles);
+        return false;
+    }
+    if (kind == H_TIMER && cl->ntimers >= cl->max_timers) {
+        eai_sys_who(s, ci, what, sizeof what);
+        eai_sys_fail_text(s, ci, req, EA_SYS_TIMERS,
+                          "timer limit of %s reached: %u set (<grant timers=>)", what, cl->ntimers);
+        return false;
+    }
+    if (s->free_head == EA_NIL) {
+        eai_sys_complete(s, ci, req, EA_SYS_LIMIT);
+        return false;
+    }
+    return true;
+}
+
 /* Takes a free slot for `fd` owned by `ci`; NULL if none is left or epoll
  * refuses fd. Takes ownership of fd on success only. */
 struct handle *eai_sys_handle_new(struct sys *s, unsigned ci, int fd, uint8_t kind, uint32_t events)
@@ -174,11 +211,43 @@ struct handle *eai_sys_handle_new(struct sys *s, unsigned ci, int fd, uint8_t ki
     h->fire = NULL;
     s->nopen++;
     s->total_opened++;
+    s->cl[ci].nhandles++;
+    s->cl[ci].ntimers += kind == H_TIMER;
     return h;
 }
 
-void eai_sys_op_free(struct op *o)
+struct op *eai_sys_op_new(struct sys *s, unsigned ci, const ea_sys_msg_t *req, uint32_t buflen)
 {
+    struct client *cl = &s->cl[ci];
+    uint32_t held = (uint32_t)sizeof(struct op) + buflen;
+    if (cl->held + held > cl->max_queued) {
+        char what[128];
+        eai_sys_who(s, ci, what, sizeof what);
+        eai_sys_fail_text(s, ci, req, EA_SYS_QUEUED,
+                          "queued-bytes limit of %s reached: %llu bytes held, %u more asked "
+                          "(<grant queued=>)",
+                          what, (unsigned long long)cl->held, held);
+        return NULL;
+    }
+    struct op *o = calloc(1, sizeof *o);
+    if (o != NULL && buflen > 0 && (o->buf = malloc(buflen)) == NULL) {
+        free(o);
+        o = NULL;
+    }
+    if (o == NULL) {
+        eai_sys_complete(s, ci, req, EA_ERR_NOMEM);
+        return NULL;
+    }
+    o->req = *req;
+    o->ci = ci;
+    o->held = held;
+    cl->held += held;
+    return o;
+}
+
+void eai_sys_op_free(struct sys *s, struct op *o)
+{
+    s->cl[o->ci].held -= o->held;
     free(o->buf);
     free(o);
 }
@@ -229,12 +298,29 @@ struct out *eai_sys_emit(struct sys *s, unsigned ci, const ea_sys_msg_t *hdr, co
     }
     o->next = NULL;
     o->timer = 0;
+    o->held = (uint32_t)sizeof *o + hdr->len;
     o->hdr = *hdr;
     if (hdr->len > 0)
         memcpy(o->data, data, hdr->len);
     *cl->tail = o;
     cl->tail = &o->next;
     cl->nout++;
+    cl->held += o->held;
+    cl->out_bytes += o->held;
+    return o;
+}
+
+/* Takes the first waiting completion of client cl off its FIFO; returns it
+ * (the caller frees it). */
+static struct out *out_take(struct client *cl)
+{
+    struct out *o = cl->head;
+    cl->head = o->next;
+    if (cl->head == NULL)
+        cl->tail = &cl->head;
+    cl->nout--;
+    cl->held -= o->held;
+    cl->out_bytes -= o->held;
     return o;
 }
 
@@ -265,17 +351,33 @@ void eai_sys_complete_errno(struct sys *s, unsigned ci, const ea_sys_msg_t *req,
     eai_sys_complete_x(s, ci, req, st, arg, 0, NULL, 0);
 }
 
+/* An error completion with a text, cut to EA_SYS_ERRTEXT_MAX and the channel. */
+static void fail_textv(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status,
+                       const char *fmt, va_list ap)
+{
+    char text[EA_SYS_ERRTEXT_MAX + 1];
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    uint32_t len = n < 0 ? 0 : (uint32_t)n >= sizeof text ? (uint32_t)sizeof text - 1 : (uint32_t)n;
+    uint32_t max = eai_sys_payload_max(ea_conn_at(s->self, ci));
+    eai_sys_complete_x(s, ci, req, status, 0, 0, text, len < max ? len : max);
+}
+
+void eai_sys_fail_text(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_textv(s, ci, req, status, fmt, ap);
+    va_end(ap);
+}
+
 /* EA_ERR_PERM with a text naming the missing right. */
 void eai_sys_refuse(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const char *fmt, ...)
 {
-    char text[EA_SYS_ERRTEXT_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(text, sizeof text, fmt, ap);
+    fail_textv(s, ci, req, EA_ERR_PERM, fmt, ap);
     va_end(ap);
-    uint32_t len = n < 0 ? 0 : (uint32_t)n >= sizeof text ? (uint32_t)sizeof text - 1 : (uint32_t)n;
-    uint32_t max = eai_sys_payload_max(ea_conn_at(s->self, ci));
-    eai_sys_complete_x(s, ci, req, EA_ERR_PERM, 0, 0, text, len < max ? len : max);
 }
 
 /* Sends what waits on every connector, in order, until a node is missing. */
@@ -290,10 +392,7 @@ static void flush(struct sys *s)
                 break;
             if (rc != EA_OK)
                 cl->dead = true;
-            cl->head = o->next;
-            if (cl->head == NULL)
-                cl->tail = &cl->head;
-            cl->nout--;
+            out_take(cl);
             if (o->timer != 0 && s->h[o->timer - 1].fire == o)
                 s->h[o->timer - 1].fire = NULL;
             free(o);
@@ -312,7 +411,7 @@ void eai_sys_handle_close(struct sys *s, struct handle *h)
             struct op *o = *q;
             *q = o->next;
             eai_sys_complete(s, ci, &o->req, EA_SYS_BADHANDLE);
-            eai_sys_op_free(o);
+            eai_sys_op_free(s, o);
         }
         if (q == &h->wq)
             break;
@@ -322,6 +421,8 @@ void eai_sys_handle_close(struct sys *s, struct handle *h)
     if (h->kind != H_FILE)
         (void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, h->fd, NULL);
     close(h->fd);
+    s->cl[h->conn].nhandles--;
+    s->cl[h->conn].ntimers -= h->kind == H_TIMER;
     h->fd = -1;
     h->kind = H_FREE;
     h->fire = NULL;
@@ -351,12 +452,11 @@ static void client_end(struct sys *s, unsigned ci)
         if (s->h[i].kind != H_FREE && s->h[i].conn == (int)ci)
             eai_sys_handle_close(s, &s->h[i]);
     while (cl->head != NULL) {
-        struct out *o = cl->head;
-        cl->head = o->next;
+        struct out *o = out_take(cl);
+        if (o->timer != 0 && s->h[o->timer - 1].fire == o)
+            s->h[o->timer - 1].fire = NULL;
         free(o);
     }
-    cl->tail = &cl->head;
-    cl->nout = 0;
 }
 
 /* ------------------------------------------------------------- rights -- */
@@ -595,7 +695,30 @@ static void clients_init(struct sys *s)
         for (int g = 0; da != NULL && g < da->ngrants; g++)
             if (da->grants[g].enclave == want)
                 cl->grant = &da->grants[g];
+        const eai_dep_grant_t *g = cl->grant;
+        cl->max_handles = g != NULL && g->max_handles ? g->max_handles : EAI_SYS_DEFAULT_HANDLES;
+        cl->max_timers = g != NULL && g->max_timers ? g->max_timers : EAI_SYS_DEFAULT_TIMERS;
+        cl->max_queued = g != NULL && g->max_queued ? g->max_queued : EAI_SYS_DEFAULT_QUEUED;
     }
+}
+
+/* Warns if the handle limits of all requesters together do not fit the
+ * table or the descriptor limit: then one requester may still run the
+ * system actor out of handles for the others. */
+static void limits_check(struct sys *s)
+{
+    uint64_t sum = 0;
+    for (unsigned ci = 0; ci < s->nconn; ci++)
+        sum += s->cl[ci].max_handles;
+    struct rlimit rl;
+    uint64_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                       ? (uint64_t)rl.rlim_cur
+                       : UINT64_MAX;
+    if (sum > NSLOTS || sum + 64 > fds)
+        fprintf(stderr,
+                "eactors: sys '%s': warning: the requesters' handle limits add up to %llu, more "
+                "than the %u handles and %llu descriptors there are: they are not isolated\n",
+                ea_name(s->self), (unsigned long long)sum, NSLOTS, (unsigned long long)fds);
 }
 
 /* The epoll set with the eventfd in it, and the io thread. EA_OK or
@@ -633,6 +756,7 @@ static int sys_ctor(ea_actor_t *self, void *state)
     int rc = tables_new(s);
     if (rc == EA_OK) {
         clients_init(s);
+        limits_check(s);
         rc = io_start(s);
     }
     if (rc != EA_OK) {
@@ -700,7 +824,7 @@ static bool take_requests(struct sys *s)
     for (unsigned ci = 0; ci < s->nconn; ci++) {
         ea_conn_t *c = ea_conn_at(s->self, ci);
         for (unsigned n = 0; !s->cl[ci].dead; n++) {
-            if (s->cl[ci].nout >= BACKLOG_MAX)
+            if (s->cl[ci].nout >= BACKLOG_MAX || s->cl[ci].out_bytes >= s->cl[ci].max_queued)
                 break; /* back-pressure: the requester reads completions first */
             if (n == REQS_PER_STEP) {
                 more = true;

@@ -25,9 +25,17 @@
 
 enum kind { H_FREE = 0, H_LISTEN, H_SOCK, H_CONNECTING, H_FILE, H_TIMER };
 
+/* Per-requester limits when its <grant> does not set them (handles=,
+ * timers=, queued=; see eai_sys_may_open and eai_sys_op_new). */
+#define EAI_SYS_DEFAULT_HANDLES 4096u
+#define EAI_SYS_DEFAULT_TIMERS 256u
+#define EAI_SYS_DEFAULT_QUEUED (16u << 20)
+
 /* One pending operation on a handle (accept, recv, connect, send, shutdown). */
 struct op {
     struct op *next;
+    unsigned ci;      /* the requester it is held for */
+    uint32_t held;    /* bytes counted in that requester's `held` */
     ea_sys_msg_t req; /* private copy of the request header */
     uint32_t max;     /* RECV: bytes asked for (clamped to the channel) */
     uint32_t off;     /* SEND: bytes already sent */
@@ -39,6 +47,7 @@ struct op {
 struct out {
     struct out *next;
     uint32_t timer; /* FIRE of this slot + 1, or 0 */
+    uint32_t held;  /* bytes counted in the requester's `held` and `out_bytes` */
     ea_sys_msg_t hdr;
     uint8_t data[];
 };
@@ -63,6 +72,11 @@ struct client {
     bool ended; /* its handles are closed */
     int domain;
     const eai_dep_grant_t *grant; /* NULL: no rights */
+    /* Limits (from the grant, else the defaults) and what is used of them. */
+    uint32_t max_handles, max_timers, max_queued;
+    uint32_t nhandles, ntimers; /* open handles it owns, timers among them */
+    uint64_t held;              /* bytes of its pending operations and waiting completions */
+    uint64_t out_bytes;         /* of which waiting completions */
 };
 
 struct sys {
@@ -106,9 +120,17 @@ int32_t eai_sys_handle_id(const struct sys *s, const struct handle *h);
 struct handle *eai_sys_handle_get(struct sys *s, unsigned ci, const ea_sys_msg_t *req,
                                   unsigned kinds);
 
+/* May connector ci open one more handle of `kind`? Checks its own limits
+ * (handles, and timers for H_TIMER) and then the shared table. If not,
+ * completes `req` with EA_SYS_HANDLES, EA_SYS_TIMERS (a text naming the
+ * limit) or EA_SYS_LIMIT and returns false. Called before any descriptor is
+ * made, so a requester at its limit costs the host nothing more. */
+bool eai_sys_may_open(struct sys *s, unsigned ci, const ea_sys_msg_t *req, uint8_t kind);
+
 /* Takes a free slot of `kind` for fd, owned by connector ci, registered for
  * `events` (edge-triggered; 0: not registered). Takes ownership of fd on
- * success only; NULL if no slot is left or epoll refuses fd. */
+ * success only; NULL if no slot is left or epoll refuses fd. Counts the
+ * handle against ci's limits (eai_sys_may_open checked them). */
 struct handle *eai_sys_handle_new(struct sys *s, unsigned ci, int fd, uint8_t kind,
                                   uint32_t events);
 
@@ -120,8 +142,14 @@ void eai_sys_handle_close(struct sys *s, struct handle *h);
  * eai_sys_handle_get) and completes `req` with 0, or with EA_SYS_BADHANDLE. */
 void eai_sys_close(struct sys *s, unsigned ci, const ea_sys_msg_t *req, unsigned kinds);
 
-/* Frees a pending operation and the bytes it holds. */
-void eai_sys_op_free(struct op *o);
+/* A pending operation for `req` of connector ci with room for `buflen`
+ * bytes in o->buf (NULL if 0), counted against ci's queued= limit. If that
+ * limit would be passed, completes `req` with EA_SYS_QUEUED (a text naming
+ * the limit); if memory is short, with EA_ERR_NOMEM; NULL then. */
+struct op *eai_sys_op_new(struct sys *s, unsigned ci, const ea_sys_msg_t *req, uint32_t buflen);
+
+/* Frees a pending operation and the bytes it holds, and uncounts them. */
+void eai_sys_op_free(struct sys *s, struct op *o);
 
 /* --------------------------------------------- core (sys.c): completions -- */
 
@@ -146,6 +174,12 @@ void eai_sys_complete_errno(struct sys *s, unsigned ci, const ea_sys_msg_t *req,
  * right (printf format). */
 __attribute__((format(printf, 4, 5))) void
 eai_sys_refuse(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const char *fmt, ...);
+
+/* The completion of `req` with the error `status` and a text (printf
+ * format), cut to EA_SYS_ERRTEXT_MAX and to the channel. */
+__attribute__((format(printf, 5, 6))) void eai_sys_fail_text(struct sys *s, unsigned ci,
+                                                             const ea_sys_msg_t *req,
+                                                             int32_t status, const char *fmt, ...);
 
 /* -------------------------------------------------- core (sys.c): rights -- */
 

@@ -34,6 +34,8 @@ static void do_timer_set(struct sys *s, unsigned ci, const ea_sys_msg_t *req)
     struct itimerspec its = {
         .it_value = {(time_t)(first / 1000000000u), (long)(first % 1000000000u)},
         .it_interval = {(time_t)(req->arg / 1000u), (long)(req->arg % 1000u) * 1000000L}};
+    if (!eai_sys_may_open(s, ci, req, H_TIMER))
+        return; /* before the timerfd: a requester at its limit costs nothing */
     int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (fd < 0) {
         eai_sys_complete_errno(s, ci, req, errno);

@@ -35,7 +35,8 @@ cat >"$tmp/sys.xml" <<XML
     <param name="dir" value="$dir"/>
   </actor>
   <sys name="io" worker="h1">
-    <grant enclave="app" listen="$port" connect="$port" files="$dir"/>
+    <grant enclave="app" listen="$port" connect="$port" files="$dir" handles="16384"
+           queued="64M"/>
   </sys>
   <channel name="sys" between="tester io" nodes="256" max="128K"/>
 </eactors>

@@ -591,9 +591,9 @@ static void test_strstatus(void **state)
     (void)state;
     assert_string_equal(ea_sys_strstatus(0), "ok");
     assert_string_equal(ea_sys_strstatus(123), "ok");
-    const int32_t codes[] = {EA_SYS_RESET,     EA_SYS_REFUSED, EA_SYS_ADDRINUSE,
-                             EA_SYS_BADHANDLE, EA_SYS_NOENT,   EA_SYS_IO,
-                             EA_SYS_LIMIT,     EA_SYS_PIPE,    EA_ERR_PERM};
+    const int32_t codes[] = {EA_SYS_RESET,   EA_SYS_REFUSED, EA_SYS_ADDRINUSE, EA_SYS_BADHANDLE,
+                             EA_SYS_NOENT,   EA_SYS_IO,      EA_SYS_LIMIT,     EA_SYS_PIPE,
+                             EA_SYS_HANDLES, EA_SYS_TIMERS,  EA_SYS_QUEUED,    EA_ERR_PERM};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         const char *s = ea_sys_strstatus(codes[i]);
         assert_non_null(s);
