@@ -110,8 +110,8 @@ static const schema_t schemas[K_COUNT] = {
     [K_SYS] = {"sys", {"name", "worker", NULL}, (1u << SY_NAME) | (1u << SY_WORKER)},
     [K_PARAM] = {"param", {"name", "value", NULL}, (1u << PA_NAME) | (1u << PA_VALUE)},
     [K_GRANT] = {"grant",
-                 {"enclave", "listen", "connect", "files", "files-ro", "handles", "timers", "queued",
-                  NULL},
+                 {"enclave", "listen", "connect", "files", "files-ro", "handles", "timers",
+                  "queued", NULL},
                  1u << GR_ENCLAVE},
 };
 
