@@ -8,6 +8,7 @@
  * Parameters: port (default 8443), addr (default 127.0.0.1), tls (0 or 1,
  * default 1). Channels: "net" to the system actor, optional "app".
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,11 @@ struct front {
     int32_t listener;
     struct fconn *c; /* by handle index */
     uint64_t accepted, closed;
+    /* Slots whose CLOSED found no free node on "app" yet: 1 in `owed`. Such
+     * a slot takes no new connection until CLOSED is out, so the handler
+     * never appends a new connection's bytes to the old one's buffer. */
+    uint8_t *owed;
+    uint32_t nowed;
     int busy;
     uint32_t npend; /* connections with bytes in `pend` */
     char buf[65536];
@@ -112,21 +118,48 @@ static void flush(struct front *s, struct fconn *c)
     }
 }
 
+/* Tells the handler that the connection in `slot` is gone; true if sent. */
+static bool send_closed(struct front *s, uint32_t slot)
+{
+    ea_cargo_t m;
+    struct hop h = {slot, KIND_CLOSED};
+    if (ea_cargo_alloc(s->app, sizeof h, &m) != EA_OK)
+        return false;
+    memcpy(m.data, &h, sizeof h);
+    if (ea_cargo_send(&m) != EA_OK) {
+        ea_cargo_release(&m);
+        return false;
+    }
+    return true;
+}
+
+/* Sends the CLOSED `slot` owes, if any; true if it owes none now. */
+static bool pay_closed(struct front *s, uint32_t slot)
+{
+    if (s->owed == NULL || !s->owed[slot])
+        return true;
+    if (!send_closed(s, slot)) {
+        s->busy = 1;
+        return false;
+    }
+    s->owed[slot] = 0;
+    s->nowed--;
+    return true;
+}
+
 static void conn_close(struct front *s, struct fconn *c)
 {
     if (!c->used)
         return;
     /* Always tell the handler, even when it asked for the close: the
      * channel is ordered, so CLOSED separates this connection's bytes from
-     * those of the next connection in the same slot. */
-    if (s->app != NULL) {
-        ea_cargo_t m;
-        struct hop h = {(uint32_t)(c - s->c), KIND_CLOSED};
-        if (ea_cargo_alloc(s->app, sizeof h, &m) == EA_OK) {
-            memcpy(m.data, &h, sizeof h);
-            if (ea_cargo_send(&m) != EA_OK)
-                ea_cargo_release(&m);
-        }
+     * those of the next connection in the same slot. If no node is free,
+     * the slot owes it (pay_closed) and takes no connection meanwhile. */
+    uint32_t slot = (uint32_t)(c - s->c);
+    if (s->app != NULL && !send_closed(s, slot)) {
+        s->owed[slot] = 1;
+        s->nowed++;
+        s->busy = 1;
     }
     ea_net_close(&s->sys, c->h);
     ea_tls_free(c->tls);
@@ -221,8 +254,9 @@ static void on_sys(ea_actor_t *self, struct front *s, const ea_sys_event_t *ev)
         break;
     case EA_NET_ACCEPT:
         if (ev->msg.status >= 0) {
-            struct fconn *c = &s->c[(uint32_t)ev->msg.status % SLOTS];
-            if (c->used) {
+            uint32_t slot = (uint32_t)ev->msg.status % SLOTS;
+            struct fconn *c = &s->c[slot];
+            if (c->used || !pay_closed(s, slot)) {
                 ea_net_close(&s->sys, ev->msg.status);
             } else {
                 c->used = 1;
@@ -301,7 +335,8 @@ static int front_ctor(ea_actor_t *self, void *state)
     s->tls = (int)ea_param_int(self, "tls", 1, NULL);
     s->listener = -1;
     s->c = calloc(SLOTS, sizeof *s->c);
-    if (s->c == NULL)
+    s->owed = calloc(SLOTS, 1);
+    if (s->c == NULL || s->owed == NULL)
         return EA_ERR_NOMEM;
     if (s->tls) {
         char err[200];
@@ -330,12 +365,17 @@ static int front_body(ea_actor_t *self, void *state)
             }
         ea_tls_ctx_free(s->ctx);
         s->ctx = NULL;
+        free(s->owed);
+        s->owed = NULL;
+        s->nowed = 0;
         printf("%s: %llu connections accepted, %llu closed\n", ea_name(self),
                (unsigned long long)s->accepted, (unsigned long long)s->closed);
         fflush(stdout);
         return EA_DONE;
     }
     s->busy = 0;
+    for (uint32_t i = 0; s->nowed > 0 && i < SLOTS; i++)
+        (void)pay_closed(s, i);
     for (uint32_t i = 0; s->npend > 0 && i < SLOTS; i++)
         if (s->c[i].used && s->c[i].pend_len > 0) {
             retry_pending(s, &s->c[i]);

@@ -151,6 +151,34 @@ static void test_malformed(void **state)
     assert_int_equal(parse_n(nulh, sizeof nulh - 1, &r, NULL), HTTP_OK);
 }
 
+/* The fuzz finding tests/fuzz/http/corpus/regress-line-beyond-head: a
+ * request line without a target ends its head at once, and the next
+ * pipelined request's target was once taken as its own (/secret.txt was
+ * served). The head is only the first 7 bytes, it is malformed, and nothing
+ * after it is read. */
+static void test_line_beyond_head(void **state)
+{
+    (void)state;
+    struct http_req r;
+    static const char in[] = "GET\r\n\r\n/secret.txt HTTP/1.1\r\n\r\n";
+    size_t n = sizeof in - 1, hlen;
+    char *b = exact(in, n);
+    hlen = http_head_len(b, n);
+    assert_int_equal(hlen, 7);
+    assert_int_equal(http_parse_head(b, hlen, &r), HTTP_BAD);
+    /* Given every byte, the parser still stops at the first empty line. */
+    assert_int_equal(http_parse_head(b, n, &r), HTTP_BAD);
+    free(b);
+    /* The same with bare LF line ends, and with the method alone plus a
+     * space: no target is taken from beyond the line. */
+    assert_int_equal(parse("GET\n\n/secret.txt HTTP/1.1\n\n", &r), HTTP_BAD);
+    assert_int_equal(parse("GET \r\n\r\n/secret.txt HTTP/1.1\r\n\r\n", &r), HTTP_BAD);
+    assert_int_equal(parse("GET /\r\n\r\n/secret.txt HTTP/1.1\r\n\r\n", &r), HTTP_BAD);
+    assert_int_equal(parse("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /secret.txt HTTP/1.1\r\n\r\n", &r),
+                     HTTP_OK);
+    assert_string_equal(r.target, "/");
+}
+
 /* Requests whose every prefix and mutation is parsed below. */
 static const char *corpus[] = {
     "GET /index.html HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n",
@@ -222,8 +250,8 @@ int main(int argc, char **argv)
     printf("seed %u\n", seed);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),     cmocka_unit_test(test_body),
-        cmocka_unit_test(test_malformed), cmocka_unit_test(test_prefixes),
-        cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_malformed), cmocka_unit_test(test_line_beyond_head),
+        cmocka_unit_test(test_prefixes),  cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,148 @@
+/*
+ * The https example's front (examples/https/front.c, included here so its
+ * static functions can be driven) against a system actor and a handler
+ * played by the test on connector pairs, without TLS: a connection whose
+ * CLOSED found the channel to the handler full must not let the next
+ * connection in the same slot reach the handler before that CLOSED, or the
+ * handler appends the new connection's bytes to the old one's buffer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conn_pair.h"
+#include "front.c"
+
+/* The PKI is only used with tls=1. */
+const char pki_server_pem[] = "";
+const size_t pki_server_pem_len = 0;
+const char pki_server_key[] = "";
+const size_t pki_server_key_len = 0;
+
+enum { HDR = sizeof(ea_sys_msg_t) };
+
+struct fx {
+    struct ea_test_pair net, app; /* front = end a of both */
+    struct front s;
+};
+
+/* The next request the front sent to the system actor; asserts its op. */
+static ea_sys_msg_t take(struct fx *f, uint16_t op)
+{
+    ea_cargo_t c;
+    assert_int_equal(ea_cargo_recv(&f->net.cb, &c), EA_OK);
+    ea_sys_msg_t m;
+    memcpy(&m, c.data, HDR);
+    ea_cargo_release(&c);
+    assert_int_equal(m.op, op);
+    return m;
+}
+
+/* Completes request m with `status` (and data), and lets the front read it. */
+static void done(struct fx *f, ea_sys_msg_t m, int32_t status, const char *data)
+{
+    uint32_t len = data != NULL ? (uint32_t)strlen(data) : 0;
+    ea_cargo_t c;
+    assert_int_equal(ea_cargo_alloc(&f->net.cb, HDR + len, &c), EA_OK);
+    m.op |= EA_SYS_DONE;
+    m.status = status;
+    m.len = len;
+    memcpy(c.data, &m, HDR);
+    memcpy((uint8_t *)c.data + HDR, data, len);
+    assert_int_equal(ea_cargo_send(&c), EA_OK);
+    ea_sys_event_t ev;
+    assert_int_equal(ea_sys_recv(&f->s.sys, &ev), EA_OK);
+    on_sys(&f->net.a, &f->s, &ev);
+    ea_cargo_release(&ev.cargo);
+}
+
+/* What the handler receives next: kind and bytes. */
+static uint32_t handler_take(struct fx *f, uint32_t *id, char *buf, size_t cap)
+{
+    ea_cargo_t c;
+    if (ea_cargo_recv(&f->app.cb, &c) != EA_OK)
+        return 0;
+    struct hop h;
+    memcpy(&h, c.data, sizeof h);
+    size_t n = c.len - sizeof h < cap - 1 ? c.len - sizeof h : cap - 1;
+    memcpy(buf, (char *)c.data + sizeof h, n);
+    buf[n] = '\0';
+    ea_cargo_release(&c);
+    *id = h.id;
+    return h.kind;
+}
+
+static void test_closed_before_next_connection(void **state)
+{
+    (void)state;
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    ea_test_pair_init(&f->net, 64, 65536, "net");
+    ea_test_pair_init(&f->app, 2, 4096, "app"); /* room for two messages */
+    ea_sys_client_init(&f->s.sys, &f->net.ca);
+    f->s.app = &f->app.ca;
+    f->s.c = calloc(SLOTS, sizeof *f->s.c);
+    f->s.owed = calloc(SLOTS, 1);
+    assert_non_null(f->s.c);
+    assert_non_null(f->s.owed);
+    f->s.listener = -1;
+
+    assert_true(ea_net_listen(&f->s.sys, "127.0.0.1", 8443) > 0);
+    done(f, take(f, EA_NET_LISTEN), 1, NULL);
+    /* The first connection, handle 5 (slot 5), sends two pieces of a head
+     * that fill the channel to the handler, then ends. */
+    done(f, take(f, EA_NET_ACCEPT), 5, NULL);
+    ea_sys_msg_t recv = take(f, EA_NET_RECV);
+    ea_sys_msg_t acc = take(f, EA_NET_ACCEPT);
+    done(f, recv, 9, "GET /a HT");
+    done(f, take(f, EA_NET_RECV), 4, "TP/1");
+    done(f, take(f, EA_NET_RECV), 0, NULL); /* EOF: CLOSED finds no node */
+    done(f, take(f, EA_NET_CLOSE), 0, NULL);
+    /* The handler reads one message; a node is free again. */
+    uint32_t id;
+    char buf[256];
+    assert_int_equal(handler_take(f, &id, buf, sizeof buf), KIND_DATA);
+    assert_string_equal(buf, "GET /a HT");
+    /* The next connection lands in the same slot (handle 5 + 1 << 15). */
+    int32_t h2 = 5 + (1 << 15);
+    done(f, acc, h2, NULL);
+    ea_sys_msg_t r2 = take(f, EA_NET_RECV);
+    assert_int_equal(r2.handle, h2);
+    (void)take(f, EA_NET_ACCEPT);
+    /* The handler must see the old connection end before the new one's
+     * bytes. */
+    assert_int_equal(handler_take(f, &id, buf, sizeof buf), KIND_DATA);
+    assert_int_equal(id, 5);
+    assert_string_equal(buf, "TP/1");
+    assert_int_equal(handler_take(f, &id, buf, sizeof buf), KIND_CLOSED);
+    assert_int_equal(id, 5);
+    done(f, r2, 18, "GET /b HTTP/1.1\r\n\r");
+    assert_int_equal(handler_take(f, &id, buf, sizeof buf), KIND_DATA);
+    assert_int_equal(id, 5);
+    assert_string_equal(buf, "GET /b HTTP/1.1\r\n\r");
+    assert_int_equal(handler_take(f, &id, buf, sizeof buf), 0);
+    assert_int_equal(f->s.nowed, 0);
+
+    /* Drain the front's last RECV request, free everything. */
+    (void)take(f, EA_NET_RECV);
+    ea_cargo_t c;
+    assert_int_equal(ea_cargo_recv(&f->net.cb, &c), EA_ERR_EMPTY);
+    free(f->s.c);
+    free(f->s.owed);
+    ea_test_pair_fini(&f->net);
+    ea_test_pair_fini(&f->app);
+    free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_closed_before_next_connection),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
