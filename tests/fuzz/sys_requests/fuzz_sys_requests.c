@@ -1,0 +1,259 @@
+/*
+ * Fuzz target: the system actor's request dispatcher and completion path
+ * (src/sys), run in-process by tests/sys/sys_harness.c: two requesters in
+ * two enclaves, r0 granted a read-write directory with small limits
+ * (handles=12, timers=4, queued=64K), r1 a read-only directory with the
+ * defaults. No network: the ops are timers, files (paths inside, beside and
+ * outside the grants, with "..", symlinks), log lines, network ops on
+ * handles that are not sockets, unknown ops, short and lying headers. The
+ * input is a script of requests (each byte pattern picks a requester, an op,
+ * a handle from those it was given, arguments), with body steps between.
+ *
+ * Checks besides the sanitizers: every completion a requester gets answers
+ * a request it sent (no cross-talk between requesters), a FIRE names a timer
+ * it was given, a new handle is never one another requester holds, the
+ * limits of r0 are never passed, and when the run stops every descriptor the
+ * system actor made is closed.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sys_harness.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NR 2
+#define MH 64
+#define MID 512
+
+static char root[256], dirs[NR][300];
+static char *files[NR][1];
+static uint8_t ro[NR][1] = {{0}, {1}};
+
+struct req_state {
+    uint64_t next_id;
+    uint64_t sent[MID]; /* ids sent and not answered, 0 = free */
+    int32_t h[MH];
+    bool timer[MH];
+    int nh;
+};
+
+static struct req_state rs[NR];
+
+struct in {
+    const uint8_t *d;
+    size_t n;
+};
+
+static uint32_t take(struct in *in, unsigned bytes)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < bytes; i++) {
+        v = v << 8 | (in->n > 0 ? *in->d : 0);
+        if (in->n > 0) {
+            in->d++;
+            in->n--;
+        }
+    }
+    return v;
+}
+
+static void setup_once(void)
+{
+    if (root[0] != '\0')
+        return;
+    char tmpl[] = "/tmp/fuzz-sys-XXXXXX";
+    if (mkdtemp(tmpl) == NULL || realpath(tmpl, root) == NULL)
+        abort();
+    for (int i = 0; i < NR; i++) {
+        snprintf(dirs[i], sizeof dirs[i], "%s/g%d", root, i);
+        mkdir(dirs[i], 0700);
+        files[i][0] = dirs[i];
+    }
+    char p[700];
+    snprintf(p, sizeof p, "%s/outside", root);
+    mkdir(p, 0700);
+    snprintf(p, sizeof p, "%s/g0/out", root);
+    if (symlink("../outside", p) != 0)
+        abort();
+    snprintf(p, sizeof p, "%s/g1/f", root);
+    FILE *f = fopen(p, "w");
+    if (f != NULL) {
+        fputs("read-only content", f);
+        fclose(f);
+    }
+}
+
+/* A path chosen by sel, for requester r. */
+static void path(uint32_t sel, unsigned r, char *p, size_t cap)
+{
+    static const char *names[] = {"f",       "a",       "b",       "out/x", "../outside/x",
+                                  "../g1/f", "../g0/a", "nodir/x", ".",     "..",
+                                  "",        "x/../f",  "./a"};
+    uint32_t k = sel % (sizeof names / sizeof names[0]);
+    switch (sel / 16 % 4) {
+    case 0: snprintf(p, cap, "%s/%s", dirs[r], names[k]); break;
+    case 1: snprintf(p, cap, "%s/%s", dirs[!r], names[k]); break;
+    case 2: snprintf(p, cap, "/etc/%s", names[k]); break;
+    default: snprintf(p, cap, "%s", names[k]); break; /* relative: invalid */
+    }
+}
+
+static void issue(struct sys_harness *h, struct in *in)
+{
+    unsigned r = take(in, 1) % NR;
+    struct req_state *q = &rs[r];
+    static const uint16_t ops[] = {EA_TIMER_SET,    EA_TIMER_CANCEL, EA_FILE_OPEN,  EA_FILE_READ,
+                                   EA_FILE_WRITE,   EA_FILE_FSYNC,   EA_FILE_CLOSE, EA_FILE_UNLINK,
+                                   EA_FILE_STAT,    EA_LOG,          EA_NET_RECV,   EA_NET_SEND,
+                                   EA_NET_SHUTDOWN, EA_NET_CLOSE,    EA_NET_ACCEPT, 99};
+    uint32_t sel = take(in, 1);
+    uint16_t op = ops[sel % (sizeof ops / sizeof ops[0])];
+    uint32_t hsel = take(in, 1);
+    int32_t handle = q->nh > 0 && hsel < 220 ? q->h[hsel % (uint32_t)q->nh] : (int32_t)hsel - 230;
+    ea_sys_msg_t m = {.op = op, .handle = handle, .arg = take(in, 2), .arg64 = take(in, 4)};
+    char payload[1024];
+    uint32_t len = 0;
+    if (op == EA_TIMER_SET) {
+        /* Soon (fires during the run) or never; periodic 1..3 ms or not. */
+        m.arg64 = (m.arg64 & 1) ? 1 + m.arg64 % 2000000 : 3600ull * 1000000000ull;
+        m.arg %= 4;
+    }
+    if (op == EA_FILE_OPEN || op == EA_FILE_UNLINK || op == EA_FILE_STAT) {
+        path(take(in, 1), r, payload, sizeof payload);
+        len = (uint32_t)strlen(payload);
+        m.arg &= 0x3f;
+    } else if (op == EA_FILE_WRITE || op == EA_NET_SEND || op == EA_LOG) {
+        len = take(in, 1) * 4;
+        memset(payload, 'w', len);
+        m.arg64 %= 1u << 20;
+    }
+    if (sel & 0x80) /* a lying length: more than the payload */
+        m.len = len + 1 + take(in, 1);
+    uint64_t id = ++q->next_id;
+    m.req_id = id;
+    if (sel & 0x80) {
+        /* Built by hand: sys_h_send would set len and magic. */
+        ea_cargo_t cg;
+        if (ea_cargo_alloc(sys_h_conn(h, r), sizeof m + len, &cg) != EA_OK)
+            return;
+        m.magic = (sel & 0x40) ? 0 : EA_SYS_MAGIC;
+        memcpy(cg.data, &m, sizeof m);
+        memcpy((uint8_t *)cg.data + sizeof m, payload, len);
+        if (ea_cargo_send(&cg) != EA_OK) {
+            ea_cargo_release(&cg);
+            return;
+        }
+    } else if (sys_h_send(h, r, m, payload, len) != EA_OK) {
+        return;
+    }
+    if (op != EA_LOG || (sel & 0x80))
+        q->sent[id % MID] = id;
+}
+
+/* Takes and checks what requester r got. */
+static void drain(struct sys_harness *h, unsigned r)
+{
+    struct req_state *q = &rs[r];
+    ea_sys_msg_t m;
+    char text[300];
+    while (sys_h_recv(h, r, &m, text, sizeof text, 0)) {
+        if (m.magic != EA_SYS_MAGIC)
+            abort();
+        if (m.op == EA_TIMER_FIRE) {
+            /* A FIRE may still name a timer just cancelled; never another
+             * requester's. */
+            for (int i = 0; i < rs[!r].nh; i++)
+                if (rs[!r].h[i] == m.handle)
+                    abort();
+            continue;
+        }
+        if (m.req_id == 0 && m.status == EA_ERR_INVAL)
+            continue; /* a request too short to have an id */
+        if (m.req_id == 0 || q->sent[m.req_id % MID] != m.req_id)
+            abort(); /* no request of r has this id */
+        q->sent[m.req_id % MID] = 0;
+        uint16_t op = m.op & (uint16_t)~EA_SYS_DONE;
+        if (m.status >= 0 && (op == EA_TIMER_SET || op == EA_FILE_OPEN)) {
+            for (int i = 0; i < rs[!r].nh; i++)
+                if (rs[!r].h[i] == m.status)
+                    abort(); /* another requester's handle */
+            if (q->nh < MH) {
+                q->timer[q->nh] = op == EA_TIMER_SET;
+                q->h[q->nh++] = m.status;
+            }
+        }
+        if (m.status >= 0 && (op == EA_TIMER_CANCEL || op == EA_FILE_CLOSE))
+            for (int i = 0; i < q->nh; i++)
+                if (q->h[i] == m.handle) {
+                    q->h[i] = q->h[--q->nh];
+                    q->timer[i] = q->timer[q->nh];
+                    break;
+                }
+    }
+    /* r0's limits: handles=12, timers=4. */
+    if (r == 0) {
+        int timers = 0;
+        for (int i = 0; i < q->nh; i++)
+            timers += q->timer[i];
+        if (q->nh > 12 || timers > 4)
+            abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    setup_once();
+    /* Counted per input: libFuzzer's symbolizer opens pipes of its own. */
+    int fds = sys_h_fds();
+    memset(rs, 0, sizeof rs);
+    struct sys_harness *h = sys_h_new(NR, 32, 4096);
+    if (h == NULL)
+        abort();
+    for (unsigned i = 0; i < NR; i++) {
+        eai_dep_grant_t *g = sys_h_grant(h, i);
+        g->files = files[i];
+        g->files_ro = ro[i];
+        g->nfiles = 1;
+    }
+    sys_h_grant(h, 0)->max_handles = 12;
+    sys_h_grant(h, 0)->max_timers = 4;
+    sys_h_grant(h, 0)->max_queued = 64 * 1024;
+    if (sys_h_start(h) != EA_OK)
+        abort();
+    struct in in = {data, size};
+    for (int step = 0; in.n > 0 && step < 300; step++) {
+        uint32_t cmd = take(&in, 1);
+        if (cmd < 200) {
+            issue(h, &in);
+        } else if (cmd < 250) {
+            (void)sys_h_step(h);
+        } else {
+            sys_h_end(h, 1); /* r1 goes away: what it held is closed */
+            (void)sys_h_step(h);
+        }
+        for (unsigned r = 0; r < NR; r++)
+            drain(h, r);
+    }
+    for (int k = 0; k < 3; k++) {
+        (void)sys_h_step(h);
+        for (unsigned r = 0; r < NR; r++)
+            drain(h, r);
+    }
+    if (sys_h_free(h) != EA_DONE)
+        abort();
+    if (sys_h_fds() != fds)
+        abort(); /* a descriptor of the system actor outlived it */
+    /* Files made by r0 go, so inputs do not depend on each other. */
+    static const char *made[] = {"f", "a", "b"};
+    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", dirs[0], made[i]);
+        unlink(p);
+    }
+    return 0;
+}
