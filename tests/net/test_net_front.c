@@ -53,7 +53,8 @@ static void done(struct fx *f, ea_sys_msg_t m, int32_t status, const char *data)
     m.status = status;
     m.len = len;
     memcpy(c.data, &m, HDR);
-    memcpy((uint8_t *)c.data + HDR, data, len);
+    if (len > 0)
+        memcpy((uint8_t *)c.data + HDR, data, len);
     assert_int_equal(ea_cargo_send(&c), EA_OK);
     ea_sys_event_t ev;
     assert_int_equal(ea_sys_recv(&f->s.sys, &ev), EA_OK);
