@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,21 @@ static void seeds(const char *out)
     }
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* The platform directory goes when the fuzzer exits. */
+static void cleanup(void)
+{
+    eai_pservice_close(&sv);
+    (void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -183,6 +199,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_pservice: %s\n", err);
         abort();
     }
+    atexit(cleanup);
     fd_sealed = memfd_with_image(1);
     fd_unsealed = memfd_with_image(0);
     fd_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
