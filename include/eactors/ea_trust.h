@@ -206,11 +206,12 @@ EA_API int ea_seal_data_ex(uint16_t key_policy, ea_attributes_t attribute_mask, 
  * be NULL when no additional MAC text is expected. The size of the sealed
  * data is not a parameter: a caller that got it from the host must first
  * check that it holds ea_calc_sealed_data_size(ea_get_add_mac_txt_len(),
- * ea_get_encrypt_txt_len()) bytes. Returns EA_OK, or: EA_ERR_AUTH if the data
- * was modified (lengths, reserved fields, key request or tag) or sealed by
- * another enclave (MRENCLAVE policy) or signer (MRSIGNER policy) or on another
+ * ea_get_encrypt_txt_len()) bytes, or call ea_unseal_data_ex, which does.
+ * Returns EA_OK, or: EA_ERR_AUTH if the data was modified (lengths, reserved
+ * fields, key request including its CPUSVN, or tag) or sealed by another
+ * enclave (MRENCLAVE policy) or signer (MRSIGNER policy) or on another
  * platform; EA_ERR_PERM outside an enclave, or if sealed at a higher ISVSVN
- * than this enclave's or with a non-zero CPUSVN; EA_ERR_INVAL if
+ * than this enclave's; EA_ERR_INVAL if
  * `p_sealed_data` or `p_decrypted_text_length` is NULL, a buffer is NULL with
  * a non-zero size, or a buffer is smaller than its recorded length;
  * EA_ERR_SYS if the platform service cannot be reached; EA_ERR_CRYPTO or
@@ -220,6 +221,20 @@ EA_API int ea_seal_data_ex(uint16_t key_policy, ea_attributes_t attribute_mask, 
 EA_API int ea_unseal_data(const ea_sealed_data_t *p_sealed_data, uint8_t *p_additional_mactext,
                           uint32_t *p_additional_mactext_length, uint8_t *p_decrypted_text,
                           uint32_t *p_decrypted_text_length);
+
+/**
+ * Unseals sealed data of which the caller holds exactly `sealed_data_size`
+ * bytes at `p_sealed_data` (what it received from the host or read from a
+ * file): no byte outside them is read, whatever the blob's header says. Use
+ * it for any blob that did not come from this enclave's own memory. Returns
+ * what ea_unseal_data returns, and EA_ERR_AUTH also if `sealed_data_size` is
+ * smaller than the fixed header or is not the total size the header records
+ * (ea_calc_sealed_data_size() of the two lengths): a cut or padded blob is
+ * modified data.
+ */
+EA_API int ea_unseal_data_ex(const ea_sealed_data_t *p_sealed_data, uint32_t sealed_data_size,
+                             uint8_t *p_additional_mactext, uint32_t *p_additional_mactext_length,
+                             uint8_t *p_decrypted_text, uint32_t *p_decrypted_text_length);
 
 /* ---- monotonic counters (sgx_tae_service.h) ---- */
 
@@ -332,10 +347,10 @@ EA_API int ea_dh_initiator_proc_msg1(const ea_dh_msg1_t *msg1, ea_dh_msg2_t *msg
  * trust policy is applied here). Returns EA_OK, or: EA_ERR_INVAL if an
  * argument is NULL or `session` is not a responder waiting for message 2;
  * EA_ERR_PERM outside an enclave; EA_ERR_AUTH if `g_b` is a small-order key
- * or the MAC, the report or its binding of both keys does not verify (also
- * when the platform service cannot be reached to check the report);
- * EA_ERR_SYS if the platform service cannot be reached to make message 3's
- * report; EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails.
+ * or the MAC, the report or its binding of both keys does not verify;
+ * EA_ERR_SYS if the platform service cannot be reached (to check message
+ * 2's report or to make message 3's: an outage, not a verdict on the peer);
+ * EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails.
  */
 EA_API int ea_dh_responder_proc_msg2(const ea_dh_msg2_t *msg2, ea_dh_msg3_t *msg3,
                                      ea_dh_session_t *session, uint8_t aek[16],
@@ -346,8 +361,9 @@ EA_API int ea_dh_responder_proc_msg2(const ea_dh_msg2_t *msg2, ea_dh_msg3_t *msg
  * applied here). Returns EA_OK, or: EA_ERR_INVAL if an argument is NULL or
  * `session` is not an initiator waiting for message 3; EA_ERR_PERM outside an
  * enclave; EA_ERR_AUTH if the MAC, the report or its binding of both keys
- * does not verify (also when the platform service cannot be reached to check
- * the report); EA_ERR_CRYPTO or EA_ERR_NOMEM if the crypto library fails.
+ * does not verify; EA_ERR_SYS if the platform service cannot be reached to
+ * check the report (an outage, not a verdict on the peer); EA_ERR_CRYPTO or
+ * EA_ERR_NOMEM if the crypto library fails.
  */
 EA_API int ea_dh_initiator_proc_msg3(const ea_dh_msg3_t *msg3, ea_dh_session_t *session,
                                      uint8_t aek[16], ea_dh_identity_t *responder_identity);

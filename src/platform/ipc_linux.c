@@ -5,9 +5,14 @@
  *
  * Design notes. A seqpacket record arrives whole or not at all, so a short
  * or truncated read (MSG_TRUNC, MSG_CTRUNC) is a malformed record, never a
- * part of one. A received descriptor is close-on-exec (MSG_CMSG_CLOEXEC)
- * and handed to the caller even when the record is malformed, so the caller
- * can close it. eai_memfd_map_sealed refuses a descriptor that is not sealed
+ * part of one. The kernel installs every descriptor a record carries in
+ * the receiver (close-on-exec: MSG_CMSG_CLOEXEC) before we can look at
+ * them, so a hostile sender chooses how many arrive: the receive walks
+ * every SCM_RIGHTS message, hands over one descriptor only when the record
+ * is well formed and carried exactly one, and closes every other one
+ * itself. Two or more descriptors, or a truncated control part, make the
+ * record malformed. A caller never has a descriptor to close after a
+ * failed receive. eai_memfd_map_sealed refuses a descriptor that is not sealed
  * against writing, growing and shrinking: what the caller measures is what
  * anyone else mapping that memfd sees. The sender of a record is the
  * kernel's word (SCM_CREDENTIALS on a socket with SO_PASSCRED): a process
@@ -65,12 +70,52 @@ int eai_msg_want_sender(int fd)
     return setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) == 0 ? EA_OK : EA_ERR_SYS;
 }
 
+/* Every descriptor in SCM_RIGHTS messages of `msg`, in order: closes all of
+ * them but the first, which it returns (-1 if none), and counts them in
+ * *count. The kernel installed each one in this process (close-on-exec),
+ * whatever the record looks like, so each must be kept or closed here. */
+static int take_fds(struct msghdr *msg, int *count)
+{
+    int first = -1;
+    *count = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0))
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+            if (first < 0)
+                first = got;
+            else
+                close(got);
+            (*count)++;
+        }
+    }
+    return first;
+}
+
+static pid_t take_sender(struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+            c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
+            struct ucred uc;
+            memcpy(&uc, CMSG_DATA(c), sizeof uc);
+            return uc.pid;
+        }
+    return 0;
+}
+
 int eai_msg_recv_from(int fd, void *buf, size_t len, int *passed_fd, pid_t *sender)
 {
     struct iovec iov = {.iov_base = buf, .iov_len = len};
+    /* Room for credentials and one descriptor, and a little more so that a
+     * record with a few extra descriptors is seen whole (and refused)
+     * rather than truncated; what does not fit the kernel drops itself. */
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
+        char buf[CMSG_SPACE(4 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
     } cm;
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
     if (passed_fd != NULL)
@@ -85,31 +130,24 @@ int eai_msg_recv_from(int fd, void *buf, size_t len, int *passed_fd, pid_t *send
     do
         n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     while (n < 0 && errno == EINTR);
-    for (struct cmsghdr *c = n >= 0 && msg.msg_control != NULL ? CMSG_FIRSTHDR(&msg) : NULL;
-         c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET)
-            continue;
-        if (c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
-            int got;
-            memcpy(&got, CMSG_DATA(c), sizeof got);
-            if (passed_fd != NULL && *passed_fd < 0)
-                *passed_fd = got;
-            else
-                close(got); /* not asked for, or a second one */
-        } else if (c->cmsg_type == SCM_CREDENTIALS &&
-                   c->cmsg_len == CMSG_LEN(sizeof(struct ucred)) && sender != NULL) {
-            struct ucred uc;
-            memcpy(&uc, CMSG_DATA(c), sizeof uc);
-            *sender = uc.pid;
-        }
-    }
-    if (n == 0)
-        return EA_ERR_STOPPED;
     if (n < 0)
         return EA_ERR_SYS;
-    if (n != (ssize_t)len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-        return EA_ERR_PARSE;
-    return EA_OK;
+    int nfds = 0;
+    int got = msg.msg_control != NULL ? take_fds(&msg, &nfds) : -1;
+    if (sender != NULL && msg.msg_control != NULL)
+        *sender = take_sender(&msg);
+    int rc = EA_OK;
+    if (n == 0)
+        rc = EA_ERR_STOPPED; /* end of stream, or an empty record: no request */
+    else if (n != (ssize_t)len || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || nfds > 1)
+        rc = EA_ERR_PARSE;
+    /* A descriptor is handed over only with a well-formed record that
+     * carried exactly one and a caller that asked for one. */
+    if (rc == EA_OK && passed_fd != NULL)
+        *passed_fd = got;
+    else if (got >= 0)
+        close(got);
+    return rc;
 }
 
 int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd)
@@ -149,8 +187,7 @@ bool eai_proc_confined(int procfd, pid_t pid)
     /* Mode 2 is a filter (our allow-list); no_new_privs comes with it; and
      * no tracer (a debugger or strace attached from the launcher's birth
      * follows every fork and reads enclave memory). */
-    return strstr(text, "\nSeccomp:\t2\n") != NULL &&
-           strstr(text, "\nNoNewPrivs:\t1\n") != NULL &&
+    return strstr(text, "\nSeccomp:\t2\n") != NULL && strstr(text, "\nNoNewPrivs:\t1\n") != NULL &&
            strstr(text, "\nTracerPid:\t0\n") != NULL;
 }
 

@@ -107,9 +107,11 @@ int eai_child_harden(char *err, size_t errlen);
 /* ---- Record messages between processes (ipc_linux.c) --------------------
  * On a SOCK_SEQPACKET socket: one record of exactly `len` bytes, optionally
  * with one descriptor. send: EA_OK or EA_ERR_SYS. recv: EA_OK, EA_ERR_STOPPED
- * when the peer closed, EA_ERR_PARSE for a record of another size or a
- * truncated one, EA_ERR_SYS; a passed descriptor (close-on-exec) is stored
- * in *passed_fd (else -1) even when the record is refused. */
+ * when the peer closed (or sent an empty record), EA_ERR_PARSE for a record
+ * of another size, a truncated one or one with more than one descriptor,
+ * EA_ERR_SYS. *passed_fd (if not NULL) receives the record's descriptor
+ * (close-on-exec; the caller owns it) only on EA_OK, else -1: every
+ * descriptor of a refused record, and every one not asked for, is closed. */
 /* A connected pair of record sockets (close-on-exec), one end per process. */
 int eai_msg_pair(int fds[2]);
 int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd);

@@ -76,11 +76,13 @@ static int derive(ea_dh_session_t *s, const uint8_t g_a[32], const uint8_t g_b[3
  * bytes of report data (the rest zero). */
 static int check_report(const ea_report_t *r, const uint8_t expect[32])
 {
+    /* EA_ERR_AUTH from the check itself; anything else (the platform
+     * service unreachable, the crypto library failing) says nothing about
+     * the peer and is returned as it is, so a caller can tell an outage
+     * from a forgery. */
     int rc = ea_verify_report(r);
-    if (rc == EA_ERR_PERM || rc == EA_ERR_CRYPTO || rc == EA_ERR_NOMEM)
-        return rc;
     if (rc != EA_OK)
-        return EA_ERR_AUTH;
+        return rc;
     uint8_t acc = 0;
     for (size_t i = 32; i < sizeof r->body.report_data.d; i++)
         acc |= r->body.report_data.d[i];

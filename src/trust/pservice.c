@@ -22,71 +22,18 @@
 #include "crypto/crypto.h"
 #include "platform/platform.h"
 
-enum { PS_EINIT = 1, PS_EREPORT, PS_EGETKEY, PS_MC };
-
-struct ps_req {
-    uint32_t op;
-    uint32_t arg;
-    union {
-        struct {
-            char image_name[160];
-            uint32_t siglen;
-            uint8_t sig[EAI_SIGSTRUCT_SIZE];
-        } einit;
-        struct {
-            ea_target_info_t target;
-            ea_report_data_t data;
-        } ereport;
-        ea_key_request_t keyreq;
-        ea_mc_uuid_t uuid;
-    } u;
-};
-
-struct ps_resp {
-    int32_t rc;
-    uint32_t pad;
-    union {
-        struct {
-            eai_identity_t id;
-            char err[256];
-        } einit;
-        ea_report_t report;
-        uint8_t key[16];
-        struct {
-            ea_mc_uuid_t uuid;
-            uint32_t value;
-        } mc;
-    } u;
-};
-
 /* ------------------------------------------------------------- service */
-
-struct peer {
-    int fd;
-    int initted;
-    eai_identity_t id;
-};
-
-/* What the service itself holds: the secret, the counters, and /proc to
- * see whether an enclave runs confined. */
-struct service {
-    eai_pcore_t pc;
-    eai_counters_t mc;
-    int procfd;
-    pid_t launcher; /* the parent: `none` enclaves run inside it */
-    bool foreign;   /* the loader's environment may have mapped foreign code */
-};
 
 /* 1: a request (and maybe a descriptor) arrived; 0: the enclave closed its
  * end; -1: a malformed request. */
-static int recv_req(int fd, struct ps_req *req, int *passed_fd, pid_t *sender)
+static int recv_req(int fd, struct eai_ps_req *req, int *passed_fd, pid_t *sender)
 {
     int rc = eai_msg_recv_from(fd, req, sizeof *req, passed_fd, sender);
     return rc == EA_OK ? 1 : rc == EA_ERR_STOPPED ? 0 : -1;
 }
 
-static void do_einit(struct peer *p, const struct ps_req *req, int imgfd, bool isolated,
-                     struct ps_resp *resp)
+static void do_einit(eai_ppeer_t *p, const struct eai_ps_req *req, int imgfd, bool isolated,
+                     struct eai_ps_resp *resp)
 {
     char name[sizeof req->u.einit.image_name + 1];
     memcpy(name, req->u.einit.image_name, sizeof req->u.einit.image_name);
@@ -113,9 +60,9 @@ static void do_einit(struct peer *p, const struct ps_req *req, int imgfd, bool i
     uint32_t siglen = req->u.einit.siglen;
     if (siglen > sizeof req->u.einit.sig)
         siglen = sizeof req->u.einit.sig + 1; /* decode reports the wrong size */
-    resp->rc = eai_einit(map, size, req->u.einit.sig,
-                         siglen > sizeof req->u.einit.sig ? 0 : siglen, name, signame,
-                         &resp->u.einit.id, resp->u.einit.err, sizeof resp->u.einit.err);
+    resp->rc =
+        eai_einit(map, size, req->u.einit.sig, siglen > sizeof req->u.einit.sig ? 0 : siglen, name,
+                  signame, &resp->u.einit.id, resp->u.einit.err, sizeof resp->u.einit.err);
     eai_mem_unmap((void *)map, size);
     if (resp->rc == EA_OK) {
         /* Keys follow isolation, as on SGX: an enclave the kernel does not
@@ -129,13 +76,13 @@ static void do_einit(struct peer *p, const struct ps_req *req, int imgfd, bool i
     }
 }
 
-static void serve(struct service *sv, struct peer *p, const struct ps_req *req, int imgfd,
-                  pid_t sender, struct ps_resp *resp)
+static void serve(eai_pservice_t *sv, eai_ppeer_t *p, const struct eai_ps_req *req, int imgfd,
+                  pid_t sender, struct eai_ps_resp *resp)
 {
     const eai_pcore_t *pc = &sv->pc;
     eai_counters_t *mc = &sv->mc;
     memset(resp, 0, sizeof *resp);
-    if (req->op == PS_EINIT) {
+    if (req->op == EAI_PS_EINIT) {
         /* Isolated: a process of its own (not the launcher, where `none`
          * enclaves and host code run) that the kernel shows confined and
          * untraced, started without the loader's environment. */
@@ -149,12 +96,14 @@ static void serve(struct service *sv, struct peer *p, const struct ps_req *req, 
         return;
     }
     switch (req->op) {
-    case PS_EREPORT:
+    case EAI_PS_EREPORT:
         resp->rc = eai_pcore_ereport(pc, &p->id, &req->u.ereport.target, &req->u.ereport.data,
                                      &resp->u.report);
         break;
-    case PS_EGETKEY: resp->rc = eai_pcore_egetkey(pc, &p->id, &req->u.keyreq, resp->u.key); break;
-    case PS_MC: {
+    case EAI_PS_EGETKEY:
+        resp->rc = eai_pcore_egetkey(pc, &p->id, &req->u.keyreq, resp->u.key);
+        break;
+    case EAI_PS_MC: {
         ea_mc_uuid_t uuid = req->u.uuid;
         uint32_t value = 0;
         switch (req->arg) {
@@ -174,30 +123,52 @@ static void serve(struct service *sv, struct peer *p, const struct ps_req *req, 
     }
 }
 
-/* Reads the secret, opens the counters and confines the process; on failure
- * writes the reason into msg and ends the process. */
-static void service_start(const char *dir, struct service *sv, char *msg, size_t msglen)
+int eai_pservice_open(eai_pservice_t *sv, const char *dir, char *err, size_t errlen)
 {
-    char err[256] = "";
-    if (eai_child_harden(err, sizeof err) != EA_OK) {
-        snprintf(msg, msglen, "%s", err);
-        eai_exit_now(1);
-    }
+    memset(sv, 0, sizeof *sv);
+    sv->procfd = -1;
     if (eai_crypto_init() != EA_OK) {
-        snprintf(msg, msglen, "cannot initialise the crypto library");
-        eai_exit_now(1);
+        snprintf(err, errlen, "cannot initialise the crypto library");
+        return EA_ERR_CRYPTO;
     }
-    if (eai_pcore_open(&sv->pc, dir, err, sizeof err) != EA_OK ||
-        eai_mc_open(&sv->mc, &sv->pc, dir, err, sizeof err) != EA_OK) {
-        snprintf(msg, msglen, "%s", err);
-        eai_exit_now(1);
+    int rc = eai_pcore_open(&sv->pc, dir, err, errlen);
+    if (rc != EA_OK)
+        return rc;
+    rc = eai_mc_open(&sv->mc, &sv->pc, dir, err, errlen);
+    if (rc != EA_OK) {
+        eai_pcore_close(&sv->pc);
+        return rc;
     }
     sv->launcher = eai_parent_pid();
     /* Enclaves are forks of the launcher, which the service is a fork of:
      * code the loader's environment put into it is in every enclave. */
     sv->foreign = eai_loader_env_used() != NULL;
     if (eai_proc_open(&sv->procfd) != EA_OK) {
-        snprintf(msg, msglen, "cannot open /proc");
+        snprintf(err, errlen, "cannot open /proc");
+        eai_mc_close(&sv->mc);
+        eai_pcore_close(&sv->pc);
+        return EA_ERR_SYS;
+    }
+    return EA_OK;
+}
+
+void eai_pservice_close(eai_pservice_t *sv)
+{
+    if (sv->procfd >= 0)
+        eai_close(sv->procfd);
+    sv->procfd = -1;
+    eai_mc_close(&sv->mc);
+    eai_pcore_close(&sv->pc);
+}
+
+/* Hardens the process, opens the service and confines it; on failure
+ * writes the reason into msg and ends the process. */
+static void service_start(const char *dir, eai_pservice_t *sv, char *msg, size_t msglen)
+{
+    char err[256] = "";
+    if (eai_child_harden(err, sizeof err) != EA_OK ||
+        eai_pservice_open(sv, dir, err, sizeof err) != EA_OK) {
+        snprintf(msg, msglen, "%s", err);
         eai_exit_now(1);
     }
     /* The kernel keeps the service inside its counters directory (the
@@ -217,12 +188,10 @@ static void service_start(const char *dir, struct service *sv, char *msg, size_t
     }
 }
 
-/* Answers one request of enclave i; false when that enclave is cut off
- * (it closed its end or sent a malformed request). */
-static bool serve_one(struct service *sv, struct peer *p)
+bool eai_pservice_serve_one(eai_pservice_t *sv, eai_ppeer_t *p)
 {
-    struct ps_req req;
-    struct ps_resp resp;
+    struct eai_ps_req req;
+    struct eai_ps_resp resp;
     int imgfd;
     pid_t sender;
     int r = recv_req(p->fd, &req, &imgfd, &sender);
@@ -239,9 +208,9 @@ static bool serve_one(struct service *sv, struct peer *p)
 
 _Noreturn void eai_pservice_main(const char *dir, const int *fds, int n, char *msg, size_t msglen)
 {
-    struct service sv;
+    eai_pservice_t sv;
     service_start(dir, &sv, msg, msglen);
-    struct peer *peers = calloc((size_t)n, sizeof *peers);
+    eai_ppeer_t *peers = calloc((size_t)n, sizeof *peers);
     int *live = calloc((size_t)n, sizeof *live);
     uint8_t *ready = calloc((size_t)n, 1);
     if (peers == NULL || live == NULL || ready == NULL)
@@ -251,21 +220,21 @@ _Noreturn void eai_pservice_main(const char *dir, const int *fds, int n, char *m
     int open_count = n;
     while (open_count > 0 && eai_wait_readable(live, n, ready) == EA_OK) {
         for (int i = 0; i < n; i++) {
-            if (!ready[i] || serve_one(&sv, &peers[i]))
+            if (!ready[i] || eai_pservice_serve_one(&sv, &peers[i]))
                 continue;
             eai_close(live[i]);
             live[i] = -1;
             open_count--;
         }
     }
-    eai_mc_close(&sv.mc);
-    eai_pcore_close(&sv.pc);
+    eai_pservice_close(&sv);
     eai_exit_now(0);
 }
 
 /* -------------------------------------------------------------- client */
 
-static int call(eai_pclient_t *c, const struct ps_req *req, int passfd, struct ps_resp *resp)
+static int call(eai_pclient_t *c, const struct eai_ps_req *req, int passfd,
+                struct eai_ps_resp *resp)
 {
     pthread_mutex_lock(&c->lock);
     int rc = eai_msg_send(c->fd, req, sizeof *req, passfd);
@@ -278,10 +247,10 @@ static int call(eai_pclient_t *c, const struct ps_req *req, int passfd, struct p
 static int op_ereport(void *ctx, const ea_target_info_t *target, const ea_report_data_t *data,
                       ea_report_t *report)
 {
-    struct ps_req req;
-    struct ps_resp resp;
+    struct eai_ps_req req;
+    struct eai_ps_resp resp;
     memset(&req, 0, sizeof req);
-    req.op = PS_EREPORT;
+    req.op = EAI_PS_EREPORT;
     req.u.ereport.target = *target;
     if (data != NULL)
         req.u.ereport.data = *data;
@@ -293,10 +262,10 @@ static int op_ereport(void *ctx, const ea_target_info_t *target, const ea_report
 
 static int op_egetkey(void *ctx, const ea_key_request_t *kr, uint8_t key[16])
 {
-    struct ps_req req;
-    struct ps_resp resp;
+    struct eai_ps_req req;
+    struct eai_ps_resp resp;
     memset(&req, 0, sizeof req);
-    req.op = PS_EGETKEY;
+    req.op = EAI_PS_EGETKEY;
     req.u.keyreq = *kr;
     int rc = call(ctx, &req, -1, &resp);
     if (rc == EA_OK && (rc = resp.rc) == EA_OK)
@@ -316,10 +285,10 @@ static int op_identity(void *ctx, eai_identity_t *id)
 
 static int op_mc(void *ctx, int op, ea_mc_uuid_t *uuid, uint32_t *value)
 {
-    struct ps_req req;
-    struct ps_resp resp;
+    struct eai_ps_req req;
+    struct eai_ps_resp resp;
     memset(&req, 0, sizeof req);
-    req.op = PS_MC;
+    req.op = EAI_PS_MC;
     req.arg = (uint32_t)op;
     if (uuid != NULL)
         req.u.uuid = *uuid;
@@ -356,10 +325,10 @@ void eai_pclient_fini(eai_pclient_t *c)
 int eai_pclient_einit(eai_pclient_t *c, int image_fd, const char *image_name, const uint8_t *sig,
                       size_t siglen, char *err, size_t errlen)
 {
-    struct ps_req req;
-    struct ps_resp resp;
+    struct eai_ps_req req;
+    struct eai_ps_resp resp;
     memset(&req, 0, sizeof req);
-    req.op = PS_EINIT;
+    req.op = EAI_PS_EINIT;
     snprintf(req.u.einit.image_name, sizeof req.u.einit.image_name, "%s", image_name);
     req.u.einit.siglen = (uint32_t)siglen;
     memcpy(req.u.einit.sig, sig, siglen < sizeof req.u.einit.sig ? siglen : sizeof req.u.einit.sig);

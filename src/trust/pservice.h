@@ -12,15 +12,86 @@
 #define EAI_PSERVICE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "trust/trust.h"
+
+/* The wire format: each request and each response is one record of exactly
+ * its struct's size; the image memfd of an EINIT travels with its record
+ * (SCM_RIGHTS, exactly one descriptor). */
+enum { EAI_PS_EINIT = 1, EAI_PS_EREPORT, EAI_PS_EGETKEY, EAI_PS_MC };
+
+struct eai_ps_req {
+    uint32_t op;  /* EAI_PS_* */
+    uint32_t arg; /* EAI_PS_MC: EAI_MC_* */
+    union {
+        struct {
+            char image_name[160];
+            uint32_t siglen;
+            uint8_t sig[EAI_SIGSTRUCT_SIZE];
+        } einit;
+        struct {
+            ea_target_info_t target;
+            ea_report_data_t data;
+        } ereport;
+        ea_key_request_t keyreq;
+        ea_mc_uuid_t uuid;
+    } u;
+};
+
+struct eai_ps_resp {
+    int32_t rc;
+    uint32_t pad;
+    union {
+        struct {
+            eai_identity_t id;
+            char err[256];
+        } einit;
+        ea_report_t report;
+        uint8_t key[16];
+        struct {
+            ea_mc_uuid_t uuid;
+            uint32_t value;
+        } mc;
+    } u;
+};
 
 /* Runs the service in the calling process (forked by the launcher) over
  * sockets fds[0..n), until every socket is closed. Never returns: exits 0, or
  * 1 after writing a one-line reason into msg (msglen bytes, shared memory). */
 _Noreturn void eai_pservice_main(const char *dir, const int *fds, int n, char *msg, size_t msglen);
+
+/* What the service holds: the secret, the counters, and /proc to see
+ * whether an enclave runs confined. */
+typedef struct eai_pservice {
+    eai_pcore_t pc;
+    eai_counters_t mc;
+    int procfd;
+    pid_t launcher; /* the parent: `none` enclaves run inside it */
+    bool foreign;   /* the loader's environment may have mapped foreign code */
+} eai_pservice_t;
+
+/* One enclave's socket as the service sees it. */
+typedef struct eai_ppeer {
+    int fd;
+    int initted;
+    eai_identity_t id; /* set by a successful EINIT on this socket */
+} eai_ppeer_t;
+
+/* The service's state without the process around it (eai_pservice_main
+ * uses these; tests and the fuzz target drive them in-process): open reads
+ * the secret and opens the counters and /proc under `dir`, nothing is
+ * confined. EA_OK, or an error with a one-line reason in err. */
+int eai_pservice_open(eai_pservice_t *sv, const char *dir, char *err, size_t errlen);
+void eai_pservice_close(eai_pservice_t *sv); /* wipes the secret */
+/* Receives one record on p->fd and answers it. Every descriptor that came
+ * with the record is closed before it returns. False when the enclave is
+ * cut off: it closed its end or sent a malformed record (the caller closes
+ * p->fd). */
+bool eai_pservice_serve_one(eai_pservice_t *sv, eai_ppeer_t *p);
 
 /* Enclave side of one socket. */
 typedef struct eai_pclient {

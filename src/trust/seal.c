@@ -17,15 +17,20 @@
  * Every length is checked before any byte past the fixed header is read:
  * plain_text_offset <= payload_size, both lengths fit the caller's buffers,
  * and the total size does not wrap. The bytes read are then bounded by the
- * header plus the caller's two buffer sizes. The API has no parameter for
- * the size of the sealed buffer (SGX's has none either): a caller that got
- * the blob from the host must check that the bytes it received are at least
+ * header plus the caller's two buffer sizes. ea_unseal_data has no
+ * parameter for the size of the sealed buffer (SGX's has none either): its
+ * caller must check that the bytes it received are
  * ea_calc_sealed_data_size(ea_get_add_mac_txt_len(), ea_get_encrypt_txt_len())
- * before calling, or pass buffer sizes that bound what it received. Reserved
- * fields must be zero, so every byte of the blob is either authenticated or
- * checked. Any inconsistency is EA_ERR_AUTH ("modified"), except lengths
- * beyond the caller's buffers (EA_ERR_INVAL) and an ISVSVN above ours,
- * which EGETKEY reports as EA_ERR_PERM.
+ * before calling, or pass buffer sizes that bound what it received.
+ * ea_unseal_data_ex takes the number of bytes received and does that check
+ * itself: fewer than the fixed header, or another total than the header
+ * records, is modified data, decided before the header (resp. the payload)
+ * is read. Reserved fields must be zero and the CPUSVN the platform's
+ * (zero), so every byte of the blob is either authenticated or checked. Any
+ * inconsistency is EA_ERR_AUTH ("modified"), except lengths beyond the
+ * caller's buffers (EA_ERR_INVAL) and an ISVSVN above ours, which EGETKEY
+ * reports as EA_ERR_PERM (what a seal by a newer version of the enclave
+ * gets).
  */
 #include "trust/trust_int.h"
 
@@ -149,27 +154,35 @@ fail:
     return rc;
 }
 
-int ea_unseal_data(const ea_sealed_data_t *p_sealed_data, uint8_t *p_additional_mactext,
-                   uint32_t *p_additional_mactext_length, uint8_t *p_decrypted_text,
-                   uint32_t *p_decrypted_text_length)
+/* Unseals `s`; `blob_size` is the number of bytes the caller holds, or
+ * NULL when it does not say (ea_unseal_data). */
+static int unseal(const ea_sealed_data_t *s, const uint32_t *blob_size,
+                  uint8_t *p_additional_mactext, uint32_t *p_additional_mactext_length,
+                  uint8_t *p_decrypted_text, uint32_t *p_decrypted_text_length)
 {
     const eai_tplat_t *p = eai_trust_platform();
     if (p == NULL)
         return EA_ERR_PERM;
-    if (p_sealed_data == NULL || p_decrypted_text_length == NULL)
+    if (s == NULL || p_decrypted_text_length == NULL)
         return EA_ERR_INVAL;
     uint32_t add_cap = p_additional_mactext_length != NULL ? *p_additional_mactext_length : 0;
     uint32_t dec_cap = *p_decrypted_text_length;
     if ((add_cap > 0 && p_additional_mactext == NULL) || (dec_cap > 0 && p_decrypted_text == NULL))
         return EA_ERR_INVAL;
+    /* Not even the fixed header is read unless the blob holds it. */
+    if (blob_size != NULL && *blob_size < sizeof(ea_sealed_data_t))
+        return EA_ERR_AUTH;
 
     /* Only the fixed header is read until the lengths are known to be
      * consistent and within the caller's sizes. */
-    const ea_sealed_data_t *s = p_sealed_data;
     uint32_t enc_len = ea_get_encrypt_txt_len(s);
     uint32_t add_len = ea_get_add_mac_txt_len(s);
-    if (enc_len == UINT32_MAX || add_len == UINT32_MAX ||
-        ea_calc_sealed_data_size(add_len, enc_len) == UINT32_MAX)
+    uint32_t need = ea_calc_sealed_data_size(add_len, enc_len);
+    if (enc_len == UINT32_MAX || add_len == UINT32_MAX || need == UINT32_MAX)
+        return EA_ERR_AUTH;
+    /* A blob of another size than its header records was cut short or has
+     * bytes that nothing authenticates: modified. */
+    if (blob_size != NULL && *blob_size != need)
         return EA_ERR_AUTH;
     /* Buffers too small: as the SDK, a parameter error (the caller may ask
      * the lengths with ea_get_*_len and retry). */
@@ -178,6 +191,12 @@ int ea_unseal_data(const ea_sealed_data_t *p_sealed_data, uint8_t *p_additional_
     if (!all_zero(s->reserved, sizeof s->reserved) ||
         !all_zero(s->aes_data.reserved, sizeof s->aes_data.reserved) ||
         s->key_request.key_name != EA_KEYSELECT_SEAL)
+        return EA_ERR_AUTH;
+    /* Seals are made at the platform's CPUSVN, which is zero and never
+     * changes on this backend: any other value was written by someone
+     * else. (EGETKEY would refuse it with EA_ERR_PERM, the answer meant for
+     * a seal from a newer platform, which this cannot be.) */
+    if (!all_zero(s->key_request.cpu_svn, sizeof s->key_request.cpu_svn))
         return EA_ERR_AUTH;
 
     uint8_t key[16];
@@ -206,4 +225,20 @@ int ea_unseal_data(const ea_sealed_data_t *p_sealed_data, uint8_t *p_additional_
         *p_additional_mactext_length = add_len;
     *p_decrypted_text_length = enc_len;
     return EA_OK;
+}
+
+int ea_unseal_data(const ea_sealed_data_t *p_sealed_data, uint8_t *p_additional_mactext,
+                   uint32_t *p_additional_mactext_length, uint8_t *p_decrypted_text,
+                   uint32_t *p_decrypted_text_length)
+{
+    return unseal(p_sealed_data, NULL, p_additional_mactext, p_additional_mactext_length,
+                  p_decrypted_text, p_decrypted_text_length);
+}
+
+int ea_unseal_data_ex(const ea_sealed_data_t *p_sealed_data, uint32_t sealed_data_size,
+                      uint8_t *p_additional_mactext, uint32_t *p_additional_mactext_length,
+                      uint8_t *p_decrypted_text, uint32_t *p_decrypted_text_length)
+{
+    return unseal(p_sealed_data, &sealed_data_size, p_additional_mactext,
+                  p_additional_mactext_length, p_decrypted_text, p_decrypted_text_length);
 }

@@ -399,6 +399,76 @@ static void test_dh_msg3_modified(void **state)
     eai_trust_bind(NULL);
 }
 
+/* A platform that answers EREPORT but cannot be reached for EGETKEY, as
+ * when the platform service has gone away between two calls. */
+struct outage {
+    eai_tplat_t ops;
+    const eai_local_platform_t *inner;
+};
+
+static int outage_ereport(void *ctx, const ea_target_info_t *t, const ea_report_data_t *d,
+                          ea_report_t *r)
+{
+    const struct outage *o = ctx;
+    return o->inner->ops.ereport(o->inner->ops.ctx, t, d, r);
+}
+
+static int outage_egetkey(void *ctx, const ea_key_request_t *req, uint8_t key[16])
+{
+    (void)ctx;
+    (void)req;
+    (void)key;
+    return EA_ERR_SYS;
+}
+
+static int outage_identity(void *ctx, eai_identity_t *id)
+{
+    const struct outage *o = ctx;
+    return o->inner->ops.identity(o->inner->ops.ctx, id);
+}
+
+static void outage_init(struct outage *o, const eai_local_platform_t *inner)
+{
+    memset(o, 0, sizeof *o);
+    o->inner = inner;
+    o->ops.ctx = o;
+    o->ops.ereport = outage_ereport;
+    o->ops.egetkey = outage_egetkey;
+    o->ops.identity = outage_identity;
+}
+
+/* An unreachable platform is EA_ERR_SYS, not a verdict on the peer
+ * (EA_ERR_AUTH): for verifying message 2's report and message 3's. */
+static void test_dh_platform_outage(void **state)
+{
+    struct fx *f = *state;
+    struct outage o;
+    uint8_t aek[16];
+    ea_dh_identity_t id;
+    struct run x;
+    dh_start(&x, &f->la, &f->lb);
+    outage_init(&o, &f->lb);
+    eai_trust_bind(&o.ops);
+    memset(aek, 0x77, sizeof aek);
+    assert_int_equal(ea_dh_responder_proc_msg2(&x.m2, &x.m3, &x.sr, aek, &id), EA_ERR_SYS);
+    assert_int_equal(aek[0], 0x77);
+    assert_wiped(&x.sr);
+
+    dh_start(&x, &f->la, &f->lb);
+    fx_as(&f->lb);
+    assert_int_equal(ea_dh_responder_proc_msg2(&x.m2, &x.m3, &x.sr, x.aek_r, &x.id_i), EA_OK);
+    outage_init(&o, &f->la);
+    eai_trust_bind(&o.ops);
+    assert_int_equal(ea_dh_initiator_proc_msg3(&x.m3, &x.si, aek, &id), EA_ERR_SYS);
+    assert_int_equal(aek[0], 0x77);
+    assert_wiped(&x.si);
+    /* A forged report is still EA_ERR_AUTH with the platform up. */
+    dh_start(&x, &f->la, &f->lb);
+    x.m2.report.mac[0] ^= 1;
+    expect_msg2_fails(&x, &f->lb);
+    eai_trust_bind(NULL);
+}
+
 /* ---- policy ------------------------------------------------------------- */
 
 static void hex8(const uint8_t h[32], char out[17])
@@ -526,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_dh_msg2_modified),
         cmocka_unit_test(test_dh_msg2_replay),
         cmocka_unit_test(test_dh_msg3_modified),
+        cmocka_unit_test(test_dh_platform_outage),
         cmocka_unit_test(test_policy_signer),
         cmocka_unit_test(test_policy_debug_peer),
         cmocka_unit_test(test_policy_mrenclave),

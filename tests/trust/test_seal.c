@@ -238,8 +238,8 @@ static void test_debug_keys(void **state)
      * the other way round. */
     uint32_t n, al, tl;
     uint8_t add[64], txt[64];
-    ea_sealed_data_t *s = seal_as(&f->la3, 0, mac_text, sizeof mac_text, secret_text,
-                                  sizeof secret_text, &n);
+    ea_sealed_data_t *s =
+        seal_as(&f->la3, 0, mac_text, sizeof mac_text, secret_text, sizeof secret_text, &n);
     assert_int_equal(unseal_as(&f->la3_debug, s, add, sizeof add, txt, sizeof txt, &al, &tl),
                      EA_ERR_AUTH);
     assert_int_equal(unseal_as(&f->la3, s, add, sizeof add, txt, sizeof txt, &al, &tl), EA_OK);
@@ -368,6 +368,83 @@ static void test_bogus_lengths(void **state)
     free(s);
 }
 
+/* The platform's CPUSVN is zero on this backend and every seal records
+ * it: a blob with another CPUSVN was edited, and says so (EA_ERR_AUTH), not
+ * "sealed on a newer platform" (EA_ERR_PERM). */
+static void test_cpusvn_edited(void **state)
+{
+    struct fx *f = *state;
+    uint32_t n, al, tl;
+    ea_sealed_data_t *s =
+        seal_as(&f->la3, 0, mac_text, sizeof mac_text, secret_text, sizeof secret_text, &n);
+    ea_sealed_data_t *t = malloc(n);
+    uint8_t add[sizeof mac_text], txt[sizeof secret_text];
+    for (size_t i = 0; i < sizeof t->key_request.cpu_svn; i++) {
+        memcpy(t, s, n);
+        t->key_request.cpu_svn[i] = 1;
+        assert_int_equal(unseal_as(&f->la3, t, add, sizeof add, txt, sizeof txt, &al, &tl),
+                         EA_ERR_AUTH);
+        assert_int_equal(al, sizeof add);
+        assert_int_equal(tl, sizeof txt);
+    }
+    /* An ISVSVN above ours stays EA_ERR_PERM: a newer version sealed it. */
+    memcpy(t, s, n);
+    t->key_request.isv_svn = 4;
+    assert_int_equal(unseal_as(&f->la3, t, add, sizeof add, txt, sizeof txt, &al, &tl),
+                     EA_ERR_PERM);
+    free(t);
+    free(s);
+}
+
+/* ea_unseal_data_ex with the bytes received: buffers far larger than the
+ * recorded lengths, so only the blob's size bounds what is read (ASan
+ * checks that bound); a cut or padded blob is modified data. */
+static void test_unseal_ex(void **state)
+{
+    struct fx *f = *state;
+    uint32_t n;
+    ea_sealed_data_t *s =
+        seal_as(&f->la3, 0, mac_text, sizeof mac_text, secret_text, sizeof secret_text, &n);
+    static uint8_t add[65536], txt[65536];
+    uint32_t al = sizeof add, tl = sizeof txt;
+    fx_as(&f->la3);
+    assert_int_equal(ea_unseal_data_ex(s, n, add, &al, txt, &tl), EA_OK);
+    assert_int_equal(al, sizeof mac_text);
+    assert_int_equal(tl, sizeof secret_text);
+    assert_memory_equal(txt, secret_text, sizeof secret_text);
+    assert_memory_equal(add, mac_text, sizeof mac_text);
+    /* Every size but the true one, down to none at all. */
+    const uint32_t sizes[] = {0,
+                              1,
+                              (uint32_t)sizeof(ea_sealed_data_t) - 1,
+                              (uint32_t)sizeof(ea_sealed_data_t),
+                              n - 1,
+                              n + 1,
+                              UINT32_MAX};
+    ea_sealed_data_t *t = malloc(n + 1);
+    memcpy(t, s, n);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        al = sizeof add;
+        tl = sizeof txt;
+        assert_int_equal(ea_unseal_data_ex(t, sizes[i], add, &al, txt, &tl), EA_ERR_AUTH);
+        assert_int_equal(tl, sizeof txt);
+    }
+    /* A header that claims a longer payload than the blob holds. */
+    for (uint32_t i = 0; i < n; i++) {
+        ea_sealed_data_t *u = malloc(n);
+        memcpy(u, s, n);
+        ((uint8_t *)u)[i] ^= 0x40;
+        al = sizeof add;
+        tl = sizeof txt;
+        int rc = ea_unseal_data_ex(u, n, add, &al, txt, &tl);
+        assert_true(rc == EA_ERR_AUTH || rc == EA_ERR_PERM);
+        free(u);
+    }
+    eai_trust_bind(NULL);
+    free(t);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +457,8 @@ int main(void)
         cmocka_unit_test(test_fresh_key_per_seal),
         cmocka_unit_test(test_every_byte_counts),
         cmocka_unit_test(test_bogus_lengths),
+        cmocka_unit_test(test_cpusvn_edited),
+        cmocka_unit_test(test_unseal_ex),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
