@@ -36,6 +36,9 @@
  * errors costs no more memory than one with twenty) and a last line says how
  * many more there were.
  *
+ * "host" is the name of the host domain where an element names a domain
+ * (<grant enclave="host">), so an enclave may not be called "host".
+ *
  * libxml2 must not print to stderr: the first error is captured by a
  * structured error handler installed for the duration of the parse (a file
  * that is not well-formed XML has no tree to check, so it gives one error).
@@ -718,6 +721,11 @@ static void do_enclave(pstate_t *st, const xmlNode *n)
     int rc = read_named(st, n, K_ENCLAVE, vals);
     e->name = take(vals, EN_NAME);
     e->image = take(vals, EN_IMAGE);
+    /* <grant enclave="host"> names the host domain; an enclave of that
+     * name could never be granted anything, or would be granted the host's
+     * rights, depending on who reads the name. */
+    if (rc == EA_OK && strcmp(e->name, "host") == 0)
+        rc = fail(st, line, "<enclave>: name 'host' is reserved for the host domain");
     const char *b = vals[EN_BACKEND];
     if (rc == EA_OK && b != NULL) {
         if (strcmp(b, "proc") == 0)

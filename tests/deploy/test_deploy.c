@@ -423,6 +423,15 @@ static const bad_case_t bad_cases[] = {
      "duplicate <worker> name 'w' (first at line 4)"},
     {PRE A5 "<enclave name='e' image='img.so'/>\n" END, 6,
      "duplicate <enclave> name 'e' (first at line 3)"},
+    /* "host" names the host domain (<grant enclave="host">): no enclave may
+     * take it, and a worker naming it does not get a second error. */
+    {PRE A5 "<enclave name='host' image='img.so'/>\n" END, 6,
+     "<enclave>: name 'host' is reserved for the host domain"},
+    {PRE A5 "<enclave name='host' image='img.so'/>\n<worker name='w2' cpus='1' enclave='host'/>\n"
+            "<actor name='b' type='t' worker='w2'/>\n" END,
+     6, "<enclave>: name 'host' is reserved for the host domain"},
+    {PRE A5 "<worker name='w2' cpus='1' enclave='host'/>\n" END, 6,
+     "<worker> 'w2': unknown enclave 'host'"},
     {PRE A5 B6 "<channel name='c' between='a b'/>\n<channel name='c' between='b a'/>\n" END, 8,
      "duplicate <channel> name 'c' (first at line 7)"},
     {PRE A5 "<host image='img.so'/>\n" END, 6, "duplicate <host> (first at line 2)"},
