@@ -35,7 +35,8 @@ typedef int (*eai_type_probe_fn)(void *ctx, const char *image_path, const char *
  * CPUs that exist (CPU numbers >= ncpus are refused). `probe` (may be NULL to
  * skip the check) checks that each actor's type is in its domain's image.
  * On success returns EA_OK and *out (caller frees with eai_deploy_free).
- * On failure returns EA_ERR_PARSE (or EA_ERR_NOMEM) and writes every error
+ * On failure returns EA_ERR_PARSE (EA_ERR_NOMEM, or EA_ERR_INVAL for a NULL
+ * path or out or ncpus < 1) and writes every error
  * of the file into err as lines "file:line: message", sorted by line and
  * separated by '\n' (no trailing newline): at most EAI_DEPLOY_MAX_ERRORS of
  * them, then, if there were more, one line "file: N more errors not shown".
