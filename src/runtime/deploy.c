@@ -1337,9 +1337,10 @@ static void resolve_channels(pstate_t *st)
 
 /*
  * Actor types, through the caller's probe, for every usable actor (its
- * domain's image was found). Each (image, type) pair is probed once; an
- * image that cannot be loaded is reported once per domain, at the domain's
- * element, and its other actors are not probed.
+ * domain's image was found). Each (image, type) pair is probed once and
+ * its answer applies to every actor of that pair; an image that cannot be
+ * loaded is reported once per domain, at the domain's element, and its
+ * other actors are not probed.
  */
 static void check_types(pstate_t *st, eai_type_probe_fn probe, void *ctx)
 {
@@ -1369,23 +1370,26 @@ static void check_types(pstate_t *st, eai_type_probe_fn probe, void *ctx)
             fail_nomem(st);
             break;
         }
-        if (map_get(&seen, keys[i]) >= 0)
-            continue;
-        map_put(&seen, keys[i], i);
-        char perr[256] = "";
-        int r = probe(ctx, path, a->type, perr, sizeof perr);
+        int r = map_get(&seen, keys[i]); /* the probe's answer, 0 or 1, or -1: not asked */
         if (r < 0) {
-            const char *why = perr[0] != '\0' ? perr : ea_strerror(r);
-            *dom_broken = true;
-            if (encl == EAI_HOST)
-                fail(st, d->host_line, "<host>: cannot load image '%s': %s", image, why);
-            else
-                fail(st, d->enclaves[encl].line, "<enclave> '%s': cannot load image '%s': %s",
-                     d->enclaves[encl].name, image, why);
-        } else if (r == 0) {
+            char perr[256] = "";
+            r = probe(ctx, path, a->type, perr, sizeof perr);
+            if (r < 0) {
+                const char *why = perr[0] != '\0' ? perr : ea_strerror(r);
+                *dom_broken = true;
+                if (encl == EAI_HOST)
+                    fail(st, d->host_line, "<host>: cannot load image '%s': %s", image, why);
+                else
+                    fail(st, d->enclaves[encl].line, "<enclave> '%s': cannot load image '%s': %s",
+                         d->enclaves[encl].name, image, why);
+                continue;
+            }
+            r = r != 0;
+            map_put(&seen, keys[i], r);
+        }
+        if (r == 0)
             fail(st, a->line, "<actor> '%s': type '%s' is not in image '%s'", a->name, a->type,
                  image);
-        }
     }
     for (int i = 0; i < d->nactors; i++)
         free(keys[i]);

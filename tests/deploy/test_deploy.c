@@ -521,6 +521,12 @@ static const bad_case_t bad_cases[] = {
      "<actor> 'ping': type 'nope' is not in image 'img.so'"},
     {PRE "<worker name='h' cpus='1'/>\n" A5 "<actor name='m' type='nomon' worker='h'/>\n" END, 7,
      "<actor> 'm': type 'nomon' is not in image 'img.so'"},
+    /* One probe per (image, type), its answer reported for every actor. */
+    {PRE A5
+     "<actor name='b' type='nope' worker='w'/>\n<actor name='c' type='nope' worker='w'/>\n" END,
+     0,
+     "6: <actor> 'b': type 'nope' is not in image 'img.so'\n"
+     "7: <actor> 'c': type 'nope' is not in image 'img.so'"},
     {PRE A5 "<enclave name='left' image='bad.so'/>\n<worker name='w2' cpus='1' enclave='left'/>\n"
             "<actor name='b' type='t' worker='w2'/>\n" END,
      6, "<enclave> 'left': cannot load image 'bad.so': not an eactors image"},
