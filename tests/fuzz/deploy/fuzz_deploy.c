@@ -42,11 +42,24 @@ static int fake_probe(void *ctx, const char *image_path, const char *type, char 
     return strncmp(type, "no", 2) != 0;
 }
 
+static char dir[] = "/tmp/fuzz_deploy_XXXXXX";
+
+/* Removes the image directory when the fuzzer exits (not after a crash). */
+static void remove_images(void)
+{
+    for (size_t i = 0; i < sizeof images / sizeof images[0]; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "%s/%s", dir, images[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
 static void setup_images(void)
 {
-    static char dir[] = "/tmp/fuzz_deploy_XXXXXX";
     if (mkdtemp(dir) == NULL)
         abort();
+    atexit(remove_images);
     for (size_t i = 0; i < sizeof images / sizeof images[0]; i++) {
         char p[256];
         snprintf(p, sizeof p, "%s/%s", dir, images[i]);
