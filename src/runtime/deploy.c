@@ -5,32 +5,49 @@
  *
  * The deployment file is untrusted input (DESIGN.md section 7: policy comes
  * from signed images, never from the deployment), so every defect is an error
- * return carrying one line "file:line: message", never an assert.
+ * return carrying "file:line: message" lines, never an assert.
  *
- * Validation runs in phases so that the error reported is predictable:
- *   1. XML well-formedness (libxml2), then the root element;
- *   2. every element in document order, each through the same steps: unknown
- *      element, unknown attribute, missing attribute, name syntax, numbers /
- *      enums / cpus, duplicate name;
- *   3. references (worker -> enclave, actor -> worker, channel -> actors,
- *      <sys> -> host worker, <grant> -> enclave), in document order of the
- *      referencing element;
- *   4. images (host and enclaves, in document order);
- *   5. actor types, through the caller's probe (builtin <sys> actors are
- *      the runtime's own type and are not probed);
- *   6. "no actor declared".
- * The first failing check wins and parsing stops there, so phase N may rely
- * on everything phase N-1 established (for example, phase 5 relies on every
- * reference being resolved and every image path existing).
+ * Validation runs in two passes, so that the order of the elements in the
+ * file never changes the result:
+ *   1. collect: every element in document order, each checked on its own
+ *      (unknown element, unknown attribute, missing attribute, name syntax,
+ *      numbers / enums / cpus, duplicate name, its image exists) and every
+ *      name entered in its kind's map, broken elements included;
+ *   2. resolve and check, kind by kind, each kind only after the kinds it
+ *      refers to are complete: workers -> enclave, then actors -> worker
+ *      (a <sys> needs a host worker, a plain actor on a host worker needs
+ *      <host>), <grant> -> enclave, channels -> actors, AEAD channels ->
+ *      the actors' domains, then actor types through the caller's probe
+ *      (builtin <sys> actors are the runtime's own type), then "no actor
+ *      declared".
+ * Pass 2 reads a fact (a worker's enclave) only after pass 2 has set it for
+ * every element, which is what makes order irrelevant: a <sys> before its
+ * <worker> is checked against the worker's resolved enclave, not a default.
+ *
+ * Every error is reported, not only the first. Each element reports at most
+ * one error, the first of its checks in the order above, because its later
+ * checks assume the earlier ones passed. An element is "usable" when its own
+ * checks passed and every element it refers to is usable; a reference to an
+ * element that exists but is not usable is not reported again (the error is
+ * at that element), and checks that need the referred element are skipped,
+ * so one mistake gives one line, not a cascade. The errors are sorted by
+ * line (then by the order they were found); the first EAI_DEPLOY_MAX_ERRORS
+ * are kept while checking (a bounded selection, so a file with a million
+ * errors costs no more memory than one with twenty) and a last line says how
+ * many more there were.
+ *
+ * "host" is the name of the host domain where an element names a domain
+ * (<grant enclave="host">), so an enclave may not be called "host".
  *
  * libxml2 must not print to stderr: the first error is captured by a
- * structured error handler installed for the duration of the parse. In a
- * threaded libxml2 build the handler globals are per thread, so concurrent
- * loads in different threads do not see each other's handlers; xmlInitParser
- * runs once under pthread_once, which is what libxml2 asks of threaded users.
- * The file is opened by us (one open, then fstat) and handed to libxml2 as a
- * descriptor, so "cannot read" is reported with errno and the file checked is
- * the file parsed.
+ * structured error handler installed for the duration of the parse (a file
+ * that is not well-formed XML has no tree to check, so it gives one error).
+ * In a threaded libxml2 build the handler globals are per thread, so
+ * concurrent loads in different threads do not see each other's handlers;
+ * xmlInitParser runs once under pthread_once, which is what libxml2 asks of
+ * threaded users. The file is read by us (eai_file_read_all) and handed to
+ * libxml2 as memory, so "cannot read" is reported with errno and the file
+ * checked is the file parsed.
  *
  * Name lookups during validation go through small open-addressing hash maps
  * so that a hostile file with many elements costs linear, not quadratic, time.
@@ -191,24 +208,42 @@ static void map_put(name_map_t *m, const char *key, int val)
 
 /* ----------------------------------------------------------- parse state -- */
 
+/* One reported error: "path:line: message", found as the seq-th error. */
+typedef struct diag {
+    int line;
+    unsigned long seq;
+    char text[EAI_DEPLOY_LINE_MAX];
+} diag_t;
+
+/*
+ * What pass 1 read and pass 2 needs for one element: the names it refers to
+ * (as written) and whether it is usable (see the design notes).
+ */
+typedef struct raw {
+    char *ref[2]; /* worker: enclave or NULL (host); actor: worker; channel: a, b; grant: enclave */
+    bool ok;
+} raw_t;
+
 typedef struct pstate {
     const char *path;
     int ncpus;
-    char *err;
-    size_t errlen;
     eai_deploy_t *d;
     int root_line;
-    /* Raw references, resolved in phase 3; owned here, indexed like d's arrays. */
-    char **worker_enclave; /* NULL: host worker */
-    char **actor_worker;
-    char **chan_a, **chan_b;
-    /* Per actor (NULL for non-builtin): the enclave name of each <grant>. */
-    char ***grant_enclave;
-    /* Per-kind name maps, filled in phase 2 (duplicates) and read in phase 3. */
+    /* The errors kept: the EAI_DEPLOY_MAX_ERRORS first by (line, seq). */
+    diag_t diags[EAI_DEPLOY_MAX_ERRORS];
+    int ndiags;
+    unsigned long nerrors; /* all errors found, kept or not */
+    bool nomem;
+    /* Per element, indexed like d's arrays; grants per actor (NULL if none). */
+    raw_t *enclave, *worker, *actor, *channel;
+    raw_t **grant;
+    bool host_ok;     /* the first <host> is usable */
+    int nactor_elems; /* <actor> and <sys> elements, usable or not */
+    /* Per-kind name maps, filled in pass 1 and read in pass 2. */
     name_map_t enclaves, workers, actors, channels;
 } pstate_t;
 
-/* Replaces control characters so that the message stays one line. */
+/* Replaces control characters so that each message stays one line. */
 static void one_line(char *s)
 {
     for (; *s; s++)
@@ -216,56 +251,126 @@ static void one_line(char *s)
             *s = '?';
 }
 
-/* Writes "path:line: message" (or "path: message" if line <= 0); returns EA_ERR_PARSE. */
+/* Whether error (la, sa) sorts before error (lb, sb). */
+static bool diag_before(int la, unsigned long sa, int lb, unsigned long sb)
+{
+    return la < lb || (la == lb && sa < sb);
+}
+
+/*
+ * Reports "path:line: message" (or "path: message" if line <= 0); returns
+ * EA_ERR_PARSE. Keeps the EAI_DEPLOY_MAX_ERRORS first errors by line: once
+ * the table is full, a new error replaces the last one if it sorts before
+ * it and is only counted otherwise.
+ */
 __attribute__((format(printf, 3, 4))) static int fail(pstate_t *st, int line, const char *fmt, ...)
 {
-    if (st->err == NULL || st->errlen == 0)
-        return EA_ERR_PARSE;
-    int n = line > 0 ? snprintf(st->err, st->errlen, "%s:%d: ", st->path, line)
-                     : snprintf(st->err, st->errlen, "%s: ", st->path);
-    if (n >= 0 && (size_t)n < st->errlen) {
+    unsigned long seq = st->nerrors++;
+    if (line < 0)
+        line = 0;
+    int slot = st->ndiags;
+    if (slot == EAI_DEPLOY_MAX_ERRORS) {
+        slot = 0;
+        for (int i = 1; i < st->ndiags; i++)
+            if (diag_before(st->diags[slot].line, st->diags[slot].seq, st->diags[i].line,
+                            st->diags[i].seq))
+                slot = i;
+        if (!diag_before(line, seq, st->diags[slot].line, st->diags[slot].seq))
+            return EA_ERR_PARSE;
+    } else {
+        st->ndiags++;
+    }
+    diag_t *g = &st->diags[slot];
+    g->line = line;
+    g->seq = seq;
+    size_t len = sizeof g->text;
+    int n = line > 0 ? snprintf(g->text, len, "%s:%d: ", st->path, line)
+                     : snprintf(g->text, len, "%s: ", st->path);
+    if (n >= 0 && (size_t)n < len) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(st->err + n, st->errlen - (size_t)n, fmt, ap);
+        vsnprintf(g->text + n, len - (size_t)n, fmt, ap);
         va_end(ap);
     }
-    one_line(st->err);
+    one_line(g->text);
     return EA_ERR_PARSE;
 }
 
 static int fail_nomem(pstate_t *st)
 {
+    st->nomem = true;
     fail(st, 0, "out of memory");
     return EA_ERR_NOMEM;
+}
+
+/* Appends `s` to err (cut short at errlen, always terminated). */
+static void err_append(char *err, size_t errlen, size_t *pos, const char *s)
+{
+    if (*pos + 1 >= errlen)
+        return;
+    int n = snprintf(err + *pos, errlen - *pos, "%s", s);
+    if (n < 0)
+        return;
+    *pos = *pos + (size_t)n < errlen ? *pos + (size_t)n : errlen - 1;
+}
+
+/* Writes the kept errors, sorted, one per line, and says how many were left out. */
+static void write_errors(pstate_t *st, char *err, size_t errlen)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    err[0] = '\0';
+    /* Insertion sort: at most EAI_DEPLOY_MAX_ERRORS entries. */
+    int order[EAI_DEPLOY_MAX_ERRORS];
+    for (int i = 0; i < st->ndiags; i++) {
+        int j = i;
+        for (; j > 0 && diag_before(st->diags[i].line, st->diags[i].seq,
+                                    st->diags[order[j - 1]].line, st->diags[order[j - 1]].seq);
+             j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    size_t pos = 0;
+    for (int i = 0; i < st->ndiags; i++) {
+        if (i > 0)
+            err_append(err, errlen, &pos, "\n");
+        err_append(err, errlen, &pos, st->diags[order[i]].text);
+    }
+    if (st->nerrors > (unsigned long)st->ndiags) {
+        char more[EAI_DEPLOY_LINE_MAX];
+        snprintf(more, sizeof more, "\n%s: %lu more errors not shown (the first %d are listed)",
+                 st->path, st->nerrors - (unsigned long)st->ndiags, EAI_DEPLOY_MAX_ERRORS);
+        one_line(more + 1);
+        err_append(err, errlen, &pos, more);
+    }
+}
+
+static void raw_free(raw_t *r, int n)
+{
+    for (int i = 0; r != NULL && i < n; i++) {
+        free(r[i].ref[0]);
+        free(r[i].ref[1]);
+    }
+    free(r);
 }
 
 static void state_fini(pstate_t *st)
 {
     const eai_deploy_t *d = st->d;
-    for (int i = 0; d != NULL && st->worker_enclave != NULL && i < d->nworkers; i++)
-        free(st->worker_enclave[i]);
-    for (int i = 0; d != NULL && st->actor_worker != NULL && i < d->nactors; i++)
-        free(st->actor_worker[i]);
-    for (int i = 0; d != NULL && st->chan_a != NULL && i < d->nchannels; i++) {
-        free(st->chan_a[i]);
-        free(st->chan_b[i]);
+    if (d != NULL) {
+        raw_free(st->enclave, d->nenclaves);
+        raw_free(st->worker, d->nworkers);
+        raw_free(st->channel, d->nchannels);
+        for (int i = 0; st->grant != NULL && i < d->nactors; i++)
+            raw_free(st->grant[i], d->actors[i].ngrants);
+        raw_free(st->actor, d->nactors);
     }
-    for (int i = 0; d != NULL && st->grant_enclave != NULL && i < d->nactors; i++) {
-        for (int j = 0; st->grant_enclave[i] != NULL && j < d->actors[i].ngrants; j++)
-            free(st->grant_enclave[i][j]);
-        free(st->grant_enclave[i]);
-    }
-    free(st->grant_enclave);
-    free(st->worker_enclave);
-    free(st->actor_worker);
-    free(st->chan_a);
-    free(st->chan_b);
+    free(st->grant);
     map_fini(&st->enclaves);
     map_fini(&st->workers);
     map_fini(&st->actors);
     map_fini(&st->channels);
 }
-
 /* ------------------------------------------------------------ primitives -- */
 
 static bool valid_name(const char *s)
@@ -328,13 +433,16 @@ static char *take(char **vals, int i)
 
 /*
  * Reads the attributes of `n` against schema `k` into vals[] (malloc'd, owned
- * by the caller, who frees them with free_vals on every path): unknown
- * attributes first, then missing ones in schema order.
+ * by the caller, who frees them with free_vals on every path). Every known
+ * attribute is read even when the element has an error, so that a broken
+ * element still has its name; the error reported is the first unknown
+ * attribute, else the first missing one in schema order.
  */
 static int read_attrs(pstate_t *st, const xmlNode *n, int k, char **vals)
 {
     const schema_t *sc = &schemas[k];
     int line = node_line(n);
+    const xmlAttr *unknown = NULL;
     for (const xmlAttr *a = n->properties; a != NULL; a = a->next) {
         int idx = -1;
         if (a->ns == NULL)
@@ -342,9 +450,9 @@ static int read_attrs(pstate_t *st, const xmlNode *n, int k, char **vals)
                 if (strcmp((const char *)a->name, sc->attrs[i]) == 0)
                     idx = i;
         if (idx < 0) {
-            char q[256];
-            qname(q, sizeof q, a->ns, a->name);
-            return fail(st, line, "<%s>: unknown attribute '%s'", sc->elem, q);
+            if (unknown == NULL)
+                unknown = a;
+            continue;
         }
         xmlChar *v = xmlNodeListGetString(n->doc, a->children, 1);
         char *copy = strdup(v != NULL ? (const char *)v : "");
@@ -353,6 +461,11 @@ static int read_attrs(pstate_t *st, const xmlNode *n, int k, char **vals)
             return fail_nomem(st);
         free(vals[idx]); /* duplicates are not well-formed XML; be safe anyway */
         vals[idx] = copy;
+    }
+    if (unknown != NULL) {
+        char q[256];
+        qname(q, sizeof q, unknown->ns, unknown->name);
+        return fail(st, line, "<%s>: unknown attribute '%s'", sc->elem, q);
     }
     for (int i = 0; sc->attrs[i] != NULL; i++)
         if ((sc->required & (1u << i)) && vals[i] == NULL)
@@ -488,56 +601,134 @@ static int check_name(pstate_t *st, int line, const char *elem, const char *name
     return EA_OK;
 }
 
-/*
- * read_attrs for an element whose first attribute is its name, followed by
- * the name check. On failure vals[] is already freed.
- */
+/* read_attrs for an element whose first attribute is its name, then the
+ * name check. vals[] is filled either way (the caller frees it). */
 static int read_named(pstate_t *st, const xmlNode *n, int k, char **vals)
 {
     int rc = read_attrs(st, n, k, vals);
     if (rc == EA_OK)
         rc = check_name(st, node_line(n), schemas[k].elem, vals[0]);
-    if (rc != EA_OK)
-        free_vals(vals);
+    return rc;
+}
+/* ---------------------------------------------------------------- images -- */
+
+/* Sets *out to the realpath of `p` if it is an existing regular file. */
+static int try_image(const char *p, char **out)
+{
+    int rc = eai_path_resolve(p, EAI_PATH_FILE, out);
+    return rc == EA_ERR_INVAL ? EA_ERR_NOTFOUND : rc;
+}
+
+static int join_try(const char *dir, size_t dirlen, const char *image, char **out)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%.*s/%s", (int)dirlen, dir, image) < 0)
+        return EA_ERR_NOMEM;
+    int rc = try_image(p, out);
+    free(p);
     return rc;
 }
 
-/* ------------------------------------------------------ phase 2: elements -- */
+/*
+ * Resolves `image`: absolute as is; otherwise relative to the deployment
+ * file's directory, then to each directory of EACTORS_IMAGE_PATH.
+ */
+static int resolve_image(const eai_deploy_t *d, const char *image, char **out)
+{
+    *out = NULL;
+    if (image[0] == '\0')
+        return EA_ERR_NOTFOUND;
+    if (image[0] == '/')
+        return try_image(image, out);
+    int rc = join_try(d->dir, strlen(d->dir), image, out);
+    if (rc != EA_ERR_NOTFOUND)
+        return rc;
+    const char *ip = getenv("EACTORS_IMAGE_PATH");
+    if (ip == NULL)
+        return EA_ERR_NOTFOUND;
+    for (const char *p = ip;;) {
+        const char *end = strchr(p, ':');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len > 0 && len <= INT_MAX) {
+            rc = join_try(p, len, image, out);
+            if (rc != EA_ERR_NOTFOUND)
+                return rc;
+        }
+        if (end == NULL)
+            return EA_ERR_NOTFOUND;
+        p = end + 1;
+    }
+}
 
-static int do_host(pstate_t *st, const xmlNode *n)
+/* ------------------------------------------------------- pass 1: collect -- */
+
+/*
+ * Enters `name` (borrowed; NULL: nothing) for element idx unless the map has
+ * it already. Broken elements are entered too, so that references to them
+ * resolve and are not reported as unknown. Returns the index of the element
+ * that had the name first, or -1.
+ */
+static int claim(name_map_t *m, const char *name, int idx)
+{
+    if (name == NULL)
+        return -1;
+    int prev = map_get(m, name);
+    if (prev < 0)
+        map_put(m, name, idx);
+    return prev;
+}
+
+/* Resolves an element's image into *out; reports "image not found". */
+static int find_image(pstate_t *st, int line, const char *what, const char *image, char **out)
+{
+    int rc = resolve_image(st->d, image, out);
+    if (rc == EA_ERR_NOMEM)
+        return fail_nomem(st);
+    if (rc != EA_OK)
+        return fail(st, line, "%s: image '%s' not found", what, image);
+    return EA_OK;
+}
+
+/* The first <host> defines the host image; any later one is a duplicate. */
+static void do_host(pstate_t *st, const xmlNode *n)
 {
     eai_deploy_t *d = st->d;
     char *vals[MAX_ATTRS] = {0};
     int line = node_line(n);
     int rc = read_attrs(st, n, K_HOST, vals);
-    if (rc == EA_OK && d->host_line > 0)
-        rc = fail(st, line, "duplicate <host> (first at line %d)", d->host_line);
-    if (rc == EA_OK) {
-        d->host_image = take(vals, HO_IMAGE);
+    if (d->host_line > 0) {
+        if (rc == EA_OK)
+            fail(st, line, "duplicate <host> (first at line %d)", d->host_line);
+    } else {
         d->host_line = line;
+        d->host_image = take(vals, HO_IMAGE);
+        if (rc == EA_OK)
+            rc = find_image(st, line, "<host>", d->host_image, &d->host_image_path);
+        st->host_ok = rc == EA_OK;
     }
     free_vals(vals);
-    return rc;
 }
 
-static int do_enclave(pstate_t *st, const xmlNode *n)
+static void do_enclave(pstate_t *st, const xmlNode *n)
 {
     eai_deploy_t *d = st->d;
     char *vals[MAX_ATTRS] = {0};
-    eai_dep_enclave_t *e = &d->enclaves[d->nenclaves];
+    int idx = d->nenclaves++;
+    eai_dep_enclave_t *e = &d->enclaves[idx];
     int line = node_line(n);
-    int rc = read_named(st, n, K_ENCLAVE, vals);
-    if (rc != EA_OK)
-        return rc;
-    /* From here on the element is counted, so eai_deploy_free releases it. */
-    d->nenclaves++;
-    e->name = take(vals, EN_NAME);
-    e->image = take(vals, EN_IMAGE);
     e->line = line;
     e->backend = EAI_BACKEND_PROC;
     e->spawn = DEFAULT_SPAWN;
+    int rc = read_named(st, n, K_ENCLAVE, vals);
+    e->name = take(vals, EN_NAME);
+    e->image = take(vals, EN_IMAGE);
+    /* <grant enclave="host"> names the host domain; an enclave of that
+     * name could never be granted anything, or would be granted the host's
+     * rights, depending on who reads the name. */
+    if (rc == EA_OK && strcmp(e->name, "host") == 0)
+        rc = fail(st, line, "<enclave>: name 'host' is reserved for the host domain");
     const char *b = vals[EN_BACKEND];
-    if (b != NULL) {
+    if (rc == EA_OK && b != NULL) {
         if (strcmp(b, "proc") == 0)
             e->backend = EAI_BACKEND_PROC;
         else if (strcmp(b, "none") == 0)
@@ -550,32 +741,33 @@ static int do_enclave(pstate_t *st, const xmlNode *n)
         rc = parse_number(st, line, "enclave", e->name, "spawn", vals[EN_SPAWN], 0, MAX_SPAWN,
                           "65536", &e->spawn);
     free_vals(vals);
-    if (rc != EA_OK)
-        return rc;
-    int prev = map_get(&st->enclaves, e->name);
-    if (prev >= 0)
-        return fail(st, line, "duplicate <enclave> name '%s' (first at line %d)", e->name,
-                    d->enclaves[prev].line);
-    map_put(&st->enclaves, e->name, d->nenclaves - 1);
-    return EA_OK;
+    int prev = claim(&st->enclaves, e->name, idx);
+    if (rc == EA_OK && prev >= 0)
+        rc = fail(st, line, "duplicate <enclave> name '%s' (first at line %d)", e->name,
+                  d->enclaves[prev].line);
+    if (rc == EA_OK) {
+        char what[MAX_NAME + 16];
+        snprintf(what, sizeof what, "<enclave> '%s'", e->name);
+        rc = find_image(st, line, what, e->image, &e->image_path);
+    }
+    st->enclave[idx].ok = rc == EA_OK;
 }
 
-static int do_worker(pstate_t *st, const xmlNode *n)
+static void do_worker(pstate_t *st, const xmlNode *n)
 {
     eai_deploy_t *d = st->d;
     char *vals[MAX_ATTRS] = {0};
-    eai_dep_worker_t *w = &d->workers[d->nworkers];
-    int line = node_line(n);
-    int rc = read_named(st, n, K_WORKER, vals);
-    if (rc != EA_OK)
-        return rc;
     int idx = d->nworkers++;
-    w->name = take(vals, WO_NAME);
+    eai_dep_worker_t *w = &d->workers[idx];
+    int line = node_line(n);
     w->line = line;
     w->enclave = EAI_HOST;
     w->idle = EAI_IDLE_PARK;
-    st->worker_enclave[idx] = take(vals, WO_ENCLAVE);
-    rc = parse_cpus(st, w, vals[WO_CPUS]);
+    int rc = read_named(st, n, K_WORKER, vals);
+    w->name = take(vals, WO_NAME);
+    st->worker[idx].ref[0] = take(vals, WO_ENCLAVE);
+    if (rc == EA_OK)
+        rc = parse_cpus(st, w, vals[WO_CPUS]);
     const char *idle = vals[WO_IDLE];
     if (rc == EA_OK && idle != NULL) {
         if (strcmp(idle, "park") == 0)
@@ -587,44 +779,54 @@ static int do_worker(pstate_t *st, const xmlNode *n)
                       idle);
     }
     free_vals(vals);
-    if (rc != EA_OK)
-        return rc;
-    int prev = map_get(&st->workers, w->name);
-    if (prev >= 0)
-        return fail(st, line, "duplicate <worker> name '%s' (first at line %d)", w->name,
-                    d->workers[prev].line);
-    map_put(&st->workers, w->name, idx);
-    return EA_OK;
+    int prev = claim(&st->workers, w->name, idx);
+    if (rc == EA_OK && prev >= 0)
+        rc = fail(st, line, "duplicate <worker> name '%s' (first at line %d)", w->name,
+                  d->workers[prev].line);
+    st->worker[idx].ok = rc == EA_OK;
 }
 
-static int do_params(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a)
+/* Element children of n. */
+static size_t count_children(const xmlNode *n)
 {
-    int count = 0;
+    size_t count = 0;
     for (const xmlNode *c = n->children; c != NULL; c = c->next)
         if (c->type == XML_ELEMENT_NODE)
             count++;
+    return count;
+}
+
+/* Whether child c is the nested element `elem` (prefixed names never are);
+ * reports it if not. */
+static bool is_child(pstate_t *st, const xmlNode *c, const char *elem, const char *parent)
+{
+    if ((c->ns == NULL || c->ns->prefix == NULL) && strcmp((const char *)c->name, elem) == 0)
+        return true;
+    char q[256];
+    qname(q, sizeof q, c->ns, c->name);
+    fail(st, node_line(c), "unknown element <%s> in <%s>", q, parent);
+    return false;
+}
+
+/* The <param> children of actor `a`, each checked on its own; only good
+ * ones are kept. */
+static void do_params(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a)
+{
+    size_t count = count_children(n);
     if (count == 0)
-        return EA_OK;
-    a->params = calloc((size_t)count, sizeof *a->params);
-    if (a->params == NULL)
-        return fail_nomem(st);
+        return;
+    a->params = calloc(count, sizeof *a->params);
     name_map_t keys = {0};
-    if (map_init(&keys, (size_t)count) != EA_OK)
-        return fail_nomem(st);
-    int rc = EA_OK;
-    for (const xmlNode *c = n->children; c != NULL && rc == EA_OK; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
+    if (a->params == NULL || map_init(&keys, count) != EA_OK) {
+        fail_nomem(st);
+        return;
+    }
+    for (const xmlNode *c = n->children; c != NULL; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || !is_child(st, c, "param", "actor"))
             continue;
         int line = node_line(c);
-        if ((c->ns != NULL && c->ns->prefix != NULL) ||
-            strcmp((const char *)c->name, "param") != 0) {
-            char q[256];
-            qname(q, sizeof q, c->ns, c->name);
-            rc = fail(st, line, "unknown element <%s> in <actor>", q);
-            break;
-        }
         char *vals[MAX_ATTRS] = {0};
-        rc = read_attrs(st, c, K_PARAM, vals);
+        int rc = read_attrs(st, c, K_PARAM, vals);
         if (rc == EA_OK)
             rc = check_name(st, line, "param", vals[PA_NAME]);
         if (rc == EA_OK && map_get(&keys, vals[PA_NAME]) >= 0)
@@ -639,34 +841,39 @@ static int do_params(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a)
         free_vals(vals);
     }
     map_fini(&keys);
+}
+
+/* The actor's name, entered whatever else is wrong with it (see claim). */
+static int claim_actor(pstate_t *st, const char *elem, int idx, int rc)
+{
+    const eai_dep_actor_t *a = &st->d->actors[idx];
+    int prev = claim(&st->actors, a->name, idx);
+    if (rc == EA_OK && prev >= 0)
+        rc = fail(st, a->line, "duplicate <%s> name '%s' (first at line %d)", elem, a->name,
+                  st->d->actors[prev].line);
     return rc;
 }
 
-static int do_actor(pstate_t *st, const xmlNode *n)
+static void do_actor(pstate_t *st, const xmlNode *n)
 {
     eai_deploy_t *d = st->d;
     char *vals[MAX_ATTRS] = {0};
-    eai_dep_actor_t *a = &d->actors[d->nactors];
-    int line = node_line(n);
-    int rc = read_named(st, n, K_ACTOR, vals);
-    if (rc != EA_OK)
-        return rc;
     int idx = d->nactors++;
+    eai_dep_actor_t *a = &d->actors[idx];
+    a->line = node_line(n);
+    a->worker = -1;
+    int rc = read_named(st, n, K_ACTOR, vals);
     a->name = take(vals, AC_NAME);
     a->type = take(vals, AC_TYPE);
-    a->line = line;
-    a->worker = -1;
-    st->actor_worker[idx] = take(vals, AC_WORKER);
+    st->actor[idx].ref[0] = take(vals, AC_WORKER);
     free_vals(vals);
-    int prev = map_get(&st->actors, a->name);
-    if (prev >= 0)
-        return fail(st, line, "duplicate <actor> name '%s' (first at line %d)", a->name,
-                    d->actors[prev].line);
-    map_put(&st->actors, a->name, idx);
-    /* The actor's own checks come before its children's: document order. */
-    return do_params(st, n, a);
+    rc = claim_actor(st, "actor", idx, rc);
+    st->actor[idx].ok = rc == EA_OK;
+    /* Parameters are checked even when the actor is broken (their errors
+     * are independent); their messages name the actor, so it needs a name. */
+    if (a->name != NULL)
+        do_params(st, n, a);
 }
-
 /*
  * Parses a port list "80", "80,443", "8080-8090 9000" (commas and/or white
  * space between items) into a sorted array without duplicates. Ports are
@@ -780,46 +987,38 @@ static int parse_files(pstate_t *st, int line, const char *s, bool ro, eai_dep_g
     }
 }
 
-/* The <grant> children of <sys> actor `a` (index idx), in document order. */
-static int do_grants(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a, int idx)
+/* The <grant> children of <sys> actor `a` (index idx), each checked on its
+ * own; its enclave is resolved in pass 2. */
+static void do_grants(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a, int idx)
 {
-    int count = 0;
-    for (const xmlNode *c = n->children; c != NULL; c = c->next)
-        if (c->type == XML_ELEMENT_NODE)
-            count++;
+    size_t count = count_children(n);
     if (count == 0)
-        return EA_OK;
-    a->grants = calloc((size_t)count, sizeof *a->grants);
-    st->grant_enclave[idx] = calloc((size_t)count, sizeof *st->grant_enclave[idx]);
-    if (a->grants == NULL || st->grant_enclave[idx] == NULL)
-        return fail_nomem(st);
-    char **names = st->grant_enclave[idx];
+        return;
+    a->grants = calloc(count, sizeof *a->grants);
+    st->grant[idx] = calloc(count, sizeof *st->grant[idx]);
+    name_map_t names = {0};
+    if (a->grants == NULL || st->grant[idx] == NULL || map_init(&names, count) != EA_OK) {
+        fail_nomem(st);
+        return;
+    }
     for (const xmlNode *c = n->children; c != NULL; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
+        if (c->type != XML_ELEMENT_NODE || !is_child(st, c, "grant", "sys"))
             continue;
         int line = node_line(c);
-        if ((c->ns != NULL && c->ns->prefix != NULL) ||
-            strcmp((const char *)c->name, "grant") != 0) {
-            char q[256];
-            qname(q, sizeof q, c->ns, c->name);
-            return fail(st, line, "unknown element <%s> in <sys>", q);
-        }
         char *vals[MAX_ATTRS] = {0};
-        int rc = read_attrs(st, c, K_GRANT, vals);
-        for (int j = 0; rc == EA_OK && j < a->ngrants; j++)
-            if (strcmp(names[j], vals[GR_ENCLAVE]) == 0)
-                rc = fail(st, line, "<grant>: duplicate grant for enclave '%s' (first at line %d)",
-                          vals[GR_ENCLAVE], a->grants[j].line);
-        if (rc != EA_OK) {
-            free_vals(vals);
-            return rc;
-        }
-        /* From here on the grant is counted, so the frees release it. */
-        eai_dep_grant_t *g = &a->grants[a->ngrants];
-        names[a->ngrants++] = take(vals, GR_ENCLAVE);
+        /* Counted from here on, so that the frees release it. */
+        int j = a->ngrants++;
+        eai_dep_grant_t *g = &a->grants[j];
+        raw_t *r = &st->grant[idx][j];
         g->line = line;
         g->enclave = EAI_HOST;
-        if (vals[GR_LISTEN] != NULL)
+        int rc = read_attrs(st, c, K_GRANT, vals);
+        r->ref[0] = take(vals, GR_ENCLAVE);
+        int prev = claim(&names, r->ref[0], j);
+        if (rc == EA_OK && prev >= 0)
+            rc = fail(st, line, "<grant>: duplicate grant for enclave '%s' (first at line %d)",
+                      r->ref[0], a->grants[prev].line);
+        if (rc == EA_OK && vals[GR_LISTEN] != NULL)
             rc = parse_ports(st, line, vals[GR_LISTEN], &g->listen, &g->nlisten);
         if (rc == EA_OK && vals[GR_CONNECT] != NULL)
             rc = parse_ports(st, line, vals[GR_CONNECT], &g->connect, &g->nconnect);
@@ -839,41 +1038,34 @@ static int do_grants(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a, int idx
             rc = parse_number(st, line, "grant", who, "queued", vals[GR_QUEUED], 4096,
                               EAI_SYS_QUEUED_LIMIT, "1G", &g->max_queued);
         free_vals(vals);
-        if (rc != EA_OK)
-            return rc;
+        r->ok = rc == EA_OK;
     }
-    return EA_OK;
+    map_fini(&names);
 }
 
 /*
  * A <sys> element: a system actor, the runtime's builtin type "sys". It
  * shares the actor name space (channels name it like any actor).
  */
-static int do_sys(pstate_t *st, const xmlNode *n)
+static void do_sys(pstate_t *st, const xmlNode *n)
 {
     eai_deploy_t *d = st->d;
     char *vals[MAX_ATTRS] = {0};
-    eai_dep_actor_t *a = &d->actors[d->nactors];
-    int line = node_line(n);
-    int rc = read_named(st, n, K_SYS, vals);
-    if (rc != EA_OK)
-        return rc;
     int idx = d->nactors++;
-    a->name = take(vals, SY_NAME);
-    a->type = strdup("sys");
-    a->builtin = EAI_BUILTIN_SYS;
-    a->line = line;
+    eai_dep_actor_t *a = &d->actors[idx];
+    a->line = node_line(n);
     a->worker = -1;
-    st->actor_worker[idx] = take(vals, SY_WORKER);
+    a->builtin = EAI_BUILTIN_SYS;
+    int rc = read_named(st, n, K_SYS, vals);
+    a->name = take(vals, SY_NAME);
+    st->actor[idx].ref[0] = take(vals, SY_WORKER);
     free_vals(vals);
+    a->type = strdup("sys");
     if (a->type == NULL)
-        return fail_nomem(st);
-    int prev = map_get(&st->actors, a->name);
-    if (prev >= 0)
-        return fail(st, line, "duplicate <sys> name '%s' (first at line %d)", a->name,
-                    d->actors[prev].line);
-    map_put(&st->actors, a->name, idx);
-    return do_grants(st, n, a, idx);
+        rc = fail_nomem(st);
+    rc = claim_actor(st, "sys", idx, rc);
+    st->actor[idx].ok = rc == EA_OK;
+    do_grants(st, n, a, idx);
 }
 
 /* Splits "between" into exactly two space-separated names. */
@@ -910,27 +1102,29 @@ static int split_between(const char *s, char **a, char **b)
     return EA_OK;
 }
 
-static int do_channel(pstate_t *st, const xmlNode *n)
+static void do_channel(pstate_t *st, const xmlNode *n)
 {
     eai_deploy_t *d = st->d;
     char *vals[MAX_ATTRS] = {0};
-    eai_dep_channel_t *c = &d->channels[d->nchannels];
-    int line = node_line(n);
-    int rc = read_named(st, n, K_CHANNEL, vals);
-    if (rc != EA_OK)
-        return rc;
     int idx = d->nchannels++;
-    c->name = take(vals, CH_NAME);
+    eai_dep_channel_t *c = &d->channels[idx];
+    raw_t *r = &st->channel[idx];
+    int line = node_line(n);
     c->line = line;
     c->a = c->b = -1;
     c->nodes = DEFAULT_NODES;
     c->max = DEFAULT_MAX;
     c->protect = EAI_PROTECT_AUTO;
-    rc = split_between(vals[CH_BETWEEN], &st->chan_a[idx], &st->chan_b[idx]);
-    if (rc == EA_ERR_NOMEM)
-        rc = fail_nomem(st);
-    else if (rc != EA_OK)
-        rc = fail(st, line, "<channel> '%s': attribute 'between' must name two actors", c->name);
+    int rc = read_named(st, n, K_CHANNEL, vals);
+    c->name = take(vals, CH_NAME);
+    if (rc == EA_OK) {
+        rc = split_between(vals[CH_BETWEEN], &r->ref[0], &r->ref[1]);
+        if (rc == EA_ERR_NOMEM)
+            rc = fail_nomem(st);
+        else if (rc != EA_OK)
+            rc =
+                fail(st, line, "<channel> '%s': attribute 'between' must name two actors", c->name);
+    }
     if (rc == EA_OK && vals[CH_NODES] != NULL)
         rc = parse_number(st, line, "channel", c->name, "nodes", vals[CH_NODES], 1, MAX_NODES,
                           "1048576", &c->nodes);
@@ -951,27 +1145,26 @@ static int do_channel(pstate_t *st, const xmlNode *n)
                       c->name, pr);
     }
     free_vals(vals);
-    if (rc != EA_OK)
-        return rc;
     /* The pool size is what the limits protect: nodes of max + header, aligned,
      * as the pools size them (max <= MAX_MSG, so the node size is not 0). */
     uint64_t nodesz = ea_node_size_for(c->max);
-    if ((uint64_t)c->nodes * nodesz > MAX_POOL)
-        return fail(st, line, "<channel> '%s': pool of %u nodes of %llu bytes exceeds 1G", c->name,
-                    c->nodes, (unsigned long long)nodesz);
-    int prev = map_get(&st->channels, c->name);
-    if (prev >= 0)
-        return fail(st, line, "duplicate <channel> name '%s' (first at line %d)", c->name,
-                    d->channels[prev].line);
-    map_put(&st->channels, c->name, idx);
-    return EA_OK;
+    if (rc == EA_OK && (uint64_t)c->nodes * nodesz > MAX_POOL)
+        rc = fail(st, line, "<channel> '%s': pool of %u nodes of %llu bytes exceeds 1G", c->name,
+                  c->nodes, (unsigned long long)nodesz);
+    int prev = claim(&st->channels, c->name, idx);
+    if (rc == EA_OK && prev >= 0)
+        rc = fail(st, line, "duplicate <channel> name '%s' (first at line %d)", c->name,
+                  d->channels[prev].line);
+    r->ok = rc == EA_OK;
 }
 
 /*
- * Phase 2: counts the elements of each kind (to size the arrays and maps),
- * then checks each element in document order.
+ * Pass 1: counts the elements of each kind (to size the arrays and maps),
+ * then checks each element in document order. Returns EA_ERR_NOMEM if the
+ * arrays cannot be allocated (nothing more can be checked), else EA_OK
+ * (the errors found are in st).
  */
-static int do_elements(pstate_t *st, const xmlNode *root)
+static int collect(pstate_t *st, const xmlNode *root)
 {
     eai_deploy_t *d = st->d;
     size_t count[K_COUNT] = {0};
@@ -982,293 +1175,252 @@ static int do_elements(pstate_t *st, const xmlNode *root)
         if (k >= 0) /* unknown elements are reported in order below */
             count[k]++;
     }
+    size_t nactors = count[K_ACTOR] + count[K_SYS];
+    st->nactor_elems = (int)nactors;
     /* calloc(0) may return NULL, so allocate at least one of each. */
     d->enclaves = calloc(count[K_ENCLAVE] + 1, sizeof *d->enclaves);
     d->workers = calloc(count[K_WORKER] + 1, sizeof *d->workers);
-    d->actors = calloc(count[K_ACTOR] + count[K_SYS] + 1, sizeof *d->actors);
+    d->actors = calloc(nactors + 1, sizeof *d->actors);
     d->channels = calloc(count[K_CHANNEL] + 1, sizeof *d->channels);
-    st->worker_enclave = calloc(count[K_WORKER] + 1, sizeof *st->worker_enclave);
-    st->actor_worker = calloc(count[K_ACTOR] + count[K_SYS] + 1, sizeof *st->actor_worker);
-    st->grant_enclave = calloc(count[K_ACTOR] + count[K_SYS] + 1, sizeof *st->grant_enclave);
-    st->chan_a = calloc(count[K_CHANNEL] + 1, sizeof *st->chan_a);
-    st->chan_b = calloc(count[K_CHANNEL] + 1, sizeof *st->chan_b);
+    st->enclave = calloc(count[K_ENCLAVE] + 1, sizeof *st->enclave);
+    st->worker = calloc(count[K_WORKER] + 1, sizeof *st->worker);
+    st->actor = calloc(nactors + 1, sizeof *st->actor);
+    st->grant = calloc(nactors + 1, sizeof *st->grant);
+    st->channel = calloc(count[K_CHANNEL] + 1, sizeof *st->channel);
     if (d->enclaves == NULL || d->workers == NULL || d->actors == NULL || d->channels == NULL ||
-        st->worker_enclave == NULL || st->actor_worker == NULL || st->grant_enclave == NULL ||
-        st->chan_a == NULL || st->chan_b == NULL)
+        st->enclave == NULL || st->worker == NULL || st->actor == NULL || st->grant == NULL ||
+        st->channel == NULL)
         return fail_nomem(st);
     if (map_init(&st->enclaves, count[K_ENCLAVE]) != EA_OK ||
         map_init(&st->workers, count[K_WORKER]) != EA_OK ||
-        map_init(&st->actors, count[K_ACTOR] + count[K_SYS]) != EA_OK ||
+        map_init(&st->actors, nactors) != EA_OK ||
         map_init(&st->channels, count[K_CHANNEL]) != EA_OK)
         return fail_nomem(st);
 
     for (const xmlNode *n = root->children; n != NULL; n = n->next) {
         if (n->type != XML_ELEMENT_NODE)
             continue;
-        int rc;
         switch (elem_kind(n)) {
-        case K_HOST: rc = do_host(st, n); break;
-        case K_ENCLAVE: rc = do_enclave(st, n); break;
-        case K_WORKER: rc = do_worker(st, n); break;
-        case K_ACTOR: rc = do_actor(st, n); break;
-        case K_CHANNEL: rc = do_channel(st, n); break;
-        case K_SYS: rc = do_sys(st, n); break;
+        case K_HOST: do_host(st, n); break;
+        case K_ENCLAVE: do_enclave(st, n); break;
+        case K_WORKER: do_worker(st, n); break;
+        case K_ACTOR: do_actor(st, n); break;
+        case K_CHANNEL: do_channel(st, n); break;
+        case K_SYS: do_sys(st, n); break;
         default: {
             char q[256];
             qname(q, sizeof q, n->ns, n->name);
-            rc = fail(st, node_line(n), "unknown element <%s> in <eactors>", q);
+            fail(st, node_line(n), "unknown element <%s> in <eactors>", q);
             break;
         }
         }
-        if (rc != EA_OK)
-            return rc;
     }
     return EA_OK;
 }
 
-/* ---------------------------------------------------- phase 3: references -- */
+/* ----------------------------------------------- pass 2: resolve and check -- */
 
-/*
- * Elements are checked in document order of the referencing element; the
- * arrays are per kind, so merge them by line (elements are on distinct lines
- * or, on one line, the reference checks of the earlier kind in this merge
- * order come first, which is the best a line-based order can do).
- */
-static int resolve_worker(pstate_t *st, int i)
+/* Workers -> enclaves. A worker without enclave= is a host worker. */
+static void resolve_workers(pstate_t *st)
 {
-    eai_dep_worker_t *w = &st->d->workers[i];
-    const char *e = st->worker_enclave[i];
-    if (e == NULL)
-        return EA_OK;
-    w->enclave = map_get(&st->enclaves, e);
-    if (w->enclave < 0)
-        return fail(st, w->line, "<worker> '%s': unknown enclave '%s'", w->name, e);
-    return EA_OK;
+    eai_deploy_t *d = st->d;
+    for (int i = 0; i < d->nworkers; i++) {
+        eai_dep_worker_t *w = &d->workers[i];
+        raw_t *r = &st->worker[i];
+        if (!r->ok || r->ref[0] == NULL)
+            continue;
+        int e = map_get(&st->enclaves, r->ref[0]);
+        if (e < 0) {
+            fail(st, w->line, "<worker> '%s': unknown enclave '%s'", w->name, r->ref[0]);
+            r->ok = false;
+            continue;
+        }
+        w->enclave = e;
+        r->ok = st->enclave[e].ok;
+    }
 }
 
-/* A system actor runs on a host worker (it makes system calls for others),
- * and each grant names a known enclave or "host". */
-static int resolve_sys(pstate_t *st, eai_dep_actor_t *a, int i)
+/* Each grant of <sys> actor i names a known enclave or "host" (which is
+ * never an enclave's name). */
+static void resolve_grants(pstate_t *st, int i)
 {
-    const eai_deploy_t *d = st->d;
-    if (a->worker < 0)
-        return fail(st, a->line, "<sys> '%s': unknown worker '%s'", a->name, st->actor_worker[i]);
-    const eai_dep_worker_t *w = &d->workers[a->worker];
-    if (w->enclave != EAI_HOST)
-        return fail(st, a->line,
-                    "<sys> '%s': system actors run in the host, not on worker '%s' of enclave '%s'",
-                    a->name, w->name, d->enclaves[w->enclave].name);
+    eai_dep_actor_t *a = &st->d->actors[i];
     for (int j = 0; j < a->ngrants; j++) {
-        const char *e = st->grant_enclave[i][j];
-        if (strcmp(e, "host") == 0) {
+        raw_t *r = &st->grant[i][j];
+        if (!r->ok)
+            continue;
+        if (strcmp(r->ref[0], "host") == 0) {
             a->grants[j].enclave = EAI_HOST;
             continue;
         }
-        a->grants[j].enclave = map_get(&st->enclaves, e);
-        if (a->grants[j].enclave < 0)
-            return fail(st, a->grants[j].line, "<grant>: unknown enclave '%s'", e);
+        a->grants[j].enclave = map_get(&st->enclaves, r->ref[0]);
+        if (a->grants[j].enclave < 0) {
+            fail(st, a->grants[j].line, "<grant>: unknown enclave '%s'", r->ref[0]);
+            r->ok = false;
+        }
     }
-    return EA_OK;
-}
-
-static int resolve_actor(pstate_t *st, int i)
-{
-    eai_deploy_t *d = st->d;
-    eai_dep_actor_t *a = &d->actors[i];
-    const char *wn = st->actor_worker[i];
-    a->worker = map_get(&st->workers, wn);
-    if (a->builtin == EAI_BUILTIN_SYS)
-        return resolve_sys(st, a, i);
-    if (a->worker < 0)
-        return fail(st, a->line, "<actor> '%s': unknown worker '%s'", a->name, wn);
-    if (d->workers[a->worker].enclave == EAI_HOST && d->host_image == NULL)
-        return fail(st, a->line,
-                    "<actor> '%s': runs on host worker '%s' but there is no <host image=...>",
-                    a->name, wn);
-    return EA_OK;
-}
-
-static int resolve_channel(pstate_t *st, int i)
-{
-    eai_dep_channel_t *c = &st->d->channels[i];
-    c->a = map_get(&st->actors, st->chan_a[i]);
-    if (c->a < 0)
-        return fail(st, c->line, "<channel> '%s': unknown actor '%s'", c->name, st->chan_a[i]);
-    c->b = map_get(&st->actors, st->chan_b[i]);
-    if (c->b < 0)
-        return fail(st, c->line, "<channel> '%s': unknown actor '%s'", c->name, st->chan_b[i]);
-    if (c->a == c->b)
-        return fail(st, c->line, "<channel> '%s': channel between actor '%s' and itself", c->name,
-                    st->chan_a[i]);
-    return EA_OK;
-}
-
-/* protect="aead" needs a channel between two different enclaves: the host
- * is an endpoint it cannot protect, and inside one enclave there is nothing
- * to protect against. */
-static int do_protection(pstate_t *st)
-{
-    const eai_deploy_t *d = st->d;
-    for (int i = 0; i < d->nchannels; i++) {
-        const eai_dep_channel_t *c = &d->channels[i];
-        if (c->protect != EAI_PROTECT_AEAD)
-            continue;
-        int ea = d->workers[d->actors[c->a].worker].enclave;
-        int eb = d->workers[d->actors[c->b].worker].enclave;
-        if (ea == EAI_HOST || eb == EAI_HOST || ea == eb)
-            return fail(st, c->line,
-                        "<channel> '%s': protect 'aead' needs actors in two different enclaves",
-                        c->name);
-    }
-    return EA_OK;
-}
-
-static int do_references(pstate_t *st)
-{
-    const eai_deploy_t *d = st->d;
-    int wi = 0, ai = 0, ci = 0;
-    for (;;) {
-        int wl = wi < d->nworkers ? d->workers[wi].line : INT_MAX;
-        int al = ai < d->nactors ? d->actors[ai].line : INT_MAX;
-        int cl = ci < d->nchannels ? d->channels[ci].line : INT_MAX;
-        int rc;
-        if (wl == INT_MAX && al == INT_MAX && cl == INT_MAX)
-            return EA_OK;
-        if (wl <= al && wl <= cl)
-            rc = resolve_worker(st, wi++);
-        else if (al <= cl)
-            rc = resolve_actor(st, ai++);
-        else
-            rc = resolve_channel(st, ci++);
-        if (rc != EA_OK)
-            return rc;
-    }
-}
-
-/* ------------------------------------------------------- phase 4: images -- */
-
-/* Sets *out to the realpath of `p` if it is an existing regular file. */
-static int try_image(const char *p, char **out)
-{
-    int rc = eai_path_resolve(p, EAI_PATH_FILE, out);
-    return rc == EA_ERR_INVAL ? EA_ERR_NOTFOUND : rc;
-}
-
-static int join_try(const char *dir, size_t dirlen, const char *image, char **out)
-{
-    char *p = NULL;
-    if (asprintf(&p, "%.*s/%s", (int)dirlen, dir, image) < 0)
-        return EA_ERR_NOMEM;
-    int rc = try_image(p, out);
-    free(p);
-    return rc;
 }
 
 /*
- * Resolves `image`: absolute as is; otherwise relative to the deployment
- * file's directory, then to each directory of EACTORS_IMAGE_PATH.
+ * Actors -> workers, after every worker's enclave is known. A system actor
+ * runs on a host worker (it makes system calls for others); any other actor
+ * on a host worker needs the host image.
  */
-static int resolve_image(const eai_deploy_t *d, const char *image, char **out)
-{
-    *out = NULL;
-    if (image[0] == '\0')
-        return EA_ERR_NOTFOUND;
-    if (image[0] == '/')
-        return try_image(image, out);
-    int rc = join_try(d->dir, strlen(d->dir), image, out);
-    if (rc != EA_ERR_NOTFOUND)
-        return rc;
-    const char *ip = getenv("EACTORS_IMAGE_PATH");
-    if (ip == NULL)
-        return EA_ERR_NOTFOUND;
-    for (const char *p = ip;;) {
-        const char *end = strchr(p, ':');
-        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (len > 0 && len <= INT_MAX) {
-            rc = join_try(p, len, image, out);
-            if (rc != EA_ERR_NOTFOUND)
-                return rc;
-        }
-        if (end == NULL)
-            return EA_ERR_NOTFOUND;
-        p = end + 1;
-    }
-}
-
-static int do_images(pstate_t *st)
+static void resolve_actors(pstate_t *st)
 {
     eai_deploy_t *d = st->d;
-    bool host_done = d->host_image == NULL;
-    for (int i = 0; i <= d->nenclaves; i++) {
-        if (!host_done && (i == d->nenclaves || d->host_line < d->enclaves[i].line)) {
-            host_done = true;
-            int rc = resolve_image(d, d->host_image, &d->host_image_path);
-            if (rc == EA_ERR_NOMEM)
-                return fail_nomem(st);
-            if (rc != EA_OK)
-                return fail(st, d->host_line, "<host>: image '%s' not found", d->host_image);
+    for (int i = 0; i < d->nactors; i++) {
+        eai_dep_actor_t *a = &d->actors[i];
+        raw_t *r = &st->actor[i];
+        bool sys = a->builtin == EAI_BUILTIN_SYS;
+        if (sys)
+            resolve_grants(st, i);
+        if (!r->ok)
+            continue;
+        int wi = map_get(&st->workers, r->ref[0]);
+        if (wi < 0) {
+            fail(st, a->line, "<%s> '%s': unknown worker '%s'", sys ? "sys" : "actor", a->name,
+                 r->ref[0]);
+            r->ok = false;
+            continue;
         }
-        if (i == d->nenclaves)
-            break;
-        eai_dep_enclave_t *e = &d->enclaves[i];
-        int rc = resolve_image(d, e->image, &e->image_path);
-        if (rc == EA_ERR_NOMEM)
-            return fail_nomem(st);
-        if (rc != EA_OK)
-            return fail(st, e->line, "<enclave> '%s': image '%s' not found", e->name, e->image);
+        a->worker = wi;
+        r->ok = st->worker[wi].ok;
+        const eai_dep_worker_t *w = &d->workers[wi];
+        if (!r->ok)
+            continue;
+        if (sys && w->enclave != EAI_HOST) {
+            fail(st, a->line,
+                 "<sys> '%s': system actors run in the host, not on worker '%s' of enclave '%s'",
+                 a->name, w->name, d->enclaves[w->enclave].name);
+            r->ok = false;
+        } else if (!sys && w->enclave == EAI_HOST) {
+            if (d->host_line == 0)
+                fail(st, a->line,
+                     "<actor> '%s': runs on host worker '%s' but there is no <host image=...>",
+                     a->name, w->name);
+            r->ok = r->ok && d->host_line > 0 && st->host_ok;
+        }
     }
-    return EA_OK;
 }
 
-/* -------------------------------------------------------- phase 5: types -- */
+/*
+ * Channels -> actors, after every actor's worker is known. protect="aead"
+ * needs a channel between two different enclaves: the host is an endpoint
+ * it cannot protect, and inside one enclave there is nothing to protect
+ * against.
+ */
+static void resolve_channels(pstate_t *st)
+{
+    eai_deploy_t *d = st->d;
+    for (int i = 0; i < d->nchannels; i++) {
+        eai_dep_channel_t *c = &d->channels[i];
+        raw_t *r = &st->channel[i];
+        if (!r->ok)
+            continue;
+        r->ok = false;
+        c->a = map_get(&st->actors, r->ref[0]);
+        if (c->a < 0) {
+            fail(st, c->line, "<channel> '%s': unknown actor '%s'", c->name, r->ref[0]);
+            continue;
+        }
+        c->b = map_get(&st->actors, r->ref[1]);
+        if (c->b < 0) {
+            fail(st, c->line, "<channel> '%s': unknown actor '%s'", c->name, r->ref[1]);
+            continue;
+        }
+        if (c->a == c->b) {
+            fail(st, c->line, "<channel> '%s': channel between actor '%s' and itself", c->name,
+                 r->ref[0]);
+            continue;
+        }
+        if (!st->actor[c->a].ok || !st->actor[c->b].ok)
+            continue;
+        int ea = d->workers[d->actors[c->a].worker].enclave;
+        int eb = d->workers[d->actors[c->b].worker].enclave;
+        if (c->protect == EAI_PROTECT_AEAD && (ea == EAI_HOST || eb == EAI_HOST || ea == eb)) {
+            fail(st, c->line,
+                 "<channel> '%s': protect 'aead' needs actors in two different enclaves", c->name);
+            continue;
+        }
+        r->ok = true;
+    }
+}
 
-static int do_types(pstate_t *st, eai_type_probe_fn probe, void *ctx)
+/*
+ * Actor types, through the caller's probe, for every usable actor (its
+ * domain's image was found). Each (image, type) pair is probed once and
+ * its answer applies to every actor of that pair; an image that cannot be
+ * loaded is reported once per domain, at the domain's element, and its
+ * other actors are not probed.
+ */
+static void check_types(pstate_t *st, eai_type_probe_fn probe, void *ctx)
 {
     eai_deploy_t *d = st->d;
     name_map_t seen = {0};
     char **keys = calloc((size_t)d->nactors + 1, sizeof *keys);
-    if (keys == NULL || map_init(&seen, (size_t)d->nactors) != EA_OK) {
+    bool *broken = calloc((size_t)d->nenclaves + 1, sizeof *broken); /* [nenclaves]: host */
+    if (keys == NULL || broken == NULL || map_init(&seen, (size_t)d->nactors) != EA_OK) {
         free(keys);
-        return fail_nomem(st);
+        free(broken);
+        fail_nomem(st);
+        return;
     }
-    int rc = EA_OK;
-    for (int i = 0; i < d->nactors && rc == EA_OK; i++) {
+    for (int i = 0; i < d->nactors; i++) {
         const eai_dep_actor_t *a = &d->actors[i];
-        if (a->builtin != EAI_BUILTIN_NONE)
-            continue; /* the runtime's own type, not in any image */
+        if (a->builtin != EAI_BUILTIN_NONE || !st->actor[i].ok)
+            continue; /* builtin: the runtime's own type, not in any image */
         int encl = d->workers[a->worker].enclave;
+        bool *dom_broken = &broken[encl == EAI_HOST ? d->nenclaves : encl];
+        if (*dom_broken)
+            continue;
         const char *path = encl == EAI_HOST ? d->host_image_path : d->enclaves[encl].image_path;
         const char *image = encl == EAI_HOST ? d->host_image : d->enclaves[encl].image;
-        /* Probe each (image, type) pair once; the key is unambiguous. */
+        /* The key is unambiguous: the path's length comes first. */
         if (asprintf(&keys[i], "%zu:%s%s", strlen(path), path, a->type) < 0) {
             keys[i] = NULL;
-            rc = fail_nomem(st);
+            fail_nomem(st);
             break;
         }
-        if (map_get(&seen, keys[i]) >= 0)
-            continue;
-        map_put(&seen, keys[i], i);
-        char perr[256] = "";
-        int r = probe(ctx, path, a->type, perr, sizeof perr);
+        int r = map_get(&seen, keys[i]); /* the probe's answer, 0 or 1, or -1: not asked */
         if (r < 0) {
-            const char *why = perr[0] != '\0' ? perr : ea_strerror(r);
-            if (encl == EAI_HOST)
-                rc = fail(st, d->host_line, "<host>: cannot load image '%s': %s", image, why);
-            else
-                rc = fail(st, d->enclaves[encl].line, "<enclave> '%s': cannot load image '%s': %s",
-                          d->enclaves[encl].name, image, why);
-        } else if (r == 0) {
-            rc = fail(st, a->line, "<actor> '%s': type '%s' is not in image '%s'", a->name, a->type,
-                      image);
+            char perr[256] = "";
+            r = probe(ctx, path, a->type, perr, sizeof perr);
+            if (r < 0) {
+                const char *why = perr[0] != '\0' ? perr : ea_strerror(r);
+                *dom_broken = true;
+                if (encl == EAI_HOST)
+                    fail(st, d->host_line, "<host>: cannot load image '%s': %s", image, why);
+                else
+                    fail(st, d->enclaves[encl].line, "<enclave> '%s': cannot load image '%s': %s",
+                         d->enclaves[encl].name, image, why);
+                continue;
+            }
+            r = r != 0;
+            map_put(&seen, keys[i], r);
         }
+        if (r == 0)
+            fail(st, a->line, "<actor> '%s': type '%s' is not in image '%s'", a->name, a->type,
+                 image);
     }
     for (int i = 0; i < d->nactors; i++)
         free(keys[i]);
     free(keys);
+    free(broken);
     map_fini(&seen);
-    return rc;
 }
 
+/* Pass 2, kind by kind: each reads only what the ones before it set. */
+static void resolve(pstate_t *st, eai_type_probe_fn probe, void *ctx)
+{
+    resolve_workers(st);
+    resolve_actors(st);
+    resolve_channels(st);
+    if (probe != NULL)
+        check_types(st, probe, ctx);
+    if (st->nactor_elems == 0)
+        fail(st, st->root_line, "<eactors>: no <actor> declared");
+}
 /* ------------------------------------------------------------ XML errors -- */
 
 typedef struct xml_capture {
@@ -1327,39 +1479,24 @@ static char *dir_of(const char *path)
 /* A deployment file larger than this is refused before parsing. */
 #define MAX_DEPLOY_BYTES (16u << 20)
 
-int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *probe_ctx,
-                    eai_deploy_t **out, char *err, size_t errlen)
+/* Reads and parses the file into *doc; reports why not. */
+static int parse_xml(pstate_t *st, xmlDocPtr *doc)
 {
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    if (out != NULL)
-        *out = NULL;
-    pstate_t st = {.path = path, .ncpus = ncpus, .err = err, .errlen = errlen};
-    if (path == NULL || out == NULL) {
-        st.path = "(null)";
-        fail(&st, 0, "invalid argument");
-        return EA_ERR_INVAL;
-    }
-    if (ncpus < 1) {
-        fail(&st, 0, "invalid CPU count %d", ncpus);
-        return EA_ERR_INVAL;
-    }
-    pthread_once(&xml_once, xml_init);
-
     uint8_t *text;
     size_t textlen;
-    int rrc = eai_file_read_all(path, MAX_DEPLOY_BYTES, &text, &textlen);
+    *doc = NULL;
+    int rrc = eai_file_read_all(st->path, MAX_DEPLOY_BYTES, &text, &textlen);
     if (rrc == EA_ERR_NOTFOUND)
-        return fail(&st, 0, "cannot read: %s", strerror(ENOENT));
+        return fail(st, 0, "cannot read: %s", strerror(ENOENT));
     if (rrc == EA_ERR_TOOBIG)
-        return fail(&st, 0, "cannot read: larger than %u bytes", MAX_DEPLOY_BYTES);
+        return fail(st, 0, "cannot read: larger than %u bytes", MAX_DEPLOY_BYTES);
     if (rrc != EA_OK)
-        return fail(&st, 0, "cannot read: %s", strerror(rrc == EA_ERR_NOMEM ? ENOMEM : errno));
+        return fail(st, 0, "cannot read: %s", strerror(rrc == EA_ERR_NOMEM ? ENOMEM : errno));
     if (textlen == 0) {
         /* libxml2 reports nothing for an empty buffer; say what its file
          * reader would have said. */
         free(text);
-        return fail(&st, 1, "XML error: Document is empty");
+        return fail(st, 1, "XML error: Document is empty");
     }
 
     xml_capture_t cap = {0};
@@ -1369,73 +1506,105 @@ int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *
     void *old_gctx = xmlGenericErrorContext;
     xmlSetStructuredErrorFunc(&cap, capture_structured);
     xmlSetGenericErrorFunc(&cap, capture_generic);
-    xmlDocPtr doc = xmlReadMemory((const char *)text, (int)textlen, path, NULL,
-                                  XML_PARSE_NONET | XML_PARSE_BIG_LINES);
+    *doc = xmlReadMemory((const char *)text, (int)textlen, st->path, NULL,
+                         XML_PARSE_NONET | XML_PARSE_BIG_LINES);
     xmlSetStructuredErrorFunc(old_sctx, old_s);
     xmlSetGenericErrorFunc(old_gctx, old_g);
     free(text);
 
-    if (doc == NULL || cap.have) {
-        xmlFreeDoc(doc);
+    if (*doc == NULL || cap.have) {
+        xmlFreeDoc(*doc);
+        *doc = NULL;
         if (!cap.have)
-            return fail(&st, 1, "XML error: cannot parse");
-        return fail(&st, cap.line > 0 ? cap.line : 1, "XML error: %s", cap.msg);
+            return fail(st, 1, "XML error: cannot parse");
+        return fail(st, cap.line > 0 ? cap.line : 1, "XML error: %s", cap.msg);
     }
+    return EA_OK;
+}
 
-    int rc = EA_OK;
-    const xmlNode *root = xmlDocGetRootElement(doc);
-    if (root == NULL) {
-        rc = fail(&st, 1, "XML error: no root element");
-        goto out;
-    }
-    st.root_line = node_line(root);
+/* The root must be a bare <eactors> without attributes. */
+static int check_root(pstate_t *st, const xmlNode *root)
+{
+    if (root == NULL)
+        return fail(st, 1, "XML error: no root element");
+    st->root_line = node_line(root);
     if ((root->ns != NULL && root->ns->prefix != NULL) ||
         strcmp((const char *)root->name, "eactors") != 0) {
         char q[256];
         qname(q, sizeof q, root->ns, root->name);
-        rc = fail(&st, st.root_line, "root element must be <eactors>, not <%s>", q);
-        goto out;
+        return fail(st, st->root_line, "root element must be <eactors>, not <%s>", q);
     }
     if (root->properties != NULL) {
         char q[256];
         qname(q, sizeof q, root->properties->ns, root->properties->name);
-        rc = fail(&st, st.root_line, "<eactors>: unknown attribute '%s'", q);
-        goto out;
+        return fail(st, st->root_line, "<eactors>: unknown attribute '%s'", q);
     }
+    return EA_OK;
+}
 
-    st.d = calloc(1, sizeof *st.d);
-    if (st.d == NULL) {
-        rc = fail_nomem(&st);
+int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *probe_ctx,
+                    eai_deploy_t **out, char *err, size_t errlen)
+{
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (out != NULL)
+        *out = NULL;
+    /* About 20K of error lines: on the heap, not the caller's stack. */
+    pstate_t *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "%s: out of memory", path != NULL ? path : "(null)");
+        return EA_ERR_NOMEM;
+    }
+    st->path = path;
+    st->ncpus = ncpus;
+    int rc = EA_OK;
+    xmlDocPtr doc = NULL;
+    if (path == NULL || out == NULL) {
+        st->path = "(null)";
+        fail(st, 0, "invalid argument");
+        rc = EA_ERR_INVAL;
         goto out;
     }
-    st.d->path = strdup(path);
-    st.d->dir = dir_of(path);
-    if (st.d->path == NULL || st.d->dir == NULL) {
-        rc = fail_nomem(&st);
+    if (ncpus < 1) {
+        fail(st, 0, "invalid CPU count %d", ncpus);
+        rc = EA_ERR_INVAL;
         goto out;
     }
+    pthread_once(&xml_once, xml_init);
 
-    rc = do_elements(&st, root);
-    if (rc == EA_OK)
-        rc = do_references(&st);
-    if (rc == EA_OK)
-        rc = do_protection(&st);
-    if (rc == EA_OK)
-        rc = do_images(&st);
-    if (rc == EA_OK && probe != NULL)
-        rc = do_types(&st, probe, probe_ctx);
-    if (rc == EA_OK && st.d->nactors == 0)
-        rc = fail(&st, st.root_line, "<eactors>: no <actor> declared");
+    if (parse_xml(st, &doc) != EA_OK)
+        goto out;
+    const xmlNode *root = xmlDocGetRootElement(doc);
+    if (check_root(st, root) != EA_OK)
+        goto out;
+    st->d = calloc(1, sizeof *st->d);
+    if (st->d == NULL) {
+        fail_nomem(st);
+        goto out;
+    }
+    st->d->path = strdup(path);
+    st->d->dir = dir_of(path);
+    if (st->d->path == NULL || st->d->dir == NULL) {
+        fail_nomem(st);
+        goto out;
+    }
+    if (collect(st, root) == EA_OK)
+        resolve(st, probe, probe_ctx);
 
 out:
     xmlFreeDoc(doc);
-    state_fini(&st);
+    state_fini(st);
+    if (rc == EA_OK && st->nerrors > 0)
+        rc = st->nomem ? EA_ERR_NOMEM : EA_ERR_PARSE;
     if (rc != EA_OK) {
-        eai_deploy_free(st.d);
-        return rc;
+        write_errors(st, err, errlen);
+        eai_deploy_free(st->d);
+    } else {
+        *out = st->d;
     }
-    *out = st.d;
-    return EA_OK;
+    free(st);
+    return rc;
 }
 
 void eai_deploy_free(eai_deploy_t *d)

@@ -202,7 +202,7 @@ static pid_t fork_platform(struct eai_rt *rt, const char *dir)
 static bool load(struct run *r)
 {
     const eai_run_opts_t *o = r->opts;
-    char err[512];
+    char err[EAI_DEPLOY_ERRLEN]; /* every error of the file, one per line */
     int rc =
         eai_deploy_load(o->path, eai_cpu_count(), eai_image_probe, NULL, &r->dep, err, sizeof err);
     if (rc != EA_OK) {

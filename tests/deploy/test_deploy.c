@@ -61,6 +61,8 @@ static int setup(void **state)
     write_file(path, "dummy image\n");
     snprintf(path, sizeof path, "%s/bad.so", tmpdir);
     write_file(path, "dummy image\n");
+    snprintf(path, sizeof path, "%s/hello.so", tmpdir);
+    write_file(path, "dummy image\n");
     snprintf(path, sizeof path, "%s/sub", tmpdir);
     assert_int_equal(mkdir(path, 0700), 0);
     snprintf(path, sizeof path, "%s/sub/abs.so", tmpdir);
@@ -78,7 +80,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    const char *rm[] = {"d.xml", "img.so",        "bad.so", "sub/abs.so",
+    const char *rm[] = {"d.xml", "img.so",        "bad.so", "hello.so", "sub/abs.so",
                         "sub",   "lib/onpath.so", "lib",    "adir.so"};
     char path[PATH_MAX + 32];
     for (size_t i = 0; i < sizeof rm / sizeof rm[0]; i++) {
@@ -340,11 +342,33 @@ static void test_valid_edges(void **state)
 #define H5 "<worker name='h' cpus='1'/>\n"
 #define A6 "<actor name='a' type='t' worker='w'/>\n"
 
+/* A file with one error at `line`, or (line 0) several: `msg` is then the
+ * lines "LINE: message" in the order reported, without the file name. */
 typedef struct bad_case {
     const char *xml;
     int line;
     const char *msg;
 } bad_case_t;
+
+/* The expected error text: each "LINE: message" of `lines` prefixed with
+ * the file name (or just "file:line: msg" for one error at `line` > 0). */
+static void expected(char *out, size_t len, int line, const char *lines)
+{
+    if (line > 0) {
+        snprintf(out, len, "%s:%d: %s", file, line, lines);
+        return;
+    }
+    size_t pos = 0;
+    for (const char *p = lines; *p != '\0' && pos < len;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        int w = snprintf(out + pos, len - pos, "%s%s:%.*s", pos > 0 ? "\n" : "", file, (int)n, p);
+        if (w < 0)
+            break;
+        pos += (size_t)w;
+        p += n + (nl != NULL);
+    }
+}
 
 static const bad_case_t bad_cases[] = {
     /* XML well-formedness */
@@ -399,6 +423,15 @@ static const bad_case_t bad_cases[] = {
      "duplicate <worker> name 'w' (first at line 4)"},
     {PRE A5 "<enclave name='e' image='img.so'/>\n" END, 6,
      "duplicate <enclave> name 'e' (first at line 3)"},
+    /* "host" names the host domain (<grant enclave="host">): no enclave may
+     * take it, and a worker naming it does not get a second error. */
+    {PRE A5 "<enclave name='host' image='img.so'/>\n" END, 6,
+     "<enclave>: name 'host' is reserved for the host domain"},
+    {PRE A5 "<enclave name='host' image='img.so'/>\n<worker name='w2' cpus='1' enclave='host'/>\n"
+            "<actor name='b' type='t' worker='w2'/>\n" END,
+     6, "<enclave>: name 'host' is reserved for the host domain"},
+    {PRE A5 "<worker name='w2' cpus='1' enclave='host'/>\n" END, 6,
+     "<worker> 'w2': unknown enclave 'host'"},
     {PRE A5 B6 "<channel name='c' between='a b'/>\n<channel name='c' between='b a'/>\n" END, 8,
      "duplicate <channel> name 'c' (first at line 7)"},
     {PRE A5 "<host image='img.so'/>\n" END, 6, "duplicate <host> (first at line 2)"},
@@ -488,6 +521,12 @@ static const bad_case_t bad_cases[] = {
      "<actor> 'ping': type 'nope' is not in image 'img.so'"},
     {PRE "<worker name='h' cpus='1'/>\n" A5 "<actor name='m' type='nomon' worker='h'/>\n" END, 7,
      "<actor> 'm': type 'nomon' is not in image 'img.so'"},
+    /* One probe per (image, type), its answer reported for every actor. */
+    {PRE A5
+     "<actor name='b' type='nope' worker='w'/>\n<actor name='c' type='nope' worker='w'/>\n" END,
+     0,
+     "6: <actor> 'b': type 'nope' is not in image 'img.so'\n"
+     "7: <actor> 'c': type 'nope' is not in image 'img.so'"},
     {PRE A5 "<enclave name='left' image='bad.so'/>\n<worker name='w2' cpus='1' enclave='left'/>\n"
             "<actor name='b' type='t' worker='w2'/>\n" END,
      6, "<enclave> 'left': cannot load image 'bad.so': not an eactors image"},
@@ -498,25 +537,45 @@ static const bad_case_t bad_cases[] = {
      "</eactors>\n",
      1, "<eactors>: no <actor> declared"},
     {"<?xml version='1.0'?>\n<!-- nothing -->\n<eactors/>\n", 3, "<eactors>: no <actor> declared"},
-    /* phase order: the first error of the earliest phase wins */
-    {PRE "<actor name='a' type='t' worker='nowhere'/>\n<bogus/>\n" END, 6,
-     "unknown element <bogus> in <eactors>"},
+    /* Several errors: all are reported, sorted by line, whatever the check
+     * that found them; each element reports only its first error. */
+    {PRE "<actor name='a' type='t' worker='nowhere'/>\n<bogus/>\n" END, 0,
+     "5: <actor> 'a': unknown worker 'nowhere'\n"
+     "6: unknown element <bogus> in <eactors>"},
     {PRE "<actor name='a' type='t' worker='nowhere'/>\n<enclave name='x' image='missing.so'/>\n"
          "<channel name='c' between='a b' nodes='x'/>\n" END,
-     7, "<channel> 'c': invalid nodes 'x'"},
+     0,
+     "5: <actor> 'a': unknown worker 'nowhere'\n"
+     "6: <enclave> 'x': image 'missing.so' not found\n"
+     "7: <channel> 'c': invalid nodes 'x'"},
     {PRE "<actor name='a' type='nope' worker='w'/>\n<enclave name='x' image='missing.so'/>\n"
          "<actor name='b' type='t' worker='nowhere'/>\n" END,
-     7, "<actor> 'b': unknown worker 'nowhere'"},
+     0,
+     "5: <actor> 'a': type 'nope' is not in image 'img.so'\n"
+     "6: <enclave> 'x': image 'missing.so' not found\n"
+     "7: <actor> 'b': unknown worker 'nowhere'"},
     {PRE "<actor name='a' type='nope' worker='w'/>\n<enclave name='x' image='missing.so'/>\n" END,
-     6, "<enclave> 'x': image 'missing.so' not found"},
-    {PRE "<channel name='c' between='a b'/>\n<worker name='w1' cpus='0' enclave='zz'/>\n" A5 END, 5,
-     "<channel> 'c': unknown actor 'b'"},
-    {PRE "<worker name='w1' cpus='0' foo='1' enclave='zz'/>\n<worker name='w1' cpus='1'/>\n" END, 5,
-     "<worker>: unknown attribute 'foo'"},
-    {PRE "<worker name='w 1' cpus='9' idle='x'/>\n" END, 5, "<worker>: invalid name 'w 1'"},
-    {PRE "<worker name='w1' cpus='9' idle='x'/>\n" END, 5,
-     "<worker> 'w1': CPU 9 does not exist (this machine has CPUs 0-1)"},
-    {PRE "<worker foo='1' cpus='9'/>\n" END, 5, "<worker>: unknown attribute 'foo'"},
+     0,
+     "5: <actor> 'a': type 'nope' is not in image 'img.so'\n"
+     "6: <enclave> 'x': image 'missing.so' not found"},
+    {PRE "<channel name='c' between='a b'/>\n<worker name='w1' cpus='0' enclave='zz'/>\n" A5 END, 0,
+     "5: <channel> 'c': unknown actor 'b'\n"
+     "6: <worker> 'w1': unknown enclave 'zz'"},
+    /* The first error of an element hides its later ones; a broken
+     * element's name still counts for duplicates. */
+    {PRE "<worker name='w1' cpus='0' foo='1' enclave='zz'/>\n<worker name='w1' cpus='1'/>\n" END, 0,
+     "1: <eactors>: no <actor> declared\n"
+     "5: <worker>: unknown attribute 'foo'\n"
+     "6: duplicate <worker> name 'w1' (first at line 5)"},
+    {PRE "<worker name='w 1' cpus='9' idle='x'/>\n" END, 0,
+     "1: <eactors>: no <actor> declared\n"
+     "5: <worker>: invalid name 'w 1'"},
+    {PRE "<worker name='w1' cpus='9' idle='x'/>\n" END, 0,
+     "1: <eactors>: no <actor> declared\n"
+     "5: <worker> 'w1': CPU 9 does not exist (this machine has CPUs 0-1)"},
+    {PRE "<worker foo='1' cpus='9'/>\n" END, 0,
+     "1: <eactors>: no <actor> declared\n"
+     "5: <worker>: unknown attribute 'foo'"},
     /* system actors and their grants (line 5: a host worker) */
     {PRE H5 "<sys name='io' worker='h' x='1'/>\n" END, 6, "<sys>: unknown attribute 'x'"},
     {PRE H5 "<sys name='io'/>\n" END, 6, "<sys>: missing attribute 'worker'"},
@@ -585,18 +644,17 @@ static void test_invalid(void **state)
     int failures = 0;
     for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
         const bad_case_t *bc = &bad_cases[i];
-        char err[1024], expect[2048];
+        char err[EAI_DEPLOY_ERRLEN], expect[EAI_DEPLOY_ERRLEN];
         eai_deploy_t *d = (eai_deploy_t *)(uintptr_t)1;
         int rc = load(bc->xml, &d, err, sizeof err);
-        snprintf(expect, sizeof expect, "%s:%d: %s", file, bc->line, bc->msg);
+        expected(expect, sizeof expect, bc->line, bc->msg);
         if (rc != EA_ERR_PARSE || d != NULL || strcmp(err, expect) != 0) {
-            fprintf(stderr, "case %zu: rc %d\n  got:    %s\n  expect: %s\n", i, rc,
+            fprintf(stderr, "case %zu: rc %d\n  got:\n%s\n  expect:\n%s\n", i, rc,
                     rc == EA_OK ? "(success)" : err, expect);
             if (rc == EA_OK)
                 eai_deploy_free(d);
             failures++;
         }
-        assert_null(strchr(err, '\n'));
     }
     printf("%zu invalid cases\n", sizeof bad_cases / sizeof bad_cases[0]);
     assert_int_equal(failures, 0);
@@ -714,8 +772,10 @@ static void test_cpu_limits(void **state)
     eai_deploy_t *d = NULL;
     write_file(file, "<eactors>\n<worker name='w' cpus='0-64'/>\n</eactors>\n");
     assert_int_equal(eai_deploy_load(file, 128, NULL, NULL, &d, err, sizeof err), EA_ERR_PARSE);
-    snprintf(expect, sizeof expect, "%s:2: <worker> 'w': cpus '0-64' names more than 64 CPUs",
-             file);
+    snprintf(expect, sizeof expect,
+             "%s:1: <eactors>: no <actor> declared\n"
+             "%s:2: <worker> 'w': cpus '0-64' names more than 64 CPUs",
+             file, file);
     assert_string_equal(err, expect);
     write_file(file, "<eactors>\n<worker name='w' cpus='0-63'/>\n"
                      "<enclave name='e' image='img.so'/>\n<host image='img.so'/>\n"
@@ -724,7 +784,10 @@ static void test_cpu_limits(void **state)
     assert_int_equal(d->workers[0].ncpus, 64);
     assert_int_equal(d->workers[0].cpus[63], 63);
     eai_deploy_free(d);
-    write_file(file, "<eactors>\n<worker name='w' cpus='1'/>\n</eactors>\n");
+    /* The actor on the broken worker is not checked against it (no second
+     * error about the missing <host>). */
+    write_file(file, "<eactors>\n<worker name='w' cpus='1'/>\n"
+                     "<actor name='a' type='t' worker='w'/>\n</eactors>\n");
     assert_int_equal(eai_deploy_load(file, 1, NULL, NULL, &d, err, sizeof err), EA_ERR_PARSE);
     snprintf(expect, sizeof expect,
              "%s:2: <worker> 'w': CPU 1 does not exist (this machine has CPU 0)", file);
@@ -820,6 +883,203 @@ static void test_threads(void **state)
     }
 }
 
+/* ------------------------------------------------------ order, all errors -- */
+
+/* Reads a fixture of tests/deploy into a malloc'd string. */
+static char *read_fixture(const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", EA_DEPLOY_FIXTURES, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *buf = calloc(1, 65536);
+    assert_non_null(buf);
+    size_t n = fread(buf, 1, 65535, f);
+    assert_true(n > 0 && n < 65535);
+    fclose(f);
+    return buf;
+}
+
+/*
+ * Returns a copy of `xml` with the lines between the first and the last
+ * (the root's start and end tags) in reverse order: every element then
+ * refers to elements that come after it where it used to refer back, and
+ * the other way round.
+ */
+static char *reverse_inner(const char *xml)
+{
+    const char *lines[256];
+    size_t lens[256];
+    int n = 0;
+    for (const char *p = xml; *p != '\0' && n < 256;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl != NULL ? (size_t)(nl - p) + 1 : strlen(p);
+        lines[n] = p;
+        lens[n++] = len;
+        p += len;
+    }
+    assert_true(n >= 3 && n < 256);
+    char *out = calloc(1, strlen(xml) + 2);
+    assert_non_null(out);
+    size_t pos = 0;
+    for (int i = 0; i < n; i++) {
+        int src = i == 0 || i == n - 1 ? i : n - 1 - i;
+        memcpy(out + pos, lines[src], lens[src]);
+        pos += lens[src];
+        if (out[pos - 1] != '\n')
+            out[pos++] = '\n';
+    }
+    return out;
+}
+
+/* Loads `xml` and checks the result: success if expect is NULL, else the
+ * exact error text (lines "LINE: message" as in bad_cases). */
+static void expect_load(const char *xml, const char *expect)
+{
+    char err[EAI_DEPLOY_ERRLEN], want[EAI_DEPLOY_ERRLEN];
+    eai_deploy_t *d = NULL;
+    int rc = load(xml, &d, err, sizeof err);
+    if (expect == NULL) {
+        if (rc != EA_OK)
+            fail_msg("load failed:\n%s\nof:\n%s", err, xml);
+        eai_deploy_free(d);
+        return;
+    }
+    expected(want, sizeof want, 0, expect);
+    if (rc != EA_ERR_PARSE || strcmp(err, want) != 0)
+        fail_msg("rc %d, got:\n%s\nexpected:\n%s\nof:\n%s", rc, rc == EA_OK ? "(success)" : err,
+                 want, xml);
+    assert_null(d);
+}
+
+/*
+ * Fuzzing finding 5: references used to resolve in file order, so a <sys>
+ * before its <worker> was checked against a worker still marked "host"
+ * (accepted on an enclave worker), and an <actor> before its enclave worker
+ * was refused for want of a <host image>. Both fixtures, as found and with
+ * their elements in reverse order.
+ */
+static void test_order_findings(void **state)
+{
+    (void)state;
+    char *xml = read_fixture("sys_on_enclave_worker.xml");
+    char *rev = reverse_inner(xml);
+    expect_load(xml,
+                "3: <sys> 'io': system actors run in the host, not on worker 'w' of enclave 'e'");
+    expect_load(rev,
+                "5: <sys> 'io': system actors run in the host, not on worker 'w' of enclave 'e'");
+    free(xml);
+    free(rev);
+    xml = read_fixture("actor_before_worker.xml");
+    rev = reverse_inner(xml);
+    expect_load(xml, NULL);
+    expect_load(rev, NULL);
+    free(xml);
+    free(rev);
+}
+
+/* A valid file using every kind of reference loads the same in reverse. */
+static void test_order_valid(void **state)
+{
+    (void)state;
+    const char *xml = "<eactors>\n"
+                      "<host image='img.so'/>\n"
+                      "<enclave name='l' image='img.so'/>\n"
+                      "<enclave name='r' image='hello.so' backend='none'/>\n"
+                      "<worker name='h' cpus='0'/>\n"
+                      "<worker name='wl' cpus='0' enclave='l'/>\n"
+                      "<worker name='wr' cpus='1' enclave='r'/>\n"
+                      "<actor name='a' type='t' worker='wl'><param name='k' value='v'/></actor>\n"
+                      "<actor name='b' type='t' worker='wr'/>\n"
+                      "<actor name='m' type='t' worker='h'/>\n"
+                      "<sys name='io' worker='h'><grant enclave='l' listen='80'/>"
+                      "<grant enclave='host' files='/'/></sys>\n"
+                      "<channel name='ab' between='a b' protect='aead'/>\n"
+                      "<channel name='ma' between='m a'/>\n"
+                      "<channel name='io' between='io a'/>\n"
+                      "</eactors>\n";
+    char *rev = reverse_inner(xml);
+    expect_load(xml, NULL);
+    expect_load(rev, NULL);
+    eai_deploy_t *d = NULL;
+    char err[EAI_DEPLOY_ERRLEN];
+    assert_int_equal(load(rev, &d, err, sizeof err), EA_OK);
+    int io = eai_deploy_find_actor(d, "io");
+    assert_true(io >= 0);
+    assert_int_equal(d->workers[d->actors[io].worker].enclave, EAI_HOST);
+    assert_int_equal(d->actors[io].ngrants, 2);
+    assert_int_equal(d->actors[io].grants[0].enclave, eai_deploy_find_enclave(d, "l"));
+    assert_int_equal(d->actors[io].grants[1].enclave, EAI_HOST);
+    eai_deploy_free(d);
+    free(rev);
+}
+
+/* Three independent errors in three elements: all three are reported. */
+static void test_three_errors(void **state)
+{
+    (void)state;
+    const char *xml = PRE A5 "<worker name='x' cpus='0' idle='fast'/>\n"
+                             "<actor name='b' type='t' worker='nowhere'/>\n"
+                             "<channel name='c' between='a b' protect='x'/>\n" END;
+    expect_load(xml, "6: <worker> 'x': invalid idle 'fast' (expected park or spin)\n"
+                     "7: <actor> 'b': unknown worker 'nowhere'\n"
+                     "8: <channel> 'c': invalid protect 'x' (expected auto, aead or plain)");
+    /* Reversed, the same errors at the mirrored lines, still sorted. */
+    char *rev = reverse_inner(xml);
+    expect_load(rev, "2: <channel> 'c': invalid protect 'x' (expected auto, aead or plain)\n"
+                     "3: <actor> 'b': unknown worker 'nowhere'\n"
+                     "4: <worker> 'x': invalid idle 'fast' (expected park or spin)");
+    free(rev);
+}
+
+/*
+ * Thirty errors: the first twenty by line are listed, then one line says
+ * how many more there were. The later lines are found first (unknown
+ * elements, pass 1) and the earlier ones last (unknown workers, pass 2), so
+ * the kept set must be chosen by line, not by the order found.
+ */
+static void test_many_errors(void **state)
+{
+    (void)state;
+    char xml[8192], want[EAI_DEPLOY_ERRLEN];
+    size_t n = (size_t)snprintf(xml, sizeof xml, PRE);
+    size_t w = 0;
+    for (int i = 0; i < 15; i++) {
+        n += (size_t)snprintf(xml + n, sizeof xml - n, "<actor name='a%d' type='t' worker='x'/>\n",
+                              i);
+        w += (size_t)snprintf(want + w, sizeof want - w, "%d: <actor> 'a%d': unknown worker 'x'\n",
+                              5 + i, i);
+    }
+    for (int i = 0; i < 15; i++) {
+        n += (size_t)snprintf(xml + n, sizeof xml - n, "<bogus%d/>\n", i);
+        if (i < 5)
+            w += (size_t)snprintf(want + w, sizeof want - w,
+                                  "%d: unknown element <bogus%d> in <eactors>\n", 20 + i, i);
+    }
+    snprintf(xml + n, sizeof xml - n, END);
+    want[w - 1] = '\0';
+    char err[EAI_DEPLOY_ERRLEN], expect[EAI_DEPLOY_ERRLEN];
+    eai_deploy_t *d = NULL;
+    assert_int_equal(load(xml, &d, err, sizeof err), EA_ERR_PARSE);
+    expected(expect, sizeof expect, 0, want);
+    size_t len = strlen(expect);
+    snprintf(expect + len, sizeof expect - len,
+             "\n%s: 10 more errors not shown (the first 20 are listed)", file);
+    assert_string_equal(err, expect);
+    int lines = 1;
+    for (const char *p = err; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, EAI_DEPLOY_MAX_ERRORS + 1);
+    /* Exactly twenty: nothing is left out. */
+    n = (size_t)snprintf(xml, sizeof xml, PRE A5);
+    for (int i = 0; i < EAI_DEPLOY_MAX_ERRORS; i++)
+        n += (size_t)snprintf(xml + n, sizeof xml - n, "<bogus/>\n");
+    snprintf(xml + n, sizeof xml - n, END);
+    assert_int_equal(load(xml, &d, err, sizeof err), EA_ERR_PARSE);
+    assert_null(strstr(err, "more errors"));
+    assert_non_null(strstr(err, ":25: unknown element <bogus>"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -827,7 +1087,9 @@ int main(void)
         cmocka_unit_test(test_valid_edges),   cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_cannot_read),   cmocka_unit_test(test_cpu_limits),
         cmocka_unit_test(test_relative_path), cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_valid_sys),
+        cmocka_unit_test(test_valid_sys),     cmocka_unit_test(test_order_findings),
+        cmocka_unit_test(test_order_valid),   cmocka_unit_test(test_three_errors),
+        cmocka_unit_test(test_many_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

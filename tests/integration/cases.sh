@@ -148,6 +148,17 @@ check_badxml)
     [ $? = 2 ] || fail "expected exit 2"
     has_err "$IMG/badxml.xml:3: <worker>: unknown attribute 'colour'"
     ;;
+check_allerrors)
+    # Every error of the file, one line each, in line order (a <sys> before
+    # its enclave worker is still refused).
+    timeout 60 "$EACTORS" check "$IMG/badmany.xml" >"$out" 2>"$err"
+    [ $? = 2 ] || fail "expected exit 2"
+    printf '%s\n' \
+        "$IMG/badmany.xml:3: <sys> 'io': system actors run in the host, not on worker 'w0' of enclave 'e'" \
+        "$IMG/badmany.xml:5: <actor> 'm': type 'nosuchtype' is not in image 'faulty.so'" \
+        "$IMG/badmany.xml:6: <worker>: unknown attribute 'colour'" >"$tmp/want"
+    cmp -s "$tmp/want" "$err" || { fail "stderr is not the three errors"; cat "$err"; }
+    ;;
 usage)
     "$EACTORS" >"$out" 2>"$err"; [ $? = 2 ] || fail "no args: expected 2"
     has_err "usage: eactors run"
