@@ -1027,7 +1027,7 @@ static void do_grants(pstate_t *st, const xmlNode *n, eai_dep_actor_t *a, int id
         if (rc == EA_OK && vals[GR_FILES_RO] != NULL)
             rc = parse_files(st, line, vals[GR_FILES_RO], true, g);
         /* The system actor's per-requester limits (its defaults if absent). */
-        const char *who = names[a->ngrants - 1];
+        const char *who = r->ref[0] != NULL ? r->ref[0] : "?";
         if (rc == EA_OK && vals[GR_HANDLES] != NULL)
             rc = parse_number(st, line, "grant", who, "handles", vals[GR_HANDLES], 1,
                               EAI_SYS_HANDLES_LIMIT, "32768", &g->max_handles);

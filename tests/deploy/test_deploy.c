@@ -636,6 +636,17 @@ static const bad_case_t bad_cases[] = {
     {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' listen='80'/>\n"
             "<grant enclave='host'/>\n<grant enclave='e' files='/'/>\n</sys>\n" END,
      9, "<grant>: duplicate grant for enclave 'e' (first at line 7)"},
+    /* The system actor's per-requester limits. */
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' handles='0'/>\n</sys>\n" END, 7,
+     "<grant> 'e': handles must be at least 1"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' timers='40000'/>\n</sys>\n" END, 7,
+     "<grant> 'e': timers 40000 exceeds the limit 32768"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' queued='1K'/>\n</sys>\n" END, 7,
+     "<grant> 'e': queued must be at least 4096"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' queued='2G'/>\n</sys>\n" END, 7,
+     "<grant> 'e': queued 2G exceeds the limit 1G"},
+    {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' handles='many'/>\n</sys>\n" END, 7,
+     "<grant> 'e': invalid handles 'many'"},
 };
 
 static void test_invalid(void **state)
