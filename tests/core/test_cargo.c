@@ -24,22 +24,22 @@ static int setup(void **state)
     struct ea_test_pair *f = aligned_alloc(64, sizeof *f);
     assert_non_null(f);
     ea_test_pair_init(f, NODES, MAX, "ch");
-    struct eai_chan_shm *cs = aligned_alloc(64, sizeof *cs);
-    assert_non_null(cs);
-    memset(cs, 0, sizeof *cs);
-    f->ca.cshm = f->cb.cshm = cs;
-    f->ca.end = 0;
-    f->cb.end = 1;
-    f->ca.peer_name = "b";
-    f->cb.peer_name = "a";
+    assert_int_equal(ea_test_pair_record(f), EA_OK);
     *state = f;
+    return 0;
+}
+
+/* The same pair, AEAD-protected as between two enclaves. */
+static int setup_aead(void **state)
+{
+    setup(state);
+    assert_int_equal(ea_test_pair_aead(*state), EA_OK);
     return 0;
 }
 
 static int teardown(void **state)
 {
     struct ea_test_pair *f = *state;
-    free(f->ca.cshm);
     ea_test_pair_fini(f);
     free(f);
     return 0;
@@ -75,6 +75,25 @@ static void test_round_trip(void **state)
     assert_int_equal(f->rec[1].recv, 1);
     ea_cargo_release(&r);
     assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_ERR_EMPTY);
+    assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
+}
+
+static void test_aead_round_trip(void **state)
+{
+    struct ea_test_pair *f = *state;
+    ea_cargo_t m, r;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &m), EA_OK);
+    /* The cargo is in a's private plaintext slot, not in the node. */
+    assert_ptr_equal(m.data, f->ca.plain + (size_t)m.node * f->ca.slot_size);
+    memcpy(m.data, "hello", 5);
+    uint32_t idx = m.node;
+    assert_int_equal(ea_cargo_send(&m), EA_OK);
+    const uint8_t *node = ea_pool_node(&f->ca.pool, idx);
+    assert_memory_not_equal(node + EA_NODE_HDR_SIZE, "hello", 5);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_OK);
+    assert_int_equal(r.len, 5);
+    assert_memory_equal(r.data, "hello", 5);
+    ea_cargo_release(&r);
     assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
 }
 
@@ -304,6 +323,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_round_trip, setup_aead, teardown),
         cmocka_unit_test_setup_teardown(test_wake_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_mbox_fails_channel, setup, teardown),
