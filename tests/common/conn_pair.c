@@ -56,6 +56,9 @@ int ea_test_pair_build(struct ea_test_pair *p, uint32_t nodes, uint32_t max, con
     p->ca.peer_ready = p->cb.peer_ready = &p->ready;
     p->ca.max = p->cb.max = max;
     p->ca.name = p->cb.name = name;
+    rc = EA_ERR_NOMEM;
+    if (eai_conn_held_init(&p->ca) != EA_OK || eai_conn_held_init(&p->cb) != EA_OK)
+        goto fail;
     return EA_OK;
 fail:
     ea_test_pair_fini(p);
@@ -116,6 +119,7 @@ int ea_test_pair_aead(struct ea_test_pair *p)
 
 static void conn_fini(struct ea_conn *c)
 {
+    eai_conn_held_fini(c);
     if (c->aead) {
         eai_aead_fini(&c->tx);
         eai_aead_fini(&c->rx);

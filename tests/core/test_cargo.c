@@ -309,6 +309,78 @@ static void test_bad_length_fails_channel(void **state)
     assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
 }
 
+/* The host delivers message `idx` to end `to` at its next position, as if
+ * its peer had pushed it (cell value and sequence number, enqueue
+ * position). */
+static void host_deliver(ea_mbox_t *to, uint32_t idx)
+{
+    uint32_t pos = atomic_load(&to->ctl->deq);
+    atomic_store(&to->cells[pos & to->mask].value, idx);
+    atomic_store(&to->cells[pos & to->mask].seq, pos + 1);
+    atomic_store(&to->ctl->enq, pos + 1);
+}
+
+static void test_aead_recv_into_held_node_fails(void **state)
+{
+    struct ea_test_pair *f = *state;
+    /* b sends a valid message in node x; a prepares an outgoing message in
+     * node y. The host copies x over y and swaps the index in flight, so
+     * a would decrypt b's message into the plaintext slot of the message
+     * it is still writing. */
+    ea_cargo_t in, out, r;
+    assert_int_equal(ea_cargo_alloc(&f->cb, 5, &in), EA_OK);
+    memcpy(in.data, "peer!", 5);
+    uint32_t x = in.node;
+    assert_int_equal(ea_cargo_send(&in), EA_OK);
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &out), EA_OK);
+    memcpy(out.data, "mine!", 5);
+    uint32_t y = out.node;
+    assert_int_not_equal(x, y);
+    memcpy(ea_pool_node(&f->ca.pool, y), ea_pool_node(&f->ca.pool, x), f->ca.pool.node_size);
+    atomic_store(&f->ca.in.cells[0].value, y);
+    assert_int_equal(ea_cargo_recv(&f->ca, &r), EA_ERR_CORRUPT);
+    assert_memory_equal(out.data, "mine!", 5);
+    assert_failed(f, 0, EA_ERR_CORRUPT, "already holds");
+    assert_int_equal(ea_cargo_send(&out), EA_ERR_FAILED);
+    ea_cargo_release(&out);
+}
+
+static void test_recv_held_node_fails(void **state)
+{
+    struct ea_test_pair *f = *state;
+    /* Plain channel: the host queues a node a is still filling. */
+    ea_cargo_t out, r;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &out), EA_OK);
+    memcpy(out.data, "mine!", 5);
+    host_deliver(&f->ca.in, out.node);
+    assert_int_equal(ea_cargo_recv(&f->ca, &r), EA_ERR_CORRUPT);
+    assert_failed(f, 0, EA_ERR_CORRUPT, "already holds");
+    assert_memory_equal(out.data, "mine!", 5);
+    ea_cargo_release(&out);
+}
+
+static void test_pool_gives_held_node_fails(void **state)
+{
+    struct ea_test_pair *f = *state;
+    /* b holds a received message; the host frees its node into the pool,
+     * so b's next allocation would write over the message it reads. */
+    ea_cargo_t m, r, x;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &m), EA_OK);
+    memcpy(m.data, "hello", 5);
+    assert_int_equal(ea_cargo_send(&m), EA_OK);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_OK);
+    assert_int_equal(ea_pool_put(&f->cb.pool, r.node), EA_OK);
+    assert_int_equal(ea_cargo_alloc(&f->cb, 5, &x), EA_ERR_CORRUPT);
+    assert_failed(f, 1, EA_ERR_CORRUPT, "already holds");
+    assert_memory_equal(r.data, "hello", 5);
+    ea_cargo_release(&r);
+}
+
+static void test_aead_pool_gives_held_node_fails(void **state)
+{
+    test_pool_gives_held_node_fails(state);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -337,6 +409,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_index_fails_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_length_fails_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_recv_into_held_node_fails, setup_aead, teardown),
+        cmocka_unit_test_setup_teardown(test_recv_held_node_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_gives_held_node_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_pool_gives_held_node_fails, setup_aead, teardown),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
