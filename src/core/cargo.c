@@ -68,7 +68,21 @@
  * The hot path gains four plain stores per message (one per operation, each
  * end to its own cache line) and no atomic read-modify-write; the checks
  * themselves compare values the operations load anyway.
-
+ *
+ * A send reported failed is never accepted by the peer. Every check that
+ * can fail (the connector's state, the length, the mbox position and cell,
+ * ea_mbox_check_push_spsc) runs before anything is written to the node;
+ * after the ciphertext is in the node the push is committed with plain
+ * stores that cannot fail (ea_mbox_commit_push_spsc). So an AEAD send that
+ * fails has sealed nothing under its sequence number in the arena: there is
+ * no ciphertext for the host to deliver, the sequence number is never used
+ * (the connector fails, nothing is sealed after it), and the caller's
+ * cargo still holds its plaintext. The one failure after the check is the
+ * cipher's own (EA_ERR_CRYPTO), which happens in the private slot, before
+ * the node is written. A host that rewrites the mbox between the check and
+ * the commit gets what it could do right after any push (the index
+ * overwritten, moved or dropped), which the receiver's position, held-node
+ * and sequence number checks see.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -306,12 +320,25 @@ int ea_cargo_send(ea_cargo_t *cargo)
     ea_node_hdr_t *h = ea_pool_node(&c->pool, cargo->node);
     if (h == NULL)
         return EA_ERR_INVAL;
+    /* Everything that can fail comes before the node is written (design
+     * notes): from the copy into the node on, the send succeeds. */
+    uint32_t pos = (uint32_t)c->sent;
+    int rc = ea_mbox_check_push_spsc(&c->out, pos);
+    if (rc == EA_ERR_FULL)
+        /* The mbox has room for every node of the pool, so only a hostile
+         * host makes it look full. */
+        return conn_fail(c, EA_ERR_CORRUPT,
+                         "mbox to '%s' looks full at position %u (it has a cell for every node)",
+                         c->peer_name ? c->peer_name : "?", pos);
+    if (rc != EA_OK)
+        return mbox_fail(c, true, pos);
     if (c->aead) {
         uint8_t iv[12], aad[20], tag[16];
         wire_bind(c, c->dir_tx, c->tx_seq, (uint32_t)cargo->len, iv, aad);
         /* Encrypt in place in the private slot, then copy out: GCM reads
          * its own output back for the tag, and the arena is writable by the
-         * host while that happens. */
+         * host while that happens. A failure here leaves the node as it
+         * was; the slot may hold part of a ciphertext. */
         if (eai_aead_seal(&c->tx, iv, aad, sizeof aad, cargo->data, cargo->len, cargo->data, tag) !=
             EA_OK)
             return conn_fail(c, EA_ERR_CRYPTO, "encryption of message %llu failed",
@@ -322,19 +349,7 @@ int ea_cargo_send(ea_cargo_t *cargo)
     }
     h->len = (uint32_t)cargo->len;
     h->flags = 0;
-    uint32_t pos = (uint32_t)c->sent;
-    int rc = ea_mbox_try_push_spsc(&c->out, pos, cargo->node);
-    if (rc == EA_ERR_FULL) {
-        /* The mbox has room for every node of the pool, so only a hostile
-         * host makes it look full. On an AEAD channel the node also holds
-         * ciphertext under sequence number tx_seq already: a retry would
-         * reuse that nonce for other data. Fail the channel. */
-        return conn_fail(c, EA_ERR_CORRUPT,
-                         "mbox to '%s' looks full at position %u (it has a cell for every node)",
-                         c->peer_name ? c->peer_name : "?", pos);
-    }
-    if (rc != EA_OK)
-        return mbox_fail(c, true, pos);
+    ea_mbox_commit_push_spsc(&c->out, pos, cargo->node);
     held_clear(c, cargo->node);
     c->sent++;
     if (c->cshm != NULL)

@@ -381,6 +381,38 @@ static void test_aead_pool_gives_held_node_fails(void **state)
     test_pool_gives_held_node_fails(state);
 }
 
+/* The host makes a's send fail after it is checked, then delivers the node
+ * anyway (variant 0: b's enqueue position moved; variant 1: the cell looks
+ * full). b must never accept a message whose send was reported failed. */
+static void failed_send_not_delivered(struct ea_test_pair *f, int variant)
+{
+    ea_cargo_t m, r;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &m), EA_OK);
+    memcpy(m.data, "hello", 5);
+    if (variant == 0)
+        atomic_store(&f->ca.out.ctl->enq, 7);
+    else
+        f->ca.out.cells[0].seq = 0u - f->ca.out.mask;
+    assert_int_equal(ea_cargo_send(&m), EA_ERR_CORRUPT);
+    /* The caller keeps the cargo as it was. */
+    assert_int_equal(m.len, 5);
+    assert_memory_equal(m.data, "hello", 5);
+    host_deliver(&f->cb.in, m.node);
+    assert_int_not_equal(ea_cargo_recv(&f->cb, &r), EA_OK);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_ERR_FAILED);
+    ea_cargo_release(&m);
+}
+
+static void test_aead_failed_send_not_delivered(void **state)
+{
+    failed_send_not_delivered(*state, 0);
+}
+
+static void test_aead_failed_send_full_not_delivered(void **state)
+{
+    failed_send_not_delivered(*state, 1);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -413,6 +445,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recv_held_node_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_gives_held_node_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aead_pool_gives_held_node_fails, setup_aead, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_failed_send_not_delivered, setup_aead, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_failed_send_full_not_delivered, setup_aead,
+                                        teardown),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
