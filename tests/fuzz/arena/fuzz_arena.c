@@ -37,7 +37,8 @@
  *
  * Connectors print one line per failure on stderr; the target swaps
  * stderr for /dev/null while it runs an input (set FUZZ_ARENA_VERBOSE=1 to
- * see them). Violations are written to fd 2 directly.
+ * see them, and each operation as it runs). Violations are written to fd 2
+ * directly.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -105,7 +106,14 @@ static struct {
     const uint8_t *in;
     size_t left;
     size_t step;
+    bool verbose;
 } S;
+
+static const char *const op_names[16] = {
+    "alloc",          "fill",           "send",       "recv",          "release",    "host: byte",
+    "host: word",     "host: copy",     "host: save", "host: replay",  "host: push", "host: pop",
+    "host: pool put", "host: pool get", "host: set",  "host: deliver",
+};
 
 __attribute__((noreturn, format(printf, 1, 2))) static void violation(const char *fmt, ...);
 static void violation(const char *fmt, ...)
@@ -456,6 +464,9 @@ static int run(const uint8_t *data, size_t size)
     for (S.step = 0; take(&o); S.step++) {
         int op = o & 15, end = (o >> 4) & 1, variant = o >> 5;
         struct end *e = &S.e[end];
+        if (S.verbose)
+            dprintf(2, "fuzz_arena: step %zu: %s, end %c, variant %d\n", S.step, op_names[op],
+                    'a' + end, variant);
         switch (op) {
         case OP_ALLOC: op_alloc(e); break;
         case OP_FILL: op_fill(e); break;
@@ -489,6 +500,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *saved = stderr;
     if (!verbose && quiet != NULL)
         stderr = quiet;
+    S.verbose = verbose;
     run(data, size);
     stderr = saved;
     return 0;
