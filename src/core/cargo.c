@@ -78,9 +78,9 @@
  * no ciphertext for the host to deliver, the sequence number is never used
  * (the connector fails, nothing is sealed after it), and the caller's
  * cargo still holds its plaintext. The one failure after the check is the
- * cipher's own (EA_ERR_CRYPTO), which happens in the private slot, before
- * the node is written. A host that rewrites the mbox between the check and
- * the commit gets what it could do right after any push (the index
+ * cipher's own (EA_ERR_CRYPTO): it happens in the private slot, before the
+ * node is written, and may leave part of a ciphertext in the cargo. A host that rewrites the mbox
+ * between the check and the commit gets what it could do right after any push (the index
  * overwritten, moved or dropped), which the receiver's position, held-node
  * and sequence number checks see.
  */
