@@ -162,6 +162,23 @@ EA_API int ea_mbox_try_pop(ea_mbox_t *m, uint32_t *value);
 EA_API int ea_mbox_try_push_spsc(ea_mbox_t *m, uint32_t pos, uint32_t value);
 
 /**
+ * The checks of ea_mbox_try_push_spsc() at position `pos`, without the
+ * push: for a producer that writes what the value refers to only once the
+ * push can no longer fail. Writes nothing.
+ * @return EA_OK (commit with ea_mbox_commit_push_spsc()); EA_ERR_FULL;
+ *         EA_ERR_CORRUPT, as for ea_mbox_try_push_spsc().
+ */
+EA_API int ea_mbox_check_push_spsc(ea_mbox_t *m, uint32_t pos);
+
+/**
+ * Pushes `value` at position `pos` after ea_mbox_check_push_spsc(m, pos)
+ * returned EA_OK, without checking again: it cannot fail. If hostile
+ * storage changed since the check, the push is written over it (the
+ * consumer checks what it finds). Single producer only.
+ */
+EA_API void ea_mbox_commit_push_spsc(ea_mbox_t *m, uint32_t pos, uint32_t value);
+
+/**
  * Removes the value at position `pos`, for an mbox with a single consumer
  * (the caller) that counts its successful pops. The value is NOT validated.
  * @return EA_OK (next position pos + 1); EA_ERR_EMPTY; EA_ERR_CORRUPT as

@@ -49,12 +49,44 @@
  *    really happened before it; so honest ends always find held >= nodes,
  *    where held = own (taken - returned) + peer (taken - returned). held <
  *    nodes means nodes left the free list without anybody holding them.
+ *  - Nodes this end already holds. Each end keeps a bitmap of the nodes it
+ *    holds (allocated and not sent, or received and not released) in
+ *    private memory, one bit per node of the pool. A node index the host
+ *    hands over, from the pool or from the in-mbox, whose bit is set fails
+ *    the connector: otherwise the host could queue a node this end is
+ *    filling (with a replayed valid ciphertext, the receive would decrypt
+ *    the peer's message into the plaintext slot of the outgoing one) or free
+ *    a received node into the pool (the next allocation would hand out the
+ *    slot of a message still being read). The two ends' bitmaps are in two
+ *    domains and are not compared: a node both ends hold at once is
+ *    harmless on an AEAD channel (each end has its own plaintext slots) and
+ *    on a plain one it is no more than the host can do by writing the node.
+ *    A bit is set when a node is accepted (taken, or received and checked)
+ *    and cleared when it leaves (pushed by a send, or given back), so the
+ *    cost is one load and one plain store per operation in a line only this
+ *    end touches.
  * The hot path gains four plain stores per message (one per operation, each
  * end to its own cache line) and no atomic read-modify-write; the checks
  * themselves compare values the operations load anyway.
+ *
+ * A send reported failed is never accepted by the peer. Every check that
+ * can fail (the connector's state, the length, the mbox position and cell,
+ * ea_mbox_check_push_spsc) runs before anything is written to the node;
+ * after the ciphertext is in the node the push is committed with plain
+ * stores that cannot fail (ea_mbox_commit_push_spsc). So an AEAD send that
+ * fails has sealed nothing under its sequence number in the arena: there is
+ * no ciphertext for the host to deliver, the sequence number is never used
+ * (the connector fails, nothing is sealed after it), and the caller's
+ * cargo still holds its plaintext. The one failure after the check is the
+ * cipher's own (EA_ERR_CRYPTO): it happens in the private slot, before the
+ * node is written, and may leave part of a ciphertext in the cargo. A host that rewrites the mbox
+ * between the check and the commit gets what it could do right after any push (the index
+ * overwritten, moved or dropped), which the receiver's position, held-node
+ * and sequence number checks see.
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/rt.h"
@@ -196,6 +228,34 @@ static int pool_take_empty(ea_conn_t *c, uint32_t *idx)
     return rc;
 }
 
+/* The held-node bitmap (design notes). Indices are range-checked before. */
+static inline bool held_has(const ea_conn_t *c, uint32_t idx)
+{
+    return (c->held[idx >> 6] >> (idx & 63)) & 1u;
+}
+
+static inline void held_set(ea_conn_t *c, uint32_t idx)
+{
+    c->held[idx >> 6] |= UINT64_C(1) << (idx & 63);
+}
+
+static inline void held_clear(ea_conn_t *c, uint32_t idx)
+{
+    c->held[idx >> 6] &= ~(UINT64_C(1) << (idx & 63));
+}
+
+int eai_conn_held_init(ea_conn_t *c)
+{
+    c->held = calloc(((size_t)c->pool.count + 63) / 64, sizeof *c->held);
+    return c->held != NULL ? EA_OK : EA_ERR_NOMEM;
+}
+
+void eai_conn_held_fini(ea_conn_t *c)
+{
+    free(c->held);
+    c->held = NULL;
+}
+
 static void put_le32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -234,6 +294,10 @@ int ea_cargo_alloc(ea_conn_t *c, size_t len, ea_cargo_t *cargo)
         rc = pool_take_empty(c, &idx);
     if (rc != EA_OK)
         return rc;
+    if (held_has(c, idx))
+        return conn_fail(c, EA_ERR_CORRUPT, "the pool handed out node %u, which '%s' already holds",
+                         idx, c->self->name);
+    held_set(c, idx);
     uint8_t *node = ea_pool_node(&c->pool, idx);
     cargo->data = c->aead ? c->plain + (size_t)idx * c->slot_size : node + EA_NODE_HDR_SIZE;
     cargo->len = len;
@@ -256,12 +320,25 @@ int ea_cargo_send(ea_cargo_t *cargo)
     ea_node_hdr_t *h = ea_pool_node(&c->pool, cargo->node);
     if (h == NULL)
         return EA_ERR_INVAL;
+    /* Everything that can fail comes before the node is written (design
+     * notes): from the copy into the node on, the send succeeds. */
+    uint32_t pos = (uint32_t)c->sent;
+    int rc = ea_mbox_check_push_spsc(&c->out, pos);
+    if (rc == EA_ERR_FULL)
+        /* The mbox has room for every node of the pool, so only a hostile
+         * host makes it look full. */
+        return conn_fail(c, EA_ERR_CORRUPT,
+                         "mbox to '%s' looks full at position %u (it has a cell for every node)",
+                         c->peer_name ? c->peer_name : "?", pos);
+    if (rc != EA_OK)
+        return mbox_fail(c, true, pos);
     if (c->aead) {
         uint8_t iv[12], aad[20], tag[16];
         wire_bind(c, c->dir_tx, c->tx_seq, (uint32_t)cargo->len, iv, aad);
         /* Encrypt in place in the private slot, then copy out: GCM reads
          * its own output back for the tag, and the arena is writable by the
-         * host while that happens. */
+         * host while that happens. A failure here leaves the node as it
+         * was; the slot may hold part of a ciphertext. */
         if (eai_aead_seal(&c->tx, iv, aad, sizeof aad, cargo->data, cargo->len, cargo->data, tag) !=
             EA_OK)
             return conn_fail(c, EA_ERR_CRYPTO, "encryption of message %llu failed",
@@ -272,19 +349,8 @@ int ea_cargo_send(ea_cargo_t *cargo)
     }
     h->len = (uint32_t)cargo->len;
     h->flags = 0;
-    uint32_t pos = (uint32_t)c->sent;
-    int rc = ea_mbox_try_push_spsc(&c->out, pos, cargo->node);
-    if (rc == EA_ERR_FULL) {
-        /* The mbox has room for every node of the pool, so only a hostile
-         * host makes it look full. On an AEAD channel the node also holds
-         * ciphertext under sequence number tx_seq already: a retry would
-         * reuse that nonce for other data. Fail the channel. */
-        return conn_fail(c, EA_ERR_CORRUPT,
-                         "mbox to '%s' looks full at position %u (it has a cell for every node)",
-                         c->peer_name ? c->peer_name : "?", pos);
-    }
-    if (rc != EA_OK)
-        return mbox_fail(c, true, pos);
+    ea_mbox_commit_push_spsc(&c->out, pos, cargo->node);
+    held_clear(c, cargo->node);
     c->sent++;
     if (c->cshm != NULL)
         /* Relaxed: a progress report for the launcher's watchdog. */
@@ -320,6 +386,10 @@ int ea_cargo_recv(ea_conn_t *c, ea_cargo_t *cargo)
         return conn_fail(c, EA_ERR_CORRUPT,
                          "node index %u from the mbox is out of range (%u nodes)", idx,
                          c->pool.count);
+    /* Not given back: this end holds it already. */
+    if (held_has(c, idx))
+        return conn_fail(c, EA_ERR_CORRUPT, "node %u from the mbox is one '%s' already holds", idx,
+                         c->self->name);
     /* One read of the header; the copy is what gets checked and used. */
     ea_node_hdr_t h;
     memcpy(&h, node, sizeof h);
@@ -361,6 +431,7 @@ int ea_cargo_recv(ea_conn_t *c, ea_cargo_t *cargo)
     cargo->conn = c;
     cargo->node = idx;
     cargo->state = CARGO_RECEIVED;
+    held_set(c, idx);
     stat_add(&c->self->rec->recv, 1);
     stat_add(&c->self->rec->recv_bytes, len);
     return EA_OK;
@@ -372,6 +443,7 @@ void ea_cargo_release(ea_cargo_t *cargo)
         (cargo->state != CARGO_ALLOCATED && cargo->state != CARGO_RECEIVED))
         return;
     ea_conn_t *c = cargo->conn;
+    held_clear(c, cargo->node);
     pool_return(c, cargo->node);
     if (c->cshm != NULL) {
         /* Pairs with the fence in ea_cargo_alloc: either the waiter finds

@@ -121,6 +121,7 @@ static void actor_free(struct ea_actor *a)
         return;
     for (uint32_t i = 0; i < a->nconns; i++) {
         eai_conn_free_aead(a->conns[i]);
+        eai_conn_held_fini(a->conns[i]);
         free(a->conns[i]->storage);
         if (a->conns[i]->owns_name)
             free((char *)a->conns[i]->name);
@@ -217,6 +218,10 @@ static int build_actors(struct eai_rt *rt, struct eai_domain *dom, int d, char *
             if (cb && rc == EA_OK)
                 rc = public_channel(rt, c, false, cb);
         }
+        if (rc == EA_OK && ca)
+            rc = eai_conn_held_init(ca);
+        if (rc == EA_OK && cb)
+            rc = eai_conn_held_init(cb);
         if (rc != EA_OK) {
             snprintf(err, errlen, "channel '%s': cannot set up storage: %s", ch->name,
                      ea_strerror(rc));
@@ -540,6 +545,8 @@ int ea_spawn(ea_actor_t *self, const char *type, const ea_spawn_opts_t *opts, ea
                 goto fail;
     }
     rc = private_channel(nodes, max, mine, theirs);
+    if (rc == EA_OK && (rc = eai_conn_held_init(mine)) == EA_OK)
+        rc = eai_conn_held_init(theirs);
     if (rc != EA_OK)
         goto fail;
     const char *chname = o->channel ? o->channel : "parent";
@@ -569,8 +576,12 @@ fail:
         a->spawned = true;
         actor_free(a);
     }
-    if (mine != NULL)
+    if (mine != NULL) {
         free(mine->storage);
+        eai_conn_held_fini(mine);
+    }
+    if (theirs != NULL)
+        eai_conn_held_fini(theirs);
     free(mine);
     free(theirs);
     return rc;

@@ -210,6 +210,11 @@ struct ea_conn {
      * nodes taken from and returned to the pool. */
     uint64_t sent, recv; /* (uint32_t) of each is the mbox position */
     uint64_t taken, returned;
+    /* Bit i set: this end holds node i (allocated and not sent, or
+     * received and not released); one bit per pool node, private memory
+     * (eai_conn_held_init). An index from the host whose bit is set fails
+     * the connector (cargo.c). */
+    uint64_t *held;
 };
 
 /* One actor instance in this process (private). */
@@ -320,6 +325,13 @@ int eai_chan_layout(uint32_t nodes, uint32_t max, struct eai_chan_layout *out);
 int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen);
 int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen);
 void eai_rt_fini(struct eai_rt *rt);
+
+/* cargo.c */
+/* Allocates connector c's held-node bitmap for its pool (c->pool set):
+ * EA_OK or EA_ERR_NOMEM. Every connector needs it before its first cargo
+ * operation; eai_conn_held_fini frees it (NULL-safe, idempotent). */
+int eai_conn_held_init(struct ea_conn *c);
+void eai_conn_held_fini(struct ea_conn *c);
 
 /* sched.c */
 void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);

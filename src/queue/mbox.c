@@ -69,6 +69,16 @@
  * reported instead of looking like an empty or a busy mbox. The operations
  * are the MPMC ones otherwise (same loads, CAS and stores, same orders), so
  * the parking argument above holds for them unchanged.
+ *
+ * Check, then commit. A producer that must not make a value's content
+ * public before the push is certain (an AEAD sender: a failed send must
+ * leave no ciphertext behind, see core/cargo.c) checks the position first
+ * (ea_mbox_check_push_spsc, the same checks, nothing written), writes the
+ * content, then commits (ea_mbox_commit_push_spsc: the stores of a push,
+ * without compare, so it cannot fail). Between the two only hostile
+ * storage changes; the commit then overwrites what the host wrote, and the
+ * consumer's checks see whatever the host does next, as they would after
+ * any push.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -195,7 +205,9 @@ int ea_mbox_try_pop(ea_mbox_t *m, uint32_t *value)
     return EA_ERR_BUSY;
 }
 
-int ea_mbox_try_push_spsc(ea_mbox_t *m, uint32_t pos, uint32_t value)
+/* The checks of a single-producer push at `pos` (design notes, "Single
+ * producer"): EA_OK, EA_ERR_FULL or EA_ERR_CORRUPT; changes nothing. */
+static int check_push_spsc(ea_mbox_t *m, uint32_t pos)
 {
     /* Relaxed: only this producer moves enq; the check is against our own
      * count, not a guess. */
@@ -203,12 +215,23 @@ int ea_mbox_try_push_spsc(ea_mbox_t *m, uint32_t pos, uint32_t value)
     if (enq != pos)
         return EA_ERR_CORRUPT;
     struct ea_mbox_cell *cell = &m->cells[pos & m->mask];
-    /* Acquire: as in try_push. */
+    /* Acquire: as in try_push (the pop that freed the cell read its old
+     * value before our write). */
     uint32_t seq = atomic_load_explicit(&cell->seq, memory_order_acquire);
     if (seq == pos - m->mask)
         return EA_ERR_FULL;
     if (seq != pos)
         return EA_ERR_CORRUPT;
+    return EA_OK;
+}
+
+int ea_mbox_try_push_spsc(ea_mbox_t *m, uint32_t pos, uint32_t value)
+{
+    int rc = check_push_spsc(m, pos);
+    if (rc != EA_OK)
+        return rc;
+    struct ea_mbox_cell *cell = &m->cells[pos & m->mask];
+    uint32_t enq = pos;
     /* Orders as in try_push; a failure means someone else moved enq. */
     if (!atomic_compare_exchange_strong_explicit(&m->ctl->enq, &enq, pos + 1, memory_order_seq_cst,
                                                  memory_order_relaxed))
@@ -216,6 +239,26 @@ int ea_mbox_try_push_spsc(ea_mbox_t *m, uint32_t pos, uint32_t value)
     atomic_store_explicit(&cell->value, value, memory_order_relaxed);
     atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
     return EA_OK;
+}
+
+int ea_mbox_check_push_spsc(ea_mbox_t *m, uint32_t pos)
+{
+    return check_push_spsc(m, pos);
+}
+
+void ea_mbox_commit_push_spsc(ea_mbox_t *m, uint32_t pos, uint32_t value)
+{
+    struct ea_mbox_cell *cell = &m->cells[pos & m->mask];
+    /* seq_cst: the store takes the place of try_push's seq_cst CAS in the
+     * parking argument (design notes): in S it either precedes the worker's
+     * seq_cst load of enq or follows its PARKED store. No compare: a host
+     * that moved enq since the check gets the push written over its value,
+     * which is what it could do to us right after a push. */
+    atomic_store_explicit(&m->ctl->enq, pos + 1, memory_order_seq_cst);
+    /* Relaxed: published by the release seq store below. */
+    atomic_store_explicit(&cell->value, value, memory_order_relaxed);
+    /* Release pairs with the acquire seq load of the pop. */
+    atomic_store_explicit(&cell->seq, pos + 1, memory_order_release);
 }
 
 int ea_mbox_try_pop_spsc(ea_mbox_t *m, uint32_t pos, uint32_t *value)

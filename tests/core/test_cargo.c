@@ -24,22 +24,22 @@ static int setup(void **state)
     struct ea_test_pair *f = aligned_alloc(64, sizeof *f);
     assert_non_null(f);
     ea_test_pair_init(f, NODES, MAX, "ch");
-    struct eai_chan_shm *cs = aligned_alloc(64, sizeof *cs);
-    assert_non_null(cs);
-    memset(cs, 0, sizeof *cs);
-    f->ca.cshm = f->cb.cshm = cs;
-    f->ca.end = 0;
-    f->cb.end = 1;
-    f->ca.peer_name = "b";
-    f->cb.peer_name = "a";
+    assert_int_equal(ea_test_pair_record(f), EA_OK);
     *state = f;
+    return 0;
+}
+
+/* The same pair, AEAD-protected as between two enclaves. */
+static int setup_aead(void **state)
+{
+    setup(state);
+    assert_int_equal(ea_test_pair_aead(*state), EA_OK);
     return 0;
 }
 
 static int teardown(void **state)
 {
     struct ea_test_pair *f = *state;
-    free(f->ca.cshm);
     ea_test_pair_fini(f);
     free(f);
     return 0;
@@ -75,6 +75,25 @@ static void test_round_trip(void **state)
     assert_int_equal(f->rec[1].recv, 1);
     ea_cargo_release(&r);
     assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_ERR_EMPTY);
+    assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
+}
+
+static void test_aead_round_trip(void **state)
+{
+    struct ea_test_pair *f = *state;
+    ea_cargo_t m, r;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &m), EA_OK);
+    /* The cargo is in a's private plaintext slot, not in the node. */
+    assert_ptr_equal(m.data, f->ca.plain + (size_t)m.node * f->ca.slot_size);
+    memcpy(m.data, "hello", 5);
+    uint32_t idx = m.node;
+    assert_int_equal(ea_cargo_send(&m), EA_OK);
+    const uint8_t *node = ea_pool_node(&f->ca.pool, idx);
+    assert_memory_not_equal(node + EA_NODE_HDR_SIZE, "hello", 5);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_OK);
+    assert_int_equal(r.len, 5);
+    assert_memory_equal(r.data, "hello", 5);
+    ea_cargo_release(&r);
     assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
 }
 
@@ -290,6 +309,110 @@ static void test_bad_length_fails_channel(void **state)
     assert_int_equal(ea_pool_free_count(&f->ca.pool), NODES);
 }
 
+/* The host delivers message `idx` to end `to` at its next position, as if
+ * its peer had pushed it (cell value and sequence number, enqueue
+ * position). */
+static void host_deliver(ea_mbox_t *to, uint32_t idx)
+{
+    uint32_t pos = atomic_load(&to->ctl->deq);
+    atomic_store(&to->cells[pos & to->mask].value, idx);
+    atomic_store(&to->cells[pos & to->mask].seq, pos + 1);
+    atomic_store(&to->ctl->enq, pos + 1);
+}
+
+static void test_aead_recv_into_held_node_fails(void **state)
+{
+    struct ea_test_pair *f = *state;
+    /* b sends a valid message in node x; a prepares an outgoing message in
+     * node y. The host copies x over y and swaps the index in flight, so
+     * a would decrypt b's message into the plaintext slot of the message
+     * it is still writing. */
+    ea_cargo_t in, out, r;
+    assert_int_equal(ea_cargo_alloc(&f->cb, 5, &in), EA_OK);
+    memcpy(in.data, "peer!", 5);
+    uint32_t x = in.node;
+    assert_int_equal(ea_cargo_send(&in), EA_OK);
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &out), EA_OK);
+    memcpy(out.data, "mine!", 5);
+    uint32_t y = out.node;
+    assert_int_not_equal(x, y);
+    memcpy(ea_pool_node(&f->ca.pool, y), ea_pool_node(&f->ca.pool, x), f->ca.pool.node_size);
+    atomic_store(&f->ca.in.cells[0].value, y);
+    assert_int_equal(ea_cargo_recv(&f->ca, &r), EA_ERR_CORRUPT);
+    assert_memory_equal(out.data, "mine!", 5);
+    assert_failed(f, 0, EA_ERR_CORRUPT, "already holds");
+    assert_int_equal(ea_cargo_send(&out), EA_ERR_FAILED);
+    ea_cargo_release(&out);
+}
+
+static void test_recv_held_node_fails(void **state)
+{
+    struct ea_test_pair *f = *state;
+    /* Plain channel: the host queues a node a is still filling. */
+    ea_cargo_t out, r;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &out), EA_OK);
+    memcpy(out.data, "mine!", 5);
+    host_deliver(&f->ca.in, out.node);
+    assert_int_equal(ea_cargo_recv(&f->ca, &r), EA_ERR_CORRUPT);
+    assert_failed(f, 0, EA_ERR_CORRUPT, "already holds");
+    assert_memory_equal(out.data, "mine!", 5);
+    ea_cargo_release(&out);
+}
+
+static void test_pool_gives_held_node_fails(void **state)
+{
+    struct ea_test_pair *f = *state;
+    /* b holds a received message; the host frees its node into the pool,
+     * so b's next allocation would write over the message it reads. */
+    ea_cargo_t m, r, x;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &m), EA_OK);
+    memcpy(m.data, "hello", 5);
+    assert_int_equal(ea_cargo_send(&m), EA_OK);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_OK);
+    assert_int_equal(ea_pool_put(&f->cb.pool, r.node), EA_OK);
+    assert_int_equal(ea_cargo_alloc(&f->cb, 5, &x), EA_ERR_CORRUPT);
+    assert_failed(f, 1, EA_ERR_CORRUPT, "already holds");
+    assert_memory_equal(r.data, "hello", 5);
+    ea_cargo_release(&r);
+}
+
+static void test_aead_pool_gives_held_node_fails(void **state)
+{
+    test_pool_gives_held_node_fails(state);
+}
+
+/* The host makes a's send fail after it is checked, then delivers the node
+ * anyway (variant 0: b's enqueue position moved; variant 1: the cell looks
+ * full). b must never accept a message whose send was reported failed. */
+static void failed_send_not_delivered(struct ea_test_pair *f, int variant)
+{
+    ea_cargo_t m, r;
+    assert_int_equal(ea_cargo_alloc(&f->ca, 5, &m), EA_OK);
+    memcpy(m.data, "hello", 5);
+    if (variant == 0)
+        atomic_store(&f->ca.out.ctl->enq, 7);
+    else
+        f->ca.out.cells[0].seq = 0u - f->ca.out.mask;
+    assert_int_equal(ea_cargo_send(&m), EA_ERR_CORRUPT);
+    /* The caller keeps the cargo as it was. */
+    assert_int_equal(m.len, 5);
+    assert_memory_equal(m.data, "hello", 5);
+    host_deliver(&f->cb.in, m.node);
+    assert_int_not_equal(ea_cargo_recv(&f->cb, &r), EA_OK);
+    assert_int_equal(ea_cargo_recv(&f->cb, &r), EA_ERR_FAILED);
+    ea_cargo_release(&m);
+}
+
+static void test_aead_failed_send_not_delivered(void **state)
+{
+    failed_send_not_delivered(*state, 0);
+}
+
+static void test_aead_failed_send_full_not_delivered(void **state)
+{
+    failed_send_not_delivered(*state, 1);
+}
+
 static void test_strerror(void **state)
 {
     (void)state;
@@ -304,6 +427,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_round_trip, setup_aead, teardown),
         cmocka_unit_test_setup_teardown(test_wake_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_mbox_fails_channel, setup, teardown),
@@ -317,6 +441,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_index_fails_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_length_fails_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_recv_into_held_node_fails, setup_aead, teardown),
+        cmocka_unit_test_setup_teardown(test_recv_held_node_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_gives_held_node_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_pool_gives_held_node_fails, setup_aead, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_failed_send_not_delivered, setup_aead, teardown),
+        cmocka_unit_test_setup_teardown(test_aead_failed_send_full_not_delivered, setup_aead,
+                                        teardown),
         cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

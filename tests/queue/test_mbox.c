@@ -215,13 +215,47 @@ static void test_spsc(void **state)
     free(mem);
 }
 
+/* Check, then commit: the check says what try_push_spsc would and writes
+ * nothing; the commit pushes without checking again. */
+static void test_spsc_check_commit(void **state)
+{
+    (void)state;
+    enum { CAP = 2 };
+    void *mem = alloc_mbox(CAP);
+    ea_mbox_t m;
+    assert_int_equal(ea_mbox_init(&m, mem, CAP), EA_OK);
+    uint32_t tx = 0, rx = 0, v, enq, deq;
+    for (uint32_t i = 0; i < CAP; i++) {
+        assert_int_equal(ea_mbox_check_push_spsc(&m, tx), EA_OK);
+        ea_mbox_commit_push_spsc(&m, tx++, 40 + i);
+    }
+    assert_int_equal(ea_mbox_check_push_spsc(&m, tx), EA_ERR_FULL);
+    assert_int_equal(ea_mbox_check_push_spsc(&m, tx + 1), EA_ERR_CORRUPT);
+    ea_mbox_positions(&m, &enq, &deq);
+    assert_int_equal(enq, tx);
+    for (uint32_t i = 0; i < CAP; i++) {
+        assert_int_equal(ea_mbox_try_pop_spsc(&m, rx++, &v), EA_OK);
+        assert_int_equal(v, 40 + i);
+    }
+    /* Storage moved between check and commit: the commit writes the push
+     * over it, and the consumer finds the value at its position. */
+    assert_int_equal(ea_mbox_check_push_spsc(&m, tx), EA_OK);
+    atomic_store(&m.ctl->enq, 1000);
+    ea_mbox_commit_push_spsc(&m, tx++, 77);
+    ea_mbox_positions(&m, &enq, &deq);
+    assert_int_equal(enq, tx);
+    assert_int_equal(ea_mbox_try_pop_spsc(&m, rx++, &v), EA_OK);
+    assert_int_equal(v, 77);
+    free(mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capacity_for), cmocka_unit_test(test_footprint),
         cmocka_unit_test(test_init_args),    cmocka_unit_test(test_fifo_full_empty),
         cmocka_unit_test(test_wrap_around),  cmocka_unit_test(test_attach_same_state),
-        cmocka_unit_test(test_spsc),
+        cmocka_unit_test(test_spsc),         cmocka_unit_test(test_spsc_check_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
