@@ -195,13 +195,16 @@ bool eai_pservice_serve_one(eai_pservice_t *sv, eai_ppeer_t *p)
     int imgfd;
     pid_t sender;
     int r = recv_req(p->fd, &req, &imgfd, &sender);
-    if (r > 0) {
+    if (r > 0)
         serve(sv, p, &req, imgfd, sender, &resp);
+    /* Closed before the answer goes out: whoever gets the answer sees the
+     * service holding no descriptor of the request any more. */
+    if (imgfd >= 0)
+        eai_close(imgfd);
+    if (r > 0) {
         r = eai_msg_send(p->fd, &resp, sizeof resp, -1) == EA_OK ? 1 : 0;
         eai_wipe(&resp, sizeof resp);
     }
-    if (imgfd >= 0)
-        eai_close(imgfd);
     eai_wipe(&req, sizeof req);
     return r > 0;
 }

@@ -137,6 +137,9 @@ struct sys_harness *sys_h_new(unsigned n, uint32_t nodes, uint32_t max)
         r->name = s->name = "sys";
         r->peer_name = "io";
         s->peer_name = h->enames[i];
+        /* Each end tracks the nodes it holds (cargo.c), as the runtime's. */
+        if (eai_conn_held_init(s) != EA_OK || eai_conn_held_init(r) != EA_OK)
+            goto fail;
         h->sys_conns[i] = s;
     }
     h->state = calloc(1, eai_sys_type()->state_size);
@@ -145,8 +148,11 @@ struct sys_harness *sys_h_new(unsigned n, uint32_t nodes, uint32_t max)
     h->sys.state = h->state;
     return h;
 fail:
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
+        eai_conn_held_fini(&h->sc[i]);
+        eai_conn_held_fini(&h->rc[i]);
         free(h->chan_mem[i]);
+    }
     free(h->ready_mem);
     free(h);
     return NULL;
@@ -245,6 +251,8 @@ int sys_h_free(struct sys_harness *h)
         ea_cargo_t cg;
         while (ea_cargo_recv(&h->rc[i], &cg) == EA_OK)
             ea_cargo_release(&cg);
+        eai_conn_held_fini(&h->sc[i]);
+        eai_conn_held_fini(&h->rc[i]);
         free(h->chan_mem[i]);
     }
     free(h->state);
