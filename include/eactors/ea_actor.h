@@ -134,8 +134,9 @@ EA_API int ea_cargo_alloc(ea_conn_t *c, size_t len, ea_cargo_t *cargo);
  * @return EA_OK; EA_ERR_TOOBIG if len was raised above cap; EA_ERR_INVAL;
  *         EA_ERR_CORRUPT if the peer's mbox looks full (channel mboxes have
  *         a cell for every node, so only a hostile host can do that) or its
- *         position or a cell is out of step: the channel fails for good (on
- *         an AEAD channel a retry would also reuse the message's nonce);
+ *         position or a cell is out of step: the channel fails for good,
+ *         and nothing of this message was written to the node, so the peer
+ *         can never be handed it (the cargo still holds the plaintext);
  *         EA_ERR_FAILED.
  */
 EA_API int ea_cargo_send(ea_cargo_t *cargo);
