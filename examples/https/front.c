@@ -22,6 +22,15 @@
 
 #define RECV_MAX 16384u
 #define SLOTS MAX_CONNS
+/* Lingering close: after the last response byte is out and the write side
+ * is shut, what the client still sends is read and dropped for at most
+ * LINGER_NS or LINGER_BYTES, then the socket is closed. Closing with unread
+ * data makes the kernel send a reset, which can destroy the response (a
+ * 413 to a huge request) before the client has read it (nginx's
+ * lingering_close, for the same reason). */
+#define LINGER_NS (2000u * 1000000u)
+#define LINGER_BYTES (8u << 20)
+#define LINGER_TICK_MS 250u
 
 struct fconn {
     int used;
@@ -31,6 +40,11 @@ struct fconn {
     int closing;    /* close once every send completed */
     char *pend;     /* ciphertext or data that found no free node yet */
     uint32_t pend_len;
+    int recv_out;   /* a RECV is in flight */
+    int eof;        /* the client's side ended (or failed) */
+    int lingering;  /* write side shut; input read and dropped until close */
+    uint64_t linger_until;
+    uint64_t dropped;
 };
 
 struct front {
@@ -48,6 +62,9 @@ struct front {
     uint32_t nowed;
     int busy;
     uint32_t npend; /* connections with bytes in `pend` */
+    uint32_t nlinger;     /* connections lingering */
+    int32_t linger_timer; /* periodic timer while any lingers, else -1 */
+    int linger_timer_asked;
     char buf[65536];
 };
 
@@ -163,16 +180,56 @@ static void conn_close(struct front *s, struct fconn *c)
     }
     ea_net_close(&s->sys, c->h);
     ea_tls_free(c->tls);
+    s->nlinger -= c->lingering;
     s->npend -= c->pend_len > 0;
     free(c->pend);
     memset(c, 0, sizeof *c);
     s->closed++;
 }
 
+static bool ask_recv(struct front *s, struct fconn *c)
+{
+    if (c->recv_out)
+        return true;
+    if (ea_net_recv(&s->sys, c->h, RECV_MAX) < 0)
+        return false;
+    c->recv_out = 1;
+    return true;
+}
+
+/* Every response byte is out: close, or first linger (see LINGER_NS). */
+static void linger_or_close(struct front *s, struct fconn *c)
+{
+    if (c->eof || c->lingering || ea_net_shutdown(&s->sys, c->h) < 0 || !ask_recv(s, c)) {
+        if (!c->lingering)
+            conn_close(s, c);
+        return;
+    }
+    c->lingering = 1;
+    c->linger_until = ea_now_ns() + LINGER_NS;
+    s->nlinger++;
+    if (s->linger_timer < 0 && !s->linger_timer_asked &&
+        ea_timer_set(&s->sys, (uint64_t)LINGER_TICK_MS * 1000000u, LINGER_TICK_MS) > 0)
+        s->linger_timer_asked = 1;
+}
+
 static void maybe_finish(struct front *s, struct fconn *c)
 {
     if (c->closing && c->sends == 0 && c->pend_len == 0)
-        conn_close(s, c);
+        linger_or_close(s, c);
+}
+
+/* Closes lingering connections whose time is up. */
+static void linger_tick(struct front *s)
+{
+    uint64_t now = ea_now_ns();
+    for (uint32_t i = 0; s->nlinger > 0 && i < SLOTS; i++)
+        if (s->c[i].used && s->c[i].lingering && now >= s->c[i].linger_until)
+            conn_close(s, &s->c[i]);
+    if (s->nlinger == 0 && s->linger_timer >= 0) {
+        ea_timer_cancel(&s->sys, s->linger_timer);
+        s->linger_timer = -1;
+    }
 }
 
 /* Plaintext from the client. */
@@ -212,10 +269,21 @@ static void deliver(struct front *s, struct fconn *c, const char *data, uint32_t
 
 static void on_recv(struct front *s, struct fconn *c, const ea_sys_event_t *ev)
 {
+    c->recv_out = 0;
     if (ev->msg.status <= 0) {
         /* End of stream or an error: nothing more will come. */
+        c->eof = 1;
         c->closing = 1;
-        maybe_finish(s, c);
+        if (c->lingering)
+            conn_close(s, c);
+        else
+            maybe_finish(s, c);
+        return;
+    }
+    if (c->lingering) {
+        c->dropped += ev->msg.len;
+        if (c->dropped > LINGER_BYTES || ea_now_ns() >= c->linger_until || !ask_recv(s, c))
+            conn_close(s, c);
         return;
     }
     if (c->tls != NULL) {
@@ -232,7 +300,7 @@ static void on_recv(struct front *s, struct fconn *c, const ea_sys_event_t *ev)
     } else {
         deliver(s, c, ev->data, ev->msg.len);
     }
-    if (!c->closing && ea_net_recv(&s->sys, c->h, RECV_MAX) < 0)
+    if (!c->closing && !ask_recv(s, c))
         c->closing = 1;
     maybe_finish(s, c);
 }
@@ -265,7 +333,7 @@ static void on_sys(ea_actor_t *self, struct front *s, const ea_sys_event_t *ev)
                     conn_close(s, c);
                 } else {
                     s->accepted++;
-                    if (ea_net_recv(&s->sys, c->h, RECV_MAX) < 0)
+                    if (!ask_recv(s, c))
                         conn_close(s, c);
                 }
             }
@@ -279,6 +347,14 @@ static void on_sys(ea_actor_t *self, struct front *s, const ea_sys_event_t *ev)
             on_recv(s, c, ev);
         break;
     }
+    case EA_TIMER_SET:
+        s->linger_timer_asked = 0;
+        if (ev->msg.status >= 0) {
+            s->linger_timer = ev->msg.status;
+            linger_tick(s);
+        }
+        break;
+    case EA_TIMER_FIRE: linger_tick(s); break;
     case EA_NET_SEND: {
         struct fconn *c = by_handle(s, ev->msg.handle);
         if (c == NULL)
@@ -334,6 +410,7 @@ static int front_ctor(ea_actor_t *self, void *state)
     s->app = ea_conn(self, "app");
     s->tls = (int)ea_param_int(self, "tls", 1, NULL);
     s->listener = -1;
+    s->linger_timer = -1;
     s->c = calloc(SLOTS, sizeof *s->c);
     s->owed = calloc(SLOTS, 1);
     if (s->c == NULL || s->owed == NULL)
