@@ -40,9 +40,9 @@ struct fconn {
     int closing;    /* close once every send completed */
     char *pend;     /* ciphertext or data that found no free node yet */
     uint32_t pend_len;
-    int recv_out;   /* a RECV is in flight */
-    int eof;        /* the client's side ended (or failed) */
-    int lingering;  /* write side shut; input read and dropped until close */
+    int recv_out;  /* a RECV is in flight */
+    int eof;       /* the client's side ended (or failed) */
+    int lingering; /* write side shut; input read and dropped until close */
     uint64_t linger_until;
     uint64_t dropped;
 };
@@ -61,7 +61,7 @@ struct front {
     uint8_t *owed;
     uint32_t nowed;
     int busy;
-    uint32_t npend; /* connections with bytes in `pend` */
+    uint32_t npend;       /* connections with bytes in `pend` */
     uint32_t nlinger;     /* connections lingering */
     int32_t linger_timer; /* periodic timer while any lingers, else -1 */
     int linger_timer_asked;

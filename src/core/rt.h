@@ -271,12 +271,12 @@ struct eai_domain {
     _Atomic uint32_t stopping;
     /* Enclave domains: the platform connection (EINIT, reports, keys) and
      * the trust policy compiled into the image. */
-    void *pclient;                   /* eai_pclient_t, NULL in the host */
-    const eai_tplat_t *tplat;        /* bound on every worker thread */
-    const ea_trust_policy_t *policy; /* NULL: the default (same signer) */
+    void *pclient;                          /* eai_pclient_t, NULL in the host */
+    const eai_tplat_t *tplat;               /* bound on every worker thread */
+    const ea_trust_policy_t *policy;        /* NULL: the default (same signer) */
     const ea_channel_policy_t *chan_policy; /* NULL: the default rules */
     ea_dh_identity_t *peer_ids;             /* per enclave: the identity it attested with */
-    eai_thread_t starter;            /* attests and opens the gate (async start) */
+    eai_thread_t starter;                   /* attests and opens the gate (async start) */
     bool starter_running;
     int start_rc;
     char start_err[256];

@@ -53,8 +53,7 @@ static const char *base_name(const char *p)
  * every file but memfds and every TCP bind and connect (Landlock), and the
  * loading allow-list lets only a descriptor opened from now on (the image's
  * memfd, reopened by the loader) be mapped executable. */
-static int confine_before_image(struct eai_domain *dom, eai_pclient_t *pc, char *err,
-                                size_t errlen)
+static int confine_before_image(struct eai_domain *dom, eai_pclient_t *pc, char *err, size_t errlen)
 {
     int keep[] = {pc->fd, dom->image_fd};
     int max_fd;
@@ -143,8 +142,8 @@ int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, boo
     dom->policy = pol;
     const ea_channel_policy_t *cp = eai_dl_sym(dom->image, "ea_channel_policy");
     if (cp != NULL && cp->abi != EA_TRUST_ABI) {
-        snprintf(err, errlen, "image '%s': channel policy has unknown version %u",
-                 base_name(image), cp->abi);
+        snprintf(err, errlen, "image '%s': channel policy has unknown version %u", base_name(image),
+                 cp->abi);
         return EA_ERR_POLICY;
     }
     dom->chan_policy = cp;

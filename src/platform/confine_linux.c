@@ -39,6 +39,7 @@
 #define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
 #endif
 
+/* clang-format off */
 #define ANY(n) {n, EAI_RULE_ANY, 0, 0, 0}
 #define NOEXEC(n) {n, EAI_RULE_NOEXEC, 0, 0, 0}
 #define FD(n, slot) {n, EAI_RULE_FD, slot, 0, 0}
@@ -47,6 +48,7 @@
 #define THREAD(n) {n, EAI_RULE_THREAD, 0, 0, 0}
 #define ENOSYS_(n) {n, EAI_RULE_ENOSYS, 0, 0, 0}
 #define EQ01(n, v0, v1) {n, EAI_RULE_EQ01, 0, v0, v1}
+/* clang-format on */
 
 /* What an enclave process may do once its workers run: compute, wait on
  * futexes, manage its own memory (never executable), read clocks, get random

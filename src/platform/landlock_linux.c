@@ -62,11 +62,11 @@ enum {
 #define FS_MAKE_FIFO (1ull << 10)
 #define FS_MAKE_BLOCK (1ull << 11)
 #define FS_MAKE_SYM (1ull << 12)
-#define FS_REFER (1ull << 13)    /* ABI 2 */
-#define FS_TRUNCATE (1ull << 14) /* ABI 3 */
-#define FS_IOCTL_DEV (1ull << 15) /* ABI 5 */
-#define NET_BIND_TCP (1ull << 0)    /* ABI 4 */
-#define NET_CONNECT_TCP (1ull << 1) /* ABI 4 */
+#define FS_REFER (1ull << 13)           /* ABI 2 */
+#define FS_TRUNCATE (1ull << 14)        /* ABI 3 */
+#define FS_IOCTL_DEV (1ull << 15)       /* ABI 5 */
+#define NET_BIND_TCP (1ull << 0)        /* ABI 4 */
+#define NET_CONNECT_TCP (1ull << 1)     /* ABI 4 */
 #define SCOPE_ABSTRACT_UNIX (1ull << 0) /* ABI 6 */
 #define SCOPE_SIGNAL (1ull << 1)        /* ABI 6 */
 
@@ -126,8 +126,7 @@ static int add_path_rule(int rs, const eai_fs_grant_t *g, int abi, char *err, si
                                  .parent_fd = fd};
     int rc = EA_OK;
     if (syscall(SYS_landlock_add_rule, rs, LL_RULE_PATH_BENEATH, &pb, 0) != 0) {
-        snprintf(err, errlen, "cannot add a Landlock rule for '%s': %s", g->path,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot add a Landlock rule for '%s': %s", g->path, strerror(errno));
         rc = EA_ERR_SYS;
     }
     close(fd);
@@ -138,8 +137,7 @@ static int add_port_rule(int rs, uint16_t port, uint64_t access, char *err, size
 {
     struct ll_net_port np = {.allowed_access = access, .port = port};
     if (syscall(SYS_landlock_add_rule, rs, LL_RULE_NET_PORT, &np, 0) != 0) {
-        snprintf(err, errlen, "cannot add a Landlock rule for port %u: %s", port,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot add a Landlock rule for port %u: %s", port, strerror(errno));
         return EA_ERR_SYS;
     }
     return EA_OK;

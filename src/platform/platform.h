@@ -240,15 +240,15 @@ int eai_no_new_privs(void);
  * compare with fds[slot] of the installer's caller and are left out when
  * that descriptor is -1. */
 typedef enum eai_rule_kind {
-    EAI_RULE_ANY = 0, /* any arguments */
-    EAI_RULE_NOEXEC,  /* argument 2 (prot) without PROT_EXEC */
-    EAI_RULE_FD,      /* argument 0 == fds[slot] */
-    EAI_RULE_FD_FD,   /* arguments 0 and 2 == fds[slot] (renameat) */
+    EAI_RULE_ANY = 0,  /* any arguments */
+    EAI_RULE_NOEXEC,   /* argument 2 (prot) without PROT_EXEC */
+    EAI_RULE_FD,       /* argument 0 == fds[slot] */
+    EAI_RULE_FD_FD,    /* arguments 0 and 2 == fds[slot] (renameat) */
     EAI_RULE_EXEC_MAP, /* mmap: PROT_EXEC without PROT_WRITE, not anonymous, fd > fds[slot] */
-    EAI_RULE_THREAD,  /* clone: CLONE_THREAD set (threads, never processes) */
-    EAI_RULE_ENOSYS,  /* the call fails with ENOSYS */
-    EAI_RULE_EQ01,    /* arguments 0 and 1 == the rule's a0, a1 */
-    EAI_RULE_DENY     /* the call fails with EPERM (lists with .deny) */
+    EAI_RULE_THREAD,   /* clone: CLONE_THREAD set (threads, never processes) */
+    EAI_RULE_ENOSYS,   /* the call fails with ENOSYS */
+    EAI_RULE_EQ01,     /* arguments 0 and 1 == the rule's a0, a1 */
+    EAI_RULE_DENY      /* the call fails with EPERM (lists with .deny) */
 } eai_rule_kind_t;
 typedef struct eai_sysrule {
     const char *name;

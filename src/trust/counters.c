@@ -71,7 +71,7 @@ int eai_mc_open(eai_counters_t *mc, const eai_pcore_t *pc, const char *dir, char
     }
     static const char info[] = "eactors-mc";
     rc = eai_hkdf_sha256(NULL, 0, pc->secret, sizeof pc->secret, (const uint8_t *)info,
-                             sizeof info - 1, mc->mac_key, sizeof mc->mac_key);
+                         sizeof info - 1, mc->mac_key, sizeof mc->mac_key);
     if (rc != EA_OK) {
         eai_trust_errf(err, errlen, "cannot derive the counters key: %s", ea_strerror(rc));
         eai_close(fd);

@@ -49,8 +49,8 @@ static int create_secret(const char *path, char *err, size_t errlen)
         return rc;
     }
     bool existed;
-    rc = eai_file_write_atomic(EAI_CWD, path, secret, sizeof secret, 0600, EAI_WRITE_EXCL,
-                               &existed);
+    rc =
+        eai_file_write_atomic(EAI_CWD, path, secret, sizeof secret, 0600, EAI_WRITE_EXCL, &existed);
     eai_wipe(secret, sizeof secret);
     if (rc != EA_OK)
         eai_trust_errf(err, errlen, "cannot create platform secret '%s': %s", path,
@@ -71,8 +71,7 @@ int eai_pcore_open(eai_pcore_t *pc, const char *dir, char *err, size_t errlen)
         eai_trust_errf(err, errlen, "platform directory name '%s' is too long", dir);
         return EA_ERR_INVAL;
     }
-    rc = eai_file_read_private(path, pc->secret, sizeof pc->secret, "platform secret", err,
-                               errlen);
+    rc = eai_file_read_private(path, pc->secret, sizeof pc->secret, "platform secret", err, errlen);
     if (rc == EA_ERR_NOTFOUND) {
         rc = create_secret(path, err, errlen);
         if (rc != EA_OK)
@@ -198,8 +197,8 @@ int eai_pcore_egetkey(const eai_pcore_t *pc, const eai_identity_t *me, const ea_
      * enclave (or one that is not isolated, which EINIT marks DEBUG) never
      * derives a production enclave's seal key, whatever mask it asks for. */
     ea_attributes_t masked = {
-        .flags = me->attributes.flags &
-                 (req->attribute_mask.flags | EA_FLAGS_INITTED | EA_FLAGS_DEBUG),
+        .flags =
+            me->attributes.flags & (req->attribute_mask.flags | EA_FLAGS_INITTED | EA_FLAGS_DEBUG),
         .xfrm = me->attributes.xfrm & req->attribute_mask.xfrm,
     };
     eai_attr_bytes(&masked, info + n);

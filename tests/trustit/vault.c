@@ -181,8 +181,7 @@ static int asker_body(ea_actor_t *self, void *state)
         if (prc == EA_OK)
             printf("asker: channel peer attested: mrenclave %02x%02x%02x%02x.. same as report: "
                    "%s\n",
-                   peer.mr_enclave[0], peer.mr_enclave[1], peer.mr_enclave[2],
-                   peer.mr_enclave[3],
+                   peer.mr_enclave[0], peer.mr_enclave[1], peer.mr_enclave[2], peer.mr_enclave[3],
                    memcmp(peer.mr_enclave, r.body.mr_enclave, 32) == 0 ? "yes" : "no");
         else
             printf("asker: channel peer not attested: %s\n", ea_strerror(prc));
