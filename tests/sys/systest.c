@@ -46,16 +46,17 @@ struct tester {
     uint8_t buf[8192];
 };
 
-static int req(struct tester *t, uint16_t op, int32_t h, uint32_t arg, uint64_t arg64,
-               const void *data, uint32_t len)
+/* Sends one raw request (header + payload) on `c` with the next id. */
+static int send_req(ea_conn_t *c, uint64_t *next_id, uint16_t op, int32_t h, uint32_t arg,
+                    uint64_t arg64, const void *data, uint32_t len)
 {
     ea_cargo_t cg;
-    int rc = ea_cargo_alloc(t->c, sizeof(ea_sys_msg_t) + len, &cg);
+    int rc = ea_cargo_alloc(c, sizeof(ea_sys_msg_t) + len, &cg);
     if (rc != EA_OK)
         return rc;
     ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
                       .op = op,
-                      .req_id = ++t->next_id,
+                      .req_id = ++*next_id,
                       .handle = h,
                       .len = len,
                       .arg = arg,
@@ -64,10 +65,17 @@ static int req(struct tester *t, uint16_t op, int32_t h, uint32_t arg, uint64_t 
     if (len > 0)
         memcpy((uint8_t *)cg.data + sizeof m, data, len);
     rc = ea_cargo_send(&cg);
-    if (rc != EA_OK) {
+    if (rc != EA_OK)
         ea_cargo_release(&cg);
+    return rc;
+}
+
+static int req(struct tester *t, uint16_t op, int32_t h, uint32_t arg, uint64_t arg64,
+               const void *data, uint32_t len)
+{
+    int rc = send_req(t->c, &t->next_id, op, h, arg, arg64, data, len);
+    if (rc != EA_OK)
         return rc;
-    }
     if (op != EA_LOG)
         t->outstanding++;
     return EA_OK;
@@ -481,24 +489,7 @@ struct filetester {
 static int freq(struct filetester *t, uint16_t op, int32_t h, uint32_t arg, uint64_t arg64,
                 const void *data, uint32_t len)
 {
-    ea_cargo_t cg;
-    int rc = ea_cargo_alloc(t->c, sizeof(ea_sys_msg_t) + len, &cg);
-    if (rc != EA_OK)
-        return rc;
-    ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
-                      .op = op,
-                      .req_id = ++t->next_id,
-                      .handle = h,
-                      .len = len,
-                      .arg = arg,
-                      .arg64 = arg64};
-    memcpy(cg.data, &m, sizeof m);
-    if (len > 0)
-        memcpy((uint8_t *)cg.data + sizeof m, data, len);
-    rc = ea_cargo_send(&cg);
-    if (rc != EA_OK)
-        ea_cargo_release(&cg);
-    return rc;
+    return send_req(t->c, &t->next_id, op, h, arg, arg64, data, len);
 }
 
 __attribute__((format(printf, 2, 3))) static int flog(struct filetester *t, const char *fmt, ...)
