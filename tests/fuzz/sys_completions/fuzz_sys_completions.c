@@ -24,6 +24,7 @@
 #include <eactors/ea_sys.h>
 
 #include "conn_pair.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,24 +48,6 @@ static struct {
     bool timer[MH];
     int nh;
 } md;
-
-struct in {
-    const uint8_t *d;
-    size_t n;
-};
-
-static uint32_t take(struct in *in, unsigned bytes)
-{
-    uint32_t v = 0;
-    for (unsigned i = 0; i < bytes; i++) {
-        v = v << 8 | (in->n > 0 ? *in->d : 0);
-        if (in->n > 0) {
-            in->d++;
-            in->n--;
-        }
-    }
-    return v;
-}
 
 static int owned(int32_t h)
 {

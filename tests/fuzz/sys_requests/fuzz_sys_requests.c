@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "sys_harness.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,24 +44,6 @@ struct req_state {
 };
 
 static struct req_state rs[NR];
-
-struct in {
-    const uint8_t *d;
-    size_t n;
-};
-
-static uint32_t take(struct in *in, unsigned bytes)
-{
-    uint32_t v = 0;
-    for (unsigned i = 0; i < bytes; i++) {
-        v = v << 8 | (in->n > 0 ? *in->d : 0);
-        if (in->n > 0) {
-            in->d++;
-            in->n--;
-        }
-    }
-    return v;
-}
 
 static void setup_once(void)
 {
