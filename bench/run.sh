@@ -296,7 +296,22 @@ else
     FAILED=1
 fi
 
-echo "bench: CSV in $PP_CSV, $RING_CSV and $HTTPS_CSV" >&2
+# --- echo ---------------------------------------------------------------------
+
+echo "bench: plain-TCP echo example against an epoll echo server (the floor)" >&2
+ECHO_CSV=$OUT/echo.csv
+if "$ROOT/bench/echo.sh" "$BUILD" | tee "$ECHO_CSV"; then
+    awk -F, 'NR == FNR { if ($1 == "echo" && $2 == "epoll-floor") f[$3] = $7; next }
+        $1 == "echo" && $2 == "eactors" && $8 != "NA" {
+            printf "bench:   echo %s connections: eactors / epoll floor: time per request %.2f", $3, $8
+            if (f[$3] + 0 > 0 && $7 != "NA") printf ", CPU per request %.2f", $7 / f[$3]
+            printf "\n" }' "$ECHO_CSV" "$ECHO_CSV" >&2
+else
+    echo "bench: FAILED: bench/echo.sh" >&2
+    FAILED=1
+fi
+
+echo "bench: CSV in $PP_CSV, $RING_CSV, $HTTPS_CSV and $ECHO_CSV" >&2
 if [ $FAILED -ne 0 ]; then
     echo "bench: some runs failed (see above)" >&2
     exit 1

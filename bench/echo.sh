@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# bench/echo: the plain-TCP echo example (examples/echo/echo.xml: the echo
+# actor in enclave 'server' on CPU 0, the system actor 'io' doing the socket
+# calls in the host on CPU 1) against the floor of that path, a
+# single-threaded epoll echo server with only the kernel in the path
+# (ea_bench_epoll_echo, bench/epoll_echo.c), measured in the same run by the
+# same closed-loop load generator (ea_bench_echo_load, bench/echo_load.c):
+# N connections, each sending a 64-byte message and waiting for its echo.
+# As in bench/https.sh, servers and load share the machine's two CPUs: the
+# eactors workers are pinned by the deployment, the floor and the load
+# generator by taskset to ECHO_CPUS.
+# Usage: bench/echo.sh BUILD_DIR. CSV on stdout:
+#   bench,server,connections,requests_per_s,p50_us,p99_us,cpu_us_per_req,ratio_vs_floor
+# server is 'eactors' or the baseline 'epoll-floor'. cpu_us_per_req is the
+# server's utime+stime (for eactors the launcher and everything it forked)
+# from /proc before and after the load, over the requests counted (so it
+# includes the warm-up's share). ratio_vs_floor is the time per request
+# (1 / requests_per_s) of the row over the floor's at the same count: 1.00
+# on the floor's row, how many times slower eactors is on its own.
+# Knobs: ECHO_CONNS (default "1 64"), ECHO_SECONDS (default 5), ECHO_SIZE
+# (bytes, default 64), ECHO_CPUS (default 0-1). It exits 1 only when a
+# server did not start or a load run failed, after printing everything.
+set -u
+BUILD=$(cd "${1:-build}" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/bench/out/echo
+mkdir -p "$OUT"
+CONNS=${ECHO_CONNS:-1 64}
+SECS=${ECHO_SECONDS:-5}
+SIZE=${ECHO_SIZE:-64}
+CPUS=${ECHO_CPUS:-0-1}
+PORT_EA=17007 PORT_FLOOR=17008
+LOAD=$BUILD/bench/ea_bench_echo_load
+FLOOR=$BUILD/bench/ea_bench_epoll_echo
+HZ=$(getconf CLK_TCK)
+export EACTORS_PLATFORM_DIR=${EACTORS_PLATFORM_DIR:-$OUT/platform}
+for f in "$LOAD" "$FLOOR" "$BUILD/tools/eactors" "$BUILD/examples/echo/echo.xml"; do
+    [ -e "$f" ] || { echo "bench/echo: $f not found; build first" >&2; exit 2; }
+done
+command -v taskset >/dev/null || { echo "bench/echo: taskset is missing (util-linux)" >&2; exit 1; }
+FAILED=0
+
+# utime+stime, in clock ticks, of process $1 and all its descendants.
+tree_ticks() {
+    awk -v root="$1" '{
+        i = match($0, /\) [A-Za-z] /)      # the command name may hold spaces
+        split(substr($0, i + 2), f, " ")   # f[1] state, f[2] ppid, f[12] utime, f[13] stime
+        pid = $1 + 0; pp[pid] = f[2] + 0; t[pid] = f[12] + f[13]
+    }
+    END {
+        in_tree[root] = 1; sum = t[root]
+        do {
+            more = 0
+            for (p in pp) if (!(p in in_tree) && (pp[p] in in_tree)) { in_tree[p] = 1; sum += t[p]; more = 1 }
+        } while (more)
+        print sum
+    }' /proc/[0-9]*/stat 2>/dev/null
+}
+
+# Prints the value of key=VALUE on the echo-load line of file $1.
+kv() { awk -v key="$2" '$1 == "echo-load" { for (i = 2; i <= NF; i++) if (index($i, key "=") == 1) { print substr($i, length(key) + 2); exit } }' "$1"; }
+
+# Waits for "listening" in file $1 while process $2 lives; 0 when seen.
+wait_listening() {
+    for _ in $(seq 1 200); do
+        grep -q listening "$1" && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# One load run: prints "rps p50 p99 cpu_us_per_req" or "NA NA NA NA".
+measure() { # name port conns pid
+    local f=$OUT/load-$1-$3.txt t0 t1 n
+    t0=$(tree_ticks "$4")
+    taskset -c "$CPUS" "$LOAD" "$2" "$3" "$SECS" "$SIZE" >"$f" 2>"$OUT/load-$1-$3.err"
+    local rc=$?
+    t1=$(tree_ticks "$4")
+    n=$(kv "$f" requests)
+    if [ $rc -ne 0 ] || [ "${n:-0}" -eq 0 ]; then
+        echo "bench/echo: FAILED: $1 $3 connections (exit $rc): $(head -c 300 "$OUT/load-$1-$3.err")" >&2
+        echo "NA NA NA NA"
+        return
+    fi
+    echo "$(kv "$f" rps) $(kv "$f" p50_us) $(kv "$f" p99_us) $(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" \
+        'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
+}
+
+# Both servers run side by side; each count measures eactors, then the floor.
+sed "s/7007/$PORT_EA/g" "$BUILD/examples/echo/echo.xml" >"$OUT/echo.xml"
+EACTORS_IMAGE_PATH=$BUILD/examples/echo "$BUILD/tools/eactors" run --quiet "$OUT/echo.xml" \
+    >"$OUT/eactors.out" 2>"$OUT/eactors.err" &
+ea=$!
+taskset -c "$CPUS" "$FLOOR" $PORT_FLOOR >"$OUT/floor.out" 2>"$OUT/floor.err" &
+fl=$!
+wait_listening "$OUT/eactors.out" $ea || { echo "bench/echo: eactors did not start; see $OUT/eactors.err" >&2; FAILED=1; }
+wait_listening "$OUT/floor.out" $fl || { echo "bench/echo: the epoll floor did not start; see $OUT/floor.err" >&2; FAILED=1; }
+
+echo "bench,server,connections,requests_per_s,p50_us,p99_us,cpu_us_per_req,ratio_vs_floor"
+for c in $CONNS; do
+    read -r e_rps e_p50 e_p99 e_cpu < <(measure eactors $PORT_EA "$c" $ea)
+    read -r f_rps f_p50 f_p99 f_cpu < <(measure epoll-floor $PORT_FLOOR "$c" $fl)
+    # measure runs in a subshell, so a failed run is known here by its NA.
+    [ "$e_rps" = NA ] || [ "$f_rps" = NA ] && FAILED=1
+    ratio=$(awk -v e="$e_rps" -v f="$f_rps" 'BEGIN { if (e + 0 > 0 && f + 0 > 0) printf "%.2f", f / e; else print "NA" }')
+    fr=$(awk -v f="$f_rps" 'BEGIN { print (f + 0 > 0) ? "1.00" : "NA" }')
+    echo "echo,eactors,$c,$e_rps,$e_p50,$e_p99,$e_cpu,$ratio"
+    echo "echo,epoll-floor,$c,$f_rps,$f_p50,$f_p99,$f_cpu,$fr"
+done
+
+kill -INT $ea 2>/dev/null; wait $ea
+kill -TERM $fl 2>/dev/null; wait $fl
+exit $FAILED
