@@ -64,6 +64,7 @@ struct front {
     uint32_t npend;       /* connections with bytes in `pend` */
     uint32_t nlinger;     /* connections lingering */
     int32_t linger_timer; /* periodic timer while any lingers, else -1 */
+    int accepting;        /* an ACCEPT is in flight on the listener */
     int linger_timer_asked;
     char buf[65536];
 };
@@ -305,6 +306,20 @@ static void on_recv(struct front *s, struct fconn *c, const ea_sys_event_t *ev)
     maybe_finish(s, c);
 }
 
+/* Keeps one ACCEPT in flight. One that cannot be asked now (the client's
+ * table of requests in flight is full, or no node is free) is asked again
+ * at the next step: a listener without an ACCEPT takes no connection ever. */
+static void arm_accept(struct front *s)
+{
+    if (s->listener < 0 || s->accepting)
+        return;
+    if (ea_net_accept(&s->sys, s->listener) < 0) {
+        s->busy = 1;
+        return;
+    }
+    s->accepting = 1;
+}
+
 static void on_sys(ea_actor_t *self, struct front *s, const ea_sys_event_t *ev)
 {
     uint16_t op = ev->msg.op & (uint16_t)~EA_SYS_DONE;
@@ -318,7 +333,7 @@ static void on_sys(ea_actor_t *self, struct front *s, const ea_sys_event_t *ev)
         s->listener = ev->msg.status;
         printf("%s: listening (%s)\n", ea_name(self), s->tls ? "TLS" : "plain TCP");
         fflush(stdout);
-        ea_net_accept(&s->sys, s->listener);
+        arm_accept(s);
         break;
     case EA_NET_ACCEPT:
         if (ev->msg.status >= 0) {
@@ -338,8 +353,8 @@ static void on_sys(ea_actor_t *self, struct front *s, const ea_sys_event_t *ev)
                 }
             }
         }
-        if (ea_net_accept(&s->sys, s->listener) < 0)
-            s->busy = 1;
+        s->accepting = 0;
+        arm_accept(s);
         break;
     case EA_NET_RECV: {
         struct fconn *c = by_handle(s, ev->msg.handle);
@@ -451,6 +466,7 @@ static int front_body(ea_actor_t *self, void *state)
         return EA_DONE;
     }
     s->busy = 0;
+    arm_accept(s);
     for (uint32_t i = 0; s->nowed > 0 && i < SLOTS; i++)
         (void)pay_closed(s, i);
     for (uint32_t i = 0; s->npend > 0 && i < SLOTS; i++)

@@ -388,6 +388,7 @@ static void flush(struct sys *s)
         while (cl->head != NULL) {
             struct out *o = cl->head;
             int rc = cl->dead ? EA_ERR_FAILED : send_now(s, ci, &o->hdr, o->data);
+            cl->starved = rc == EA_ERR_NOBUFS;
             if (rc != EA_OK && transient(rc))
                 break;
             if (rc != EA_OK)
@@ -823,9 +824,19 @@ static bool take_requests(struct sys *s)
     bool more = false;
     for (unsigned ci = 0; ci < s->nconn; ci++) {
         ea_conn_t *c = ea_conn_at(s->self, ci);
-        for (unsigned n = 0; !s->cl[ci].dead; n++) {
-            if (s->cl[ci].nout >= BACKLOG_MAX || s->cl[ci].out_bytes >= s->cl[ci].max_queued)
-                break; /* back-pressure: the requester reads completions first */
+        struct client *cl = &s->cl[ci];
+        for (unsigned n = 0; !cl->dead; n++) {
+            /* Back-pressure: the requester reads completions first. But
+             * if they wait for a node while the requester's requests hold
+             * the pool the two directions share, only taking a request
+             * frees one (the deadlock of a requester that filled the pool
+             * with requests): then take them one at a time, each followed
+             * by a flush. That cannot grow the backlog: every request
+             * taken frees the node one waiting completion then goes out
+             * in, and taking stops when no request is left. */
+            bool backlog = cl->nout >= BACKLOG_MAX || cl->out_bytes >= cl->max_queued;
+            if (backlog && !cl->starved)
+                break;
             if (n == REQS_PER_STEP) {
                 more = true;
                 break;
@@ -840,6 +851,8 @@ static bool take_requests(struct sys *s)
             }
             request(s, ci, cg.data, cg.len);
             ea_cargo_release(&cg);
+            if (backlog)
+                flush(s);
         }
     }
     return more;

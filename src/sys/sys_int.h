@@ -68,6 +68,10 @@ struct handle {
 struct client {
     struct out *head, **tail; /* completions waiting for a node */
     uint32_t nout;
+    /* The last send of a waiting completion found no free node: the pool
+     * the channel's two directions share is held by the requester's own
+     * requests (or by completions it has not read yet). */
+    bool starved;
     bool dead;  /* nothing more is sent to this requester */
     bool ended; /* its handles are closed */
     int domain;

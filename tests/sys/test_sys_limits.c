@@ -251,6 +251,57 @@ static void test_queued_limit(void **state)
     other_still_works(f);
 }
 
+/*
+ * The pool a channel's two directions share, filled with requests while
+ * the system actor has more completions waiting than its back-pressure
+ * allows: the https example under 10,000 connections wedged this way (every
+ * node held a request, the actor took none because its completions waited,
+ * and they waited for a node). Here 200 timers firing every millisecond
+ * build the backlog while the requester reads nothing; then it reads what
+ * came and, greedy, fills every freed node with a request before the actor
+ * runs again. Every request must still be answered.
+ */
+static void test_pool_full_of_requests(void **state)
+{
+    struct fx *f = *state;
+    eai_dep_grant_t *g = sys_h_grant(f->h, 0);
+    g->max_queued = 4096; /* back-pressure early */
+    g->max_timers = 256;
+    assert_int_equal(sys_h_start(f->h), EA_OK);
+    for (int i = 0; i < 200; i++)
+        assert_true(call(f, 0, EA_TIMER_SET, -1, 1, 1000000, NULL, 0, NULL, 0) >= 0);
+    /* The requester reads nothing: FIREs fill its nodes, then the backlog. */
+    for (int k = 0; k < 50; k++) {
+        (void)sys_h_step(f->h);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    /* It reads what came and fills every node with a request at once. */
+    ea_sys_msg_t c;
+    int got = 0, sent = 0;
+    while (sys_h_recv(f->h, 0, &c, NULL, 0, 0))
+        got++;
+    ea_sys_msg_t m = {.op = 0x7fff}; /* unknown: answered EA_ERR_INVAL at once */
+    for (;;) {
+        m.req_id = ++f->id;
+        if (sys_h_send(f->h, 0, m, NULL, 0) != EA_OK)
+            break;
+        sent++;
+    }
+    printf("%d messages read, then %d requests filled the pool\n", got, sent);
+    assert_true(got > 0 && sent > 0);
+    /* Every request is answered (among the FIREs that keep coming). */
+    int answered = 0;
+    for (int k = 0; k < 20000 && answered < sent; k++) {
+        if (!sys_h_recv(f->h, 0, &c, NULL, 0, 2))
+            continue;
+        if ((c.op & ~EA_SYS_DONE) == 0x7fff)
+            answered++;
+    }
+    printf("%d of %d answered\n", answered, sent);
+    assert_int_equal(answered, sent);
+}
+
 static void test_zero_send_queued(void **state)
 {
     struct fx *f = *state;
@@ -380,6 +431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_default_timer_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handle_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queued_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_full_of_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_send_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_existence_oracle, setup, teardown),
     };
