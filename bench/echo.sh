@@ -40,22 +40,8 @@ done
 command -v taskset >/dev/null || { echo "bench/echo: taskset is missing (util-linux)" >&2; exit 1; }
 FAILED=0
 
-# utime+stime, in clock ticks, of process $1 and all its descendants.
-tree_ticks() {
-    awk -v root="$1" '{
-        i = match($0, /\) [A-Za-z] /)      # the command name may hold spaces
-        split(substr($0, i + 2), f, " ")   # f[1] state, f[2] ppid, f[12] utime, f[13] stime
-        pid = $1 + 0; pp[pid] = f[2] + 0; t[pid] = f[12] + f[13]
-    }
-    END {
-        in_tree[root] = 1; sum = t[root]
-        do {
-            more = 0
-            for (p in pp) if (!(p in in_tree) && (pp[p] in in_tree)) { in_tree[p] = 1; sum += t[p]; more = 1 }
-        } while (more)
-        print sum
-    }' /proc/[0-9]*/stat 2>/dev/null
-}
+# tree_ticks PID: CPU time of a process tree (bench/lib.sh).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Prints the value of key=VALUE on the echo-load line of file $1.
 kv() { awk -v key="$2" '$1 == "echo-load" { for (i = 2; i <= NF; i++) if (index($i, key "=") == 1) { print substr($i, length(key) + 2); exit } }' "$1"; }

@@ -12,13 +12,13 @@
 #include <eactors/ea_err.h>
 
 /*
- * Parses a decimal integer with an optional binary suffix K (2^10), M (2^20)
- * or G (2^30) and nothing after it: "64", "16K", "-2M". `allow_negative`
- * admits a leading '-'. Returns EA_OK and *out, EA_ERR_INVAL for NULL
- * arguments, EA_ERR_PARSE for anything else (empty, trailing bytes, a value
- * out of int64_t's range).
+ * Parses a decimal integer with an optional leading '-' and an optional
+ * binary suffix K (2^10), M (2^20) or G (2^30) and nothing after it: "64",
+ * "16K", "-2M". Returns EA_OK and *out, EA_ERR_INVAL for NULL arguments,
+ * EA_ERR_PARSE for anything else (empty, trailing bytes, a value out of
+ * int64_t's range).
  */
-int eai_parse_int(const char *s, int allow_negative, int64_t *out);
+int eai_parse_int(const char *s, int64_t *out);
 
 /* Parses an unsigned size the same way ("64", "16K", "1M", "2G") into *out;
  * EA_ERR_PARSE if bad, EA_ERR_INVAL for NULL arguments. Sizes up to

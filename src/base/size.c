@@ -47,11 +47,11 @@ int eai_parse_size(const char *s, uint64_t *out)
     return digits_suffix(s, out);
 }
 
-int eai_parse_int(const char *s, int allow_negative, int64_t *out)
+int eai_parse_int(const char *s, int64_t *out)
 {
     if (s == NULL || out == NULL)
         return EA_ERR_INVAL;
-    int neg = allow_negative && s[0] == '-';
+    int neg = s[0] == '-';
     uint64_t m;
     int rc = digits_suffix(s + neg, &m);
     if (rc != EA_OK)

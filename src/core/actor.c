@@ -33,7 +33,7 @@ long long ea_param_int(const ea_actor_t *self, const char *key, long long dflt, 
     if (v == NULL)
         return dflt;
     int64_t n;
-    if (eai_parse_int(v, 1, &n) != EA_OK) {
+    if (eai_parse_int(v, &n) != EA_OK) {
         if (ok != NULL)
             *ok = false;
         return dflt;

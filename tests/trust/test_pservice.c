@@ -29,6 +29,7 @@
 #include "platform/platform.h"
 #include "tmpdir.h"
 #include "trust/pservice.h"
+#include "send_fds.h"
 
 static const char image[] = "an enclave image for the platform service test";
 
@@ -94,36 +95,10 @@ static int svc_fds(const struct svc *s)
 }
 
 /* Sends one record of `len` bytes with `nfds` descriptors, in `ncmsg`
- * control messages (1 or 2); returns sendmsg's result. */
+ * control messages (1 or 2, half in each); returns sendmsg's result. */
 static ssize_t send_raw(int fd, const void *buf, size_t len, const int *fds, int nfds, int ncmsg)
 {
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    struct msghdr msg = {.msg_iov = len > 0 ? &iov : NULL, .msg_iovlen = len > 0 ? 1 : 0};
-    size_t space = nfds > 0 ? CMSG_SPACE(sizeof(int) * (size_t)nfds) * 2 : 0;
-    char *cbuf = space > 0 ? calloc(1, space) : NULL;
-    if (nfds > 0) {
-        msg.msg_control = cbuf;
-        msg.msg_controllen = space;
-        int first = ncmsg > 1 ? nfds / 2 : nfds;
-        struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-        h->cmsg_level = SOL_SOCKET;
-        h->cmsg_type = SCM_RIGHTS;
-        h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)first);
-        memcpy(CMSG_DATA(h), fds, sizeof(int) * (size_t)first);
-        size_t used = CMSG_SPACE(sizeof(int) * (size_t)first);
-        if (first < nfds) {
-            h = CMSG_NXTHDR(&msg, h);
-            h->cmsg_level = SOL_SOCKET;
-            h->cmsg_type = SCM_RIGHTS;
-            h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)(nfds - first));
-            memcpy(CMSG_DATA(h), fds + first, sizeof(int) * (size_t)(nfds - first));
-            used += CMSG_SPACE(sizeof(int) * (size_t)(nfds - first));
-        }
-        msg.msg_controllen = used;
-    }
-    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-    free(cbuf);
-    return n;
+    return ea_test_send_fds(fd, buf, len, fds, nfds, ncmsg > 1 ? nfds / 2 : nfds, MSG_NOSIGNAL);
 }
 
 /* Waits for the service's answer to a record on `fd`: 1 an answer, 0 the

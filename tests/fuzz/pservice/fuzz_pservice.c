@@ -36,6 +36,7 @@
 #include "crypto/crypto.h"
 #include "platform/platform.h"
 #include "trust/pservice.h"
+#include "send_fds.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -231,34 +232,8 @@ static int send_record(int fd, uint8_t kind, const uint8_t *buf, size_t len)
         break;
     default: break;
     }
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    union {
-        struct cmsghdr h;
-        char b[2 * CMSG_SPACE(sizeof fds)];
-    } cm;
-    if (nfds > 0) {
-        memset(&cm, 0, sizeof cm);
-        msg.msg_control = cm.b;
-        msg.msg_controllen = sizeof cm.b;
-        int first = ncmsg == 2 ? 1 : nfds;
-        struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-        h->cmsg_level = SOL_SOCKET;
-        h->cmsg_type = SCM_RIGHTS;
-        h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)first);
-        memcpy(CMSG_DATA(h), fds, sizeof(int) * (size_t)first);
-        size_t used = CMSG_SPACE(sizeof(int) * (size_t)first);
-        if (first < nfds) {
-            h = CMSG_NXTHDR(&msg, h);
-            h->cmsg_level = SOL_SOCKET;
-            h->cmsg_type = SCM_RIGHTS;
-            h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)(nfds - first));
-            memcpy(CMSG_DATA(h), fds + first, sizeof(int) * (size_t)(nfds - first));
-            used += CMSG_SPACE(sizeof(int) * (size_t)(nfds - first));
-        }
-        msg.msg_controllen = used;
-    }
-    return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len;
+    return ea_test_send_fds(fd, buf, len, fds, nfds, ncmsg == 2 ? 1 : nfds,
+                            MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
