@@ -100,17 +100,19 @@ int cmd_sign(int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--debug") == 0)
             s.attributes.flags |= EA_FLAGS_DEBUG;
+        else if (strcmp(argv[i], "--system-only") == 0)
+            s.launch |= EAI_SIG_SYSTEM_ONLY;
         else if (argv[i][0] != '-' && image == NULL)
             image = argv[i];
         else {
             fprintf(stderr, "usage: eactors sign --key KEY.pem [--prodid N] [--svn N] [--debug] "
-                            "IMAGE.so [--out IMAGE.so.sig]\n");
+                            "[--system-only] IMAGE.so [--out IMAGE.so.sig]\n");
             return 2;
         }
     }
     if (key == NULL || image == NULL) {
         fprintf(stderr, "usage: eactors sign --key KEY.pem [--prodid N] [--svn N] [--debug] "
-                        "IMAGE.so [--out IMAGE.so.sig]\n");
+                        "[--system-only] IMAGE.so [--out IMAGE.so.sig]\n");
         return 2;
     }
     char err[256], sigpath[4096];
@@ -150,6 +152,8 @@ int cmd_sign(int argc, char **argv)
     print_hex("MRSIGNER", mrs, 32);
     printf("%-12s %u\n%-12s %u\n%-12s %s\n", "ISVPRODID", s.isv_prod_id, "ISVSVN", s.isv_svn,
            "DEBUG", (s.attributes.flags & EA_FLAGS_DEBUG) ? "yes" : "no");
+    if (s.launch & EAI_SIG_SYSTEM_ONLY)
+        printf("%-12s %s\n", "launch", "system mode only");
     return 0;
 }
 
@@ -230,6 +234,8 @@ int cmd_inspect(int argc, char **argv)
     struct tm tmv;
     strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime_r(&t, &tmv));
     printf("%-12s %s\n", "signed", when);
+    if (s.launch & EAI_SIG_SYSTEM_ONLY)
+        printf("%-12s %s\n", "launch", "system mode only");
     if (rc == EA_OK) {
         printf("%-12s ok: the image matches its signature file\n", "check");
         return 0;

@@ -9,6 +9,7 @@
 #define EAI_MODEL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define EAI_HOST (-1) /* enclave index of host-side workers */
@@ -102,6 +103,7 @@ typedef struct eai_deploy {
     char *host_image;      /* as written in <host image=...>, or NULL */
     char *host_image_path; /* resolved, or NULL */
     int host_line;
+    bool require_system;   /* <eactors platform="system">: only with the platform daemon */
     eai_dep_enclave_t *enclaves;
     int nenclaves;
     eai_dep_worker_t *workers;

@@ -159,6 +159,59 @@ int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
     return EA_OK;
 }
 
+/* The typed views of the arena at `mem`, from the private layout. */
+static void set_views(struct eai_rt *rt, void *mem)
+{
+    const struct eai_layout *l = &rt->lay;
+    rt->arena = mem;
+    rt->hdr = mem;
+    rt->encl = (struct eai_encl_shm *)(rt->arena + l->off_encl);
+    rt->wk = (struct eai_wk_shm *)(rt->arena + l->off_wk);
+    rt->rec = (struct eai_rec *)(rt->arena + l->off_rec);
+    rt->names = (char(*)[EAI_NAME_MAX])(rt->arena + l->off_names);
+    rt->cshm = (struct eai_chan_shm *)(rt->arena + l->off_chan_shm);
+    rt->att = (struct eai_att_shm *)(rt->arena + l->off_att);
+}
+
+static int alloc_private(struct eai_rt *rt)
+{
+    rt->ready = calloc((size_t)rt->dep->nworkers + 1, sizeof *rt->ready);
+    rt->actors = calloc(rt->lay.nactors, sizeof *rt->actors);
+    rt->domains = calloc((size_t)rt->ndomains, sizeof *rt->domains);
+    return rt->ready && rt->actors && rt->domains ? EA_OK : EA_ERR_NOMEM;
+}
+
+int eai_arena_attach(struct eai_rt *rt, int fd, char *err, size_t errlen)
+{
+    const eai_deploy_t *d = rt->dep;
+    struct eai_layout *l = &rt->lay;
+    void *mem = NULL;
+    if (eai_shm_attach(fd, l->size, &mem) != EA_OK) {
+        snprintf(err, errlen, "the public arena is not the %zu bytes the deployment lays out",
+                 l->size);
+        return EA_ERR_INVAL;
+    }
+    rt->arena_fd = fd;
+    set_views(rt, mem);
+    /* The header is the host's: a mismatch means another deployment (or a
+     * file changed since the launcher read it). Only a refusal, never a
+     * size taken from it. */
+    if (rt->hdr->magic != EAI_ARENA_MAGIC || rt->hdr->size != l->size) {
+        snprintf(err, errlen, "the public arena was laid out for another deployment");
+        return EA_ERR_INVAL;
+    }
+    if (alloc_private(rt) != EA_OK) {
+        snprintf(err, errlen, "out of memory");
+        return EA_ERR_NOMEM;
+    }
+    for (int w = 0; w < d->nworkers; w++)
+        if (ea_mbox_attach(&rt->ready[w], rt->arena + l->off_ready[w], l->ready_cap[w]) != EA_OK) {
+            snprintf(err, errlen, "worker '%s': cannot attach ready queue", d->workers[w].name);
+            return EA_ERR_INVAL;
+        }
+    return EA_OK;
+}
+
 int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen)
 {
     const eai_deploy_t *d = rt->dep;
@@ -169,16 +222,9 @@ int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create public arena of %zu bytes", l->size);
         return rc;
     }
-    rt->arena = mem;
-    rt->hdr = mem;
+    set_views(rt, mem);
     rt->hdr->magic = EAI_ARENA_MAGIC;
     rt->hdr->size = l->size;
-    rt->encl = (struct eai_encl_shm *)(rt->arena + l->off_encl);
-    rt->wk = (struct eai_wk_shm *)(rt->arena + l->off_wk);
-    rt->rec = (struct eai_rec *)(rt->arena + l->off_rec);
-    rt->names = (char(*)[EAI_NAME_MAX])(rt->arena + l->off_names);
-    rt->cshm = (struct eai_chan_shm *)(rt->arena + l->off_chan_shm);
-    rt->att = (struct eai_att_shm *)(rt->arena + l->off_att);
     for (int c = 0; c < d->nchannels; c++)
         atomic_store_explicit(&rt->cshm[c].aead, l->chan_aead[c], memory_order_relaxed);
     atomic_store_explicit(&rt->hdr->live, (uint32_t)d->nactors, memory_order_relaxed);
@@ -187,10 +233,7 @@ int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen)
     for (int a = 0; a < d->nactors; a++)
         atomic_store_explicit(&rt->rec[a].status, EAI_A_LIVE, memory_order_relaxed);
 
-    rt->ready = calloc((size_t)d->nworkers + 1, sizeof *rt->ready);
-    rt->actors = calloc(l->nactors, sizeof *rt->actors);
-    rt->domains = calloc((size_t)rt->ndomains, sizeof *rt->domains);
-    if (!rt->ready || !rt->actors || !rt->domains) {
+    if (alloc_private(rt) != EA_OK) {
         snprintf(err, errlen, "out of memory");
         return EA_ERR_NOMEM;
     }

@@ -298,6 +298,11 @@ struct eai_rt {
     struct eai_chan_shm *cshm;   /* per channel */
     struct eai_att_shm *att;     /* per enclave pair */
     int *platform_fds;           /* enclave side of each enclave's platform socket, -1 if none */
+    /* An enclave process the platform daemon started: its image and
+     * signature file come as descriptors (their /proc/self/fd paths) and
+     * its name for messages; NULL otherwise. */
+    const char *image_name;
+    const char *sig_path;
     char (*names)[EAI_NAME_MAX]; /* per spawn slot (id - ndep_actors) */
     ea_mbox_t *ready;            /* per worker (views) */
     /* Actors living in this process, by id; NULL elsewhere. Published with
@@ -324,6 +329,10 @@ static inline int eai_domain_of_actor(const eai_deploy_t *d, int a)
 int eai_chan_layout(uint32_t nodes, uint32_t max, struct eai_chan_layout *out);
 int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen);
 int eai_arena_create(struct eai_rt *rt, char *err, size_t errlen);
+/* In an enclave process the platform daemon started: maps the launcher's
+ * arena from fd (laid out from the same deployment by eai_layout_compute)
+ * and attaches the views, checking its size and header. */
+int eai_arena_attach(struct eai_rt *rt, int fd, char *err, size_t errlen);
 void eai_rt_fini(struct eai_rt *rt);
 
 /* cargo.c */

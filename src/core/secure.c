@@ -103,11 +103,14 @@ int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, boo
     }
     char sigpath[4096];
     snprintf(sigpath, sizeof sigpath, "%s.sig", image);
+    if (rt->sig_path != NULL)
+        snprintf(sigpath, sizeof sigpath, "%s", rt->sig_path);
+    const char *name = rt->image_name != NULL ? rt->image_name : base_name(image);
     uint8_t sig[EAI_SIGSTRUCT_SIZE + 1];
     size_t siglen = 0;
     if (read_file(sigpath, sig, EAI_SIGSTRUCT_SIZE, &siglen) != EA_OK) {
-        snprintf(err, errlen, "image '%s' refused: signature file '%s.sig' is missing",
-                 base_name(image), base_name(image));
+        snprintf(err, errlen, "image '%s' refused: signature file '%s.sig' is missing", name,
+                 name);
         return EA_ERR_AUTH;
     }
     if (confine) {
@@ -120,11 +123,11 @@ int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, boo
     /* EINIT on the sealed bytes: nothing of the image has run yet. The
      * platform sees whether this process is confined; if not (the `none`
      * backend), the enclave runs with the DEBUG attribute. */
-    rc = eai_pclient_einit(pc, dom->image_fd, base_name(image), sig,
+    rc = eai_pclient_einit(pc, dom->image_fd, name, sig,
                            siglen > EAI_SIGSTRUCT_SIZE ? EAI_SIGSTRUCT_SIZE + 1 : siglen, why,
                            sizeof why);
     if (rc != EA_OK) {
-        snprintf(err, errlen, "image '%s' refused: %s", base_name(image), why);
+        snprintf(err, errlen, "image '%s' refused: %s", name, why);
         return rc;
     }
     dom->tplat = &pc->ops;

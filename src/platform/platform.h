@@ -301,4 +301,65 @@ int eai_thread_prepare(void);
 /* Terminates the whole process now with `status` (no atexit handlers). */
 _Noreturn void eai_exit_now(int status);
 
+/* ---- The platform daemon and its clients (service_linux.c) --------------
+ * Local record sockets (SOCK_SEQPACKET, close-on-exec) by file-system path:
+ * listen replaces a stale socket file and sets `mode` on the new one;
+ * connect gives EA_ERR_NOTFOUND when nothing listens there. eai_sock_peer:
+ * the kernel's word on the connected process (SO_PEERCRED). */
+int eai_local_listen(const char *path, unsigned mode, int *fd);
+int eai_local_accept(int lfd, int *fd);
+int eai_local_connect(const char *path, int *fd);
+int eai_sock_peer(int fd, pid_t *pid, uint32_t *uid);
+/* Ends both directions of a connection (a blocked receive returns). */
+int eai_sock_shutdown(int fd);
+/* Users: the effective uid; a user's uid and gid by name (EA_ERR_NOTFOUND);
+ * a uid's name (or "uid N"). */
+uint32_t eai_uid(void);
+int eai_user_find(const char *name, uint32_t *uid, uint32_t *gid);
+int eai_user_name(uint32_t uid, char *out, size_t outlen);
+/* As root: becomes uid/gid with no supplementary groups, keeping only
+ * CAP_SETUID and CAP_SETGID when keep_setid (to start enclaves under their
+ * own user), and sets the process non-dumpable. eai_can_set_user: the
+ * process holds those two capabilities. */
+int eai_become_user(uint32_t uid, uint32_t gid, bool keep_setid, char *err, size_t errlen);
+bool eai_can_set_user(void);
+int eai_set_undumpable(void);
+/* Starts `path` with `argv`, an empty environment and exactly fds[0..nfds)
+ * as descriptors 0..nfds-1 (-1: /dev/null; at most 16), under uid/gid when
+ * set_user, dying with the caller (PDEATHSIG). *pidfd becomes readable when
+ * the process ends; reap it with eai_wait_child. A failed exec is an error
+ * here, with the reason in err. */
+typedef struct eai_spawn {
+    const char *path;
+    char *const *argv;
+    const int *fds;
+    int nfds;
+    bool set_user;
+    uint32_t uid, gid;
+} eai_spawn_t;
+int eai_spawn(const eai_spawn_t *s, pid_t *pid, int *pidfd, char *err, size_t errlen);
+int eai_wait_child(pid_t pid, int *status);
+/* A descriptor that becomes readable when child `pid` ends. */
+int eai_pidfd_open(pid_t pid, int *fd);
+/* Like eai_wait_readable, for at most timeout_ms (-1: no limit): the number
+ * of ready descriptors, 0 on timeout or a signal, or an error. */
+int eai_poll_readable(const int *fds, int n, uint8_t *ready, int timeout_ms);
+/* This process's executable. */
+int eai_exe_path(char *buf, size_t len);
+/* EA_OK if `path` and every directory above it are owned by root and
+ * writable by nobody else (a sticky directory excepted); else why says
+ * which one is not. */
+int eai_path_root_owned(const char *path, char *why, size_t whylen);
+/* Runs a program found in PATH with this environment and waits for it
+ * (installation steps only). */
+int eai_run_program(char *const argv[], int *status);
+int eai_path_chown(const char *path, uint32_t uid, uint32_t gid, unsigned mode);
+/* Opens a file read-only, refusing a symbolic link. */
+int eai_file_open_read(const char *path, int *fd);
+bool eai_fd_is_file(int fd);
+/* Maps `size` bytes of the shared-memory file fd read-write (EA_ERR_INVAL
+ * if it is smaller or not a file). Unmap with eai_shm_destroy(-1, ...). */
+int eai_shm_attach(int fd, size_t size, void **addr);
+void eai_signal_ignore_pipe(void);
+
 #endif

@@ -237,6 +237,8 @@ typedef struct pstate {
     /* Per element, indexed like d's arrays; grants per actor (NULL if none). */
     raw_t *enclave, *worker, *actor, *channel;
     raw_t **grant;
+    bool offline;     /* EAI_DEPLOY_OFFLINE: no file-system lookups */
+    bool require_system; /* <eactors platform="system"> */
     bool host_ok;     /* the first <host> is usable */
     int nactor_elems; /* <actor> and <sys> elements, usable or not */
     /* Per-kind name maps, filled in pass 1 and read in pass 2. */
@@ -681,6 +683,10 @@ static int claim(name_map_t *m, const char *name, int idx)
 /* Resolves an element's image into *out; reports "image not found". */
 static int find_image(pstate_t *st, int line, const char *what, const char *image, char **out)
 {
+    if (st->offline) {
+        *out = strdup(image);
+        return *out != NULL ? EA_OK : fail_nomem(st);
+    }
     int rc = resolve_image(st->d, image, out);
     if (rc == EA_ERR_NOMEM)
         return fail_nomem(st);
@@ -960,8 +966,11 @@ static int parse_files(pstate_t *st, int line, const char *s, bool ro, eai_dep_g
         if (dir == NULL)
             return fail_nomem(st);
         int rc = EA_OK;
-        int r = dir[0] == '/' ? eai_path_resolve(dir, EAI_PATH_DIR, &g->files[g->nfiles])
-                              : EA_ERR_INVAL;
+        int r = EA_ERR_INVAL;
+        if (dir[0] == '/' && st->offline)
+            r = (g->files[g->nfiles] = strdup(dir)) != NULL ? EA_OK : EA_ERR_NOMEM;
+        else if (dir[0] == '/')
+            r = eai_path_resolve(dir, EAI_PATH_DIR, &g->files[g->nfiles]);
         if (dir[0] != '/')
             rc = fail(st, line, "<grant>: directory '%s' is not an absolute path", dir);
         else if (r == EA_ERR_NOTFOUND)
@@ -1534,16 +1543,36 @@ static int check_root(pstate_t *st, const xmlNode *root)
         qname(q, sizeof q, root->ns, root->name);
         return fail(st, st->root_line, "root element must be <eactors>, not <%s>", q);
     }
-    if (root->properties != NULL) {
+    for (const xmlAttr *a = root->properties; a != NULL; a = a->next) {
         char q[256];
-        qname(q, sizeof q, root->properties->ns, root->properties->name);
-        return fail(st, st->root_line, "<eactors>: unknown attribute '%s'", q);
+        qname(q, sizeof q, a->ns, a->name);
+        if (a->ns != NULL || strcmp((const char *)a->name, "platform") != 0)
+            return fail(st, st->root_line, "<eactors>: unknown attribute '%s'", q);
+        xmlChar *v = xmlNodeListGetString(root->doc, a->children, 1);
+        const char *val = v != NULL ? (const char *)v : "";
+        int rc = EA_OK;
+        if (strcmp(val, "system") == 0)
+            st->require_system = true;
+        else if (strcmp(val, "any") != 0)
+            rc = fail(st, st->root_line,
+                      "<eactors>: platform='%s' is not one of 'system' (the platform daemon "
+                      "only) or 'any'",
+                      val);
+        xmlFree(v);
+        if (rc != EA_OK)
+            return rc;
     }
     return EA_OK;
 }
 
 int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *probe_ctx,
                     eai_deploy_t **out, char *err, size_t errlen)
+{
+    return eai_deploy_load_ex(path, ncpus, probe, probe_ctx, 0, out, err, errlen);
+}
+
+int eai_deploy_load_ex(const char *path, int ncpus, eai_type_probe_fn probe, void *probe_ctx,
+                       unsigned flags, eai_deploy_t **out, char *err, size_t errlen)
 {
     if (err != NULL && errlen > 0)
         err[0] = '\0';
@@ -1558,6 +1587,7 @@ int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *
     }
     st->path = path;
     st->ncpus = ncpus;
+    st->offline = (flags & EAI_DEPLOY_OFFLINE) != 0;
     int rc = EA_OK;
     xmlDocPtr doc = NULL;
     if (path == NULL || out == NULL) {
@@ -1583,6 +1613,7 @@ int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *
         fail_nomem(st);
         goto out;
     }
+    st->d->require_system = st->require_system;
     st->d->path = strdup(path);
     st->d->dir = dir_of(path);
     if (st->d->path == NULL || st->d->dir == NULL) {

@@ -46,6 +46,14 @@ typedef int (*eai_type_probe_fn)(void *ctx, const char *image_path, const char *
 int eai_deploy_load(const char *path, int ncpus, eai_type_probe_fn probe, void *probe_ctx,
                     eai_deploy_t **out, char *err, size_t errlen);
 
+/* As eai_deploy_load; flags EAI_DEPLOY_OFFLINE: no file-system lookups
+ * (an enclave process started by the platform daemon reads the host's
+ * deployment without access to the host's files): images are kept as
+ * written, grant directories unresolved (still absolute). */
+#define EAI_DEPLOY_OFFLINE 0x1u
+int eai_deploy_load_ex(const char *path, int ncpus, eai_type_probe_fn probe, void *probe_ctx,
+                       unsigned flags, eai_deploy_t **out, char *err, size_t errlen);
+
 void eai_deploy_free(eai_deploy_t *d);
 
 /* Index of the named element, or -1. */

@@ -16,6 +16,8 @@
  */
 #include "runtime/launch.h"
 
+#include <stdatomic.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,8 @@
 #include "runtime/confine_host.h"
 #include "runtime/deploy.h"
 #include "runtime/image.h"
+#include "runtime/pdclient.h"
+#include "runtime/platformd.h"
 #include "runtime/report.h"
 #include "runtime/watchdog.h"
 #include "sys/sys.h"
@@ -95,6 +99,9 @@ struct child {
     int enclave; /* -1: the platform service */
     bool reaped;
     int status;
+    /* System mode: the daemon's child; its end comes as an EXIT record. */
+    bool remote;
+    _Atomic int exited; /* 1: status holds the daemon's report */
 };
 
 /* One run of a deployment, as its phases hand it on. */
@@ -110,6 +117,8 @@ struct run {
     bool failed;      /* a start-up, an actor or an enclave failed */
     bool stuck;       /* a host worker did not leave within the budget */
     int code;         /* the exit code, once the run has ended */
+    bool system;      /* system mode: enclaves come from the platform daemon */
+    eai_pd_t pd;      /* the session with it */
 };
 
 /* Reaps the children that ended and reports them; returns how many are
@@ -119,6 +128,23 @@ static int reap_children(struct run *r, bool shutting_down)
     int alive = 0;
     int status;
     pid_t p;
+    for (int i = 0; i < r->nkids; i++) {
+        struct child *k = &r->kids[i];
+        if (!k->remote || k->reaped)
+            continue;
+        bool lost = atomic_load_explicit(&r->pd.lost, memory_order_acquire) != 0;
+        if (atomic_load_explicit(&k->exited, memory_order_acquire) == 0 && !lost)
+            continue;
+        k->reaped = true;
+        if (atomic_load_explicit(&k->exited, memory_order_acquire) == 0) {
+            fprintf(stderr, "eactors: the platform daemon ended; enclave '%s' is gone\n",
+                    r->dep->enclaves[k->enclave].name);
+            r->failed = true;
+            continue;
+        }
+        if (eai_report_child(r->rt, k->enclave, k->status, shutting_down))
+            r->failed = true;
+    }
     while ((p = eai_reap(&status)) > 0) {
         for (int i = 0; i < r->nkids; i++) {
             if (r->kids[i].pid == p && !r->kids[i].reaped) {
@@ -189,7 +215,8 @@ static pid_t fork_platform(struct eai_rt *rt, const char *dir)
         for (int e = 0; e < d->nenclaves; e++)
             if (rt->platform_fds[e] >= 0)
                 eai_close(rt->platform_fds[e]);
-        eai_pservice_main(dir, svc, n, rt->hdr->platform_msg, sizeof rt->hdr->platform_msg);
+        const eai_ps_opts_t po = {.development = true, .control = -1};
+        eai_pservice_main(dir, &po, svc, n, rt->hdr->platform_msg, sizeof rt->hdr->platform_msg);
     }
     for (int i = 0; i < n; i++)
         eai_close(svc[i]);
@@ -259,10 +286,88 @@ fail:
 
 /* Phase 3: the platform service, forked before any enclave. The run's clock
  * starts here. */
+/* The mode of the run: system when a platform daemon answers (and not
+ * development asked for), else development. False if the run cannot go on. */
+static bool choose_platform(struct run *r)
+{
+    const eai_run_opts_t *o = r->opts;
+    const char *sock = o->platform_socket ? o->platform_socket : eai_pd_socket_default();
+    r->pd.fd = -1;
+    if (o->platform_mode != EAI_PLATFORM_DEVELOPMENT) {
+        int rc = eai_pd_connect(&r->pd, sock);
+        if (rc == EA_OK)
+            r->system = true;
+        else if (o->platform_mode == EAI_PLATFORM_SYSTEM || rc != EA_ERR_NOTFOUND) {
+            fprintf(stderr, "eactors: system mode: %s\n", r->pd.err);
+            return false;
+        }
+    }
+    if (!r->system && r->dep->require_system) {
+        fprintf(stderr,
+                "eactors: %s requires system mode (platform=\"system\"), and no platform "
+                "daemon answers at %s (start one: eactors platform run, as root)\n",
+                r->dep->path, sock);
+        return false;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "eactors: platform: %s\n",
+                r->system ? "system (the platform daemon starts the enclaves)"
+                          : "development (private to this user: enclaves run with DEBUG)");
+    return true;
+}
+
+static void on_remote_exit(void *ctx, int enclave, int status)
+{
+    struct run *r = ctx;
+    for (int i = 0; enclave >= 0 && i < r->nkids; i++)
+        if (r->kids[i].remote && r->kids[i].enclave == enclave) {
+            r->kids[i].status = status;
+            atomic_store_explicit(&r->kids[i].exited, 1, memory_order_release);
+        }
+    notify_launcher();
+}
+
+/* System mode: the session with the daemon, and a platform socket from it
+ * for each `none` enclave used. */
+static void start_session(struct run *r)
+{
+    struct eai_rt *rt = r->rt;
+    const eai_deploy_t *d = r->dep;
+    rt->platform_fds = malloc(sizeof(int) * (size_t)(d->nenclaves + 1));
+    if (rt->platform_fds == NULL) {
+        r->failed = true;
+        return;
+    }
+    for (int e = 0; e < d->nenclaves; e++)
+        rt->platform_fds[e] = -1;
+    if (eai_pd_setup(&r->pd, rt->arena_fd, d->path) != EA_OK) {
+        fprintf(stderr, "eactors: system mode: %s\n", r->pd.err);
+        r->failed = true;
+        return;
+    }
+    for (int e = 0; e < d->nenclaves; e++) {
+        if (d->enclaves[e].backend != EAI_BACKEND_NONE || !domain_used(d, 1 + e))
+            continue;
+        if (eai_pd_local(&r->pd, e, &rt->platform_fds[e]) != EA_OK) {
+            fprintf(stderr, "eactors: enclave '%s': %s\n", d->enclaves[e].name, r->pd.err);
+            r->failed = true;
+            return;
+        }
+    }
+}
+
 static void start_platform(struct run *r)
 {
     r->t0 = eai_clock_ns();
     r->kids = calloc((size_t)r->dep->nenclaves + 2, sizeof *r->kids);
+    if (!choose_platform(r)) {
+        r->failed = true;
+        return;
+    }
+    if (r->system) {
+        start_session(r);
+        return;
+    }
     char *pdir = r->opts->platform_dir ? strdup(r->opts->platform_dir) : eai_platform_dir_default();
     pid_t ppid = r->kids && pdir ? fork_platform(r->rt, pdir) : -1;
     free(pdir);
@@ -283,6 +388,22 @@ static void fork_enclaves(struct run *r)
     for (int e = 0; e < dep->nenclaves && r->kids != NULL && !r->failed; e++) {
         if (dep->enclaves[e].backend != EAI_BACKEND_PROC || !domain_used(dep, 1 + e))
             continue;
+        if (r->system) {
+            const char *img = dep->enclaves[e].image_path;
+            const char *slash = strrchr(img, '/');
+            pid_t pid;
+            if (eai_pd_spawn(&r->pd, e, img, slash ? slash + 1 : img, &pid) != EA_OK) {
+                fprintf(stderr, "eactors: enclave '%s' failed to start: %s\n",
+                        dep->enclaves[e].name, r->pd.err);
+                r->failed = true;
+                break;
+            }
+            r->kids[r->nkids++] = (struct child){.pid = pid, .enclave = e, .remote = true};
+            if (!r->opts->quiet)
+                fprintf(stderr, "eactors: enclave '%s' is process %d of the platform daemon\n",
+                        dep->enclaves[e].name, (int)pid);
+            continue;
+        }
         pid_t pid = eai_fork();
         if (pid == 0)
             enclave_main(r->rt, e);
@@ -322,7 +443,12 @@ static void start_local_domains(struct run *r)
  * run. */
 static void start_enclaves(struct run *r)
 {
-    fork_enclaves(r);
+    if (!r->failed)
+        fork_enclaves(r);
+    if (r->system && r->pd.fd >= 0 && eai_pd_listen(&r->pd, on_remote_exit, r) != EA_OK) {
+        fprintf(stderr, "eactors: system mode: %s\n", r->pd.err);
+        r->failed = true;
+    }
     if (!r->failed) {
         char err[512];
         if (eai_host_confine(r->rt->dep, err, sizeof err) != EA_OK) {
@@ -384,13 +510,19 @@ static void stop(struct run *r)
             eai_domain_close_platform(rt->domains[d]);
     while (reap_children(r, true) > 0) {
         if (eai_clock_ns() >= kill_at) {
+            if (r->system)
+                eai_pd_kill(&r->pd);
             for (int i = 0; i < r->nkids; i++)
-                if (!r->kids[i].reaped) {
+                if (!r->kids[i].reaped && !r->kids[i].remote) {
                     if (r->kids[i].enclave >= 0)
                         fprintf(stderr, "eactors: enclave '%s' did not stop in time; killing it\n",
                                 r->dep->enclaves[r->kids[i].enclave].name);
                     eai_kill(r->kids[i].pid, SIGKILL);
                 }
+            for (int i = 0; i < r->nkids; i++)
+                if (!r->kids[i].reaped && r->kids[i].remote)
+                    fprintf(stderr, "eactors: enclave '%s' did not stop in time; killing it\n",
+                            r->dep->enclaves[r->kids[i].enclave].name);
             kill_at = UINT64_MAX;
         }
         eai_sleep_ns(2000000u);
@@ -406,7 +538,8 @@ static void report(struct run *r)
     if (r->stuck)
         fprintf(stderr, "eactors: a host actor did not return within the stop budget\n");
     if (!r->opts->quiet) {
-        eai_report_summary(r->rt, (double)(eai_clock_ns() - r->t0) / 1e9, stderr);
+        eai_report_summary(r->rt, (double)(eai_clock_ns() - r->t0) / 1e9,
+                           r->system ? "system" : "development", stderr);
         eai_report_channels(r->rt, stderr);
         eai_report_memory(r->rt, stderr);
     }
@@ -425,6 +558,7 @@ static void teardown(struct run *r)
     }
     for (int d = 0; d < r->rt->ndomains; d++)
         eai_domain_join(r->rt, d);
+    eai_pd_close(&r->pd);
     free(r->kids);
     the_rt = NULL;
     eai_rt_fini(r->rt);
@@ -434,7 +568,9 @@ static void teardown(struct run *r)
 int eai_launch(const eai_run_opts_t *o)
 {
     static struct eai_rt rt; /* reached by the signal and fatal hooks */
-    struct run r = {.opts = o, .rt = &rt};
+    static struct run r;     /* reached by the daemon session's listener */
+    r = (struct run){.opts = o, .rt = &rt};
+    r.pd.fd = -1;
     if (!load(&r) || !lay_out(&r))
         return r.code;
     start_platform(&r);
@@ -444,4 +580,53 @@ int eai_launch(const eai_run_opts_t *o)
     report(&r);
     teardown(&r);
     return r.code;
+}
+
+/*
+ * An enclave process the platform daemon started (`eactors enclave-exec`):
+ * descriptors 3 the platform socket, 4 the arena, 5 the deployment, 6 the
+ * image, 7 its signature file. It parses the deployment itself (trusting
+ * no layout from the host), attaches the arena, and runs as a forked
+ * enclave does. Never returns.
+ */
+_Noreturn int eai_enclave_exec(int e, const char *image_name)
+{
+    static struct eai_rt rt;
+    static char err[EAI_DEPLOY_ERRLEN];
+    eai_deploy_t *dep = NULL;
+    if (eai_child_harden(err, sizeof err) != EA_OK)
+        eai_exit_now(3);
+    int rc = eai_deploy_load_ex("/proc/self/fd/5", eai_cpu_count(), NULL, NULL,
+                                EAI_DEPLOY_OFFLINE, &dep, err, sizeof err);
+    if (rc == EA_OK && (e < 0 || e >= dep->nenclaves)) {
+        snprintf(err, sizeof err, "no enclave %d in the deployment", e);
+        rc = EA_ERR_INVAL;
+    }
+    if (rc == EA_OK) {
+        memset(&rt, 0, sizeof rt);
+        rt.dep = dep;
+        rt.builtins[EAI_BUILTIN_SYS] = eai_sys_type();
+        rt.arena_fd = -1;
+        rc = eai_layout_compute(&rt, err, sizeof err);
+    }
+    if (rc == EA_OK)
+        rc = eai_arena_attach(&rt, 4, err, sizeof err);
+    if (rc == EA_OK) {
+        rt.platform_fds = malloc(sizeof(int) * (size_t)dep->nenclaves);
+        free(dep->enclaves[e].image_path);
+        dep->enclaves[e].image_path = strdup("/proc/self/fd/6");
+        if (rt.platform_fds == NULL || dep->enclaves[e].image_path == NULL)
+            rc = EA_ERR_NOMEM;
+    }
+    if (rc != EA_OK) {
+        fprintf(stderr, "eactors: enclave process: %s\n", err);
+        eai_exit_now(3);
+    }
+    for (int i = 0; i < dep->nenclaves; i++)
+        rt.platform_fds[i] = i == e ? 3 : -1;
+    rt.image_name = image_name;
+    rt.sig_path = "/proc/self/fd/7";
+    eai_close(5);
+    the_rt = &rt;
+    enclave_main(&rt, e);
 }

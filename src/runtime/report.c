@@ -201,10 +201,10 @@ bool eai_report_actor_failure(struct eai_rt *rt)
     return true;
 }
 
-void eai_report_summary(struct eai_rt *rt, double secs, FILE *out)
+void eai_report_summary(struct eai_rt *rt, double secs, const char *mode, FILE *out)
 {
     static const char *const st[] = {"unused", "live", "done", "FAILED"};
-    fprintf(out, "eactors: summary after %.3f s\n", secs);
+    fprintf(out, "eactors: summary after %.3f s (platform: %s)\n", secs, mode);
     fprintf(out, "%-20s %-10s %-7s %12s %14s %12s %14s %12s %7s\n", "actor", "domain", "status",
             "sent", "sent_bytes", "recv", "recv_bytes", "steps", "errors");
     for (uint32_t id = 0; id < rt->lay.nactors; id++) {

@@ -32,7 +32,7 @@ bool eai_report_child(struct eai_rt *rt, int enclave, int status, bool shutting_
  * one did. */
 bool eai_report_actor_failure(struct eai_rt *rt);
 /* The per-actor table after `secs` seconds of run. */
-void eai_report_summary(struct eai_rt *rt, double secs, FILE *out);
+void eai_report_summary(struct eai_rt *rt, double secs, const char *mode, FILE *out);
 /* Per channel: protection; for AEAD channels, the peer each end accepted
  * and its authentication failures; for any channel, each failed end with
  * its error and reason, the watchdog's stall reports and, for a channel

@@ -52,7 +52,8 @@ enum {
     OFF_SVN = 66,
     OFF_MISC = 68,
     OFF_DATE = 72,
-    OFF_RESERVED = 80,
+    OFF_LAUNCH = 80,
+    OFF_RESERVED = 84,
     OFF_PUB = 112,
     OFF_SIG = 144,
     SIGNED_LEN = OFF_SIG,
@@ -130,6 +131,7 @@ void eai_sigstruct_encode(const eai_sigstruct_t *s, uint8_t out[EAI_SIGSTRUCT_SI
     eai_put_le16(out + OFF_SVN, s->isv_svn);
     eai_put_le32(out + OFF_MISC, s->misc_select);
     eai_put_le64(out + OFF_DATE, s->date);
+    eai_put_le32(out + OFF_LAUNCH, s->launch);
     memcpy(out + OFF_PUB, s->signer_pub, 32);
     memcpy(out + OFF_SIG, s->signature, 64);
 }
@@ -157,6 +159,11 @@ int eai_sigstruct_decode(const uint8_t *buf, size_t len, eai_sigstruct_t *out, c
         eai_trust_errf(err, errlen, "wrong size field %u (expected %u)", size, EAI_SIGSTRUCT_SIZE);
         return EA_ERR_PARSE;
     }
+    uint32_t launch = eai_get_le32(buf + OFF_LAUNCH);
+    if ((launch & ~(uint32_t)EAI_SIG_SYSTEM_ONLY) != 0) {
+        eai_trust_errf(err, errlen, "unknown launch flags 0x%x", launch);
+        return EA_ERR_PARSE;
+    }
     for (size_t i = OFF_RESERVED; i < OFF_PUB; i++) {
         if (buf[i] != 0) {
             eai_trust_errf(err, errlen, "reserved bytes not zero");
@@ -171,6 +178,7 @@ int eai_sigstruct_decode(const uint8_t *buf, size_t len, eai_sigstruct_t *out, c
     out->isv_svn = eai_get_le16(buf + OFF_SVN);
     out->misc_select = eai_get_le32(buf + OFF_MISC);
     out->date = eai_get_le64(buf + OFF_DATE);
+    out->launch = launch;
     memcpy(out->signer_pub, buf + OFF_PUB, 32);
     memcpy(out->signature, buf + OFF_SIG, 64);
     return EA_OK;

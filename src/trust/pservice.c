@@ -33,7 +33,7 @@ static int recv_req(int fd, struct eai_ps_req *req, int *passed_fd, pid_t *sende
 }
 
 static void do_einit(eai_ppeer_t *p, const struct eai_ps_req *req, int imgfd, bool isolated,
-                     struct eai_ps_resp *resp)
+                     const char *why_debug, struct eai_ps_resp *resp)
 {
     char name[sizeof req->u.einit.image_name + 1];
     memcpy(name, req->u.einit.image_name, sizeof req->u.einit.image_name);
@@ -64,6 +64,18 @@ static void do_einit(eai_ppeer_t *p, const struct eai_ps_req *req, int imgfd, bo
         eai_einit(map, size, req->u.einit.sig, siglen > sizeof req->u.einit.sig ? 0 : siglen, name,
                   signame, &resp->u.einit.id, resp->u.einit.err, sizeof resp->u.einit.err);
     eai_mem_unmap((void *)map, size);
+    eai_sigstruct_t ss;
+    char ignore[8];
+    if (resp->rc == EA_OK && !isolated &&
+        eai_sigstruct_decode(req->u.einit.sig, siglen, &ss, ignore, sizeof ignore) == EA_OK &&
+        (ss.launch & EAI_SIG_SYSTEM_ONLY) != 0) {
+        resp->rc = EA_ERR_PERM;
+        snprintf(resp->u.einit.err, sizeof resp->u.einit.err,
+                 "image '%s' is signed to run in system mode only, and this enclave would run "
+                 "with the DEBUG attribute (%s)",
+                 name, why_debug);
+        return;
+    }
     if (resp->rc == EA_OK) {
         /* Keys follow isolation, as on SGX: an enclave the kernel does not
          * show confined (the `none` backend, or a process that skipped its
@@ -86,9 +98,18 @@ static void serve(eai_pservice_t *sv, eai_ppeer_t *p, const struct eai_ps_req *r
         /* Isolated: a process of its own (not the launcher, where `none`
          * enclaves and host code run) that the kernel shows confined and
          * untraced, started without the loader's environment. */
-        bool isolated = !sv->foreign && sender > 0 && sender != sv->launcher &&
-                        eai_proc_confined(sv->procfd, sender);
-        do_einit(p, req, imgfd, isolated, resp);
+        const char *why = NULL;
+        if (sv->development)
+            why = "development platform";
+        else if (p->debug)
+            why = "runs in the launcher";
+        else if (sv->foreign)
+            why = "the platform was started with the loader's environment";
+        else if (sender <= 0 || sender == sv->launcher || (p->expect > 0 && sender != p->expect))
+            why = "not the process the platform started";
+        else if (!eai_proc_confined(sv->procfd, sender))
+            why = "not confined, or traced";
+        do_einit(p, req, imgfd, why == NULL, why, resp);
         return;
     }
     if (!p->initted) {
@@ -209,26 +230,79 @@ bool eai_pservice_serve_one(eai_pservice_t *sv, eai_ppeer_t *p)
     return r > 0;
 }
 
-_Noreturn void eai_pservice_main(const char *dir, const int *fds, int n, char *msg, size_t msglen)
+/* Grows the peer table by one: the descriptor of a new enclave's socket. */
+static bool add_peer(eai_ppeer_t **peers, int **live, uint8_t **ready, int *n, int fd,
+                     pid_t expect, bool debug)
+{
+    eai_ppeer_t *p = realloc(*peers, (size_t)(*n + 1) * sizeof *p);
+    if (p != NULL)
+        *peers = p;
+    int *l = realloc(*live, (size_t)(*n + 2) * sizeof *l);
+    if (l != NULL)
+        *live = l;
+    uint8_t *r = realloc(*ready, (size_t)(*n + 2));
+    if (r != NULL)
+        *ready = r;
+    if (p == NULL || l == NULL || r == NULL)
+        return false;
+    /* The control socket, if any, stays the last entry of live. */
+    l[*n + 1] = l[*n];
+    p[*n] = (eai_ppeer_t){.fd = fd, .expect = expect, .debug = debug};
+    l[*n] = fd;
+    (*n)++;
+    return true;
+}
+
+/* One record on the control socket: a new peer. False when the control
+ * socket closed (the daemon ended) or sent something malformed. */
+static bool take_control(int control, eai_ppeer_t **peers, int **live, uint8_t **ready, int *n,
+                         int *open_count)
+{
+    struct eai_ps_add add;
+    int fd = -1;
+    if (eai_msg_recv(control, &add, sizeof add, &fd) != EA_OK)
+        return false;
+    if (fd < 0)
+        return true;
+    if (!add_peer(peers, live, ready, n, fd, (pid_t)add.expect, add.debug != 0)) {
+        eai_close(fd);
+        return true;
+    }
+    (*open_count)++;
+    return true;
+}
+
+_Noreturn void eai_pservice_main(const char *dir, const eai_ps_opts_t *o, const int *fds, int n,
+                                 char *msg, size_t msglen)
 {
     eai_pservice_t sv;
     service_start(dir, &sv, msg, msglen);
-    eai_ppeer_t *peers = calloc((size_t)n, sizeof *peers);
-    int *live = calloc((size_t)n, sizeof *live);
-    uint8_t *ready = calloc((size_t)n, 1);
+    sv.development = o->development;
+    int control = o->control;
+    eai_ppeer_t *peers = calloc((size_t)n + 1, sizeof *peers);
+    int *live = calloc((size_t)n + 1, sizeof *live);
+    uint8_t *ready = calloc((size_t)n + 1, 1);
     if (peers == NULL || live == NULL || ready == NULL)
         eai_exit_now(1);
     for (int i = 0; i < n; i++)
         peers[i].fd = live[i] = fds[i];
+    live[n] = control;
     int open_count = n;
-    while (open_count > 0 && eai_wait_readable(live, n, ready) == EA_OK) {
+    /* A launcher's service ends with its last enclave; the daemon's with
+     * the daemon (its control socket). */
+    while ((control >= 0 || open_count > 0) &&
+           eai_wait_readable(live, n + (control >= 0), ready) == EA_OK) {
         for (int i = 0; i < n; i++) {
             if (!ready[i] || eai_pservice_serve_one(&sv, &peers[i]))
                 continue;
             eai_close(live[i]);
             live[i] = -1;
+            peers[i].fd = -1;
             open_count--;
         }
+        if (control >= 0 && ready[n] &&
+            !take_control(control, &peers, &live, &ready, &n, &open_count))
+            break;
     }
     eai_pservice_close(&sv);
     eai_exit_now(0);

@@ -59,10 +59,27 @@ struct eai_ps_resp {
     } u;
 };
 
-/* Runs the service in the calling process (forked by the launcher) over
- * sockets fds[0..n), until every socket is closed. Never returns: exits 0, or
- * 1 after writing a one-line reason into msg (msglen bytes, shared memory). */
-_Noreturn void eai_pservice_main(const char *dir, const int *fds, int n, char *msg, size_t msglen);
+/* How a service runs: `development` gives every enclave the DEBUG
+ * attribute (a platform its own user controls: the launcher's private one);
+ * `control` (or -1) is the daemon's socket that hands over new enclave
+ * sockets, one struct eai_ps_add record with the descriptor each. */
+typedef struct eai_ps_opts {
+    bool development;
+    int control;
+} eai_ps_opts_t;
+
+struct eai_ps_add {
+    int32_t expect; /* the enclave process the daemon started for this socket */
+    uint32_t debug; /* 1: an enclave in a launcher (`none`): DEBUG */
+};
+
+/* Runs the service in the calling process (forked by the launcher or the
+ * daemon) over sockets fds[0..n) and those the control socket adds, until
+ * every socket is closed (with a control socket: until it is). Never
+ * returns: exits 0, or 1 after writing a one-line reason into msg (msglen
+ * bytes, shared memory). */
+_Noreturn void eai_pservice_main(const char *dir, const eai_ps_opts_t *o, const int *fds, int n,
+                                 char *msg, size_t msglen);
 
 /* What the service holds: the secret, the counters, and /proc to see
  * whether an enclave runs confined. */
@@ -70,8 +87,9 @@ typedef struct eai_pservice {
     eai_pcore_t pc;
     eai_counters_t mc;
     int procfd;
-    pid_t launcher; /* the parent: `none` enclaves run inside it */
-    bool foreign;   /* the loader's environment may have mapped foreign code */
+    pid_t launcher;   /* the parent: `none` enclaves run inside it */
+    bool foreign;     /* the loader's environment may have mapped foreign code */
+    bool development; /* every enclave runs with DEBUG (eai_ps_opts_t) */
 } eai_pservice_t;
 
 /* One enclave's socket as the service sees it. */
@@ -79,6 +97,8 @@ typedef struct eai_ppeer {
     int fd;
     int initted;
     eai_identity_t id; /* set by a successful EINIT on this socket */
+    pid_t expect;      /* > 0: only this process is isolated on this socket */
+    bool debug;        /* the enclave runs in a launcher: DEBUG */
 } eai_ppeer_t;
 
 /* The service's state without the process around it (eai_pservice_main

@@ -46,10 +46,15 @@ int eai_mrsigner(const uint8_t pub[32], uint8_t mr_signer[32]);
  *   0  magic "EASIG\0\0\1" (8)      8 version u32 = 1     12 size u32 = 208
  *  16  mr_enclave (32)             48 attributes.flags u64  56 attributes.xfrm u64
  *  64  isv_prod_id u16             66 isv_svn u16         68 misc_select u32
- *  72  date u64 (seconds, informational)                  80 reserved (32, zero)
+ *  72  date u64 (seconds, informational)   80 launch u32 (EAI_SIG_*)   84 reserved (28, zero)
  * 112  signer public key (32)     144 Ed25519 signature over bytes [0,144) (64)
  */
 #define EAI_SIGSTRUCT_SIZE 208u
+/* The image may only run in system mode: a platform that would start it
+ * with the DEBUG attribute (development mode, or an enclave that is not
+ * isolated) refuses its EINIT, as SGX refuses a debug launch of an image
+ * whose SIGSTRUCT masks the DEBUG bit. */
+#define EAI_SIG_SYSTEM_ONLY 0x1u
 
 typedef struct eai_sigstruct {
     uint8_t mr_enclave[32];
@@ -58,6 +63,7 @@ typedef struct eai_sigstruct {
     uint16_t isv_svn;
     uint32_t misc_select;
     uint64_t date;
+    uint32_t launch; /* EAI_SIG_*: how the signer allows the image to be started */
     uint8_t signer_pub[32];
     uint8_t signature[64];
 } eai_sigstruct_t;

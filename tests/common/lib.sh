@@ -24,7 +24,44 @@ scratch() {
     : >"$out"
     : >"$err"
     pid=
-    trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+    pd_pid=
+    trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ -n "$pd_pid" ] && kill "$pd_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+}
+
+# need_root WHAT: ends the test as skipped (exit 77, CTest's SKIP_RETURN_CODE)
+# unless it runs as root, naming what needs root.
+need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "SKIP: $1 needs root (it creates the service users and starts the platform daemon)"
+        exit 77
+    fi
+}
+# pd_users: the platform daemon's user, the enclaves' user and an
+# unprivileged host user `eatest` (root only; created once per machine).
+pd_users() {
+    local u
+    for u in eactors eactors-enclave eatest; do
+        id -u "$u" >/dev/null 2>&1 ||
+            useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$u" ||
+            fail "cannot create user $u"
+    done
+}
+# pd_start WHAT: (root) starts a platform daemon for this test, with its own
+# socket and platform directory in $tmp, and points EACTORS_PLATFORM_SOCKET
+# at it; $pd_pid is killed on exit.
+pd_start() {
+    need_root "$1"
+    pd_users
+    chmod 755 "$tmp"
+    "$EACTORS" platform run --socket "$tmp/pd.sock" --dir "$tmp/platform" >"$tmp/pd.log" 2>&1 &
+    pd_pid=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        grep -q "serving" "$tmp/pd.log" 2>/dev/null && break
+        sleep 0.05
+    done
+    grep -q "serving" "$tmp/pd.log" || { fail "the platform daemon did not start"; cat "$tmp/pd.log"; }
+    export EACTORS_PLATFORM_SOCKET=$tmp/pd.sock
 }
 
 # expect_run WANT SECONDS ARG...: runs `$EACTORS run ARG...` with a hang

@@ -145,11 +145,21 @@ static void test_sigstruct_decode_refuses(void **state)
     buf[12] = 200;
     expect_decode(buf, 208, "wrong size field 200 (expected 208)");
 
-    for (int off = 80; off < 112; off += 31) {
+    for (int off = 84; off < 112; off += 27) {
         memcpy(buf, good, sizeof good);
         buf[off] = 1;
         expect_decode(buf, 208, "reserved bytes not zero");
     }
+    /* The launch flags: only EAI_SIG_SYSTEM_ONLY is known. */
+    memcpy(buf, good, sizeof good);
+    buf[80] = 2;
+    expect_decode(buf, 208, "unknown launch flags 0x2");
+    memcpy(buf, good, sizeof good);
+    buf[80] = EAI_SIG_SYSTEM_ONLY;
+    eai_sigstruct_t d;
+    char err[64];
+    assert_int_equal(eai_sigstruct_decode(buf, 208, &d, err, sizeof err), EA_OK);
+    assert_int_equal(d.launch, EAI_SIG_SYSTEM_ONLY);
 }
 
 static void test_sigstruct_sign_verify(void **state)

@@ -59,7 +59,8 @@ static void svc_start(struct svc *s)
     if (s->pid == 0) {
         for (int i = 0; i < NSOCK; i++)
             close(s->fd[i]);
-        eai_pservice_main(s->dir, theirs, NSOCK, s->msg, sizeof s->msg);
+        const eai_ps_opts_t po = {.development = false, .control = -1};
+        eai_pservice_main(s->dir, &po, theirs, NSOCK, s->msg, sizeof s->msg);
     }
     for (int i = 0; i < NSOCK; i++)
         close(theirs[i]);

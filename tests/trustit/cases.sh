@@ -135,42 +135,66 @@ none_debug)
     # Whoever starts the launcher picks the backend. Under `none` nothing is
     # isolated, so the platform gives the enclave the DEBUG attribute and
     # its keys are not the production keys, even asked for without DEBUG in
-    # the mask. Control: two proc runs derive the same production key.
-    run 0 "$TI/keyprint.xml"
+    # the mask. Control: two system-mode runs derive the same production
+    # key; development mode (a platform its user controls) is DEBUG too.
+    pd_start "comparing production keys with debug keys"
+    run 0 --platform system "$TI/keyprint.xml"
     has_out "keyprint in safe: debug=no key="
     prod=$(grep -o 'key=[0-9a-f]*' "$out")
-    run 0 "$TI/keyprint.xml"
+    run 0 --platform system "$TI/keyprint.xml"
     [ "$(grep -o 'key=[0-9a-f]*' "$out")" = "$prod" ] || fail "control: production key not stable"
-    run 0 --backend none "$TI/keyprint.xml"
+    run 0 --platform system --backend none "$TI/keyprint.xml"
     has_out "keyprint in safe: debug=yes key="
     [ "$(grep -o 'key=[0-9a-f]*' "$out")" != "$prod" ] || fail "the none backend got the production key"
+    run 0 --platform development "$TI/keyprint.xml"
+    has_out "keyprint in safe: debug=yes key="
+    has_err "eactors: platform: development"
     ;;
 env_preload)
-    # The user who starts the launcher preloads a library: it is mapped into
-    # every enclave. The platform sees the loader's environment and gives
-    # the enclaves the DEBUG attribute: no production key. Control: the
-    # same run without it derives the production key.
-    run 0 "$TI/keyprint.xml"
+    # The user who starts the launcher preloads a library. In development
+    # mode it is mapped into every enclave (they are forks of the launcher),
+    # and the platform gives them the DEBUG attribute: no production key.
+    # In system mode the daemon starts the enclaves with a clean
+    # environment: the library reaches none of them, and they keep the
+    # production key.
+    pd_start "running enclaves out of the launcher's reach"
+    run 0 --platform system "$TI/keyprint.xml"
     has_out "keyprint in safe: debug=no key="
     prod=$(grep -o 'key=[0-9a-f]*' "$out")
     # (AddressSanitizer builds insist on coming first in the library list.)
-    ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 LD_PRELOAD=$PRELOAD run 0 "$TI/keyprint.xml"
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 LD_PRELOAD=$PRELOAD run 0 --platform system "$TI/keyprint.xml"
     has_err "preload: loaded"
+    has_out "keyprint in safe: debug=no key="
+    [ "$(grep -o 'key=[0-9a-f]*' "$out")" = "$prod" ] || fail "system mode: the preloaded launcher changed the enclave's key"
+    # Control: development mode, the library is in the enclaves.
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:verify_asan_link_order=0 LD_PRELOAD=$PRELOAD run 0 --platform development "$TI/keyprint.xml"
     has_err "eactors: WARNING: LD_PRELOAD is in use"
     has_out "keyprint in safe: debug=yes key="
     [ "$(grep -o 'key=[0-9a-f]*' "$out")" != "$prod" ] || fail "a preloaded run got the production key"
     ;;
 traced)
-    # Traced from birth (strace -f follows every fork into the enclaves and
-    # could read their memory): the platform sees the tracer at EINIT and
-    # the enclave runs as DEBUG. Control: untraced, the production key.
+    # Traced from birth (strace -f follows every fork). In development mode
+    # it follows into the enclaves, and the platform sees the tracer at
+    # EINIT: DEBUG. In system mode the enclaves are the daemon's children:
+    # the trace never reaches them, and they keep the production key.
     command -v strace >/dev/null || fail "strace is not installed (make deps installs it)"
-    run 0 "$TI/keyprint.xml"
+    pd_start "running enclaves out of the launcher's reach"
+    run 0 --platform system "$TI/keyprint.xml"
     prod=$(grep -o 'key=[0-9a-f]*' "$out")
     # (LeakSanitizer stops the world with ptrace, which a traced process
     # cannot: no leak check in this run of a sanitizer build.)
-    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout -k 5 60 strace -f -o /dev/null \
-        "$EACTORS" run "$TI/keyprint.xml" >"$out" 2>"$err" || fail "traced run failed"
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout -k 5 60 strace -f -o "$tmp/trace" \
+        "$EACTORS" run --platform system "$TI/keyprint.xml" >"$out" 2>"$err" || fail "traced run failed"
+    has_out "keyprint in safe: debug=no key="
+    [ "$(grep -o 'key=[0-9a-f]*' "$out")" = "$prod" ] || fail "system mode: a traced launcher changed the enclave's key"
+    epids=$(sed -n "s/^eactors: enclave '.*' is process \([0-9]*\) of the platform daemon$/\1/p" "$err")
+    [ -n "$epids" ] || fail "system mode: no enclave process reported"
+    for p in $epids; do
+        ! grep -q "^$p " "$tmp/trace" || fail "system mode: the trace reached enclave process $p"
+    done
+    # Control: development mode, the trace follows into the enclave.
+    ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout -k 5 60 strace -f -o "$tmp/trace" \
+        "$EACTORS" run --platform development "$TI/keyprint.xml" >"$out" 2>"$err" || fail "traced run failed"
     has_out "keyprint in safe: debug=yes key="
     [ "$(grep -o 'key=[0-9a-f]*' "$out")" != "$prod" ] || fail "a traced run got the production key"
     ;;
