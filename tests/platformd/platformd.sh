@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The platform daemon against the user who starts the launcher (issue 10).
+# Usage: platformd.sh CASE PORT. Runs as root: it creates the service users
+# and an unprivileged host user `eatest`, starts a daemon with its own
+# socket and platform directory, and runs the examples as `eatest`.
+# Without root every case skips, naming what it needs.
+# Environment: EACTORS, EX (built examples), PRELOAD (a library to preload).
+set -u
+. "$(dirname "$0")/../common/lib.sh"
+case_name=$1 port=$2
+scratch
+pd_start "the platform daemon's tests"
+chmod 755 "$tmp"
+CA=$EX/https/pki/ca.pem
+# eu CMD...: CMD as the host user eatest (setpriv execs it: signals reach it).
+eu() { setpriv --reuid=eatest --regid=eatest --clear-groups "$@"; }
+as_user() { eu env EACTORS_PLATFORM_DIR="$tmp/dev/platform" "$@"; }
+mkdir -p "$tmp/dev" && chown eatest "$tmp/dev"
+
+# https_start MODE: the https example as eatest on $port in MODE, in the
+# background; its output in $out and $err (owned by eatest).
+https_start() {
+    sed "s/8443/$port/g" "$EX/https/https.xml" > "$tmp/https.xml"
+    chown eatest "$out" "$err"
+    # (setpriv itself, not a function: $! must be the launcher.)
+    setpriv --reuid=eatest --regid=eatest --clear-groups env EACTORS_PLATFORM_DIR="$tmp/dev/platform" \
+        EACTORS_IMAGE_PATH="$EX/https" ${2:+LD_PRELOAD=$2} \
+        "$EACTORS" run --platform "$1" "$tmp/https.xml" >"$out" 2>"$err" &
+    pid=$!
+    wait_for "$out" "listening" 10 || { fail "https did not start"; cat "$out" "$err"; exit 1; }
+}
+https_stop() {
+    kill -INT "$pid" 2>/dev/null
+    wait "$pid"; local rc=$?
+    pid=
+    [ "$rc" = 130 ] || { fail "https ended with $rc, expected 130"; tail -20 "$err"; }
+}
+# The enclave processes the launcher reported (system mode).
+enclave_pids() { sed -n "s/^eactors: enclave '.*' is process \([0-9]*\) of the platform daemon$/\1/p" "$err"; }
+# The processes forked by launcher $1 (development mode: the platform
+# service and the enclaves).
+launcher_children() { ps -o pid= --ppid "$1" | tr -d ' '; }
+
+case "$case_name" in
+examples)
+    # The examples as an unprivileged user in system mode: every byte check.
+    chown eatest "$out" "$err"
+    as_user "$EACTORS" run "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err" || fail "pingpong failed"
+    has_out "errors=0"
+    has_err "eactors: platform: system"
+    has_err "(platform: system)"
+    has_err "accepted enclave 'right'"
+    https_start system
+    for f in index.html style.css data.txt; do
+        curl -sS --max-time 20 --cacert "$CA" "https://localhost:$port/$f" -o "$tmp/$f" || fail "GET $f"
+        cmp -s "$tmp/$f" "$(sed -n 's/.*param name="site" value="\([^"]*\)".*/\1/p' "$tmp/https.xml")/$f" ||
+            fail "$f differs from the site"
+    done
+    n=$(enclave_pids | wc -l)
+    [ "$n" -ge 2 ] || fail "expected the https enclaves to be daemon processes, got $n"
+    for p in $(enclave_pids); do
+        [ "$(ps -o user= -p "$p")" = eactors-enclave ] || fail "enclave $p does not run as eactors-enclave"
+        [ "$(ps -o ppid= -p "$p" | tr -d ' ')" != "$pid" ] || fail "enclave $p is the launcher's child"
+    done
+    https_stop
+    ;;
+reach)
+    # What the host user can do to the enclaves and the daemon: nothing.
+    https_start system
+    sleep 0.3
+    setpriv --reuid=eatest --regid=eatest --clear-groups sleep 30 &
+    own=$!
+    sleep 0.2
+    # Controls: the same tools work on a process of the host user.
+    eu timeout 5 strace -qq -e trace=none -p "$own" 2>/dev/null & sp=$!
+    sleep 0.5
+    kill -0 "$sp" 2>/dev/null || fail "control: strace could not attach to the user's own process"
+    kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+    eu cat "/proc/$own/environ" >/dev/null 2>&1 || fail "control: own environ not readable"
+    eu ls "/proc/$own/fd" >/dev/null 2>&1 || fail "control: own descriptors not listable"
+    kill "$own" 2>/dev/null
+    targets="$(enclave_pids) $pd_pid $(pgrep -P "$pd_pid" -f 'platform run')"
+    for p in $targets; do
+        r=$(eu timeout 5 strace -qq -e trace=none -p "$p" 2>&1)
+        echo "$r" | grep -q "Operation not permitted" || fail "ptrace attach to $p: '$r'"
+        eu cat "/proc/$p/environ" >/dev/null 2>&1 && fail "environ of $p readable"
+        eu head -c 1 "/proc/$p/mem" >/dev/null 2>&1 && fail "memory of $p readable"
+        eu ls "/proc/$p/fd" >/dev/null 2>&1 && fail "descriptors (memfds) of $p listable"
+        eu kill -STOP "$p" 2>/dev/null && fail "the host user could stop $p"
+    done
+    # The secret and the counters: not readable, not replaceable.
+    [ -f "$tmp/platform/secret" ] || fail "no platform secret in $tmp/platform"
+    eu cat "$tmp/platform/secret" >/dev/null 2>&1 && fail "secret readable"
+    eu ls "$tmp/platform/counters" >/dev/null 2>&1 && fail "counters listable"
+    eu cp /dev/null "$tmp/platform/secret" 2>/dev/null && fail "secret replaceable"
+    eu mv "$tmp/platform" "$tmp/moved" 2>/dev/null && fail "platform directory movable"
+    https_stop
+    # Control: in development mode the platform directory is the user's own.
+    chown eatest "$out" "$err"
+    eu env EACTORS_PLATFORM_DIR="$tmp/dev/platform" "$EACTORS" run --platform development \
+        "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err" || fail "development pingpong failed"
+    eu cat "$tmp/dev/platform/secret" >/dev/null 2>&1 || fail "control: own secret not readable"
+    ;;
+preload)
+    # LD_PRELOAD on the launcher. Development mode (control): the library is
+    # mapped into the enclaves. System mode: into none of them.
+    chmod 755 "$(dirname "$PRELOAD")"
+    https_start development "$PRELOAD"
+    sleep 0.3
+    hits=0
+    for p in $(launcher_children "$pid"); do
+        grep -q "$(basename "$PRELOAD")" "/proc/$p/maps" 2>/dev/null && hits=$((hits + 1))
+    done
+    [ "$hits" -ge 2 ] || fail "control: the preloaded library is in $hits of the development enclaves"
+    https_stop
+    https_start system "$PRELOAD"
+    has_err "preload: loaded"
+    for p in $(enclave_pids); do
+        grep -q "$(basename "$PRELOAD")" "/proc/$p/maps" && fail "system mode: the library is in enclave $p"
+        tr '\0' '\n' < "/proc/$p/environ" | grep -q . && fail "system mode: enclave $p has an environment"
+    done
+    [ -n "$(enclave_pids)" ] || fail "no enclave processes reported"
+    https_stop
+    ;;
+crash)
+    # An enclave killed: its launcher reports it and stops (exit 1).
+    https_start system
+    victim=$(enclave_pids | head -1)
+    kill -9 "$victim"
+    wait "$pid"; rc=$?
+    pid=
+    [ "$rc" = 1 ] || fail "run ended with $rc after an enclave was killed, expected 1"
+    has_err "eactors: enclave '"
+    has_err "was killed by SIGKILL"
+    # The daemon killed: the launcher says so and stops; a new daemon
+    # serves the next run.
+    : >"$out"; : >"$err"
+    https_start system
+    kill -9 "$pd_pid"
+    wait "$pid"; rc=$?
+    pid=
+    [ "$rc" = 1 ] || fail "run ended with $rc after the daemon was killed, expected 1"
+    has_err "the platform daemon ended"
+    wait "$pd_pid" 2>/dev/null
+    pd_start "a restarted daemon"
+    chown eatest "$out" "$err"
+    as_user "$EACTORS" run "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err" || fail "pingpong after restart"
+    has_out "errors=0"
+    ;;
+require)
+    # A deployment that requires system mode, and an image signed for
+    # system mode only: both refused in development mode, run in system.
+    sed 's|<eactors>|<eactors platform="system">|' "$EX/pingpong/enclave-enclave.xml" > "$tmp/req.xml"
+    grep -q 'platform="system"' "$tmp/req.xml" || fail "set-up: no platform attribute"
+    EACTORS_IMAGE_PATH=$EX/pingpong expect_run 1 60 --platform development "$tmp/req.xml"
+    has_err "requires system mode"
+    EACTORS_IMAGE_PATH=$EX/pingpong expect_run 0 60 --platform system "$tmp/req.xml"
+    cp "$EX/pingpong/pingpong.so" "$tmp/"
+    "$EACTORS" keygen --out "$tmp/k.pem" >/dev/null
+    "$EACTORS" sign --key "$tmp/k.pem" --system-only "$tmp/pingpong.so" >"$tmp/sign.out" || fail "sign --system-only"
+    grep -q "system mode only" "$tmp/sign.out" || fail "sign does not show the launch flag"
+    sed 's|image="[^"]*"|image="pingpong.so"|g' "$EX/pingpong/enclave-enclave.xml" > "$tmp/so.xml"
+    expect_run 1 60 --platform development "$tmp/so.xml"
+    has_err "is signed to run in system mode only"
+    expect_run 0 60 --platform system "$tmp/so.xml"
+    has_out "errors=0"
+    ;;
+esac
+finish "$case_name"
