@@ -620,6 +620,11 @@ static int ring_step(ea_actor_t *self, struct party *s, ea_cargo_t *in)
         ea_cargo_release(in);
         if (s->reveal)
             print_result(self, s);
+        else if (s->round == 0)
+            printf("smc-running: %s: round 0 done (%u parties, %u words)\n", ea_name(self), s->n,
+                   s->words);
+        if (s->reveal || s->round == 0)
+            fflush(stdout);
         s->round++;
         if (s->round == s->rounds)
             return EA_DONE;
@@ -763,11 +768,12 @@ static int watch(ea_actor_t *self, struct party *s)
     }
     fprintf(stderr,
             "smc: %s: round %llu failed: no progress for %llu ms; party '%s' %s "
-            "(did not answer: %s)\n",
+            "(%s: %s)\n",
             ea_name(self), (unsigned long long)s->round,
             (unsigned long long)((now - s->t_progress) / 1000000ull),
             ea_conn_peer(s->ack[culprit]), why,
-            s->answered == ((1u << s->n) - 2u) ? "none" : names);
+            s->answered == ((1u << s->n) - 2u) ? "every party answered" : "no answer from",
+            s->answered == ((1u << s->n) - 2u) ? "yes" : names);
     return EA_ERR_ACTOR;
 }
 
