@@ -56,6 +56,7 @@ check_sum() {
     "$tool" deploy --parties "$n" --words "$w" --rounds "$rounds" --mode "$mode" --reveal \
         --inputs "$tmp/in" >"$tmp/d.xml" || { fail "deploy"; return; }
     expect_run 0 120 "$tmp/d.xml"
+    no_san
     for ((r = 0; r < rounds; r++)); do
         want=$("$tool" expect --mode "$mode" --round "$r" "$tmp"/in/p*.plain)
         got=$(sed -n "s/^smc-result party=p0 round=$r parties=$n words=$w mode=$mode \(.*\)$/\1/p" "$out")
@@ -83,6 +84,14 @@ start_long() {
 # enclave_pid NAME: the process of enclave NAME (from the layout lines).
 enclave_pid() { sed -n "s/^eactors: layout: enclave=$1 process=\([0-9]*\)$/\1/p" "$err" | head -n 1; }
 
+# no_san: the last run printed no sanitizer report.
+no_san() {
+    if grep -qE "Sanitizer|runtime error" "$err" "$out"; then
+        fail "sanitizer report"
+        grep -E -A5 "Sanitizer|runtime error" "$err" "$out" | head -n 30
+    fi
+}
+
 # end_run SECONDS: waits for the run to end by itself; SIGKILL after that
 # (a hang: a failure). Sets $rc.
 end_run() {
@@ -93,6 +102,7 @@ end_run() {
     wait "$pid"
     rc=$?
     pid=
+    no_san
 }
 
 case $case in
@@ -157,6 +167,7 @@ leave)
              /<\/actor>/ { in2 = 0 } { print }' >"$f"
     grep -q 'value="20"' "$f" || fail "the deployment was not edited"
     expect_run 1 60 "$f"
+    no_san
     grep "^smc" "$err"
     grep -q "round 20 failed: .*party 'p2' did not answer" "$err" || fail "the error does not name p2"
     ;;
@@ -192,12 +203,14 @@ refuse)
         sed 's|<enclave name="p1" image="smc.so"/>|<enclave name="p1" image="smc_control.so"/>|' \
             >"$tmp/rogue.xml"
     expect_run 1 60 "$tmp/rogue.xml"
+    no_san
     has_err "peer 'p1' on channel 'ring0' runs another image"
     # Another party's sealed input.
     cp "$tmp/in/p2.sealed" "$tmp/p2.keep"
     cp "$tmp/in/p1.sealed" "$tmp/in/p2.sealed"
     "$tool" deploy --parties 3 --words 100 --inputs "$tmp/in" >"$tmp/swap.xml"
     expect_run 1 60 "$tmp/swap.xml"
+    no_san
     has_err "smc: p2: sealed input $(cd "$tmp/in" && pwd)/p2.sealed refused"
     # A flipped byte in a sealed input.
     cp "$tmp/p2.keep" "$tmp/in/p2.sealed"
