@@ -311,7 +311,15 @@ else
     FAILED=1
 fi
 
-echo "bench: CSV in $PP_CSV, $RING_CSV, $HTTPS_CSV and $ECHO_CSV" >&2
+# --- smc ----------------------------------------------------------------------
+
+SMC_CSV=$OUT/smc.csv
+if ! "$ROOT/bench/smc.sh" "$BUILD"; then
+    echo "bench: FAILED: bench/smc.sh" >&2
+    FAILED=1
+fi
+
+echo "bench: CSV in $PP_CSV, $RING_CSV, $HTTPS_CSV, $ECHO_CSV and $SMC_CSV" >&2
 if [ $FAILED -ne 0 ]; then
     echo "bench: some runs failed (see above)" >&2
     exit 1

@@ -413,6 +413,10 @@ static void fork_enclaves(struct run *r)
             break;
         }
         r->kids[r->nkids++] = (struct child){.pid = pid, .enclave = e};
+        /* A host knows its children anyway; tests use it to stop or kill one. */
+        if (getenv("EACTORS_DEBUG_LAYOUT") != NULL)
+            fprintf(stderr, "eactors: layout: enclave=%s process=%d\n", dep->enclaves[e].name,
+                    (int)pid);
         /* The enclave has its end of the platform line; the launcher does
          * not keep it. */
         eai_close(r->rt->platform_fds[e]);
