@@ -38,7 +38,7 @@
  * Ownership: the store never keeps a pointer to caller memory after a call
  * returns and never returns a pointer into the region. ea_eos_get() copies
  * the value into the caller's buffer; the iterator passes borrowed pointers
- * into a private copy, valid only until the callback returns.
+ * into a private copy (see ea_eos_iter_fn).
  *
  * Functions that need a seal key or a counter (opening an untrusted or
  * persistent store, ea_eos_sync on a persistent one) act for the enclave of
@@ -183,7 +183,8 @@ EA_API int ea_eos_del(ea_eos_t *s, const void *key, size_t klen, uint64_t expect
 
 /**
  * Called by ea_eos_iter for each live key. `key` and `val` are borrowed:
- * valid until the callback returns. Return 0 to go on, anything else to
+ * valid until the callback returns or calls the store through the same
+ * handle (they point into the handle's private buffer). Return 0 to go on, anything else to
  * stop (ea_eos_iter then returns it).
  */
 typedef int (*ea_eos_iter_fn)(void *arg, const void *key, size_t klen, const void *val,
@@ -193,7 +194,8 @@ typedef int (*ea_eos_iter_fn)(void *arg, const void *key, size_t klen, const voi
  * Calls `fn` for each live key that starts with the `plen` bytes of
  * `prefix` (0: every key), in no particular order, each key at most once;
  * keys written during the walk may or may not be seen. The callback may use
- * the store (through this handle too). An untrusted store decrypts every
+ * the store, through this handle too (see ea_eos_iter_fn for what that
+ * does to its arguments). An untrusted store decrypts every
  * record to test the prefix. Returns EA_OK, the callback's non-zero value,
  * or an error of ea_eos_get for a record (EA_ERR_TAMPERED stops the walk).
  */

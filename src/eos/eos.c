@@ -793,7 +793,7 @@ int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn,
             return rc;
         /* The record is in private memory now: the callback may use the
          * store, and nothing holds a pin while it runs. */
-        if (hc.klen >= plen && memcmp(s->scratch, prefix, plen) == 0) {
+        if (hc.klen >= plen && (plen == 0 || memcmp(s->scratch, prefix, plen) == 0)) {
             rc = fn(arg, s->scratch, hc.klen, s->scratch + hc.klen, hc.vlen, hc.version);
             if (rc != 0)
                 return rc;
