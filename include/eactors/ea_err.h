@@ -41,6 +41,10 @@ typedef enum ea_err {
     EA_ERR_AUTH = -17,    /**< authentication failed (MAC, tag, signature) */
     EA_ERR_POLICY = -18,  /**< a peer's identity does not meet the trust policy */
     EA_ERR_CRYPTO = -19,  /**< the crypto library failed */
+    EA_ERR_NOSPACE = -20,  /**< an object store is full (index or data space) */
+    EA_ERR_TAMPERED = -21, /**< a stored record or store header fails its check */
+    EA_ERR_ROLLBACK = -22, /**< a store is older than its monotonic counter says */
+    EA_ERR_VERSION = -23,  /**< compare-and-swap: the version is not the expected one */
 } ea_err;
 
 /**

@@ -24,6 +24,10 @@ static const char *const names[] = {
     [-EA_ERR_AUTH] = "authentication failed",
     [-EA_ERR_POLICY] = "trust policy not met",
     [-EA_ERR_CRYPTO] = "crypto library failure",
+    [-EA_ERR_NOSPACE] = "store full",
+    [-EA_ERR_TAMPERED] = "stored data tampered with",
+    [-EA_ERR_ROLLBACK] = "store rolled back",
+    [-EA_ERR_VERSION] = "version mismatch",
 };
 
 const char *ea_strerror(int err)

@@ -44,6 +44,10 @@ void eai_sha256_abort(eai_sha256_ctx_t *c);                 /* frees without out
 int eai_hkdf_sha256(const uint8_t *salt, size_t saltlen, const uint8_t *ikm, size_t ikmlen,
                     const uint8_t *info, size_t infolen, uint8_t *out, size_t outlen);
 
+/* SipHash-2-4 (Aumasson and Bernstein, 2012): a keyed 64-bit hash, a PRF
+ * for short inputs; used to look keys up without showing them. */
+uint64_t eai_siphash24(const uint8_t key[16], const void *data, size_t len);
+
 /* AES-128-CMAC (RFC 4493 / NIST SP 800-38B). */
 int eai_cmac_aes128(const uint8_t key[16], const void *data, size_t len, uint8_t mac[16]);
 

@@ -298,6 +298,18 @@ int eai_on_fatal(void (*fn)(int sig, int syscall_nr));
 /* Prepares the calling worker thread before confinement: alternate signal
  * stack, C library per-thread state. */
 int eai_thread_prepare(void);
+
+/* A file mapped shared into memory (the persistent object store). Opens or
+ * creates `path` (mode 0600, O_NOFOLLOW). size == 0 maps the file as it is
+ * (EA_ERR_NOTFOUND if it is missing or empty); otherwise an empty or new
+ * file is extended to `size` and an existing one must have exactly `size`
+ * bytes (EA_ERR_INVAL). Sets *map, *size_out and *fd; unmap with
+ * eai_file_unmap. EA_ERR_SYS with errno for a failed call. */
+int eai_file_map(const char *path, size_t size, void **map, size_t *size_out, int *fd);
+/* Writes the pages of [addr, addr+len) back to the file and waits
+ * (msync MS_SYNC); addr is rounded down to a page. */
+int eai_file_map_sync(void *addr, size_t len);
+void eai_file_unmap(void *map, size_t size, int fd);
 /* Terminates the whole process now with `status` (no atexit handlers). */
 _Noreturn void eai_exit_now(int status);
 

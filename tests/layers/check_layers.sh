@@ -30,7 +30,7 @@ os_calls=" open open64 openat openat64 creat close read write pread pread64 pwri
  opendir fdopendir readdir socket socketpair bind listen accept accept4 connect shutdown
  send sendto sendmsg recv recvfrom recvmsg setsockopt getsockopt poll ppoll select
  epoll_create epoll_create1 epoll_ctl epoll_wait epoll_pwait mmap mmap64 munmap mprotect
- mremap madvise fork vfork clone execve execv execvp execl kill tgkill waitpid wait wait4
+ mremap madvise msync fork vfork clone execve execv execvp execl kill tgkill waitpid wait wait4
  prctl fcntl fcntl64 ioctl pipe pipe2 dup dup2 dup3 getpid gettid syscall pthread_create
  pthread_join sigaction signal sigprocmask pthread_sigmask sigaltstack timerfd_create
  timerfd_settime eventfd memfd_create dlopen dlmopen dlsym dlclose sched_setaffinity

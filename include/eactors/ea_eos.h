@@ -1,0 +1,220 @@
+/**
+ * @file ea_eos.h
+ * @brief EOS, the eactors object store: a key-value store over one memory
+ * region, lock-free for readers, encrypted where the host can see it,
+ * persistent on request, rollback-detecting.
+ *
+ * A store lives in one region of fixed size, of one of three kinds:
+ *  - `EA_EOS_TRUSTED`: private memory of the opener (an enclave's, or the
+ *    host's own). Keys and values are kept in the clear.
+ *  - `EA_EOS_UNTRUSTED`: memory the host can read and write (the public
+ *    arena, a shared mapping). Keys are found by a keyed hash (SipHash-2-4);
+ *    key and value are kept under AES-256-GCM with store id, keyed hash,
+ *    version and lengths in the additional data. The store key is sealed in
+ *    the region's header with the opener's seal key (policy MRSIGNER: every
+ *    enclave of the signer can open it; MRENCLAVE: only the same enclave).
+ *  - `EA_EOS_PERSISTENT`: like untrusted, in a file mapped into memory;
+ *    ea_eos_sync() makes every write before it durable and binds the file to
+ *    a monotonic counter, so a file put back from an older sync is refused
+ *    with EA_ERR_ROLLBACK when it is opened.
+ *
+ * Limits: keys of 1 to EA_EOS_KEY_MAX bytes, values of 0 to EA_EOS_VALUE_MAX
+ * bytes. A store is full when its index has no free slot for a new key or
+ * its data space has no free block for a record; a write then fails with
+ * EA_ERR_NOSPACE, and nothing is ever evicted. A deleted key keeps its index
+ * slot (a later put of the same key reuses it).
+ *
+ * Concurrency: every operation on a store may run at the same time as any
+ * other, from threads, processes and enclaves that opened the same region.
+ * Readers take no lock and never wait for writers; writers publish a new
+ * record with one compare-and-swap. A replaced record is reclaimed only
+ * after every reader that could still see it has left (epochs); a reader
+ * that stays inside one operation for longer than the store's reader lease
+ * (stopped, descheduled, crashed) is evicted and no longer holds
+ * reclamation back: it re-reads before it returns, so it never returns
+ * reused bytes. A handle (`ea_eos_t`) is used by one thread at a time; give
+ * each thread its own with ea_eos_dup().
+ *
+ * Ownership: the store never keeps a pointer to caller memory after a call
+ * returns and never returns a pointer into the region. ea_eos_get() copies
+ * the value into the caller's buffer; the iterator passes borrowed pointers
+ * into a private copy (see ea_eos_iter_fn).
+ *
+ * Functions that need a seal key or a counter (opening an untrusted or
+ * persistent store, ea_eos_sync on a persistent one) act for the enclave of
+ * the calling thread; outside an enclave they fail with EA_ERR_PERM.
+ */
+#ifndef EA_EOS_H
+#define EA_EOS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <eactors/ea_err.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EA_EOS_KEY_MAX 1024u            /**< largest key, bytes */
+#define EA_EOS_VALUE_MAX (1024u * 1024u) /**< largest value, bytes (1 MiB) */
+#define EA_EOS_NAME_MAX 63u             /**< longest store name */
+/** Expected version for ea_eos_cas: the key must not exist (or be deleted). */
+#define EA_EOS_ABSENT UINT64_C(0)
+/** Expected version for ea_eos_del: delete whatever version is there. */
+#define EA_EOS_ANY UINT64_MAX
+
+/** Where the region is and who can see it. */
+typedef enum ea_eos_kind {
+    EA_EOS_TRUSTED = 0,
+    EA_EOS_UNTRUSTED = 1,
+    EA_EOS_PERSISTENT = 2,
+} ea_eos_kind;
+
+/** How to open a store. Zero-initialise and set what you need. */
+typedef struct ea_eos_config {
+    ea_eos_kind kind;
+    /** Region size in bytes (at least 64 KiB). For a persistent store that
+     *  exists, 0 takes the file's size; otherwise it must match it. */
+    size_t size;
+    /** Most keys the index holds (rounded up to a power of two, then twice
+     *  that many slots). 0: one per 1 KiB of region. */
+    uint32_t keys;
+    /** EA_KEYPOLICY_MRSIGNER (0 means this) or EA_KEYPOLICY_MRENCLAVE, for
+     *  sealing the key of an untrusted or persistent store. */
+    uint16_t key_policy;
+    /** Untrusted: the region, `size` bytes, 64-byte aligned, zero-filled the
+     *  first time (then it is formatted), or holding a store a previous open
+     *  formatted (then it is attached). The caller keeps it mapped until the
+     *  last handle is closed. Trusted: must be NULL (private memory is
+     *  allocated). Persistent: must be NULL. */
+    void *region;
+    /** Persistent: the file (created if missing). */
+    const char *path;
+    /** A reader inside one operation for longer than this is evicted (see
+     *  above). 0: 100 ms. */
+    uint64_t reader_lease_ns;
+} ea_eos_config_t;
+
+/** A handle on an open store; one thread at a time. */
+typedef struct ea_eos ea_eos_t;
+
+/** Counters of a store, shared by every handle on it. */
+typedef struct ea_eos_stats {
+    uint64_t keys;         /**< keys with a live (not deleted) value */
+    uint64_t slots;        /**< index slots, used or not */
+    uint64_t slots_used;   /**< index slots holding a key (live or deleted) */
+    uint64_t data_bytes;   /**< size of the data space */
+    uint64_t data_free;    /**< bytes in free blocks and never used */
+    uint64_t retired;      /**< records waiting for readers to leave */
+    uint64_t epoch;        /**< the reclamation epoch */
+    uint64_t evictions;    /**< readers evicted after their lease */
+    uint64_t sync_counter; /**< persistent: value bound at the last sync */
+} ea_eos_stats_t;
+
+/**
+ * Opens the store `name` (1 to EA_EOS_NAME_MAX bytes, stored in its header
+ * and checked when an existing region is attached) as `cfg` says, and
+ * returns a new handle in *out.
+ * Returns EA_OK, or: EA_ERR_INVAL for a NULL or bad argument (name, kind,
+ * size, region alignment, policy); EA_ERR_NOMEM; EA_ERR_PERM outside an
+ * enclave for an untrusted or persistent store; EA_ERR_NOTFOUND if an
+ * existing region holds another store name; EA_ERR_AUTH if the sealed store
+ * key does not open for this enclave (another signer, or another enclave
+ * under MRENCLAVE); EA_ERR_TAMPERED if the header was modified;
+ * EA_ERR_ROLLBACK if a persistent file is older than its counter;
+ * EA_ERR_CORRUPT if an existing region's layout is impossible; EA_ERR_BUSY
+ * if another opener is still formatting the region; EA_ERR_SYS if the file
+ * cannot be opened, sized or mapped, or the platform cannot be reached.
+ * Ownership: the caller owns *out and frees it with ea_eos_close().
+ */
+EA_API int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out);
+
+/**
+ * A second handle on the store of `s`, for another thread. Returns EA_OK,
+ * EA_ERR_INVAL or EA_ERR_NOMEM. The caller owns *out (ea_eos_close()).
+ */
+EA_API int ea_eos_dup(ea_eos_t *s, ea_eos_t **out);
+
+/** Closes a handle; the region goes when its last handle is closed (a
+ *  trusted region is wiped, a persistent file is unmapped, not synced).
+ *  NULL is ignored. */
+EA_API void ea_eos_close(ea_eos_t *s);
+
+/**
+ * Stores `vlen` bytes of `val` under the `klen` bytes of `key`, whatever
+ * version was there. On success *version (may be NULL) receives the new
+ * version (1 for a new key, one more than the last otherwise). The store
+ * copies key and value; the caller keeps them.
+ * Returns EA_OK, or: EA_ERR_INVAL for a bad length or NULL pointer;
+ * EA_ERR_NOSPACE if the store is full; EA_ERR_CORRUPT if shared memory holds
+ * an impossible value; EA_ERR_CRYPTO.
+ */
+EA_API int ea_eos_put(ea_eos_t *s, const void *key, size_t klen, const void *val, size_t vlen,
+                      uint64_t *version);
+
+/**
+ * Compare-and-swap by version: stores the value only if the key's current
+ * version is `expected` (EA_EOS_ABSENT: only if the key has no live value).
+ * Returns what ea_eos_put returns, and EA_ERR_VERSION if the version is not
+ * `expected` (*version then receives the current one, 0 if absent).
+ */
+EA_API int ea_eos_cas(ea_eos_t *s, const void *key, size_t klen, uint64_t expected,
+                      const void *val, size_t vlen, uint64_t *version);
+
+/**
+ * Copies the value of `key` into `buf` (`cap` bytes). *vlen receives its
+ * length, *version (may be NULL) its version.
+ * Returns EA_OK, or: EA_ERR_NOTFOUND; EA_ERR_TOOBIG if `cap` is smaller
+ * than the value (*vlen then holds the length needed, nothing is copied);
+ * EA_ERR_TAMPERED if the record fails authentication (an untrusted store:
+ * modified, or moved from another key); EA_ERR_INVAL; EA_ERR_CORRUPT;
+ * EA_ERR_BUSY if writers replaced the key on every one of many tries.
+ */
+EA_API int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap,
+                      size_t *vlen, uint64_t *version);
+
+/**
+ * Deletes `key` if its version is `expected` (EA_EOS_ANY: any). Returns
+ * EA_OK, EA_ERR_NOTFOUND, EA_ERR_VERSION, or what ea_eos_put returns (a
+ * delete writes a small tombstone record and can meet a full store).
+ */
+EA_API int ea_eos_del(ea_eos_t *s, const void *key, size_t klen, uint64_t expected);
+
+/**
+ * Called by ea_eos_iter for each live key. `key` and `val` are borrowed:
+ * valid until the callback returns or calls the store through the same
+ * handle (they point into the handle's private buffer). Return 0 to go on, anything else to
+ * stop (ea_eos_iter then returns it).
+ */
+typedef int (*ea_eos_iter_fn)(void *arg, const void *key, size_t klen, const void *val,
+                              size_t vlen, uint64_t version);
+
+/**
+ * Calls `fn` for each live key that starts with the `plen` bytes of
+ * `prefix` (0: every key), in no particular order, each key at most once;
+ * keys written during the walk may or may not be seen. The callback may use
+ * the store, through this handle too (see ea_eos_iter_fn for what that
+ * does to its arguments). An untrusted store decrypts every
+ * record to test the prefix. Returns EA_OK, the callback's non-zero value,
+ * or an error of ea_eos_get for a record (EA_ERR_TAMPERED stops the walk).
+ */
+EA_API int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn,
+                       void *arg);
+
+/**
+ * Persistent: makes every write that returned before this call durable and
+ * advances the store's monotonic counter. Trusted and untrusted stores:
+ * does nothing. Returns EA_OK, or: EA_ERR_SYS if the file cannot be synced
+ * or the platform cannot be reached; EA_ERR_LIMIT if the counter is
+ * exhausted; EA_ERR_BUSY if another handle is syncing.
+ */
+EA_API int ea_eos_sync(ea_eos_t *s);
+
+/** Fills *st. Returns EA_OK or EA_ERR_INVAL. */
+EA_API int ea_eos_stats(ea_eos_t *s, ea_eos_stats_t *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1241 @@
+/*
+ * EOS, the object store (include/eactors/ea_eos.h).
+ *
+ * Design notes.
+ *
+ * Region: a header page (eos_int.h), an open-addressing index of slots, a
+ * line per reader pin, then the data space carved into blocks of 56 size
+ * classes (four per doubling, so at most a quarter is wasted). All
+ * references are 64-byte unit offsets from the region base, never
+ * pointers, so the region can sit at any address in any process or file.
+ *
+ * Publication: a writer fills a fresh block with the whole record, then
+ * swings the key's slot word to it with one compare-and-swap (release;
+ * readers load the word with acquire). The word carries a 32-bit sequence
+ * number beside the offset, bumped on every swing, so a stale writer's
+ * CAS fails even if its expected block was reclaimed and reused (ABA).
+ * Versions are per key: the new record's version is the replaced one's +1
+ * (1 for a new key), fixed before the CAS and checked by it, so
+ * compare-and-swap by version is the slot CAS. A slot is claimed by the
+ * CAS from 0 and never freed, so a key's slot never changes: a probe ends
+ * at the first empty slot. Deletes publish a tombstone record.
+ *
+ * Readers: a reader validates what it read by loading the slot word again
+ * afterwards: if it is unchanged the record was linked, hence not
+ * reclaimed, for the whole read (the sequence rules out A-B-A). So a
+ * reader never acts on reused bytes, whether or not it was evicted; every
+ * length read from the region is bounds-checked before use.
+ *
+ * Reclamation (epochs): a reader pins a reader slot with the global epoch
+ * (CAS 0 -> epoch << 16 | salt, seq_cst) before it loads any slot word, and
+ * unpins after. A replaced record is retired with the epoch loaded after
+ * the CAS that unlinked it (g); it is freed once the epoch reaches g + 2.
+ * The epoch advances from e only when no pin is older than e. Any reader
+ * that can still see the record pinned before the unlink, so with an epoch
+ * <= g; to reach g + 2 a reclaimer must have seen all pins >= g + 1, after
+ * that reader left. Lease: a reclaimer that sees the same stale pin for
+ * longer than the lease evicts it (CAS pin -> EOS_EVICTED); the reader
+ * notices at unpin. Eviction is safe because of the re-validation above,
+ * so a stopped or dead reader holds reclamation back for one lease only.
+ *
+ * Free lists and the limbo list are Treiber stacks with a 32-bit tag in
+ * the head against ABA; a reclaimer takes the whole limbo list, frees what
+ * is old enough and pushes the rest back.
+ *
+ * Encrypted stores (untrusted, persistent): the slot and record hold two
+ * SipHash-2-4 values of the key under two keys derived from the store key
+ * (64 + 64 bits of identity, so probes compare keys without decrypting);
+ * key||value is sealed with AES-256-GCM under a per-handle IV (8 random
+ * bytes + a counter), AAD = store id, both hashes, version, lengths and
+ * flags. A record moved to another slot or key, an edited header field or
+ * byte fails the tag or the slot's hash check: EA_ERR_TAMPERED for that
+ * key only. The store key is sealed in the header with the opener's seal
+ * key, the static header as the sealed data's MAC text. Persistent stores
+ * keep the counter value of the last sync in the header under a CMAC.
+ *
+ * What the host can still do to an untrusted region: destroy it (make keys
+ * vanish, make writes fail) and, while the store is live, point a slot back
+ * at an older record of the same key that is not yet reused. Only whole-file
+ * rollback across syncs is detected (the counter).
+ */
+#include "eos/eos_int.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "platform/platform.h"
+
+static const uint8_t eos_magic[8] = {'E', 'A', 'E', 'O', 'S', 0, 0, 1};
+#define UNITS_MASK UINT64_C(0xffffffff)
+#define DEFAULT_LEASE_NS UINT64_C(100000000)
+#define RECLAIM_EVERY 32u
+#define GET_TRIES 64
+#define ALLOC_TRIES 4
+
+/* One store as seen by this process: shared by its handles. */
+struct eos_store {
+    _Atomic int refs;
+    uint8_t *base;
+    size_t size;
+    int fd;
+    bool owns;
+    bool enc;
+    struct eos_static st; /* private, checked copy */
+    uint64_t mask;
+    uint64_t lease_ns;
+    uint8_t hash_key[16], hash_key2[16];
+    uint8_t data_key[32];
+    uint8_t mac_key[16];
+};
+
+struct ea_eos {
+    struct eos_store *s;
+    eai_aead_t aead;
+    uint8_t iv_prefix[8];
+    uint32_t iv_ctr;
+    uint32_t hint;
+    uint32_t salt;
+    uint32_t pin_slot;
+    uint64_t pin_word;
+    unsigned since_reclaim;
+    uint8_t *scratch; /* key||value, private */
+};
+
+/* ---- size classes and layout ---- */
+
+uint64_t eai_eos_class_units(unsigned c)
+{
+    if (c < 8)
+        return c + 1;
+    unsigned j = c - 8, k = j / 4 + 3;
+    uint64_t step = UINT64_C(1) << (k - 2);
+    return (UINT64_C(1) << k) + step * (j % 4 + 1);
+}
+
+unsigned eai_eos_class_of(uint64_t units)
+{
+    if (units == 0)
+        return 0;
+    if (units <= 8)
+        return (unsigned)units - 1;
+    unsigned k = 63u - (unsigned)__builtin_clzll(units - 1);
+    uint64_t step = UINT64_C(1) << (k - 2);
+    uint64_t idx = (units - (UINT64_C(1) << k) + step - 1) / step - 1;
+    unsigned c = 8 + (k - 3) * 4 + (unsigned)idx;
+    return c < EOS_NCLASS ? c : EOS_NCLASS;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) / a * a;
+}
+
+int eai_eos_layout(uint64_t size, uint32_t keys, struct eos_static *st)
+{
+    if (size < 64 * 1024 || size > (UNITS_MASK + 1) * EOS_UNIT)
+        return EA_ERR_INVAL;
+    uint64_t want = keys != 0 ? keys : size / 1024;
+    uint64_t nslots = 64;
+    while (nslots < 2 * want)
+        nslots *= 2;
+    st->size = size;
+    st->nslots = nslots;
+    st->nreaders = EOS_NREADERS;
+    st->off_slots = EOS_HDR_SIZE;
+    st->off_readers = align_up(st->off_slots + nslots * sizeof(struct eos_slot), EOS_UNIT);
+    st->off_data = st->off_readers + EOS_NREADERS * sizeof(struct eos_reader);
+    st->data_end = size / EOS_UNIT * EOS_UNIT;
+    if (st->off_data >= st->data_end || st->data_end - st->off_data < 16 * 1024)
+        return EA_ERR_INVAL;
+    return EA_OK;
+}
+
+/* ---- region access ---- */
+
+static struct eos_hdr *hdr(const struct eos_store *s)
+{
+    return (struct eos_hdr *)(void *)s->base;
+}
+
+static struct eos_slot *slot_at(const struct eos_store *s, uint64_t i)
+{
+    return (struct eos_slot *)(void *)(s->base + s->st.off_slots) + i;
+}
+
+static struct eos_reader *reader_at(const struct eos_store *s, uint64_t i)
+{
+    return (struct eos_reader *)(void *)(s->base + s->st.off_readers) + i;
+}
+
+/* The block at `units` if it lies in the data space with room for `need`
+ * bytes, else NULL. */
+static struct eos_rec *block_at(const struct eos_store *s, uint64_t units, uint64_t need)
+{
+    uint64_t off = units * EOS_UNIT;
+    if (units == 0 || off < s->st.off_data || off >= s->st.data_end ||
+        need > s->st.data_end - off)
+        return NULL;
+    return (struct eos_rec *)(void *)(s->base + off);
+}
+
+static uint64_t units_of_rec(const struct eos_store *s, uint64_t klen, uint64_t vlen)
+{
+    uint64_t bytes = sizeof(struct eos_rec) + klen + vlen + (s->enc ? 16 : 0);
+    return (bytes + EOS_UNIT - 1) / EOS_UNIT;
+}
+
+/* A record header read into private memory and checked: its class, and
+ * that key, value and tag lie inside its block. */
+static int rec_read_hdr(const struct eos_store *s, uint64_t units, struct eos_rec *out,
+                        const struct eos_rec **rec)
+{
+    const struct eos_rec *r = block_at(s, units, sizeof *r);
+    if (r == NULL)
+        return EA_ERR_CORRUPT;
+    memcpy(out, (const void *)r, offsetof(struct eos_rec, link));
+    memcpy(out->iv_lo, r->iv_lo, sizeof out->iv_lo);
+    if (out->cls >= EOS_NCLASS || out->klen == 0 || out->klen > EA_EOS_KEY_MAX ||
+        out->vlen > EA_EOS_VALUE_MAX)
+        return EA_ERR_CORRUPT;
+    uint64_t need = units_of_rec(s, out->klen, out->vlen);
+    if (need > eai_eos_class_units(out->cls) || block_at(s, units, need * EOS_UNIT) == NULL)
+        return EA_ERR_CORRUPT;
+    *rec = r;
+    return EA_OK;
+}
+
+/* ---- allocation ---- */
+
+/* Pushes the chain first_units .. last (linked through `link`). */
+static void stack_push(_Atomic uint64_t *head, uint64_t first_units, struct eos_rec *last)
+{
+    /* acquire: the tag; release on success publishes first..last's links
+     * to the popper's acquire load of the head. */
+    uint64_t h = atomic_load_explicit(head, memory_order_acquire);
+    for (;;) {
+        atomic_store_explicit(&last->link, h & UNITS_MASK, memory_order_relaxed);
+        uint64_t n = first_units | (((h >> 32) + 1) << 32);
+        if (atomic_compare_exchange_weak_explicit(head, &h, n, memory_order_release,
+                                                  memory_order_acquire))
+            return;
+    }
+}
+
+static void block_free(struct eos_store *s, uint64_t units, struct eos_rec *r, unsigned cls)
+{
+    r->cls = (uint16_t)cls;
+    atomic_fetch_add_explicit(&hdr(s)->free_units, eai_eos_class_units(cls),
+                              memory_order_relaxed);
+    stack_push(&hdr(s)->free_head[cls], units, r);
+}
+
+/* Pops a free block of class c; 0 if the list is empty or damaged. */
+static uint64_t free_pop(struct eos_store *s, unsigned c)
+{
+    _Atomic uint64_t *head = &hdr(s)->free_head[c];
+    /* acquire pairs with stack_push's release: the popped block's link. */
+    uint64_t h = atomic_load_explicit(head, memory_order_acquire);
+    for (;;) {
+        uint64_t u = h & UNITS_MASK;
+        if (u == 0)
+            return 0;
+        struct eos_rec *r = block_at(s, u, eai_eos_class_units(c) * EOS_UNIT);
+        if (r == NULL)
+            return 0;
+        uint64_t next = atomic_load_explicit(&r->link, memory_order_relaxed);
+        uint64_t n = (next & UNITS_MASK) | (((h >> 32) + 1) << 32);
+        if (atomic_compare_exchange_weak_explicit(head, &h, n, memory_order_acquire,
+                                                  memory_order_acquire)) {
+            atomic_fetch_sub_explicit(&hdr(s)->free_units, eai_eos_class_units(c),
+                                      memory_order_relaxed);
+            return u;
+        }
+    }
+}
+
+static uint64_t bump_alloc(struct eos_store *s, uint64_t units)
+{
+    _Atomic uint64_t *b = &hdr(s)->bump;
+    uint64_t end = s->st.data_end / EOS_UNIT;
+    uint64_t cur = atomic_load_explicit(b, memory_order_relaxed);
+    for (;;) {
+        if (cur < s->st.off_data / EOS_UNIT || cur > end || end - cur < units)
+            return 0;
+        if (atomic_compare_exchange_weak_explicit(b, &cur, cur + units, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return cur;
+    }
+}
+
+static void reclaim(ea_eos_t *h);
+
+/* A block for a record of klen + vlen bytes; sets its class. */
+static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
+                     struct eos_rec **rec)
+{
+    struct eos_store *s = h->s;
+    unsigned c = eai_eos_class_of(units_of_rec(s, klen, vlen));
+    if (c >= EOS_NCLASS)
+        return EA_ERR_INVAL;
+    for (int attempt = 0; attempt < ALLOC_TRIES; attempt++) {
+        uint64_t u = free_pop(s, c);
+        if (u == 0)
+            u = bump_alloc(s, eai_eos_class_units(c));
+        if (u != 0) {
+            *rec = block_at(s, u, eai_eos_class_units(c) * EOS_UNIT);
+            if (*rec == NULL)
+                return EA_ERR_CORRUPT;
+            (*rec)->cls = (uint16_t)c;
+            *units = u;
+            return EA_OK;
+        }
+        /* Two passes can move the epoch by two: what was retired before
+         * this call becomes free if no reader holds it. */
+        reclaim(h);
+        reclaim(h);
+    }
+    return EA_ERR_NOSPACE;
+}
+
+/* ---- epochs ---- */
+
+static int pin(ea_eos_t *h)
+{
+    struct eos_store *s = h->s;
+    for (int pass = 0; pass < 2; pass++) {
+        /* seq_cst: the pin is ordered before every slot load that follows
+         * and against the reclaimers' scans (see the design notes). */
+        uint64_t e = atomic_load_explicit(&hdr(s)->epoch, memory_order_seq_cst);
+        uint64_t w = (e << 16) | (++h->salt & 0xffff);
+        for (uint64_t i = 0; i < s->st.nreaders; i++) {
+            uint32_t j = (uint32_t)((h->hint + i) % s->st.nreaders);
+            uint64_t zero = 0;
+            if (atomic_compare_exchange_strong_explicit(&reader_at(s, j)->pin, &zero, w,
+                                                        memory_order_seq_cst,
+                                                        memory_order_relaxed)) {
+                h->hint = j;
+                h->pin_slot = j;
+                h->pin_word = w;
+                return EA_OK;
+            }
+        }
+        reclaim(h); /* may evict stalled readers */
+    }
+    return EA_ERR_BUSY;
+}
+
+/* Returns 1 if this reader had been evicted meanwhile. */
+static int unpin(ea_eos_t *h)
+{
+    _Atomic uint64_t *p = &reader_at(h->s, h->pin_slot)->pin;
+    uint64_t w = h->pin_word;
+    /* release: our reads of records happen before the slot is free. */
+    if (atomic_compare_exchange_strong_explicit(p, &w, 0, memory_order_release,
+                                                memory_order_relaxed))
+        return 0;
+    atomic_store_explicit(p, 0, memory_order_release);
+    return 1;
+}
+
+/* Advances the epoch if no pin is older than it, evicting pins that have
+ * been stale for longer than the lease. */
+static void advance(struct eos_store *s)
+{
+    uint64_t g = atomic_load_explicit(&hdr(s)->epoch, memory_order_seq_cst);
+    bool blocked = false;
+    uint64_t now = 0;
+    for (uint64_t i = 0; i < s->st.nreaders; i++) {
+        struct eos_reader *r = reader_at(s, i);
+        uint64_t p = atomic_load_explicit(&r->pin, memory_order_seq_cst);
+        if (p == 0 || p == EOS_EVICTED || (p >> 16) >= g)
+            continue;
+        if (now == 0)
+            now = eai_clock_ns();
+        if (atomic_load_explicit(&r->seen, memory_order_relaxed) != p) {
+            atomic_store_explicit(&r->seen_at, now, memory_order_relaxed);
+            atomic_store_explicit(&r->seen, p, memory_order_relaxed);
+            blocked = true;
+        } else if (now - atomic_load_explicit(&r->seen_at, memory_order_relaxed) >
+                   s->lease_ns) {
+            uint64_t want = p;
+            if (atomic_compare_exchange_strong_explicit(&r->pin, &want, EOS_EVICTED,
+                                                        memory_order_seq_cst,
+                                                        memory_order_relaxed))
+                atomic_fetch_add_explicit(&hdr(s)->evictions, 1, memory_order_relaxed);
+        } else {
+            blocked = true;
+        }
+    }
+    if (!blocked)
+        atomic_compare_exchange_strong_explicit(&hdr(s)->epoch, &g, g + 1, memory_order_seq_cst,
+                                                memory_order_relaxed);
+}
+
+static void retire(ea_eos_t *h, uint64_t units)
+{
+    struct eos_store *s = h->s;
+    struct eos_rec *r = block_at(s, units, sizeof *r);
+    if (r == NULL)
+        return;
+    /* seq_cst: loaded after the unlinking CAS (see the design notes). */
+    uint64_t g = atomic_load_explicit(&hdr(s)->epoch, memory_order_seq_cst);
+    atomic_store_explicit(&r->repoch, g, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hdr(s)->retired, 1, memory_order_relaxed);
+    stack_push(&hdr(s)->limbo, units, r);
+    if (++h->since_reclaim >= RECLAIM_EVERY) {
+        h->since_reclaim = 0;
+        reclaim(h);
+    }
+}
+
+/* Takes the whole limbo list, frees records retired two epochs ago, pushes
+ * the rest back. The walk is bounded by the data space's block count, so a
+ * damaged list in an untrusted region cannot loop. */
+static void drain(struct eos_store *s)
+{
+    _Atomic uint64_t *head = &hdr(s)->limbo;
+    uint64_t h = atomic_load_explicit(head, memory_order_acquire);
+    for (;;) {
+        if ((h & UNITS_MASK) == 0)
+            return;
+        uint64_t n = ((h >> 32) + 1) << 32;
+        if (atomic_compare_exchange_weak_explicit(head, &h, n, memory_order_acquire,
+                                                  memory_order_acquire))
+            break;
+    }
+    uint64_t g = atomic_load_explicit(&hdr(s)->epoch, memory_order_seq_cst);
+    uint64_t u = h & UNITS_MASK;
+    uint64_t budget = (s->st.data_end - s->st.off_data) / EOS_UNIT;
+    struct eos_rec *keep_last = NULL;
+    uint64_t keep_units = 0;
+    while (u != 0 && budget-- > 0) {
+        struct eos_rec *r = block_at(s, u, sizeof *r);
+        if (r == NULL)
+            break;
+        uint64_t next = atomic_load_explicit(&r->link, memory_order_relaxed) & UNITS_MASK;
+        uint64_t re = atomic_load_explicit(&r->repoch, memory_order_relaxed);
+        unsigned cls = r->cls;
+        if (re + 2 <= g && cls < EOS_NCLASS &&
+            block_at(s, u, eai_eos_class_units(cls) * EOS_UNIT) != NULL) {
+            atomic_fetch_sub_explicit(&hdr(s)->retired, 1, memory_order_relaxed);
+            block_free(s, u, r, cls);
+        } else if (cls < EOS_NCLASS) {
+            atomic_store_explicit(&r->link, keep_units, memory_order_relaxed);
+            if (keep_last == NULL)
+                keep_last = r;
+            keep_units = u;
+        }
+        u = next;
+    }
+    if (keep_last != NULL)
+        stack_push(head, keep_units, keep_last);
+}
+
+static void reclaim(ea_eos_t *h)
+{
+    advance(h->s);
+    drain(h->s);
+}
+
+/* ---- keys and records ---- */
+
+static void key_hashes(const struct eos_store *s, const void *key, size_t klen, uint64_t *h1,
+                       uint64_t *h2)
+{
+    *h1 = eai_siphash24(s->hash_key, key, klen);
+    if (*h1 == 0)
+        *h1 = 1;
+    *h2 = s->enc ? eai_siphash24(s->hash_key2, key, klen) : 0;
+}
+
+static size_t aad_of(const struct eos_store *s, const struct eos_rec *r, uint8_t aad[64])
+{
+    size_t n = 0;
+    memcpy(aad + n, s->st.store_id, 16), n += 16;
+    memcpy(aad + n, &r->khash, 8), n += 8;
+    memcpy(aad + n, &r->khash2, 8), n += 8;
+    memcpy(aad + n, &r->version, 8), n += 8;
+    memcpy(aad + n, &r->klen, 4), n += 4;
+    memcpy(aad + n, &r->vlen, 4), n += 4;
+    memcpy(aad + n, &r->flags, 2), n += 2;
+    return n;
+}
+
+static void make_iv(const struct eos_rec *r, uint8_t iv[12])
+{
+    memcpy(iv, r->iv_hi, 4);
+    memcpy(iv + 4, r->iv_lo, 8);
+}
+
+/* Fills the record in block r (class already set): header, then key||value
+ * in the clear or sealed. */
+static int rec_fill(ea_eos_t *h, struct eos_rec *r, uint64_t h1, uint64_t h2, const void *key,
+                    size_t klen, const void *val, size_t vlen, uint64_t version, uint16_t flags)
+{
+    struct eos_store *s = h->s;
+    struct eos_rec tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.cls = r->cls;
+    tmp.flags = flags;
+    tmp.klen = (uint32_t)klen;
+    tmp.vlen = (uint32_t)vlen;
+    tmp.version = version;
+    tmp.khash = h1;
+    tmp.khash2 = h2;
+    uint8_t *body = (uint8_t *)(r + 1);
+    if (!s->enc) {
+        memcpy(r, &tmp, offsetof(struct eos_rec, link));
+        memcpy(body, key, klen);
+        if (vlen != 0)
+            memcpy(body + klen, val, vlen);
+        return EA_OK;
+    }
+    if (h->iv_ctr == UINT32_MAX) {
+        int rc = eai_random(h->iv_prefix, sizeof h->iv_prefix);
+        if (rc != EA_OK)
+            return rc;
+        h->iv_ctr = 0;
+    }
+    uint32_t ctr = h->iv_ctr++;
+    memcpy(tmp.iv_hi, &ctr, 4);
+    memcpy(tmp.iv_lo, h->iv_prefix, 8);
+    memcpy(h->scratch, key, klen);
+    if (vlen != 0)
+        memcpy(h->scratch + klen, val, vlen);
+    uint8_t aad[64], iv[12];
+    size_t aadlen = aad_of(s, &tmp, aad);
+    make_iv(&tmp, iv);
+    memcpy(r, &tmp, offsetof(struct eos_rec, link));
+    memcpy(r->iv_lo, tmp.iv_lo, 8);
+    int rc = eai_aead_seal(&h->aead, iv, aad, aadlen, h->scratch, klen + vlen, body,
+                           body + klen + vlen);
+    eai_wipe(h->scratch, klen + vlen);
+    return rc;
+}
+
+/* Opens record r (header hc, already checked) into h->scratch
+ * (key||value). Returns EA_OK or EA_ERR_TAMPERED. */
+static int rec_open(ea_eos_t *h, const struct eos_rec *r, const struct eos_rec *hc)
+{
+    struct eos_store *s = h->s;
+    const uint8_t *body = (const uint8_t *)(r + 1);
+    size_t n = (size_t)hc->klen + hc->vlen;
+    if (!s->enc) {
+        memcpy(h->scratch, body, n);
+        return EA_OK;
+    }
+    uint8_t aad[64], iv[12], tag[16];
+    size_t aadlen = aad_of(s, hc, aad);
+    make_iv(hc, iv);
+    memcpy(tag, body + n, 16);
+    int rc = eai_aead_open(&h->aead, iv, aad, aadlen, body, n, h->scratch, tag);
+    return rc == EA_ERR_AUTH ? EA_ERR_TAMPERED : rc;
+}
+
+enum { PROBE_FOUND = 1, PROBE_EMPTY = 2 };
+
+/* Finds the slot of a key under a pin: PROBE_FOUND with its index and word
+ * (validated: the record at *w is that key's and was linked while its key
+ * was compared), PROBE_EMPTY with the first free slot, EA_ERR_NOSPACE if
+ * every slot holds another key, EA_ERR_TAMPERED if a slot's record is not
+ * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry. */
+static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2,
+                 uint64_t *idx, uint64_t *w)
+{
+    struct eos_store *s = h->s;
+    for (uint64_t n = 0; n <= s->mask; n++) {
+        uint64_t i = (h1 + n) & s->mask;
+        struct eos_slot *sl = slot_at(s, i);
+        /* acquire pairs with the publishing CAS: the record's bytes. */
+        uint64_t word = atomic_load_explicit(&sl->word, memory_order_acquire);
+        if (word == 0) {
+            *idx = i;
+            *w = 0;
+            return PROBE_EMPTY;
+        }
+        uint64_t sh = atomic_load_explicit(&sl->hash, memory_order_relaxed);
+        if (sh != 0 && sh != h1)
+            continue;
+        struct eos_rec hc;
+        const struct eos_rec *r;
+        int rc = rec_read_hdr(s, word & UNITS_MASK, &hc, &r);
+        bool same;
+        if (rc != EA_OK)
+            same = false;
+        else if (s->enc)
+            same = hc.khash == h1 && hc.khash2 == h2 && hc.klen == klen;
+        else
+            same = hc.khash == h1 && hc.klen == klen &&
+                   memcmp((const uint8_t *)(r + 1), key, klen) == 0;
+        if (atomic_load_explicit(&sl->word, memory_order_acquire) != word)
+            return EA_ERR_BUSY; /* replaced while we looked: start again */
+        if (rc != EA_OK)
+            return rc;
+        if (sh != 0 && hc.khash != sh)
+            return EA_ERR_TAMPERED;
+        if (same) {
+            *idx = i;
+            *w = word;
+            return PROBE_FOUND;
+        }
+    }
+    return EA_ERR_NOSPACE;
+}
+
+/* ---- operations ---- */
+
+static int check_key(const ea_eos_t *h, const void *key, size_t klen)
+{
+    if (h == NULL || key == NULL || klen == 0 || klen > EA_EOS_KEY_MAX)
+        return EA_ERR_INVAL;
+    return EA_OK;
+}
+
+/* The one write path: put (expected = EA_EOS_ANY), cas, del (tomb). */
+static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expected,
+                     const void *val, size_t vlen, uint16_t flags, uint64_t *version)
+{
+    struct eos_store *s = h->s;
+    uint64_t h1, h2;
+    key_hashes(s, key, klen, &h1, &h2);
+    uint64_t nu = 0;
+    struct eos_rec *nr = NULL;
+    int rc = rec_alloc(h, klen, vlen, &nu, &nr);
+    if (rc != EA_OK)
+        return rc;
+    unsigned cls = nr->cls;
+    rc = pin(h);
+    if (rc != EA_OK) {
+        block_free(s, nu, nr, cls);
+        return rc;
+    }
+    for (int tries = 0;; tries++) {
+        uint64_t i, w;
+        rc = probe(h, key, klen, h1, h2, &i, &w);
+        if (rc == EA_ERR_BUSY && tries < 1000000)
+            continue;
+        if (rc < 0)
+            break;
+        struct eos_slot *sl = slot_at(s, i);
+        uint64_t cur = 0;
+        bool live = false;
+        if (rc == PROBE_FOUND) {
+            struct eos_rec hc;
+            const struct eos_rec *r;
+            int hr = rec_read_hdr(s, w & UNITS_MASK, &hc, &r);
+            if (hr != EA_OK) {
+                rc = hr;
+                break;
+            }
+            cur = hc.version;
+            live = !(hc.flags & EOS_REC_TOMB);
+        }
+        uint64_t have = live ? cur : 0;
+        if ((flags & EOS_REC_TOMB) && !live) {
+            rc = EA_ERR_NOTFOUND;
+            break;
+        }
+        if (expected != EA_EOS_ANY && expected != have) {
+            if (version != NULL)
+                *version = have;
+            rc = EA_ERR_VERSION;
+            break;
+        }
+        uint64_t nv = cur + 1;
+        rc = rec_fill(h, nr, h1, h2, key, klen, val, vlen, nv, flags);
+        if (rc != EA_OK)
+            break;
+        uint64_t nw = nu | ((((w >> 32) + 1) & UNITS_MASK) << 32);
+        /* release publishes the filled record to readers' acquire loads. */
+        if (!atomic_compare_exchange_strong_explicit(&sl->word, &w, nw, memory_order_seq_cst,
+                                                     memory_order_relaxed))
+            continue;
+        if (rc == EA_OK && w == 0) {
+            atomic_store_explicit(&sl->hash, h1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&hdr(s)->slots_used, 1, memory_order_relaxed);
+        }
+        bool now_live = !(flags & EOS_REC_TOMB);
+        if (now_live && !live)
+            atomic_fetch_add_explicit(&hdr(s)->keys, 1, memory_order_relaxed);
+        else if (!now_live && live)
+            atomic_fetch_sub_explicit(&hdr(s)->keys, 1, memory_order_relaxed);
+        unpin(h);
+        if (w != 0)
+            retire(h, w & UNITS_MASK);
+        if (version != NULL)
+            *version = nv;
+        return EA_OK;
+    }
+    unpin(h);
+    block_free(s, nu, nr, cls);
+    return rc;
+}
+
+int ea_eos_put(ea_eos_t *s, const void *key, size_t klen, const void *val, size_t vlen,
+               uint64_t *version)
+{
+    int rc = check_key(s, key, klen);
+    if (rc != EA_OK || vlen > EA_EOS_VALUE_MAX || (val == NULL && vlen != 0))
+        return EA_ERR_INVAL;
+    return write_rec(s, key, klen, EA_EOS_ANY, val, vlen, 0, version);
+}
+
+int ea_eos_cas(ea_eos_t *s, const void *key, size_t klen, uint64_t expected, const void *val,
+               size_t vlen, uint64_t *version)
+{
+    int rc = check_key(s, key, klen);
+    if (rc != EA_OK || vlen > EA_EOS_VALUE_MAX || (val == NULL && vlen != 0) ||
+        expected == EA_EOS_ANY)
+        return EA_ERR_INVAL;
+    return write_rec(s, key, klen, expected, val, vlen, 0, version);
+}
+
+int ea_eos_del(ea_eos_t *s, const void *key, size_t klen, uint64_t expected)
+{
+    int rc = check_key(s, key, klen);
+    if (rc != EA_OK || expected == EA_EOS_ABSENT)
+        return EA_ERR_INVAL;
+    return write_rec(s, key, klen, expected, NULL, 0, EOS_REC_TOMB, NULL);
+}
+
+/* Reads the live record of slot i (word w) into h->scratch; validates by
+ * reloading the word. EA_ERR_BUSY: replaced meanwhile, try again. */
+static int read_slot(ea_eos_t *h, uint64_t i, uint64_t w, struct eos_rec *hc)
+{
+    const struct eos_rec *r;
+    int rc = rec_read_hdr(h->s, w & UNITS_MASK, hc, &r);
+    if (rc == EA_OK && !(hc->flags & EOS_REC_TOMB))
+        rc = rec_open(h, r, hc);
+    if (atomic_load_explicit(&slot_at(h->s, i)->word, memory_order_acquire) != w)
+        return EA_ERR_BUSY;
+    if (rc == EA_OK && (hc->flags & EOS_REC_TOMB))
+        return EA_ERR_NOTFOUND;
+    return rc;
+}
+
+int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen,
+               uint64_t *version)
+{
+    if (check_key(s, key, klen) != EA_OK || vlen == NULL || (buf == NULL && cap != 0))
+        return EA_ERR_INVAL;
+    struct eos_store *st = s->s;
+    uint64_t h1, h2;
+    key_hashes(st, key, klen, &h1, &h2);
+    int rc = EA_ERR_BUSY;
+    for (int tries = 0; tries < GET_TRIES && rc == EA_ERR_BUSY; tries++) {
+        if ((rc = pin(s)) != EA_OK)
+            return rc;
+        uint64_t i, w;
+        rc = probe(s, key, klen, h1, h2, &i, &w);
+        if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
+            rc = EA_ERR_NOTFOUND;
+        } else if (rc == PROBE_FOUND && !st->enc) {
+            /* Trusted fast path: copy the value straight out, then check
+             * that the slot still points at this record. */
+            struct eos_rec hc;
+            const struct eos_rec *r;
+            rc = rec_read_hdr(st, w & UNITS_MASK, &hc, &r);
+            if (rc == EA_OK && (hc.flags & EOS_REC_TOMB))
+                rc = EA_ERR_NOTFOUND;
+            else if (rc == EA_OK && hc.vlen > cap)
+                rc = EA_ERR_TOOBIG;
+            else if (rc == EA_OK && hc.vlen != 0)
+                memcpy(buf, (const uint8_t *)(r + 1) + hc.klen, hc.vlen);
+            if (atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire) != w)
+                rc = EA_ERR_BUSY;
+            else if (rc == EA_OK || rc == EA_ERR_TOOBIG)
+                *vlen = hc.vlen;
+            if (rc == EA_OK && version != NULL)
+                *version = hc.version;
+        } else if (rc == PROBE_FOUND) {
+            struct eos_rec hc;
+            rc = read_slot(s, i, w, &hc);
+            if (rc == EA_OK && (hc.klen != klen || memcmp(s->scratch, key, klen) != 0))
+                rc = EA_ERR_TAMPERED; /* the hashes matched, the key does not */
+            if (rc == EA_OK && hc.vlen > cap)
+                rc = EA_ERR_TOOBIG;
+            if (rc == EA_OK || rc == EA_ERR_TOOBIG)
+                *vlen = hc.vlen;
+            if (rc == EA_OK) {
+                if (hc.vlen != 0)
+                    memcpy(buf, s->scratch + klen, hc.vlen);
+                if (version != NULL)
+                    *version = hc.version;
+            }
+            eai_wipe(s->scratch, (size_t)hc.klen + hc.vlen);
+        }
+        unpin(s);
+    }
+    return rc;
+}
+
+int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn, void *arg)
+{
+    if (s == NULL || fn == NULL || (prefix == NULL && plen != 0))
+        return EA_ERR_INVAL;
+    struct eos_store *st = s->s;
+    for (uint64_t i = 0; i <= st->mask; i++) {
+        int rc = EA_ERR_BUSY;
+        struct eos_rec hc;
+        for (int tries = 0; tries < GET_TRIES && rc == EA_ERR_BUSY; tries++) {
+            if ((rc = pin(s)) != EA_OK)
+                return rc;
+            uint64_t w = atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire);
+            rc = w == 0 ? EA_ERR_NOTFOUND : read_slot(s, i, w, &hc);
+            unpin(s);
+        }
+        if (rc == EA_ERR_NOTFOUND)
+            continue;
+        if (rc != EA_OK)
+            return rc;
+        /* The record is in private memory now: the callback may use the
+         * store, and nothing holds a pin while it runs. */
+        if (hc.klen >= plen && (plen == 0 || memcmp(s->scratch, prefix, plen) == 0)) {
+            rc = fn(arg, s->scratch, hc.klen, s->scratch + hc.klen, hc.vlen, hc.version);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return EA_OK;
+}
+
+int ea_eos_stats(ea_eos_t *s, ea_eos_stats_t *out)
+{
+    if (s == NULL || out == NULL)
+        return EA_ERR_INVAL;
+    struct eos_store *st = s->s;
+    struct eos_hdr *hd = hdr(st);
+    memset(out, 0, sizeof *out);
+    out->keys = atomic_load_explicit(&hd->keys, memory_order_relaxed);
+    out->slots = st->st.nslots;
+    out->slots_used = atomic_load_explicit(&hd->slots_used, memory_order_relaxed);
+    out->data_bytes = st->st.data_end - st->st.off_data;
+    uint64_t bump = atomic_load_explicit(&hd->bump, memory_order_relaxed);
+    uint64_t fresh = st->st.data_end / EOS_UNIT - bump;
+    out->data_free =
+        (fresh + atomic_load_explicit(&hd->free_units, memory_order_relaxed)) * EOS_UNIT;
+    out->retired = atomic_load_explicit(&hd->retired, memory_order_relaxed);
+    out->epoch = atomic_load_explicit(&hd->epoch, memory_order_relaxed);
+    out->evictions = atomic_load_explicit(&hd->evictions, memory_order_relaxed);
+    out->sync_counter = hd->sync_ctr;
+    return EA_OK;
+}
+
+/* ---- open, format, attach ---- */
+
+static void store_free(struct eos_store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->base != NULL) {
+        if (s->owns) {
+            eai_wipe(s->base, s->size);
+            eai_mem_unmap(s->base, s->size);
+        } else if (s->fd >= 0) {
+            eai_file_unmap(s->base, s->size, s->fd);
+        }
+    }
+    eai_wipe(s, sizeof *s);
+    free(s);
+}
+
+static int derive_keys(struct eos_store *s, const uint8_t key[32])
+{
+    uint8_t out[80];
+    static const char info[] = "eactors-eos";
+    int rc = eai_hkdf_sha256(s->st.store_id, 16, key, 32, (const uint8_t *)info,
+                             sizeof info - 1, out, sizeof out);
+    if (rc == EA_OK) {
+        memcpy(s->hash_key, out, 16);
+        memcpy(s->hash_key2, out + 16, 16);
+        memcpy(s->data_key, out + 32, 32);
+        memcpy(s->mac_key, out + 64, 16);
+    }
+    eai_wipe(out, sizeof out);
+    return rc;
+}
+
+static int sync_mac(const struct eos_store *s, uint64_t ctr, uint8_t mac[16])
+{
+    uint8_t msg[24];
+    memcpy(msg, s->st.store_id, 16);
+    memcpy(msg + 16, &ctr, 8);
+    return eai_cmac_aes128(s->mac_key, msg, sizeof msg, mac);
+}
+
+/* Persistent: records `ctr` in the header under its MAC. */
+static int write_sync_ctr(struct eos_store *s, uint64_t ctr)
+{
+    uint8_t mac[16];
+    int rc = sync_mac(s, ctr, mac);
+    if (rc != EA_OK)
+        return rc;
+    hdr(s)->sync_ctr = ctr;
+    memcpy(hdr(s)->sync_mac, mac, 16);
+    return EA_OK;
+}
+
+static int format(struct eos_store *s, const char *name, const ea_eos_config_t *cfg)
+{
+    struct eos_hdr *hd = hdr(s);
+    struct eos_static st;
+    memset(&st, 0, sizeof st);
+    int rc = eai_eos_layout(s->size, cfg->keys, &st);
+    if (rc != EA_OK)
+        return rc;
+    memcpy(st.magic, eos_magic, 8);
+    st.layout = 1;
+    st.kind = (uint32_t)cfg->kind;
+    strncpy(st.name, name, sizeof st.name - 1);
+    st.key_policy = s->enc ? (cfg->key_policy ? cfg->key_policy : EA_KEYPOLICY_MRSIGNER) : 0;
+    if ((rc = eai_random(st.store_id, 16)) != EA_OK)
+        return rc;
+    uint8_t skey[32];
+    if (!s->enc) {
+        if ((rc = eai_random(st.hash_key, 16)) != EA_OK)
+            return rc;
+        memcpy(s->hash_key, st.hash_key, 16);
+    } else {
+        if (cfg->kind == EA_EOS_PERSISTENT) {
+            uint32_t v = 0;
+            if ((rc = ea_create_monotonic_counter(&st.counter, &v)) != EA_OK)
+                return rc;
+        }
+        if ((rc = eai_random(skey, sizeof skey)) != EA_OK)
+            return rc;
+        uint32_t n = ea_calc_sealed_data_size(sizeof st, sizeof skey);
+        if (n > EOS_SEALED_MAX)
+            return EA_ERR_INVAL;
+        ea_attributes_t mask = {.flags = EA_FLAGS_INITTED | EA_FLAGS_DEBUG, .xfrm = 0};
+        rc = ea_seal_data_ex(st.key_policy, mask, 0, sizeof st, (const uint8_t *)&st,
+                             sizeof skey, skey, n, (ea_sealed_data_t *)(void *)hd->sealed);
+        if (rc != EA_OK) {
+            eai_wipe(skey, sizeof skey);
+            return rc;
+        }
+        hd->sealed_size = n;
+    }
+    s->st = st;
+    if (s->enc) {
+        rc = derive_keys(s, skey);
+        eai_wipe(skey, sizeof skey);
+        if (rc != EA_OK)
+            return rc;
+    }
+    hd->st = st;
+    atomic_store_explicit(&hd->epoch, 1, memory_order_relaxed);
+    atomic_store_explicit(&hd->bump, st.off_data / EOS_UNIT, memory_order_relaxed);
+    if (cfg->kind == EA_EOS_PERSISTENT) {
+        if ((rc = write_sync_ctr(s, 0)) != EA_OK)
+            return rc;
+        if (eai_file_map_sync(s->base, s->size) != EA_OK)
+            return EA_ERR_SYS;
+    }
+    return EA_OK;
+}
+
+/* Checks an existing region's header against the layout it must have and
+ * takes the store key out of its seal. */
+static int attach(struct eos_store *s, const char *name, const ea_eos_config_t *cfg)
+{
+    struct eos_hdr *hd = hdr(s);
+    struct eos_static st;
+    memcpy(&st, &hd->st, sizeof st);
+    uint8_t skey[32];
+    if (s->enc) {
+        uint32_t n = hd->sealed_size;
+        if (n > EOS_SEALED_MAX)
+            return EA_ERR_TAMPERED;
+        uint8_t *blob = malloc(EOS_SEALED_MAX);
+        if (blob == NULL)
+            return EA_ERR_NOMEM;
+        memcpy(blob, hd->sealed, n);
+        struct eos_static auth;
+        uint32_t alen = sizeof auth, klen = sizeof skey;
+        int rc = ea_unseal_data_ex((const ea_sealed_data_t *)(void *)blob, n, (uint8_t *)&auth,
+                                   &alen, skey, &klen);
+        free(blob);
+        if (rc == EA_ERR_AUTH && memcmp(st.magic, eos_magic, 8) != 0)
+            return EA_ERR_CORRUPT;
+        if (rc != EA_OK)
+            return rc;
+        if (alen != sizeof auth || klen != sizeof skey || memcmp(&auth, &st, sizeof st) != 0) {
+            eai_wipe(skey, sizeof skey);
+            return EA_ERR_TAMPERED;
+        }
+    }
+    struct eos_static want;
+    memset(&want, 0, sizeof want);
+    if (memcmp(st.magic, eos_magic, 8) != 0 || st.layout != 1 ||
+        st.kind != (uint32_t)cfg->kind || st.size != s->size ||
+        eai_eos_layout(st.size, 0, &want) != EA_OK) {
+        eai_wipe(skey, sizeof skey);
+        return EA_ERR_CORRUPT;
+    }
+    /* The index size is the formatter's choice; everything else follows
+     * from it and the size. */
+    uint64_t keys = st.nslots / 2;
+    if (st.nslots < 64 || (st.nslots & (st.nslots - 1)) != 0 || keys > UINT32_MAX ||
+        eai_eos_layout(st.size, (uint32_t)keys, &want) != EA_OK || want.nslots != st.nslots ||
+        want.nreaders != st.nreaders || want.off_slots != st.off_slots ||
+        want.off_readers != st.off_readers || want.off_data != st.off_data ||
+        want.data_end != st.data_end) {
+        eai_wipe(skey, sizeof skey);
+        return EA_ERR_CORRUPT;
+    }
+    if (strncmp(st.name, name, sizeof st.name) != 0) {
+        eai_wipe(skey, sizeof skey);
+        return EA_ERR_NOTFOUND;
+    }
+    s->st = st;
+    if (s->enc) {
+        int rc = derive_keys(s, skey);
+        eai_wipe(skey, sizeof skey);
+        if (rc != EA_OK)
+            return rc;
+    } else {
+        memcpy(s->hash_key, st.hash_key, 16);
+    }
+    return EA_OK;
+}
+
+/* Persistent attach: the counter check, then crash recovery. Nobody else
+ * maps the file (one process at a time), so every pin is a dead reader's
+ * and every retired record is free. */
+static int recover(ea_eos_t *h)
+{
+    struct eos_store *s = h->s;
+    struct eos_hdr *hd = hdr(s);
+    uint64_t ctr = hd->sync_ctr;
+    uint8_t mac[16];
+    int rc = sync_mac(s, ctr, mac);
+    if (rc != EA_OK)
+        return rc;
+    if (!eai_ct_equal(mac, hd->sync_mac, 16))
+        return EA_ERR_TAMPERED;
+    uint32_t v = 0;
+    if ((rc = ea_read_monotonic_counter(&s->st.counter, &v)) != EA_OK)
+        return rc;
+    if (ctr < v)
+        return EA_ERR_ROLLBACK;
+    if (ctr > (uint64_t)v + 1)
+        return EA_ERR_TAMPERED;
+    if (ctr == (uint64_t)v + 1 && (rc = ea_increment_monotonic_counter(&s->st.counter, &v)) !=
+                                      EA_OK) /* the crash fell inside a sync */
+        return rc;
+    for (uint64_t i = 0; i < s->st.nreaders; i++)
+        atomic_store_explicit(&reader_at(s, i)->pin, 0, memory_order_relaxed);
+    atomic_store_explicit(&hd->syncing, 0, memory_order_relaxed);
+    uint64_t e = atomic_load_explicit(&hd->epoch, memory_order_relaxed);
+    atomic_store_explicit(&hd->epoch, e + 2, memory_order_relaxed);
+    drain(s);
+    return EA_OK;
+}
+
+static int handle_new(struct eos_store *s, ea_eos_t **out)
+{
+    ea_eos_t *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return EA_ERR_NOMEM;
+    h->s = s;
+    int rc = eai_random(&h->salt, sizeof h->salt);
+    if (rc == EA_OK)
+        rc = eai_random(h->iv_prefix, sizeof h->iv_prefix);
+    if (rc == EA_OK && s->enc)
+        rc = eai_aead_init(&h->aead, s->data_key, sizeof s->data_key);
+    if (rc == EA_OK && (h->scratch = malloc(EA_EOS_KEY_MAX + EA_EOS_VALUE_MAX)) == NULL)
+        rc = EA_ERR_NOMEM;
+    if (rc != EA_OK) {
+        if (s->enc)
+            eai_aead_fini(&h->aead);
+        free(h->scratch);
+        free(h);
+        return rc;
+    }
+    h->hint = h->salt % EOS_NREADERS;
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    *out = h;
+    return EA_OK;
+}
+
+static int map_region(struct eos_store *s, const ea_eos_config_t *cfg)
+{
+    switch (cfg->kind) {
+    case EA_EOS_TRUSTED:
+        if (cfg->region != NULL || cfg->path != NULL)
+            return EA_ERR_INVAL;
+        s->size = cfg->size;
+        s->base = eai_mem_map(cfg->size);
+        s->owns = true;
+        return s->base != NULL ? EA_OK : EA_ERR_NOMEM;
+    case EA_EOS_UNTRUSTED:
+        if (cfg->region == NULL || cfg->path != NULL || ((uintptr_t)cfg->region & 63) != 0)
+            return EA_ERR_INVAL;
+        s->size = cfg->size;
+        s->base = cfg->region;
+        return EA_OK;
+    case EA_EOS_PERSISTENT: {
+        if (cfg->region != NULL || cfg->path == NULL)
+            return EA_ERR_INVAL;
+        void *map = NULL;
+        int rc = eai_file_map(cfg->path, cfg->size, &map, &s->size, &s->fd);
+        if (rc == EA_ERR_NOTFOUND && cfg->size == 0)
+            return EA_ERR_INVAL; /* a new file needs a size */
+        if (rc != EA_OK)
+            return rc;
+        s->base = map;
+        return EA_OK;
+    }
+    }
+    return EA_ERR_INVAL;
+}
+
+static int open_store(struct eos_store *s, const char *name, const ea_eos_config_t *cfg)
+{
+    struct eos_hdr *hd = hdr(s);
+    uint32_t zero = 0;
+    if (cfg->kind == EA_EOS_TRUSTED)
+        return format(s, name, cfg);
+    /* acq_rel: the winner formats; attachers' acquire loads of `ready`
+     * pair with its release store. */
+    if (atomic_compare_exchange_strong_explicit(&hd->state, &zero, 1, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        int rc = format(s, name, cfg);
+        if (rc != EA_OK) {
+            memset(s->base, 0, EOS_HDR_SIZE);
+            return rc;
+        }
+        atomic_store_explicit(&hd->state, 2, memory_order_release);
+        if (cfg->kind == EA_EOS_PERSISTENT && eai_file_map_sync(hd, EOS_HDR_SIZE) != EA_OK)
+            return EA_ERR_SYS;
+        return EA_OK;
+    }
+    uint64_t deadline = eai_clock_ns() + UINT64_C(2000000000);
+    while (atomic_load_explicit(&hd->state, memory_order_acquire) == 1) {
+        if (cfg->kind == EA_EOS_PERSISTENT || eai_clock_ns() > deadline)
+            return cfg->kind == EA_EOS_PERSISTENT ? EA_ERR_CORRUPT : EA_ERR_BUSY;
+        eai_sleep_ns(100000);
+    }
+    if (atomic_load_explicit(&hd->state, memory_order_acquire) != 2)
+        return EA_ERR_CORRUPT;
+    return attach(s, name, cfg);
+}
+
+int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out)
+{
+    if (name == NULL || cfg == NULL || out == NULL || name[0] == '\0' ||
+        strlen(name) > EA_EOS_NAME_MAX || (unsigned)cfg->kind > EA_EOS_PERSISTENT)
+        return EA_ERR_INVAL;
+    if (cfg->key_policy != 0 && cfg->key_policy != EA_KEYPOLICY_MRSIGNER &&
+        cfg->key_policy != EA_KEYPOLICY_MRENCLAVE)
+        return EA_ERR_INVAL;
+    if (cfg->kind != EA_EOS_PERSISTENT || cfg->size != 0) {
+        struct eos_static probe_st;
+        if (eai_eos_layout(cfg->size, cfg->keys, &probe_st) != EA_OK)
+            return EA_ERR_INVAL;
+    }
+    int rc = eai_crypto_init();
+    if (rc != EA_OK)
+        return rc;
+    struct eos_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return EA_ERR_NOMEM;
+    s->fd = -1;
+    s->enc = cfg->kind != EA_EOS_TRUSTED;
+    s->lease_ns = cfg->reader_lease_ns != 0 ? cfg->reader_lease_ns : DEFAULT_LEASE_NS;
+    if ((rc = map_region(s, cfg)) != EA_OK || (rc = open_store(s, name, cfg)) != EA_OK) {
+        store_free(s);
+        return rc;
+    }
+    s->mask = s->st.nslots - 1;
+    ea_eos_t *h = NULL;
+    if ((rc = handle_new(s, &h)) != EA_OK) {
+        store_free(s);
+        return rc;
+    }
+    if (cfg->kind == EA_EOS_PERSISTENT && (rc = recover(h)) != EA_OK) {
+        ea_eos_close(h);
+        return rc;
+    }
+    *out = h;
+    return EA_OK;
+}
+
+int ea_eos_dup(ea_eos_t *s, ea_eos_t **out)
+{
+    if (s == NULL || out == NULL)
+        return EA_ERR_INVAL;
+    return handle_new(s->s, out);
+}
+
+void ea_eos_close(ea_eos_t *h)
+{
+    if (h == NULL)
+        return;
+    struct eos_store *s = h->s;
+    if (s->enc)
+        eai_aead_fini(&h->aead);
+    eai_wipe(h->scratch, EA_EOS_KEY_MAX + EA_EOS_VALUE_MAX);
+    free(h->scratch);
+    eai_wipe(h, sizeof *h);
+    free(h);
+    /* acq_rel: the last closer sees every other handle's writes. */
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        store_free(s);
+}
+
+int ea_eos_sync(ea_eos_t *h)
+{
+    if (h == NULL)
+        return EA_ERR_INVAL;
+    struct eos_store *s = h->s;
+    if (s->st.kind != EA_EOS_PERSISTENT)
+        return EA_OK;
+    struct eos_hdr *hd = hdr(s);
+    uint32_t zero = 0;
+    if (!atomic_compare_exchange_strong_explicit(&hd->syncing, &zero, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return EA_ERR_BUSY;
+    /* Data first, then the header that names the new counter value, then
+     * the counter: a crash in between leaves the header one ahead, which
+     * open accepts (and catches the counter up). */
+    int rc = eai_file_map_sync(s->base, s->size);
+    uint64_t c = hd->sync_ctr + 1;
+    uint32_t v = 0;
+    if (rc == EA_OK && c > UINT32_MAX)
+        rc = EA_ERR_LIMIT;
+    if (rc == EA_OK)
+        rc = write_sync_ctr(s, c);
+    if (rc == EA_OK)
+        rc = eai_file_map_sync(hd, EOS_HDR_SIZE);
+    if (rc == EA_OK)
+        rc = ea_increment_monotonic_counter(&s->st.counter, &v);
+    if (rc == EA_OK && v != c)
+        rc = EA_ERR_ROLLBACK;
+    atomic_store_explicit(&hd->syncing, 0, memory_order_release);
+    return rc;
+}
+
+/* ---- test hooks ---- */
+
+int eai_eos_test_pin(ea_eos_t *s, uint32_t *slot)
+{
+    int rc = pin(s);
+    if (rc == EA_OK)
+        *slot = s->pin_slot;
+    return rc;
+}
+
+int eai_eos_test_unpin(ea_eos_t *s, uint32_t slot)
+{
+    s->pin_slot = slot;
+    return unpin(s);
+}
+
+void eai_eos_test_reclaim(ea_eos_t *s)
+{
+    reclaim(s);
+}

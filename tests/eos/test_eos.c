@@ -1,0 +1,409 @@
+/*
+ * EOS over a trusted region: the API, sizes and capacity, iteration,
+ * concurrent compare-and-swap from several threads (no lost update), and
+ * reclamation held back by a stalled reader for one lease only.
+ * usage: eos_store [threads [increments-per-thread]]
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <eactors/ea_eos.h>
+
+#include "crypto/crypto.h"
+#include "eos/eos_int.h"
+#include "platform/platform.h"
+
+static int g_threads = 2;
+static int g_incs = 20000;
+
+static ea_eos_t *open_trusted(size_t size, uint32_t keys, uint64_t lease)
+{
+    ea_eos_config_t c = {.kind = EA_EOS_TRUSTED, .size = size, .keys = keys,
+                         .reader_lease_ns = lease};
+    ea_eos_t *s = NULL;
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_OK);
+    return s;
+}
+
+static void test_siphash_vector(void **state)
+{
+    (void)state;
+    /* The paper's test vector: key 00..0f, message 00..0e. */
+    uint8_t key[16], msg[15];
+    for (int i = 0; i < 16; i++)
+        key[i] = (uint8_t)i;
+    for (int i = 0; i < 15; i++)
+        msg[i] = (uint8_t)i;
+    assert_true(eai_siphash24(key, msg, sizeof msg) == UINT64_C(0xa129ca6149be45e5));
+}
+
+static void test_classes(void **state)
+{
+    (void)state;
+    uint64_t prev = 0;
+    for (unsigned c = 0; c < EOS_NCLASS; c++) {
+        uint64_t u = eai_eos_class_units(c);
+        assert_true(u > prev);
+        assert_int_equal(eai_eos_class_of(u), c);
+        assert_int_equal(eai_eos_class_of(prev + 1), c);
+        prev = u;
+    }
+    /* The largest record fits a class. */
+    uint64_t big = (64 + EA_EOS_KEY_MAX + EA_EOS_VALUE_MAX + 16 + 63) / 64;
+    assert_true(eai_eos_class_of(big) < EOS_NCLASS);
+}
+
+static void test_basics(void **state)
+{
+    (void)state;
+    ea_eos_t *s = open_trusted(1 << 20, 0, 0);
+    uint8_t buf[64];
+    size_t n = 0;
+    uint64_t v = 0;
+    assert_int_equal(ea_eos_get(s, "k", 1, buf, sizeof buf, &n, &v), EA_ERR_NOTFOUND);
+    assert_int_equal(ea_eos_put(s, "k", 1, "one", 3, &v), EA_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(ea_eos_get(s, "k", 1, buf, sizeof buf, &n, &v), EA_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(buf, "one", 3);
+    assert_int_equal(ea_eos_put(s, "k", 1, "two!", 4, &v), EA_OK);
+    assert_int_equal(v, 2);
+    /* CAS by version. */
+    assert_int_equal(ea_eos_cas(s, "k", 1, 1, "x", 1, &v), EA_ERR_VERSION);
+    assert_int_equal(v, 2);
+    assert_int_equal(ea_eos_cas(s, "k", 1, 2, "three", 5, &v), EA_OK);
+    assert_int_equal(v, 3);
+    assert_int_equal(ea_eos_cas(s, "new", 3, EA_EOS_ABSENT, "", 0, &v), EA_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(ea_eos_cas(s, "new", 3, EA_EOS_ABSENT, "", 0, &v), EA_ERR_VERSION);
+    /* Empty value, too small a buffer. */
+    assert_int_equal(ea_eos_get(s, "new", 3, NULL, 0, &n, NULL), EA_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(ea_eos_get(s, "k", 1, buf, 2, &n, NULL), EA_ERR_TOOBIG);
+    assert_int_equal(n, 5);
+    /* Delete: version check, then gone, then back with a higher version. */
+    assert_int_equal(ea_eos_del(s, "k", 1, 2), EA_ERR_VERSION);
+    assert_int_equal(ea_eos_del(s, "k", 1, EA_EOS_ANY), EA_OK);
+    assert_int_equal(ea_eos_get(s, "k", 1, buf, sizeof buf, &n, NULL), EA_ERR_NOTFOUND);
+    assert_int_equal(ea_eos_del(s, "k", 1, EA_EOS_ANY), EA_ERR_NOTFOUND);
+    assert_int_equal(ea_eos_cas(s, "k", 1, EA_EOS_ABSENT, "back", 4, &v), EA_OK);
+    assert_int_equal(v, 5);
+    /* Binary keys: a key with a zero byte is not its prefix. */
+    assert_int_equal(ea_eos_put(s, "a\0b", 3, "1", 1, NULL), EA_OK);
+    assert_int_equal(ea_eos_get(s, "a", 1, buf, sizeof buf, &n, NULL), EA_ERR_NOTFOUND);
+    ea_eos_stats_t st;
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.keys, 3);
+    ea_eos_close(s);
+}
+
+static void test_bad_sizes(void **state)
+{
+    (void)state;
+    ea_eos_t *s = NULL;
+    ea_eos_config_t c = {.kind = EA_EOS_TRUSTED, .size = 1000};
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_ERR_INVAL);
+    c.size = 1 << 20;
+    assert_int_equal(ea_eos_open("", &c, &s), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_open(NULL, &c, &s), EA_ERR_INVAL);
+    char longname[80];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    assert_int_equal(ea_eos_open(longname, &c, &s), EA_ERR_INVAL);
+    c.kind = (ea_eos_kind)7;
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_ERR_INVAL);
+    c.kind = EA_EOS_UNTRUSTED; /* needs a region */
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_ERR_INVAL);
+    c.kind = EA_EOS_TRUSTED;
+    c.key_policy = 9;
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_ERR_INVAL);
+
+    s = open_trusted(4 << 20, 0, 0);
+    static uint8_t key[EA_EOS_KEY_MAX + 1];
+    uint8_t *val = calloc(1, EA_EOS_VALUE_MAX + 1);
+    assert_non_null(val);
+    size_t n;
+    assert_int_equal(ea_eos_put(s, key, 0, "v", 1, NULL), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_put(s, NULL, 1, "v", 1, NULL), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_put(s, key, EA_EOS_KEY_MAX + 1, "v", 1, NULL), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_put(s, "k", 1, val, EA_EOS_VALUE_MAX + 1, NULL), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_put(s, "k", 1, NULL, 1, NULL), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_get(s, "k", 1, val, 1, NULL, NULL), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_del(s, "k", 1, EA_EOS_ABSENT), EA_ERR_INVAL);
+    /* The largest key and the largest value. */
+    for (size_t i = 0; i < EA_EOS_VALUE_MAX; i++)
+        val[i] = (uint8_t)(i * 31 + 7);
+    memset(key, 0xab, EA_EOS_KEY_MAX);
+    assert_int_equal(ea_eos_put(s, key, EA_EOS_KEY_MAX, val, EA_EOS_VALUE_MAX, NULL), EA_OK);
+    uint8_t *out = malloc(EA_EOS_VALUE_MAX);
+    assert_non_null(out);
+    assert_int_equal(ea_eos_get(s, key, EA_EOS_KEY_MAX, out, EA_EOS_VALUE_MAX, &n, NULL), EA_OK);
+    assert_int_equal(n, EA_EOS_VALUE_MAX);
+    assert_memory_equal(out, val, EA_EOS_VALUE_MAX);
+    free(out);
+    free(val);
+    ea_eos_close(s);
+}
+
+static void test_capacity(void **state)
+{
+    (void)state;
+    /* Data space: 256 KiB, 4 KiB values: full well before the index. */
+    ea_eos_t *s = open_trusted(256 << 10, 16, 0);
+    uint8_t val[4096];
+    int i, rc = EA_OK;
+    for (i = 0; i < 1000; i++) {
+        memset(val, i, sizeof val);
+        rc = ea_eos_put(s, &i, sizeof i, val, sizeof val, NULL);
+        if (rc != EA_OK)
+            break;
+    }
+    assert_int_equal(rc, EA_ERR_NOSPACE);
+    assert_true(i > 10);
+    /* Nothing was evicted. */
+    for (int j = 0; j < i; j++) {
+        size_t n;
+        uint8_t out[4096];
+        assert_int_equal(ea_eos_get(s, &j, sizeof j, out, sizeof out, &n, NULL), EA_OK);
+        memset(val, j, sizeof val);
+        assert_memory_equal(out, val, sizeof val);
+    }
+    /* Deleting makes room again (after the epochs move on). */
+    int zero = 0;
+    assert_int_equal(ea_eos_del(s, &zero, sizeof zero, EA_EOS_ANY), EA_OK);
+    assert_int_equal(ea_eos_put(s, &i, sizeof i, val, sizeof val, NULL), EA_OK);
+    ea_eos_close(s);
+
+    /* Index: 64 slots; small values; the 65th key does not fit. */
+    s = open_trusted(1 << 20, 16, 0);
+    for (i = 0; i < 64; i++)
+        assert_int_equal(ea_eos_put(s, &i, sizeof i, "v", 1, NULL), EA_OK);
+    assert_int_equal(ea_eos_put(s, &i, sizeof i, "v", 1, NULL), EA_ERR_NOSPACE);
+    i = 3;
+    assert_int_equal(ea_eos_put(s, &i, sizeof i, "w", 1, NULL), EA_OK); /* existing key */
+    ea_eos_close(s);
+}
+
+struct iter_acc {
+    int count;
+    size_t bytes;
+};
+
+static int count_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+                    uint64_t version)
+{
+    struct iter_acc *a = arg;
+    assert_true(klen >= 5 && memcmp(key, "user:", 5) == 0);
+    assert_int_equal(vlen, klen);
+    assert_memory_equal(val, key, klen);
+    assert_int_equal(version, 1);
+    a->count++;
+    a->bytes += vlen;
+    return 0;
+}
+
+static int stop_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+                   uint64_t version)
+{
+    (void)key, (void)klen, (void)val, (void)vlen, (void)version;
+    ++*(int *)arg;
+    return 42;
+}
+
+static void test_iter(void **state)
+{
+    (void)state;
+    ea_eos_t *s = open_trusted(1 << 20, 0, 0);
+    char k[32];
+    for (int i = 0; i < 100; i++) {
+        int n = snprintf(k, sizeof k, "%s%d", i % 2 ? "user:" : "room:", i);
+        assert_int_equal(ea_eos_put(s, k, (size_t)n, k, (size_t)n, NULL), EA_OK);
+    }
+    assert_int_equal(ea_eos_del(s, "user:1", 6, EA_EOS_ANY), EA_OK);
+    struct iter_acc a = {0, 0};
+    assert_int_equal(ea_eos_iter(s, "user:", 5, count_cb, &a), EA_OK);
+    assert_int_equal(a.count, 49);
+    int calls = 0;
+    assert_int_equal(ea_eos_iter(s, NULL, 0, stop_cb, &calls), 42);
+    assert_int_equal(calls, 1);
+    ea_eos_close(s);
+}
+
+/* Threads increment counters with read + compare-and-swap; a lost update
+ * would leave the sum short. */
+#define NCOUNTERS 2
+struct worker {
+    ea_eos_t *s;
+    int id;
+    uint64_t conflicts;
+};
+
+static void *inc_thread(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < g_incs; i++) {
+        int k = i % NCOUNTERS;
+        for (;;) {
+            uint64_t val = 0, ver = 0;
+            size_t n = 0;
+            int rc = ea_eos_get(w->s, &k, sizeof k, &val, sizeof val, &n, &ver);
+            if (rc == EA_ERR_NOTFOUND)
+                ver = EA_EOS_ABSENT, val = 0;
+            else if (rc != EA_OK || n != sizeof val)
+                return (void *)1;
+            val++;
+            rc = ea_eos_cas(w->s, &k, sizeof k, ver, &val, sizeof val, NULL);
+            if (rc == EA_OK)
+                break;
+            if (rc != EA_ERR_VERSION)
+                return (void *)2;
+            w->conflicts++;
+        }
+    }
+    return NULL;
+}
+
+/* Readers check that a value is never torn: 1 KiB of one repeated byte. */
+static _Atomic int g_stop;
+static void *reader_thread(void *arg)
+{
+    ea_eos_t *s = arg;
+    uint8_t buf[1024];
+    while (!atomic_load(&g_stop)) {
+        size_t n;
+        int rc = ea_eos_get(s, "big", 3, buf, sizeof buf, &n, NULL);
+        if (rc == EA_ERR_NOTFOUND)
+            continue;
+        if (rc != EA_OK || n != sizeof buf)
+            return (void *)1;
+        for (size_t i = 1; i < n; i++)
+            if (buf[i] != buf[0])
+                return (void *)2;
+    }
+    return NULL;
+}
+
+static void test_concurrent_cas(void **state)
+{
+    (void)state;
+    ea_eos_t *s = open_trusted(8 << 20, 0, 0);
+    int nt = g_threads;
+    struct worker *w = calloc((size_t)nt, sizeof *w);
+    pthread_t *t = calloc((size_t)nt + 1, sizeof *t);
+    ea_eos_t *rs = NULL;
+    assert_int_equal(ea_eos_dup(s, &rs), EA_OK);
+    atomic_store(&g_stop, 0);
+    assert_int_equal(pthread_create(&t[nt], NULL, reader_thread, rs), 0);
+    for (int i = 0; i < nt; i++) {
+        w[i].id = i;
+        assert_int_equal(ea_eos_dup(s, &w[i].s), EA_OK);
+        assert_int_equal(pthread_create(&t[i], NULL, inc_thread, &w[i]), 0);
+    }
+    /* This thread rewrites the big value meanwhile. */
+    uint8_t big[1024];
+    for (int i = 0; i < 5000; i++) {
+        memset(big, i, sizeof big);
+        assert_int_equal(ea_eos_put(s, "big", 3, big, sizeof big, NULL), EA_OK);
+    }
+    uint64_t conflicts = 0;
+    for (int i = 0; i < nt; i++) {
+        void *ret = (void *)9;
+        assert_int_equal(pthread_join(t[i], &ret), 0);
+        assert_null(ret);
+    }
+    atomic_store(&g_stop, 1);
+    void *rret = (void *)9;
+    assert_int_equal(pthread_join(t[nt], &rret), 0);
+    assert_null(rret);
+    uint64_t sum = 0;
+    for (int k = 0; k < NCOUNTERS; k++) {
+        uint64_t val = 0;
+        size_t n;
+        assert_int_equal(ea_eos_get(s, &k, sizeof k, &val, sizeof val, &n, NULL), EA_OK);
+        sum += val;
+    }
+    for (int i = 0; i < nt; i++) {
+        conflicts += w[i].conflicts;
+        ea_eos_close(w[i].s);
+    }
+    print_message("threads %d increments %d sum %llu conflicts %llu\n", nt, g_incs,
+                  (unsigned long long)sum, (unsigned long long)conflicts);
+    assert_int_equal(sum, (uint64_t)nt * (uint64_t)g_incs);
+    ea_eos_stats_t st;
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_true(st.retired < 1000); /* reclamation kept up */
+    ea_eos_close(rs);
+    ea_eos_close(s);
+    free(w);
+    free(t);
+}
+
+static void test_stalled_reader(void **state)
+{
+    (void)state;
+    const uint64_t lease = 50 * 1000 * 1000;
+    /* 512 KiB: the loop below writes 16x more than fits. */
+    ea_eos_t *s = open_trusted(512 << 10, 0, lease);
+    ea_eos_t *stalled = NULL;
+    assert_int_equal(ea_eos_dup(s, &stalled), EA_OK);
+    uint8_t val[4096] = {0};
+    assert_int_equal(ea_eos_put(s, "k", 1, val, sizeof val, NULL), EA_OK);
+    uint32_t slot;
+    assert_int_equal(eai_eos_test_pin(stalled, &slot), EA_OK);
+    uint64_t t0 = eai_clock_ns();
+    int nospace = 0;
+    for (int i = 0; i < 2000; i++) {
+        memset(val, i, sizeof val);
+        int rc;
+        while ((rc = ea_eos_put(s, "k", 1, val, sizeof val, NULL)) == EA_ERR_NOSPACE) {
+            nospace++;
+            assert_true(eai_clock_ns() - t0 < UINT64_C(5000000000));
+            eai_sleep_ns(1000000);
+        }
+        assert_int_equal(rc, EA_OK);
+    }
+    ea_eos_stats_t st;
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    print_message("stalled reader: %d full waits, %llu evictions, %llu retired\n", nospace,
+                  (unsigned long long)st.evictions, (unsigned long long)st.retired);
+    assert_true(st.evictions >= 1);
+    /* The stalled reader learns that it was evicted. */
+    assert_int_equal(eai_eos_test_unpin(stalled, slot), 1);
+    /* A reader that comes and goes in time is never evicted. */
+    uint64_t ev = st.evictions;
+    assert_int_equal(eai_eos_test_pin(stalled, &slot), EA_OK);
+    eai_eos_test_reclaim(s);
+    assert_int_equal(eai_eos_test_unpin(stalled, slot), 0);
+    for (int i = 0; i < 4; i++)
+        eai_eos_test_reclaim(s);
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.evictions, ev);
+    assert_int_equal(st.retired, 0);
+    ea_eos_close(stalled);
+    ea_eos_close(s);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        g_threads = atoi(argv[1]);
+    if (argc > 2)
+        g_incs = atoi(argv[2]);
+    if (g_threads < 1 || g_incs < 1)
+        return 2;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_siphash_vector), cmocka_unit_test(test_classes),
+        cmocka_unit_test(test_basics),         cmocka_unit_test(test_bad_sizes),
+        cmocka_unit_test(test_capacity),       cmocka_unit_test(test_iter),
+        cmocka_unit_test(test_concurrent_cas), cmocka_unit_test(test_stalled_reader),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

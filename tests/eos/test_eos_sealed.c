@@ -1,0 +1,389 @@
+/*
+ * EOS encrypted stores, played as enclaves of a local platform: sharing by
+ * signer or by enclave, tampered and swapped records, a modified header,
+ * persistence, rollback of the file, a writer killed with SIGKILL, and
+ * compare-and-swap from two enclave processes on one shared region.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <eactors/ea_eos.h>
+
+#include "eos/eos_int.h"
+#include "fixture.h"
+#include "platform/platform.h"
+#include "tmpdir.h"
+
+#define REGION (1u << 20)
+
+struct fx {
+    struct fx_platforms p;
+    eai_identity_t a, b, c; /* a, b: signer 1; c: signer 2 */
+    eai_local_platform_t la, lb, lc;
+    eai_counters_t mc;
+    void *region;
+    char path[128], copy[160];
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    fx_platforms_open(&f->p);
+    char err[256] = "";
+    assert_int_equal(eai_mc_open(&f->mc, &f->p.pc, f->p.dir, err, sizeof err), EA_OK);
+    fx_identity("enclave A", EA_FLAGS_MODE64BIT, 1, 1, fx_s1, &f->a);
+    fx_identity("enclave B", EA_FLAGS_MODE64BIT, 1, 1, fx_s1, &f->b);
+    fx_identity("enclave C", EA_FLAGS_MODE64BIT, 1, 1, fx_s2, &f->c);
+    eai_local_platform_init(&f->la, &f->p.pc, &f->a, &f->mc);
+    eai_local_platform_init(&f->lb, &f->p.pc, &f->b, &f->mc);
+    eai_local_platform_init(&f->lc, &f->p.pc, &f->c, &f->mc);
+    f->region = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(f->region != MAP_FAILED);
+    snprintf(f->path, sizeof f->path, "%s/store.eos", f->p.dir);
+    snprintf(f->copy, sizeof f->copy, "%s/store.old", f->p.dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    munmap(f->region, REGION);
+    eai_trust_bind(NULL);
+    eai_mc_close(&f->mc);
+    fx_platforms_close(&f->p);
+    free(f);
+    return 0;
+}
+
+static int open_shared(struct fx *f, const eai_local_platform_t *lp, uint16_t policy,
+                       ea_eos_t **s)
+{
+    fx_as(lp);
+    ea_eos_config_t c = {.kind = EA_EOS_UNTRUSTED, .size = REGION, .region = f->region,
+                         .key_policy = policy};
+    return ea_eos_open("shared", &c, s);
+}
+
+static int open_file(struct fx *f, size_t size, ea_eos_t **s)
+{
+    fx_as(&f->la);
+    ea_eos_config_t c = {.kind = EA_EOS_PERSISTENT, .size = size, .path = f->path};
+    return ea_eos_open("file", &c, s);
+}
+
+/* The region holds no key or value in the clear. */
+static int region_has(const void *region, size_t size, const char *text)
+{
+    return memmem(region, size, text, strlen(text)) != NULL;
+}
+
+static void test_share_by_signer(void **state)
+{
+    struct fx *f = *state;
+    ea_eos_t *sa = NULL, *sb = NULL, *sc = NULL;
+    uint8_t buf[64];
+    size_t n;
+    assert_int_equal(open_shared(f, &f->la, 0, &sa), EA_OK);
+    assert_int_equal(ea_eos_put(sa, "alice@example", 13, "roster: bob", 11, NULL), EA_OK);
+    assert_false(region_has(f->region, REGION, "alice@example"));
+    assert_false(region_has(f->region, REGION, "roster: bob"));
+    /* B, same signer, opens it; C, another signer, cannot. */
+    assert_int_equal(open_shared(f, &f->lb, 0, &sb), EA_OK);
+    assert_int_equal(ea_eos_get(sb, "alice@example", 13, buf, sizeof buf, &n, NULL), EA_OK);
+    assert_memory_equal(buf, "roster: bob", 11);
+    assert_int_equal(ea_eos_put(sb, "from-b", 6, "\x00\x01\x02", 3, NULL), EA_OK);
+    fx_as(&f->la);
+    assert_int_equal(ea_eos_get(sa, "from-b", 6, buf, sizeof buf, &n, NULL), EA_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(open_shared(f, &f->lc, 0, &sc), EA_ERR_AUTH);
+    /* Another name in the same region: not this store. */
+    fx_as(&f->la);
+    ea_eos_config_t c = {.kind = EA_EOS_UNTRUSTED, .size = REGION, .region = f->region};
+    assert_int_equal(ea_eos_open("other", &c, &sc), EA_ERR_NOTFOUND);
+    ea_eos_close(sa);
+    ea_eos_close(sb);
+    /* MRENCLAVE policy: B cannot open A's store. */
+    memset(f->region, 0, REGION);
+    assert_int_equal(open_shared(f, &f->la, EA_KEYPOLICY_MRENCLAVE, &sa), EA_OK);
+    assert_int_equal(open_shared(f, &f->lb, 0, &sb), EA_ERR_AUTH);
+    assert_int_equal(open_shared(f, &f->la, 0, &sb), EA_OK);
+    ea_eos_close(sb);
+    ea_eos_close(sa);
+    /* Outside an enclave there is no seal key. */
+    eai_trust_bind(NULL);
+    memset(f->region, 0, REGION);
+    c.key_policy = 0;
+    assert_int_equal(ea_eos_open("shared", &c, &sa), EA_ERR_PERM);
+}
+
+/* The slot's record of `key` in store `s` (test only: through the index). */
+static struct eos_rec *rec_of(void *region, uint64_t nth_slot_used)
+{
+    struct eos_hdr *h = region;
+    struct eos_slot *sl = (struct eos_slot *)((uint8_t *)region + h->st.off_slots);
+    uint64_t seen = 0;
+    for (uint64_t i = 0; i < h->st.nslots; i++) {
+        uint64_t w = atomic_load(&sl[i].word);
+        if (w != 0 && seen++ == nth_slot_used)
+            return (struct eos_rec *)((uint8_t *)region + (w & 0xffffffffu) * EOS_UNIT);
+    }
+    return NULL;
+}
+
+static void test_tamper_and_swap(void **state)
+{
+    struct fx *f = *state;
+    memset(f->region, 0, REGION);
+    ea_eos_t *s = NULL;
+    assert_int_equal(open_shared(f, &f->la, 0, &s), EA_OK);
+    char k[8], v[100];
+    for (int i = 0; i < 3; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        memset(v, 'a' + i, sizeof v);
+        assert_int_equal(ea_eos_put(s, k, 4, v, sizeof v, NULL), EA_OK);
+    }
+    uint8_t buf[128];
+    size_t n;
+    /* Flip one ciphertext byte of the first record in the index. */
+    struct eos_rec *r0 = rec_of(f->region, 0), *r1 = rec_of(f->region, 1);
+    assert_non_null(r0);
+    /* Both records have one size class: copy whole blocks. */
+    assert_int_equal(r0->cls, r1->cls);
+    size_t bs = eai_eos_class_units(r0->cls) * EOS_UNIT;
+    uint8_t save[512], t1[512];
+    assert_true(bs <= sizeof save);
+    memcpy(save, r0, bs);
+    ((uint8_t *)(r0 + 1))[10] ^= 1;
+    int tampered = 0, fine = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        int rc = ea_eos_get(s, k, 4, buf, sizeof buf, &n, NULL);
+        tampered += rc == EA_ERR_TAMPERED;
+        fine += rc == EA_OK;
+    }
+    assert_int_equal(tampered, 1); /* that record fails alone */
+    assert_int_equal(fine, 2);
+    memcpy(r0, save, bs);
+    /* An edited version (in the AAD) fails too. */
+    r0->version += 1;
+    tampered = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        tampered += ea_eos_get(s, k, 4, buf, sizeof buf, &n, NULL) == EA_ERR_TAMPERED;
+    }
+    assert_int_equal(tampered, 1);
+    memcpy(r0, save, bs);
+    /* Swap two records (same size): both keys report tampering. */
+    memcpy(t1, r1, bs);
+    memcpy(r1, r0, bs);
+    memcpy(r0, t1, bs);
+    tampered = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        tampered += ea_eos_get(s, k, 4, buf, sizeof buf, &n, NULL) == EA_ERR_TAMPERED;
+    }
+    assert_int_equal(tampered, 2);
+    ea_eos_close(s);
+    /* A modified header (the index size) is refused at open. */
+    struct eos_hdr *h = f->region;
+    h->st.nslots *= 2;
+    assert_int_equal(open_shared(f, &f->la, 0, &s), EA_ERR_TAMPERED);
+    h->st.nslots /= 2;
+    assert_int_equal(open_shared(f, &f->la, 0, &s), EA_OK);
+    ea_eos_close(s);
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (eai_file_read_all(from, 64u << 20, &buf, &n) != EA_OK)
+        return -1;
+    FILE *o = fopen(to, "wb");
+    int ok = o != NULL && fwrite(buf, 1, n, o) == n;
+    if (o != NULL)
+        ok &= fclose(o) == 0;
+    free(buf);
+    return ok ? 0 : -1;
+}
+
+static void test_persist_and_rollback(void **state)
+{
+    struct fx *f = *state;
+    ea_eos_t *s = NULL;
+    uint8_t buf[64];
+    size_t n;
+    unlink(f->path);
+    assert_int_equal(open_file(f, 0, &s), EA_ERR_INVAL); /* a new file needs a size */
+    assert_int_equal(open_file(f, REGION, &s), EA_OK);
+    assert_int_equal(ea_eos_put(s, "k", 1, "v1", 2, NULL), EA_OK);
+    assert_int_equal(ea_eos_sync(s), EA_OK);
+    ea_eos_close(s);
+    assert_int_equal(copy_file(f->path, f->copy), 0);
+    assert_int_equal(open_file(f, 0, &s), EA_OK);
+    assert_int_equal(ea_eos_get(s, "k", 1, buf, sizeof buf, &n, NULL), EA_OK);
+    assert_memory_equal(buf, "v1", 2);
+    assert_int_equal(ea_eos_put(s, "k", 1, "v2", 2, NULL), EA_OK);
+    assert_int_equal(ea_eos_sync(s), EA_OK);
+    ea_eos_stats_t st;
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.sync_counter, 2);
+    ea_eos_close(s);
+    /* Put the older file back: refused. */
+    assert_int_equal(copy_file(f->copy, f->path), 0);
+    assert_int_equal(open_file(f, 0, &s), EA_ERR_ROLLBACK);
+    /* Another enclave's signer cannot open the file at all. */
+    fx_as(&f->lc);
+    ea_eos_config_t c = {.kind = EA_EOS_PERSISTENT, .path = f->path};
+    assert_int_equal(ea_eos_open("file", &c, &s), EA_ERR_AUTH);
+    unlink(f->path);
+    unlink(f->copy);
+}
+
+/* A child writes key i = value i and syncs every 8 writes, reporting each
+ * synced count on a pipe; the parent kills it with SIGKILL mid-loop and
+ * reopens: every synced key is there and every key present is whole. */
+static void test_crash(void **state)
+{
+    struct fx *f = *state;
+    unlink(f->path);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        ea_eos_t *s = NULL;
+        if (open_file(f, 4u << 20, &s) != EA_OK)
+            _exit(3);
+        char v[300];
+        for (uint32_t i = 0;; i++) {
+            memset(v, (int)(i & 0xff), sizeof v);
+            memcpy(v, &i, sizeof i);
+            if (ea_eos_put(s, &i, sizeof i, v, 100 + i % 200, NULL) != EA_OK)
+                _exit(4);
+            if (i % 8 == 7) {
+                if (ea_eos_sync(s) != EA_OK)
+                    _exit(5);
+                uint32_t done = i + 1;
+                if (write(fds[1], &done, sizeof done) != sizeof done)
+                    _exit(6);
+            }
+            if (i > 5000)
+                i = 0; /* keep rewriting: stays within the store */
+        }
+    }
+    close(fds[1]);
+    uint32_t acked = 0, x;
+    uint64_t t0 = eai_clock_ns();
+    while (eai_clock_ns() - t0 < UINT64_C(300000000) && read(fds[0], &x, sizeof x) == sizeof x)
+        acked = x > acked ? x : acked;
+    kill(pid, SIGKILL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    close(fds[0]);
+    assert_true(acked > 0);
+    ea_eos_t *s = NULL;
+    uint64_t o0 = eai_clock_ns();
+    assert_int_equal(open_file(f, 0, &s), EA_OK);
+    uint64_t open_ns = eai_clock_ns() - o0;
+    char v[300], want[300];
+    size_t n;
+    uint32_t present = 0;
+    for (uint32_t i = 0; i <= 5001; i++) {
+        int rc = ea_eos_get(s, &i, sizeof i, v, sizeof v, &n, NULL);
+        if (i < acked && acked <= 5001)
+            assert_int_equal(rc, EA_OK);
+        if (rc == EA_ERR_NOTFOUND)
+            continue;
+        assert_int_equal(rc, EA_OK); /* no torn record is accepted */
+        memset(want, (int)(i & 0xff), sizeof want);
+        memcpy(want, &i, sizeof i);
+        assert_int_equal(n, 100 + i % 200);
+        assert_memory_equal(v, want, n);
+        present++;
+    }
+    print_message("crash: %u writes acknowledged by sync, %u keys present, reopen %.2f ms\n",
+                  acked, present, (double)open_ns / 1e6);
+    assert_true(open_ns < UINT64_C(1000000000));
+    ea_eos_close(s);
+    unlink(f->path);
+}
+
+/* Two enclave processes (A and B, one signer) increment one counter in a
+ * shared region with compare-and-swap. */
+#define XINC 3000
+static void test_two_enclaves(void **state)
+{
+    struct fx *f = *state;
+    memset(f->region, 0, REGION);
+    ea_eos_t *s = NULL;
+    assert_int_equal(open_shared(f, &f->la, 0, &s), EA_OK);
+    pid_t pids[2];
+    for (int p = 0; p < 2; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            ea_eos_t *c = NULL;
+            if (open_shared(f, p ? &f->lb : &f->la, 0, &c) != EA_OK)
+                _exit(3);
+            for (int i = 0; i < XINC; i++) {
+                for (;;) {
+                    uint64_t val = 0, ver = EA_EOS_ABSENT;
+                    size_t n;
+                    int rc = ea_eos_get(c, "ctr", 3, &val, sizeof val, &n, &ver);
+                    if (rc == EA_ERR_NOTFOUND)
+                        val = 0, ver = EA_EOS_ABSENT;
+                    else if (rc != EA_OK)
+                        _exit(4);
+                    val++;
+                    rc = ea_eos_cas(c, "ctr", 3, ver, &val, sizeof val, NULL);
+                    if (rc == EA_OK)
+                        break;
+                    if (rc != EA_ERR_VERSION)
+                        _exit(5);
+                }
+            }
+            ea_eos_close(c);
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < 2; p++) {
+        int status;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    uint64_t val = 0;
+    size_t n;
+    assert_int_equal(ea_eos_get(s, "ctr", 3, &val, sizeof val, &n, NULL), EA_OK);
+    assert_int_equal(val, 2 * XINC);
+    ea_eos_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_share_by_signer),
+        cmocka_unit_test(test_tamper_and_swap),
+        cmocka_unit_test(test_persist_and_rollback),
+        cmocka_unit_test(test_crash),
+        cmocka_unit_test(test_two_enclaves),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
