@@ -53,6 +53,13 @@ struct eai_sys_park {
     bool poll_armed, futex_armed;
 };
 
+/* Completions the kernel holds back for us (COOP_TASKRUN: it does not
+ * interrupt the worker to post them; it raises a flag in the ring). */
+static bool held_back(struct io_uring *ring)
+{
+    return (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN) != 0;
+}
+
 static void prep_futex(struct io_uring_sqe *sqe, _Atomic uint32_t *word, uint32_t val)
 {
     io_uring_prep_rw(OP_FUTEX_WAIT, sqe, (int)FUTEX2_U32, (const void *)word, 0, val);
@@ -103,14 +110,21 @@ static bool reap(struct sys *s)
 
 void eai_sys_park_reap(struct sys *s)
 {
-    if (s->park != NULL && io_uring_cq_ready(&s->park->ring) > 0)
+    if (s->park == NULL)
+        return;
+    if (io_uring_cq_ready(&s->park->ring) == 0 && held_back(&s->park->ring))
+        (void)io_uring_get_events(&s->park->ring);
+    if (io_uring_cq_ready(&s->park->ring) > 0)
         (void)reap(s);
 }
 
 static void park_poll(void *arg)
 {
     struct sys *s = arg;
-    if (io_uring_cq_ready(&s->park->ring) > 0 && reap(s))
+    struct io_uring *ring = &s->park->ring;
+    if (io_uring_cq_ready(ring) == 0 && held_back(ring))
+        (void)io_uring_get_events(ring);
+    if (io_uring_cq_ready(ring) > 0 && reap(s))
         eai_actor_wake(s->self);
 }
 
@@ -118,6 +132,8 @@ static void park_wait(void *arg, _Atomic uint32_t *state, uint32_t parked)
 {
     struct sys *s = arg;
     struct eai_sys_park *p = s->park;
+    if (io_uring_cq_ready(&p->ring) == 0 && held_back(&p->ring))
+        (void)io_uring_get_events(&p->ring);
     if (io_uring_cq_ready(&p->ring) == 0) {
         if (!p->futex_armed) {
             struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
@@ -157,7 +173,12 @@ bool eai_sys_park_start(struct sys *s)
     struct eai_sys_park *p = calloc(1, sizeof *p);
     if (p == NULL)
         return false;
-    if (io_uring_queue_init(8, &p->ring, 0) != 0) {
+    /* Cooperative task running: a ready descriptor does not interrupt the
+     * running worker (an IPI per readiness); the worker finds the flag at
+     * its next poll. Kernels before 5.19 refuse the flags: then none. */
+    if (io_uring_queue_init(8, &p->ring, IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG) !=
+            0 &&
+        io_uring_queue_init(8, &p->ring, 0) != 0) {
         free(p);
         return false;
     }
