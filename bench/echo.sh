@@ -11,7 +11,9 @@
 # generator by taskset to ECHO_CPUS.
 # Usage: bench/echo.sh BUILD_DIR. CSV on stdout:
 #   bench,server,connections,requests_per_s,p50_us,p99_us,cpu_us_per_req,ratio_vs_floor
-# server is 'eactors' or the baseline 'epoll-floor'. cpu_us_per_req is the
+# server is 'eactors', 'eactors-iothread' (the same with EA_SYS_IO_THREAD=1:
+# the system actor's io thread instead of its worker's io_uring park) or the
+# baseline 'epoll-floor'. cpu_us_per_req is the
 # server's utime+stime (for eactors the launcher and everything it forked)
 # from /proc before and after the load, over the requests counted (so it
 # includes the warm-up's share). ratio_vs_floor is the time per request
@@ -29,7 +31,7 @@ CONNS=${ECHO_CONNS:-1 64}
 SECS=${ECHO_SECONDS:-5}
 SIZE=${ECHO_SIZE:-64}
 CPUS=${ECHO_CPUS:-0-1}
-PORT_EA=17007 PORT_FLOOR=17008
+PORT_EA=17007 PORT_FLOOR=17008 PORT_EAT=17009
 LOAD=$BUILD/bench/ea_bench_echo_load
 FLOOR=$BUILD/bench/ea_bench_epoll_echo
 HZ=$(getconf CLK_TCK)
@@ -73,28 +75,41 @@ measure() { # name port conns pid
         'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
 }
 
-# Both servers run side by side; each count measures eactors, then the floor.
+# The servers run side by side; each count measures eactors, eactors with
+# the io thread, then the floor.
 sed "s/7007/$PORT_EA/g" "$BUILD/examples/echo/echo.xml" >"$OUT/echo.xml"
 EACTORS_IMAGE_PATH=$BUILD/examples/echo "$BUILD/tools/eactors" run --quiet "$OUT/echo.xml" \
     >"$OUT/eactors.out" 2>"$OUT/eactors.err" &
 ea=$!
+# The same example with the system actor's former io thread (EA_SYS_IO_THREAD=1,
+# the fallback where io_uring's futex wait is missing), to compare the
+# worker's io_uring park with it in the same run.
+sed "s/7007/$PORT_EAT/g" "$BUILD/examples/echo/echo.xml" >"$OUT/echo-iothread.xml"
+EA_SYS_IO_THREAD=1 EACTORS_IMAGE_PATH=$BUILD/examples/echo "$BUILD/tools/eactors" run --quiet \
+    "$OUT/echo-iothread.xml" >"$OUT/eactors-iothread.out" 2>"$OUT/eactors-iothread.err" &
+eat=$!
 taskset -c "$CPUS" "$FLOOR" $PORT_FLOOR >"$OUT/floor.out" 2>"$OUT/floor.err" &
 fl=$!
 wait_listening "$OUT/eactors.out" $ea || { echo "bench/echo: eactors did not start; see $OUT/eactors.err" >&2; FAILED=1; }
+wait_listening "$OUT/eactors-iothread.out" $eat || { echo "bench/echo: eactors (io thread) did not start; see $OUT/eactors-iothread.err" >&2; FAILED=1; }
 wait_listening "$OUT/floor.out" $fl || { echo "bench/echo: the epoll floor did not start; see $OUT/floor.err" >&2; FAILED=1; }
 
 echo "bench,server,connections,requests_per_s,p50_us,p99_us,cpu_us_per_req,ratio_vs_floor"
 for c in $CONNS; do
     read -r e_rps e_p50 e_p99 e_cpu < <(measure eactors $PORT_EA "$c" $ea)
+    read -r t_rps t_p50 t_p99 t_cpu < <(measure eactors-iothread $PORT_EAT "$c" $eat)
     read -r f_rps f_p50 f_p99 f_cpu < <(measure epoll-floor $PORT_FLOOR "$c" $fl)
     # measure runs in a subshell, so a failed run is known here by its NA.
-    [ "$e_rps" = NA ] || [ "$f_rps" = NA ] && FAILED=1
+    [ "$e_rps" = NA ] || [ "$t_rps" = NA ] || [ "$f_rps" = NA ] && FAILED=1
     ratio=$(awk -v e="$e_rps" -v f="$f_rps" 'BEGIN { if (e + 0 > 0 && f + 0 > 0) printf "%.2f", f / e; else print "NA" }')
+    tratio=$(awk -v e="$t_rps" -v f="$f_rps" 'BEGIN { if (e + 0 > 0 && f + 0 > 0) printf "%.2f", f / e; else print "NA" }')
     fr=$(awk -v f="$f_rps" 'BEGIN { print (f + 0 > 0) ? "1.00" : "NA" }')
     echo "echo,eactors,$c,$e_rps,$e_p50,$e_p99,$e_cpu,$ratio"
+    echo "echo,eactors-iothread,$c,$t_rps,$t_p50,$t_p99,$t_cpu,$tratio"
     echo "echo,epoll-floor,$c,$f_rps,$f_p50,$f_p99,$f_cpu,$fr"
 done
 
 kill -INT $ea 2>/dev/null; wait $ea
+kill -INT $eat 2>/dev/null; wait $eat
 kill -TERM $fl 2>/dev/null; wait $fl
 exit $FAILED

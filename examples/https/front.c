@@ -45,6 +45,12 @@ struct fconn {
     int lingering; /* write side shut; input read and dropped until close */
     uint64_t linger_until;
     uint64_t dropped;
+    /* Waiting for a free node, to be retried at the next step (a storm of
+     * connections empties the channels' pools): plaintext for the handler
+     * (in order; no RECV is asked meanwhile) and the next RECV. */
+    char *apend;
+    uint32_t apend_len;
+    int want_recv;
 };
 
 struct front {
@@ -63,6 +69,7 @@ struct front {
     int busy;
     uint32_t npend;       /* connections with bytes in `pend` */
     uint32_t nlinger;     /* connections lingering */
+    uint32_t nwant;       /* connections with want_recv set */
     int32_t linger_timer; /* periodic timer while any lingers, else -1 */
     int accepting;        /* an ACCEPT is in flight on the listener */
     int linger_timer_asked;
@@ -183,16 +190,28 @@ static void conn_close(struct front *s, struct fconn *c)
     ea_tls_free(c->tls);
     s->nlinger -= c->lingering;
     s->npend -= c->pend_len > 0;
+    s->nwant -= c->want_recv;
     free(c->pend);
+    free(c->apend);
     memset(c, 0, sizeof *c);
     s->closed++;
 }
 
+/* Asks for the connection's next bytes, now or (no node free, or plaintext
+ * still waiting for the handler) at a later step. False if it cannot be
+ * asked at all. */
 static bool ask_recv(struct front *s, struct fconn *c)
 {
-    if (c->recv_out)
+    if (c->recv_out || c->want_recv)
         return true;
-    if (ea_net_recv(&s->sys, c->h, RECV_MAX) < 0)
+    int64_t rc = c->apend_len > 0 ? EA_ERR_NOBUFS : ea_net_recv(&s->sys, c->h, RECV_MAX);
+    if (rc == EA_ERR_NOBUFS || rc == EA_ERR_LIMIT) {
+        c->want_recv = 1;
+        s->nwant++;
+        s->busy = 1;
+        return true;
+    }
+    if (rc < 0)
         return false;
     c->recv_out = 1;
     return true;
@@ -216,7 +235,7 @@ static void linger_or_close(struct front *s, struct fconn *c)
 
 static void maybe_finish(struct front *s, struct fconn *c)
 {
-    if (c->closing && c->sends == 0 && c->pend_len == 0)
+    if (c->closing && c->sends == 0 && c->pend_len == 0 && c->apend_len == 0)
         linger_or_close(s, c);
 }
 
@@ -247,14 +266,11 @@ static void deliver(struct front *s, struct fconn *c, const char *data, uint32_t
         return;
     }
     size_t room = ea_conn_max(s->app) - sizeof(struct hop);
-    while (len > 0) {
+    while (len > 0 && c->apend_len == 0) {
         uint32_t n = len < room ? len : (uint32_t)room;
         ea_cargo_t m;
-        if (ea_cargo_alloc(s->app, sizeof(struct hop) + n, &m) != EA_OK) {
-            s->busy = 1; /* the handler is behind: this request is lost; close */
-            c->closing = 1;
-            return;
-        }
+        if (ea_cargo_alloc(s->app, sizeof(struct hop) + n, &m) != EA_OK)
+            break; /* the handler is behind: kept below */
         struct hop h = {(uint32_t)(c - s->c), KIND_DATA};
         memcpy(m.data, &h, sizeof h);
         memcpy((char *)m.data + sizeof h, data, n);
@@ -266,6 +282,44 @@ static void deliver(struct front *s, struct fconn *c, const char *data, uint32_t
         data += n;
         len -= n;
     }
+    if (len > 0) {
+        char *p = realloc(c->apend, c->apend_len + len);
+        if (p == NULL) {
+            c->closing = 1; /* out of memory: this request is lost; close */
+            return;
+        }
+        memcpy(p + c->apend_len, data, len);
+        c->apend = p;
+        c->apend_len += len;
+        s->busy = 1;
+        if (!c->want_recv) { /* the retry list */
+            c->want_recv = 1;
+            s->nwant++;
+        }
+    }
+}
+
+/* Retries what waits for a node on connection c: its plaintext for the
+ * handler, then its RECV. */
+static void retry_want(struct front *s, struct fconn *c)
+{
+    if (c->apend_len > 0) {
+        char *p = c->apend;
+        uint32_t len = c->apend_len;
+        c->apend = NULL;
+        c->apend_len = 0;
+        deliver(s, c, p, len);
+        free(p);
+    }
+    if (c->apend_len > 0) {
+        s->busy = 1;
+        return;
+    }
+    c->want_recv = 0;
+    s->nwant--;
+    if (!c->closing && !ask_recv(s, c))
+        c->closing = 1;
+    maybe_finish(s, c);
 }
 
 static void on_recv(struct front *s, struct fconn *c, const ea_sys_event_t *ev)
@@ -453,6 +507,7 @@ static int front_body(ea_actor_t *self, void *state)
             if (s->c[i].used) {
                 ea_tls_free(s->c[i].tls);
                 free(s->c[i].pend);
+                free(s->c[i].apend);
                 s->c[i].used = 0;
             }
         ea_tls_ctx_free(s->ctx);
@@ -474,6 +529,9 @@ static int front_body(ea_actor_t *self, void *state)
             retry_pending(s, &s->c[i]);
             maybe_finish(s, &s->c[i]);
         }
+    for (uint32_t i = 0; s->nwant > 0 && i < SLOTS; i++)
+        if (s->c[i].used && s->c[i].want_recv)
+            retry_want(s, &s->c[i]);
     int budget = 256, rc;
     ea_sys_event_t ev;
     while (budget-- > 0 && (rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY) {

@@ -66,6 +66,7 @@ struct app {
         char *data;
         uint32_t len;
     } outq[512];
+#define OUTQ_READ_MAX 256 /* replies queued above which the front is not read */
     int nout;
     char scratch[16384]; /* a small response, head and body together */
 };
@@ -368,8 +369,15 @@ static int app_body(ea_actor_t *self, void *state)
             ea_cargo_release(&ev.cargo);
         }
     }
+    /* Replies that wait for a node (nout > 0) may be waiting for one that
+     * the front's own messages hold: the channel's two directions share one
+     * pool, and a storm of new connections can fill it with messages to
+     * us. Only reading them frees nodes, so they are still read, one at a
+     * time and each followed by a flush, while the queue of replies is
+     * short (it grows by about one reply per message read, and each read
+     * frees the node one queued reply then goes out in). */
     int budget = 64;
-    for (; budget > 0 && s->nout == 0; budget--) {
+    for (; budget > 0 && s->nout < OUTQ_READ_MAX; budget--) {
         ea_cargo_t m;
         if (ea_cargo_recv(s->front, &m) != EA_OK)
             break;
@@ -386,6 +394,8 @@ static int app_body(ea_actor_t *self, void *state)
             }
         }
         ea_cargo_release(&m);
+        if (s->nout > 0)
+            flush_out(s);
     }
     /* More may be waiting (budget used up) or queued for the front. */
     return s->nout > 0 || budget == 0 ? EA_BUSY : EA_IDLE;

@@ -109,18 +109,21 @@ _Static_assert(sizeof(ea_sys_msg_t) == 40, "system message header layout");
 
 /* ---------------------------------------------------------- client side */
 
-#define EA_SYS_MAX_PENDING 4096 /**< requests in flight per client */
+#define EA_SYS_MAX_HANDLES 16384 /**< handles owned per client */
+
+/** Requests in flight per client: a receive and a send on each handle it
+ *  may own (a server with a RECV waiting on every connection). */
+#define EA_SYS_MAX_PENDING (2 * EA_SYS_MAX_HANDLES)
 /** Longest text an error completion carries (the system actor cuts longer
  *  ones; a client refuses a longer one as corrupt). */
 #define EA_SYS_ERRTEXT_MAX 255u
-#define EA_SYS_MAX_HANDLES 16384 /**< handles owned per client */
 
 /**
  * A requester's view of one channel to a system actor: the requests in
  * flight and the handles it owns, in two hash tables (open addressing, at
  * most half full) so that a completion is checked in constant time however
  * many connections the actor serves. Lives in the actor's state (about
- * 450 KiB). Not thread-safe (one actor).
+ * 1.8 MiB). Not thread-safe (one actor).
  */
 typedef struct ea_sys_client {
     ea_conn_t *conn;

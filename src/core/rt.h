@@ -171,6 +171,7 @@ struct eai_layout {
 
 struct eai_domain;
 struct eai_worker;
+struct eai_io_park; /* core/sysapi.h */
 
 /* One end of a channel (private). */
 struct ea_conn {
@@ -251,6 +252,10 @@ struct eai_worker {
     bool started;
     bool stop_seen;
     eai_idle_t idle;
+    /* The wait of a system actor bound here that sleeps in the kernel for
+     * its I/O and its wake-ups at once (eai_worker_io_park), or NULL: the
+     * worker then parks on its futex word alone. */
+    const struct eai_io_park *io;
 };
 
 /* A domain: the host or one enclave, as run by this process. */

@@ -17,6 +17,13 @@
  *   worker:  state = PARKED;      fence; if ready non-empty -> do not sleep
  * and the futex re-checks state == PARKED in the kernel before sleeping.
  *
+ * A worker that runs a system actor may instead park in that actor's own
+ * wait (eai_io_park_t, core/sysapi.h): one kernel wait for the actor's
+ * descriptors and for a futex wake on the same `state` word, so that
+ * wakers need not know. Its poll runs after every step of that worker; on
+ * every other worker `io` is NULL and costs one predicted branch after a
+ * step and in the spin loop, nothing in the wake path.
+ *
  * Idle actors are never polled: only ids in the ready queue run, so the cost
  * per message does not depend on how many idle actors a worker holds.
  *
@@ -46,6 +53,7 @@
 #include <string.h>
 
 #include "core/rt.h"
+#include "core/sysapi.h"
 
 _Thread_local struct ea_actor *eai_current;
 
@@ -243,7 +251,10 @@ static void park(struct eai_worker *w)
         atomic_store_explicit(&w->shm->state, EAI_W_RUNNING, memory_order_relaxed);
         return;
     }
-    eai_futex_wait(&w->shm->state, EAI_W_PARKED, 0);
+    if (w->io != NULL)
+        w->io->wait(w->io->arg, &w->shm->state, EAI_W_PARKED);
+    else
+        eai_futex_wait(&w->shm->state, EAI_W_PARKED, 0);
     atomic_store_explicit(&w->shm->state, EAI_W_RUNNING, memory_order_relaxed);
 }
 
@@ -277,6 +288,8 @@ void *eai_worker_main(void *arg)
             struct ea_actor *a = lookup(w, id);
             if (a != NULL)
                 run_one(w, a);
+            if (w->io != NULL)
+                w->io->poll(w->io->arg);
             polls = 0;
             continue;
         }
@@ -287,6 +300,8 @@ void *eai_worker_main(void *arg)
             continue;
         }
         if (++polls < SPIN_POLLS || w->idle == EAI_IDLE_SPIN) {
+            if (w->io != NULL)
+                w->io->poll(w->io->arg);
             eai_cpu_relax();
             continue;
         }

@@ -52,3 +52,14 @@ void eai_actor_wake(ea_actor_t *a)
 {
     eai_wake(a->rec, a->worker->ready, a->worker->shm, a->id);
 }
+
+bool eai_worker_io_park(ea_actor_t *self, const eai_io_park_t *p)
+{
+    struct eai_worker *w = self->worker;
+    if (self->dom->enclave != EAI_HOST)
+        return false;
+    if (p != NULL && w->io != NULL && w->io != p)
+        return false;
+    w->io = p;
+    return true;
+}

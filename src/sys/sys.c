@@ -10,15 +10,29 @@
  * Threads. The actor's body runs on its host worker like any actor and does
  * every system call that acts on a request. It may never block: the worker
  * runs other actors, and the run's stop path needs it back. Readiness comes
- * from one io thread per system actor, made in the constructor (host
- * constructors run unconfined on their worker), which blocks in epoll_wait
- * and does nothing but report: for each ready descriptor it sets the slot's
- * `queued` flag (0 -> 1), pushes the slot index into a private MPMC mbox
- * (ea_queue.h) and wakes the actor. The flag keeps each index in the mbox at
- * most once, so the mbox (one cell per slot) never overflows. An idle system
- * actor costs nothing: the io thread sleeps in the kernel, the worker parks.
+ * from the epoll set, and the worker waits for it itself (park.c): when it
+ * has nothing to run it sleeps in one io_uring wait on the epoll set and on
+ * its own futex word, so a ready descriptor and a requester's wake-up both
+ * end the same sleep; between steps it sees a ready descriptor by reading
+ * the ring's memory, and the body then takes every ready event in one
+ * epoll_wait(0) (drain_events). No thread sits between the kernel and the
+ * actor. An idle system actor costs nothing: its worker sleeps in the
+ * kernel.
  *
- * Lost readiness. Descriptors are registered edge-triggered. The body pops
+ * The io thread (fallback). Where io_uring or its futex wait is missing
+ * (kernels before 6.7, a seccomp profile that refuses io_uring), or
+ * EA_SYS_IO_THREAD=1 asks for it, one io thread per system actor, made in
+ * the constructor (host constructors run unconfined on their worker),
+ * blocks in epoll_wait and does nothing but report: for each ready
+ * descriptor it sets the slot's `queued` flag (0 -> 1), pushes the slot
+ * index into a private MPMC mbox (ea_queue.h) and wakes the actor. The flag
+ * keeps each index in the mbox at most once, so the mbox (one cell per
+ * slot) never overflows.
+ *
+ * Lost readiness. Descriptors are registered edge-triggered. With the
+ * park, an edge after the body's epoll_wait wakes the epoll set's waiters,
+ * which completes the ring's multishot poll (park.c). With the io thread,
+ * the body pops
  * an index, clears its flag (sequentially consistent), and only then does
  * non-blocking I/O until EAGAIN. An edge that arrives before the clear is
  * covered by that I/O; one after it finds the flag clear and queues the
@@ -65,8 +79,9 @@
  *
  * End. When a requester ends (the core wakes us), every handle it owned is
  * closed. When the run stops, or every requester has ended, everything is
- * closed, the io thread is woken through its eventfd and joined, a line with
- * the handle and descriptor counts is printed, and the body returns EA_DONE.
+ * closed, the park is undone (or the io thread woken through its eventfd and
+ * joined), a line with the handle and descriptor counts and the way I/O was
+ * waited for is printed, and the body returns EA_DONE.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -88,6 +103,7 @@
 #define BACKLOG_MAX 1024    /* queued completions before requests wait */
 #define REQS_PER_STEP 256   /* requests taken from one connector per step */
 #define READY_PER_STEP 4096 /* ready slots handled per step */
+#define EVENTS_PER_CALL 512 /* park mode: events taken per epoll_wait */
 #define HDR ((uint32_t)sizeof(ea_sys_msg_t))
 
 struct sys_state {
@@ -570,6 +586,30 @@ static bool drain_ready(struct sys *s)
     return true;
 }
 
+/* Park mode: every event the epoll set holds, up to a batch, in one call.
+ * Returns true if more may be waiting. */
+static bool drain_events(struct sys *s)
+{
+    if (!s->io_ready)
+        return false;
+    struct epoll_event ev[EVENTS_PER_CALL];
+    int n = epoll_wait(s->epfd, ev, EVENTS_PER_CALL, 0);
+    if (n < 0) {
+        if (errno == EINTR)
+            return true;
+        fprintf(stderr, "eactors: sys '%s': epoll_wait: %s\n", ea_name(s->self), strerror(errno));
+        s->io_ready = false;
+        return false;
+    }
+    /* A full batch may have left events behind; else the set is empty and
+     * the ring's poll reports the next one. */
+    s->io_ready = n == EVENTS_PER_CALL;
+    s->io_steps += n > 0;
+    for (int i = 0; i < n; i++)
+        slot_ready(s, ev[i].data.u32);
+    return s->io_ready;
+}
+
 static void *io_main(void *arg)
 {
     struct sys *s = arg;
@@ -609,6 +649,7 @@ static void *io_main(void *arg)
 
 static void sys_free(struct sys *s)
 {
+    eai_sys_park_stop(s);
     if (s->io_started) {
         atomic_store_explicit(&s->quit, 1, memory_order_release);
         uint64_t one = 1;
@@ -722,8 +763,10 @@ static void limits_check(struct sys *s)
                 ea_name(s->self), (unsigned long long)sum, NSLOTS, (unsigned long long)fds);
 }
 
-/* The epoll set with the eventfd in it, and the io thread. EA_OK or
- * EA_ERR_SYS (printed; sys_free cleans up what was made). */
+/* The epoll set with the eventfd in it, and the worker's park in io_uring
+ * (park.c) or, where that is not to be had (or EA_SYS_IO_THREAD=1 asks for
+ * it, to compare), the io thread. EA_OK or EA_ERR_SYS (printed; sys_free
+ * cleans up what was made). */
 static int io_start(struct sys *s)
 {
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -733,6 +776,9 @@ static int io_start(struct sys *s)
         fprintf(stderr, "eactors: sys '%s': epoll: %s\n", ea_name(s->self), strerror(errno));
         return EA_ERR_SYS;
     }
+    const char *force = getenv("EA_SYS_IO_THREAD");
+    if ((force == NULL || strcmp(force, "1") != 0) && eai_sys_park_start(s))
+        return EA_OK;
     int rc = pthread_create(&s->io, NULL, io_main, s);
     if (rc != 0) {
         fprintf(stderr, "eactors: sys '%s': cannot start the io thread: %s\n", ea_name(s->self),
@@ -773,14 +819,20 @@ static int finish(struct sys_state *st, const char *why)
     struct sys *s = st->s;
     uint32_t open = s->nopen, total = s->total_opened;
     unsigned long long continued = (unsigned long long)s->continued;
+    char how[96];
+    if (s->park != NULL)
+        snprintf(how, sizeof how, "I/O by the worker's io_uring park (%llu sleeps, %llu batches)",
+                 (unsigned long long)s->io_waits, (unsigned long long)s->io_steps);
+    else
+        snprintf(how, sizeof how, "I/O by an io thread");
     int before = s->fds_before;
     const char *name = ea_name(s->self);
     sys_free(s);
     st->s = NULL;
     fprintf(stderr,
             "eactors: sys '%s': %s: %u handles open at the end (closed now), %u opened in all, "
-            "%llu sends continued; descriptors %d before, %d after\n",
-            name, why, open, total, continued, before, count_fds());
+            "%llu sends continued; descriptors %d before, %d after; %s\n",
+            name, why, open, total, continued, before, count_fds(), how);
     return EA_DONE;
 }
 
@@ -869,7 +921,13 @@ static int sys_body(ea_actor_t *self, void *state)
     if (clients_check(s) == 0)
         return finish(st, "no requester left");
     flush(s);
-    bool more = drain_ready(s);
+    bool more;
+    if (s->park != NULL) {
+        eai_sys_park_reap(s);
+        more = drain_events(s);
+    } else {
+        more = drain_ready(s);
+    }
     more |= take_requests(s);
     flush(s);
     /* Completions still waiting for a free node need no polling: the failed

@@ -8,8 +8,8 @@
  * acts on a request only through the core's functions below, and every
  * request it is handed is completed exactly once (or, for EA_LOG, never).
  *
- * Every function here runs on the actor's worker (the body); none is called
- * by the io thread.
+ * Every function here runs on the actor's worker (the body, or park.c's
+ * hooks between steps); none is called by the io thread.
  */
 #ifndef EAI_SYS_INT_H
 #define EAI_SYS_INT_H
@@ -83,9 +83,17 @@ struct client {
     uint64_t out_bytes;         /* of which waiting completions */
 };
 
+struct eai_sys_park; /* park.c */
+
 struct sys {
     ea_actor_t *self;
     int epfd, evfd;
+    /* The worker waits in io_uring for the descriptors and for wake-ups
+     * (park.c), or NULL: an io thread reports readiness (the fallback). */
+    struct eai_sys_park *park;
+    bool io_ready;     /* park: the epoll set may hold events */
+    uint64_t io_waits; /* park: times the worker slept in the ring */
+    uint64_t io_steps; /* park: epoll_wait calls that took events */
     pthread_t io;
     bool io_started;
     /* Written by the body, read by the io thread: set before the eventfd
@@ -192,6 +200,17 @@ void eai_sys_who(struct sys *s, unsigned ci, char *buf, size_t len);
 
 /* May connector ci listen on (listen) or connect to (!listen) `port`? */
 bool eai_sys_port_granted(const struct sys *s, unsigned ci, bool listen, unsigned port);
+
+/* ------------------------------------------------------- park (park.c) -- */
+
+/* Makes the actor's worker park in an io_uring wait on the epoll set and on
+ * its futex word (sys.c then runs no io thread). False if the kernel or the
+ * worker does not allow it; nothing is changed then. */
+bool eai_sys_park_start(struct sys *s);
+/* Takes the ring's completions; sets s->io_ready if the epoll set has news. */
+void eai_sys_park_reap(struct sys *s);
+/* Undoes eai_sys_park_start (no-op if it did not succeed). */
+void eai_sys_park_stop(struct sys *s);
 
 /* ------------------------------------------------------- op families -- */
 
