@@ -60,8 +60,13 @@ test-fast: build
 bench: deps-bench build
 	./bench/run.sh $(BUILD)
 
+# As root this also sets up the platform daemon (users eactors and
+# eactors-enclave, /var/lib/eactors/platform, the systemd unit).
 install: build
 	cmake --install $(BUILD)
+	@if [ "$$(id -u)" = 0 ]; then \
+	  "$$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' $(BUILD)/CMakeCache.txt)/bin/eactors" platform install; \
+	else echo "not root: run 'sudo eactors platform install' for system mode"; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)

@@ -311,6 +311,15 @@ else
     FAILED=1
 fi
 
+# --- platform modes (issue 10) ---------------------------------------------------
+# Start-up and the 16 B enclave round trip in development and system mode
+# (system mode needs root: it starts a private daemon).
+echo >&2
+if ! "$ROOT/bench/platform.sh" "$BUILD" | tee "$OUT/platform.csv"; then
+    echo "bench: FAILED: bench/platform.sh" >&2
+    FAILED=1
+fi
+
 # --- smc ----------------------------------------------------------------------
 
 SMC_CSV=$OUT/smc.csv
