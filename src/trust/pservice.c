@@ -71,8 +71,8 @@ static void do_einit(eai_ppeer_t *p, const struct eai_ps_req *req, int imgfd, bo
         (ss.launch & EAI_SIG_SYSTEM_ONLY) != 0) {
         resp->rc = EA_ERR_PERM;
         snprintf(resp->u.einit.err, sizeof resp->u.einit.err,
-                 "image '%s' is signed to run in system mode only, and this enclave would run "
-                 "with the DEBUG attribute (%s)",
+                 "image '%.60s' is signed to run in system mode only, and this enclave would "
+                 "run with the DEBUG attribute (%.60s)",
                  name, why_debug);
         return;
     }
