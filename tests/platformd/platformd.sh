@@ -25,6 +25,7 @@ https_start() {
     # (setpriv itself, not a function: $! must be the launcher.)
     setpriv --reuid=eatest --regid=eatest --clear-groups env EACTORS_PLATFORM_DIR="$tmp/dev/platform" \
         EACTORS_IMAGE_PATH="$EX/https" ${2:+LD_PRELOAD=$2} \
+        ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
         "$EACTORS" run --platform "$1" "$tmp/https.xml" >"$out" 2>"$err" &
     pid=$!
     wait_for "$out" "listening" 10 || { fail "https did not start"; cat "$out" "$err"; exit 1; }
