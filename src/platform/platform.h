@@ -315,7 +315,8 @@ _Noreturn void eai_exit_now(int status);
 
 /* ---- The platform daemon and its clients (service_linux.c) --------------
  * Local record sockets (SOCK_SEQPACKET, close-on-exec) by file-system path:
- * listen replaces a stale socket file and sets `mode` on the new one;
+ * listen replaces a stale socket file (EA_ERR_BUSY if a daemon answers on
+ * it) and sets `mode` on the new one;
  * connect gives EA_ERR_NOTFOUND when nothing listens there. eai_sock_peer:
  * the kernel's word on the connected process (SO_PEERCRED). */
 int eai_local_listen(const char *path, unsigned mode, int *fd);

@@ -37,25 +37,33 @@
 
 #include <eactors/ea_err.h>
 
-static int local_addr(const char *path, struct sockaddr_un *a)
+/* A record socket and the address of `path`. */
+static int local_socket(const char *path, struct sockaddr_un *a, int *fd)
 {
     memset(a, 0, sizeof *a);
     a->sun_family = AF_UNIX;
     if (path == NULL || strlen(path) >= sizeof a->sun_path)
         return EA_ERR_INVAL;
     memcpy(a->sun_path, path, strlen(path) + 1);
-    return EA_OK;
+    *fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    return *fd >= 0 ? EA_OK : EA_ERR_SYS;
 }
 
 int eai_local_listen(const char *path, unsigned mode, int *fd)
 {
     struct sockaddr_un a;
-    if (local_addr(path, &a) != EA_OK)
-        return EA_ERR_INVAL;
-    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return EA_ERR_SYS;
-    /* A socket left by a daemon that ended: nobody answers on it. */
+    int s, probe;
+    int rc = local_socket(path, &a, &s);
+    if (rc != EA_OK)
+        return rc;
+    /* A socket file nobody answers on was left by a daemon that ended; one
+     * that answers belongs to a running daemon, which keeps it. */
+    if (eai_local_connect(path, &probe) == EA_OK) {
+        close(probe);
+        close(s);
+        errno = EADDRINUSE;
+        return EA_ERR_BUSY;
+    }
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         (void)unlink(path);
@@ -85,11 +93,10 @@ int eai_local_accept(int lfd, int *fd)
 int eai_local_connect(const char *path, int *fd)
 {
     struct sockaddr_un a;
-    if (local_addr(path, &a) != EA_OK)
-        return EA_ERR_INVAL;
-    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return EA_ERR_SYS;
+    int s;
+    int rc = local_socket(path, &a, &s);
+    if (rc != EA_OK)
+        return rc;
     int r;
     do
         r = connect(s, (struct sockaddr *)&a, sizeof a);

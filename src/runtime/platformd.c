@@ -388,14 +388,19 @@ static int setup(struct daemon *dm, const char *dir)
         *slash = '\0';
         (void)eai_mkdir_p(sdir, 0755);
     }
-    if (eai_local_listen(o->socket, 0666, &dm->lfd) != EA_OK) {
+    int rc = eai_local_listen(o->socket, 0666, &dm->lfd);
+    if (rc == EA_ERR_BUSY) {
+        fprintf(stderr, "eactors platform: a platform daemon already serves '%s'\n", o->socket);
+        return 1;
+    }
+    if (rc != EA_OK) {
         fprintf(stderr, "eactors platform: cannot listen on '%s'\n", o->socket);
         return 1;
     }
     if (root) {
-        int rc = drop_root(dm, dir);
-        if (rc != 0)
-            return rc;
+        int code = drop_root(dm, dir);
+        if (code != 0)
+            return code;
     } else {
         (void)eai_set_undumpable();
         if (dm->set_user && !eai_can_set_user()) {

@@ -124,6 +124,10 @@ preload)
     https_stop
     ;;
 crash)
+    # A second daemon on the same socket is refused; the first keeps it.
+    "$EACTORS" platform run --socket "$tmp/pd.sock" --dir "$tmp/platform2" >"$tmp/pd2.log" 2>&1 &&
+        fail "a second daemon started on the same socket"
+    grep -q "already serves" "$tmp/pd2.log" || { fail "second daemon: no reason"; cat "$tmp/pd2.log"; }
     # An enclave killed: its launcher reports it and stops (exit 1).
     https_start system
     victim=$(enclave_pids | head -1)
