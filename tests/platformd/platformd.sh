@@ -152,6 +152,36 @@ crash)
     as_user "$EACTORS" run "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err" || fail "pingpong after restart"
     has_out "errors=0"
     ;;
+multi)
+    # Two applications of two users share one daemon; each one's enclaves
+    # map their own launcher's arena and never the other's.
+    https_start system
+    sed 's/name="rounds" value="[0-9]*"/name="rounds" value="3000000"/' \
+        "$EX/pingpong/enclave-enclave.xml" > "$tmp/long.xml"
+    EACTORS_IMAGE_PATH=$EX/pingpong "$EACTORS" run --platform system "$tmp/long.xml" \
+        >"$tmp/pp.out" 2>"$tmp/pp.err" &
+    pp=$!
+    for _ in $(seq 100); do
+        [ "$(grep -c 'of the platform daemon' "$tmp/pp.err")" -ge 2 ] && break
+        sleep 0.05
+    done
+    sleep 0.3
+    arena() { awk '/eactors-arena/ {print $5; exit}' "/proc/$1/maps"; }
+    a_https=$(arena "$pid") a_pp=$(arena "$pp")
+    [ -n "$a_https" ] && [ -n "$a_pp" ] && [ "$a_https" != "$a_pp" ] ||
+        fail "set-up: arenas '$a_https' and '$a_pp'"
+    pp_pids=$(sed -n "s/^eactors: enclave '.*' is process \([0-9]*\) of the platform daemon$/\1/p" "$tmp/pp.err")
+    [ "$(echo $pp_pids | wc -w)" = 2 ] || fail "pingpong enclaves: '$pp_pids'"
+    for p in $(enclave_pids); do
+        grep -q "eactors-arena" "/proc/$p/maps" || fail "https enclave $p maps no arena"
+        [ "$(arena "$p")" = "$a_https" ] || fail "https enclave $p maps another arena"
+    done
+    for p in $pp_pids; do
+        [ "$(arena "$p")" = "$a_pp" ] || fail "pingpong enclave $p maps another arena"
+    done
+    kill -INT "$pp" 2>/dev/null; wait "$pp"
+    https_stop
+    ;;
 require)
     # A deployment that requires system mode, and an image signed for
     # system mode only: both refused in development mode, run in system.
