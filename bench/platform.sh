@@ -4,7 +4,8 @@
 # enclaves, median of RUNS runs) and the 16 B enclave-enclave round trip.
 # Usage: bench/platform.sh [BUILD_DIR]. Needs root for system mode (it
 # starts a private daemon); without root it prints development mode only.
-# CSV: platform,MODE,startup_ms_median,rtt_ns_median,rtt_ns_p99
+# CSV: platform,MODE,startup_ms_median,rtt_ns_median,rtt_ns_p99, then
+# pingpong_mode,MODE,PLACEMENT,SIZE,rtt_ns_median for the enclave placements.
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-build}
@@ -32,6 +33,7 @@ else
     echo "bench/platform: not root: system mode skipped (it starts a daemon)" >&2
 fi
 echo "bench,mode,startup_ms_median,rtt_ns_median,rtt_ns_p99"
+rows=()
 for m in $modes; do
     : >"$tmp/t"
     for _ in $(seq "$RUNS"); do
@@ -44,4 +46,16 @@ for m in $modes; do
     med=$(echo "$r" | sed -n 's/.*rtt_ns_median=\([0-9]*\).*/\1/p')
     p99=$(echo "$r" | sed -n 's/.*rtt_ns_p99=\([0-9]*\).*/\1/p')
     echo "platform,$m,$start,$med,$p99"
+    # The message path in every enclave placement, 16 B and 16 KiB.
+    for pl in enclave-enclave host-enclave same-enclave; do
+        for size in 16 16384; do
+            sed -e "s/name=\"size\" value=\"[0-9]*\"/name=\"size\" value=\"$size\"/" \
+                -e 's/name="rounds" value="[0-9]*"/name="rounds" value="50000"/' \
+                "$BUILD/examples/pingpong/$pl.xml" > "$tmp/pl.xml"
+            r=$("$EACTORS" run --quiet --platform "$m" "$tmp/pl.xml" 2>/dev/null | grep '^pingpong-result')
+            rows+=("pingpong_mode,$m,$pl,$size,$(echo "$r" | sed -n 's/.*rtt_ns_median=\([0-9]*\).*/\1/p')")
+        done
+    done
 done
+echo "bench,mode,placement,size_bytes,rtt_ns_median"
+printf '%s\n' "${rows[@]}"
