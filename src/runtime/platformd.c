@@ -411,6 +411,11 @@ static int setup(struct daemon *dm, const char *dir)
             return 1;
         }
     }
+    /* Nothing the daemon or an enclave executes gains privileges. */
+    if (eai_no_new_privs() != EA_OK) {
+        fprintf(stderr, "eactors platform: cannot set no_new_privs\n");
+        return 1;
+    }
     return start_service(dm, dir);
 }
 

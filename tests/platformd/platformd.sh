@@ -21,6 +21,8 @@ mkdir -p "$tmp/dev" && chown eatest "$tmp/dev"
 # background; its output in $out and $err (owned by eatest).
 https_start() {
     sed "s/8443/$port/g" "$EX/https/https.xml" > "$tmp/https.xml"
+    : >"$out"
+    : >"$err"
     chown eatest "$out" "$err"
     # (setpriv itself, not a function: $! must be the launcher.)
     setpriv --reuid=eatest --regid=eatest --clear-groups env EACTORS_PLATFORM_DIR="$tmp/dev/platform" \
