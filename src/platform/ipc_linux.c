@@ -39,7 +39,19 @@ int eai_msg_pair(int fds[2])
     return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0 ? EA_OK : EA_ERR_SYS;
 }
 
+static int send_record(int fd, const void *buf, size_t len, int pass_fd, int flags);
+
 int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd)
+{
+    return send_record(fd, buf, len, pass_fd, 0);
+}
+
+int eai_msg_send_nowait(int fd, const void *buf, size_t len, int pass_fd)
+{
+    return send_record(fd, buf, len, pass_fd, MSG_DONTWAIT);
+}
+
+static int send_record(int fd, const void *buf, size_t len, int pass_fd, int flags)
 {
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     union {
@@ -59,8 +71,10 @@ int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd)
     }
     ssize_t n;
     do
-        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        n = sendmsg(fd, &msg, MSG_NOSIGNAL | flags);
     while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return EA_ERR_BUSY;
     return n == (ssize_t)len ? EA_OK : EA_ERR_SYS;
 }
 

@@ -115,6 +115,8 @@ int eai_child_harden(char *err, size_t errlen);
 /* A connected pair of record sockets (close-on-exec), one end per process. */
 int eai_msg_pair(int fds[2]);
 int eai_msg_send(int fd, const void *buf, size_t len, int pass_fd);
+/* Never blocks: EA_ERR_BUSY when the receiver's queue is full. */
+int eai_msg_send_nowait(int fd, const void *buf, size_t len, int pass_fd);
 int eai_msg_recv(int fd, void *buf, size_t len, int *passed_fd);
 /* Asks the kernel to attach the sender's credentials to every record fd
  * receives (set it before the peer can send); eai_msg_recv_from then also

@@ -118,6 +118,7 @@ struct run {
     bool stuck;       /* a host worker did not leave within the budget */
     int code;         /* the exit code, once the run has ended */
     bool system;      /* system mode: enclaves come from the platform daemon */
+    const char *mode; /* for the summary: "system", "development", or none yet */
     eai_pd_t pd;      /* the session with it */
 };
 
@@ -309,6 +310,7 @@ static bool choose_platform(struct run *r)
                 r->dep->path, sock);
         return false;
     }
+    r->mode = r->system ? "system" : "development";
     if (!o->quiet)
         fprintf(stderr, "eactors: platform: %s\n",
                 r->system ? "system (the platform daemon starts the enclaves)"
@@ -543,7 +545,7 @@ static void report(struct run *r)
         fprintf(stderr, "eactors: a host actor did not return within the stop budget\n");
     if (!r->opts->quiet) {
         eai_report_summary(r->rt, (double)(eai_clock_ns() - r->t0) / 1e9,
-                           r->system ? "system" : "development", stderr);
+                           r->mode != NULL ? r->mode : "none started", stderr);
         eai_report_channels(r->rt, stderr);
         eai_report_memory(r->rt, stderr);
     }

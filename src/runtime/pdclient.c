@@ -53,12 +53,27 @@ int eai_pd_connect(eai_pd_t *pd, const char *socket)
         snprintf(pd->err, sizeof pd->err, "no platform daemon answers at %s", socket);
         return rc;
     }
+    /* A daemon answers there from now on: whatever goes wrong is an
+     * error, never a reason to fall back to development mode. */
     struct eai_pd_msg ans;
-    rc = request(pd, EAI_PD_HELLO, 0, -1, EAI_PD_VERSION, &ans, NULL);
+    rc = eai_msg_recv(pd->fd, &ans, sizeof ans, NULL) == EA_OK ? EA_OK : EA_ERR_SYS;
+    ans.text[sizeof ans.text - 1] = '\0';
+    if (rc != EA_OK)
+        snprintf(pd->err, sizeof pd->err, "the platform daemon closed the session");
+    else if (ans.op != EAI_PD_OK) {
+        snprintf(pd->err, sizeof pd->err, "%s", ans.text);
+        rc = EA_ERR_PERM;
+    }
+    if (rc == EA_OK)
+        rc = request(pd, EAI_PD_HELLO, 0, -1, EAI_PD_VERSION, &ans, NULL);
     if (rc != EA_OK) {
         eai_close(pd->fd);
         pd->fd = -1;
-        return EA_ERR_NOTFOUND;
+        char why[sizeof pd->err];
+        snprintf(why, sizeof why, "%s", pd->err);
+        snprintf(pd->err, sizeof pd->err, "the platform daemon at %.100s refused: %.300s", socket,
+                 why);
+        return EA_ERR_PERM;
     }
     pid_t pid;
     (void)eai_sock_peer(pd->fd, &pid, &pd->daemon_uid);

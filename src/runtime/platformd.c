@@ -43,7 +43,8 @@ struct encl {
 };
 
 struct session {
-    int fd; /* -1: ended */
+    int fd;      /* -1: ended */
+    bool broken; /* an answer could not be sent: end it */
     pid_t pid;
     uint32_t uid;
     int arena, deploy, out, errput;
@@ -82,7 +83,10 @@ static void answer(struct session *s, uint32_t op, int enclave, int value, int f
     m.value = value;
     if (text != NULL)
         snprintf(m.text, sizeof m.text, "%.*s", (int)sizeof m.text - 1, text);
-    (void)eai_msg_send(s->fd, &m, sizeof m, fd);
+    /* A launcher that does not read its answers loses its session; it
+     * never holds up the daemon (and so the other users). */
+    if (eai_msg_send_nowait(s->fd, &m, sizeof m, fd) != EA_OK)
+        s->broken = true;
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -226,6 +230,24 @@ static void keep(struct session *s, const struct eai_pd_msg *m, int fd, int *slo
     answer(s, EAI_PD_OK, m->enclave, 0, -1, NULL);
 }
 
+/* Sessions and live enclaves of user uid. */
+static int user_sessions(const struct daemon *dm, uint32_t uid)
+{
+    int n = 0;
+    for (int i = 0; i < EAI_PD_MAX_SESSIONS; i++)
+        n += dm->s[i] != NULL && dm->s[i]->fd >= 0 && dm->s[i]->uid == uid;
+    return n;
+}
+
+static int user_enclaves(const struct daemon *dm, uint32_t uid)
+{
+    int n = 0;
+    for (int i = 0; i < EAI_PD_MAX_SESSIONS; i++)
+        for (int k = 0; dm->s[i] != NULL && dm->s[i]->uid == uid && k < dm->s[i]->nencls; k++)
+            n += dm->s[i]->encls[k].pidfd >= 0;
+    return n;
+}
+
 /* One record of a session; false ends it. */
 static bool session_serve(struct daemon *dm, struct session *s)
 {
@@ -242,6 +264,12 @@ static bool session_serve(struct daemon *dm, struct session *s)
     if (m.op == EAI_PD_SPAWN && s->nencls >= EAI_PD_MAX_ENCLAVES) {
         closefd(&fd);
         answer(s, EAI_PD_ERR, m.enclave, 0, -1, "too many enclaves in one session");
+        return true;
+    }
+    if (m.op == EAI_PD_SPAWN && user_enclaves(dm, s->uid) >= EAI_PD_USER_ENCLAVES) {
+        closefd(&fd);
+        answer(s, EAI_PD_ERR, m.enclave, 0, -1,
+               "this user already runs the most enclaves the platform daemon allows one user");
         return true;
     }
     switch (m.op) {
@@ -437,12 +465,30 @@ static void accept_one(struct daemon *dm)
         return;
     for (int i = 0; i < EAI_PD_MAX_SESSIONS; i++)
         if (dm->s[i] == NULL) {
-            dm->s[i] = session_new(fd);
-            if (dm->s[i] == NULL)
+            struct session *s = session_new(fd);
+            if (s == NULL)
                 break;
+            if (user_sessions(dm, s->uid) >= EAI_PD_USER_SESSIONS) {
+                answer(s, EAI_PD_ERR, 0, 0, -1,
+                       "this user already holds the most sessions the platform daemon allows "
+                       "one user");
+                session_end(s);
+                free(s);
+                return;
+            }
+            dm->s[i] = s;
+            /* The greeting: a launcher sends nothing before it, so a
+             * refusal (above) is read before the connection closes. */
+            answer(s, EAI_PD_OK, 0, 0, -1, EAI_PD_VERSION);
+            if (s->broken)
+                session_end(s);
             return;
         }
-    eai_close(fd); /* full: the launcher sees the connection close */
+    /* Full: the launcher is told, or sees the connection close. */
+    struct eai_pd_msg m = {.op = EAI_PD_ERR};
+    snprintf(m.text, sizeof m.text, "the platform daemon serves the most sessions it can");
+    (void)eai_msg_send_nowait(fd, &m, sizeof m, -1);
+    eai_close(fd);
 }
 
 int eai_platformd_main(const eai_pd_opts_t *opts)
@@ -496,7 +542,7 @@ int eai_platformd_main(const eai_pd_opts_t *opts)
             if (s == NULL)
                 continue;
             int polled = s->nencls; /* a SPAWN below adds one */
-            if (ready[k++] && s->fd >= 0 && !session_serve(&dm, s))
+            if (ready[k++] && s->fd >= 0 && (!session_serve(&dm, s) || s->broken))
                 session_end(s);
             for (int j = 0; j < polled; j++)
                 if (ready[k++] && s->encls[j].pidfd >= 0)

@@ -19,6 +19,10 @@
 /* Bounds on what one launcher may ask for. */
 #define EAI_PD_MAX_SESSIONS 256
 #define EAI_PD_MAX_ENCLAVES 256
+/* ... and what one user may hold at a time: one user cannot take the
+ * daemon from the others. */
+#define EAI_PD_USER_SESSIONS 16
+#define EAI_PD_USER_ENCLAVES 256
 
 /*
  * The session protocol: fixed-size records over the daemon's SOCK_SEQPACKET
@@ -27,6 +31,8 @@
  * whenever an enclave of the session ends. Closing the connection kills the
  * session's enclaves.
  *
+ *   (on connection, before any request)        <- OK text = EAI_PD_VERSION, or ERR with
+ *                                                 the reason the daemon refuses the session
  *   HELLO  text = EAI_PD_VERSION               -> OK (text: the daemon's description)
  *   ARENA  + the public arena (memfd)          -> OK
  *   DEPLOY + the deployment (sealed memfd)     -> OK

@@ -184,6 +184,74 @@ multi)
     kill -INT "$pp" 2>/dev/null; wait "$pp"
     https_stop
     ;;
+hostile)
+    # Launchers that try to take the daemon from the other users. Control
+    # first: eatest runs pingpong in system mode.
+    chown eatest "$out" "$err"
+    as_user "$EACTORS" run --platform system "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err" ||
+        fail "control: pingpong as eatest"
+    # eatest holds 20 sessions open: the daemon refuses those beyond its
+    # per-user bound, and refuses eatest's launcher with a reason (never
+    # a silent fall-back to development mode); root's run is not affected.
+    cat > "$tmp/hold.py" <<'PY'
+import socket, struct, sys, time
+path, n = sys.argv[1], int(sys.argv[2])
+held, refused = [], 0
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    held.append(s)
+    time.sleep(0.02)
+time.sleep(0.5)
+for s in held:
+    s.setblocking(False)
+    try:
+        m = s.recv(256)
+        if m and struct.unpack("<I", m[:4])[0] == 101:
+            refused += 1
+    except BlockingIOError:
+        pass
+print("refused", refused, flush=True)
+time.sleep(float(sys.argv[3]))
+PY
+    eu /usr/bin/python3 "$tmp/hold.py" "$EACTORS_PLATFORM_SOCKET" 20 4 >"$tmp/hold.out" &
+    hold=$!
+    for _ in $(seq 60); do grep -q refused "$tmp/hold.out" && break; sleep 0.05; done
+    grep -q "refused 4" "$tmp/hold.out" || fail "20 sessions of one user: $(cat "$tmp/hold.out")"
+    : >"$out"; : >"$err"
+    as_user "$EACTORS" run "$EX/pingpong/enclave-enclave.xml" >"$out" 2>"$err" &&
+        fail "eatest's launcher ran beyond the per-user bound"
+    has_err "refused: this user already holds the most sessions"
+    lacks_err "platform: development"
+    "$EACTORS" run --platform system "$EX/pingpong/enclave-enclave.xml" >"$tmp/root.out" 2>&1 ||
+        fail "root's run failed while eatest held its sessions"
+    wait "$hold"
+    # A launcher that floods requests and never reads an answer loses its
+    # session; the daemon keeps serving the others.
+    cat > "$tmp/flood.py" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+rec = struct.pack("<IiiI", 1, 0, 0, 0) + b"eactors-platform-1".ljust(240, b"\0")
+sent = 0
+try:
+    s.settimeout(5)
+    for _ in range(200000):
+        s.send(rec)
+        sent += 1
+except OSError as e:
+    print("stopped after", sent, type(e).__name__, flush=True)
+else:
+    print("sent all", sent, flush=True)
+PY
+    eu /usr/bin/python3 "$tmp/flood.py" "$EACTORS_PLATFORM_SOCKET" >"$tmp/flood.out" 2>&1 &
+    flood=$!
+    "$EACTORS" run --platform system "$EX/pingpong/enclave-enclave.xml" >"$tmp/root.out" 2>&1 ||
+        fail "root's run failed during the flood"
+    grep -q "errors=0" "$tmp/root.out" || fail "root's run: no result during the flood"
+    wait "$flood"
+    grep -q "stopped after" "$tmp/flood.out" || fail "the flooding session was not ended: $(cat "$tmp/flood.out")"
+    ;;
 require)
     # A deployment that requires system mode, and an image signed for
     # system mode only: both refused in development mode, run in system.
