@@ -80,8 +80,9 @@ struct eos_store {
     _Atomic int refs;
     uint8_t *base;
     size_t size;
-    int fd;
-    bool owns;
+    int fd;    /* the file, if the store opened it; -1 otherwise */
+    bool owns; /* private memory the store allocated */
+    bool file; /* a file mapping (unmapped at the end) */
     bool enc;
     struct eos_static st; /* private, checked copy */
     uint64_t mask;
@@ -834,7 +835,7 @@ static void store_free(struct eos_store *s)
         if (s->owns) {
             eai_wipe(s->base, s->size);
             eai_mem_unmap(s->base, s->size);
-        } else if (s->fd >= 0) {
+        } else if (s->file) {
             eai_file_unmap(s->base, s->size, s->fd);
         }
     }
@@ -1061,7 +1062,7 @@ static int handle_new(struct eos_store *s, ea_eos_t **out)
     return EA_OK;
 }
 
-static int map_region(struct eos_store *s, const ea_eos_config_t *cfg)
+static int map_region(struct eos_store *s, const ea_eos_config_t *cfg, int fd)
 {
     switch (cfg->kind) {
     case EA_EOS_TRUSTED:
@@ -1078,15 +1079,27 @@ static int map_region(struct eos_store *s, const ea_eos_config_t *cfg)
         s->base = cfg->region;
         return EA_OK;
     case EA_EOS_PERSISTENT: {
+        void *map = NULL;
+        if (fd >= 0) {
+            if (cfg->region != NULL || cfg->path != NULL || cfg->size == 0)
+                return EA_ERR_INVAL;
+            int rc = eai_file_map_fd(fd, cfg->size, &map);
+            if (rc != EA_OK)
+                return rc;
+            s->base = map;
+            s->size = cfg->size;
+            s->file = true;
+            return EA_OK;
+        }
         if (cfg->region != NULL || cfg->path == NULL)
             return EA_ERR_INVAL;
-        void *map = NULL;
         int rc = eai_file_map(cfg->path, cfg->size, &map, &s->size, &s->fd);
         if (rc == EA_ERR_NOTFOUND && cfg->size == 0)
             return EA_ERR_INVAL; /* a new file needs a size */
         if (rc != EA_OK)
             return rc;
         s->base = map;
+        s->file = true;
         return EA_OK;
     }
     }
@@ -1124,7 +1137,7 @@ static int open_store(struct eos_store *s, const char *name, const ea_eos_config
     return attach(s, name, cfg);
 }
 
-int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out)
+static int open_common(const char *name, const ea_eos_config_t *cfg, int fd, ea_eos_t **out)
 {
     if (name == NULL || cfg == NULL || out == NULL || name[0] == '\0' ||
         strlen(name) > EA_EOS_NAME_MAX || (unsigned)cfg->kind > EA_EOS_PERSISTENT)
@@ -1146,7 +1159,7 @@ int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out)
     s->fd = -1;
     s->enc = cfg->kind != EA_EOS_TRUSTED;
     s->lease_ns = cfg->reader_lease_ns != 0 ? cfg->reader_lease_ns : DEFAULT_LEASE_NS;
-    if ((rc = map_region(s, cfg)) != EA_OK || (rc = open_store(s, name, cfg)) != EA_OK) {
+    if ((rc = map_region(s, cfg, fd)) != EA_OK || (rc = open_store(s, name, cfg)) != EA_OK) {
         store_free(s);
         return rc;
     }
@@ -1162,6 +1175,18 @@ int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out)
     }
     *out = h;
     return EA_OK;
+}
+
+int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out)
+{
+    return open_common(name, cfg, -1, out);
+}
+
+int eai_eos_open_fd(const char *name, const ea_eos_config_t *cfg, int fd, ea_eos_t **out)
+{
+    if (fd < 0 || cfg == NULL || cfg->kind != EA_EOS_PERSISTENT)
+        return EA_ERR_INVAL;
+    return open_common(name, cfg, fd, out);
 }
 
 int ea_eos_dup(ea_eos_t *s, ea_eos_t **out)
