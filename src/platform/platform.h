@@ -70,6 +70,9 @@ void eai_shm_destroy(int fd, void *addr, size_t size);
 
 /* Private memory, zeroed, page granular. */
 void *eai_mem_map(size_t size);
+/* Asks for huge pages under [addr, addr+size) (transparent huge pages in
+ * madvise mode): fewer TLB misses for large, randomly accessed regions. */
+void eai_mem_hint_huge(void *addr, size_t size);
 void eai_mem_unmap(void *addr, size_t size);
 
 /* Reads the file at `path` into a new memfd and seals it against any further

@@ -17,7 +17,8 @@
  *      refers to are complete: workers -> enclave, then actors -> worker
  *      (a <sys> needs a host worker, a plain actor on a host worker needs
  *      <host>), <grant> -> enclave, channels -> actors, AEAD channels ->
- *      the actors' domains, then actor types through the caller's probe
+ *      the actors' domains, <store> -> the domains that may attach it,
+ *      then actor types through the caller's probe
  *      (builtin <sys> actors are the runtime's own type), then "no actor
  *      declared".
  * Pass 2 reads a fact (a worker's enclave) only after pass 2 has set it for
