@@ -21,7 +21,9 @@
  * Limits: keys of 1 to EA_EOS_KEY_MAX bytes, values of 0 to EA_EOS_VALUE_MAX
  * bytes. A store is full when its index has no free slot for a new key or
  * its data space has no free block for a record; a write then fails with
- * EA_ERR_NOSPACE, and nothing is ever evicted. A deleted key keeps its index
+ * EA_ERR_NOSPACE, and nothing is ever evicted. While replaced records still
+ * wait for readers to leave, a write that finds no block waits for them
+ * (at most twice the reader lease) before it says so. A deleted key keeps its index
  * slot (a later put of the same key reuses it).
  *
  * Concurrency: every operation on a store may run at the same time as any

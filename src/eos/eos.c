@@ -281,6 +281,7 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
     unsigned c = eai_eos_class_of(units_of_rec(s, klen, vlen));
     if (c >= EOS_NCLASS)
         return EA_ERR_INVAL;
+    uint64_t deadline = 0;
     for (int attempt = 0; attempt < ALLOC_TRIES; attempt++) {
         uint64_t u = free_pop(s, c);
         if (u == 0)
@@ -297,6 +298,21 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
          * this call becomes free if no reader holds it. */
         reclaim(h);
         reclaim(h);
+        /* Replaced records still wait for readers (one descheduled inside
+         * an operation, or another writer draining the limbo list right
+         * now): space is coming back, at the latest when the lease evicts
+         * the reader. Wait for it, bounded by twice the lease; with
+         * nothing retired the store is full at once. */
+        if (attempt == ALLOC_TRIES - 1 &&
+            atomic_load_explicit(&hdr(s)->retired, memory_order_relaxed) != 0) {
+            uint64_t now = eai_clock_ns();
+            if (deadline == 0)
+                deadline = now + 2 * s->lease_ns;
+            if (now < deadline) {
+                eai_sleep_ns(20000);
+                attempt = -1;
+            }
+        }
     }
     return EA_ERR_NOSPACE;
 }
