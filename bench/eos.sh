@@ -10,7 +10,8 @@
 # when the run failed.
 # Knobs: EOS_KEYS (1000,10000,100000,1000000), EOS_MAX_KEYS_4K (100000: 4 KiB
 # values at 10^6 keys would map 2 x 6 GB and load for minutes), EOS_GETS
-# (400000), EOS_PUTS (100000) operations per row over all threads.
+# (400000), EOS_PUTS (100000) operations per loop over all threads, EOS_REPS
+# (3) loops per row (the best by ops/s is printed).
 set -u -o pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-build}
@@ -28,7 +29,7 @@ CSV=$OUT/eos.csv
 echo "bench: eos (trusted, untrusted, persistent) against lmdb, 16 B keys" >&2
 "$BIN" --dir "$W" --keys "${EOS_KEYS:-1000,10000,100000,1000000}" \
     --max-keys-4k "${EOS_MAX_KEYS_4K:-100000}" --gets "${EOS_GETS:-400000}" \
-    --puts "${EOS_PUTS:-100000}" >"$CSV" 2>"$OUT/eos.err"
+    --puts "${EOS_PUTS:-100000}" --reps "${EOS_REPS:-3}" >"$CSV" 2>"$OUT/eos.err"
 rc=$?
 grep -v '^ea_bench_eos: .* load ' "$OUT/eos.err" >&2
 cat "$CSV"
