@@ -390,9 +390,12 @@ static void start_platform(struct run *r)
 
 /* The files of the persistent stores, opened (created, sized) here because
  * a confined enclave cannot open files: each enclave inherits its own
- * store's descriptor and maps it (src/eos/attach.c). In system mode the
- * platform daemon starts the enclaves with fixed descriptors and does not
- * pass store files yet: only `none` enclaves (this process) can have one. */
+ * store's descriptor and maps it (src/eos/attach.c). The launcher keeps its
+ * copies until teardown (eai_eos_rt_fini), so an enclave's exit is never
+ * the file's last close (which the file system may turn into a flush that
+ * outlasts the stop budget). In system mode the platform daemon starts the
+ * enclaves with fixed descriptors and does not pass store files yet: only
+ * `none` enclaves (this process) can have one. */
 static void open_store_files(struct run *r)
 {
     const eai_deploy_t *dep = r->dep;
@@ -430,19 +433,6 @@ static void open_store_files(struct run *r)
                         s->line, s->path_abs, strerror(errno));
             rt->store_fds[i] = -1;
             r->failed = true;
-        }
-    }
-}
-
-/* After the forks: the launcher keeps only the files of stores of `none`
- * enclaves (in this process). */
-static void close_forked_store_files(struct run *r)
-{
-    for (int i = 0; r->rt->store_fds != NULL && i < r->dep->nstores; i++) {
-        int e = r->dep->stores[i].users[0];
-        if (r->rt->store_fds[i] >= 0 && e >= 0 && r->dep->enclaves[e].backend == EAI_BACKEND_PROC) {
-            eai_close(r->rt->store_fds[i]);
-            r->rt->store_fds[i] = -1;
         }
     }
 }
@@ -518,7 +508,6 @@ static void start_enclaves(struct run *r)
         open_store_files(r);
     if (!r->failed)
         fork_enclaves(r);
-    close_forked_store_files(r);
     if (r->system && r->pd.fd >= 0 && eai_pd_listen(&r->pd, on_remote_exit, r) != EA_OK) {
         fprintf(stderr, "eactors: system mode: %s\n", r->pd.err);
         r->failed = true;
