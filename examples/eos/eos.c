@@ -221,6 +221,10 @@ static int host_body(ea_actor_t *self, void *state)
     rc = ea_eos_attach(self, "shared", &no);
     printf("host: encrypted store 'shared': %s\n", rc == EA_OK ? "OPENED (wrong)" : ea_strerror(rc));
     ea_eos_close(no);
+    no = NULL;
+    rc = ea_eos_attach(self, "nosuch", &no);
+    printf("host: store 'nosuch': %s\n", rc == EA_OK ? "OPENED (wrong)" : ea_strerror(rc));
+    ea_eos_close(no);
     return EA_DONE;
 }
 
