@@ -44,6 +44,12 @@ one_run() {
     has_out "host: encrypted store 'shared': not permitted"
     has_out "host: store 'nosuch': not found"
     lacks_out "WRONG"
+    clean_run
+}
+# No sanitizer report in a run (sanitizer builds).
+clean_run() {
+    lacks_err "Sanitizer"
+    lacks_err "runtime error:"
 }
 
 case "$case" in
@@ -59,6 +65,7 @@ rollback)
     one_run 2
     cp "$tmp/journal.run1" "$tmp/eos-journal.eos"
     expect_run 1 60 "$tmp/eos.xml"
+    clean_run
     has_err "right: attach private store: store rolled back"
     has_err "actor 'right' in enclave 'right' failed"
     ;;
