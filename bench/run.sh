@@ -328,7 +328,14 @@ if ! "$ROOT/bench/smc.sh" "$BUILD"; then
     FAILED=1
 fi
 
-echo "bench: CSV in $PP_CSV, $RING_CSV, $HTTPS_CSV, $ECHO_CSV and $SMC_CSV" >&2
+# --- eos (issue 12) -------------------------------------------------------------
+
+if ! "$ROOT/bench/eos.sh" "$BUILD"; then
+    echo "bench: FAILED: bench/eos.sh" >&2
+    FAILED=1
+fi
+
+echo "bench: CSV in $PP_CSV, $RING_CSV, $HTTPS_CSV, $ECHO_CSV, $SMC_CSV and $OUT/eos.csv" >&2
 if [ $FAILED -ne 0 ]; then
     echo "bench: some runs failed (see above)" >&2
     exit 1

@@ -21,7 +21,9 @@
  * Limits: keys of 1 to EA_EOS_KEY_MAX bytes, values of 0 to EA_EOS_VALUE_MAX
  * bytes. A store is full when its index has no free slot for a new key or
  * its data space has no free block for a record; a write then fails with
- * EA_ERR_NOSPACE, and nothing is ever evicted. A deleted key keeps its index
+ * EA_ERR_NOSPACE, and nothing is ever evicted. While replaced records still
+ * wait for readers to leave, a write that finds no block waits for them
+ * (at most twice the reader lease) before it says so. A deleted key keeps its index
  * slot (a later put of the same key reuses it).
  *
  * Concurrency: every operation on a store may run at the same time as any
@@ -50,6 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <eactors/ea_actor.h>
 #include <eactors/ea_err.h>
 
 #ifdef __cplusplus
@@ -129,6 +132,23 @@ typedef struct ea_eos_stats {
  * Ownership: the caller owns *out and frees it with ea_eos_close().
  */
 EA_API int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out);
+
+/**
+ * Opens, for actor `self`, the store `name` declared in the deployment file
+ * (`<store name= kind= size= ...>`, see docs/DEPLOYMENT.md): the region,
+ * size, key count and sealing policy come from there, and only actors of
+ * the domains the store lists may attach it. Call it from the actor's own
+ * constructor or body. The first attach in a domain opens the store for
+ * that domain (an untrusted or persistent one unseals its key with the
+ * enclave's seal key); every attach returns a new handle for this actor.
+ * Returns EA_OK, EA_ERR_INVAL, EA_ERR_NOTFOUND (no store of that name),
+ * EA_ERR_PERM (the actor's domain is not listed, or not called from the
+ * actor's step), EA_ERR_SYS (a persistent store in a process that was not
+ * handed its file: see ARCHITECTURE), or an error of ea_eos_open.
+ * Ownership: the caller owns *out and closes it with ea_eos_close() (the
+ * store itself stays open until the run ends).
+ */
+EA_API int ea_eos_attach(ea_actor_t *self, const char *name, ea_eos_t **out);
 
 /**
  * A second handle on the store of `s`, for another thread. Returns EA_OK,

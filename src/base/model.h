@@ -97,6 +97,23 @@ typedef struct eai_dep_channel {
     int line;
 } eai_dep_channel_t;
 
+/* An EOS store declared by <store> (include/eactors/ea_eos.h): what
+ * ea_eos_attach opens for an actor. `kind` holds ea_eos_kind values. */
+enum { EAI_STORE_TRUSTED = 0, EAI_STORE_UNTRUSTED = 1, EAI_STORE_PERSISTENT = 2 };
+enum { EAI_STORE_MRSIGNER = 0, EAI_STORE_MRENCLAVE = 1 };
+typedef struct eai_dep_store {
+    char *name;
+    int kind;       /* EAI_STORE_* */
+    uint64_t size;  /* region bytes */
+    uint32_t keys;  /* index keys, 0: the store's default */
+    int policy;     /* EAI_STORE_MRSIGNER / _MRENCLAVE (untrusted, persistent) */
+    int *users;     /* domains that may attach it: enclave indices, EAI_HOST */
+    int nusers;     /* trusted, persistent: 1; untrusted: 1 or more */
+    char *path;     /* persistent: as written */
+    char *path_abs; /* persistent: absolute (relative paths: from the file's directory) */
+    int line;
+} eai_dep_store_t;
+
 typedef struct eai_deploy {
     char *path;            /* the deployment file as given */
     char *dir;             /* its directory */
@@ -112,6 +129,8 @@ typedef struct eai_deploy {
     int nactors;
     eai_dep_channel_t *channels;
     int nchannels;
+    eai_dep_store_t *stores;
+    int nstores;
 } eai_deploy_t;
 
 #endif

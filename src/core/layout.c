@@ -52,8 +52,9 @@ int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
     l->ready_cap = calloc((size_t)d->nworkers + 1, sizeof *l->ready_cap);
     l->off_chan = calloc((size_t)d->nchannels + 1, sizeof *l->off_chan);
     l->chan = calloc((size_t)d->nchannels + 1, sizeof *l->chan);
+    l->off_store = calloc((size_t)d->nstores + 1, sizeof *l->off_store);
     if (!l->slot_base || !l->slot_count || !l->off_ready || !l->ready_cap || !l->off_chan ||
-        !l->chan) {
+        !l->chan || !l->off_store) {
         snprintf(err, errlen, "out of memory");
         return EA_ERR_NOMEM;
     }
@@ -154,6 +155,22 @@ int eai_layout_compute(struct eai_rt *rt, char *err, size_t errlen)
         }
         l->off_chan[c] = off;
         off += l->chan[c].size;
+    }
+
+    /* Untrusted stores: one region each, zero-filled like the whole
+     * arena (the first opener formats it). Page-aligned, as a store
+     * region is usually a mapping of its own. */
+    for (int s = 0; s < d->nstores; s++) {
+        l->off_store[s] = SIZE_MAX;
+        if (d->stores[s].kind != EAI_STORE_UNTRUSTED)
+            continue;
+        off = (off + 4095u) & ~(size_t)4095u;
+        if (d->stores[s].size > SIZE_MAX / 2 - off) {
+            snprintf(err, errlen, "store '%s': too large for the arena", d->stores[s].name);
+            return EA_ERR_LIMIT;
+        }
+        l->off_store[s] = off;
+        off += (size_t)d->stores[s].size;
     }
     l->size = align64(off);
     return EA_OK;
@@ -275,6 +292,7 @@ void eai_rt_fini(struct eai_rt *rt)
     free(l->chan_aead);
     free(l->pair_lo);
     free(l->pair_hi);
+    free(l->off_store);
     free(rt->platform_fds);
     free(rt->ready);
     free(rt->actors);

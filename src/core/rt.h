@@ -167,6 +167,9 @@ struct eai_layout {
     size_t off_att;      /* attestation slots, one per enclave pair */
     int npairs;
     int *pair_lo, *pair_hi; /* enclave indices of each pair, lo < hi */
+    /* Per deployment store: the arena offset of an untrusted store's
+     * region (64-byte aligned, store size bytes); SIZE_MAX otherwise. */
+    size_t *off_store;
 };
 
 struct eai_domain;
@@ -315,6 +318,15 @@ struct eai_rt {
     struct ea_actor *_Atomic *actors;
     struct eai_domain **domains; /* per domain index, NULL if not in this process */
     int ndomains;                /* 1 + nenclaves */
+    /* Deployment stores (src/eos/attach.c). store_fds: per store, the
+     * persistent file the launcher opened and sized (the enclave maps it;
+     * a confined enclave cannot open files), -1 otherwise or where it is
+     * not this process's. eos: per domain x store (d * nstores + s), the
+     * domain's first handle (ea_eos_t *), opened by the first
+     * ea_eos_attach under eos_lock; later ones are its duplicates. */
+    int *store_fds;
+    void **eos;
+    _Atomic uint32_t eos_lock;
 };
 
 static inline int eai_domain_of_worker(const eai_deploy_t *d, int w)

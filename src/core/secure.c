@@ -55,15 +55,32 @@ static const char *base_name(const char *p)
  * memfd, reopened by the loader) be mapped executable. */
 static int confine_before_image(struct eai_domain *dom, eai_pclient_t *pc, char *err, size_t errlen)
 {
-    int keep[] = {pc->fd, dom->image_fd};
+    /* The platform socket, the image, and the files of this enclave's
+     * persistent stores (the launcher opened them; the others were closed
+     * after the fork): all below max_fd, so never mappable executable. */
+    struct eai_rt *rt = dom->rt;
+    int nstores = rt->store_fds != NULL ? rt->dep->nstores : 0;
+    int *keep = malloc(sizeof(int) * (size_t)(2 + nstores));
+    if (keep == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return EA_ERR_NOMEM;
+    }
+    keep[0] = pc->fd;
+    keep[1] = dom->image_fd;
+    for (int i = 0; i < nstores; i++)
+        keep[2 + i] = rt->store_fds[i];
     int max_fd;
-    if (eai_fds_compact(keep, 2, &max_fd) != EA_OK) {
+    if (eai_fds_compact(keep, 2 + nstores, &max_fd) != EA_OK) {
+        free(keep);
         snprintf(err, errlen, "cannot close inherited descriptors");
         return EA_ERR_SYS;
     }
     pc->fd = keep[0];
     dom->rt->platform_fds[dom->enclave] = keep[0];
     dom->image_fd = keep[1];
+    for (int i = 0; i < nstores; i++)
+        rt->store_fds[i] = keep[2 + i];
+    free(keep);
     dom->rt->arena_fd = -1; /* closed: the mapping stays */
     int rc = eai_landlock_confine(NULL, 0, true, err, errlen);
     if (rc == EA_OK)

@@ -80,8 +80,9 @@ struct eos_store {
     _Atomic int refs;
     uint8_t *base;
     size_t size;
-    int fd;
-    bool owns;
+    int fd;    /* the file, if the store opened it; -1 otherwise */
+    bool owns; /* private memory the store allocated */
+    bool file; /* a file mapping (unmapped at the end) */
     bool enc;
     struct eos_static st; /* private, checked copy */
     uint64_t mask;
@@ -280,6 +281,7 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
     unsigned c = eai_eos_class_of(units_of_rec(s, klen, vlen));
     if (c >= EOS_NCLASS)
         return EA_ERR_INVAL;
+    uint64_t deadline = 0;
     for (int attempt = 0; attempt < ALLOC_TRIES; attempt++) {
         uint64_t u = free_pop(s, c);
         if (u == 0)
@@ -296,6 +298,21 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
          * this call becomes free if no reader holds it. */
         reclaim(h);
         reclaim(h);
+        /* Replaced records still wait for readers (one descheduled inside
+         * an operation, or another writer draining the limbo list right
+         * now): space is coming back, at the latest when the lease evicts
+         * the reader. Wait for it, bounded by twice the lease; with
+         * nothing retired the store is full at once. */
+        if (attempt == ALLOC_TRIES - 1 &&
+            atomic_load_explicit(&hdr(s)->retired, memory_order_relaxed) != 0) {
+            uint64_t now = eai_clock_ns();
+            if (deadline == 0)
+                deadline = now + 2 * s->lease_ns;
+            if (now < deadline) {
+                eai_sleep_ns(20000);
+                attempt = -1;
+            }
+        }
     }
     return EA_ERR_NOSPACE;
 }
@@ -559,6 +576,15 @@ static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_
         uint64_t sh = atomic_load_explicit(&sl->hash, memory_order_relaxed);
         if (sh != 0 && sh != h1)
             continue;
+        /* The record's first lines (header, key, the start of the value)
+         * are fetched together rather than one miss after another. Only a
+         * hint: a bad offset is caught by rec_read_hdr below. */
+        const uint8_t *rp = s->base + (word & UNITS_MASK) * EOS_UNIT;
+        if ((word & UNITS_MASK) * EOS_UNIT < s->st.data_end - 3 * EOS_UNIT) {
+            __builtin_prefetch(rp);
+            __builtin_prefetch(rp + EOS_UNIT);
+            __builtin_prefetch(rp + 2 * EOS_UNIT);
+        }
         struct eos_rec hc;
         const struct eos_rec *r;
         int rc = rec_read_hdr(s, word & UNITS_MASK, &hc, &r);
@@ -834,7 +860,7 @@ static void store_free(struct eos_store *s)
         if (s->owns) {
             eai_wipe(s->base, s->size);
             eai_mem_unmap(s->base, s->size);
-        } else if (s->fd >= 0) {
+        } else if (s->file) {
             eai_file_unmap(s->base, s->size, s->fd);
         }
     }
@@ -1061,7 +1087,7 @@ static int handle_new(struct eos_store *s, ea_eos_t **out)
     return EA_OK;
 }
 
-static int map_region(struct eos_store *s, const ea_eos_config_t *cfg)
+static int map_region(struct eos_store *s, const ea_eos_config_t *cfg, int fd)
 {
     switch (cfg->kind) {
     case EA_EOS_TRUSTED:
@@ -1070,6 +1096,10 @@ static int map_region(struct eos_store *s, const ea_eos_config_t *cfg)
         s->size = cfg->size;
         s->base = eai_mem_map(cfg->size);
         s->owns = true;
+        /* Lookups touch a slot and a record at random: huge pages save
+         * the page walks (2 MB and up; the index alone is 32 B a key). */
+        if (s->base != NULL && cfg->size >= (2u << 20))
+            eai_mem_hint_huge(s->base, cfg->size);
         return s->base != NULL ? EA_OK : EA_ERR_NOMEM;
     case EA_EOS_UNTRUSTED:
         if (cfg->region == NULL || cfg->path != NULL || ((uintptr_t)cfg->region & 63) != 0)
@@ -1078,15 +1108,27 @@ static int map_region(struct eos_store *s, const ea_eos_config_t *cfg)
         s->base = cfg->region;
         return EA_OK;
     case EA_EOS_PERSISTENT: {
+        void *map = NULL;
+        if (fd >= 0) {
+            if (cfg->region != NULL || cfg->path != NULL || cfg->size == 0)
+                return EA_ERR_INVAL;
+            int rc = eai_file_map_fd(fd, cfg->size, &map);
+            if (rc != EA_OK)
+                return rc;
+            s->base = map;
+            s->size = cfg->size;
+            s->file = true;
+            return EA_OK;
+        }
         if (cfg->region != NULL || cfg->path == NULL)
             return EA_ERR_INVAL;
-        void *map = NULL;
         int rc = eai_file_map(cfg->path, cfg->size, &map, &s->size, &s->fd);
         if (rc == EA_ERR_NOTFOUND && cfg->size == 0)
             return EA_ERR_INVAL; /* a new file needs a size */
         if (rc != EA_OK)
             return rc;
         s->base = map;
+        s->file = true;
         return EA_OK;
     }
     }
@@ -1124,7 +1166,7 @@ static int open_store(struct eos_store *s, const char *name, const ea_eos_config
     return attach(s, name, cfg);
 }
 
-int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out)
+static int open_common(const char *name, const ea_eos_config_t *cfg, int fd, ea_eos_t **out)
 {
     if (name == NULL || cfg == NULL || out == NULL || name[0] == '\0' ||
         strlen(name) > EA_EOS_NAME_MAX || (unsigned)cfg->kind > EA_EOS_PERSISTENT)
@@ -1146,7 +1188,7 @@ int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out)
     s->fd = -1;
     s->enc = cfg->kind != EA_EOS_TRUSTED;
     s->lease_ns = cfg->reader_lease_ns != 0 ? cfg->reader_lease_ns : DEFAULT_LEASE_NS;
-    if ((rc = map_region(s, cfg)) != EA_OK || (rc = open_store(s, name, cfg)) != EA_OK) {
+    if ((rc = map_region(s, cfg, fd)) != EA_OK || (rc = open_store(s, name, cfg)) != EA_OK) {
         store_free(s);
         return rc;
     }
@@ -1162,6 +1204,18 @@ int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out)
     }
     *out = h;
     return EA_OK;
+}
+
+int ea_eos_open(const char *name, const ea_eos_config_t *cfg, ea_eos_t **out)
+{
+    return open_common(name, cfg, -1, out);
+}
+
+int eai_eos_open_fd(const char *name, const ea_eos_config_t *cfg, int fd, ea_eos_t **out)
+{
+    if (fd < 0 || cfg == NULL || cfg->kind != EA_EOS_PERSISTENT)
+        return EA_ERR_INVAL;
+    return open_common(name, cfg, fd, out);
 }
 
 int ea_eos_dup(ea_eos_t *s, ea_eos_t **out)

@@ -113,6 +113,18 @@ unsigned eai_eos_class_of(uint64_t units);
  * fills the sizes and offsets of *st. EA_ERR_INVAL if it cannot hold one. */
 int eai_eos_layout(uint64_t size, uint32_t keys, struct eos_static *st);
 
+/* ea_eos_open of a persistent store whose file is the open descriptor
+ * `fd` (cfg->path NULL, cfg->size its size, which the opener of the file
+ * set): for an enclave, which cannot open files (the launcher opens them,
+ * src/eos/attach.c). The store maps the file and never closes `fd`. */
+int eai_eos_open_fd(const char *name, const ea_eos_config_t *cfg, int fd, ea_eos_t **out);
+
+/* Closes the stores ea_eos_attach opened in this process and the
+ * persistent files the launcher opened (the runtime's teardown, before
+ * eai_rt_fini). */
+struct eai_rt;
+void eai_eos_rt_fini(struct eai_rt *rt);
+
 /* Test hooks: pin a reader slot of `s` as a reader does and leave it
  * pinned (a stalled reader); unpin it, returning 1 if it had been evicted. */
 int eai_eos_test_pin(ea_eos_t *s, uint32_t *slot);

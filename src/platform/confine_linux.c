@@ -77,6 +77,10 @@ static const eai_sysrule_t enclave_rules[] = {
     /* glibc's qsort asks sysinfo for the amount of physical memory; it
      * reveals only machine-wide totals and load averages. */
     ANY("sysinfo"),
+    /* A persistent EOS store: the file the launcher opened is mapped
+     * (mmap, below) and written back at each sync. msync acts only on
+     * this process's own mappings. */
+    ANY("msync"),
 #ifdef EA_SANITIZED
     /* The sanitizer runtimes need a few more calls for their own
      * bookkeeping; sanitizer builds are test builds only. */

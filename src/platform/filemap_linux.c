@@ -62,6 +62,42 @@ int eai_file_map(const char *path, size_t size, void **map, size_t *size_out, in
     return EA_OK;
 }
 
+int eai_file_open_sized(const char *path, size_t size, int *fd)
+{
+    if (path == NULL || fd == NULL || size == 0)
+        return EA_ERR_INVAL;
+    int f = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_CREAT, 0600);
+    if (f < 0)
+        return EA_ERR_SYS;
+    struct stat st;
+    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (st.st_size != 0 && (uint64_t)st.st_size != (uint64_t)size)) {
+        int e = errno;
+        close(f);
+        errno = e;
+        return EA_ERR_INVAL;
+    }
+    if (st.st_size == 0 && ftruncate(f, (off_t)size) != 0) {
+        int e = errno;
+        close(f);
+        errno = e;
+        return EA_ERR_SYS;
+    }
+    *fd = f;
+    return EA_OK;
+}
+
+int eai_file_map_fd(int fd, size_t size, void **map)
+{
+    if (fd < 0 || size == 0 || map == NULL)
+        return EA_ERR_INVAL;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return EA_ERR_SYS;
+    *map = p;
+    return EA_OK;
+}
+
 int eai_file_map_sync(void *addr, size_t len)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);

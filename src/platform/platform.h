@@ -70,6 +70,9 @@ void eai_shm_destroy(int fd, void *addr, size_t size);
 
 /* Private memory, zeroed, page granular. */
 void *eai_mem_map(size_t size);
+/* Asks for huge pages under [addr, addr+size) (transparent huge pages in
+ * madvise mode): fewer TLB misses for large, randomly accessed regions. */
+void eai_mem_hint_huge(void *addr, size_t size);
 void eai_mem_unmap(void *addr, size_t size);
 
 /* Reads the file at `path` into a new memfd and seals it against any further
@@ -311,6 +314,14 @@ int eai_file_map(const char *path, size_t size, void **map, size_t *size_out, in
 /* Writes the pages of [addr, addr+len) back to the file and waits
  * (msync MS_SYNC); addr is rounded down to a page. */
 int eai_file_map_sync(void *addr, size_t len);
+/* Opens (creating, mode 0600) the regular file `path` for a store of `size`
+ * bytes mapped later from the descriptor (possibly by another process): an
+ * empty file is sized; EA_ERR_INVAL if it has another size or is not a
+ * regular file, EA_ERR_SYS (errno) if it cannot be opened or sized. */
+int eai_file_open_sized(const char *path, size_t size, int *fd);
+/* Maps `size` bytes of the open file `fd` shared, read-write (not
+ * executable); does not close fd. EA_ERR_SYS on failure. */
+int eai_file_map_fd(int fd, size_t size, void **map);
 void eai_file_unmap(void *map, size_t size, int fd);
 /* Terminates the whole process now with `status` (no atexit handlers). */
 _Noreturn void eai_exit_now(int status);

@@ -149,6 +149,13 @@ void *eai_mem_map(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+void eai_mem_hint_huge(void *addr, size_t size)
+{
+    /* A hint: where transparent huge pages are off or unavailable the
+     * mapping keeps its small pages. */
+    (void)madvise(addr, size, MADV_HUGEPAGE);
+}
+
 void eai_mem_unmap(void *addr, size_t size)
 {
     if (addr != NULL)

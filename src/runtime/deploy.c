@@ -17,7 +17,8 @@
  *      refers to are complete: workers -> enclave, then actors -> worker
  *      (a <sys> needs a host worker, a plain actor on a host worker needs
  *      <host>), <grant> -> enclave, channels -> actors, AEAD channels ->
- *      the actors' domains, then actor types through the caller's probe
+ *      the actors' domains, <store> -> the domains that may attach it,
+ *      then actor types through the caller's probe
  *      (builtin <sys> actors are the runtime's own type), then "no actor
  *      declared".
  * Pass 2 reads a fact (a worker's enclave) only after pass 2 has set it for
@@ -75,6 +76,8 @@
 
 #include <eactors/ea_queue.h>
 
+#include "eos/eos_int.h"
+
 /* Limits on numbers a deployment may ask for. */
 #define MAX_NODES 1048576u    /* nodes per channel */
 #define MAX_MSG (64ull << 20) /* largest message: 64M */
@@ -86,11 +89,25 @@
 #define DEFAULT_SPAWN 16u
 #define MAX_WORKER_CPUS ((int)(sizeof(((eai_dep_worker_t *)0)->cpus) / sizeof(int)))
 #define MAX_NAME 63
+#define MIN_STORE (64u * 1024u)              /* bytes of a store region */
+#define MAX_STORE (UINT64_C(64) << 30)       /* 64G */
+#define MAX_STORE_KEYS (UINT32_C(1) << 31)
 
 /* ---------------------------------------------------------------- schema -- */
 
 /* Kinds before K_PARAM are children of <eactors>; the rest are nested. */
-enum kind { K_HOST, K_ENCLAVE, K_WORKER, K_ACTOR, K_CHANNEL, K_SYS, K_PARAM, K_GRANT, K_COUNT };
+enum kind {
+    K_HOST,
+    K_ENCLAVE,
+    K_WORKER,
+    K_ACTOR,
+    K_CHANNEL,
+    K_SYS,
+    K_STORE,
+    K_PARAM,
+    K_GRANT,
+    K_COUNT
+};
 
 /* Attribute indices, per element kind, into schema_t.attrs. */
 enum { HO_IMAGE };
@@ -100,6 +117,7 @@ enum { AC_NAME, AC_TYPE, AC_WORKER };
 enum { CH_NAME, CH_BETWEEN, CH_NODES, CH_MAX, CH_PROTECT };
 enum { PA_NAME, PA_VALUE };
 enum { SY_NAME, SY_WORKER };
+enum { ST_NAME, ST_KIND, ST_SIZE, ST_KEYS, ST_POLICY, ST_ENCLAVE, ST_PATH };
 enum { GR_ENCLAVE, GR_LISTEN, GR_CONNECT, GR_FILES, GR_FILES_RO, GR_HANDLES, GR_TIMERS, GR_QUEUED };
 
 #define MAX_ATTRS 8
@@ -125,6 +143,9 @@ static const schema_t schemas[K_COUNT] = {
                    {"name", "between", "nodes", "max", "protect", NULL},
                    (1u << CH_NAME) | (1u << CH_BETWEEN)},
     [K_SYS] = {"sys", {"name", "worker", NULL}, (1u << SY_NAME) | (1u << SY_WORKER)},
+    [K_STORE] = {"store",
+                 {"name", "kind", "size", "keys", "policy", "enclave", "path", NULL},
+                 (1u << ST_NAME) | (1u << ST_KIND) | (1u << ST_SIZE)},
     [K_PARAM] = {"param", {"name", "value", NULL}, (1u << PA_NAME) | (1u << PA_VALUE)},
     [K_GRANT] = {"grant",
                  {"enclave", "listen", "connect", "files", "files-ro", "handles", "timers",
@@ -220,7 +241,9 @@ typedef struct diag {
  * (as written) and whether it is usable (see the design notes).
  */
 typedef struct raw {
-    char *ref[2]; /* worker: enclave or NULL (host); actor: worker; channel: a, b; grant: enclave */
+    /* worker: enclave or NULL (host); actor: worker; channel: a, b; grant:
+     * enclave; store: its enclave list or NULL (host) */
+    char *ref[2];
     bool ok;
 } raw_t;
 
@@ -235,14 +258,14 @@ typedef struct pstate {
     unsigned long nerrors; /* all errors found, kept or not */
     bool nomem;
     /* Per element, indexed like d's arrays; grants per actor (NULL if none). */
-    raw_t *enclave, *worker, *actor, *channel;
+    raw_t *enclave, *worker, *actor, *channel, *store;
     raw_t **grant;
     bool offline;     /* EAI_DEPLOY_OFFLINE: no file-system lookups */
     bool require_system; /* <eactors platform="system"> */
     bool host_ok;     /* the first <host> is usable */
     int nactor_elems; /* <actor> and <sys> elements, usable or not */
     /* Per-kind name maps, filled in pass 1 and read in pass 2. */
-    name_map_t enclaves, workers, actors, channels;
+    name_map_t enclaves, workers, actors, channels, stores;
 } pstate_t;
 
 /* Replaces control characters so that each message stays one line. */
@@ -363,6 +386,7 @@ static void state_fini(pstate_t *st)
         raw_free(st->enclave, d->nenclaves);
         raw_free(st->worker, d->nworkers);
         raw_free(st->channel, d->nchannels);
+        raw_free(st->store, d->nstores);
         for (int i = 0; st->grant != NULL && i < d->nactors; i++)
             raw_free(st->grant[i], d->actors[i].ngrants);
         raw_free(st->actor, d->nactors);
@@ -372,6 +396,7 @@ static void state_fini(pstate_t *st)
     map_fini(&st->workers);
     map_fini(&st->actors);
     map_fini(&st->channels);
+    map_fini(&st->stores);
 }
 /* ------------------------------------------------------------ primitives -- */
 
@@ -1168,6 +1193,122 @@ static void do_channel(pstate_t *st, const xmlNode *n)
 }
 
 /*
+ * <store name= kind= size= [keys=] [policy=] [enclave=] [path=]>: an EOS
+ * store actors open with ea_eos_attach. Pass 1 checks the element's own
+ * attributes (kind, sizes against the store's layout, policy and path
+ * only where the kind has them, the path's directory); pass 2
+ * (resolve_stores) its domains.
+ */
+static void do_store(pstate_t *st, const xmlNode *n)
+{
+    eai_deploy_t *d = st->d;
+    char *vals[MAX_ATTRS] = {0};
+    int idx = d->nstores++;
+    eai_dep_store_t *s = &d->stores[idx];
+    raw_t *r = &st->store[idx];
+    int line = node_line(n);
+    s->line = line;
+    int rc = read_named(st, n, K_STORE, vals);
+    s->name = take(vals, ST_NAME);
+    r->ref[0] = take(vals, ST_ENCLAVE);
+    s->path = take(vals, ST_PATH);
+    const char *k = vals[ST_KIND];
+    if (rc == EA_OK) {
+        if (strcmp(k, "trusted") == 0)
+            s->kind = EAI_STORE_TRUSTED;
+        else if (strcmp(k, "untrusted") == 0)
+            s->kind = EAI_STORE_UNTRUSTED;
+        else if (strcmp(k, "persistent") == 0)
+            s->kind = EAI_STORE_PERSISTENT;
+        else
+            rc = fail(st, line,
+                      "<store> '%s': invalid kind '%s' (expected trusted, untrusted or persistent)",
+                      s->name, k);
+    }
+    if (rc == EA_OK) {
+        uint64_t v;
+        if (eai_parse_size(vals[ST_SIZE], &v) != EA_OK)
+            rc = fail(st, line, "<store> '%s': invalid size '%s'", s->name, vals[ST_SIZE]);
+        else if (v < MIN_STORE)
+            rc = fail(st, line, "<store> '%s': size must be at least 64K", s->name);
+        else if (v > MAX_STORE)
+            rc = fail(st, line, "<store> '%s': size %s exceeds the limit 64G", s->name,
+                      vals[ST_SIZE]);
+        s->size = v;
+    }
+    if (rc == EA_OK && vals[ST_KEYS] != NULL)
+        rc = parse_number(st, line, "store", s->name, "keys", vals[ST_KEYS], 1, MAX_STORE_KEYS,
+                          "2147483648", &s->keys);
+    struct eos_static geo;
+    if (rc == EA_OK && eai_eos_layout(s->size, s->keys, &geo) != EA_OK)
+        rc = fail(st, line, "<store> '%s': size %s cannot hold the index of %u keys", s->name,
+                  vals[ST_SIZE], s->keys);
+    const char *pol = vals[ST_POLICY];
+    if (rc == EA_OK && pol != NULL) {
+        if (s->kind == EAI_STORE_TRUSTED)
+            rc = fail(st, line,
+                      "<store> '%s': a trusted store has no policy (its key is never sealed)",
+                      s->name);
+        else if (strcmp(pol, "mrsigner") == 0)
+            s->policy = EAI_STORE_MRSIGNER;
+        else if (strcmp(pol, "mrenclave") == 0)
+            s->policy = EAI_STORE_MRENCLAVE;
+        else
+            rc = fail(st, line, "<store> '%s': invalid policy '%s' (expected mrsigner or mrenclave)",
+                      s->name, pol);
+    }
+    if (rc == EA_OK && s->kind != EAI_STORE_PERSISTENT && s->path != NULL)
+        rc = fail(st, line, "<store> '%s': only a persistent store has a path", s->name);
+    if (rc == EA_OK && s->kind == EAI_STORE_PERSISTENT && s->path == NULL)
+        rc = fail(st, line, "<store> '%s': a persistent store needs path=", s->name);
+    if (rc == EA_OK && s->path != NULL) {
+        /* Relative to the deployment file; the directory must exist (the
+         * launcher creates the file in it). */
+        const char *slash = strrchr(s->path, '/');
+        const char *base = slash != NULL ? slash + 1 : s->path;
+        size_t dlen = slash == NULL ? 0 : slash == s->path ? 1 : (size_t)(slash - s->path);
+        char *dir = NULL;
+        if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+            rc = fail(st, line, "<store> '%s': path '%s' does not name a file", s->name, s->path);
+        else if (s->path[0] == '/')
+            dir = strndup(s->path, dlen);
+        else if (asprintf(&dir, "%s/%.*s", d->dir, (int)dlen, s->path) < 0)
+            dir = NULL;
+        if (rc == EA_OK && dir == NULL)
+            rc = fail_nomem(st);
+        char *real = NULL;
+        if (rc == EA_OK && st->offline) {
+            real = strdup(dir);
+            if (real == NULL)
+                rc = fail_nomem(st);
+        } else if (rc == EA_OK) {
+            int r2 = eai_path_resolve(dir, EAI_PATH_DIR, &real);
+            if (r2 == EA_ERR_NOMEM)
+                rc = fail_nomem(st);
+            else if (r2 != EA_OK)
+                rc = fail(st, line, "<store> '%s': directory of path '%s' does not exist",
+                          s->name, s->path);
+        }
+        if (rc == EA_OK && asprintf(&s->path_abs, "%s/%s", real, base) < 0) {
+            s->path_abs = NULL;
+            rc = fail_nomem(st);
+        }
+        free(real);
+        free(dir);
+        for (int i = 0; rc == EA_OK && i < idx; i++)
+            if (d->stores[i].path_abs != NULL && strcmp(d->stores[i].path_abs, s->path_abs) == 0)
+                rc = fail(st, line, "<store> '%s': file '%s' is also store '%s' (line %d)",
+                          s->name, s->path, d->stores[i].name, d->stores[i].line);
+    }
+    free_vals(vals);
+    int prev = claim(&st->stores, s->name, idx);
+    if (rc == EA_OK && prev >= 0)
+        rc = fail(st, line, "duplicate <store> name '%s' (first at line %d)", s->name,
+                  d->stores[prev].line);
+    r->ok = rc == EA_OK;
+}
+
+/*
  * Pass 1: counts the elements of each kind (to size the arrays and maps),
  * then checks each element in document order. Returns EA_ERR_NOMEM if the
  * arrays cannot be allocated (nothing more can be checked), else EA_OK
@@ -1196,14 +1337,17 @@ static int collect(pstate_t *st, const xmlNode *root)
     st->actor = calloc(nactors + 1, sizeof *st->actor);
     st->grant = calloc(nactors + 1, sizeof *st->grant);
     st->channel = calloc(count[K_CHANNEL] + 1, sizeof *st->channel);
+    d->stores = calloc(count[K_STORE] + 1, sizeof *d->stores);
+    st->store = calloc(count[K_STORE] + 1, sizeof *st->store);
     if (d->enclaves == NULL || d->workers == NULL || d->actors == NULL || d->channels == NULL ||
         st->enclave == NULL || st->worker == NULL || st->actor == NULL || st->grant == NULL ||
-        st->channel == NULL)
+        st->channel == NULL || d->stores == NULL || st->store == NULL)
         return fail_nomem(st);
     if (map_init(&st->enclaves, count[K_ENCLAVE]) != EA_OK ||
         map_init(&st->workers, count[K_WORKER]) != EA_OK ||
         map_init(&st->actors, nactors) != EA_OK ||
-        map_init(&st->channels, count[K_CHANNEL]) != EA_OK)
+        map_init(&st->channels, count[K_CHANNEL]) != EA_OK ||
+        map_init(&st->stores, count[K_STORE]) != EA_OK)
         return fail_nomem(st);
 
     for (const xmlNode *n = root->children; n != NULL; n = n->next) {
@@ -1216,6 +1360,7 @@ static int collect(pstate_t *st, const xmlNode *root)
         case K_ACTOR: do_actor(st, n); break;
         case K_CHANNEL: do_channel(st, n); break;
         case K_SYS: do_sys(st, n); break;
+        case K_STORE: do_store(st, n); break;
         default: {
             char q[256];
             qname(q, sizeof q, n->ns, n->name);
@@ -1363,6 +1508,79 @@ static void resolve_channels(pstate_t *st)
  * loaded is reported once per domain, at the domain's element, and its
  * other actors are not probed.
  */
+/*
+ * Stores -> the domains that may attach them (enclave= lists enclave names
+ * and "host"; absent: the host). Trusted stores are one domain's private
+ * memory, persistent ones are mapped by one process: one domain each. The
+ * host has no seal key: encrypted stores are for enclaves. Under policy
+ * mrenclave only enclaves of one image could share a store.
+ */
+static void resolve_stores(pstate_t *st)
+{
+    eai_deploy_t *d = st->d;
+    for (int i = 0; i < d->nstores; i++) {
+        eai_dep_store_t *s = &d->stores[i];
+        raw_t *r = &st->store[i];
+        if (!r->ok)
+            continue;
+        const char *list = r->ref[0] != NULL ? r->ref[0] : "host";
+        size_t max = 1;
+        for (const char *p = list; *p != '\0'; p++)
+            max += *p == ' ';
+        s->users = calloc(max, sizeof *s->users);
+        char *copy = strdup(list);
+        if (s->users == NULL || copy == NULL) {
+            free(copy);
+            fail_nomem(st);
+            r->ok = false;
+            continue;
+        }
+        int rc = EA_OK;
+        char *save = NULL;
+        for (char *tok = strtok_r(copy, " \t\r\n", &save); tok != NULL && rc == EA_OK;
+             tok = strtok_r(NULL, " \t\r\n", &save)) {
+            bool host = strcmp(tok, "host") == 0;
+            int e = host ? EAI_HOST : map_get(&st->enclaves, tok);
+            if (!host && e < 0) {
+                rc = fail(st, s->line, "<store> '%s': unknown enclave '%s'", s->name, tok);
+                break;
+            }
+            if (!host && !st->enclave[e].ok) {
+                rc = EA_ERR_INVAL; /* reported at the enclave */
+                break;
+            }
+            for (int j = 0; j < s->nusers; j++)
+                if (s->users[j] == e)
+                    rc = fail(st, s->line, "<store> '%s': '%s' is listed twice", s->name, tok);
+            if (rc == EA_OK && (size_t)s->nusers < max)
+                s->users[s->nusers++] = e;
+        }
+        free(copy);
+        if (rc == EA_OK && s->nusers == 0)
+            rc = fail(st, s->line, "<store> '%s': enclave= names no domain", s->name);
+        if (rc == EA_OK && s->kind != EAI_STORE_UNTRUSTED && s->nusers > 1)
+            rc = fail(st, s->line,
+                      "<store> '%s': a %s store belongs to one domain (declare one per domain, "
+                      "or share an untrusted one)",
+                      s->name, s->kind == EAI_STORE_TRUSTED ? "trusted" : "persistent");
+        for (int j = 0; rc == EA_OK && j < s->nusers; j++)
+            if (s->kind != EAI_STORE_TRUSTED && s->users[j] == EAI_HOST)
+                rc = fail(st, s->line,
+                          "<store> '%s': the host has no seal key for %s store (name "
+                          "enclaves, or use kind=\"trusted\")",
+                          s->name, s->kind == EAI_STORE_UNTRUSTED ? "an untrusted" : "a persistent");
+        for (int j = 1; rc == EA_OK && s->policy == EAI_STORE_MRENCLAVE && j < s->nusers; j++) {
+            const eai_dep_enclave_t *a = &d->enclaves[s->users[0]], *b = &d->enclaves[s->users[j]];
+            if (strcmp(a->image, b->image) != 0)
+                rc = fail(st, s->line,
+                          "<store> '%s': policy mrenclave, but enclaves '%s' and '%s' run "
+                          "different images (use mrsigner to share across images)",
+                          s->name, a->name, b->name);
+        }
+        r->ok = rc == EA_OK;
+    }
+}
+
 static void check_types(pstate_t *st, eai_type_probe_fn probe, void *ctx)
 {
     eai_deploy_t *d = st->d;
@@ -1425,6 +1643,7 @@ static void resolve(pstate_t *st, eai_type_probe_fn probe, void *ctx)
     resolve_workers(st);
     resolve_actors(st);
     resolve_channels(st);
+    resolve_stores(st);
     if (probe != NULL)
         check_types(st, probe, ctx);
     if (st->nactor_elems == 0)
@@ -1671,6 +1890,13 @@ void eai_deploy_free(eai_deploy_t *d)
     }
     for (int i = 0; d->channels != NULL && i < d->nchannels; i++)
         free(d->channels[i].name);
+    for (int i = 0; d->stores != NULL && i < d->nstores; i++) {
+        free(d->stores[i].name);
+        free(d->stores[i].users);
+        free(d->stores[i].path);
+        free(d->stores[i].path_abs);
+    }
+    free(d->stores);
     free(d->enclaves);
     free(d->workers);
     free(d->actors);

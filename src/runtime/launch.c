@@ -16,6 +16,7 @@
  */
 #include "runtime/launch.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <sys/types.h>
 
 #include "core/rt.h"
+#include "eos/eos_int.h"
 #include "runtime/confine_host.h"
 #include "runtime/deploy.h"
 #include "runtime/image.h"
@@ -67,11 +69,17 @@ static _Noreturn void enclave_main(struct eai_rt *rt, int e)
     the_enclave = e;
     struct eai_encl_shm *shm = &rt->encl[e];
     setvbuf(stdout, out_buf, _IOLBF, sizeof out_buf);
-    /* Keep only this enclave's own line to the platform. */
+    /* Keep only this enclave's own line to the platform, and only the
+     * files of its own persistent stores. */
     for (int i = 0; rt->platform_fds != NULL && i < rt->dep->nenclaves; i++)
         if (i != e && rt->platform_fds[i] >= 0) {
             eai_close(rt->platform_fds[i]);
             rt->platform_fds[i] = -1;
+        }
+    for (int i = 0; rt->store_fds != NULL && i < rt->dep->nstores; i++)
+        if (rt->store_fds[i] >= 0 && rt->dep->stores[i].users[0] != e) {
+            eai_close(rt->store_fds[i]);
+            rt->store_fds[i] = -1;
         }
     int rc = eai_child_harden(err, sizeof err);
     if (rc == EA_OK)
@@ -382,6 +390,55 @@ static void start_platform(struct run *r)
     }
 }
 
+/* The files of the persistent stores, opened (created, sized) here because
+ * a confined enclave cannot open files: each enclave inherits its own
+ * store's descriptor and maps it (src/eos/attach.c). The launcher keeps its
+ * copies until teardown (eai_eos_rt_fini), so an enclave's exit is never
+ * the file's last close (which the file system may turn into a flush that
+ * outlasts the stop budget). In system mode the platform daemon starts the
+ * enclaves with fixed descriptors and does not pass store files yet: only
+ * `none` enclaves (this process) can have one. */
+static void open_store_files(struct run *r)
+{
+    const eai_deploy_t *dep = r->dep;
+    struct eai_rt *rt = r->rt;
+    if (dep->nstores == 0)
+        return;
+    rt->store_fds = malloc(sizeof(int) * (size_t)dep->nstores);
+    if (rt->store_fds == NULL) {
+        r->failed = true;
+        return;
+    }
+    for (int i = 0; i < dep->nstores; i++)
+        rt->store_fds[i] = -1;
+    for (int i = 0; i < dep->nstores && !r->failed; i++) {
+        const eai_dep_store_t *s = &dep->stores[i];
+        if (s->kind != EAI_STORE_PERSISTENT || !domain_used(dep, 1 + s->users[0]))
+            continue;
+        const eai_dep_enclave_t *en = &dep->enclaves[s->users[0]];
+        if (r->system && en->backend == EAI_BACKEND_PROC) {
+            fprintf(stderr,
+                    "eactors: store '%s' (line %d): persistent stores of enclave '%s' need "
+                    "development mode for now (the platform daemon does not pass store files)\n",
+                    s->name, s->line, en->name);
+            r->failed = true;
+            break;
+        }
+        int rc = eai_file_open_sized(s->path_abs, (size_t)s->size, &rt->store_fds[i]);
+        if (rc != EA_OK) {
+            if (rc == EA_ERR_INVAL)
+                fprintf(stderr,
+                        "eactors: store '%s' (line %d): '%s' is not a regular file of %llu bytes\n",
+                        s->name, s->line, s->path_abs, (unsigned long long)s->size);
+            else
+                fprintf(stderr, "eactors: store '%s' (line %d): cannot open '%s': %s\n", s->name,
+                        s->line, s->path_abs, strerror(errno));
+            rt->store_fds[i] = -1;
+            r->failed = true;
+        }
+    }
+}
+
 /* Forks every proc enclave the run uses, before this process starts any
  * thread. */
 static void fork_enclaves(struct run *r)
@@ -449,6 +506,8 @@ static void start_local_domains(struct run *r)
  * run. */
 static void start_enclaves(struct run *r)
 {
+    if (!r->failed)
+        open_store_files(r);
     if (!r->failed)
         fork_enclaves(r);
     if (r->system && r->pd.fd >= 0 && eai_pd_listen(&r->pd, on_remote_exit, r) != EA_OK) {
@@ -567,6 +626,7 @@ static void teardown(struct run *r)
     eai_pd_close(&r->pd);
     free(r->kids);
     the_rt = NULL;
+    eai_eos_rt_fini(r->rt);
     eai_rt_fini(r->rt);
     eai_deploy_free(r->dep);
 }

@@ -60,8 +60,11 @@ static void clean_copy(char *dst, const char *src, size_t n)
 
 void eai_report_describe(const eai_deploy_t *d)
 {
-    printf("%s: valid: %d enclave(s), %d worker(s), %d actor(s), %d channel(s)\n", d->path,
+    printf("%s: valid: %d enclave(s), %d worker(s), %d actor(s), %d channel(s)", d->path,
            d->nenclaves, d->nworkers, d->nactors, d->nchannels);
+    if (d->nstores > 0)
+        printf(", %d store(s)", d->nstores);
+    printf("\n");
 }
 
 void eai_report_insecure(const eai_deploy_t *d)
@@ -121,6 +124,11 @@ void eai_report_layout(struct eai_rt *rt)
                 ch->nodes, cl->node_size, l->off_chan[c] + cl->off_mbox_a,
                 l->off_chan[c] + cl->off_mbox_b, cl->mbox_cap, l->chan_aead[c]);
     }
+    for (int i = 0; i < rt->dep->nstores; i++)
+        if (l->off_store[i] != SIZE_MAX)
+            fprintf(stderr, "eactors: layout: store=%s offset=%zu size=%llu\n",
+                    rt->dep->stores[i].name, l->off_store[i],
+                    (unsigned long long)rt->dep->stores[i].size);
 }
 
 /* The platform service ended: a failure unless it left cleanly at shutdown. */

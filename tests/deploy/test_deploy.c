@@ -647,7 +647,104 @@ static const bad_case_t bad_cases[] = {
      "<grant> 'e': queued 2G exceeds the limit 1G"},
     {PRE H5 "<sys name='io' worker='h'>\n<grant enclave='e' handles='many'/>\n</sys>\n" END, 7,
      "<grant> 'e': invalid handles 'many'"},
+    /* <store> (EOS) */
+    {PRE A5 "<store name='s' size='1M'/>\n" END, 6, "<store>: missing attribute 'kind'"},
+    {PRE A5 "<store name='s' kind='trusted'/>\n" END, 6, "<store>: missing attribute 'size'"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M' sharing='x'/>\n" END, 6,
+     "<store>: unknown attribute 'sharing'"},
+    {PRE A5 "<store name='s/1' kind='trusted' size='1M'/>\n" END, 6, "<store>: invalid name 's/1'"},
+    {PRE A5 "<store name='s' kind='shared' size='1M'/>\n" END, 6,
+     "<store> 's': invalid kind 'shared' (expected trusted, untrusted or persistent)"},
+    {PRE A5 "<store name='s' kind='trusted' size='big'/>\n" END, 6,
+     "<store> 's': invalid size 'big'"},
+    {PRE A5 "<store name='s' kind='trusted' size='4K'/>\n" END, 6,
+     "<store> 's': size must be at least 64K"},
+    {PRE A5 "<store name='s' kind='trusted' size='65G'/>\n" END, 6,
+     "<store> 's': size 65G exceeds the limit 64G"},
+    {PRE A5 "<store name='s' kind='trusted' size='64K' keys='100000'/>\n" END, 6,
+     "<store> 's': size 64K cannot hold the index of 100000 keys"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M' keys='0'/>\n" END, 6,
+     "<store> 's': keys must be at least 1"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M' policy='mrsigner'/>\n" END, 6,
+     "<store> 's': a trusted store has no policy (its key is never sealed)"},
+    {PRE A5 "<store name='s' kind='untrusted' size='1M' policy='signer' enclave='e'/>\n" END, 6,
+     "<store> 's': invalid policy 'signer' (expected mrsigner or mrenclave)"},
+    {PRE A5 "<store name='s' kind='untrusted' size='1M' path='x.eos' enclave='e'/>\n" END, 6,
+     "<store> 's': only a persistent store has a path"},
+    {PRE A5 "<store name='s' kind='persistent' size='1M' enclave='e'/>\n" END, 6,
+     "<store> 's': a persistent store needs path="},
+    {PRE A5 "<store name='s' kind='persistent' size='1M' path='nodir/x.eos' enclave='e'/>\n" END,
+     6, "<store> 's': directory of path 'nodir/x.eos' does not exist"},
+    {PRE A5 "<store name='s' kind='persistent' size='1M' path='sub/' enclave='e'/>\n" END, 6,
+     "<store> 's': path 'sub/' does not name a file"},
+    {PRE A5 "<store name='s' kind='persistent' size='1M' path='x.eos' enclave='e'/>\n"
+            "<store name='t' kind='persistent' size='1M' path='./x.eos' enclave='e'/>\n" END,
+     7, "<store> 't': file './x.eos' is also store 's' (line 6)"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M'/>\n<store name='s' kind='trusted' "
+            "size='1M'/>\n" END,
+     7, "duplicate <store> name 's' (first at line 6)"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M' enclave='x'/>\n" END, 6,
+     "<store> 's': unknown enclave 'x'"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M' enclave='e e'/>\n" END, 6,
+     "<store> 's': 'e' is listed twice"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M' enclave=' '/>\n" END, 6,
+     "<store> 's': enclave= names no domain"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M' enclave='e host'/>\n" END, 6,
+     "<store> 's': a trusted store belongs to one domain (declare one per domain, or share an "
+     "untrusted one)"},
+    {PRE A5 "<store name='s' kind='untrusted' size='1M'/>\n" END, 6,
+     "<store> 's': the host has no seal key for an untrusted store (name enclaves, or use "
+     "kind=\"trusted\")"},
+    {PRE A5 "<store name='s' kind='persistent' size='1M' path='x.eos' enclave='host'/>\n" END, 6,
+     "<store> 's': the host has no seal key for a persistent store (name enclaves, or use "
+     "kind=\"trusted\")"},
+    {PRE A5 "<enclave name='f' image='hello.so'/>\n<store name='s' kind='untrusted' size='1M' "
+            "policy='mrenclave' enclave='e f'/>\n" END,
+     7,
+     "<store> 's': policy mrenclave, but enclaves 'e' and 'f' run different images (use "
+     "mrsigner to share across images)"},
 };
+
+/* <store>: kinds, sizes, policies, domains and paths as the model holds
+ * them. */
+static void test_valid_stores(void **state)
+{
+    (void)state;
+    char err[EAI_DEPLOY_ERRLEN], real_tmp[PATH_MAX], want[PATH_MAX + 32];
+    eai_deploy_t *d = NULL;
+    const char *xml = PRE A5 "<enclave name='f' image='img.so'/>\n"
+                             "<store name='cache' kind='trusted' size='1M'/>\n"
+                             "<store name='priv' kind='trusted' size='2M' keys='100' enclave='f'/>\n"
+                             "<store name='shared' kind='untrusted' size='4M' enclave='e f' "
+                             "policy='mrenclave'/>\n"
+                             "<store name='disk' kind='persistent' size='64K' path='sub/x.eos' "
+                             "enclave='e'/>\n" END;
+    int rc = load(xml, &d, err, sizeof err);
+    if (rc != EA_OK)
+        fail_msg("%s", err);
+    assert_int_equal(d->nstores, 4);
+    assert_string_equal(d->stores[0].name, "cache");
+    assert_int_equal(d->stores[0].kind, EAI_STORE_TRUSTED);
+    assert_int_equal(d->stores[0].size, 1u << 20);
+    assert_int_equal(d->stores[0].keys, 0);
+    assert_int_equal(d->stores[0].nusers, 1);
+    assert_int_equal(d->stores[0].users[0], EAI_HOST);
+    assert_int_equal(d->stores[1].keys, 100);
+    assert_int_equal(d->stores[1].users[0], 1);
+    assert_int_equal(d->stores[2].kind, EAI_STORE_UNTRUSTED);
+    assert_int_equal(d->stores[2].policy, EAI_STORE_MRENCLAVE);
+    assert_int_equal(d->stores[2].nusers, 2);
+    assert_int_equal(d->stores[2].users[0], 0);
+    assert_int_equal(d->stores[2].users[1], 1);
+    assert_null(d->stores[2].path);
+    assert_int_equal(d->stores[3].kind, EAI_STORE_PERSISTENT);
+    assert_int_equal(d->stores[3].policy, EAI_STORE_MRSIGNER);
+    assert_string_equal(d->stores[3].path, "sub/x.eos");
+    assert_non_null(realpath(tmpdir, real_tmp));
+    snprintf(want, sizeof want, "%s/sub/x.eos", real_tmp);
+    assert_string_equal(d->stores[3].path_abs, want);
+    eai_deploy_free(d);
+}
 
 static void test_invalid(void **state)
 {
@@ -1100,7 +1197,7 @@ int main(void)
         cmocka_unit_test(test_relative_path), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_valid_sys),     cmocka_unit_test(test_order_findings),
         cmocka_unit_test(test_order_valid),   cmocka_unit_test(test_three_errors),
-        cmocka_unit_test(test_many_errors),
+        cmocka_unit_test(test_many_errors),   cmocka_unit_test(test_valid_stores),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# EOS against LMDB in one run: usage `bench/eos.sh [BUILD_DIR]`. Runs
+# ea_bench_eos (bench/eos.c: what each store does and how it is timed) in a
+# scratch directory under bench/out/eos/ on the build's file system, prints
+# the CSV rows
+#   eos,STORE,OP,value_bytes,keys,threads,ops_per_s,p50_ns,p99_ns
+# (STORE trusted | untrusted | persistent | lmdb, and aesgcm: one AES-256-GCM
+# open of key||value, the budget of the encrypted-store target) on stdout,
+# also bench/out/eos.csv, and the target ratios on stderr. Exits 1 only
+# when the run failed.
+# Knobs: EOS_KEYS (1000,10000,100000,1000000), EOS_MAX_KEYS_4K (100000: 4 KiB
+# values at 10^6 keys would map 2 x 6 GB and load for minutes), EOS_GETS
+# (400000), EOS_PUTS (100000) operations per loop over all threads, EOS_REPS
+# (3) loops per row (the best by ops/s is printed).
+set -u -o pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-build}
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+OUT=$ROOT/bench/out
+BIN=$BUILD/bench/ea_bench_eos
+if [ ! -x "$BIN" ]; then
+    echo "bench: $BIN not found (liblmdb-dev missing? make deps-bench, then build)" >&2
+    exit 2
+fi
+W=$OUT/eos
+rm -rf "$W"
+mkdir -p "$W"
+CSV=$OUT/eos.csv
+echo "bench: eos (trusted, untrusted, persistent) against lmdb, 16 B keys" >&2
+"$BIN" --dir "$W" --keys "${EOS_KEYS:-1000,10000,100000,1000000}" \
+    --max-keys-4k "${EOS_MAX_KEYS_4K:-100000}" --gets "${EOS_GETS:-400000}" \
+    --puts "${EOS_PUTS:-100000}" --reps "${EOS_REPS:-3}" >"$CSV" 2>"$OUT/eos.err"
+rc=$?
+grep -v '^ea_bench_eos: .* load ' "$OUT/eos.err" >&2
+cat "$CSV"
+rm -rf "$W"
+awk -F, '$1 == "eos" { r[$2, $3, $4, $5, $6] = $7; p50[$2, $3, $4, $5, $6] = $8
+                       if ($2 == "aesgcm") aes[$4] = $8
+                       if ($2 == "lmdb" && $3 == "get" && !(($4, $5, $6) in seen)) { seen[$4, $5, $6] = 1; row[++n] = $4 "," $5 "," $6 } }
+    function ok(x) { return x != "" && x != "NA" && x + 0 > 0 }
+    END {
+        print "bench: eos target ratios: trusted get / lmdb get (ops/s, and p50 lmdb / p50 trusted), target >= 2;"
+        print "bench:   untrusted get p50 / (lmdb get p50 + one AES-GCM open p50), target <= 1.5"
+        for (i = 1; i <= n; i++) {
+            split(row[i], f, ","); vb = f[1]; k = f[2]; t = f[3]
+            l = r["lmdb", "get", vb, k, t]; tr = r["trusted", "get", vb, k, t]
+            lp = p50["lmdb", "get", vb, k, t]; tp = p50["trusted", "get", vb, k, t]; up = p50["untrusted", "get", vb, k, t]
+            printf "bench:   get %4d B %7d keys %d thr:", vb, k, t
+            if (ok(l) && ok(tr) && ok(lp) && ok(tp)) printf "  trusted/lmdb %5.2f (p50 %5.2f)", tr / l, lp / tp
+            if (ok(up) && ok(lp) && ok(aes[vb])) printf "  untrusted/(lmdb+aes) %5.2f", up / (lp + aes[vb])
+            printf "\n"
+        }
+    }' "$CSV" >&2
+if [ $rc -ne 0 ]; then
+    echo "bench: FAILED: ea_bench_eos (exit $rc); see $OUT/eos.err" >&2
+    exit 1
+fi
+exit 0
