@@ -12,7 +12,8 @@
  * the launcher reacts without polling. Stopping has a bounded budget: actors
  * get STOP_GRACE to finish, workers are then told to leave, and enclave
  * processes still alive after KILL_AFTER are killed, which keeps a stop
- * within one second and leaves no zombie: every child is reaped.
+ * within two seconds (workers that are merely slow to be scheduled, on a
+ * loaded machine, get 1.2 s to leave) and leaves no zombie.
  */
 #include "runtime/launch.h"
 
@@ -38,7 +39,7 @@
 #include "trust/pservice.h"
 
 #define STOP_GRACE_NS (500u * 1000000u)
-#define KILL_AFTER_NS (800u * 1000000u)
+#define KILL_AFTER_NS (1700u * 1000000u)
 
 static struct eai_rt *the_rt; /* for the signal and fatal hooks */
 static int the_enclave = -1;  /* in an enclave process: its index */
