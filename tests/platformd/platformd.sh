@@ -75,16 +75,20 @@ reach)
     own=$!
     sleep 0.2
     # Controls: the same tools work on a process of the host user.
-    eu timeout 5 strace -qq -e trace=none -p "$own" 2>/dev/null & sp=$!
-    sleep 0.5
-    kill -0 "$sp" 2>/dev/null || fail "control: strace could not attach to the user's own process"
+    eu timeout 20 strace -qq -e trace=none -p "$own" 2>/dev/null & sp=$!
+    traced=0
+    for _ in $(seq 100); do
+        [ "$(awk '/^TracerPid:/ {print $2}' "/proc/$own/status")" != 0 ] && { traced=1; break; }
+        sleep 0.05
+    done
+    [ "$traced" = 1 ] || fail "control: strace could not attach to the user's own process"
     kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
     eu cat "/proc/$own/environ" >/dev/null 2>&1 || fail "control: own environ not readable"
     eu ls "/proc/$own/fd" >/dev/null 2>&1 || fail "control: own descriptors not listable"
     kill "$own" 2>/dev/null
     targets="$(enclave_pids) $pd_pid $(pgrep -P "$pd_pid" -f 'platform run')"
     for p in $targets; do
-        r=$(eu timeout 5 strace -qq -e trace=none -p "$p" 2>&1)
+        r=$(eu timeout 20 strace -qq -e trace=none -p "$p" 2>&1)
         echo "$r" | grep -q "Operation not permitted" || fail "ptrace attach to $p: '$r'"
         eu cat "/proc/$p/environ" >/dev/null 2>&1 && fail "environ of $p readable"
         eu head -c 1 "/proc/$p/mem" >/dev/null 2>&1 && fail "memory of $p readable"
