@@ -76,17 +76,38 @@ peer_certs() {
 peer_limits() {
     local f=/etc/security/limits.d/eactors-xmpp-bench.conf
     [ -s "$f" ] && return 0
+    # Values above the hard limit are ignored: use the hard limit.
+    local n
+    n=$(ulimit -Hn)
+    [ "$n" = unlimited ] && n=65536
     mkdir -p /etc/security/limits.d
-    cat >"$f" <<'EOF'
+    cat >"$f" <<EOF
 # bench/xmpp: open files for the XMPP servers of the benchmark (pam_limits
 # applies 1024 otherwise, and ejabberd stops accepting at about 980 clients).
-ejabberd soft nofile 65536
-ejabberd hard nofile 65536
-prosody  soft nofile 65536
-prosody  hard nofile 65536
-jabber   soft nofile 65536
-jabber   hard nofile 65536
+ejabberd soft nofile $n
+ejabberd hard nofile $n
+prosody  soft nofile $n
+prosody  hard nofile $n
+jabber   soft nofile $n
+jabber   hard nofile $n
 EOF
+}
+
+# Waits up to $1 seconds until the pids after it are gone, then kills them.
+# (A process's cmdline reads empty while it exits, so it is waited for by
+# pid, not found again by name.)
+wait_gone() {
+    local secs=$1 i p left
+    shift
+    for ((i = 0; i < secs * 10; i++)); do
+        left=
+        for p in "$@"; do kill -0 "$p" 2>/dev/null && left=1; done
+        [ -z "$left" ] && return 0
+        sleep 0.1
+    done
+    peer_log "still running after ${secs} s, killing: $*"
+    kill -9 "$@" 2>/dev/null
+    return 0
 }
 
 # Pins every thread of every pid given.
@@ -154,7 +175,7 @@ prosody_start() {
     prosody_config
     # prosody expects to be started as its user: setpriv (no PAM, so the
     # shell's open-files limit carries over).
-    ulimit -n 65536 2>/dev/null
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null
     taskset -c "$XMPP_SERVER_CPUS" setpriv --reuid prosody --regid prosody --init-groups \
         prosody --config "$PROSODY_DIR/prosody.cfg.lua" -F \
         >"$PROSODY_DIR/stdout.log" 2>&1 &
@@ -167,14 +188,9 @@ prosody_pids() { pids_by_exe 'lua' "$PROSODY_DIR/prosody.cfg.lua" | tr ' ' ','; 
 prosody_stop() {
     local p
     p=$(prosody_pids | tr ',' ' ')
-    [ -n "$p" ] && kill $p 2>/dev/null
-    for _ in $(seq 1 100); do
-        [ -z "$(prosody_pids)" ] && return 0
-        sleep 0.1
-    done
-    p=$(prosody_pids | tr ',' ' ')
-    [ -n "$p" ] && kill -9 $p 2>/dev/null
-    return 0
+    [ -n "$p" ] || return 0
+    kill $p 2>/dev/null
+    wait_gone 10 $p
 }
 
 prosody_setup() { # users
@@ -203,7 +219,11 @@ ejabberd_config() {
     mkdir -p "$EJ_DIR/etc" "$EJ_DIR/spool" "$EJ_DIR/log"
     cp /etc/ejabberd/inetrc "$EJ_DIR/etc/inetrc"
     # The Debian ejabberdctl.cfg with the Erlang distribution on loopback.
+    mkdir -p "$EJ_DIR/etc/modules.d"
     sed -e 's/^#* *INET_DIST_INTERFACE=.*/INET_DIST_INTERFACE=127.0.0.1/' \
+        -e "s|^EJABBERD_CONFIG_PATH=.*|EJABBERD_CONFIG_PATH=$EJ_DIR/etc/ejabberd.yml|" \
+        -e "s|^EJABBERD_PID_PATH=.*|EJABBERD_PID_PATH=$EJ_DIR/ejabberd.pid|" \
+        -e "s|^CONTRIB_MODULES_CONF_DIR=.*|CONTRIB_MODULES_CONF_DIR=$EJ_DIR/etc/modules.d|" \
         -e 's/^#* *ERL_EPMD_ADDRESS=.*/ERL_EPMD_ADDRESS=127.0.0.1/' \
         /etc/ejabberd/ejabberdctl.cfg >"$EJ_DIR/etc/ejabberdctl.cfg"
     grep -q '^INET_DIST_INTERFACE=' "$EJ_DIR/etc/ejabberdctl.cfg" || echo 'INET_DIST_INTERFACE=127.0.0.1' >>"$EJ_DIR/etc/ejabberdctl.cfg"
@@ -352,6 +372,8 @@ ejabberd_pids() {
 ejabberd_start() {
     ejabberd_config
     peer_limits
+    # su (in ejabberdctl) keeps this limit where pam_limits is not in its stack.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null
     ERL_EPMD_ADDRESS=127.0.0.1 taskset -c "$XMPP_SERVER_CPUS" epmd -address 127.0.0.1 -daemon
     taskset -c "$XMPP_SERVER_CPUS" bash -c "$(declare -f ejabberd_ctl); EJ_DIR='$EJ_DIR' ejabberd_ctl start" \
         >"$EJ_DIR/log/start.log" 2>&1
@@ -361,17 +383,13 @@ ejabberd_start() {
 }
 
 ejabberd_stop() {
-    [ -n "$(pids_by_exe 'beam\.smp$' "$EJ_DIR/spool")" ] || return 0
-    ejabberd_ctl stop >/dev/null 2>&1
-    for _ in $(seq 1 150); do
-        [ -z "$(pids_by_exe 'beam\.smp$' "$EJ_DIR/spool")" ] && break
-        sleep 0.1
-    done
     local p
     p=$(pids_by_exe 'beam\.smp$' "$EJ_DIR/spool")
-    [ -n "$p" ] && kill -9 $p 2>/dev/null
-    # epmd was started for ejabberd; stop it unless another node uses it.
-    epmd -names 2>/dev/null | grep -q '^name ' || epmd -kill >/dev/null 2>&1
+    [ -n "$p" ] || return 0
+    ejabberd_ctl stop >/dev/null 2>&1
+    wait_gone 20 $p
+    # epmd was started for ejabberd; stop it unless another Erlang node runs.
+    [ -n "$(pids_by_exe 'beam\.smp$')" ] || epmd -kill >/dev/null 2>&1
     return 0
 }
 
@@ -483,7 +501,7 @@ jabberd2_pids() {
 
 jabberd2_start() {
     jabberd2_config || return 1
-    ulimit -n 65536 2>/dev/null
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null
     local c
     for c in router sm c2s; do
         taskset -c "$XMPP_SERVER_CPUS" "/usr/sbin/jabberd2-$c" -c "$JD_DIR/$c.xml" \
@@ -498,14 +516,9 @@ jabberd2_start() {
 jabberd2_stop() {
     local p
     p=$(jabberd2_pids | tr ',' ' ')
-    [ -n "$p" ] && kill $p 2>/dev/null
-    for _ in $(seq 1 100); do
-        [ -z "$(jabberd2_pids)" ] && return 0
-        sleep 0.1
-    done
-    p=$(jabberd2_pids | tr ',' ' ')
-    [ -n "$p" ] && kill -9 $p 2>/dev/null
-    return 0
+    [ -n "$p" ] || return 0
+    kill $p 2>/dev/null
+    wait_gone 10 $p
 }
 
 # ---- dispatch -----------------------------------------------------------------

@@ -43,7 +43,9 @@
  *
  * Usage: ea_bench_xmpp_load [options], see usage() below.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -89,12 +91,12 @@ struct conn {
 static struct {
     const char *host, *domain, *prefix, *password, *resource, *ca;
     int port, tls, nclients, first, window, body, login_par;
-    double seconds, drain;
+    double seconds, drain, login_timeout;
     char pids[512];
 } opt = {
     .host = "127.0.0.1", .domain = "localhost", .prefix = "user", .password = "pass",
     .resource = "bench", .port = 5222, .nclients = 100, .first = 1, .window = 4,
-    .body = 64, .login_par = 32, .seconds = 10, .drain = 15,
+    .body = 64, .login_par = 32, .seconds = 10, .drain = 15, .login_timeout = 60,
 };
 
 static struct conn *conns;
@@ -139,7 +141,7 @@ static void usage(void)
             "usage: ea_bench_xmpp_load [--host H] [--port P] [--domain D] [--clients N]\n"
             "  [--first I] [--prefix user] [--password pass] [--resource R] [--tls]\n"
             "  [--ca FILE] [--window W] [--body BYTES] [--seconds S] [--drain S]\n"
-            "  [--login-par K] [--pids P1,P2,...]\n");
+            "  [--login-par K] [--login-timeout S] [--pids P1,P2,...]\n");
     exit(2);
 }
 
@@ -214,12 +216,21 @@ static void set_events(int i, int out)
     c->want_out = out;
 }
 
+static void login_finished(int i);
+
+/* Closes client i after a failure; a client still logging in counts as
+ * finished (failed), so the login phase does not wait for it. */
 static void kill_conn(int i, const char *why)
 {
     struct conn *c = &conns[i];
     if (c->st == S_DEAD)
         return;
-    fprintf(stderr, "xmpp_load: client %d (%s%d): %s\n", i, opt.prefix, opt.first + i, why);
+    int was_login = c->st != S_READY;
+    static int shown;
+    if (shown++ < 5)
+        fprintf(stderr, "xmpp_load: client %d (%s%d): %s\n", i, opt.prefix, opt.first + i, why);
+    else if (shown == 6)
+        fprintf(stderr, "xmpp_load: (more client failures not shown)\n");
     if (c->ssl) {
         SSL_free(c->ssl);
         c->ssl = NULL;
@@ -228,6 +239,8 @@ static void kill_conn(int i, const char *why)
     close(c->fd);
     c->st = S_DEAD;
     n_err++;
+    if (was_login)
+        login_finished(i);
 }
 
 /* Writes what is queued; 0 when done or would block, -1 on error. */
@@ -340,7 +353,6 @@ static void start_login(int i)
     logins_active++;
     if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
         kill_conn(i, strerror(errno));
-        logins_active--;
         return;
     }
     send_header(i);
@@ -375,7 +387,6 @@ static void tls_step(int i)
         char b[160];
         snprintf(b, sizeof b, "TLS handshake failed: %s", ERR_error_string(ERR_get_error(), NULL));
         kill_conn(i, b);
-        login_finished(i);
     }
 }
 
@@ -406,7 +417,6 @@ static int login_step(int i)
         size_t show = c->in_len < 300 ? c->in_len : 300;
         snprintf(b, sizeof b, "login refused in state %d: %.*s", c->st, (int)show, c->in);
         kill_conn(i, b);
-        login_finished(i);
         return 0;
     }
     switch (c->st) {
@@ -453,7 +463,6 @@ static int login_step(int i)
         if (!memmem(c->in, c->in_len, "<jid>", 5)) {
             snprintf(b, sizeof b, "bind failed: %.*s", (int)(c->in_len < 300 ? c->in_len : 300), c->in);
             kill_conn(i, b);
-            login_finished(i);
             return 0;
         }
         consume(c, p + 5);
@@ -467,7 +476,6 @@ static int login_step(int i)
             return 0;
         if (memmem(c->in, (size_t)(p - c->in), "'error'", 7) || memmem(c->in, (size_t)(p - c->in), "\"error\"", 7)) {
             kill_conn(i, "session refused");
-            login_finished(i);
             return 0;
         }
         c->in_len = 0;
@@ -622,7 +630,7 @@ static void on_readable(int i)
     if (c->st == S_PROCEED) {
         if (!memmem(c->in, c->in_len, "<proceed", 8)) {
             if (memmem(c->in, c->in_len, "<failure", 8))
-                kill_conn(i, "STARTTLS refused"), login_finished(i);
+                kill_conn(i, "STARTTLS refused");
             return;
         }
         c->in_len = 0;
@@ -650,7 +658,6 @@ static void on_event(int i, uint32_t ev)
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
         if (err) {
             kill_conn(i, strerror(err));
-            login_finished(i);
             return;
         }
         c->st = S_FEAT0;
@@ -726,6 +733,8 @@ static void parse_args(int argc, char **argv)
             opt.body = atoi(v);
         else if (ARG("--seconds"))
             opt.seconds = atof(v);
+        else if (ARG("--login-timeout"))
+            opt.login_timeout = atof(v);
         else if (ARG("--drain"))
             opt.drain = atof(v);
         else if (ARG("--login-par"))
@@ -785,7 +794,7 @@ int main(int argc, char **argv)
     while (logins_active < opt.login_par && logins_next < opt.nclients)
         start_login(logins_next++);
     flush_all();
-    loop(logins_over, t0 + 300ull * 1000000000u);
+    loop(logins_over, t0 + (uint64_t)(opt.login_timeout * 1e9));
     double login_s = (double)(now_ns() - t0) / 1e9;
     int ready = 0;
     for (int i = 0; i < opt.nclients; i++)
