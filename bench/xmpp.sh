@@ -153,7 +153,7 @@ run_one() { # server clients tls
     f=$OUT/load-$tag.txt
     [ "$t" = starttls ] && tlsarg=(--tls --ca "$CERT_DIR/ca.pem")
     if port_open; then
-        peer_log "port $XMPP_PORT is busy before $tag; run skipped"
+        peer_log "port $XMPP_PORT is busy before $tag; run skipped (is a Debian service running? systemctl stop ejabberd jabberd2 prosody)"
         echo "xmpp,$s,$n,$t,NA,NA,NA,NA,NA"
         return 1
     fi
@@ -242,9 +242,11 @@ set style fill solid 0.8 border -1
 set key top left autotitle columnheader
 set grid ytics
 set ylabel 'messages/s'
+set yrange [0:*]
 plot for [i=2:$ncols] '$OUT/plot-rate.dat' using i:xtic(1)
 set ylabel 'server CPU-s per 100,000 messages'
 set logscale y
+set yrange [*:*]
 plot for [i=2:$ncols] '$OUT/plot-cpu.dat' using i:xtic(1)
 unset multiplot
 EOF
