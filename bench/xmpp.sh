@@ -39,7 +39,7 @@ SECS=${XMPP_SECONDS:-10}
 WINDOW=${XMPP_WINDOW:-4}
 LOAD_CPUS=${XMPP_LOAD_CPUS:-1}
 export XMPP_SERVER_CPUS=${XMPP_SERVER_CPUS:-0}
-LOAD=$BUILD/bench/ea_bench_xmpp_load
+LOAD=${XMPP_LOAD:-$BUILD/bench/ea_bench_xmpp_load} # XMPP_LOAD: another build's generator
 . "$ROOT/bench/xmpp/peers.sh"
 . "$ROOT/bench/lib.sh"
 
@@ -55,17 +55,35 @@ FAILED=0
 # so it can be adjusted where the example differs.
 
 EA_XMPP_DIR=$BUILD/examples/xmpp
+EA_STORE=$OUT/eactors-store # the bench's own account store, not the example's
 EA_PID=
 
-eactors_xml() { # server
+eactors_xml() { # server: the example's deployment file
     case $1 in
     eactors) echo "$EA_XMPP_DIR/xmpp.xml" ;;
     eactors-one-enclave) echo "$EA_XMPP_DIR/xmpp-one.xml" ;;
     esac
 }
 
-# The example's user tool: `eactors-xmpp adduser NAME PASSWORD`, looked for
-# in the example's build directory, then in tools/.
+# The bench's copy of a deployment: the store in $EA_STORE, every worker on
+# the server CPUs, and PLAIN offered before TLS (the c2s actor's
+# benchmark-only switch plain_insecure, as for the peers).
+eactors_bench_xml() { # server -> prints the path of the copy
+    local src out=$OUT/$1.xml
+    src=$(eactors_xml "$1")
+    sed -e "s|$EA_XMPP_DIR/store|$EA_STORE|g" \
+        -e "s|cpus=\"[^\"]*\"|cpus=\"$XMPP_SERVER_CPUS\"|g" \
+        -e 's|\(<actor [^>]*type="xmpp_c2s"[^>]*>\)|\1\n    <param name="plain_insecure" value="1"/>|' \
+        "$src" >"$out" || return 1
+    echo "$out"
+}
+
+# The CA the generator verifies the example's certificate with (the https
+# example's development PKI, which the XMPP example uses).
+eactors_ca() { echo "$BUILD/examples/https/pki/ca.pem"; }
+
+# The example's account tool: `eactors-xmpp [--store FILE] adduser USER`,
+# password on stdin.
 eactors_user_tool() {
     local t
     for t in "$EA_XMPP_DIR/eactors-xmpp" "$BUILD/tools/eactors-xmpp"; do
@@ -74,31 +92,34 @@ eactors_user_tool() {
     return 1
 }
 
-# Creates user1..user$1 with the bench password (existing users are fine).
+# Creates user1..user$1 with the bench password in $EA_STORE (once).
 eactors_add_users() {
     local tool i
     tool=$(eactors_user_tool) || { peer_log "eactors: no user tool (eactors-xmpp) found"; return 1; }
-    [ -s "$OUT/eactors-users.done" ] && [ "$(cat "$OUT/eactors-users.done")" -ge "$1" ] && return 0
-    peer_log "eactors: adding $1 users with $tool"
+    mkdir -p "$EA_STORE"
+    [ -s "$EA_STORE/users.done" ] && [ "$(cat "$EA_STORE/users.done")" -ge "$1" ] && return 0
+    peer_log "eactors: adding $1 users with $tool (one call each)"
+    "$tool" --store "$EA_STORE/accounts.sealed" list >"$EA_STORE/list.txt" 2>/dev/null || : >"$EA_STORE/list.txt"
     for ((i = 1; i <= $1; i++)); do
-        "$tool" adduser "user$i" "$XMPP_PASSWORD" >>"$OUT/eactors-adduser.log" 2>&1 ||
-            grep -qi 'exist' "$OUT/eactors-adduser.log" ||
+        grep -qx "user$i" "$EA_STORE/list.txt" && continue
+        echo "$XMPP_PASSWORD" | "$tool" --store "$EA_STORE/accounts.sealed" adduser "user$i" \
+            >>"$OUT/eactors-adduser.log" 2>&1 ||
             { peer_log "eactors: adduser user$i failed; see $OUT/eactors-adduser.log"; return 1; }
     done
-    echo "$1" >"$OUT/eactors-users.done"
+    echo "$1" >"$EA_STORE/users.done"
 }
 
 eactors_available() { [ -e "$(eactors_xml "$1")" ] && [ -x "$BUILD/tools/eactors" ]; }
 
 eactors_start() { # server
     local xml
-    xml=$(eactors_xml "$1")
+    xml=$(eactors_bench_xml "$1") || { peer_log "$1: cannot write the deployment copy"; return 1; }
     EACTORS_IMAGE_PATH=$EA_XMPP_DIR taskset -c "$XMPP_SERVER_CPUS" "$BUILD/tools/eactors" run --quiet "$xml" \
         >"$OUT/$1.out" 2>"$OUT/$1.err" &
     EA_PID=$!
     wait_port 30 || { peer_log "$1 did not start; see $OUT/$1.err"; eactors_stop; return 1; }
-    # The deployment pins its workers; every thread goes to the server CPUs
-    # all the same, as for the peers.
+    # The copy pins the workers; every thread goes to the server CPUs all
+    # the same, as for the peers.
     peer_pin $(eactors_pids | tr ',' ' ')
 }
 
@@ -151,7 +172,9 @@ kv() { awk -v key="$2" '$1 == "xmpp-load" { for (i = 2; i <= NF; i++) if (index(
 run_one() { # server clients tls
     local s=$1 n=$2 t=$3 tag=$1-$2-$3 f pids tlsarg=()
     f=$OUT/load-$tag.txt
-    [ "$t" = starttls ] && tlsarg=(--tls --ca "$CERT_DIR/ca.pem")
+    if [ "$t" = starttls ]; then
+        if is_peer "$s"; then tlsarg=(--tls --ca "$CERT_DIR/ca.pem"); else tlsarg=(--tls --ca "$(eactors_ca)"); fi
+    fi
     if port_open; then
         peer_log "port $XMPP_PORT is busy before $tag; run skipped (is a Debian service running? systemctl stop ejabberd jabberd2 prosody)"
         echo "xmpp,$s,$n,$t,NA,NA,NA,NA,NA"
@@ -164,8 +187,13 @@ run_one() { # server clients tls
         return 1
     fi
     pids=$(server_pids "$s")
+    # eactors: the launcher's process tree, read by the generator at each
+    # sample (enclaves forked late are counted too); peers: their pids.
+    local cpuarg=(--pids "$pids")
+    is_peer "$s" || cpuarg=(--tree "$EA_PID")
+    echo "bench/xmpp: $tag: server pids $pids" >"$OUT/load-$tag.pids"
     taskset -c "$LOAD_CPUS" "$LOAD" --clients "$n" --window "$WINDOW" --seconds "$SECS" --body 64 \
-        --resource "b$RUNID$n$t" --pids "$pids" --login-timeout 120 "${tlsarg[@]}" \
+        --resource "b$RUNID$n$t" "${cpuarg[@]}" --login-timeout 120 "${tlsarg[@]}" \
         >"$f" 2>"$OUT/load-$tag.err"
     local rc=$?
     cleanup
