@@ -22,8 +22,8 @@
  *     flight: each delivery lets its sender send one more. The body carries
  *     the sender, a sequence number and the send time (CLOCK_MONOTONIC), so
  *     the receiver timestamps the delivery and the latency is exact; an
- *     error bounce (type='error') is counted as an error, never as a
- *     delivery. After SECONDS no new message is sent and the generator waits
+ *     error bounce (type='error') or a message at the wrong client is
+ *     counted as an error, never as a delivery. After SECONDS no new message is sent and the generator waits
  *     up to DRAIN seconds for those in flight; what has not arrived by then
  *     is lost. Outgoing bytes are queued per connection and written once per
  *     event-loop turn, so a burst of deliveries costs one write per sender.
@@ -67,7 +67,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IN_MAX (256 * 1024) /* a stanza this big is a protocol error here */
+#define IN_MAX (64 * 1024) /* unconsumed input this big is a protocol error here */
 #define EVENTS 512
 #define HIST_US 100000                  /* 1 us buckets up to 100 ms ... */
 #define HIST_N (HIST_US + 60000)        /* ... then 1 ms buckets up to 60 s */
@@ -620,6 +620,9 @@ static void ready_input(int i)
             struct conn *s = &conns[from];
             if (is_err) {
                 n_err++;
+                n_bounced++;
+            } else if ((from + 1) % opt.nclients != i) {
+                n_err++; /* at the wrong client: an error, not a delivery */
                 n_bounced++;
             } else {
                 n_recv++;
