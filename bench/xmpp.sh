@@ -200,11 +200,12 @@ run_one() { # server clients tls
     local rc=$?
     cleanup
     if [ -z "$(kv "$f" msgs_per_s)" ]; then
-        peer_log "FAILED: $tag (exit $rc): $(grep -v '^xmpp_load: ([0-9]* of' "$OUT/load-$tag.err" | head -n 3 | tr '\n' ' ')"
+        peer_log "FAILED: $tag (exit $rc): $(grep -Ev '^xmpp_load: [0-9]+ of' "$OUT/load-$tag.err" | head -n 3 | tr '\n' ' ')"
         echo "xmpp,$s,$n,$t,NA,NA,NA,NA,NA"
         return 1
     fi
     [ $rc -ne 0 ] && peer_log "$tag: errors=$(kv "$f" errors) (see $OUT/load-$tag.err)"
+    [ "$(kv "$f" lost)" != 0 ] && peer_log "$tag: $(kv "$f" lost) messages LOST (must be 0)"
     echo "xmpp,$s,$n,$t,$(kv "$f" server_us_per_msg),$(kv "$f" gen_us_per_msg),$(kv "$f" login_s),$(kv "$f" errors)" >>"$DETAIL"
     echo "xmpp,$s,$n,$t,$(kv "$f" msgs_per_s),$(kv "$f" p50_ms),$(kv "$f" p99_ms),$(kv "$f" lost),$(kv "$f" cpu_s_per_100k)"
     return $rc
