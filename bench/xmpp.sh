@@ -94,7 +94,7 @@ eactors_user_tool() {
 
 # Creates user1..user$1 with the bench password in $EA_STORE, once per
 # image: the store is sealed to the image, so a rebuilt example gets a new
-# store. One tool call (one enclave start) per user: about 0.4 s each here.
+# store. One tool call (one enclave start) per user: 0.1-0.4 s each here.
 eactors_add_users() {
     local tool i key
     tool=$(eactors_user_tool) || { peer_log "eactors: no user tool (eactors-xmpp) found"; return 1; }
