@@ -335,7 +335,17 @@ if ! "$ROOT/bench/eos.sh" "$BUILD"; then
     FAILED=1
 fi
 
-echo "bench: CSV in $PP_CSV, $RING_CSV, $HTTPS_CSV, $ECHO_CSV, $SMC_CSV and $OUT/eos.csv" >&2
+# --- xmpp (issue 13) -------------------------------------------------------------
+# The eactors XMPP example (when built) against ejabberd, jabberd2 and
+# prosody, same generator, same CPUs, in this run.
+echo "bench: xmpp: eactors against ejabberd, jabberd2 and prosody (bench/xmpp.sh)" >&2
+XMPP_CSV=$OUT/xmpp/xmpp.csv
+if ! "$ROOT/bench/xmpp.sh" "$BUILD"; then
+    echo "bench: FAILED: bench/xmpp.sh" >&2
+    FAILED=1
+fi
+
+echo "bench: CSV in $PP_CSV, $RING_CSV, $HTTPS_CSV, $ECHO_CSV, $SMC_CSV, $OUT/eos.csv and $XMPP_CSV" >&2
 if [ $FAILED -ne 0 ]; then
     echo "bench: some runs failed (see above)" >&2
     exit 1

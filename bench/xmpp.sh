@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# bench/xmpp: XMPP client-to-server messaging, the eactors XMPP example
+# (examples/xmpp, when it is built) against ejabberd, jabberd2 and prosody
+# from Debian, measured in the same run by the same lean load generator
+# (ea_bench_xmpp_load, bench/xmpp/xmpp_load.c).
+#
+# For every server, client count (XMPP_CLIENTS) and TLS mode (plain, or
+# STARTTLS): the server is started fresh, pinned to XMPP_SERVER_CPUS
+# (default 0; taskset -a on every process and thread), the generator runs
+# on XMPP_LOAD_CPUS (default 1), logs N clients in (SASL PLAIN, bind,
+# session, presence), then each client sends chat messages with a 64-byte
+# body to the next client's full JID with XMPP_WINDOW (default 4) messages in
+# flight per sender for XMPP_SECONDS (default 10), and the server is stopped.
+# Server CPU is utime+stime of all its processes from /proc/PID/stat over
+# the sending phase only (logins excluded).
+#
+# Usage: bench/xmpp.sh [BUILD_DIR]. CSV on stdout:
+#   xmpp,SERVER,CLIENTS,TLS,msgs_per_s,p50_ms,p99_ms,lost,cpu_s_per_100k
+# SERVER: eactors, eactors-one-enclave, ejabberd, jabberd2, prosody; TLS:
+# plain or starttls. A row of NA is a run that failed (the reason on
+# stderr). bench/out/xmpp/xmpp.csv has the rows, xmpp-detail.csv adds the
+# server's and the generator's own CPU per message (us) and the login time;
+# bench/out/xmpp/xmpp.png plots them.
+# Knobs: XMPP_SERVERS, XMPP_CLIENTS ("100 1000"), XMPP_TLS ("plain
+# starttls"), XMPP_SECONDS, XMPP_WINDOW, XMPP_SERVER_CPUS, XMPP_LOAD_CPUS,
+# XMPP_STATE (the peers' state directory, see bench/xmpp/peers.sh).
+# The peers need root (they run as their own users); without root they are
+# skipped with a message. Exits 1 when a run failed, after printing all.
+set -u -o pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-build}
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+OUT=$ROOT/bench/out/xmpp
+mkdir -p "$OUT"
+SERVERS=${XMPP_SERVERS:-eactors eactors-one-enclave ejabberd jabberd2 prosody}
+CLIENTS=${XMPP_CLIENTS:-100 1000}
+TLSMODES=${XMPP_TLS:-plain starttls}
+SECS=${XMPP_SECONDS:-10}
+WINDOW=${XMPP_WINDOW:-4}
+LOAD_CPUS=${XMPP_LOAD_CPUS:-1}
+export XMPP_SERVER_CPUS=${XMPP_SERVER_CPUS:-0}
+LOAD=${XMPP_LOAD:-$BUILD/bench/ea_bench_xmpp_load} # XMPP_LOAD: another build's generator
+. "$ROOT/bench/xmpp/peers.sh"
+. "$ROOT/bench/lib.sh"
+
+[ -x "$LOAD" ] || { echo "bench/xmpp: $LOAD not found; build first" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "bench/xmpp: taskset is missing (util-linux)" >&2; exit 1; }
+MAXC=0
+for c in $CLIENTS; do [ "$c" -gt "$MAXC" ] && MAXC=$c; done
+RUNID=$(date +%s) # a fresh resource per run (jabberd2's re-login race)
+FAILED=0
+
+# ---- eactors (examples/xmpp) ------------------------------------------------
+# Everything that depends on the example's interface is in these functions,
+# so it can be adjusted where the example differs.
+
+EA_XMPP_DIR=$BUILD/examples/xmpp
+EA_STORE=$OUT/eactors-store # the bench's own account store, not the example's
+EA_PID=
+
+eactors_xml() { # server: the example's deployment file
+    case $1 in
+    eactors) echo "$EA_XMPP_DIR/xmpp.xml" ;;
+    eactors-one-enclave) echo "$EA_XMPP_DIR/xmpp-one.xml" ;;
+    esac
+}
+
+# The bench's copy of a deployment: the store in $EA_STORE, every worker on
+# the server CPUs, and PLAIN offered before TLS (the c2s actor's
+# benchmark-only switch plain_insecure, as for the peers).
+eactors_bench_xml() { # server -> prints the path of the copy
+    local src out=$OUT/$1.xml
+    src=$(eactors_xml "$1")
+    sed -e "s|$EA_XMPP_DIR/store|$EA_STORE|g" \
+        -e "s|cpus=\"[^\"]*\"|cpus=\"$XMPP_SERVER_CPUS\"|g" \
+        -e 's|\(<actor [^>]*type="xmpp_c2s"[^>]*>\)|\1\n    <param name="plain_insecure" value="1"/>|' \
+        "$src" >"$out" || return 1
+    echo "$out"
+}
+
+# The CA the generator verifies the example's certificate with (the https
+# example's development PKI, which the XMPP example uses).
+eactors_ca() { echo "$BUILD/examples/https/pki/ca.pem"; }
+
+# The example's account tool: `eactors-xmpp [--store FILE] adduser USER`,
+# password on stdin.
+eactors_user_tool() {
+    local t
+    for t in "$EA_XMPP_DIR/eactors-xmpp" "$BUILD/tools/eactors-xmpp"; do
+        [ -x "$t" ] && { echo "$t"; return 0; }
+    done
+    return 1
+}
+
+# Creates user1..user$1 with the bench password in $EA_STORE, once per
+# image: the store is sealed to the image, so a rebuilt example gets a new
+# store. One tool call (one enclave start) per user: 0.1-0.4 s each here.
+eactors_add_users() {
+    local tool i key
+    tool=$(eactors_user_tool) || { peer_log "eactors: no user tool (eactors-xmpp) found"; return 1; }
+    key="$1 $(sha256sum <"$EA_XMPP_DIR/xmpp.so" | cut -c1-16)"
+    [ "$(cat "$EA_STORE/users.done" 2>/dev/null)" = "$key" ] && return 0
+    rm -rf "$EA_STORE"
+    mkdir -p "$EA_STORE"
+    peer_log "eactors: adding $1 users with $tool (one call each)"
+    for ((i = 1; i <= $1; i++)); do
+        echo "$XMPP_PASSWORD" | "$tool" --store "$EA_STORE/accounts.sealed" adduser "user$i" \
+            >>"$OUT/eactors-adduser.log" 2>&1 ||
+            { peer_log "eactors: adduser user$i failed; see $OUT/eactors-adduser.log"; return 1; }
+    done
+    echo "$key" >"$EA_STORE/users.done"
+}
+
+eactors_available() { [ -e "$(eactors_xml "$1")" ] && [ -x "$BUILD/tools/eactors" ]; }
+
+eactors_start() { # server
+    local xml
+    xml=$(eactors_bench_xml "$1") || { peer_log "$1: cannot write the deployment copy"; return 1; }
+    EACTORS_IMAGE_PATH=$EA_XMPP_DIR taskset -c "$XMPP_SERVER_CPUS" "$BUILD/tools/eactors" run --quiet "$xml" \
+        >"$OUT/$1.out" 2>"$OUT/$1.err" &
+    EA_PID=$!
+    wait_port 30 || { peer_log "$1 did not start; see $OUT/$1.err"; eactors_stop; return 1; }
+    # The copy pins the workers; every thread goes to the server CPUs all
+    # the same, as for the peers.
+    peer_pin $(eactors_pids | tr ',' ' ')
+}
+
+eactors_pids() { # the launcher and everything it forked
+    [ -n "$EA_PID" ] || return 0
+    awk -v root="$EA_PID" '{
+        i = match($0, /\) [A-Za-z] /); split(substr($0, i + 2), f, " "); pp[$1 + 0] = f[2] + 0
+    } END {
+        t[root] = 1; out = root
+        do { more = 0; for (p in pp) if (!(p in t) && (pp[p] in t)) { t[p] = 1; out = out "," p; more = 1 } } while (more)
+        print out
+    }' /proc/[0-9]*/stat 2>/dev/null
+}
+
+eactors_stop() {
+    [ -n "$EA_PID" ] || return 0
+    local p
+    p=$(eactors_pids | tr ',' ' ')
+    kill -INT "$EA_PID" 2>/dev/null
+    wait_gone 10 $p
+    wait "$EA_PID" 2>/dev/null
+    EA_PID=
+}
+
+# ---- one server -----------------------------------------------------------------
+
+is_peer() { case " $PEERS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+server_available() {
+    if is_peer "$1"; then
+        peer_available "$1" || { peer_log "$1 is not installed (make deps-bench); skipped"; return 1; }
+        [ "$(id -u)" = 0 ] || { peer_log "$1 needs root (it runs as its own user); skipped"; return 1; }
+    else
+        eactors_available "$1" || { peer_log "$1: $(eactors_xml "$1") not built; skipped"; return 1; }
+    fi
+}
+server_setup() { if is_peer "$1"; then peer "$1" setup "$MAXC"; else peer_certs && eactors_add_users "$MAXC"; fi; }
+server_start() { if is_peer "$1"; then "${1}_start"; else eactors_start "$1"; fi; }
+server_stop() { if is_peer "$1"; then "${1}_stop"; else eactors_stop; fi; }
+server_pids() { if is_peer "$1"; then "${1}_pids"; else eactors_pids; fi; }
+
+CURRENT=
+cleanup() { [ -n "$CURRENT" ] && server_stop "$CURRENT"; CURRENT=; }
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+kv() { awk -v key="$2" '$1 == "xmpp-load" { for (i = 2; i <= NF; i++) if (index($i, key "=") == 1) { print substr($i, length(key) + 2); exit } }' "$1"; }
+
+# One run: prints the CSV row and appends the detail row.
+run_one() { # server clients tls
+    local s=$1 n=$2 t=$3 tag=$1-$2-$3 f pids tlsarg=()
+    f=$OUT/load-$tag.txt
+    if [ "$t" = starttls ]; then
+        if is_peer "$s"; then tlsarg=(--tls --ca "$CERT_DIR/ca.pem"); else tlsarg=(--tls --ca "$(eactors_ca)"); fi
+    fi
+    if port_open; then
+        peer_log "port $XMPP_PORT is busy before $tag; run skipped (is a Debian service running? systemctl stop ejabberd jabberd2 prosody)"
+        echo "xmpp,$s,$n,$t,NA,NA,NA,NA,NA"
+        return 1
+    fi
+    CURRENT=$s
+    if ! server_start "$s"; then
+        cleanup
+        echo "xmpp,$s,$n,$t,NA,NA,NA,NA,NA"
+        return 1
+    fi
+    pids=$(server_pids "$s")
+    # eactors: the launcher's process tree, read by the generator at each
+    # sample (enclaves forked late are counted too); peers: their pids.
+    local cpuarg=(--pids "$pids")
+    is_peer "$s" || cpuarg=(--tree "$EA_PID")
+    echo "bench/xmpp: $tag: server pids $pids" >"$OUT/load-$tag.pids"
+    taskset -c "$LOAD_CPUS" "$LOAD" --clients "$n" --window "$WINDOW" --seconds "$SECS" --body 64 \
+        --resource "b$RUNID$n$t" "${cpuarg[@]}" --login-timeout 120 "${tlsarg[@]}" \
+        >"$f" 2>"$OUT/load-$tag.err"
+    local rc=$?
+    cleanup
+    if [ -z "$(kv "$f" msgs_per_s)" ]; then
+        peer_log "FAILED: $tag (exit $rc): $(grep -Ev '^xmpp_load: [0-9]+ of' "$OUT/load-$tag.err" | head -n 3 | tr '\n' ' ')"
+        echo "xmpp,$s,$n,$t,NA,NA,NA,NA,NA"
+        return 1
+    fi
+    [ $rc -ne 0 ] && peer_log "$tag: errors=$(kv "$f" errors) (see $OUT/load-$tag.err)"
+    [ "$(kv "$f" lost)" != 0 ] && peer_log "$tag: $(kv "$f" lost) messages LOST (must be 0)"
+    echo "xmpp,$s,$n,$t,$(kv "$f" server_us_per_msg),$(kv "$f" gen_us_per_msg),$(kv "$f" login_s),$(kv "$f" errors)" >>"$DETAIL"
+    echo "xmpp,$s,$n,$t,$(kv "$f" msgs_per_s),$(kv "$f" p50_ms),$(kv "$f" p99_ms),$(kv "$f" lost),$(kv "$f" cpu_s_per_100k)"
+    return $rc
+}
+
+CSV=$OUT/xmpp.csv
+DETAIL=$OUT/xmpp-detail.csv
+HEADER=bench,server,clients,tls,msgs_per_s,p50_ms,p99_ms,lost,cpu_s_per_100k
+echo "$HEADER" | tee "$CSV"
+echo "bench,server,clients,tls,server_us_per_msg,gen_us_per_msg,login_s,errors" >"$DETAIL"
+peer_log "servers on CPU $XMPP_SERVER_CPUS, generator on CPU $LOAD_CPUS; $CLIENTS clients; $TLSMODES; ${SECS} s, window $WINDOW"
+for s in $SERVERS; do
+    server_available "$s" || continue
+    if ! server_setup "$s"; then
+        peer_log "FAILED: $s set-up"
+        FAILED=1
+        continue
+    fi
+    for n in $CLIENTS; do
+        for t in $TLSMODES; do
+            # Not in a pipeline: the EXIT trap must see the running server.
+            run_one "$s" "$n" "$t" >"$OUT/row.tmp" || FAILED=1
+            tee -a "$CSV" <"$OUT/row.tmp"
+        done
+    done
+done
+
+# ---- summary and plot -------------------------------------------------------------
+
+awk -F, 'NR > 1 && $5 != "NA" {
+        printf "bench/xmpp:   %-20s %5s clients %-8s server %7.2f us/msg, generator %6.2f us/msg, login %6.2f s\n", $2, $3, $4, $5, $6, $7
+    }' "$DETAIL" >&2
+awk -F, 'NR == FNR { if ($1 == "xmpp" && $9 != "NA") cpu[$2, $3, $4] = $9; next }
+    $1 == "xmpp" && $2 == "eactors" && $9 != "NA" {
+        for (peer in want) if (cpu[peer, $3, $4] > 0)
+            printf "bench/xmpp:   %s clients %s: %s / eactors server CPU per message %.1f (target >= 40 for ejabberd and jabberd2)\n", $3, $4, peer, cpu[peer, $3, $4] / $9
+    }
+    BEGIN { want["ejabberd"]; want["jabberd2"]; want["prosody"] }' "$CSV" "$CSV" >&2
+
+if command -v gnuplot >/dev/null 2>&1 && [ "$(awk -F, 'NR > 1 && $5 != "NA"' "$CSV" | wc -l)" -gt 0 ]; then
+    # One column per configuration, one row per server.
+    awk -F, 'NR > 1 && $5 != "NA" { k = $3 "/" $4; if (!(k in seen)) { seen[k] = 1; cols[++nc] = k }
+            if (!($2 in sv)) { sv[$2] = 1; rows[++nr] = $2 } r[$2, k] = $5; c[$2, k] = $9 }
+        END {
+            rf = "'"$OUT"'/plot-rate.dat"; cf = "'"$OUT"'/plot-cpu.dat"
+            h = "server"; for (j = 1; j <= nc; j++) h = h " " cols[j]
+            print h > rf; print h > cf
+            for (i = 1; i <= nr; i++) {
+                lr = rows[i]; lc = rows[i]
+                for (j = 1; j <= nc; j++) {
+                    lr = lr " " (((rows[i], cols[j]) in r) ? r[rows[i], cols[j]] : "NaN")
+                    lc = lc " " (((rows[i], cols[j]) in c) ? c[rows[i], cols[j]] : "NaN")
+                }
+                print lr > rf; print lc > cf
+            }
+        }' "$CSV"
+    ncols=$(head -n 1 "$OUT/plot-rate.dat" | wc -w)
+    if gnuplot <<EOF 2>"$OUT/gnuplot.err"; then
+if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 1000,800 } else { set terminal png size 1000,800 }
+set output '$OUT/xmpp.png'
+set multiplot layout 2,1 title 'XMPP: 64-byte chat messages, window $WINDOW, server on CPU $XMPP_SERVER_CPUS, generator on CPU $LOAD_CPUS'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top left autotitle columnheader
+set grid ytics
+set ylabel 'messages/s'
+set yrange [0:*]
+plot for [i=2:$ncols] '$OUT/plot-rate.dat' using i:xtic(1)
+set ylabel 'server CPU-s per 100,000 messages'
+set logscale y
+set yrange [*:*]
+plot for [i=2:$ncols] '$OUT/plot-cpu.dat' using i:xtic(1)
+unset multiplot
+EOF
+        peer_log "plot written to $OUT/xmpp.png"
+    else
+        peer_log "gnuplot failed, plot skipped: $(head -c 300 "$OUT/gnuplot.err")"
+    fi
+fi
+exit $FAILED
