@@ -1,0 +1,551 @@
+/*
+ * xmpp_router: sessions and stanza routing for one domain (RFC 6120 §8,
+ * §10; RFC 6121 §8.5), in its own enclave. It knows every bound session
+ * (which c2s actor, which connection, full JID, availability, priority),
+ * binds resources (a generated one if the client names none; a second
+ * session with the same full JID replaces the first, which gets the
+ * `conflict` stream error), routes messages, presence and iqs between
+ * local users, answers what is addressed to the server or to an account
+ * (roster get, ping, disco#info/#items, session) and gives every other
+ * get/set exactly one error reply.
+ *
+ * Not here yet (see README.md): roster storage and subscriptions (a roster
+ * get returns an empty <query/>), offline storage, carbons, blocking, MUC.
+ *
+ * Parameters: domain (localhost). Channels: one to each c2s actor.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <eactors/eactors.h>
+
+#include "proto.h"
+#include "xcrypto.h"
+#include "xstream.h"
+
+#define MAX_LINKS 64
+#define BUCKETS 4096u
+#define JID_PART_MAX 1023
+
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_ROSTER "jabber:iq:roster"
+#define NS_PING "urn:xmpp:ping"
+#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+
+struct sess {
+    struct sess *next_user, *next_conn;
+    unsigned link;
+    uint32_t conn;
+    int available;
+    int prio;
+    char *user, *res, *jid; /* jid = user@domain/res */
+};
+
+struct router {
+    const char *domain;
+    ea_conn_t *links[MAX_LINKS];
+    struct outq out[MAX_LINKS];
+    unsigned nlinks;
+    struct sess *by_user[BUCKETS], *by_conn[BUCKETS];
+    uint64_t nsess, routed, errors;
+};
+
+static uint32_t fnv(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+static uint32_t conn_bucket(unsigned link, uint32_t conn)
+{
+    return (conn * 2654435761u ^ link * 40503u) % BUCKETS;
+}
+
+static struct sess *find_conn(struct router *r, unsigned link, uint32_t conn)
+{
+    for (struct sess *s = r->by_conn[conn_bucket(link, conn)]; s; s = s->next_conn)
+        if (s->link == link && s->conn == conn)
+            return s;
+    return NULL;
+}
+
+static struct sess *first_of(struct router *r, const char *user)
+{
+    return r->by_user[fnv(user, strlen(user)) % BUCKETS];
+}
+
+static struct sess *find_full(struct router *r, const char *user, const char *res)
+{
+    for (struct sess *s = first_of(r, user); s; s = s->next_user)
+        if (strcmp(s->user, user) == 0 && strcmp(s->res, res) == 0)
+            return s;
+    return NULL;
+}
+
+static void unlink_sess(struct router *r, struct sess *x)
+{
+    struct sess **pp = &r->by_user[fnv(x->user, strlen(x->user)) % BUCKETS];
+    while (*pp && *pp != x)
+        pp = &(*pp)->next_user;
+    if (*pp)
+        *pp = x->next_user;
+    pp = &r->by_conn[conn_bucket(x->link, x->conn)];
+    while (*pp && *pp != x)
+        pp = &(*pp)->next_conn;
+    if (*pp)
+        *pp = x->next_conn;
+    free(x->user);
+    free(x->res);
+    free(x->jid);
+    free(x);
+    r->nsess--;
+}
+
+/* ------------------------------------------------------------ output */
+
+static void deliver(struct router *r, const struct sess *to, const char *xml, size_t len)
+{
+    struct xmsg m = {.h = {R_DELIVER, to->conn, 0, 0}};
+    xmsg_add(&m, xml, len);
+    if (outq_send(&r->out[to->link], &m) == 0)
+        r->routed++;
+}
+
+static void deliver_buf(struct router *r, const struct sess *to, xbuf_t *b)
+{
+    if (!b->failed)
+        deliver(r, to, b->p, b->len);
+    xb_free(b);
+}
+
+static void attr(xbuf_t *b, const char *name, const char *val)
+{
+    if (val == NULL || val[0] == 0)
+        return;
+    xb_fmt(b, " %s='", name);
+    xb_esc(b, val, strlen(val));
+    xb_str(b, "'");
+}
+
+/* The error reply to a stanza (RFC 6120 §8.3): addresses swapped, same id. */
+static void error_reply(struct router *r, const struct sess *from, const char *kind,
+                        const char *id, const char *orig_to, const char *etype, const char *cond)
+{
+    xbuf_t b = {0};
+    xb_fmt(&b, "<%s type='error'", kind);
+    attr(&b, "id", id);
+    attr(&b, "from", orig_to);
+    attr(&b, "to", from->jid);
+    xb_fmt(&b, "><error type='%s'><%s xmlns='" NS_STANZAS "'/></error></%s>", etype, cond, kind);
+    r->errors++;
+    deliver_buf(r, from, &b);
+}
+
+/* An iq result from the server, with an optional payload. */
+static void iq_result(struct router *r, const struct sess *to, const char *id,
+                      const char *orig_to, const char *payload)
+{
+    xbuf_t b = {0};
+    xb_str(&b, "<iq type='result'");
+    attr(&b, "id", id);
+    attr(&b, "from", orig_to);
+    attr(&b, "to", to->jid);
+    if (payload != NULL) {
+        xb_str(&b, ">");
+        xb_str(&b, payload);
+        xb_str(&b, "</iq>");
+    } else {
+        xb_str(&b, "/>");
+    }
+    deliver_buf(r, to, &b);
+}
+
+/* ------------------------------------------------------------ JIDs */
+
+struct jid {
+    char local[JID_PART_MAX + 1], domain[JID_PART_MAX + 1], res[JID_PART_MAX + 1];
+};
+
+/* RFC 7622 subset: ASCII local part and domain, folded to lower case; the
+ * resource is opaque. -1 if malformed. */
+static int jid_parse(const char *s, struct jid *j)
+{
+    memset(j, 0, sizeof *j);
+    const char *slash = strchr(s, '/');
+    size_t bl = slash ? (size_t)(slash - s) : strlen(s);
+    const char *at = memchr(s, '@', bl);
+    const char *d = at ? at + 1 : s;
+    size_t ll = at ? (size_t)(at - s) : 0, dl = bl - (size_t)(d - s);
+    if ((at && ll == 0) || dl == 0 || ll > JID_PART_MAX || dl > JID_PART_MAX)
+        return -1;
+    if (slash && (strlen(slash + 1) == 0 || strlen(slash + 1) > JID_PART_MAX))
+        return -1;
+    for (size_t i = 0; i < ll; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"&'/:<>@", c))
+            return -1;
+        j->local[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    for (size_t i = 0; i < dl; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"&'/:<>@", c))
+            return -1;
+        j->domain[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    if (slash)
+        strcpy(j->res, slash + 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------ binding */
+
+static void do_bind(struct router *r, unsigned link, const struct xmsg *m)
+{
+    char user[256], res[JID_PART_MAX + 1];
+    struct xmsg a = {.h = {R_BOUND, m->h.conn, 0, 0}};
+    if (xmsg_str(m, 0, user, sizeof user) < 0 || xmsg_str(m, 1, res, sizeof res) < 0) {
+        xmsg_adds(&a, "bad-request");
+        (void)outq_send(&r->out[link], &a);
+        return;
+    }
+    for (char *p = res; *p; p++)
+        if ((unsigned char)*p < 0x20) {
+            xmsg_adds(&a, "bad-request");
+            (void)outq_send(&r->out[link], &a);
+            return;
+        }
+    if (res[0] == 0) {
+        uint8_t rnd[6];
+        if (xc_random(rnd, sizeof rnd) < 0)
+            memset(rnd, 0, sizeof rnd);
+        snprintf(res, sizeof res, "eactors-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+                 rnd[3], rnd[4], rnd[5]);
+    }
+    /* The same full JID again: the old session goes (RFC 6120 §7.7.2.2). */
+    struct sess *old = find_full(r, user, res);
+    if (old != NULL) {
+        struct xmsg k = {.h = {R_KICK, old->conn, 0, 0}};
+        xmsg_adds(&k, "conflict");
+        (void)outq_send(&r->out[old->link], &k);
+        unlink_sess(r, old);
+    }
+    struct sess *s = calloc(1, sizeof *s);
+    size_t jl = strlen(user) + strlen(r->domain) + strlen(res) + 3;
+    if (s != NULL) {
+        s->user = strdup(user);
+        s->res = strdup(res);
+        s->jid = malloc(jl);
+    }
+    if (s == NULL || s->user == NULL || s->res == NULL || s->jid == NULL) {
+        if (s) {
+            free(s->user);
+            free(s->res);
+            free(s->jid);
+        }
+        free(s);
+        xmsg_adds(&a, "resource-constraint");
+        (void)outq_send(&r->out[link], &a);
+        return;
+    }
+    snprintf(s->jid, jl, "%s@%s/%s", user, r->domain, res);
+    s->link = link;
+    s->conn = m->h.conn;
+    uint32_t ub = fnv(user, strlen(user)) % BUCKETS, cb = conn_bucket(link, m->h.conn);
+    s->next_user = r->by_user[ub];
+    r->by_user[ub] = s;
+    s->next_conn = r->by_conn[cb];
+    r->by_conn[cb] = s;
+    r->nsess++;
+    a.h.a = 1;
+    xmsg_adds(&a, s->jid);
+    (void)outq_send(&r->out[link], &a);
+}
+
+/* Sends presence `xml` to every available session of `user`. */
+static void to_available(struct router *r, const char *user, const char *xml, size_t len)
+{
+    for (struct sess *s = first_of(r, user); s; s = s->next_user)
+        if (s->available && strcmp(s->user, user) == 0)
+            deliver(r, s, xml, len);
+}
+
+static void closed(struct router *r, unsigned link, uint32_t conn)
+{
+    struct sess *s = find_conn(r, link, conn);
+    if (s == NULL)
+        return;
+    if (s->available) {
+        s->available = 0;
+        xbuf_t b = {0};
+        xb_str(&b, "<presence type='unavailable'");
+        attr(&b, "from", s->jid);
+        xb_str(&b, "/>");
+        if (!b.failed)
+            to_available(r, s->user, b.p, b.len);
+        xb_free(&b);
+    }
+    unlink_sess(r, s);
+}
+
+/* ------------------------------------------------------------ stanzas */
+
+struct st {
+    char kind[16], type[32], to[3 * (JID_PART_MAX + 1)], id[1024];
+    char pns[256], pname[256], node[512], prio[16];
+    const char *xml;
+    size_t xlen;
+    unsigned npay;
+};
+
+static int is_type(const struct st *t, const char *v)
+{
+    return strcmp(t->type, v) == 0;
+}
+
+static void route_message(struct router *r, struct sess *from, struct st *t, const struct jid *j)
+{
+    int err = is_type(t, "error");
+    if (strcmp(j->domain, r->domain) != 0) {
+        if (!err)
+            error_reply(r, from, "message", t->id, t->to, "cancel", "remote-server-not-found");
+        return;
+    }
+    if (j->local[0] == 0) {
+        if (!err)
+            error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
+        return;
+    }
+    if (j->res[0] != 0) {
+        struct sess *s = find_full(r, j->local, j->res);
+        if (s != NULL) {
+            deliver(r, s, t->xml, t->xlen);
+            return;
+        }
+    }
+    /* Bare JID, or an offline full JID (RFC 6121 §8.5.2, §8.5.3.2.1). */
+    if (is_type(t, "groupchat")) {
+        error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
+        return;
+    }
+    int headline = is_type(t, "headline"), best = -129, sent = 0;
+    for (struct sess *s = first_of(r, j->local); s; s = s->next_user)
+        if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 && s->prio > best)
+            best = s->prio;
+    for (struct sess *s = first_of(r, j->local); s; s = s->next_user)
+        if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 &&
+            (headline || s->prio == best)) {
+            deliver(r, s, t->xml, t->xlen);
+            sent = 1;
+        }
+    /* No available resource: offline storage is not implemented yet, so
+     * chat and normal messages are refused rather than lost silently. */
+    if (!sent && !err && !headline)
+        error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
+}
+
+static void route_presence(struct router *r, struct sess *from, struct st *t, const struct jid *j)
+{
+    if (t->to[0] == 0) {
+        if (t->type[0] == 0) {
+            from->available = 1;
+            from->prio = atoi(t->prio);
+            if (from->prio < -128 || from->prio > 127)
+                from->prio = 0;
+            to_available(r, from->user, t->xml, t->xlen);
+        } else if (is_type(t, "unavailable")) {
+            to_available(r, from->user, t->xml, t->xlen);
+            from->available = 0;
+        }
+        return; /* other types without a to: nothing to do */
+    }
+    if (j == NULL || strcmp(j->domain, r->domain) != 0 || j->local[0] == 0)
+        return; /* presence is never answered with an error */
+    if (t->type[0] == 0 || is_type(t, "unavailable")) {
+        /* Directed presence. */
+        if (j->res[0] != 0) {
+            struct sess *s = find_full(r, j->local, j->res);
+            if (s != NULL)
+                deliver(r, s, t->xml, t->xlen);
+        } else {
+            to_available(r, j->local, t->xml, t->xlen);
+        }
+    }
+    /* Subscriptions and probes need the roster store: not yet (README). */
+}
+
+static void server_iq(struct router *r, struct sess *from, struct st *t, const struct jid *j)
+{
+    int get = is_type(t, "get"), set = is_type(t, "set");
+    int to_domain = j != NULL && j->local[0] == 0;
+    const char *ns = t->pns;
+    if (strcmp(ns, NS_PING) == 0 && strcmp(t->pname, "ping") == 0 && get) {
+        iq_result(r, from, t->id, t->to, NULL);
+    } else if (strcmp(ns, NS_ROSTER) == 0 && strcmp(t->pname, "query") == 0) {
+        if (get)
+            iq_result(r, from, t->id, t->to, "<query xmlns='" NS_ROSTER "'/>");
+        else
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "feature-not-implemented");
+    } else if (strcmp(ns, NS_DISCO_INFO) == 0 && strcmp(t->pname, "query") == 0 && get) {
+        if (t->node[0] != 0)
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "item-not-found");
+        else if (to_domain)
+            iq_result(r, from, t->id, t->to,
+                      "<query xmlns='" NS_DISCO_INFO "'>"
+                      "<identity category='server' type='im' name='eactors'/>"
+                      "<feature var='" NS_DISCO_INFO "'/><feature var='" NS_DISCO_ITEMS "'/>"
+                      "<feature var='" NS_PING "'/></query>");
+        else
+            iq_result(r, from, t->id, t->to,
+                      "<query xmlns='" NS_DISCO_INFO "'>"
+                      "<identity category='account' type='registered'/>"
+                      "<feature var='" NS_DISCO_INFO "'/></query>");
+    } else if (strcmp(ns, NS_DISCO_ITEMS) == 0 && strcmp(t->pname, "query") == 0 && get) {
+        if (t->node[0] != 0)
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "item-not-found");
+        else
+            iq_result(r, from, t->id, t->to, "<query xmlns='" NS_DISCO_ITEMS "'/>");
+    } else if (strcmp(ns, NS_SESSION) == 0 && strcmp(t->pname, "session") == 0 && set) {
+        iq_result(r, from, t->id, t->to, NULL);
+    } else {
+        error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
+    }
+}
+
+static void route_iq(struct router *r, struct sess *from, struct st *t, const struct jid *j)
+{
+    int req = is_type(t, "get") || is_type(t, "set");
+    if (!req && !is_type(t, "result") && !is_type(t, "error"))
+        return; /* c2s checked nothing here: an iq without a valid type is dropped */
+    if (req && (t->npay != 1 || t->id[0] == 0)) {
+        error_reply(r, from, "iq", t->id, t->to, "modify", "bad-request");
+        return;
+    }
+    if (j != NULL && strcmp(j->domain, r->domain) != 0) {
+        if (req)
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "remote-server-not-found");
+        return;
+    }
+    /* For the server: no to, the domain, or a bare JID (handled by the
+     * server on the account's behalf, RFC 6121 §8.5.1/§8.5.2). */
+    if (j == NULL || j->res[0] == 0) {
+        if (!req)
+            return; /* results and errors to the server: push acks etc. */
+        if (j != NULL && j->local[0] != 0 && strcmp(j->local, from->user) != 0 &&
+            first_of(r, j->local) == NULL && strcmp(t->pns, NS_DISCO_INFO) == 0) {
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
+            return;
+        }
+        if (j != NULL && j->local[0] != 0 && strcmp(j->local, from->user) != 0 &&
+            strcmp(t->pns, NS_DISCO_INFO) != 0) {
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
+            return;
+        }
+        server_iq(r, from, t, j);
+        return;
+    }
+    struct sess *s = find_full(r, j->local, j->res);
+    if (s != NULL)
+        deliver(r, s, t->xml, t->xlen);
+    else if (req)
+        error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
+}
+
+static void stanza(struct router *r, unsigned link, const struct xmsg *m)
+{
+    struct sess *from = find_conn(r, link, m->h.conn);
+    struct st t;
+    if (from == NULL || m->n < 9)
+        return;
+    memset(&t, 0, sizeof t);
+    if (xmsg_str(m, 0, t.kind, sizeof t.kind) < 0 || xmsg_str(m, 1, t.type, sizeof t.type) < 0 ||
+        xmsg_str(m, 2, t.to, sizeof t.to) < 0 || xmsg_str(m, 3, t.id, sizeof t.id) < 0 ||
+        xmsg_str(m, 4, t.pns, sizeof t.pns) < 0 || xmsg_str(m, 5, t.pname, sizeof t.pname) < 0 ||
+        xmsg_str(m, 6, t.node, sizeof t.node) < 0 || xmsg_str(m, 7, t.prio, sizeof t.prio) < 0) {
+        /* Over-long attributes: refuse what can be refused. */
+        if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
+            error_reply(r, from, t.kind[0] ? t.kind : "message", NULL, NULL, "modify",
+                        "bad-request");
+        return;
+    }
+    t.xml = m->f[8];
+    t.xlen = m->fl[8];
+    t.npay = m->h.a;
+    struct jid j;
+    int has_to = t.to[0] != 0;
+    if (has_to && jid_parse(t.to, &j) < 0) {
+        if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
+            error_reply(r, from, t.kind, t.id, t.to, "modify", "jid-malformed");
+        return;
+    }
+    if (strcmp(t.kind, "message") == 0) {
+        if (!has_to) { /* to the sender's own bare JID (RFC 6120 §10.3.1) */
+            memset(&j, 0, sizeof j);
+            snprintf(j.local, sizeof j.local, "%s", from->user);
+            snprintf(j.domain, sizeof j.domain, "%s", r->domain);
+        }
+        route_message(r, from, &t, &j);
+    } else if (strcmp(t.kind, "presence") == 0) {
+        route_presence(r, from, &t, has_to ? &j : NULL);
+    } else {
+        route_iq(r, from, &t, has_to ? &j : NULL);
+    }
+}
+
+static int router_ctor(ea_actor_t *self, void *state)
+{
+    struct router *r = state;
+    r->domain = ea_param(self, "domain") ? ea_param(self, "domain") : "localhost";
+    for (unsigned i = 0; i < ea_conn_count(self); i++) {
+        if (r->nlinks == MAX_LINKS)
+            return EA_ERR_LIMIT;
+        r->links[r->nlinks] = ea_conn_at(self, i);
+        r->out[r->nlinks++].c = ea_conn_at(self, i);
+    }
+    return r->nlinks > 0 ? EA_OK : EA_ERR_NOTFOUND;
+}
+
+static int router_body(ea_actor_t *self, void *state)
+{
+    struct router *r = state;
+    if (ea_stopping(self)) {
+        for (unsigned b = 0; b < BUCKETS; b++)
+            while (r->by_user[b] != NULL)
+                unlink_sess(r, r->by_user[b]);
+        for (unsigned i = 0; i < r->nlinks; i++)
+            outq_clear(&r->out[i]);
+        printf("%s: %llu stanzas delivered, %llu error replies\n", ea_name(self),
+               (unsigned long long)r->routed, (unsigned long long)r->errors);
+        fflush(stdout);
+        return EA_DONE;
+    }
+    int busy = 0;
+    for (unsigned i = 0; i < r->nlinks; i++)
+        busy |= outq_flush(&r->out[i]);
+    for (unsigned i = 0; i < r->nlinks; i++) {
+        for (int n = 0; n < 256; n++) {
+            ea_cargo_t cg;
+            if (ea_cargo_recv(r->links[i], &cg) != EA_OK)
+                break;
+            struct xmsg m;
+            if (xmsg_parse(&m, cg.data, cg.len) == 0) {
+                if (m.h.op == R_BIND)
+                    do_bind(r, i, &m);
+                else if (m.h.op == R_STANZA)
+                    stanza(r, i, &m);
+                else if (m.h.op == R_CLOSED)
+                    closed(r, i, m.h.conn);
+            }
+            ea_cargo_release(&cg);
+            if (n == 255)
+                busy = 1;
+        }
+    }
+    return busy ? EA_BUSY : EA_IDLE;
+}
+
+EA_ACTOR(xmpp_router, struct router, router_ctor, router_body);

@@ -1,0 +1,213 @@
+#!/usr/bin/python3
+"""Interoperability of the XMPP example with Debian's slixmpp 1.8.3.
+
+Usage: slix_interop.py PORT CA_FILE
+Needs users alice (password alice-pw) and bob (bob-pw) in the server's store.
+Each check prints 'ok NAME' or 'FAIL NAME: why'; the exit status is the
+number of failures. Every wait has a hard timeout (10 s).
+"""
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+import ssl
+import sys
+
+import slixmpp
+from slixmpp.exceptions import IqError, IqTimeout
+
+PORT = int(sys.argv[1])
+CA = sys.argv[2]
+T = 10
+failures = 0
+
+
+def check(cond, name, why=""):
+    global failures
+    if cond:
+        print("ok", name, flush=True)
+    else:
+        failures += 1
+        print("FAIL", name + (": " + why if why else ""), flush=True)
+
+
+class Client(slixmpp.ClientXMPP):
+    def __init__(self, jid, password, mech=None):
+        kw = {"sasl_mech": mech} if mech else {}
+        super().__init__(jid, password, **kw)
+        self.ssl_context = ssl.create_default_context(cafile=CA)
+        self.ssl_context.check_hostname = True
+        self.started = asyncio.get_event_loop().create_future()
+        self.failed = asyncio.get_event_loop().create_future()
+        self.inbox = asyncio.Queue()
+        self.mechs_tried = []
+        self.success_v = None
+        self.add_event_handler("session_start", self._start)
+        self.add_event_handler("failed_all_auth", self._fail)
+        self.add_event_handler("failed_auth", lambda e: self.mechs_tried.append("x"))
+        self.add_event_handler("message", lambda m: self.inbox.put_nowait(m))
+        self.add_event_handler("message_error", lambda m: self.inbox.put_nowait(m))
+        self.kicked = asyncio.get_event_loop().create_future()
+        self.add_event_handler("stream_error", self._stream_error)
+        self.register_plugin("xep_0030")
+        self.register_plugin("xep_0199")
+        # The raw <success/> payload, to check v= (RFC 6120 §6.4.6).
+        self.add_event_handler("auth_success", self._success)
+
+    def _stream_error(self, err):
+        if not self.kicked.done():
+            self.kicked.set_result(err["condition"])
+
+    def _success(self, stanza):
+        try:
+            self.success_v = base64.b64decode(stanza.xml.text or "")
+        except Exception:
+            self.success_v = b"?"
+
+    async def _start(self, _):
+        self.send_presence()
+        if not self.started.done():
+            self.started.set_result(True)
+
+    def _fail(self, _):
+        if not self.failed.done():
+            self.failed.set_result(True)
+
+    async def login(self):
+        self.connect(("127.0.0.1", PORT), force_starttls=True, disable_starttls=False)
+        done, _ = await asyncio.wait([self.started, self.failed], timeout=T,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        return self.started.done()
+
+
+async def main():
+    logging.basicConfig(level=logging.ERROR)
+    alice = Client("alice@localhost/t1", "alice-pw")
+    bob = Client("bob@localhost/t2", "bob-pw")
+    ok_a = await alice.login()
+    ok_b = await bob.login()
+    check(ok_a and str(alice.boundjid) == "alice@localhost/t1", "L1 alice login SCRAM-SHA-256 over STARTTLS",
+          "boundjid=%s" % alice.boundjid)
+    check(ok_b, "L1 bob login")
+    if not (ok_a and ok_b):
+        return
+    check(alice.is_secure if hasattr(alice, "is_secure") else True, "TLS on")
+    mech = alice.plugin["feature_mechanisms"].mech
+    check(mech is not None and mech.name == "SCRAM-SHA-256", "SCRAM-SHA-256 chosen",
+          getattr(mech, "name", None))
+    check(alice.success_v is not None and alice.success_v.startswith(b"v="),
+          "success carries v=", repr(alice.success_v))
+
+    # Messages both ways, to bare and full JIDs (M1).
+    await asyncio.sleep(0.3)  # both presences are in
+    alice.send_message(mto="bob@localhost", mbody="hello bob <&>", mtype="chat")
+    try:
+        m = await asyncio.wait_for(bob.inbox.get(), T)
+        check(m["body"] == "hello bob <&>" and str(m["from"]) == "alice@localhost/t1"
+              and m["type"] == "chat", "M1 alice->bob", "%s from %s" % (m["body"], m["from"]))
+    except asyncio.TimeoutError:
+        check(False, "M1 alice->bob", "timeout")
+    bob.send_message(mto="alice@localhost/t1", mbody="hi alice", mtype="chat")
+    try:
+        m = await asyncio.wait_for(alice.inbox.get(), T)
+        check(m["body"] == "hi alice" and str(m["from"]) == "bob@localhost/t2", "M1 bob->alice full JID")
+    except asyncio.TimeoutError:
+        check(False, "M1 bob->alice full JID", "timeout")
+    # Spoofed from (E9): arrives with alice's JID.
+    spoof = alice.make_message(mto="bob@localhost", mbody="spoof", mtype="chat")
+    spoof["from"] = "carol@localhost/x"
+    spoof.send()
+    try:
+        m = await asyncio.wait_for(bob.inbox.get(), T)
+        check(str(m["from"]) == "alice@localhost/t1", "E9 from is stamped", str(m["from"]))
+    except asyncio.TimeoutError:
+        check(False, "E9 from is stamped", "timeout")
+
+    # Roster get: a result with a <query/> (spec §1.5).
+    try:
+        r = await alice.get_roster(timeout=T)
+        check(r is not None and r["type"] == "result" and r.xml.find("{jabber:iq:roster}query") is not None,
+              "roster get returns <query/>")
+    except (IqError, IqTimeout) as e:
+        check(False, "roster get returns <query/>", repr(e))
+
+    # Ping: to the domain and with no 'to' (S1), and to bob's full JID (bob answers).
+    for name, to in (("S1 ping domain", "localhost"), ("S1 ping bob full JID", "bob@localhost/t2")):
+        try:
+            rtt = await alice.plugin["xep_0199"].ping(jid=to, timeout=T)
+            check(rtt is not None, name)
+        except (IqError, IqTimeout) as e:
+            check(False, name, repr(e))
+    iq = alice.make_iq_get(queryxmlns=None)
+    iq.append(slixmpp.xmlstream.ET.Element("{urn:xmpp:ping}ping"))
+    try:
+        r = await iq.send(timeout=T)
+        check(r["type"] == "result", "S1 ping with no to")
+    except (IqError, IqTimeout) as e:
+        check(False, "S1 ping with no to", repr(e))
+
+    # Disco#info to the domain (S2).
+    try:
+        info = await alice.plugin["xep_0030"].get_info(jid="localhost", timeout=T)
+        feats = info["disco_info"]["features"]
+        ids = info["disco_info"]["identities"]
+        check(str(info["from"]) == "localhost" and "urn:xmpp:ping" in feats and
+              any(i[0] == "server" and i[1] == "im" for i in ids), "S2 disco#info domain",
+              "%s %s %s" % (info["from"], feats, ids))
+    except (IqError, IqTimeout) as e:
+        check(False, "S2 disco#info domain", repr(e))
+    # Unknown iq get (S3): service-unavailable, same id; to an offline full JID too.
+    for name, to in (("S3 unknown iq to domain", "localhost"), ("S3 iq to offline full JID", "bob@localhost/gone")):
+        iq = alice.make_iq_get(queryxmlns="urn:example:nothing", ito=to)
+        try:
+            await iq.send(timeout=T)
+            check(False, name, "got a result")
+        except IqError as e:
+            check(e.iq["error"]["condition"] == "service-unavailable" and e.iq["id"] == iq["id"], name,
+                  e.iq["error"]["condition"])
+        except IqTimeout:
+            check(False, name, "no reply")
+    # A message to nobody (M4) gets service-unavailable.
+    alice.send_message(mto="nobody@localhost", mbody="x", mtype="chat")
+    try:
+        m = await asyncio.wait_for(alice.inbox.get(), T)
+        check(m["type"] == "error" and m["error"]["condition"] == "service-unavailable",
+              "M4 message to nobody", m["error"]["condition"])
+    except asyncio.TimeoutError:
+        check(False, "M4 message to nobody", "timeout")
+
+    # SCRAM-SHA-1 and PLAIN over TLS (L2).
+    for mech in ("SCRAM-SHA-1", "PLAIN"):
+        c = Client("alice@localhost/" + mech, "alice-pw", mech=mech)
+        ok = await c.login()
+        check(ok, "L2 login with " + mech)
+        c.disconnect()
+
+    # Bad password (E1): fails cleanly, no session, failed_all_auth fires.
+    bad = Client("alice@localhost/bad", "wrong")
+    ok = await bad.login()
+    check(not ok and bad.failed.done(), "E1 bad password refused", "tried %d" % len(bad.mechs_tried))
+    bad.disconnect()
+    unk = Client("nobody@localhost/x", "whatever")
+    ok = await unk.login()
+    check(not ok and unk.failed.done(), "E1 unknown user refused")
+    unk.disconnect()
+
+    # Same full JID twice (L5): the old session is replaced, the new works.
+    dup = Client("bob@localhost/t2", "bob-pw")
+    ok = await dup.login()
+    check(ok, "L5 same full JID: new session works")
+    try:
+        cond = await asyncio.wait_for(bob.kicked, T)
+        check(cond == "conflict", "L5 old session gets the conflict stream error", cond)
+    except asyncio.TimeoutError:
+        check(False, "L5 old session gets the conflict stream error", "nothing")
+    bob.disconnect()
+    dup.disconnect()
+    alice.disconnect()
+    await asyncio.sleep(0.5)
+
+
+asyncio.get_event_loop().run_until_complete(asyncio.wait_for(main(), 120))
+sys.exit(failures)
