@@ -353,6 +353,7 @@ struct accounts {
     ea_conn_t *links[64];
     struct outq out[64];
     unsigned nlinks;
+    struct outq dir; /* to the router: the user directory (optional) */
     uint64_t ok, refused;
 };
 
@@ -441,6 +442,34 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
     reply(s, li, m.h.conn, A_RESULT, 0, NULL, 0);
 }
 
+/* The router learns who exists (names only, never keys): it stores
+ * messages for users who are offline and refuses those for nobody. */
+static void send_directory(struct accounts *s)
+{
+    if (s->dir.c == NULL)
+        return;
+    size_t room = ea_conn_max(s->dir.c) - sizeof(struct xhdr) - 8;
+    char *buf = malloc(room);
+    if (buf == NULL)
+        return;
+    size_t len = 0;
+    for (uint32_t i = 0; i <= s->st.n; i++) {
+        size_t nl = i < s->st.n ? strlen(s->st.a[i].name) + 1 : 0;
+        if (i == s->st.n || len + nl > room) {
+            struct xmsg m = {.h = {R_USERS, 0, i == s->st.n, 0}};
+            xmsg_add(&m, buf, len);
+            (void)outq_send(&s->dir, &m);
+            len = 0;
+        }
+        if (i < s->st.n) {
+            memcpy(buf + len, s->st.a[i].name, nl - 1);
+            buf[len + nl - 1] = '\n';
+            len += nl;
+        }
+    }
+    free(buf);
+}
+
 static int acc_ctor(ea_actor_t *self, void *state)
 {
     struct accounts *s = state;
@@ -452,6 +481,10 @@ static int acc_ctor(ea_actor_t *self, void *state)
         ea_conn_t *c = ea_conn_at(self, i);
         if (c == fs)
             continue;
+        if (strcmp(ea_conn_name(c), "dir") == 0) {
+            s->dir.c = c;
+            continue;
+        }
         if (s->nlinks == 64)
             return EA_ERR_LIMIT;
         s->links[s->nlinks] = c;
@@ -477,6 +510,7 @@ static int acc_body(ea_actor_t *self, void *state)
         s->st.a = NULL;
         for (unsigned i = 0; i < s->nlinks; i++)
             outq_clear(&s->out[i]);
+        outq_clear(&s->dir);
         printf("%s: %llu logins accepted, %llu refused\n", ea_name(self),
                (unsigned long long)s->ok, (unsigned long long)s->refused);
         fflush(stdout);
@@ -518,7 +552,10 @@ static int acc_body(ea_actor_t *self, void *state)
         }
         fflush(stdout);
         s->loaded = 1;
+        send_directory(s);
     }
+    if (s->dir.c != NULL && outq_flush(&s->dir))
+        busy = 1;
     for (unsigned i = 0; i < s->nlinks; i++) {
         if (outq_flush(&s->out[i])) {
             busy = 1;

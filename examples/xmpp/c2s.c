@@ -601,7 +601,16 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
         if (pr != NULL)
             xel_text(pr, prio, sizeof prio);
     }
-    struct xmsg m = {.h = {R_STANZA, c->id, xel_nchildren(el), 0}};
+    /* b: bit 0 a <body> (a message worth storing offline), bit 1 carbons
+     * <private/> or <no-copy/> (XEP-0280 §6, XEP-0334). */
+    uint32_t flags = 0;
+    if (strcmp(el->name, "message") == 0) {
+        flags |= xel_child(el, XS_NS_CLIENT, "body") != NULL;
+        if (xel_child(el, "urn:xmpp:carbons:2", "private") != NULL ||
+            xel_child(el, "urn:xmpp:hints", "no-copy") != NULL)
+            flags |= 2;
+    }
+    struct xmsg m = {.h = {R_STANZA, c->id, xel_nchildren(el), flags}};
     xmsg_adds(&m, el->name);
     xmsg_adds(&m, xel_attr(el, "type"));
     xmsg_adds(&m, xel_attr(el, "to"));

@@ -13,7 +13,10 @@
  *   c2s -> router    R_STANZA       kind, type, to, id, payload ns, payload
  *                                   name, payload node=, priority text,
  *                                   serialized stanza (from= stamped);
- *                                   a = number of payload elements
+ *                                   a = number of payload elements, b = bit
+ *                                   0 has <body>, bit 1 carbons private
+ *   accounts -> router R_USERS      user names (the directory: who exists,
+ *                                   for offline storage), a = 1 on the last
  *   c2s -> router    R_CLOSED       (the connection ended)
  *   router -> c2s    R_DELIVER      XML bytes for the connection
  *   router -> c2s    R_KICK         stream error condition
@@ -41,6 +44,7 @@ enum {
     R_CLOSED,
     R_DELIVER,
     R_KICK,
+    R_USERS = 32,
 };
 
 struct xhdr {

@@ -9,14 +9,25 @@
  * (roster get, ping, disco#info/#items, session) and gives every other
  * get/set exactly one error reply.
  *
- * Not here yet (see README.md): roster storage and subscriptions (a roster
- * get returns an empty <query/>), offline storage, carbons, blocking, MUC.
+ * Offline storage (XEP-0160): chat and normal messages with a body to a
+ * user with no available resource are kept in order (with a XEP-0203
+ * delay stamp) and delivered on the user's first available presence with a
+ * non-negative priority; in memory only for now (lost on restart), at most
+ * OFFLINE_MAX per user. Who exists comes from the accounts enclave (names
+ * only) on channel "dir". Carbons (XEP-0280) copy chat messages to the
+ * user's other resources that enabled them.
  *
- * Parameters: domain (localhost). Channels: one to each c2s actor.
+ * Not here yet (see README.md): roster storage and subscriptions (a roster
+ * get returns an empty <query/>), blocking (an empty blocklist is
+ * returned), MUC.
+ *
+ * Parameters: domain (localhost). Channels: one to each c2s actor, and
+ * "dir" from the accounts actor.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <eactors/eactors.h>
 
@@ -34,6 +45,25 @@
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_CARBONS "urn:xmpp:carbons:2"
+#define NS_BLOCKING "urn:xmpp:blocking"
+#define OFFLINE_MAX 100u
+#define OFFLINE_BYTES_MAX (64u << 20)
+
+/* A stored message. */
+struct omsg {
+    struct omsg *next;
+    size_t len;
+    char xml[];
+};
+
+/* A user of the directory, with its offline messages. */
+struct user {
+    struct user *next;
+    struct omsg *head, *tail;
+    unsigned n;
+    char name[];
+};
 
 struct sess {
     struct sess *next_user, *next_conn;
@@ -41,6 +71,7 @@ struct sess {
     uint32_t conn;
     int available;
     int prio;
+    int carbons;
     char *user, *res, *jid; /* jid = user@domain/res */
 };
 
@@ -50,7 +81,11 @@ struct router {
     struct outq out[MAX_LINKS];
     unsigned nlinks;
     struct sess *by_user[BUCKETS], *by_conn[BUCKETS];
-    uint64_t nsess, routed, errors;
+    ea_conn_t *dir; /* from accounts: who exists */
+    int dir_done;
+    struct user *users[BUCKETS];
+    size_t offline_bytes;
+    uint64_t nsess, routed, errors, stored;
 };
 
 static uint32_t fnv(const char *s, size_t n)
@@ -85,6 +120,59 @@ static struct sess *find_full(struct router *r, const char *user, const char *re
         if (strcmp(s->user, user) == 0 && strcmp(s->res, res) == 0)
             return s;
     return NULL;
+}
+
+static struct user *find_user(struct router *r, const char *name)
+{
+    for (struct user *u = r->users[fnv(name, strlen(name)) % BUCKETS]; u; u = u->next)
+        if (strcmp(u->name, name) == 0)
+            return u;
+    return NULL;
+}
+
+/* Does `name` exist? Without a directory: if it has a session now. */
+static int exists(struct router *r, const char *name)
+{
+    if (r->dir != NULL)
+        return find_user(r, name) != NULL;
+    for (struct sess *s = r->by_user[fnv(name, strlen(name)) % BUCKETS]; s; s = s->next_user)
+        if (strcmp(s->user, name) == 0)
+            return 1;
+    return 0;
+}
+
+static void directory(struct router *r, const struct xmsg *m)
+{
+    if (m->n < 1)
+        return;
+    const char *p = m->f[0], *end = p + m->fl[0];
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n > 0 && n <= JID_PART_MAX && memchr(p, 0, n) == NULL) {
+            struct user *u = calloc(1, sizeof *u + n + 1);
+            if (u != NULL) {
+                memcpy(u->name, p, n);
+                if (find_user(r, u->name) != NULL) {
+                    free(u);
+                } else {
+                    uint32_t b = fnv(u->name, n) % BUCKETS;
+                    u->next = r->users[b];
+                    r->users[b] = u;
+                }
+            }
+        }
+        p += n + 1;
+    }
+    if (m->h.a == 1 && !r->dir_done) {
+        r->dir_done = 1;
+        unsigned k = 0;
+        for (unsigned b = 0; b < BUCKETS; b++)
+            for (struct user *u = r->users[b]; u; u = u->next)
+                k++;
+        printf("router: directory of %u users\n", k);
+        fflush(stdout);
+    }
 }
 
 static void unlink_sess(struct router *r, struct sess *x)
@@ -300,11 +388,100 @@ struct st {
     const char *xml;
     size_t xlen;
     unsigned npay;
+    uint32_t flags; /* R_STANZA b */
 };
 
 static int is_type(const struct st *t, const char *v)
 {
     return strcmp(t->type, v) == 0;
+}
+
+/* A carbon copy (XEP-0280) of chat message `t` for session `to`:
+ * dir is "received" or "sent". */
+static void carbon(struct router *r, const struct sess *to, const char *dir, const struct st *t)
+{
+    if (t->xlen < 8 || memcmp(t->xml, "<message", 8) != 0)
+        return;
+    xbuf_t b = {0};
+    xb_str(&b, "<message type='chat'");
+    xb_str(&b, " from='");
+    xb_esc(&b, to->user, strlen(to->user));
+    xb_fmt(&b, "@%s'", r->domain);
+    attr(&b, "to", to->jid);
+    xb_fmt(&b, "><%s xmlns='" NS_CARBONS "'><forwarded xmlns='urn:xmpp:forward:0'>", dir);
+    xb_str(&b, "<message xmlns='jabber:client'");
+    xb_add(&b, t->xml + 8, t->xlen - 8);
+    xb_fmt(&b, "</forwarded></%s></message>", dir);
+    deliver_buf(r, to, &b);
+}
+
+/* Copies to `user`'s other carbons-enabled, available sessions (all but
+ * `skip`, and but those that got the message itself: `got`). */
+static void carbons(struct router *r, const char *user, const struct sess *skip, int best,
+                    int headline_all, const char *dir, const struct st *t)
+{
+    if (!is_type(t, "chat") || (t->flags & 2))
+        return;
+    for (struct sess *s = first_of(r, user); s; s = s->next_user) {
+        if (s == skip || !s->carbons || !s->available || strcmp(s->user, user) != 0)
+            continue;
+        int got = best > -129 && s->prio >= 0 && (headline_all || s->prio == best);
+        if (!got)
+            carbon(r, s, dir, t);
+    }
+}
+
+/* Keeps a message for an offline user, with its delay stamp; 0 if kept. */
+static int store_offline(struct router *r, struct user *u, const struct st *t)
+{
+    static const char tail[] = "</message>";
+    size_t tl = sizeof tail - 1;
+    if (u->n >= OFFLINE_MAX || r->offline_bytes + t->xlen > OFFLINE_BYTES_MAX ||
+        t->xlen < tl || memcmp(t->xml + t->xlen - tl, tail, tl) != 0)
+        return -1;
+    char stamp[40];
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return -1;
+    xbuf_t b = {0};
+    xb_add(&b, t->xml, t->xlen - tl);
+    xb_fmt(&b, "<delay xmlns='urn:xmpp:delay' from='%s' stamp='%s'>Offline Storage</delay>",
+           r->domain, stamp);
+    xb_add(&b, tail, tl);
+    struct omsg *o = b.failed ? NULL : malloc(sizeof *o + b.len);
+    if (o == NULL) {
+        xb_free(&b);
+        return -1;
+    }
+    memcpy(o->xml, b.p, b.len);
+    o->len = b.len;
+    o->next = NULL;
+    xb_free(&b);
+    if (u->tail)
+        u->tail->next = o;
+    else
+        u->head = o;
+    u->tail = o;
+    u->n++;
+    r->offline_bytes += o->len;
+    r->stored++;
+    return 0;
+}
+
+static void flush_offline(struct router *r, struct sess *s)
+{
+    struct user *u = r->dir ? find_user(r, s->user) : NULL;
+    while (u != NULL && u->head != NULL) {
+        struct omsg *o = u->head;
+        deliver(r, s, o->xml, o->len);
+        u->head = o->next;
+        r->offline_bytes -= o->len;
+        free(o);
+        u->n--;
+    }
+    if (u != NULL)
+        u->tail = NULL;
 }
 
 static void route_message(struct router *r, struct sess *from, struct st *t, const struct jid *j)
@@ -315,15 +492,18 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
             error_reply(r, from, "message", t->id, t->to, "cancel", "remote-server-not-found");
         return;
     }
-    if (j->local[0] == 0) {
+    if (j->local[0] == 0 || !exists(r, j->local)) {
         if (!err)
             error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
         return;
     }
+    /* The sender's other resources see what it sent (XEP-0280 <sent/>). */
+    carbons(r, from->user, from, -129, 0, "sent", t);
     if (j->res[0] != 0) {
         struct sess *s = find_full(r, j->local, j->res);
         if (s != NULL) {
             deliver(r, s, t->xml, t->xlen);
+            carbons(r, j->local, s, -129, 0, "received", t);
             return;
         }
     }
@@ -342,9 +522,18 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
             deliver(r, s, t->xml, t->xlen);
             sent = 1;
         }
-    /* No available resource: offline storage is not implemented yet, so
-     * chat and normal messages are refused rather than lost silently. */
-    if (!sent && !err && !headline)
+    if (sent) {
+        carbons(r, j->local, NULL, best, headline, "received", t);
+        return;
+    }
+    if (err || headline)
+        return; /* dropped (RFC 6121 §8.5.2.2) */
+    /* No available resource: offline storage (XEP-0160), for messages with
+     * a body (not chat states alone); full or without a directory: refused. */
+    if (!(t->flags & 1))
+        return;
+    struct user *u = r->dir ? find_user(r, j->local) : NULL;
+    if (u == NULL || store_offline(r, u, t) != 0)
         error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
 }
 
@@ -352,11 +541,15 @@ static void route_presence(struct router *r, struct sess *from, struct st *t, co
 {
     if (t->to[0] == 0) {
         if (t->type[0] == 0) {
+            int initial = !from->available;
             from->available = 1;
             from->prio = atoi(t->prio);
             if (from->prio < -128 || from->prio > 127)
                 from->prio = 0;
             to_available(r, from->user, t->xml, t->xlen);
+            /* Offline messages, in order, once (XEP-0160 §5). */
+            if (initial && from->prio >= 0)
+                flush_offline(r, from);
         } else if (is_type(t, "unavailable")) {
             to_available(r, from->user, t->xml, t->xlen);
             from->available = 0;
@@ -398,7 +591,8 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
                       "<query xmlns='" NS_DISCO_INFO "'>"
                       "<identity category='server' type='im' name='eactors'/>"
                       "<feature var='" NS_DISCO_INFO "'/><feature var='" NS_DISCO_ITEMS "'/>"
-                      "<feature var='" NS_PING "'/></query>");
+                      "<feature var='" NS_PING "'/><feature var='msgoffline'/>"
+                      "<feature var='" NS_CARBONS "'/></query>");
         else
             iq_result(r, from, t->id, t->to,
                       "<query xmlns='" NS_DISCO_INFO "'>"
@@ -411,6 +605,13 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
             iq_result(r, from, t->id, t->to, "<query xmlns='" NS_DISCO_ITEMS "'/>");
     } else if (strcmp(ns, NS_SESSION) == 0 && strcmp(t->pname, "session") == 0 && set) {
         iq_result(r, from, t->id, t->to, NULL);
+    } else if (strcmp(ns, NS_CARBONS) == 0 && set &&
+               (strcmp(t->pname, "enable") == 0 || strcmp(t->pname, "disable") == 0)) {
+        from->carbons = strcmp(t->pname, "enable") == 0;
+        iq_result(r, from, t->id, t->to, NULL);
+    } else if (strcmp(ns, NS_BLOCKING) == 0 && strcmp(t->pname, "blocklist") == 0 && get) {
+        /* Nothing is ever blocked yet: block/unblock are refused below. */
+        iq_result(r, from, t->id, t->to, "<blocklist xmlns='" NS_BLOCKING "'/>");
     } else {
         error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
     }
@@ -435,13 +636,9 @@ static void route_iq(struct router *r, struct sess *from, struct st *t, const st
     if (j == NULL || j->res[0] == 0) {
         if (!req)
             return; /* results and errors to the server: push acks etc. */
+        /* Another account: only its disco#info is answered (if it exists). */
         if (j != NULL && j->local[0] != 0 && strcmp(j->local, from->user) != 0 &&
-            first_of(r, j->local) == NULL && strcmp(t->pns, NS_DISCO_INFO) == 0) {
-            error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
-            return;
-        }
-        if (j != NULL && j->local[0] != 0 && strcmp(j->local, from->user) != 0 &&
-            strcmp(t->pns, NS_DISCO_INFO) != 0) {
+            (!exists(r, j->local) || strcmp(t->pns, NS_DISCO_INFO) != 0)) {
             error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
             return;
         }
@@ -475,6 +672,7 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     t.xml = m->f[8];
     t.xlen = m->fl[8];
     t.npay = m->h.a;
+    t.flags = m->h.b;
     struct jid j;
     int has_to = t.to[0] != 0;
     if (has_to && jid_parse(t.to, &j) < 0) {
@@ -501,6 +699,10 @@ static int router_ctor(ea_actor_t *self, void *state)
     struct router *r = state;
     r->domain = ea_param(self, "domain") ? ea_param(self, "domain") : "localhost";
     for (unsigned i = 0; i < ea_conn_count(self); i++) {
+        if (strcmp(ea_conn_name(ea_conn_at(self, i)), "dir") == 0) {
+            r->dir = ea_conn_at(self, i);
+            continue;
+        }
         if (r->nlinks == MAX_LINKS)
             return EA_ERR_LIMIT;
         r->links[r->nlinks] = ea_conn_at(self, i);
@@ -518,14 +720,35 @@ static int router_body(ea_actor_t *self, void *state)
                 unlink_sess(r, r->by_user[b]);
         for (unsigned i = 0; i < r->nlinks; i++)
             outq_clear(&r->out[i]);
-        printf("%s: %llu stanzas delivered, %llu error replies\n", ea_name(self),
-               (unsigned long long)r->routed, (unsigned long long)r->errors);
+        for (unsigned b = 0; b < BUCKETS; b++)
+            while (r->users[b] != NULL) {
+                struct user *u = r->users[b];
+                while (u->head) {
+                    struct omsg *o = u->head;
+                    u->head = o->next;
+                    free(o);
+                }
+                r->users[b] = u->next;
+                free(u);
+            }
+        printf("%s: %llu stanzas delivered, %llu error replies, %llu messages stored offline\n",
+               ea_name(self), (unsigned long long)r->routed, (unsigned long long)r->errors,
+               (unsigned long long)r->stored);
         fflush(stdout);
         return EA_DONE;
     }
     int busy = 0;
     for (unsigned i = 0; i < r->nlinks; i++)
         busy |= outq_flush(&r->out[i]);
+    for (int n = 0; r->dir != NULL && n < 64; n++) {
+        ea_cargo_t cg;
+        struct xmsg m;
+        if (ea_cargo_recv(r->dir, &cg) != EA_OK)
+            break;
+        if (xmsg_parse(&m, cg.data, cg.len) == 0 && m.h.op == R_USERS)
+            directory(r, &m);
+        ea_cargo_release(&cg);
+    }
     for (unsigned i = 0; i < r->nlinks; i++) {
         for (int n = 0; n < 256; n++) {
             ea_cargo_t cg;

@@ -33,7 +33,7 @@ def check(cond, name, why=""):
 
 
 class Client(slixmpp.ClientXMPP):
-    def __init__(self, jid, password, mech=None):
+    def __init__(self, jid, password, mech=None, presence=True):
         kw = {"sasl_mech": mech} if mech else {}
         super().__init__(jid, password, **kw)
         self.ssl_context = ssl.create_default_context(cafile=CA)
@@ -43,6 +43,10 @@ class Client(slixmpp.ClientXMPP):
         self.inbox = asyncio.Queue()
         self.mechs_tried = []
         self.success_v = None
+        self.auto_presence = presence
+        self.carbons = asyncio.Queue()
+        self.add_event_handler("carbon_received", lambda m: self.carbons.put_nowait(m))
+        self.register_plugin("xep_0280")
         self.add_event_handler("session_start", self._start)
         self.add_event_handler("failed_all_auth", self._fail)
         self.add_event_handler("failed_auth", lambda e: self.mechs_tried.append("x"))
@@ -66,7 +70,8 @@ class Client(slixmpp.ClientXMPP):
             self.success_v = b"?"
 
     async def _start(self, _):
-        self.send_presence()
+        if self.auto_presence:
+            self.send_presence()
         if not self.started.done():
             self.started.set_result(True)
 
@@ -176,6 +181,59 @@ async def main():
               "M4 message to nobody", m["error"]["condition"])
     except asyncio.TimeoutError:
         check(False, "M4 message to nobody", "timeout")
+
+    # Carbons (M9): bob's message to alice/t1 is copied to alice/r2.
+    alice2 = Client("alice@localhost/r2", "alice-pw")
+    if await alice2.login():
+        try:
+            await alice2.plugin["xep_0280"].enable(timeout=T)
+            await asyncio.sleep(0.2)
+            bob.send_message(mto="alice@localhost/t1", mbody="carbon me", mtype="chat")
+            m = await asyncio.wait_for(alice2.carbons.get(), T)
+            fwd = m["carbon_received"]
+            check(fwd["body"] == "carbon me" and str(fwd["from"]) == "bob@localhost/t2",
+                  "M9 carbons: copy to the other resource", "%s" % fwd)
+            m = await asyncio.wait_for(alice.inbox.get(), T)
+            check(m["body"] == "carbon me", "M9 the addressed resource got it")
+        except (IqError, IqTimeout, asyncio.TimeoutError) as e:
+            check(False, "M9 carbons", repr(e))
+        alice2.disconnect()
+    else:
+        check(False, "M9 second alice login")
+
+    # Offline storage (M3): bob offline, alice sends 3; none before bob's
+    # presence, all 3 in order after it with a delay from the domain; none
+    # on a second login.
+    gone = asyncio.get_event_loop().create_future()
+    bob.add_event_handler("disconnected", lambda _: gone.done() or gone.set_result(True))
+    bob.disconnect()
+    await asyncio.wait_for(gone, T)
+    await asyncio.sleep(0.3)
+    for i in range(3):
+        alice.send_message(mto="bob@localhost", mbody="offline %d" % i, mtype="chat")
+    await asyncio.sleep(0.3)
+    check(alice.inbox.empty(), "M3 messages to an offline user are accepted (no error)")
+    bob = Client("bob@localhost/t2", "bob-pw", presence=False)
+    ok = await bob.login()
+    await asyncio.sleep(0.5)
+    check(ok and bob.inbox.empty(), "M3 nothing before presence")
+    bob.send_presence()
+    got = []
+    try:
+        for i in range(3):
+            got.append(await asyncio.wait_for(bob.inbox.get(), T))
+    except asyncio.TimeoutError:
+        pass
+    bodies = [m["body"] for m in got]
+    delays = [m.xml.find("{urn:xmpp:delay}delay") for m in got]
+    check(bodies == ["offline 0", "offline 1", "offline 2"], "M3 three messages in order", str(bodies))
+    check(len(delays) == 3 and all(d is not None and d.get("from") == "localhost" and d.get("stamp")
+                                   for d in delays), "M3 delay stamps from the domain")
+    bob3 = Client("bob@localhost/t9", "bob-pw")
+    await bob3.login()
+    await asyncio.sleep(0.5)
+    check(bob3.inbox.empty(), "M3 none on a second login")
+    bob3.disconnect()
 
     # SCRAM-SHA-1 and PLAIN over TLS (L2).
     for mech in ("SCRAM-SHA-1", "PLAIN"):

@@ -22,7 +22,7 @@ start() {
     pid=$!
     local i
     for ((i = 0; i < 100; i++)); do
-        grep -q "listening" "$out" && grep -q "accounts unsealed" "$out" && return 0
+        grep -q "listening" "$out" && grep -q "directory of" "$out" && return 0
         sleep 0.1
     done
     fail "server did not start"; cat "$out" "$err"; exit 1
