@@ -333,7 +333,7 @@ static void test_mutations(void **st)
 int main(int argc, char **argv)
 {
     seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : (unsigned)time(NULL);
-    printf("test_xstream: seed %u\n", seed);
+    printf("test_xmpp_stream: seed %u\n", seed);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_any_chunking), cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_memory_budget),      cmocka_unit_test(test_suspend_resume_stop),
