@@ -620,9 +620,45 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     xmsg_adds(&m, pl ? xel_attr(pl, "node") : "");
     xmsg_adds(&m, prio);
     xmsg_add(&m, b.p, b.len);
+    /* A roster set: its item as "jid NUL name NUL subscription NUL group
+     * NUL group...", and the number of items in b bits 8-15 (RFC 6121 §2.3:
+     * exactly one is allowed). */
+    xbuf_t item = {0};
+    if (pl != NULL && strcmp(el->name, "iq") == 0 && strcmp(pl->ns, "jabber:iq:roster") == 0) {
+        unsigned nitems = 0;
+        xel_t *it = NULL;
+        for (xel_t *k = pl->kids; k; k = k->next)
+            if (k->name && strcmp(k->name, "item") == 0 && strcmp(k->ns, "jabber:iq:roster") == 0) {
+                if (nitems++ == 0)
+                    it = k;
+            }
+        m.h.b |= (nitems > 255 ? 255u : nitems) << 8;
+        if (it != NULL) {
+            const char *v[3] = {xel_attr(it, "jid"), xel_attr(it, "name"), xel_attr(it, "subscription")};
+            for (int i = 0; i < 3; i++) {
+                xb_str(&item, v[i] ? v[i] : "");
+                xb_add(&item, "", 1);
+            }
+            for (xel_t *g = it->kids; g; g = g->next)
+                if (g->name && strcmp(g->name, "group") == 0) {
+                    char gt[1024];
+                    xel_text(g, gt, sizeof gt);
+                    xb_str(&item, gt);
+                    xb_add(&item, "", 1);
+                }
+        }
+        xmsg_add(&m, item.p, item.len);
+    }
+    if (item.failed) {
+        xb_free(&item);
+        xb_free(&b);
+        stream_error(s, c, "resource-constraint", NULL);
+        return;
+    }
     if (outq_send(&s->rt, &m) < 0)
         stream_error(s, c, "policy-violation", "stanza too big for the router");
     xb_free(&b);
+    xb_free(&item);
 }
 
 static void on_element(void *ctx, xs_t *xs, xel_t *el)

@@ -58,12 +58,27 @@ struct omsg {
 };
 
 /* A user of the directory, with its offline messages. */
+/* A roster item (RFC 6121 §2.1.2): subscription bits, pending-out (ask)
+ * and pending-in (a subscribe waiting for the user's answer). */
+enum { SUB_TO = 1, SUB_FROM = 2 };
+struct ritem {
+    struct ritem *next;
+    char *jid; /* bare */
+    char *name;
+    char *groups; /* "g1 NUL g2 NUL ..." */
+    size_t glen;
+    int sub, ask, pending_in;
+};
+
 struct user {
     struct user *next;
     struct omsg *head, *tail;
     unsigned n;
+    struct ritem *roster;
+    unsigned nroster;
     char name[];
 };
+#define ROSTER_MAX 1000u
 
 struct sess {
     struct sess *next_user, *next_conn;
@@ -72,6 +87,9 @@ struct sess {
     int available;
     int prio;
     int carbons;
+    int interested; /* asked for the roster: gets pushes */
+    char *last;     /* its last available presence (for probes) */
+    size_t last_len;
     char *user, *res, *jid; /* jid = user@domain/res */
 };
 
@@ -190,6 +208,7 @@ static void unlink_sess(struct router *r, struct sess *x)
     free(x->user);
     free(x->res);
     free(x->jid);
+    free(x->last);
     free(x);
     r->nsess--;
 }
@@ -362,6 +381,8 @@ static void to_available(struct router *r, const char *user, const char *xml, si
             deliver(r, s, xml, len);
 }
 
+static void to_contacts(struct router *r, const struct sess *s, const char *xml, size_t len);
+
 static void closed(struct router *r, unsigned link, uint32_t conn)
 {
     struct sess *s = find_conn(r, link, conn);
@@ -373,8 +394,10 @@ static void closed(struct router *r, unsigned link, uint32_t conn)
         xb_str(&b, "<presence type='unavailable'");
         attr(&b, "from", s->jid);
         xb_str(&b, "/>");
-        if (!b.failed)
+        if (!b.failed) {
             to_available(r, s->user, b.p, b.len);
+            to_contacts(r, s, b.p, b.len);
+        }
         xb_free(&b);
     }
     unlink_sess(r, s);
@@ -389,6 +412,8 @@ struct st {
     size_t xlen;
     unsigned npay;
     uint32_t flags; /* R_STANZA b */
+    const char *item; /* roster set: jid NUL name NUL subscription NUL groups */
+    size_t ilen;
 };
 
 static int is_type(const struct st *t, const char *v)
@@ -537,6 +562,318 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
         error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
 }
 
+/* ------------------------------------------------------------ roster */
+
+static struct ritem *ritem_find(struct user *u, const char *bare)
+{
+    for (struct ritem *it = u->roster; it; it = it->next)
+        if (strcmp(it->jid, bare) == 0)
+            return it;
+    return NULL;
+}
+
+static struct ritem *ritem_add(struct user *u, const char *bare)
+{
+    struct ritem *it = ritem_find(u, bare);
+    if (it != NULL || u->nroster >= ROSTER_MAX)
+        return it;
+    it = calloc(1, sizeof *it);
+    if (it == NULL || (it->jid = strdup(bare)) == NULL) {
+        free(it);
+        return NULL;
+    }
+    it->next = u->roster;
+    u->roster = it;
+    u->nroster++;
+    return it;
+}
+
+static void ritem_free(struct ritem *it)
+{
+    free(it->jid);
+    free(it->name);
+    free(it->groups);
+    free(it);
+}
+
+static void ritem_remove(struct user *u, struct ritem *x)
+{
+    for (struct ritem **pp = &u->roster; *pp; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            ritem_free(x);
+            u->nroster--;
+            return;
+        }
+}
+
+static void item_xml(xbuf_t *b, const struct ritem *it, int removed)
+{
+    static const char *const subs[] = {"none", "to", "from", "both"};
+    xb_str(b, "<item");
+    attr(b, "jid", it->jid);
+    attr(b, "name", it->name);
+    xb_fmt(b, " subscription='%s'", removed ? "remove" : subs[it->sub & 3]);
+    if (it->ask && !removed)
+        xb_str(b, " ask='subscribe'");
+    if (it->glen == 0 || removed) {
+        xb_str(b, "/>");
+        return;
+    }
+    xb_str(b, ">");
+    for (size_t off = 0; off < it->glen;) {
+        size_t n = strlen(it->groups + off);
+        xb_str(b, "<group>");
+        xb_esc(b, it->groups + off, n);
+        xb_str(b, "</group>");
+        off += n + 1;
+    }
+    xb_str(b, "</item>");
+}
+
+/* A roster push (no from: RFC 6121 §2.1.6) to every interested resource. */
+static void push(struct router *r, struct user *u, const struct ritem *it, int removed)
+{
+    static uint64_t n;
+    for (struct sess *s = first_of(r, u->name); s; s = s->next_user) {
+        if (!s->interested || strcmp(s->user, u->name) != 0)
+            continue;
+        xbuf_t b = {0};
+        xb_fmt(&b, "<iq type='set' id='push%llu'", (unsigned long long)++n);
+        attr(&b, "to", s->jid);
+        xb_str(&b, "><query xmlns='" NS_ROSTER "'>");
+        item_xml(&b, it, removed);
+        xb_str(&b, "</query></iq>");
+        deliver_buf(r, s, &b);
+    }
+}
+
+static void roster_get(struct router *r, struct sess *from, const struct st *t)
+{
+    struct user *u = find_user(r, from->user);
+    from->interested = 1;
+    xbuf_t b = {0};
+    xb_str(&b, "<query xmlns='" NS_ROSTER "'>");
+    for (struct ritem *it = u ? u->roster : NULL; it; it = it->next)
+        item_xml(&b, it, 0);
+    xb_str(&b, "</query>");
+    xb_add(&b, "", 1); /* a C string */
+    if (!b.failed)
+        iq_result(r, from, t->id, t->to, b.p);
+    xb_free(&b);
+}
+
+/* Delivers presence of `type` from bare `from_bare` (or from a full JID)
+ * to every available resource of local user `to`. */
+static void presence_to(struct router *r, const char *to, const char *type, const char *from_jid)
+{
+    xbuf_t b = {0};
+    xb_str(&b, "<presence");
+    attr(&b, "type", type);
+    attr(&b, "from", from_jid);
+    xb_str(&b, "/>");
+    if (!b.failed)
+        to_available(r, to, b.p, b.len);
+    xb_free(&b);
+}
+
+static void bare_of(struct router *r, const char *user, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s@%s", user, r->domain);
+}
+
+/* Contact `c`'s current presence (or unavailable) to user `u` (§3.1.6). */
+static void current_presence(struct router *r, const char *c, const char *u)
+{
+    int any = 0;
+    for (struct sess *s = first_of(r, c); s; s = s->next_user)
+        if (s->available && s->last != NULL && strcmp(s->user, c) == 0) {
+            to_available(r, u, s->last, s->last_len);
+            any = 1;
+        }
+    if (!any) {
+        char bare[JID_PART_MAX + 300];
+        bare_of(r, c, bare, sizeof bare);
+        presence_to(r, u, "unavailable", bare);
+    }
+}
+
+/* A subscription presence from local user `uname` to local user `cname`
+ * (RFC 6121 §3): both rosters change, pushes go out, and the stanza (from
+ * the bare JID) is delivered or kept. */
+static void subscription(struct router *r, const char *uname, const char *type, const char *cname)
+{
+    struct user *u = find_user(r, uname), *c = find_user(r, cname);
+    if (u == NULL || c == NULL || strcmp(uname, cname) == 0)
+        return;
+    char ub[JID_PART_MAX + 300], cb[JID_PART_MAX + 300];
+    bare_of(r, uname, ub, sizeof ub);
+    bare_of(r, cname, cb, sizeof cb);
+    struct ritem *ui = ritem_find(u, cb), *ci = ritem_find(c, ub);
+    if (strcmp(type, "subscribe") == 0) {
+        if (ui == NULL && (ui = ritem_add(u, cb)) == NULL)
+            return;
+        if (!(ui->sub & SUB_TO) && !ui->ask) {
+            ui->ask = 1;
+            push(r, u, ui, 0);
+        }
+        if (ci != NULL && (ci->sub & SUB_FROM)) { /* already approved */
+            presence_to(r, uname, "subscribed", cb);
+            return;
+        }
+        if (ci == NULL && (ci = ritem_add(c, ub)) == NULL)
+            return;
+        ci->pending_in = 1; /* delivered now, and again at the next login */
+        presence_to(r, cname, "subscribe", ub);
+    } else if (strcmp(type, "subscribed") == 0) {
+        /* u approves c's request to see u. */
+        if (ui == NULL || !ui->pending_in)
+            return; /* no pre-approval */
+        ui->pending_in = 0;
+        ui->sub |= SUB_FROM;
+        push(r, u, ui, 0);
+        if (ci != NULL && ci->ask) {
+            ci->ask = 0;
+            ci->sub |= SUB_TO;
+            push(r, c, ci, 0);
+        }
+        presence_to(r, cname, "subscribed", ub);
+        current_presence(r, uname, cname);
+    } else if (strcmp(type, "unsubscribe") == 0) {
+        if (ui != NULL && ((ui->sub & SUB_TO) || ui->ask)) {
+            ui->sub &= ~SUB_TO;
+            ui->ask = 0;
+            push(r, u, ui, 0);
+        }
+        if (ci != NULL && ((ci->sub & SUB_FROM) || ci->pending_in)) {
+            ci->sub &= ~SUB_FROM;
+            ci->pending_in = 0;
+            push(r, c, ci, 0);
+            presence_to(r, cname, "unsubscribe", ub);
+            for (struct sess *s = first_of(r, cname); s; s = s->next_user)
+                if (s->available && strcmp(s->user, cname) == 0)
+                    presence_to(r, uname, "unavailable", s->jid);
+        }
+    } else if (strcmp(type, "unsubscribed") == 0) {
+        /* u cancels c's subscription to u (or refuses a request). */
+        if (ui != NULL && ((ui->sub & SUB_FROM) || ui->pending_in)) {
+            ui->sub &= ~SUB_FROM;
+            ui->pending_in = 0;
+            push(r, u, ui, 0);
+        }
+        if (ci != NULL && ((ci->sub & SUB_TO) || ci->ask)) {
+            ci->sub &= ~SUB_TO;
+            ci->ask = 0;
+            push(r, c, ci, 0);
+            presence_to(r, cname, "unsubscribed", ub);
+            for (struct sess *s = first_of(r, uname); s; s = s->next_user)
+                if (s->available && strcmp(s->user, uname) == 0)
+                    presence_to(r, cname, "unavailable", s->jid);
+        }
+    }
+}
+
+static void roster_set(struct router *r, struct sess *from, const struct st *t)
+{
+    struct user *u = find_user(r, from->user);
+    const char *f[64];
+    size_t nf = 0;
+    for (size_t off = 0; t->item != NULL && off < t->ilen && nf < 64;) {
+        const char *z = memchr(t->item + off, 0, t->ilen - off);
+        if (z == NULL)
+            break;
+        f[nf++] = t->item + off;
+        off = (size_t)(z - t->item) + 1;
+    }
+    /* Exactly one item with a bare JID; a subscription other than remove
+     * is ignored (RFC 6121 §2.1.2.5). */
+    struct jid j;
+    if (((t->flags >> 8) & 255) != 1 || nf < 3 || jid_parse(f[0], &j) < 0 || j.res[0] != 0) {
+        error_reply(r, from, "iq", t->id, t->to, "modify", "bad-request");
+        return;
+    }
+    if (u == NULL) {
+        error_reply(r, from, "iq", t->id, t->to, "wait", "internal-server-error");
+        return;
+    }
+    char bare[2 * JID_PART_MAX + 2];
+    snprintf(bare, sizeof bare, "%s%s%s", j.local, j.local[0] ? "@" : "", j.domain);
+    struct ritem *it = ritem_find(u, bare);
+    if (strcmp(f[2], "remove") == 0) {
+        if (it == NULL) {
+            error_reply(r, from, "iq", t->id, t->to, "modify", "item-not-found");
+            return;
+        }
+        iq_result(r, from, t->id, t->to, NULL);
+        /* RFC 6121 §2.5.2: cancel both directions first. */
+        if (j.local[0] != 0 && strcmp(j.domain, r->domain) == 0) {
+            subscription(r, u->name, "unsubscribe", j.local);
+            subscription(r, u->name, "unsubscribed", j.local);
+        }
+        it = ritem_find(u, bare);
+        if (it != NULL) {
+            push(r, u, it, 1);
+            ritem_remove(u, it);
+        }
+        return;
+    }
+    if (it == NULL && (it = ritem_add(u, bare)) == NULL) {
+        error_reply(r, from, "iq", t->id, t->to, "wait", "resource-constraint");
+        return;
+    }
+    free(it->name);
+    it->name = f[1][0] ? strdup(f[1]) : NULL;
+    free(it->groups);
+    it->groups = NULL;
+    it->glen = 0;
+    if (nf > 3) {
+        size_t glen = (size_t)(f[nf - 1] + strlen(f[nf - 1]) + 1 - f[3]);
+        it->groups = malloc(glen);
+        if (it->groups != NULL) {
+            memcpy(it->groups, f[3], glen);
+            it->glen = glen;
+        }
+    }
+    iq_result(r, from, t->id, t->to, NULL);
+    push(r, u, it, 0);
+}
+
+/* Presence `xml` from session `s` to its contacts with a from/both
+ * subscription (their available resources). */
+static void to_contacts(struct router *r, const struct sess *s, const char *xml, size_t len)
+{
+    struct user *u = r->dir ? find_user(r, s->user) : NULL;
+    for (struct ritem *it = u ? u->roster : NULL; it; it = it->next) {
+        struct jid j;
+        if ((it->sub & SUB_FROM) && jid_parse(it->jid, &j) == 0 &&
+            strcmp(j.domain, r->domain) == 0 && j.local[0] != 0)
+            to_available(r, j.local, xml, len);
+    }
+}
+
+/* At initial presence: the contacts' presence (probes resolved locally) and
+ * the subscription requests waiting, to this session only (§4.2.2, §3.1.3). */
+static void initial_presence(struct router *r, struct sess *s)
+{
+    struct user *u = r->dir ? find_user(r, s->user) : NULL;
+    for (struct ritem *it = u ? u->roster : NULL; it; it = it->next) {
+        struct jid j;
+        if (jid_parse(it->jid, &j) < 0 || strcmp(j.domain, r->domain) != 0 || j.local[0] == 0)
+            continue;
+        if (it->sub & SUB_TO)
+            for (struct sess *c = first_of(r, j.local); c; c = c->next_user)
+                if (c->available && c->last != NULL && strcmp(c->user, j.local) == 0)
+                    deliver(r, s, c->last, c->last_len);
+        if (it->pending_in) {
+            xbuf_t b = {0};
+            xb_str(&b, "<presence type='subscribe'");
+            attr(&b, "from", it->jid);
+            xb_str(&b, "/>");
+            deliver_buf(r, s, &b);
+        }
+    }
+}
+
 static void route_presence(struct router *r, struct sess *from, struct st *t, const struct jid *j)
 {
     if (t->to[0] == 0) {
@@ -546,12 +883,23 @@ static void route_presence(struct router *r, struct sess *from, struct st *t, co
             from->prio = atoi(t->prio);
             if (from->prio < -128 || from->prio > 127)
                 from->prio = 0;
+            char *last = malloc(t->xlen);
+            if (last != NULL) {
+                memcpy(last, t->xml, t->xlen);
+                free(from->last);
+                from->last = last;
+                from->last_len = t->xlen;
+            }
             to_available(r, from->user, t->xml, t->xlen);
+            to_contacts(r, from, t->xml, t->xlen);
+            if (initial)
+                initial_presence(r, from);
             /* Offline messages, in order, once (XEP-0160 §5). */
             if (initial && from->prio >= 0)
                 flush_offline(r, from);
         } else if (is_type(t, "unavailable")) {
             to_available(r, from->user, t->xml, t->xlen);
+            to_contacts(r, from, t->xml, t->xlen);
             from->available = 0;
         }
         return; /* other types without a to: nothing to do */
@@ -568,7 +916,10 @@ static void route_presence(struct router *r, struct sess *from, struct st *t, co
             to_available(r, j->local, t->xml, t->xlen);
         }
     }
-    /* Subscriptions and probes need the roster store: not yet (README). */
+    if (r->dir != NULL && (is_type(t, "subscribe") || is_type(t, "subscribed") ||
+                           is_type(t, "unsubscribe") || is_type(t, "unsubscribed")))
+        subscription(r, from->user, t->type, j->local);
+    /* Probes from clients: answered by the initial presence already. */
 }
 
 static void server_iq(struct router *r, struct sess *from, struct st *t, const struct jid *j)
@@ -579,8 +930,12 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
     if (strcmp(ns, NS_PING) == 0 && strcmp(t->pname, "ping") == 0 && get) {
         iq_result(r, from, t->id, t->to, NULL);
     } else if (strcmp(ns, NS_ROSTER) == 0 && strcmp(t->pname, "query") == 0) {
-        if (get)
+        if (get && r->dir != NULL)
+            roster_get(r, from, t);
+        else if (get)
             iq_result(r, from, t->id, t->to, "<query xmlns='" NS_ROSTER "'/>");
+        else if (r->dir != NULL)
+            roster_set(r, from, t);
         else
             error_reply(r, from, "iq", t->id, t->to, "cancel", "feature-not-implemented");
     } else if (strcmp(ns, NS_DISCO_INFO) == 0 && strcmp(t->pname, "query") == 0 && get) {
@@ -673,6 +1028,10 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     t.xlen = m->fl[8];
     t.npay = m->h.a;
     t.flags = m->h.b;
+    if (m->n >= 10) {
+        t.item = m->f[9];
+        t.ilen = m->fl[9];
+    }
     struct jid j;
     int has_to = t.to[0] != 0;
     if (has_to && jid_parse(t.to, &j) < 0) {
@@ -727,6 +1086,11 @@ static int router_body(ea_actor_t *self, void *state)
                     struct omsg *o = u->head;
                     u->head = o->next;
                     free(o);
+                }
+                while (u->roster) {
+                    struct ritem *it = u->roster;
+                    u->roster = it->next;
+                    ritem_free(it);
                 }
                 r->users[b] = u->next;
                 free(u);

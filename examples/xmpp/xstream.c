@@ -358,7 +358,8 @@ static void on_text(void *ud, const XML_Char *s, int len)
         xs_fail(xs, "resource-constraint", NULL);
         return;
     }
-    memcpy(p, t->text, t->tlen);
+    if (t->tlen > 0)
+        memcpy(p, t->text, t->tlen);
     memcpy(p + t->tlen, s, (size_t)len);
     t->text = p;
     t->tlen += (size_t)len;
@@ -617,7 +618,7 @@ size_t xel_text(const xel_t *el, char *buf, size_t cap)
 
 void xb_add(xbuf_t *b, const void *d, size_t n)
 {
-    if (b->failed)
+    if (b->failed || n == 0)
         return;
     if (b->cap - b->len < n) {
         size_t cap = b->cap ? b->cap : 256;

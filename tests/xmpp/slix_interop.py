@@ -182,6 +182,61 @@ async def main():
     except asyncio.TimeoutError:
         check(False, "M4 message to nobody", "timeout")
 
+    # Roster set (M6): result to r1, pushes to r1 and r2 (no from); a new
+    # session's roster get shows the item; remove pushes 'remove'.
+    r2 = Client("alice@localhost/r2", "alice-pw")
+    pushes = asyncio.Queue()
+    r2.add_event_handler("roster_update", lambda iq: pushes.put_nowait(iq))
+    if await r2.login():
+        try:
+            await r2.get_roster(timeout=T)
+            await asyncio.sleep(0.2)
+            while not pushes.empty():  # the get's own result fires roster_update too
+                pushes.get_nowait()
+            await alice.update_roster("carol@localhost", name="Carol", groups=["friends"], timeout=T)
+            p = await asyncio.wait_for(pushes.get(), T)
+            items = p["roster"]["items"]
+            it = items.get(slixmpp.JID("carol@localhost"))
+            check(it is not None and it["name"] == "Carol" and it["groups"] == ["friends"] and
+                  str(p["from"]) == "", "M6 roster push to the other resource (no from)", str(items))
+            r3 = Client("alice@localhost/r3", "alice-pw")
+            await r3.login()
+            r = await r3.get_roster(timeout=T)
+            got = r["roster"]["items"]
+            check(slixmpp.JID("carol@localhost") in got and got[slixmpp.JID("carol@localhost")]["name"] == "Carol",
+                  "M6 new session sees the item", str(got))
+            r3.disconnect()
+            await alice.del_roster_item("carol@localhost")
+            p = await asyncio.wait_for(pushes.get(), T)
+            it = p["roster"]["items"].get(slixmpp.JID("carol@localhost"))
+            check(it is not None and it["subscription"] == "remove", "M6 remove pushed", str(p))
+        except (IqError, IqTimeout, asyncio.TimeoutError) as e:
+            check(False, "M6 roster set", repr(e))
+        r2.disconnect()
+    else:
+        check(False, "M6 second alice login")
+
+    # Subscription (M5): alice subscribes to bob (slixmpp auto-accepts and
+    # subscribes back): both rosters reach 'both' and each sees the other
+    # online; bob's TCP drop makes alice see him unavailable.
+    bob_av = asyncio.Queue()
+    alice.add_event_handler("got_online", lambda p: bob_av.put_nowait(("on", str(p["from"]))))
+    alice.add_event_handler("got_offline", lambda p: bob_av.put_nowait(("off", str(p["from"]))))
+    await bob.get_roster(timeout=T)  # bob's client learns its roster from pushes
+    alice.send_presence(pto="bob@localhost", ptype="subscribe")
+    try:
+        ev = await asyncio.wait_for(bob_av.get(), T)
+        check(ev == ("on", "bob@localhost/t2"), "M5 alice sees bob online", str(ev))
+        await asyncio.sleep(0.5)
+        ra = alice.client_roster["bob@localhost"]["subscription"]
+        rb = bob.client_roster["alice@localhost"]["subscription"]
+        check(ra == "both" and rb == "both", "M5 both rosters 'both'", "%s %s" % (ra, rb))
+        srv = await alice.get_roster(timeout=T)
+        it = srv["roster"]["items"].get(slixmpp.JID("bob@localhost"))
+        check(it is not None and it["subscription"] == "both", "M5 server roster 'both'", str(it))
+    except (asyncio.TimeoutError, IqError, IqTimeout) as e:
+        check(False, "M5 subscription", repr(e))
+
     # Carbons (M9): bob's message to alice/t1 is copied to alice/r2.
     alice2 = Client("alice@localhost/r2", "alice-pw")
     if await alice2.login():
@@ -208,6 +263,14 @@ async def main():
     bob.add_event_handler("disconnected", lambda _: gone.done() or gone.set_result(True))
     bob.disconnect()
     await asyncio.wait_for(gone, T)
+    try:
+        while True:
+            ev = await asyncio.wait_for(bob_av.get(), 5)
+            if ev[0] == "off":
+                break
+        check(ev == ("off", "bob@localhost/t2"), "M5 bob's close seen by alice", str(ev))
+    except asyncio.TimeoutError:
+        check(False, "M5 bob's close seen by alice", "nothing in 5 s")
     await asyncio.sleep(0.3)
     for i in range(3):
         alice.send_message(mto="bob@localhost", mbody="offline %d" % i, mtype="chat")
