@@ -636,7 +636,10 @@ static int adm_apply(ea_actor_t *self, struct useradm *s)
             snprintf(s->msg, sizeof s->msg, "no such user: %s", user);
             return -1;
         }
-        *a = s->st.a[--s->st.n];
+        size_t i = (size_t)(a - s->st.a);
+        memset(a, 0, sizeof *a);
+        memmove(a, a + 1, (s->st.n - i - 1) * sizeof *a); /* the order stays */
+        s->st.n--;
         return 0;
     }
     if (strcmp(op, "adduser") != 0 && strcmp(op, "passwd") != 0) {

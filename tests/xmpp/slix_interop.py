@@ -237,6 +237,24 @@ async def main():
     except (asyncio.TimeoutError, IqError, IqTimeout) as e:
         check(False, "M5 subscription", repr(e))
 
+    # A subscription request to an offline user (M7) reaches her at her
+    # next login.
+    alice.send_presence(pto="carol@localhost", ptype="subscribe")
+    await asyncio.sleep(0.3)
+    carol = Client("carol@localhost/c1", "carol-pw")
+    asked = asyncio.get_event_loop().create_future()
+    carol.add_event_handler("presence_subscribe",
+                            lambda p: asked.done() or asked.set_result(str(p["from"])))
+    if await carol.login():
+        try:
+            who = await asyncio.wait_for(asked, T)
+            check(who == "alice@localhost", "M7 subscribe delivered at the next login", who)
+        except asyncio.TimeoutError:
+            check(False, "M7 subscribe delivered at the next login", "nothing")
+        carol.disconnect()
+    else:
+        check(False, "M7 carol login")
+
     # Carbons (M9): bob's message to alice/t1 is copied to alice/r2.
     alice2 = Client("alice@localhost/r2", "alice-pw")
     if await alice2.login():
@@ -266,7 +284,7 @@ async def main():
     try:
         while True:
             ev = await asyncio.wait_for(bob_av.get(), 5)
-            if ev[0] == "off":
+            if ev[0] == "off" and ev[1].startswith("bob@"):
                 break
         check(ev == ("off", "bob@localhost/t2"), "M5 bob's close seen by alice", str(ev))
     except asyncio.TimeoutError:

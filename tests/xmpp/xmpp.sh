@@ -38,6 +38,7 @@ stop() {
 users() {
     echo alice-pw | tool adduser alice >/dev/null || fail "adduser alice"
     echo bob-pw | tool adduser bob >/dev/null || fail "adduser bob"
+    echo carol-pw | tool adduser carol >/dev/null || fail "adduser carol"
 }
 clients() {
     timeout -k 5 150 /usr/bin/python3 "$here/slix_interop.py" "$port" "$CA" > "$tmp/slix.log" 2>&1 ||
@@ -60,20 +61,20 @@ interop | interop_one)
     ;;
 tool)
     users
-    [ "$(tool list)" = "$(printf 'alice\nbob')" ] || fail "list: '$(tool list)'"
+    [ "$(tool list)" = "$(printf 'alice\nbob\ncarol')" ] || fail "list: '$(tool list)'"
     echo x | tool adduser alice 2>"$tmp/e" && fail "duplicate user accepted"
     grep -q "user alice exists" "$tmp/e" || fail "duplicate: '$(cat "$tmp/e")'"
     tool deluser nobody 2>"$tmp/e" && fail "deleting an unknown user"
     grep -q "no such user: nobody" "$tmp/e" || fail "unknown: '$(cat "$tmp/e")'"
     echo x | tool adduser 'Bad<User' 2>"$tmp/e" && fail "bad name accepted"
     grep -q "user names here are" "$tmp/e" || fail "bad name: '$(cat "$tmp/e")'"
-    tool adduser carol </dev/null 2>"$tmp/e" && fail "empty password accepted"
+    tool adduser dave </dev/null 2>"$tmp/e" && fail "empty password accepted"
     grep -q "empty password" "$tmp/e" || fail "empty password: '$(cat "$tmp/e")'"
     tool frobnicate 2>"$tmp/e" && fail "unknown command accepted"
     grep -q "usage:" "$tmp/e" || fail "usage: '$(cat "$tmp/e")'"
     echo new-pw | tool passwd bob >/dev/null || fail "passwd"
     tool deluser alice >/dev/null || fail "deluser"
-    [ "$(tool list)" = "bob" ] || fail "list after deluser: '$(tool list)'"
+    [ "$(tool list)" = "$(printf 'bob\ncarol')" ] || fail "list after deluser: '$(tool list)'"
     # The store holds no password and is sealed: neither appears in it.
     grep -q "new-pw\|bob-pw\|alice-pw" "$tmp/store/accounts.sealed" && fail "a password is in the store"
     grep -q "bob" "$tmp/store/accounts.sealed" && fail "a user name is in clear in the store"
