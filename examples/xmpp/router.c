@@ -17,9 +17,9 @@
  * only) on channel "dir". Carbons (XEP-0280) copy chat messages to the
  * user's other resources that enabled them.
  *
- * Not here yet (see README.md): roster storage and subscriptions (a roster
- * get returns an empty <query/>), blocking (an empty blocklist is
- * returned), MUC.
+ * Rosters and subscriptions between local users (RFC 6121 §2-§4) live here
+ * too, in memory. Not here yet (see README.md): persistence, blocking (an
+ * empty blocklist is returned), MUC.
  *
  * Parameters: domain (localhost). Channels: one to each c2s actor, and
  * "dir" from the accounts actor.
