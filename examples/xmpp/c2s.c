@@ -31,6 +31,7 @@
 #define SLOTS 32768u /* the system actor's handle index space */
 #define RECV_MAX 16384u
 #define HELD_MAX 65536u
+#define PEND_MAX (8u << 20) /* bytes waiting for a node, per connection */
 #define MAX_AUTH_FAILURES 5
 #define TICK_MS 1000u
 
@@ -125,8 +126,14 @@ static void net_out(struct c2s *s, struct cx *c, const char *data, uint32_t len)
         len -= n;
     }
     if (len > 0) {
-        char *p = realloc(c->pend, (size_t)c->pend_len + len);
+        /* A client that does not read while nodes run out: drop it rather
+         * than hold its output without bound. */
+        char *p = (size_t)c->pend_len + len > PEND_MAX ? NULL
+                                                       : realloc(c->pend, (size_t)c->pend_len + len);
         if (p == NULL) {
+            free(c->pend); /* lost anyway: the connection ends */
+            c->pend = NULL;
+            c->pend_len = 0;
             c->dead = c->closing = 1;
             return;
         }

@@ -168,6 +168,7 @@ static inline int outq_flush(struct outq *q)
             return 1;
         struct outq_item *n = q->head->next;
         q->queued -= q->head->len;
+        memset(q->head->data, 0, q->head->len); /* may hold a PLAIN password */
         free(q->head);
         q->head = n;
     }
