@@ -15,6 +15,7 @@ import time
 
 PORT = int(sys.argv[1])
 CA = sys.argv[2]
+PREAUTH = int(sys.argv[3]) if len(sys.argv) > 3 else 0  # the server's pre-auth timeout, if short
 HDR = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
        "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
 failures = 0
@@ -213,6 +214,16 @@ if c.plain_login("alice", "alice-pw", "big"):
 else:
     check(False, "E11 login")
 c.s.close()
+
+# E10 a silent connection gets connection-timeout after the pre-auth timeout.
+if PREAUTH:
+    c = Conn()
+    t0 = time.time()
+    got = c.read_until(rb"<stream:error><connection-timeout", PREAUTH + 3)
+    dt = time.time() - t0
+    check(got and c.wait_closed() and PREAUTH - 0.5 <= dt <= PREAUTH + 2.5,
+          "E10 silent connection timed out", "%.1f s: %r" % (dt, c.buf[-200:]))
+    c.s.close()
 
 # The server still serves: a fresh login works.
 c = Conn()

@@ -17,7 +17,11 @@ mkdir -p "$tmp/store"
 
 # start XML: a private copy of a deployment on $port with the store in $tmp.
 start() {
-    sed -e "s|5222|$port|g" -e "s|$X/store|$tmp/store|g" "$X/$1" > "$tmp/run.xml"
+    # A 3 s pre-authentication timeout instead of 30 (hostile.py checks it).
+    sed -e "s|5222|$port|g" -e "s|$X/store|$tmp/store|g" \
+        -e 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="preauth_timeout_s" value="3"/>|' \
+        "$X/$1" > "$tmp/run.xml"
+    grep -q preauth_timeout_s "$tmp/run.xml" || fail "timeout parameter not set"
     EACTORS_IMAGE_PATH=$X "$EACTORS" run "$tmp/run.xml" >"$out" 2>"$err" &
     pid=$!
     local i
@@ -43,7 +47,7 @@ users() {
 clients() {
     timeout -k 5 150 /usr/bin/python3 "$here/slix_interop.py" "$port" "$CA" > "$tmp/slix.log" 2>&1 ||
         { fail "slixmpp interop"; grep -v "^ok" "$tmp/slix.log" | grep -v "Task\|task:\|stringprep" | head -30; }
-    timeout -k 5 150 /usr/bin/python3 "$here/hostile.py" "$port" "$CA" > "$tmp/hostile.log" 2>&1 ||
+    timeout -k 5 150 /usr/bin/python3 "$here/hostile.py" "$port" "$CA" 3 > "$tmp/hostile.log" 2>&1 ||
         { fail "hostile input"; grep -v "^ok" "$tmp/hostile.log" | head -30; }
     grep -h "^ok" "$tmp/slix.log" "$tmp/hostile.log" | wc -l | sed 's/^/checks passed: /'
 }
