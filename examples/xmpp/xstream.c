@@ -382,7 +382,8 @@ static void on_nsdecl(void *ud, const XML_Char *prefix, const XML_Char *uri)
             xs_fail(xs, "resource-constraint", NULL);
             return;
         }
-        memcpy(*dst, prefix != NULL ? prefix : uri, n);
+        if (n > 0) /* xmlns='' has no URI */
+            memcpy(*dst, prefix != NULL ? prefix : uri, n);
         (*dst)[n] = 0;
     }
 }
@@ -700,9 +701,14 @@ static void write_el(xbuf_t *b, const xel_t *el, const char *parent_ns, const ch
         xb_esc(b, el->text, el->tlen);
         return;
     }
-    xb_str(b, "<");
+    /* An element in the XML namespace keeps its reserved prefix: that
+     * namespace may not be the default one (a recipient's parser would
+     * refuse the stanza and end its stream). */
+    int xmlns_el = strcmp(el->ns, XS_NS_XML) == 0;
+    const char *scope = xmlns_el ? parent_ns : el->ns;
+    xb_str(b, xmlns_el ? "<xml:" : "<");
     xb_str(b, el->name);
-    if (strcmp(el->ns, parent_ns) != 0)
+    if (!xmlns_el && strcmp(el->ns, parent_ns) != 0)
         write_attr(b, NULL, "xmlns", el->ns);
     if (top && from)
         write_attr(b, NULL, "from", from);
@@ -730,8 +736,8 @@ static void write_el(xbuf_t *b, const xel_t *el, const char *parent_ns, const ch
     }
     xb_str(b, ">");
     for (const xel_t *c = el->kids; c; c = c->next)
-        write_el(b, c, el->ns, NULL, 0);
-    xb_str(b, "</");
+        write_el(b, c, scope, NULL, 0);
+    xb_str(b, xmlns_el ? "</xml:" : "</");
     xb_str(b, el->name);
     xb_str(b, ">");
 }

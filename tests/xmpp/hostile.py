@@ -211,6 +211,12 @@ if c.plain_login("alice", "alice-pw", "big"):
     time.sleep(0.2)
     c.send(st[30000:])
     check(c.read_until(rb"<body>big</body></message>", 5), "E11 50 KB attribute split over two writes")
+    # An element in the XML namespace reaches the recipient as xml:..., not
+    # as a default namespace its parser must refuse (the fuzzer's find).
+    c.buf = b""
+    c.send("<message to='alice@localhost/big' type='chat'><xml:x>1</xml:x><body>xmlns</body></message>")
+    check(c.read_until(rb"<xml:x>1</xml:x><body>xmlns</body></message>", 5) and b"stream:error" not in c.buf,
+          "xml-prefixed element delivered intact", repr(c.buf[-200:]))
 else:
     check(False, "E11 login")
 c.s.close()

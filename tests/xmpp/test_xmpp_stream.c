@@ -122,6 +122,24 @@ static void test_valid_any_chunking(void **st)
     }
 }
 
+/* An element in the XML namespace keeps the xml: prefix: written with a
+ * default namespace declaration it would end the recipient's stream (found
+ * by fuzz_xmpp_stream). */
+static void test_xml_prefix_element(void **st)
+{
+    (void)st;
+    static const char in[] = HDR "<message><xml:lang a='1'><b/></xml:lang></message>";
+    struct rec r = {0};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &r, 1, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, in, sizeof in - 1), XS_OK);
+    xb_add(&r.out, "", 1);
+    assert_string_equal(r.out.p, "<message from='alice@localhost/r'><xml:lang a='1'><b/></xml:lang>"
+                                 "</message>");
+    xs_free(&xs);
+    xb_free(&r.out);
+}
+
 struct bad {
     const char *name;
     const char *head, *fill, *tail;
@@ -338,6 +356,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_valid_any_chunking), cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_memory_budget),      cmocka_unit_test(test_suspend_resume_stop),
         cmocka_unit_test(test_split_big_start_tag), cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_xml_prefix_element),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
