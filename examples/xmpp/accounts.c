@@ -6,9 +6,10 @@
  * unseals it). Two actor types:
  *
  *   xmpp_accounts  serves the c2s actors: salt and iteration count for a
- *                  user (a fake, stable pair for an unknown one, so a
- *                  client cannot probe for accounts), the check of a SCRAM
- *                  client proof (returning the ServerSignature for v=), and
+ *                  user (a fake pair for an unknown one, stable across
+ *                  restarts, so a client cannot probe for accounts), the
+ *                  check of a SCRAM client proof (returning the
+ *                  ServerSignature for v=), and
  *                  the check of a PLAIN password (by recomputing StoredKey,
  *                  then wiping the password). Parameter: store (path of
  *                  the sealed file; missing = no users yet). Channels: one
@@ -349,7 +350,7 @@ struct accounts {
     struct fio f;
     struct store st;
     int loaded;
-    uint8_t secret[32]; /* fake salts for unknown users */
+    uint8_t secret[32]; /* fake salts for unknown users (stable: seal key) */
     ea_conn_t *links[64];
     struct outq out[64];
     unsigned nlinks;
@@ -490,8 +491,22 @@ static int acc_ctor(ea_actor_t *self, void *state)
         s->links[s->nlinks] = c;
         s->out[s->nlinks++].c = c;
     }
-    if (xc_random(s->secret, sizeof s->secret) < 0)
+    /* The fake salts must not change across restarts (a salt that changes
+     * would tell an unknown user from a real one): their secret is derived
+     * from this image's seal key on this platform. */
+    ea_key_request_t kr;
+    memset(&kr, 0, sizeof kr);
+    kr.key_name = EA_KEYSELECT_SEAL;
+    kr.key_policy = EA_KEYPOLICY_MRENCLAVE;
+    kr.attribute_mask.flags = EA_FLAGS_INITTED | EA_FLAGS_DEBUG;
+    xc_hash(256, "eactors-xmpp fake salts", 23, kr.key_id);
+    uint8_t key[EA_KEY_SIZE];
+    if (ea_get_key(&kr, key) != EA_OK ||
+        xc_hmac(256, key, sizeof key, "fake salt secret", 16, s->secret) < 0) {
+        fprintf(stderr, "%s: cannot derive the fake-salt key\n", ea_name(self));
         return EA_ERR_CRYPTO;
+    }
+    memset(key, 0, sizeof key);
     const char *path = ea_param(self, "store");
     if (path == NULL) {
         fprintf(stderr, "%s: needs parameter store (the sealed account file)\n", ea_name(self));

@@ -231,6 +231,30 @@ if PREAUTH:
           "E10 silent connection timed out", "%.1f s: %r" % (dt, c.buf[-200:]))
     c.s.close()
 
+# E1 no account probing: an unknown user's SCRAM challenge looks like a real
+# one (16-byte salt, 4096 iterations) and is the same every time.
+def first_challenge(user):
+    c = Conn()
+    c.starttls()
+    c.send(HDR)
+    c.read_until(rb"</stream:features>")
+    c.buf = b""
+    first = base64.b64encode(("n,,n=%s,r=abcdefghijklmnop" % user).encode()).decode()
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>%s</auth>" % first)
+    c.read_until(rb"</challenge>")
+    c.s.close()
+    m = re.search(rb"<challenge[^>]*>([^<]*)</challenge>", c.buf)
+    if not m:
+        return None
+    d = dict(kv.split("=", 1) for kv in base64.b64decode(m.group(1)).decode().split(","))
+    return d["s"], d["i"]
+
+
+a, b, real = first_challenge("nobody"), first_challenge("nobody"), first_challenge("alice")
+check(a is not None and a == b and real is not None and a[1] == real[1] == "4096" and
+      len(base64.b64decode(a[0])) == len(base64.b64decode(real[0])) == 16,
+      "E1 unknown user's salt stable and alike", "%s %s %s" % (a, b, real))
+
 # The server still serves: a fresh login works.
 c = Conn()
 check(c.plain_login("alice", "alice-pw", "after"), "server still serves after the hostile cases")
