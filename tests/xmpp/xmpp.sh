@@ -43,13 +43,20 @@ users() {
     echo alice-pw | tool adduser alice >/dev/null || fail "adduser alice"
     echo bob-pw | tool adduser bob >/dev/null || fail "adduser bob"
     echo carol-pw | tool adduser carol >/dev/null || fail "adduser carol"
+    echo dave-pw | tool adduser dave >/dev/null || fail "adduser dave"
 }
 clients() {
     timeout -k 5 150 /usr/bin/python3 "$here/slix_interop.py" "$port" "$CA" > "$tmp/slix.log" 2>&1 ||
         { fail "slixmpp interop"; grep -v "^ok" "$tmp/slix.log" | grep -v "Task\|task:\|stringprep" | head -30; }
     timeout -k 5 150 /usr/bin/python3 "$here/hostile.py" "$port" "$CA" 3 > "$tmp/hostile.log" 2>&1 ||
         { fail "hostile input"; grep -v "^ok" "$tmp/hostile.log" | head -30; }
-    grep -h "^ok" "$tmp/slix.log" "$tmp/hostile.log" | wc -l | sed 's/^/checks passed: /'
+    if [ -n "${STROPHE:-}" ]; then
+        timeout -k 5 60 "$STROPHE" "$port" "$CA" dave dave-pw wrong > "$tmp/strophe.log" 2>&1 ||
+            { fail "libstrophe client"; grep -v "^ok" "$tmp/strophe.log" | head -20; }
+    else
+        echo "libstrophe client not built (libstrophe-dev missing): skipped"
+    fi
+    grep -h "^ok" "$tmp"/*.log | wc -l | sed 's/^/checks passed: /'
 }
 
 case "$case_name" in
@@ -61,24 +68,26 @@ interop | interop_one)
     grep -q "alice@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "no SCRAM-SHA-256 login logged"
     grep -q "authenticated with PLAIN over TLS" "$out" "$err" || fail "no PLAIN login logged"
+    [ -z "${STROPHE:-}" ] || grep -q "dave@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
+        fail "libstrophe did not log in with SCRAM-SHA-256 over TLS"
     grep -q "logins accepted, [1-9][0-9]* refused" "$out" || fail "no refused login counted"
     ;;
 tool)
     users
-    [ "$(tool list)" = "$(printf 'alice\nbob\ncarol')" ] || fail "list: '$(tool list)'"
+    [ "$(tool list)" = "$(printf 'alice\nbob\ncarol\ndave')" ] || fail "list: '$(tool list)'"
     echo x | tool adduser alice 2>"$tmp/e" && fail "duplicate user accepted"
     grep -q "user alice exists" "$tmp/e" || fail "duplicate: '$(cat "$tmp/e")'"
     tool deluser nobody 2>"$tmp/e" && fail "deleting an unknown user"
     grep -q "no such user: nobody" "$tmp/e" || fail "unknown: '$(cat "$tmp/e")'"
     echo x | tool adduser 'Bad<User' 2>"$tmp/e" && fail "bad name accepted"
     grep -q "user names here are" "$tmp/e" || fail "bad name: '$(cat "$tmp/e")'"
-    tool adduser dave </dev/null 2>"$tmp/e" && fail "empty password accepted"
+    tool adduser erin </dev/null 2>"$tmp/e" && fail "empty password accepted"
     grep -q "empty password" "$tmp/e" || fail "empty password: '$(cat "$tmp/e")'"
     tool frobnicate 2>"$tmp/e" && fail "unknown command accepted"
     grep -q "usage:" "$tmp/e" || fail "usage: '$(cat "$tmp/e")'"
     echo new-pw | tool passwd bob >/dev/null || fail "passwd"
     tool deluser alice >/dev/null || fail "deluser"
-    [ "$(tool list)" = "$(printf 'bob\ncarol')" ] || fail "list after deluser: '$(tool list)'"
+    [ "$(tool list)" = "$(printf 'bob\ncarol\ndave')" ] || fail "list after deluser: '$(tool list)'"
     # The store holds no password and is sealed: neither appears in it.
     grep -q "new-pw\|bob-pw\|alice-pw" "$tmp/store/accounts.sealed" && fail "a password is in the store"
     grep -q "bob" "$tmp/store/accounts.sealed" && fail "a user name is in clear in the store"
