@@ -11,7 +11,9 @@
  *
  * Parameters: port (5222), addr (127.0.0.1), domain (localhost),
  * plain_insecure (0: PLAIN is offered only after TLS; 1: also before, a
- * benchmark-only switch for tsung on loopback), preauth_timeout_s (30).
+ * benchmark-only switch for tsung on loopback), plain_only (1: offer PLAIN
+ * alone, for clients that cannot choose it, as libstrophe and profanity:
+ * they take SCRAM whenever it is offered), preauth_timeout_s (30).
  * Channels: "net" (system actor), "acc" (accounts), "rt" (router).
  */
 #include <ctype.h>
@@ -81,6 +83,7 @@ struct c2s {
     int32_t timer;
     const char *domain;
     int plain_insecure;
+    int plain_only;
     uint64_t preauth_ns;
     struct cx **c;
     uint32_t *gen;
@@ -245,9 +248,11 @@ static void send_features(struct c2s *s, struct cx *c)
     if (!c->authed) {
         if (!c->secure)
             xb_str(&b, "<starttls xmlns='" NS_TLS "'/>");
-        xb_str(&b, "<mechanisms xmlns='" NS_SASL "'><mechanism>SCRAM-SHA-256</mechanism>"
-                   "<mechanism>SCRAM-SHA-1</mechanism>");
-        if (c->secure || s->plain_insecure)
+        int plain = c->secure || s->plain_insecure;
+        xb_str(&b, "<mechanisms xmlns='" NS_SASL "'>");
+        if (!s->plain_only)
+            xb_str(&b, "<mechanism>SCRAM-SHA-256</mechanism><mechanism>SCRAM-SHA-1</mechanism>");
+        if (plain)
             xb_str(&b, "<mechanism>PLAIN</mechanism>");
         xb_str(&b, "</mechanisms>");
     } else {
@@ -324,8 +329,10 @@ static void on_auth(struct c2s *s, struct cx *c, const xel_t *el)
     const char *mech = xel_attr(el, "mechanism");
     sasl_reset(c);
     int plain_ok = c->secure || s->plain_insecure;
-    if (mech == NULL || !(strcmp(mech, "SCRAM-SHA-256") == 0 || strcmp(mech, "SCRAM-SHA-1") == 0 ||
-                          (plain_ok && strcmp(mech, "PLAIN") == 0))) {
+    int scram_ok = !s->plain_only;
+    if (mech == NULL ||
+        !((scram_ok && (strcmp(mech, "SCRAM-SHA-256") == 0 || strcmp(mech, "SCRAM-SHA-1") == 0)) ||
+          (plain_ok && strcmp(mech, "PLAIN") == 0))) {
         sasl_failure(s, c, "invalid-mechanism");
         return;
     }
@@ -1088,6 +1095,7 @@ static int c2s_ctor(ea_actor_t *self, void *state)
     ea_sys_client_init(&s->sys, io);
     s->domain = ea_param(self, "domain") ? ea_param(self, "domain") : "localhost";
     s->plain_insecure = (int)ea_param_int(self, "plain_insecure", 0, NULL);
+    s->plain_only = (int)ea_param_int(self, "plain_only", 0, NULL);
     s->preauth_ns = (uint64_t)ea_param_int(self, "preauth_timeout_s", 30, NULL) * 1000000000u;
     s->listener = s->timer = -1;
     s->c = calloc(SLOTS, sizeof *s->c);

@@ -3,6 +3,8 @@
 #   interop      xmpp.xml (partitioned): users made with eactors-xmpp, then
 #                slixmpp (slix_interop.py) and raw hostile input (hostile.py)
 #   interop_one  the same against xmpp-one.xml (everything in one enclave)
+#   plain_only   xmpp-one.xml offering PLAIN alone (after STARTTLS): the
+#                libstrophe client logs in with PLAIN (spec L3)
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
 # Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
 set -u
@@ -15,12 +17,13 @@ X=$EX/xmpp
 tool() { EACTORS=$EACTORS "$X/eactors-xmpp" --store "$tmp/store/accounts.sealed" "$@"; }
 mkdir -p "$tmp/store"
 
-# start XML: a private copy of a deployment on $port with the store in $tmp.
+# start XML [SED]: a private copy of a deployment on $port with the store in
+# $tmp (and SED applied).
 start() {
     # A 3 s pre-authentication timeout instead of 30 (hostile.py checks it).
     sed -e "s|5222|$port|g" -e "s|$X/store|$tmp/store|g" \
         -e 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="preauth_timeout_s" value="3"/>|' \
-        "$X/$1" > "$tmp/run.xml"
+        -e "${2:-s/^//}" "$X/$1" > "$tmp/run.xml"
     grep -q preauth_timeout_s "$tmp/run.xml" || fail "timeout parameter not set"
     EACTORS_IMAGE_PATH=$X "$EACTORS" run "$tmp/run.xml" >"$out" 2>"$err" &
     pid=$!
@@ -71,6 +74,18 @@ interop | interop_one)
     [ -z "${STROPHE:-}" ] || grep -q "dave@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "libstrophe did not log in with SCRAM-SHA-256 over TLS"
     grep -q "logins accepted, [1-9][0-9]* refused" "$out" || fail "no refused login counted"
+    ;;
+plain_only)
+    users
+    [ -n "${STROPHE:-}" ] || { echo "SKIP: libstrophe client not built"; exit 77; }
+    start xmpp-one.xml 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="plain_only" value="1"/>|'
+    grep -q plain_only "$tmp/run.xml" || fail "plain_only not set"
+    timeout -k 5 60 "$STROPHE" "$port" "$CA" dave dave-pw wrong > "$tmp/strophe.log" 2>&1 ||
+        { fail "libstrophe client"; cat "$tmp/strophe.log"; }
+    stop
+    grep -q "dave@localhost authenticated with PLAIN over TLS" "$out" "$err" ||
+        fail "libstrophe did not log in with PLAIN over TLS"
+    grep -q "SCRAM" "$out" "$err" && fail "a SCRAM login with PLAIN alone offered"
     ;;
 tool)
     users
