@@ -316,6 +316,27 @@ async def main():
     check(bob3.inbox.empty(), "M3 none on a second login")
     bob3.disconnect()
 
+    # M2: a message to an offline full JID falls back to the bare JID (the
+    # available resource gets it); M4: past the offline quota (100), a
+    # message to an offline user gets service-unavailable with its id.
+    alice.send_message(mto="bob@localhost/nonexistent", mbody="fallback", mtype="chat")
+    try:
+        m = await asyncio.wait_for(bob.inbox.get(), T)
+        check(m["body"] == "fallback", "M2 offline full JID falls back to the bare JID", m["body"])
+    except asyncio.TimeoutError:
+        check(False, "M2 offline full JID falls back to the bare JID", "timeout")
+    for i in range(100):
+        alice.send_message(mto="dave@localhost", mbody="q%d" % i, mtype="chat")
+    over = alice.make_message(mto="dave@localhost", mbody="one too many", mtype="chat")
+    over["id"] = "quota1"
+    over.send()
+    try:
+        m = await asyncio.wait_for(alice.inbox.get(), T)
+        check(m["type"] == "error" and m["error"]["condition"] == "service-unavailable" and m["id"] == "quota1",
+              "M4 offline quota full: service-unavailable", "%s %s" % (m["id"], m["error"]["condition"]))
+    except asyncio.TimeoutError:
+        check(False, "M4 offline quota full: service-unavailable", "timeout")
+
     # SCRAM-SHA-1 and PLAIN over TLS (L2).
     for mech in ("SCRAM-SHA-1", "PLAIN"):
         c = Client("alice@localhost/" + mech, "alice-pw", mech=mech)
