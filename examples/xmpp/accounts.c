@@ -12,8 +12,11 @@
  *                  ServerSignature for v=), and
  *                  the check of a PLAIN password (by recomputing StoredKey,
  *                  then wiping the password). Parameter: store (path of
- *                  the sealed file; missing = no users yet). Channels: one
- *                  to each c2s actor, and "fs" to the system actor.
+ *                  the sealed file; missing = no users yet), register (1:
+ *                  XEP-0077 registration creates accounts; the store is
+ *                  rewritten after each, in the background). Channels: one
+ *                  to each c2s actor, "dir" to the router, and "fs" to the
+ *                  system actor.
  *   xmpp_useradm   one change to the store, run by the eactors-xmpp tool:
  *                  parameters op (adduser | deluser | passwd | list), user,
  *                  password, store, iterations (default 4096).
@@ -197,6 +200,37 @@ static uint8_t *store_seal(const struct store *st, uint32_t *len)
     return blob;
 }
 
+/* SCRAM keys of `a` for password pw (n bytes): fresh salts, both hashes. */
+static int make_keys(struct acct *a, const char *pw, size_t n, uint32_t iter)
+{
+    for (int h = 0; h < 2; h++) {
+        struct key *k = &a->k[h];
+        k->iter = iter;
+        if (xc_random(k->salt, SALT_LEN) < 0 ||
+            xc_scram_keys(h == 0 ? 1 : 256, pw, n, k->salt, SALT_LEN, iter, k->stored,
+                          k->server) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A new, empty account at the end of the store (NULL: out of memory). */
+static struct acct *store_add(struct store *st, const char *user)
+{
+    if (st->n == st->cap) {
+        uint32_t cap = st->cap ? 2 * st->cap : 16;
+        struct acct *na = realloc(st->a, cap * sizeof *na);
+        if (na == NULL)
+            return NULL;
+        st->a = na;
+        st->cap = cap;
+    }
+    struct acct *a = &st->a[st->n++];
+    memset(a, 0, sizeof *a);
+    snprintf(a->name, sizeof a->name, "%s", user);
+    return a;
+}
+
 /* ------------------------------------------------------------ file I/O */
 
 /* One whole-file read or write through the system actor, a request at a
@@ -355,6 +389,10 @@ struct accounts {
     struct outq out[64];
     unsigned nlinks;
     struct outq dir; /* to the router: the user directory (optional) */
+    int reg;         /* XEP-0077 allowed (parameter register=1) */
+    int dirty;       /* the store changed since the last write began */
+    uint8_t *blob;   /* the sealed store being written */
+    const char *path;
     uint64_t ok, refused;
 };
 
@@ -437,10 +475,68 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
         reply(s, li, m.h.conn, A_RESULT, 1, NULL, 0);
         return;
     }
+    case A_REGISTER: {
+        /* XEP-0077: a new account, written to the sealed store in the
+         * background (the reply does not wait for the disk). */
+        if (!s->reg || m.n < 2 || m.fl[1] == 0 || m.fl[1] > 1023)
+            break;
+        if (a != NULL) {
+            reply(s, li, m.h.conn, A_RESULT, 2, NULL, 0);
+            return;
+        }
+        struct acct *na = store_add(&s->st, user);
+        int ok = na != NULL && make_keys(na, m.f[1], m.fl[1], 4096) == 0;
+        memset((char *)m.f[1], 0, m.fl[1]);
+        if (!ok) {
+            if (na != NULL)
+                s->st.n--;
+            break;
+        }
+        s->dirty = 1;
+        struct xmsg d = {.h = {R_USERS, 0, 0, 0}};
+        char line[USER_MAX + 2];
+        int ln = snprintf(line, sizeof line, "%s\n", user);
+        xmsg_add(&d, line, (size_t)ln);
+        if (s->dir.c != NULL)
+            (void)outq_send(&s->dir, &d);
+        reply(s, li, m.h.conn, A_RESULT, 1, NULL, 0);
+        return;
+    }
     default: return;
     }
     s->refused++;
     reply(s, li, m.h.conn, A_RESULT, 0, NULL, 0);
+}
+
+/* Writes the store again if it changed and no write is under way. */
+static void persist(struct accounts *s, const char *who)
+{
+    if (s->f.step > F_IDLE && s->f.step < F_DONE) {
+        ea_sys_event_t ev;
+        int rc;
+        while ((rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY)
+            if (rc == EA_OK) {
+                fio_event(&s->f, &s->sys, &ev);
+                ea_cargo_release(&ev.cargo);
+            }
+        fio_pending(&s->f, &s->sys);
+        if (s->f.step == F_ERROR)
+            fprintf(stderr, "%s: writing the account store: %s\n", who, s->f.err);
+        if (s->f.step > F_IDLE && s->f.step < F_DONE)
+            return;
+        free(s->blob);
+        s->blob = NULL;
+    }
+    if (!s->dirty)
+        return;
+    uint32_t len;
+    s->blob = store_seal(&s->st, &len);
+    if (s->blob == NULL) {
+        fprintf(stderr, "%s: sealing the account store failed\n", who);
+        return;
+    }
+    s->dirty = 0;
+    fio_start(&s->f, &s->sys, s->path, 1, s->blob, len);
 }
 
 /* The router learns who exists (names only, never keys): it stores
@@ -508,6 +604,8 @@ static int acc_ctor(ea_actor_t *self, void *state)
     }
     memset(key, 0, sizeof key);
     const char *path = ea_param(self, "store");
+    s->path = path;
+    s->reg = ea_param_int(self, "register", 0, NULL) == 1;
     if (path == NULL) {
         fprintf(stderr, "%s: needs parameter store (the sealed account file)\n", ea_name(self));
         return EA_ERR_INVAL;
@@ -526,6 +624,8 @@ static int acc_body(ea_actor_t *self, void *state)
         for (unsigned i = 0; i < s->nlinks; i++)
             outq_clear(&s->out[i]);
         outq_clear(&s->dir);
+        free(s->blob);
+        s->blob = NULL;
         printf("%s: %llu logins accepted, %llu refused\n", ea_name(self),
                (unsigned long long)s->ok, (unsigned long long)s->refused);
         fflush(stdout);
@@ -570,6 +670,9 @@ static int acc_body(ea_actor_t *self, void *state)
         send_directory(s);
     }
     if (s->dir.c != NULL && outq_flush(&s->dir))
+        busy = 1;
+    persist(s, ea_name(self));
+    if (s->dirty || (s->f.step > F_IDLE && s->f.step < F_DONE))
         busy = 1;
     for (unsigned i = 0; i < s->nlinks; i++) {
         if (outq_flush(&s->out[i])) {
@@ -679,31 +782,13 @@ static int adm_apply(ea_actor_t *self, struct useradm *s)
         snprintf(s->msg, sizeof s->msg, "iterations must be 4096 to 1000000");
         return -1;
     }
-    if (a == NULL) {
-        if (s->st.n == s->st.cap) {
-            uint32_t cap = s->st.cap ? 2 * s->st.cap : 16;
-            struct acct *na = realloc(s->st.a, cap * sizeof *na);
-            if (na == NULL) {
-                snprintf(s->msg, sizeof s->msg, "out of memory");
-                return -1;
-            }
-            s->st.a = na;
-            s->st.cap = cap;
-        }
-        a = &s->st.a[s->st.n++];
-        memset(a, 0, sizeof *a);
-        strcpy(a->name, user);
+    if (a == NULL && (a = store_add(&s->st, user)) == NULL) {
+        snprintf(s->msg, sizeof s->msg, "out of memory");
+        return -1;
     }
-    for (int h = 0; h < 2; h++) {
-        int hash = h == 0 ? 1 : 256;
-        struct key *k = &a->k[h];
-        k->iter = (uint32_t)iter;
-        if (xc_random(k->salt, SALT_LEN) < 0 ||
-            xc_scram_keys(hash, pw, strlen(pw), k->salt, SALT_LEN, k->iter, k->stored,
-                          k->server) < 0) {
-            snprintf(s->msg, sizeof s->msg, "key derivation failed");
-            return -1;
-        }
+    if (make_keys(a, pw, strlen(pw), (uint32_t)iter) < 0) {
+        snprintf(s->msg, sizeof s->msg, "key derivation failed");
+        return -1;
     }
     return 0;
 }

@@ -13,7 +13,9 @@
  * plain_insecure (0: PLAIN is offered only after TLS; 1: also before, a
  * benchmark-only switch for tsung on loopback), plain_only (1: offer PLAIN
  * alone, for clients that cannot choose it, as libstrophe and profanity:
- * they take SCRAM whenever it is offered), preauth_timeout_s (30).
+ * they take SCRAM whenever it is offered), register (1: XEP-0077 in-band
+ * registration before authentication, over TLS or with plain_insecure;
+ * the accounts actor must allow it too), preauth_timeout_s (30).
  * Channels: "net" (system actor), "acc" (accounts), "rt" (router).
  */
 #include <ctype.h>
@@ -42,6 +44,9 @@
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_STREAMS "urn:ietf:params:xml:ns:xmpp-streams"
+#define NS_REGISTER "jabber:iq:register"
+#define STANZA_ERR(type, cond) \
+    "<error type='" type "'><" cond " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
 
 enum { W_NONE, W_ACC, W_BIND };
 
@@ -84,6 +89,7 @@ struct c2s {
     const char *domain;
     int plain_insecure;
     int plain_only;
+    int reg;
     uint64_t preauth_ns;
     struct cx **c;
     uint32_t *gen;
@@ -255,10 +261,35 @@ static void send_features(struct c2s *s, struct cx *c)
         if (plain)
             xb_str(&b, "<mechanism>PLAIN</mechanism>");
         xb_str(&b, "</mechanisms>");
+        if (s->reg && plain)
+            xb_str(&b, "<register xmlns='http://jabber.org/features/iq-register'/>");
     } else {
         xb_str(&b, "<bind xmlns='" NS_BIND "'/><session xmlns='" NS_SESSION "'><optional/></session>");
     }
     xb_str(&b, "</stream:features>");
+    if (!b.failed)
+        out(s, c, b.p, b.len);
+    xb_free(&b);
+}
+
+/* An iq reply before authentication (the stream has no JID yet). */
+static void iq_reply(struct c2s *s, struct cx *c, const char *id, const char *type,
+                     const char *inner)
+{
+    xbuf_t b = {0};
+    xb_fmt(&b, "<iq type='%s'", type);
+    if (id != NULL) {
+        xb_str(&b, " id='");
+        xb_esc(&b, id, strlen(id));
+        xb_str(&b, "'");
+    }
+    if (inner != NULL) {
+        xb_str(&b, ">");
+        xb_str(&b, inner);
+        xb_str(&b, "</iq>");
+    } else {
+        xb_str(&b, "/>");
+    }
     if (!b.failed)
         out(s, c, b.p, b.len);
     xb_free(&b);
@@ -538,6 +569,14 @@ static void on_response(struct c2s *s, struct cx *c, const xel_t *el)
 /* The accounts actor's verdict. */
 static void on_verdict(struct c2s *s, struct cx *c, const struct xmsg *m)
 {
+    if (c->sasl_step == 4) {
+        c->sasl_step = 0;
+        iq_reply(s, c, c->bind_id, m->h.a == 1 ? "result" : "error",
+                 m->h.a == 1   ? NULL
+                 : m->h.a == 2 ? STANZA_ERR("cancel", "conflict")
+                               : STANZA_ERR("cancel", "not-allowed"));
+        return;
+    }
     if (c->sasl_step != 3)
         return;
     if (m->h.a != 1) {
@@ -675,6 +714,47 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     xb_free(&item);
 }
 
+/* XEP-0077 before authentication: the form, or a new account. */
+static void on_register(struct c2s *s, struct cx *c, const xel_t *el)
+{
+    const char *type = xel_attr(el, "type"), *id = xel_attr(el, "id");
+    xel_t *q = xel_child(el, NS_REGISTER, "query");
+    if (id == NULL || strlen(id) >= sizeof c->bind_id || type == NULL) {
+        iq_reply(s, c, id, "error", STANZA_ERR("modify", "bad-request"));
+        return;
+    }
+    if (strcmp(type, "get") == 0) {
+        iq_reply(s, c, id, "result",
+                 "<query xmlns='" NS_REGISTER "'><instructions>Choose a user name and "
+                 "password.</instructions><username/><password/></query>");
+        return;
+    }
+    if (strcmp(type, "set") != 0) {
+        if (strcmp(type, "result") != 0 && strcmp(type, "error") != 0)
+            iq_reply(s, c, id, "error", STANZA_ERR("modify", "bad-request"));
+        return;
+    }
+    xel_t *u = xel_child(q, NS_REGISTER, "username"), *p = xel_child(q, NS_REGISTER, "password");
+    char user[256], pw[1024];
+    if (xel_child(q, NS_REGISTER, "remove") != NULL) {
+        iq_reply(s, c, id, "error", STANZA_ERR("cancel", "not-allowed")); /* needs a login */
+        return;
+    }
+    if (u == NULL || p == NULL || xel_text(u, user, sizeof user) >= sizeof user - 1 ||
+        xel_text(p, pw, sizeof pw) >= sizeof pw - 1 || pw[0] == 0 || !localpart_ok(user)) {
+        iq_reply(s, c, id, "error", STANZA_ERR("modify", "not-acceptable"));
+        memset(pw, 0, sizeof pw);
+        return;
+    }
+    strcpy(c->bind_id, id);
+    struct xmsg m = {.h = {A_REGISTER, 0, 0, 0}};
+    xmsg_adds(&m, user);
+    xmsg_adds(&m, pw);
+    c->sasl_step = 4; /* waiting for the registration's verdict */
+    send_acc(s, c, &m);
+    memset(pw, 0, sizeof pw);
+}
+
 static void on_element(void *ctx, xs_t *xs, xel_t *el)
 {
     struct cx *c = ctx;
@@ -708,6 +788,11 @@ static void on_element(void *ctx, xs_t *xs, xel_t *el)
                 stream_error(s, c, "not-authorized", NULL);
             if (c->dead)
                 xs_stop(&c->xs);
+            return;
+        }
+        if (s->reg && (c->secure || s->plain_insecure) && strcmp(el->ns, XS_NS_CLIENT) == 0 &&
+            strcmp(el->name, "iq") == 0 && xel_child(el, NS_REGISTER, "query") != NULL) {
+            on_register(s, c, el);
             return;
         }
         stream_error(s, c, "not-authorized", NULL);
@@ -1096,6 +1181,7 @@ static int c2s_ctor(ea_actor_t *self, void *state)
     s->domain = ea_param(self, "domain") ? ea_param(self, "domain") : "localhost";
     s->plain_insecure = (int)ea_param_int(self, "plain_insecure", 0, NULL);
     s->plain_only = (int)ea_param_int(self, "plain_only", 0, NULL);
+    s->reg = (int)ea_param_int(self, "register", 0, NULL) == 1;
     s->preauth_ns = (uint64_t)ea_param_int(self, "preauth_timeout_s", 30, NULL) * 1000000000u;
     s->listener = s->timer = -1;
     s->c = calloc(SLOTS, sizeof *s->c);

@@ -7,7 +7,9 @@
  *   accounts -> c2s  A_SCRAM_SALT   a = iterations; salt
  *   c2s -> accounts  A_SCRAM_FINAL  a = hash; user, client proof, AuthMessage
  *   c2s -> accounts  A_PLAIN        user, password
- *   accounts -> c2s  A_RESULT       a = 1 ok / 0 refused; [server signature]
+ *   c2s -> accounts  A_REGISTER     user, password (in-band registration)
+ *   accounts -> c2s  A_RESULT       a = 1 ok / 0 refused / 2 taken (register);
+ *                                   [server signature]
  *   c2s -> router    R_BIND         user, resource ("" = make one)
  *   router -> c2s    R_BOUND        a = 1 ok / 0 refused; full JID
  *   c2s -> router    R_STANZA       kind, type, to, id, payload ns, payload
@@ -38,6 +40,7 @@ enum {
     A_SCRAM_FINAL,
     A_PLAIN,
     A_RESULT,
+    A_REGISTER, /* c2s -> accounts: user, password (XEP-0077) */
     R_BIND = 16,
     R_BOUND,
     R_STANZA,

@@ -5,6 +5,8 @@
 #   interop_one  the same against xmpp-one.xml (everything in one enclave)
 #   plain_only   xmpp-one.xml offering PLAIN alone (after STARTTLS): the
 #                libstrophe client logs in with PLAIN (spec L3)
+#   register     xmpp.xml with XEP-0077 on (register.py): a new account, the
+#                errors, and the account still there after a restart
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
 # Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
 set -u
@@ -86,6 +88,22 @@ plain_only)
     grep -q "dave@localhost authenticated with PLAIN over TLS" "$out" "$err" ||
         fail "libstrophe did not log in with PLAIN over TLS"
     grep -q "SCRAM" "$out" "$err" && fail "a SCRAM login with PLAIN alone offered"
+    ;;
+register)
+    users
+    reg='s|\(<param name="port" value="[0-9]*"/>\)|\1<param name="register" value="1"/>|;'
+    reg+='s|\(<param name="store" value="[^"]*"/>\)|\1<param name="register" value="1"/>|'
+    start xmpp.xml "$reg"
+    [ "$(grep -c 'name="register"' "$tmp/run.xml")" = 2 ] || fail "register not set twice"
+    timeout -k 5 60 /usr/bin/python3 "$here/register.py" "$port" "$CA" new > "$tmp/reg.log" 2>&1 ||
+        { fail "registration"; grep -v "^ok" "$tmp/reg.log"; }
+    stop
+    start xmpp.xml "$reg"
+    timeout -k 5 60 /usr/bin/python3 "$here/register.py" "$port" "$CA" again >> "$tmp/reg.log" 2>&1 ||
+        { fail "registration after a restart"; grep -v "^ok" "$tmp/reg.log"; }
+    stop
+    grep -c "^ok" "$tmp/reg.log" | sed 's/^/checks passed: /'
+    [ "$(tool list)" = "$(printf 'alice\nbob\ncarol\ndave\nerin')" ] || fail "list: '$(tool list)'"
     ;;
 tool)
     users
