@@ -36,6 +36,7 @@
 #include "xstream.h"
 
 #define MAX_LINKS 64
+#define DIRECTED_MAX 32
 #define BUCKETS 4096u
 #define JID_PART_MAX 1023
 
@@ -89,6 +90,8 @@ struct sess {
     int carbons;
     int interested; /* asked for the roster: gets pushes */
     char *last;     /* its last available presence (for probes) */
+    char *directed[DIRECTED_MAX]; /* targets of directed available presence */
+    unsigned ndirected;
     size_t last_len;
     char *user, *res, *jid; /* jid = user@domain/res */
 };
@@ -209,6 +212,8 @@ static void unlink_sess(struct router *r, struct sess *x)
     free(x->res);
     free(x->jid);
     free(x->last);
+    for (unsigned i = 0; i < x->ndirected; i++)
+        free(x->directed[i]);
     free(x);
     r->nsess--;
 }
@@ -383,6 +388,31 @@ static void to_available(struct router *r, const char *user, const char *xml, si
 
 static void to_contacts(struct router *r, const struct sess *s, const char *xml, size_t len);
 
+/* Unavailable from session s to the targets of its directed presence. */
+static void to_directed(struct router *r, struct sess *s)
+{
+    for (unsigned i = 0; i < s->ndirected; i++) {
+        struct jid j;
+        if (jid_parse(s->directed[i], &j) == 0) {
+            xbuf_t b = {0};
+            xb_str(&b, "<presence type='unavailable'");
+            attr(&b, "from", s->jid);
+            attr(&b, "to", s->directed[i]);
+            xb_str(&b, "/>");
+            if (!b.failed) {
+                struct sess *t = j.res[0] ? find_full(r, j.local, j.res) : NULL;
+                if (t != NULL)
+                    deliver(r, t, b.p, b.len);
+                else if (j.res[0] == 0)
+                    to_available(r, j.local, b.p, b.len);
+            }
+            xb_free(&b);
+        }
+        free(s->directed[i]);
+    }
+    s->ndirected = 0;
+}
+
 static void closed(struct router *r, unsigned link, uint32_t conn)
 {
     struct sess *s = find_conn(r, link, conn);
@@ -400,6 +430,7 @@ static void closed(struct router *r, unsigned link, uint32_t conn)
         }
         xb_free(&b);
     }
+    to_directed(r, s);
     unlink_sess(r, s);
 }
 
@@ -900,6 +931,7 @@ static void route_presence(struct router *r, struct sess *from, struct st *t, co
         } else if (is_type(t, "unavailable")) {
             to_available(r, from->user, t->xml, t->xlen);
             to_contacts(r, from, t->xml, t->xlen);
+            to_directed(r, from);
             from->available = 0;
         }
         return; /* other types without a to: nothing to do */
@@ -907,7 +939,29 @@ static void route_presence(struct router *r, struct sess *from, struct st *t, co
     if (j == NULL || strcmp(j->domain, r->domain) != 0 || j->local[0] == 0)
         return; /* presence is never answered with an error */
     if (t->type[0] == 0 || is_type(t, "unavailable")) {
-        /* Directed presence. */
+        /* Directed presence: remembered, so that the target hears when
+         * this session goes (RFC 6121 §4.6.3). */
+        xbuf_t tb = {0};
+        xb_str(&tb, j->local);
+        xb_str(&tb, "@");
+        xb_str(&tb, j->domain);
+        if (j->res[0]) {
+            xb_str(&tb, "/");
+            xb_str(&tb, j->res);
+        }
+        xb_add(&tb, "", 1);
+        const char *target = tb.failed ? "" : tb.p;
+        unsigned k = 0;
+        while (k < from->ndirected && strcmp(from->directed[k], target) != 0)
+            k++;
+        if (t->type[0] == 0 && k == from->ndirected && k < DIRECTED_MAX &&
+            (from->directed[k] = strdup(target)) != NULL)
+            from->ndirected++;
+        if (is_type(t, "unavailable") && k < from->ndirected) {
+            free(from->directed[k]);
+            from->directed[k] = from->directed[--from->ndirected];
+        }
+        xb_free(&tb);
         if (j->res[0] != 0) {
             struct sess *s = find_full(r, j->local, j->res);
             if (s != NULL)

@@ -337,6 +337,27 @@ async def main():
     except asyncio.TimeoutError:
         check(False, "M4 offline quota full: service-unavailable", "timeout")
 
+    # Directed presence (RFC 6121 §4.6): dave, not a contact, sends presence
+    # to carol/c2; when dave's connection ends carol hears it.
+    carol = Client("carol@localhost/c2", "carol-pw", presence=False)
+    dave = Client("dave@localhost/d1", "dave-pw", presence=False)
+    seen = asyncio.Queue()
+    carol.add_event_handler("presence_available", lambda p: seen.put_nowait(("on", str(p["from"]))))
+    carol.add_event_handler("presence_unavailable", lambda p: seen.put_nowait(("off", str(p["from"]))))
+    if await carol.login() and await dave.login():
+        dave.send_presence(pto="carol@localhost/c2")
+        try:
+            ev = await asyncio.wait_for(seen.get(), T)
+            check(ev == ("on", "dave@localhost/d1"), "directed presence delivered", str(ev))
+            dave.disconnect()
+            ev = await asyncio.wait_for(seen.get(), T)
+            check(ev == ("off", "dave@localhost/d1"), "directed presence target hears the close", str(ev))
+        except asyncio.TimeoutError:
+            check(False, "directed presence", "timeout")
+        carol.disconnect()
+    else:
+        check(False, "directed presence logins")
+
     # SCRAM-SHA-1 and PLAIN over TLS (L2).
     for mech in ("SCRAM-SHA-1", "PLAIN"):
         c = Client("alice@localhost/" + mech, "alice-pw", mech=mech)
