@@ -1,0 +1,217 @@
+/*
+ * Messages between the XMPP actors (over AEAD channels when they are in
+ * different enclaves): a 16-byte header, then fields, each a 4-byte length
+ * and its bytes. A receiver checks every length against the message.
+ *
+ *   c2s -> accounts  A_SCRAM_START  a = hash (1 = SHA-1, 256 = SHA-256); user
+ *   accounts -> c2s  A_SCRAM_SALT   a = iterations; salt
+ *   c2s -> accounts  A_SCRAM_FINAL  a = hash; user, client proof, AuthMessage
+ *   c2s -> accounts  A_PLAIN        user, password
+ *   c2s -> accounts  A_REGISTER     user, password (in-band registration)
+ *   accounts -> c2s  A_RESULT       a = 1 ok / 0 refused / 2 taken (register);
+ *                                   [server signature]
+ *   c2s -> router    R_BIND         user, resource ("" = make one)
+ *   router -> c2s    R_BOUND        a = 1 ok / 0 refused; full JID
+ *   c2s -> router    R_STANZA       kind, type, to, id, payload ns, payload
+ *                                   name, payload node=, priority text,
+ *                                   serialized stanza (from= stamped);
+ *                                   a = number of payload elements, b = bit
+ *                                   0 has <body>, bit 1 carbons private
+ *   accounts -> router R_USERS      user names (the directory: who exists,
+ *                                   for offline storage), a = 1 on the last
+ *   c2s -> router    R_CLOSED       (the connection ended)
+ *   router -> c2s    R_DELIVER      XML bytes for the connection
+ *   router -> c2s    R_KICK         stream error condition
+ * `conn` names a connection of the sending c2s actor (slot | generation <<
+ * 16), so a late message for a closed connection never reaches its
+ * successor in the same slot.
+ */
+#ifndef XMPP_PROTO_H
+#define XMPP_PROTO_H
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <eactors/eactors.h>
+
+enum {
+    A_SCRAM_START = 1,
+    A_SCRAM_SALT,
+    A_SCRAM_FINAL,
+    A_PLAIN,
+    A_RESULT,
+    A_REGISTER, /* c2s -> accounts: user, password (XEP-0077) */
+    R_BIND = 16,
+    R_BOUND,
+    R_STANZA,
+    R_CLOSED,
+    R_DELIVER,
+    R_KICK,
+    R_USERS = 32,
+};
+
+struct xhdr {
+    uint32_t op;
+    uint32_t conn;
+    uint32_t a;
+    uint32_t b;
+};
+
+#define XF_MAX 10
+
+/* A message being built, or parsed. */
+struct xmsg {
+    struct xhdr h;
+    unsigned n;
+    const char *f[XF_MAX];
+    uint32_t fl[XF_MAX];
+};
+
+static inline size_t xmsg_size(const struct xmsg *m)
+{
+    size_t s = sizeof m->h;
+    for (unsigned i = 0; i < m->n; i++)
+        s += 4 + m->fl[i];
+    return s;
+}
+
+static inline void xmsg_add(struct xmsg *m, const void *p, size_t n)
+{
+    if (m->n < XF_MAX) {
+        m->f[m->n] = p ? p : "";
+        m->fl[m->n++] = (uint32_t)n;
+    }
+}
+
+static inline void xmsg_adds(struct xmsg *m, const char *s)
+{
+    xmsg_add(m, s ? s : "", s ? strlen(s) : 0);
+}
+
+static inline void xmsg_write(const struct xmsg *m, char *out)
+{
+    memcpy(out, &m->h, sizeof m->h);
+    out += sizeof m->h;
+    for (unsigned i = 0; i < m->n; i++) {
+        memcpy(out, &m->fl[i], 4);
+        memcpy(out + 4, m->f[i], m->fl[i]);
+        out += 4 + m->fl[i];
+    }
+}
+
+/* Parses `len` bytes at `p` (pointers into p). -1 if malformed. */
+static inline int xmsg_parse(struct xmsg *m, const char *p, size_t len)
+{
+    memset(m, 0, sizeof *m);
+    if (len < sizeof m->h)
+        return -1;
+    memcpy(&m->h, p, sizeof m->h);
+    size_t off = sizeof m->h;
+    while (off < len) {
+        uint32_t l;
+        if (m->n >= XF_MAX || len - off < 4)
+            return -1;
+        memcpy(&l, p + off, 4);
+        off += 4;
+        if (l > len - off)
+            return -1;
+        m->f[m->n] = p + off;
+        m->fl[m->n++] = l;
+        off += l;
+    }
+    return 0;
+}
+
+/* Copies field i as a C string into buf (cap bytes); -1 if absent, too long
+ * or holding a NUL. */
+static inline int xmsg_str(const struct xmsg *m, unsigned i, char *buf, size_t cap)
+{
+    if (i >= m->n || m->fl[i] >= cap || memchr(m->f[i], 0, m->fl[i]) != NULL)
+        return -1;
+    memcpy(buf, m->f[i], m->fl[i]);
+    buf[m->fl[i]] = 0;
+    return 0;
+}
+
+/*
+ * An ordered outbox on one connector: what finds no free node now is sent
+ * first at the next try, so the peer sees messages in order and none is
+ * lost to back-pressure.
+ */
+struct outq_item {
+    struct outq_item *next;
+    size_t len;
+    char data[];
+};
+
+struct outq {
+    ea_conn_t *c;
+    struct outq_item *head, *tail;
+    size_t queued;
+};
+
+static inline int outq_try(ea_conn_t *c, const char *data, size_t len)
+{
+    ea_cargo_t cg;
+    if (ea_cargo_alloc(c, len, &cg) != EA_OK)
+        return -1;
+    memcpy(cg.data, data, len);
+    if (ea_cargo_send(&cg) != EA_OK) {
+        ea_cargo_release(&cg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Retries the queue; returns 1 if something is still waiting. */
+static inline int outq_flush(struct outq *q)
+{
+    while (q->head != NULL) {
+        if (outq_try(q->c, q->head->data, q->head->len) < 0)
+            return 1;
+        struct outq_item *n = q->head->next;
+        q->queued -= q->head->len;
+        memset(q->head->data, 0, q->head->len); /* may hold a PLAIN password */
+        free(q->head);
+        q->head = n;
+    }
+    q->tail = NULL;
+    return 0;
+}
+
+/* Sends (or queues) a message; -1 if it is larger than the channel allows
+ * or memory ran out. */
+static inline int outq_send(struct outq *q, const struct xmsg *m)
+{
+    size_t len = xmsg_size(m);
+    if (q->c == NULL || len > ea_conn_max(q->c))
+        return -1;
+    struct outq_item *it = malloc(sizeof *it + len);
+    if (it == NULL)
+        return -1;
+    xmsg_write(m, it->data);
+    if (q->head == NULL && outq_try(q->c, it->data, len) == 0) {
+        free(it);
+        return 0;
+    }
+    it->len = len;
+    it->next = NULL;
+    if (q->tail)
+        q->tail->next = it;
+    else
+        q->head = it;
+    q->tail = it;
+    q->queued += len;
+    return 0;
+}
+
+static inline void outq_clear(struct outq *q)
+{
+    while (q->head) {
+        struct outq_item *n = q->head->next;
+        free(q->head);
+        q->head = n;
+    }
+    q->tail = NULL;
+}
+#endif

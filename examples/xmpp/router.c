@@ -1,0 +1,1192 @@
+/*
+ * xmpp_router: sessions and stanza routing for one domain (RFC 6120 §8,
+ * §10; RFC 6121 §8.5), in its own enclave. It knows every bound session
+ * (which c2s actor, which connection, full JID, availability, priority),
+ * binds resources (a generated one if the client names none; a second
+ * session with the same full JID replaces the first, which gets the
+ * `conflict` stream error), routes messages, presence and iqs between
+ * local users, answers what is addressed to the server or to an account
+ * (roster get, ping, disco#info/#items, session) and gives every other
+ * get/set exactly one error reply.
+ *
+ * Offline storage (XEP-0160): chat and normal messages with a body to a
+ * user with no available resource are kept in order (with a XEP-0203
+ * delay stamp) and delivered on the user's first available presence with a
+ * non-negative priority; in memory only for now (lost on restart), at most
+ * OFFLINE_MAX per user. Who exists comes from the accounts enclave (names
+ * only) on channel "dir". Carbons (XEP-0280) copy chat messages to the
+ * user's other resources that enabled them.
+ *
+ * Rosters and subscriptions between local users (RFC 6121 §2-§4) live here
+ * too, in memory. Not here yet (see README.md): persistence, blocking (an
+ * empty blocklist is returned), MUC.
+ *
+ * Parameters: domain (localhost). Channels: one to each c2s actor, and
+ * "dir" from the accounts actor.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <eactors/eactors.h>
+
+#include "proto.h"
+#include "xcrypto.h"
+#include "xstream.h"
+
+#define MAX_LINKS 64
+#define DIRECTED_MAX 32
+#define BUCKETS 4096u
+#define JID_PART_MAX 1023
+
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_ROSTER "jabber:iq:roster"
+#define NS_PING "urn:xmpp:ping"
+#define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
+#define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_CARBONS "urn:xmpp:carbons:2"
+#define NS_BLOCKING "urn:xmpp:blocking"
+#define OFFLINE_MAX 100u
+#define OFFLINE_BYTES_MAX (64u << 20)
+
+/* A stored message. */
+struct omsg {
+    struct omsg *next;
+    size_t len;
+    char xml[];
+};
+
+/* A user of the directory, with its offline messages. */
+/* A roster item (RFC 6121 §2.1.2): subscription bits, pending-out (ask)
+ * and pending-in (a subscribe waiting for the user's answer). */
+enum { SUB_TO = 1, SUB_FROM = 2 };
+struct ritem {
+    struct ritem *next;
+    char *jid; /* bare */
+    char *name;
+    char *groups; /* "g1 NUL g2 NUL ..." */
+    size_t glen;
+    int sub, ask, pending_in;
+};
+
+struct user {
+    struct user *next;
+    struct omsg *head, *tail;
+    unsigned n;
+    struct ritem *roster;
+    unsigned nroster;
+    char name[];
+};
+#define ROSTER_MAX 1000u
+
+struct sess {
+    struct sess *next_user, *next_conn;
+    unsigned link;
+    uint32_t conn;
+    int available;
+    int prio;
+    int carbons;
+    int interested; /* asked for the roster: gets pushes */
+    char *last;     /* its last available presence (for probes) */
+    char *directed[DIRECTED_MAX]; /* targets of directed available presence */
+    unsigned ndirected;
+    size_t last_len;
+    char *user, *res, *jid; /* jid = user@domain/res */
+};
+
+struct router {
+    const char *domain;
+    ea_conn_t *links[MAX_LINKS];
+    struct outq out[MAX_LINKS];
+    unsigned nlinks;
+    struct sess *by_user[BUCKETS], *by_conn[BUCKETS];
+    ea_conn_t *dir; /* from accounts: who exists */
+    int dir_done;
+    struct user *users[BUCKETS];
+    size_t offline_bytes;
+    uint64_t nsess, routed, errors, stored;
+};
+
+static uint32_t fnv(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+static uint32_t conn_bucket(unsigned link, uint32_t conn)
+{
+    return (conn * 2654435761u ^ link * 40503u) % BUCKETS;
+}
+
+static struct sess *find_conn(struct router *r, unsigned link, uint32_t conn)
+{
+    for (struct sess *s = r->by_conn[conn_bucket(link, conn)]; s; s = s->next_conn)
+        if (s->link == link && s->conn == conn)
+            return s;
+    return NULL;
+}
+
+static struct sess *first_of(struct router *r, const char *user)
+{
+    return r->by_user[fnv(user, strlen(user)) % BUCKETS];
+}
+
+static struct sess *find_full(struct router *r, const char *user, const char *res)
+{
+    for (struct sess *s = first_of(r, user); s; s = s->next_user)
+        if (strcmp(s->user, user) == 0 && strcmp(s->res, res) == 0)
+            return s;
+    return NULL;
+}
+
+static struct user *find_user(struct router *r, const char *name)
+{
+    for (struct user *u = r->users[fnv(name, strlen(name)) % BUCKETS]; u; u = u->next)
+        if (strcmp(u->name, name) == 0)
+            return u;
+    return NULL;
+}
+
+/* Does `name` exist? Without a directory: if it has a session now. */
+static int exists(struct router *r, const char *name)
+{
+    if (r->dir != NULL)
+        return find_user(r, name) != NULL;
+    for (struct sess *s = r->by_user[fnv(name, strlen(name)) % BUCKETS]; s; s = s->next_user)
+        if (strcmp(s->user, name) == 0)
+            return 1;
+    return 0;
+}
+
+static void directory(struct router *r, const struct xmsg *m)
+{
+    if (m->n < 1)
+        return;
+    const char *p = m->f[0], *end = p + m->fl[0];
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n > 0 && n <= JID_PART_MAX && memchr(p, 0, n) == NULL) {
+            struct user *u = calloc(1, sizeof *u + n + 1);
+            if (u != NULL) {
+                memcpy(u->name, p, n);
+                if (find_user(r, u->name) != NULL) {
+                    free(u);
+                } else {
+                    uint32_t b = fnv(u->name, n) % BUCKETS;
+                    u->next = r->users[b];
+                    r->users[b] = u;
+                }
+            }
+        }
+        p += n + 1;
+    }
+    if (m->h.a == 1 && !r->dir_done) {
+        r->dir_done = 1;
+        unsigned k = 0;
+        for (unsigned b = 0; b < BUCKETS; b++)
+            for (struct user *u = r->users[b]; u; u = u->next)
+                k++;
+        printf("router: directory of %u users\n", k);
+        fflush(stdout);
+    }
+}
+
+static void unlink_sess(struct router *r, struct sess *x)
+{
+    struct sess **pp = &r->by_user[fnv(x->user, strlen(x->user)) % BUCKETS];
+    while (*pp && *pp != x)
+        pp = &(*pp)->next_user;
+    if (*pp)
+        *pp = x->next_user;
+    pp = &r->by_conn[conn_bucket(x->link, x->conn)];
+    while (*pp && *pp != x)
+        pp = &(*pp)->next_conn;
+    if (*pp)
+        *pp = x->next_conn;
+    free(x->user);
+    free(x->res);
+    free(x->jid);
+    free(x->last);
+    for (unsigned i = 0; i < x->ndirected; i++)
+        free(x->directed[i]);
+    free(x);
+    r->nsess--;
+}
+
+/* ------------------------------------------------------------ output */
+
+static void deliver(struct router *r, const struct sess *to, const char *xml, size_t len)
+{
+    struct xmsg m = {.h = {R_DELIVER, to->conn, 0, 0}};
+    xmsg_add(&m, xml, len);
+    if (outq_send(&r->out[to->link], &m) == 0)
+        r->routed++;
+}
+
+static void deliver_buf(struct router *r, const struct sess *to, xbuf_t *b)
+{
+    if (!b->failed)
+        deliver(r, to, b->p, b->len);
+    xb_free(b);
+}
+
+static void attr(xbuf_t *b, const char *name, const char *val)
+{
+    if (val == NULL || val[0] == 0)
+        return;
+    xb_fmt(b, " %s='", name);
+    xb_esc(b, val, strlen(val));
+    xb_str(b, "'");
+}
+
+/* The error reply to a stanza (RFC 6120 §8.3): addresses swapped, same id. */
+static void error_reply(struct router *r, const struct sess *from, const char *kind,
+                        const char *id, const char *orig_to, const char *etype, const char *cond)
+{
+    xbuf_t b = {0};
+    xb_fmt(&b, "<%s type='error'", kind);
+    attr(&b, "id", id);
+    attr(&b, "from", orig_to);
+    attr(&b, "to", from->jid);
+    xb_fmt(&b, "><error type='%s'><%s xmlns='" NS_STANZAS "'/></error></%s>", etype, cond, kind);
+    r->errors++;
+    deliver_buf(r, from, &b);
+}
+
+/* An iq result from the server, with an optional payload. */
+static void iq_result(struct router *r, const struct sess *to, const char *id,
+                      const char *orig_to, const char *payload)
+{
+    xbuf_t b = {0};
+    xb_str(&b, "<iq type='result'");
+    attr(&b, "id", id);
+    attr(&b, "from", orig_to);
+    attr(&b, "to", to->jid);
+    if (payload != NULL) {
+        xb_str(&b, ">");
+        xb_str(&b, payload);
+        xb_str(&b, "</iq>");
+    } else {
+        xb_str(&b, "/>");
+    }
+    deliver_buf(r, to, &b);
+}
+
+/* ------------------------------------------------------------ JIDs */
+
+struct jid {
+    char local[JID_PART_MAX + 1], domain[JID_PART_MAX + 1], res[JID_PART_MAX + 1];
+};
+
+/* RFC 7622 subset: ASCII local part and domain, folded to lower case; the
+ * resource is opaque. -1 if malformed. */
+static int jid_parse(const char *s, struct jid *j)
+{
+    memset(j, 0, sizeof *j);
+    const char *slash = strchr(s, '/');
+    size_t bl = slash ? (size_t)(slash - s) : strlen(s);
+    const char *at = memchr(s, '@', bl);
+    const char *d = at ? at + 1 : s;
+    size_t ll = at ? (size_t)(at - s) : 0, dl = bl - (size_t)(d - s);
+    if ((at && ll == 0) || dl == 0 || ll > JID_PART_MAX || dl > JID_PART_MAX)
+        return -1;
+    if (slash && (strlen(slash + 1) == 0 || strlen(slash + 1) > JID_PART_MAX))
+        return -1;
+    for (size_t i = 0; i < ll; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"&'/:<>@", c))
+            return -1;
+        j->local[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    for (size_t i = 0; i < dl; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"&'/:<>@", c))
+            return -1;
+        j->domain[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    if (slash)
+        strcpy(j->res, slash + 1);
+    return 0;
+}
+
+/* ------------------------------------------------------------ binding */
+
+static void do_bind(struct router *r, unsigned link, const struct xmsg *m)
+{
+    char user[256], res[JID_PART_MAX + 1];
+    struct xmsg a = {.h = {R_BOUND, m->h.conn, 0, 0}};
+    if (xmsg_str(m, 0, user, sizeof user) < 0 || xmsg_str(m, 1, res, sizeof res) < 0) {
+        xmsg_adds(&a, "bad-request");
+        (void)outq_send(&r->out[link], &a);
+        return;
+    }
+    for (char *p = res; *p; p++)
+        if ((unsigned char)*p < 0x20) {
+            xmsg_adds(&a, "bad-request");
+            (void)outq_send(&r->out[link], &a);
+            return;
+        }
+    if (res[0] == 0) {
+        uint8_t rnd[6];
+        if (xc_random(rnd, sizeof rnd) < 0)
+            memset(rnd, 0, sizeof rnd);
+        snprintf(res, sizeof res, "eactors-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+                 rnd[3], rnd[4], rnd[5]);
+    }
+    /* The same full JID again: the old session goes (RFC 6120 §7.7.2.2). */
+    struct sess *old = find_full(r, user, res);
+    if (old != NULL) {
+        struct xmsg k = {.h = {R_KICK, old->conn, 0, 0}};
+        xmsg_adds(&k, "conflict");
+        (void)outq_send(&r->out[old->link], &k);
+        unlink_sess(r, old);
+    }
+    struct sess *s = calloc(1, sizeof *s);
+    size_t jl = strlen(user) + strlen(r->domain) + strlen(res) + 3;
+    if (s != NULL) {
+        s->user = strdup(user);
+        s->res = strdup(res);
+        s->jid = malloc(jl);
+    }
+    if (s == NULL || s->user == NULL || s->res == NULL || s->jid == NULL) {
+        if (s) {
+            free(s->user);
+            free(s->res);
+            free(s->jid);
+        }
+        free(s);
+        xmsg_adds(&a, "resource-constraint");
+        (void)outq_send(&r->out[link], &a);
+        return;
+    }
+    snprintf(s->jid, jl, "%s@%s/%s", user, r->domain, res);
+    s->link = link;
+    s->conn = m->h.conn;
+    uint32_t ub = fnv(user, strlen(user)) % BUCKETS, cb = conn_bucket(link, m->h.conn);
+    s->next_user = r->by_user[ub];
+    r->by_user[ub] = s;
+    s->next_conn = r->by_conn[cb];
+    r->by_conn[cb] = s;
+    r->nsess++;
+    a.h.a = 1;
+    xmsg_adds(&a, s->jid);
+    (void)outq_send(&r->out[link], &a);
+}
+
+/* Sends presence `xml` to every available session of `user`. */
+static void to_available(struct router *r, const char *user, const char *xml, size_t len)
+{
+    for (struct sess *s = first_of(r, user); s; s = s->next_user)
+        if (s->available && strcmp(s->user, user) == 0)
+            deliver(r, s, xml, len);
+}
+
+static void to_contacts(struct router *r, const struct sess *s, const char *xml, size_t len);
+
+/* Unavailable from session s to the targets of its directed presence. */
+static void to_directed(struct router *r, struct sess *s)
+{
+    for (unsigned i = 0; i < s->ndirected; i++) {
+        struct jid j;
+        if (jid_parse(s->directed[i], &j) == 0) {
+            xbuf_t b = {0};
+            xb_str(&b, "<presence type='unavailable'");
+            attr(&b, "from", s->jid);
+            attr(&b, "to", s->directed[i]);
+            xb_str(&b, "/>");
+            if (!b.failed) {
+                struct sess *t = j.res[0] ? find_full(r, j.local, j.res) : NULL;
+                if (t != NULL)
+                    deliver(r, t, b.p, b.len);
+                else if (j.res[0] == 0)
+                    to_available(r, j.local, b.p, b.len);
+            }
+            xb_free(&b);
+        }
+        free(s->directed[i]);
+    }
+    s->ndirected = 0;
+}
+
+static void closed(struct router *r, unsigned link, uint32_t conn)
+{
+    struct sess *s = find_conn(r, link, conn);
+    if (s == NULL)
+        return;
+    if (s->available) {
+        s->available = 0;
+        xbuf_t b = {0};
+        xb_str(&b, "<presence type='unavailable'");
+        attr(&b, "from", s->jid);
+        xb_str(&b, "/>");
+        if (!b.failed) {
+            to_available(r, s->user, b.p, b.len);
+            to_contacts(r, s, b.p, b.len);
+        }
+        xb_free(&b);
+    }
+    to_directed(r, s);
+    unlink_sess(r, s);
+}
+
+/* ------------------------------------------------------------ stanzas */
+
+struct st {
+    char kind[16], type[32], to[3 * (JID_PART_MAX + 1)], id[1024];
+    char pns[256], pname[256], node[512], prio[16];
+    const char *xml;
+    size_t xlen;
+    unsigned npay;
+    uint32_t flags; /* R_STANZA b */
+    const char *item; /* roster set: jid NUL name NUL subscription NUL groups */
+    size_t ilen;
+};
+
+static int is_type(const struct st *t, const char *v)
+{
+    return strcmp(t->type, v) == 0;
+}
+
+/* A carbon copy (XEP-0280) of chat message `t` for session `to`:
+ * dir is "received" or "sent". */
+static void carbon(struct router *r, const struct sess *to, const char *dir, const struct st *t)
+{
+    if (t->xlen < 8 || memcmp(t->xml, "<message", 8) != 0)
+        return;
+    xbuf_t b = {0};
+    xb_str(&b, "<message type='chat'");
+    xb_str(&b, " from='");
+    xb_esc(&b, to->user, strlen(to->user));
+    xb_fmt(&b, "@%s'", r->domain);
+    attr(&b, "to", to->jid);
+    xb_fmt(&b, "><%s xmlns='" NS_CARBONS "'><forwarded xmlns='urn:xmpp:forward:0'>", dir);
+    xb_str(&b, "<message xmlns='jabber:client'");
+    xb_add(&b, t->xml + 8, t->xlen - 8);
+    xb_fmt(&b, "</forwarded></%s></message>", dir);
+    deliver_buf(r, to, &b);
+}
+
+/* Copies to `user`'s other carbons-enabled, available sessions (all but
+ * `skip`, and but those that got the message itself: `got`). */
+static void carbons(struct router *r, const char *user, const struct sess *skip, int best,
+                    int headline_all, const char *dir, const struct st *t)
+{
+    if (!is_type(t, "chat") || (t->flags & 2))
+        return;
+    for (struct sess *s = first_of(r, user); s; s = s->next_user) {
+        if (s == skip || !s->carbons || !s->available || strcmp(s->user, user) != 0)
+            continue;
+        int got = best > -129 && s->prio >= 0 && (headline_all || s->prio == best);
+        if (!got)
+            carbon(r, s, dir, t);
+    }
+}
+
+/* Keeps a message for an offline user, with its delay stamp; 0 if kept. */
+static int store_offline(struct router *r, struct user *u, const struct st *t)
+{
+    static const char tail[] = "</message>";
+    size_t tl = sizeof tail - 1;
+    if (u->n >= OFFLINE_MAX || r->offline_bytes + t->xlen > OFFLINE_BYTES_MAX ||
+        t->xlen < tl || memcmp(t->xml + t->xlen - tl, tail, tl) != 0)
+        return -1;
+    char stamp[40];
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return -1;
+    xbuf_t b = {0};
+    xb_add(&b, t->xml, t->xlen - tl);
+    xb_fmt(&b, "<delay xmlns='urn:xmpp:delay' from='%s' stamp='%s'>Offline Storage</delay>",
+           r->domain, stamp);
+    xb_add(&b, tail, tl);
+    struct omsg *o = b.failed ? NULL : malloc(sizeof *o + b.len);
+    if (o == NULL) {
+        xb_free(&b);
+        return -1;
+    }
+    memcpy(o->xml, b.p, b.len);
+    o->len = b.len;
+    o->next = NULL;
+    xb_free(&b);
+    if (u->tail)
+        u->tail->next = o;
+    else
+        u->head = o;
+    u->tail = o;
+    u->n++;
+    r->offline_bytes += o->len;
+    r->stored++;
+    return 0;
+}
+
+static void flush_offline(struct router *r, struct sess *s)
+{
+    struct user *u = r->dir ? find_user(r, s->user) : NULL;
+    while (u != NULL && u->head != NULL) {
+        struct omsg *o = u->head;
+        deliver(r, s, o->xml, o->len);
+        u->head = o->next;
+        r->offline_bytes -= o->len;
+        free(o);
+        u->n--;
+    }
+    if (u != NULL)
+        u->tail = NULL;
+}
+
+static void route_message(struct router *r, struct sess *from, struct st *t, const struct jid *j)
+{
+    int err = is_type(t, "error");
+    if (strcmp(j->domain, r->domain) != 0) {
+        if (!err)
+            error_reply(r, from, "message", t->id, t->to, "cancel", "remote-server-not-found");
+        return;
+    }
+    if (j->local[0] == 0 || !exists(r, j->local)) {
+        if (!err)
+            error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
+        return;
+    }
+    /* The sender's other resources see what it sent (XEP-0280 <sent/>). */
+    carbons(r, from->user, from, -129, 0, "sent", t);
+    if (j->res[0] != 0) {
+        struct sess *s = find_full(r, j->local, j->res);
+        if (s != NULL) {
+            deliver(r, s, t->xml, t->xlen);
+            carbons(r, j->local, s, -129, 0, "received", t);
+            return;
+        }
+    }
+    /* Bare JID, or an offline full JID (RFC 6121 §8.5.2, §8.5.3.2.1). */
+    if (is_type(t, "groupchat")) {
+        error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
+        return;
+    }
+    int headline = is_type(t, "headline"), best = -129, sent = 0;
+    for (struct sess *s = first_of(r, j->local); s; s = s->next_user)
+        if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 && s->prio > best)
+            best = s->prio;
+    for (struct sess *s = first_of(r, j->local); s; s = s->next_user)
+        if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 &&
+            (headline || s->prio == best)) {
+            deliver(r, s, t->xml, t->xlen);
+            sent = 1;
+        }
+    if (sent) {
+        carbons(r, j->local, NULL, best, headline, "received", t);
+        return;
+    }
+    if (err || headline)
+        return; /* dropped (RFC 6121 §8.5.2.2) */
+    /* No available resource: offline storage (XEP-0160), for messages with
+     * a body (not chat states alone); full or without a directory: refused. */
+    if (!(t->flags & 1))
+        return;
+    struct user *u = r->dir ? find_user(r, j->local) : NULL;
+    if (u == NULL || store_offline(r, u, t) != 0)
+        error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
+}
+
+/* ------------------------------------------------------------ roster */
+
+static struct ritem *ritem_find(struct user *u, const char *bare)
+{
+    for (struct ritem *it = u->roster; it; it = it->next)
+        if (strcmp(it->jid, bare) == 0)
+            return it;
+    return NULL;
+}
+
+static struct ritem *ritem_add(struct user *u, const char *bare)
+{
+    struct ritem *it = ritem_find(u, bare);
+    if (it != NULL || u->nroster >= ROSTER_MAX)
+        return it;
+    it = calloc(1, sizeof *it);
+    if (it == NULL || (it->jid = strdup(bare)) == NULL) {
+        free(it);
+        return NULL;
+    }
+    it->next = u->roster;
+    u->roster = it;
+    u->nroster++;
+    return it;
+}
+
+static void ritem_free(struct ritem *it)
+{
+    free(it->jid);
+    free(it->name);
+    free(it->groups);
+    free(it);
+}
+
+static void ritem_remove(struct user *u, struct ritem *x)
+{
+    for (struct ritem **pp = &u->roster; *pp; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            ritem_free(x);
+            u->nroster--;
+            return;
+        }
+}
+
+static void item_xml(xbuf_t *b, const struct ritem *it, int removed)
+{
+    static const char *const subs[] = {"none", "to", "from", "both"};
+    xb_str(b, "<item");
+    attr(b, "jid", it->jid);
+    attr(b, "name", it->name);
+    xb_fmt(b, " subscription='%s'", removed ? "remove" : subs[it->sub & 3]);
+    if (it->ask && !removed)
+        xb_str(b, " ask='subscribe'");
+    if (it->glen == 0 || removed) {
+        xb_str(b, "/>");
+        return;
+    }
+    xb_str(b, ">");
+    for (size_t off = 0; off < it->glen;) {
+        size_t n = strlen(it->groups + off);
+        xb_str(b, "<group>");
+        xb_esc(b, it->groups + off, n);
+        xb_str(b, "</group>");
+        off += n + 1;
+    }
+    xb_str(b, "</item>");
+}
+
+/* A roster push (no from: RFC 6121 §2.1.6) to every interested resource. */
+static void push(struct router *r, struct user *u, const struct ritem *it, int removed)
+{
+    static uint64_t n;
+    for (struct sess *s = first_of(r, u->name); s; s = s->next_user) {
+        if (!s->interested || strcmp(s->user, u->name) != 0)
+            continue;
+        xbuf_t b = {0};
+        xb_fmt(&b, "<iq type='set' id='push%llu'", (unsigned long long)++n);
+        attr(&b, "to", s->jid);
+        xb_str(&b, "><query xmlns='" NS_ROSTER "'>");
+        item_xml(&b, it, removed);
+        xb_str(&b, "</query></iq>");
+        deliver_buf(r, s, &b);
+    }
+}
+
+static void roster_get(struct router *r, struct sess *from, const struct st *t)
+{
+    struct user *u = find_user(r, from->user);
+    from->interested = 1;
+    xbuf_t b = {0};
+    xb_str(&b, "<query xmlns='" NS_ROSTER "'>");
+    for (struct ritem *it = u ? u->roster : NULL; it; it = it->next)
+        item_xml(&b, it, 0);
+    xb_str(&b, "</query>");
+    xb_add(&b, "", 1); /* a C string */
+    if (!b.failed)
+        iq_result(r, from, t->id, t->to, b.p);
+    xb_free(&b);
+}
+
+/* Delivers presence of `type` from bare `from_bare` (or from a full JID)
+ * to every available resource of local user `to`. */
+static void presence_to(struct router *r, const char *to, const char *type, const char *from_jid)
+{
+    xbuf_t b = {0};
+    xb_str(&b, "<presence");
+    attr(&b, "type", type);
+    attr(&b, "from", from_jid);
+    xb_str(&b, "/>");
+    if (!b.failed)
+        to_available(r, to, b.p, b.len);
+    xb_free(&b);
+}
+
+static void bare_of(struct router *r, const char *user, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s@%s", user, r->domain);
+}
+
+/* Contact `c`'s current presence (or unavailable) to user `u` (§3.1.6). */
+static void current_presence(struct router *r, const char *c, const char *u)
+{
+    int any = 0;
+    for (struct sess *s = first_of(r, c); s; s = s->next_user)
+        if (s->available && s->last != NULL && strcmp(s->user, c) == 0) {
+            to_available(r, u, s->last, s->last_len);
+            any = 1;
+        }
+    if (!any) {
+        char bare[JID_PART_MAX + 300];
+        bare_of(r, c, bare, sizeof bare);
+        presence_to(r, u, "unavailable", bare);
+    }
+}
+
+/* A subscription presence from local user `uname` to local user `cname`
+ * (RFC 6121 §3): both rosters change, pushes go out, and the stanza (from
+ * the bare JID) is delivered or kept. */
+static void subscription(struct router *r, const char *uname, const char *type, const char *cname)
+{
+    struct user *u = find_user(r, uname), *c = find_user(r, cname);
+    if (u == NULL || c == NULL || strcmp(uname, cname) == 0)
+        return;
+    char ub[JID_PART_MAX + 300], cb[JID_PART_MAX + 300];
+    bare_of(r, uname, ub, sizeof ub);
+    bare_of(r, cname, cb, sizeof cb);
+    struct ritem *ui = ritem_find(u, cb), *ci = ritem_find(c, ub);
+    if (strcmp(type, "subscribe") == 0) {
+        if (ui == NULL && (ui = ritem_add(u, cb)) == NULL)
+            return;
+        if (!(ui->sub & SUB_TO) && !ui->ask) {
+            ui->ask = 1;
+            push(r, u, ui, 0);
+        }
+        if (ci != NULL && (ci->sub & SUB_FROM)) { /* already approved */
+            presence_to(r, uname, "subscribed", cb);
+            return;
+        }
+        if (ci == NULL && (ci = ritem_add(c, ub)) == NULL)
+            return;
+        ci->pending_in = 1; /* delivered now, and again at the next login */
+        presence_to(r, cname, "subscribe", ub);
+    } else if (strcmp(type, "subscribed") == 0) {
+        /* u approves c's request to see u. */
+        if (ui == NULL || !ui->pending_in)
+            return; /* no pre-approval */
+        ui->pending_in = 0;
+        ui->sub |= SUB_FROM;
+        push(r, u, ui, 0);
+        if (ci != NULL && ci->ask) {
+            ci->ask = 0;
+            ci->sub |= SUB_TO;
+            push(r, c, ci, 0);
+        }
+        presence_to(r, cname, "subscribed", ub);
+        current_presence(r, uname, cname);
+    } else if (strcmp(type, "unsubscribe") == 0) {
+        if (ui != NULL && ((ui->sub & SUB_TO) || ui->ask)) {
+            ui->sub &= ~SUB_TO;
+            ui->ask = 0;
+            push(r, u, ui, 0);
+        }
+        if (ci != NULL && ((ci->sub & SUB_FROM) || ci->pending_in)) {
+            ci->sub &= ~SUB_FROM;
+            ci->pending_in = 0;
+            push(r, c, ci, 0);
+            presence_to(r, cname, "unsubscribe", ub);
+            for (struct sess *s = first_of(r, cname); s; s = s->next_user)
+                if (s->available && strcmp(s->user, cname) == 0)
+                    presence_to(r, uname, "unavailable", s->jid);
+        }
+    } else if (strcmp(type, "unsubscribed") == 0) {
+        /* u cancels c's subscription to u (or refuses a request). */
+        if (ui != NULL && ((ui->sub & SUB_FROM) || ui->pending_in)) {
+            ui->sub &= ~SUB_FROM;
+            ui->pending_in = 0;
+            push(r, u, ui, 0);
+        }
+        if (ci != NULL && ((ci->sub & SUB_TO) || ci->ask)) {
+            ci->sub &= ~SUB_TO;
+            ci->ask = 0;
+            push(r, c, ci, 0);
+            presence_to(r, cname, "unsubscribed", ub);
+            for (struct sess *s = first_of(r, uname); s; s = s->next_user)
+                if (s->available && strcmp(s->user, uname) == 0)
+                    presence_to(r, cname, "unavailable", s->jid);
+        }
+    }
+}
+
+static void roster_set(struct router *r, struct sess *from, const struct st *t)
+{
+    struct user *u = find_user(r, from->user);
+    const char *f[64];
+    size_t nf = 0;
+    for (size_t off = 0; t->item != NULL && off < t->ilen && nf < 64;) {
+        const char *z = memchr(t->item + off, 0, t->ilen - off);
+        if (z == NULL)
+            break;
+        f[nf++] = t->item + off;
+        off = (size_t)(z - t->item) + 1;
+    }
+    /* Exactly one item with a bare JID; a subscription other than remove
+     * is ignored (RFC 6121 §2.1.2.5). */
+    struct jid j;
+    if (((t->flags >> 8) & 255) != 1 || nf < 3 || jid_parse(f[0], &j) < 0 || j.res[0] != 0) {
+        error_reply(r, from, "iq", t->id, t->to, "modify", "bad-request");
+        return;
+    }
+    if (u == NULL) {
+        error_reply(r, from, "iq", t->id, t->to, "wait", "internal-server-error");
+        return;
+    }
+    char bare[2 * JID_PART_MAX + 2];
+    snprintf(bare, sizeof bare, "%s%s%s", j.local, j.local[0] ? "@" : "", j.domain);
+    struct ritem *it = ritem_find(u, bare);
+    if (strcmp(f[2], "remove") == 0) {
+        if (it == NULL) {
+            error_reply(r, from, "iq", t->id, t->to, "modify", "item-not-found");
+            return;
+        }
+        iq_result(r, from, t->id, t->to, NULL);
+        /* RFC 6121 §2.5.2: cancel both directions first. */
+        if (j.local[0] != 0 && strcmp(j.domain, r->domain) == 0) {
+            subscription(r, u->name, "unsubscribe", j.local);
+            subscription(r, u->name, "unsubscribed", j.local);
+        }
+        it = ritem_find(u, bare);
+        if (it != NULL) {
+            push(r, u, it, 1);
+            ritem_remove(u, it);
+        }
+        return;
+    }
+    if (it == NULL && (it = ritem_add(u, bare)) == NULL) {
+        error_reply(r, from, "iq", t->id, t->to, "wait", "resource-constraint");
+        return;
+    }
+    free(it->name);
+    it->name = f[1][0] ? strdup(f[1]) : NULL;
+    free(it->groups);
+    it->groups = NULL;
+    it->glen = 0;
+    if (nf > 3) {
+        size_t glen = (size_t)(f[nf - 1] + strlen(f[nf - 1]) + 1 - f[3]);
+        it->groups = malloc(glen);
+        if (it->groups != NULL) {
+            memcpy(it->groups, f[3], glen);
+            it->glen = glen;
+        }
+    }
+    iq_result(r, from, t->id, t->to, NULL);
+    push(r, u, it, 0);
+}
+
+/* Presence `xml` from session `s` to its contacts with a from/both
+ * subscription (their available resources). */
+static void to_contacts(struct router *r, const struct sess *s, const char *xml, size_t len)
+{
+    struct user *u = r->dir ? find_user(r, s->user) : NULL;
+    for (struct ritem *it = u ? u->roster : NULL; it; it = it->next) {
+        struct jid j;
+        if ((it->sub & SUB_FROM) && jid_parse(it->jid, &j) == 0 &&
+            strcmp(j.domain, r->domain) == 0 && j.local[0] != 0)
+            to_available(r, j.local, xml, len);
+    }
+}
+
+/* At initial presence: the contacts' presence (probes resolved locally) and
+ * the subscription requests waiting, to this session only (§4.2.2, §3.1.3). */
+static void initial_presence(struct router *r, struct sess *s)
+{
+    struct user *u = r->dir ? find_user(r, s->user) : NULL;
+    for (struct ritem *it = u ? u->roster : NULL; it; it = it->next) {
+        struct jid j;
+        if (jid_parse(it->jid, &j) < 0 || strcmp(j.domain, r->domain) != 0 || j.local[0] == 0)
+            continue;
+        if (it->sub & SUB_TO)
+            for (struct sess *c = first_of(r, j.local); c; c = c->next_user)
+                if (c->available && c->last != NULL && strcmp(c->user, j.local) == 0)
+                    deliver(r, s, c->last, c->last_len);
+        if (it->pending_in) {
+            xbuf_t b = {0};
+            xb_str(&b, "<presence type='subscribe'");
+            attr(&b, "from", it->jid);
+            xb_str(&b, "/>");
+            deliver_buf(r, s, &b);
+        }
+    }
+}
+
+static void route_presence(struct router *r, struct sess *from, struct st *t, const struct jid *j)
+{
+    if (t->to[0] == 0) {
+        if (t->type[0] == 0) {
+            int initial = !from->available;
+            from->available = 1;
+            from->prio = atoi(t->prio);
+            if (from->prio < -128 || from->prio > 127)
+                from->prio = 0;
+            char *last = malloc(t->xlen);
+            if (last != NULL) {
+                memcpy(last, t->xml, t->xlen);
+                free(from->last);
+                from->last = last;
+                from->last_len = t->xlen;
+            }
+            to_available(r, from->user, t->xml, t->xlen);
+            to_contacts(r, from, t->xml, t->xlen);
+            if (initial)
+                initial_presence(r, from);
+            /* Offline messages, in order, once (XEP-0160 §5). */
+            if (initial && from->prio >= 0)
+                flush_offline(r, from);
+        } else if (is_type(t, "unavailable")) {
+            to_available(r, from->user, t->xml, t->xlen);
+            to_contacts(r, from, t->xml, t->xlen);
+            to_directed(r, from);
+            from->available = 0;
+        }
+        return; /* other types without a to: nothing to do */
+    }
+    if (j == NULL || strcmp(j->domain, r->domain) != 0 || j->local[0] == 0)
+        return; /* presence is never answered with an error */
+    if (t->type[0] == 0 || is_type(t, "unavailable")) {
+        /* Directed presence: remembered, so that the target hears when
+         * this session goes (RFC 6121 §4.6.3). */
+        xbuf_t tb = {0};
+        xb_str(&tb, j->local);
+        xb_str(&tb, "@");
+        xb_str(&tb, j->domain);
+        if (j->res[0]) {
+            xb_str(&tb, "/");
+            xb_str(&tb, j->res);
+        }
+        xb_add(&tb, "", 1);
+        const char *target = tb.failed ? "" : tb.p;
+        unsigned k = 0;
+        while (k < from->ndirected && strcmp(from->directed[k], target) != 0)
+            k++;
+        if (t->type[0] == 0 && k == from->ndirected && k < DIRECTED_MAX &&
+            (from->directed[k] = strdup(target)) != NULL)
+            from->ndirected++;
+        if (is_type(t, "unavailable") && k < from->ndirected) {
+            free(from->directed[k]);
+            from->directed[k] = from->directed[--from->ndirected];
+        }
+        xb_free(&tb);
+        if (j->res[0] != 0) {
+            struct sess *s = find_full(r, j->local, j->res);
+            if (s != NULL)
+                deliver(r, s, t->xml, t->xlen);
+        } else {
+            to_available(r, j->local, t->xml, t->xlen);
+        }
+    }
+    if (r->dir != NULL && (is_type(t, "subscribe") || is_type(t, "subscribed") ||
+                           is_type(t, "unsubscribe") || is_type(t, "unsubscribed")))
+        subscription(r, from->user, t->type, j->local);
+    /* Probes from clients: answered by the initial presence already. */
+}
+
+static void server_iq(struct router *r, struct sess *from, struct st *t, const struct jid *j)
+{
+    int get = is_type(t, "get"), set = is_type(t, "set");
+    int to_domain = j != NULL && j->local[0] == 0;
+    const char *ns = t->pns;
+    if (strcmp(ns, NS_PING) == 0 && strcmp(t->pname, "ping") == 0 && get) {
+        iq_result(r, from, t->id, t->to, NULL);
+    } else if (strcmp(ns, NS_ROSTER) == 0 && strcmp(t->pname, "query") == 0) {
+        if (get && r->dir != NULL)
+            roster_get(r, from, t);
+        else if (get)
+            iq_result(r, from, t->id, t->to, "<query xmlns='" NS_ROSTER "'/>");
+        else if (r->dir != NULL)
+            roster_set(r, from, t);
+        else
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "feature-not-implemented");
+    } else if (strcmp(ns, NS_DISCO_INFO) == 0 && strcmp(t->pname, "query") == 0 && get) {
+        if (t->node[0] != 0)
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "item-not-found");
+        else if (to_domain)
+            iq_result(r, from, t->id, t->to,
+                      "<query xmlns='" NS_DISCO_INFO "'>"
+                      "<identity category='server' type='im' name='eactors'/>"
+                      "<feature var='" NS_DISCO_INFO "'/><feature var='" NS_DISCO_ITEMS "'/>"
+                      "<feature var='" NS_PING "'/><feature var='msgoffline'/>"
+                      "<feature var='" NS_CARBONS "'/></query>");
+        else
+            iq_result(r, from, t->id, t->to,
+                      "<query xmlns='" NS_DISCO_INFO "'>"
+                      "<identity category='account' type='registered'/>"
+                      "<feature var='" NS_DISCO_INFO "'/></query>");
+    } else if (strcmp(ns, NS_DISCO_ITEMS) == 0 && strcmp(t->pname, "query") == 0 && get) {
+        if (t->node[0] != 0)
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "item-not-found");
+        else
+            iq_result(r, from, t->id, t->to, "<query xmlns='" NS_DISCO_ITEMS "'/>");
+    } else if (strcmp(ns, NS_SESSION) == 0 && strcmp(t->pname, "session") == 0 && set) {
+        iq_result(r, from, t->id, t->to, NULL);
+    } else if (strcmp(ns, NS_CARBONS) == 0 && set &&
+               (strcmp(t->pname, "enable") == 0 || strcmp(t->pname, "disable") == 0)) {
+        from->carbons = strcmp(t->pname, "enable") == 0;
+        iq_result(r, from, t->id, t->to, NULL);
+    } else if (strcmp(ns, NS_BLOCKING) == 0 && strcmp(t->pname, "blocklist") == 0 && get) {
+        /* Nothing is ever blocked yet: block/unblock are refused below. */
+        iq_result(r, from, t->id, t->to, "<blocklist xmlns='" NS_BLOCKING "'/>");
+    } else {
+        error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
+    }
+}
+
+static void route_iq(struct router *r, struct sess *from, struct st *t, const struct jid *j)
+{
+    int req = is_type(t, "get") || is_type(t, "set");
+    if (!req && !is_type(t, "result") && !is_type(t, "error"))
+        return; /* c2s checked nothing here: an iq without a valid type is dropped */
+    if (req && (t->npay != 1 || t->id[0] == 0)) {
+        error_reply(r, from, "iq", t->id, t->to, "modify", "bad-request");
+        return;
+    }
+    if (j != NULL && strcmp(j->domain, r->domain) != 0) {
+        if (req)
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "remote-server-not-found");
+        return;
+    }
+    /* For the server: no to, the domain, or a bare JID (handled by the
+     * server on the account's behalf, RFC 6121 §8.5.1/§8.5.2). */
+    if (j == NULL || j->res[0] == 0) {
+        if (!req)
+            return; /* results and errors to the server: push acks etc. */
+        /* Another account: only its disco#info is answered (if it exists). */
+        if (j != NULL && j->local[0] != 0 && strcmp(j->local, from->user) != 0 &&
+            (!exists(r, j->local) || strcmp(t->pns, NS_DISCO_INFO) != 0)) {
+            error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
+            return;
+        }
+        server_iq(r, from, t, j);
+        return;
+    }
+    struct sess *s = find_full(r, j->local, j->res);
+    if (s != NULL)
+        deliver(r, s, t->xml, t->xlen);
+    else if (req)
+        error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
+}
+
+static void stanza(struct router *r, unsigned link, const struct xmsg *m)
+{
+    struct sess *from = find_conn(r, link, m->h.conn);
+    struct st t;
+    if (from == NULL || m->n < 9)
+        return;
+    memset(&t, 0, sizeof t);
+    if (xmsg_str(m, 0, t.kind, sizeof t.kind) < 0 || xmsg_str(m, 1, t.type, sizeof t.type) < 0 ||
+        xmsg_str(m, 2, t.to, sizeof t.to) < 0 || xmsg_str(m, 3, t.id, sizeof t.id) < 0 ||
+        xmsg_str(m, 4, t.pns, sizeof t.pns) < 0 || xmsg_str(m, 5, t.pname, sizeof t.pname) < 0 ||
+        xmsg_str(m, 6, t.node, sizeof t.node) < 0 || xmsg_str(m, 7, t.prio, sizeof t.prio) < 0) {
+        /* Over-long attributes: refuse what can be refused. */
+        if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
+            error_reply(r, from, t.kind[0] ? t.kind : "message", NULL, NULL, "modify",
+                        "bad-request");
+        return;
+    }
+    t.xml = m->f[8];
+    t.xlen = m->fl[8];
+    t.npay = m->h.a;
+    t.flags = m->h.b;
+    if (m->n >= 10) {
+        t.item = m->f[9];
+        t.ilen = m->fl[9];
+    }
+    struct jid j;
+    int has_to = t.to[0] != 0;
+    if (has_to && jid_parse(t.to, &j) < 0) {
+        if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
+            error_reply(r, from, t.kind, t.id, t.to, "modify", "jid-malformed");
+        return;
+    }
+    if (strcmp(t.kind, "message") == 0) {
+        if (!has_to) { /* to the sender's own bare JID (RFC 6120 §10.3.1) */
+            memset(&j, 0, sizeof j);
+            snprintf(j.local, sizeof j.local, "%s", from->user);
+            snprintf(j.domain, sizeof j.domain, "%s", r->domain);
+        }
+        route_message(r, from, &t, &j);
+    } else if (strcmp(t.kind, "presence") == 0) {
+        route_presence(r, from, &t, has_to ? &j : NULL);
+    } else {
+        route_iq(r, from, &t, has_to ? &j : NULL);
+    }
+}
+
+static int router_ctor(ea_actor_t *self, void *state)
+{
+    struct router *r = state;
+    r->domain = ea_param(self, "domain") ? ea_param(self, "domain") : "localhost";
+    for (unsigned i = 0; i < ea_conn_count(self); i++) {
+        if (strcmp(ea_conn_name(ea_conn_at(self, i)), "dir") == 0) {
+            r->dir = ea_conn_at(self, i);
+            continue;
+        }
+        if (r->nlinks == MAX_LINKS)
+            return EA_ERR_LIMIT;
+        r->links[r->nlinks] = ea_conn_at(self, i);
+        r->out[r->nlinks++].c = ea_conn_at(self, i);
+    }
+    return r->nlinks > 0 ? EA_OK : EA_ERR_NOTFOUND;
+}
+
+static int router_body(ea_actor_t *self, void *state)
+{
+    struct router *r = state;
+    if (ea_stopping(self)) {
+        for (unsigned b = 0; b < BUCKETS; b++)
+            while (r->by_user[b] != NULL)
+                unlink_sess(r, r->by_user[b]);
+        for (unsigned i = 0; i < r->nlinks; i++)
+            outq_clear(&r->out[i]);
+        for (unsigned b = 0; b < BUCKETS; b++)
+            while (r->users[b] != NULL) {
+                struct user *u = r->users[b];
+                while (u->head) {
+                    struct omsg *o = u->head;
+                    u->head = o->next;
+                    free(o);
+                }
+                while (u->roster) {
+                    struct ritem *it = u->roster;
+                    u->roster = it->next;
+                    ritem_free(it);
+                }
+                r->users[b] = u->next;
+                free(u);
+            }
+        printf("%s: %llu stanzas delivered, %llu error replies, %llu messages stored offline\n",
+               ea_name(self), (unsigned long long)r->routed, (unsigned long long)r->errors,
+               (unsigned long long)r->stored);
+        fflush(stdout);
+        return EA_DONE;
+    }
+    int busy = 0;
+    for (unsigned i = 0; i < r->nlinks; i++)
+        busy |= outq_flush(&r->out[i]);
+    for (int n = 0; r->dir != NULL && n < 64; n++) {
+        ea_cargo_t cg;
+        struct xmsg m;
+        if (ea_cargo_recv(r->dir, &cg) != EA_OK)
+            break;
+        if (xmsg_parse(&m, cg.data, cg.len) == 0 && m.h.op == R_USERS)
+            directory(r, &m);
+        ea_cargo_release(&cg);
+    }
+    for (unsigned i = 0; i < r->nlinks; i++) {
+        for (int n = 0; n < 256; n++) {
+            ea_cargo_t cg;
+            if (ea_cargo_recv(r->links[i], &cg) != EA_OK)
+                break;
+            struct xmsg m;
+            if (xmsg_parse(&m, cg.data, cg.len) == 0) {
+                if (m.h.op == R_BIND)
+                    do_bind(r, i, &m);
+                else if (m.h.op == R_STANZA)
+                    stanza(r, i, &m);
+                else if (m.h.op == R_CLOSED)
+                    closed(r, i, m.h.conn);
+            }
+            ea_cargo_release(&cg);
+            if (n == 255)
+                busy = 1;
+        }
+    }
+    return busy ? EA_BUSY : EA_IDLE;
+}
+
+EA_ACTOR(xmpp_router, struct router, router_ctor, router_body);

@@ -1,0 +1,748 @@
+/*
+ * The XMPP stream parser (see xstream.h). Expat's memory suite has no
+ * context argument, so the parser being driven is kept in a thread-local
+ * (an actor runs on one thread at a time) and every allocation is charged
+ * to it; over its budget an allocation fails, expat reports
+ * XML_ERROR_NO_MEMORY and the stream ends with resource-constraint.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <expat.h>
+
+#include "xstream.h"
+
+#define SEP '\xFF'
+
+static __thread xs_t *cur;
+
+/* ------------------------------------------------------------- memory */
+
+struct mhdr {
+    size_t n;
+    size_t pad;
+};
+
+static void *mm_malloc(size_t n)
+{
+    if (cur != NULL && (n > cur->mem_max || cur->mem_used + n > cur->mem_max))
+        return NULL;
+    struct mhdr *h = malloc(sizeof *h + n);
+    if (h == NULL)
+        return NULL;
+    h->n = n;
+    if (cur != NULL)
+        cur->mem_used += n;
+    return h + 1;
+}
+
+static void mm_free(void *p)
+{
+    if (p == NULL)
+        return;
+    struct mhdr *h = (struct mhdr *)p - 1;
+    if (cur != NULL)
+        cur->mem_used -= h->n < cur->mem_used ? h->n : cur->mem_used;
+    free(h);
+}
+
+static void *mm_realloc(void *p, size_t n)
+{
+    if (p == NULL)
+        return mm_malloc(n);
+    struct mhdr *h = (struct mhdr *)p - 1;
+    size_t old = h->n;
+    if (cur != NULL && n > old && (n > cur->mem_max || cur->mem_used + (n - old) > cur->mem_max))
+        return NULL;
+    struct mhdr *nh = realloc(h, sizeof *nh + n);
+    if (nh == NULL)
+        return NULL;
+    nh->n = n;
+    if (cur != NULL)
+        cur->mem_used = cur->mem_used - old + n;
+    return nh + 1;
+}
+
+static const XML_Memory_Handling_Suite mm = {mm_malloc, mm_realloc, mm_free};
+
+/* The tree's arena: chunks charged to the same budget, freed per element. */
+struct xs_chunk {
+    struct xs_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+static void *arena_alloc(xs_t *xs, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    struct xs_chunk *c = xs->arena;
+    if (c == NULL || c->cap - c->used < n) {
+        size_t cap = n > 4000 ? n : 4000;
+        c = mm_malloc(sizeof *c + cap);
+        if (c == NULL)
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = xs->arena;
+        xs->arena = c;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static void arena_reset(xs_t *xs)
+{
+    while (xs->arena != NULL) {
+        struct xs_chunk *n = xs->arena->next;
+        mm_free(xs->arena);
+        xs->arena = n;
+    }
+    xs->root = NULL;
+}
+
+static char *arena_strn(xs_t *xs, const char *s, size_t n)
+{
+    char *p = arena_alloc(xs, n + 1);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------- errors */
+
+void xs_fail(xs_t *xs, const char *cond, const char *text)
+{
+    if (xs->err == NULL) {
+        xs->err = cond;
+        xs->err_text = text;
+    }
+    xs->stopped = 1;
+    XML_StopParser(xs->parser, XML_FALSE);
+}
+
+void xs_stop(xs_t *xs)
+{
+    xs->stopped = 1;
+    XML_StopParser(xs->parser, XML_FALSE);
+}
+
+void xs_suspend(xs_t *xs)
+{
+    xs->suspended = 1;
+    XML_StopParser(xs->parser, XML_TRUE);
+}
+
+int xs_reparse_deferral_off(void)
+{
+#ifdef XS_HAVE_REPARSE_DEFERRAL
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Splits an expat name "uri\xFFlocal[\xFFprefix]" into its parts. */
+static void split(const char *qn, const char **ns, size_t *nslen, const char **local,
+                  size_t *llen, const char **prefix)
+{
+    const char *a = strchr(qn, SEP);
+    if (a == NULL) {
+        *ns = "";
+        *nslen = 0;
+        *local = qn;
+        *llen = strlen(qn);
+        *prefix = NULL;
+        return;
+    }
+    *ns = qn;
+    *nslen = (size_t)(a - qn);
+    *local = a + 1;
+    const char *b = strchr(a + 1, SEP);
+    *llen = b ? (size_t)(b - a - 1) : strlen(a + 1);
+    *prefix = b ? b + 1 : NULL;
+}
+
+/* Bytes since the current top-level item began, counting what expat has
+ * not reported yet (a never-closed start tag included). */
+static int over_limit(xs_t *xs, uint64_t at)
+{
+    size_t max = xs->header_done ? xs->stanza_max : XS_HEADER_MAX;
+    return at > xs->boundary && at - xs->boundary > max;
+}
+
+/* ------------------------------------------------------------- handlers */
+
+static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
+{
+    xs_t *xs = ud;
+    const char *ns, *local, *prefix;
+    size_t nslen, llen;
+    split(name, &ns, &nslen, &local, &llen, &prefix);
+    unsigned natts = (unsigned)XML_GetSpecifiedAttributeCount(xs->parser) / 2;
+    if (llen > XS_NAME_MAX || nslen > 1024) {
+        xs_fail(xs, "policy-violation", "name too long");
+        return;
+    }
+    if (natts > XS_ATTRS_MAX) {
+        xs_fail(xs, "policy-violation", "too many attributes");
+        return;
+    }
+    if (xs->nsdecls > XS_NSDECL_MAX) {
+        xs_fail(xs, "policy-violation", "too many namespace declarations");
+        return;
+    }
+    xs->nsdecls = 0;
+    if (xs->depth == 0) {
+        /* The stream header. */
+        if (llen != 6 || memcmp(local, "stream", 6) != 0) {
+            xs_fail(xs, "not-well-formed", "the stream must open with stream:stream");
+            return;
+        }
+        if (nslen != strlen(XS_NS_STREAM) || memcmp(ns, XS_NS_STREAM, nslen) != 0) {
+            xs_fail(xs, "invalid-namespace", "wrong stream namespace");
+            return;
+        }
+        if (xs->default_ns == NULL || strcmp(xs->default_ns, XS_NS_CLIENT) != 0) {
+            xs_fail(xs, "invalid-namespace", "the default namespace must be jabber:client");
+            return;
+        }
+        xs_header_t h = {NULL, NULL, NULL};
+        for (unsigned i = 0; atts[2 * i] != NULL; i++) {
+            const char *an, *al, *ap;
+            size_t anl, all;
+            split(atts[2 * i], &an, &anl, &al, &all, &ap);
+            if (anl == 0 && strcmp(al, "to") == 0)
+                h.to = atts[2 * i + 1];
+            else if (anl == 0 && strcmp(al, "version") == 0)
+                h.version = atts[2 * i + 1];
+            else if (anl == strlen(XS_NS_XML) && memcmp(an, XS_NS_XML, anl) == 0 &&
+                     strcmp(al, "lang") == 0)
+                h.lang = atts[2 * i + 1];
+        }
+        xs->depth = 1;
+        xs->header_done = 1;
+        xs->boundary = (uint64_t)XML_GetCurrentByteIndex(xs->parser) +
+                       (uint64_t)XML_GetCurrentByteCount(xs->parser);
+        if (xs->cbs.header)
+            xs->cbs.header(xs->ctx, xs, &h);
+        return;
+    }
+    uint64_t at = (uint64_t)XML_GetCurrentByteIndex(xs->parser);
+    if (xs->depth == 1) {
+        xs->elements = 0;
+        arena_reset(xs);
+    } else if (over_limit(xs, at)) {
+        xs_fail(xs, "policy-violation", "stanza too big");
+        return;
+    }
+    if ((unsigned)xs->depth > XS_DEPTH_MAX) {
+        xs_fail(xs, "policy-violation", "elements nested too deep");
+        return;
+    }
+    if (++xs->elements > XS_ELEMENTS_MAX) {
+        xs_fail(xs, "policy-violation", "too many elements");
+        return;
+    }
+    xel_t *el = arena_alloc(xs, sizeof *el);
+    xattr_t *at_ = natts ? arena_alloc(xs, natts * sizeof *at_) : NULL;
+    if (el == NULL || (natts && at_ == NULL)) {
+        xs_fail(xs, "resource-constraint", NULL);
+        return;
+    }
+    memset(el, 0, sizeof *el);
+    el->ns = arena_strn(xs, ns, nslen);
+    el->name = arena_strn(xs, local, llen);
+    el->attrs = at_;
+    for (unsigned i = 0; i < natts; i++) {
+        const char *an, *al, *ap;
+        size_t anl, all;
+        split(atts[2 * i], &an, &anl, &al, &all, &ap);
+        if (all > XS_NAME_MAX) {
+            xs_fail(xs, "policy-violation", "name too long");
+            return;
+        }
+        at_[i].ns = arena_strn(xs, an, anl);
+        at_[i].name = arena_strn(xs, al, all);
+        at_[i].val = arena_strn(xs, atts[2 * i + 1], strlen(atts[2 * i + 1]));
+        if (at_[i].ns == NULL || at_[i].name == NULL || at_[i].val == NULL) {
+            xs_fail(xs, "resource-constraint", NULL);
+            return;
+        }
+    }
+    el->nattrs = natts;
+    if (el->ns == NULL || el->name == NULL) {
+        xs_fail(xs, "resource-constraint", NULL);
+        return;
+    }
+    if (xs->depth == 1) {
+        xs->root = el;
+    } else {
+        xel_t *parent = xs->stack[xs->depth - 1];
+        if (parent->last)
+            parent->last->next = el;
+        else
+            parent->kids = el;
+        parent->last = el;
+    }
+    xs->stack[xs->depth] = el;
+    xs->depth++;
+}
+
+static void on_end(void *ud, const XML_Char *name)
+{
+    xs_t *xs = ud;
+    (void)name;
+    xs->depth--;
+    if (xs->depth == 0) {
+        if (xs->cbs.end)
+            xs->cbs.end(xs->ctx, xs);
+        if (!xs->stopped)
+            xs_stop(xs);
+        return;
+    }
+    if (xs->depth == 1) {
+        uint64_t end = (uint64_t)XML_GetCurrentByteIndex(xs->parser) +
+                       (uint64_t)XML_GetCurrentByteCount(xs->parser);
+        if (over_limit(xs, end)) {
+            xs_fail(xs, "policy-violation", "stanza too big");
+            return;
+        }
+        xs->boundary = end;
+        xel_t *el = xs->root;
+        if (el != NULL && xs->cbs.element)
+            xs->cbs.element(xs->ctx, xs, el);
+        arena_reset(xs);
+    }
+}
+
+static void on_text(void *ud, const XML_Char *s, int len)
+{
+    xs_t *xs = ud;
+    if (xs->depth <= 1) {
+        for (int i = 0; i < len; i++)
+            if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
+                xs_fail(xs, "not-well-formed", "text between stanzas");
+                return;
+            }
+        /* Whitespace keepalive: the next item begins after it. */
+        xs->boundary = (uint64_t)XML_GetCurrentByteIndex(xs->parser) + (uint64_t)len;
+        return;
+    }
+    if (over_limit(xs, (uint64_t)XML_GetCurrentByteIndex(xs->parser))) {
+        xs_fail(xs, "policy-violation", "stanza too big");
+        return;
+    }
+    xel_t *parent = xs->stack[xs->depth - 1];
+    xel_t *t = parent->last;
+    if (t == NULL || t->name != NULL) {
+        t = arena_alloc(xs, sizeof *t);
+        if (t == NULL) {
+            xs_fail(xs, "resource-constraint", NULL);
+            return;
+        }
+        memset(t, 0, sizeof *t);
+        if (parent->last)
+            parent->last->next = t;
+        else
+            parent->kids = t;
+        parent->last = t;
+    }
+    /* Append (expat delivers text in pieces). */
+    char *p = arena_alloc(xs, t->tlen + (size_t)len);
+    if (p == NULL) {
+        xs_fail(xs, "resource-constraint", NULL);
+        return;
+    }
+    if (t->tlen > 0)
+        memcpy(p, t->text, t->tlen);
+    memcpy(p + t->tlen, s, (size_t)len);
+    t->text = p;
+    t->tlen += (size_t)len;
+}
+
+static void on_nsdecl(void *ud, const XML_Char *prefix, const XML_Char *uri)
+{
+    xs_t *xs = ud;
+    xs->nsdecls++;
+    if (xs->depth == 0) {
+        size_t n = uri ? strlen(uri) : 0;
+        char **dst = prefix == NULL ? &xs->default_ns : &xs->stream_prefix;
+        if (prefix != NULL && (uri == NULL || strcmp(uri, XS_NS_STREAM) != 0))
+            return;
+        if (prefix != NULL)
+            n = strlen(prefix);
+        mm_free(*dst);
+        *dst = mm_malloc(n + 1);
+        if (*dst == NULL) {
+            xs_fail(xs, "resource-constraint", NULL);
+            return;
+        }
+        if (n > 0) /* xmlns='' has no URI */
+            memcpy(*dst, prefix != NULL ? prefix : uri, n);
+        (*dst)[n] = 0;
+    }
+}
+
+/* Restricted XML (RFC 6120 §11.1). */
+static void on_doctype(void *ud, const XML_Char *a, const XML_Char *b, const XML_Char *c, int d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    xs_fail(ud, "restricted-xml", "DTDs are not allowed");
+}
+
+static void on_comment(void *ud, const XML_Char *s)
+{
+    (void)s;
+    xs_fail(ud, "restricted-xml", "comments are not allowed");
+}
+
+static void on_pi(void *ud, const XML_Char *t, const XML_Char *d)
+{
+    (void)t, (void)d;
+    xs_fail(ud, "restricted-xml", "processing instructions are not allowed");
+}
+
+static void on_entity(void *ud, const XML_Char *a, int b, const XML_Char *c, int d,
+                      const XML_Char *e, const XML_Char *f, const XML_Char *g, const XML_Char *h)
+{
+    (void)a, (void)b, (void)c, (void)d, (void)e, (void)f, (void)g, (void)h;
+    xs_fail(ud, "restricted-xml", "entity declarations are not allowed");
+}
+
+static void on_skipped(void *ud, const XML_Char *name, int pe)
+{
+    (void)name, (void)pe;
+    xs_fail(ud, "restricted-xml", "entity references are not allowed");
+}
+
+static void on_xmldecl(void *ud, const XML_Char *version, const XML_Char *encoding, int standalone)
+{
+    xs_t *xs = ud;
+    if (version != NULL && strcmp(version, "1.0") != 0)
+        xs_fail(xs, "restricted-xml", "XML version must be 1.0");
+    else if (encoding != NULL && strcasecmp(encoding, "UTF-8") != 0)
+        xs_fail(xs, "unsupported-encoding", "UTF-8 only");
+    else if (standalone == 0)
+        xs_fail(xs, "restricted-xml", "standalone='no' is not allowed");
+}
+
+/* ------------------------------------------------------------- parser */
+
+static int make_parser(xs_t *xs)
+{
+    static const XML_Char sep[2] = {SEP, 0};
+    XML_Parser p = XML_ParserCreate_MM("UTF-8", &mm, sep);
+    if (p == NULL)
+        return -1;
+    XML_SetReturnNSTriplet(p, 1);
+    XML_SetUserData(p, xs);
+    XML_SetElementHandler(p, on_start, on_end);
+    XML_SetCharacterDataHandler(p, on_text);
+    XML_SetStartNamespaceDeclHandler(p, on_nsdecl);
+    XML_SetStartDoctypeDeclHandler(p, on_doctype);
+    XML_SetCommentHandler(p, on_comment);
+    XML_SetProcessingInstructionHandler(p, on_pi);
+    XML_SetEntityDeclHandler(p, on_entity);
+    XML_SetSkippedEntityHandler(p, on_skipped);
+    XML_SetXmlDeclHandler(p, on_xmldecl);
+    /* Salt from the caller (the enclave's RNG): expat never looks for
+     * entropy itself (getrandom or /dev/urandom). */
+    XML_SetHashSalt(p, xs->salt);
+#ifdef XS_HAVE_REPARSE_DEFERRAL
+    XML_SetReparseDeferralEnabled(p, XML_FALSE);
+#endif
+    xs->parser = p;
+    return 0;
+}
+
+static void drop_parser(xs_t *xs)
+{
+    arena_reset(xs);
+    if (xs->parser != NULL)
+        XML_ParserFree(xs->parser);
+    xs->parser = NULL;
+    mm_free(xs->default_ns);
+    mm_free(xs->stream_prefix);
+    xs->default_ns = xs->stream_prefix = NULL;
+}
+
+int xs_init(xs_t *xs, const xs_cbs_t *cbs, void *ctx, unsigned long salt, size_t mem_max,
+            size_t stanza_max)
+{
+    memset(xs, 0, sizeof *xs);
+    xs->cbs = *cbs;
+    xs->ctx = ctx;
+    xs->salt = salt ? salt : 1;
+    xs->mem_max = mem_max;
+    xs->stanza_max = stanza_max;
+    xs_t *saved = cur;
+    cur = xs;
+    int rc = make_parser(xs);
+    cur = saved;
+    return rc;
+}
+
+int xs_restart(xs_t *xs, size_t stanza_max)
+{
+    xs_t *saved = cur;
+    cur = xs;
+    drop_parser(xs);
+    xs->err = xs->err_text = NULL;
+    xs->depth = 0;
+    xs->header_done = xs->stopped = xs->suspended = 0;
+    xs->elements = xs->nsdecls = 0;
+    xs->fed = xs->boundary = 0;
+    xs->stanza_max = stanza_max;
+    int rc = make_parser(xs);
+    cur = saved;
+    return rc;
+}
+
+void xs_free(xs_t *xs)
+{
+    xs_t *saved = cur;
+    cur = xs;
+    drop_parser(xs);
+    cur = saved;
+}
+
+static int after(xs_t *xs, enum XML_Status st)
+{
+    if (xs->err != NULL)
+        return XS_ERROR;
+    if (st == XML_STATUS_SUSPENDED)
+        return XS_SUSPENDED;
+    if (xs->stopped)
+        return XS_STOPPED;
+    if (st == XML_STATUS_ERROR) {
+        enum XML_Error e = XML_GetErrorCode(xs->parser);
+        if (e == XML_ERROR_NO_MEMORY)
+            xs->err = "resource-constraint";
+        else if (e == XML_ERROR_UNKNOWN_ENCODING || e == XML_ERROR_INCORRECT_ENCODING)
+            xs->err = "unsupported-encoding";
+        else if (e == XML_ERROR_UNDEFINED_ENTITY || e == XML_ERROR_ENTITY_DECLARED_IN_PE ||
+                 e == XML_ERROR_RECURSIVE_ENTITY_REF)
+            xs->err = "restricted-xml";
+        else
+            xs->err = "not-well-formed";
+        xs->err_text = XML_ErrorString(e);
+        return XS_ERROR;
+    }
+    /* Everything fed is accounted for, parsed or not. */
+    if (over_limit(xs, xs->fed)) {
+        xs->err = "policy-violation";
+        xs->err_text = xs->header_done ? "stanza too big" : "stream header too big";
+        return XS_ERROR;
+    }
+    return XS_OK;
+}
+
+int xs_feed(xs_t *xs, const char *data, size_t len)
+{
+    if (xs->parser == NULL || xs->stopped || xs->err)
+        return xs->err ? XS_ERROR : XS_STOPPED;
+    if (len > 1u << 30)
+        return XS_ERROR;
+    xs_t *saved = cur;
+    cur = xs;
+    xs->fed += len;
+    xs->suspended = 0;
+    /* isFinal is never set while the connection lives. */
+    enum XML_Status st = XML_Parse(xs->parser, data, (int)len, XML_FALSE);
+    int rc = after(xs, st);
+    cur = saved;
+    return rc;
+}
+
+int xs_resume(xs_t *xs)
+{
+    if (xs->parser == NULL || !xs->suspended)
+        return XS_OK;
+    xs_t *saved = cur;
+    cur = xs;
+    xs->suspended = 0;
+    enum XML_Status st = XML_ResumeParser(xs->parser);
+    int rc = after(xs, st);
+    cur = saved;
+    return rc;
+}
+
+/* ------------------------------------------------------------- trees */
+
+const char *xel_attr(const xel_t *el, const char *name)
+{
+    for (unsigned i = 0; i < el->nattrs; i++)
+        if (el->attrs[i].ns[0] == 0 && strcmp(el->attrs[i].name, name) == 0)
+            return el->attrs[i].val;
+    return NULL;
+}
+
+xel_t *xel_child(const xel_t *el, const char *ns, const char *name)
+{
+    for (xel_t *k = el->kids; k; k = k->next)
+        if (k->name && (!ns || strcmp(k->ns, ns) == 0) && (!name || strcmp(k->name, name) == 0))
+            return k;
+    return NULL;
+}
+
+unsigned xel_nchildren(const xel_t *el)
+{
+    unsigned n = 0;
+    for (xel_t *k = el->kids; k; k = k->next)
+        n += k->name != NULL;
+    return n;
+}
+
+xel_t *xel_first(const xel_t *el)
+{
+    return xel_child(el, NULL, NULL);
+}
+
+size_t xel_text(const xel_t *el, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (xel_t *k = el->kids; k && cap > 0; k = k->next)
+        if (k->name == NULL) {
+            size_t m = k->tlen < cap - 1 - n ? k->tlen : cap - 1 - n;
+            memcpy(buf + n, k->text, m);
+            n += m;
+        }
+    if (cap > 0)
+        buf[n] = 0;
+    return n;
+}
+
+void xb_add(xbuf_t *b, const void *d, size_t n)
+{
+    if (b->failed || n == 0)
+        return;
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap - b->len < n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+void xb_str(xbuf_t *b, const char *s)
+{
+    xb_add(b, s, strlen(s));
+}
+
+void xb_esc(xbuf_t *b, const char *s, size_t n)
+{
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = NULL;
+        switch (s[i]) {
+        case '<': e = "&lt;"; break;
+        case '>': e = "&gt;"; break;
+        case '&': e = "&amp;"; break;
+        case '"': e = "&quot;"; break;
+        case '\'': e = "&apos;"; break;
+        default: continue;
+        }
+        xb_add(b, s + run, i - run);
+        xb_str(b, e);
+        run = i + 1;
+    }
+    xb_add(b, s + run, n - run);
+}
+
+void xb_fmt(xbuf_t *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        b->failed = 1;
+        return;
+    }
+    xb_add(b, tmp, (size_t)n);
+}
+
+void xb_free(xbuf_t *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+static void write_attr(xbuf_t *b, const char *prefix, const char *name, const char *val)
+{
+    xb_str(b, " ");
+    if (prefix) {
+        xb_str(b, prefix);
+        xb_str(b, ":");
+    }
+    xb_str(b, name);
+    xb_str(b, "='");
+    xb_esc(b, val, strlen(val));
+    xb_str(b, "'");
+}
+
+static void write_el(xbuf_t *b, const xel_t *el, const char *parent_ns, const char *from, int top)
+{
+    if (el->name == NULL) {
+        xb_esc(b, el->text, el->tlen);
+        return;
+    }
+    /* An element in the XML namespace keeps its reserved prefix: that
+     * namespace may not be the default one (a recipient's parser would
+     * refuse the stanza and end its stream). */
+    int xmlns_el = strcmp(el->ns, XS_NS_XML) == 0;
+    const char *scope = xmlns_el ? parent_ns : el->ns;
+    xb_str(b, xmlns_el ? "<xml:" : "<");
+    xb_str(b, el->name);
+    if (!xmlns_el && strcmp(el->ns, parent_ns) != 0)
+        write_attr(b, NULL, "xmlns", el->ns);
+    if (top && from)
+        write_attr(b, NULL, "from", from);
+    unsigned k = 0;
+    for (unsigned i = 0; i < el->nattrs; i++) {
+        const xattr_t *a = &el->attrs[i];
+        if (a->ns[0] == 0) {
+            if (top && from && strcmp(a->name, "from") == 0)
+                continue;
+            write_attr(b, NULL, a->name, a->val);
+        } else if (strcmp(a->ns, XS_NS_XML) == 0) {
+            write_attr(b, "xml", a->name, a->val);
+        } else {
+            char pfx[16];
+            snprintf(pfx, sizeof pfx, "a%u", k++);
+            xb_fmt(b, " xmlns:%s='", pfx);
+            xb_esc(b, a->ns, strlen(a->ns));
+            xb_str(b, "'");
+            write_attr(b, pfx, a->name, a->val);
+        }
+    }
+    if (el->kids == NULL) {
+        xb_str(b, "/>");
+        return;
+    }
+    xb_str(b, ">");
+    for (const xel_t *c = el->kids; c; c = c->next)
+        write_el(b, c, scope, NULL, 0);
+    xb_str(b, xmlns_el ? "</xml:" : "</");
+    xb_str(b, el->name);
+    xb_str(b, ">");
+}
+
+void xel_write(xbuf_t *b, const xel_t *el, const char *parent_ns, const char *from)
+{
+    write_el(b, el, parent_ns, from, 1);
+}

@@ -1,0 +1,362 @@
+/*
+ * The XMPP example's stream parser (examples/xmpp/xstream.c) on hostile and
+ * split input, called directly (a libFuzzer-free stand-in for spec §5 E12):
+ * one valid stream in every chunking gives the same trees; each kind of
+ * forbidden or oversized input gives its stream error with the memory
+ * budget held; suspend and resume lose nothing; a 60 KB start tag split in
+ * two is delivered on its last byte (reparse deferral off); and random
+ * mutations of a stream (seed printed, argv[1] sets it) never crash and
+ * never end in anything but OK or a named stream error. Every chunk is
+ * copied into a heap block of exactly its size, so under ASan a read past
+ * what was "received" is caught.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "xstream.h"
+
+static unsigned seed;
+
+struct rec {
+    int headers, ends;
+    unsigned elements;
+    char to[64];
+    xbuf_t out; /* every element serialized, with from= stamped */
+    int suspend_at, stop_at;
+};
+
+static void on_header(void *ctx, xs_t *xs, const xs_header_t *h)
+{
+    struct rec *r = ctx;
+    (void)xs;
+    r->headers++;
+    snprintf(r->to, sizeof r->to, "%s", h->to ? h->to : "");
+}
+
+static void on_element(void *ctx, xs_t *xs, xel_t *el)
+{
+    struct rec *r = ctx;
+    r->elements++;
+    xel_write(&r->out, el, XS_NS_CLIENT, "alice@localhost/r");
+    if (r->suspend_at && r->elements == (unsigned)r->suspend_at)
+        xs_suspend(xs);
+    if (r->stop_at && r->elements == (unsigned)r->stop_at)
+        xs_stop(xs);
+}
+
+static void on_end(void *ctx, xs_t *xs)
+{
+    struct rec *r = ctx;
+    (void)xs;
+    r->ends++;
+}
+
+static const xs_cbs_t cbs = {on_header, on_element, on_end};
+
+/* Feeds `n` bytes in chunks of `chunk` (0: random sizes); returns the last
+ * result. */
+static int feed(xs_t *xs, const char *p, size_t n, size_t chunk)
+{
+    int rc = XS_OK;
+    size_t off = 0;
+    while (off < n && rc == XS_OK) {
+        size_t k = chunk ? chunk : 1 + (size_t)rand_r(&seed) % 97;
+        if (k > n - off)
+            k = n - off;
+        char *b = malloc(k);
+        assert_non_null(b);
+        memcpy(b, p + off, k);
+        rc = xs_feed(xs, b, k);
+        free(b);
+        off += k;
+    }
+    return rc;
+}
+
+#define HDR                                                                                     \
+    "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "                 \
+    "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' xml:lang='en'>"
+
+static const char valid[] =
+    HDR "<message to='bob@localhost' from='evil@x' type='chat' id='a&amp;b'>"
+        "<body>1 &lt; 2 &amp; &quot;q&quot; &#x263A;</body>"
+        "<x:active xmlns:x='http://jabber.org/protocol/chatstates'/></message> \n"
+        "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>"
+        "<presence xml:lang='de'><priority>5</priority><c xmlns='urn:caps' a:n='v' "
+        "xmlns:a='urn:attr'/></presence></stream:stream>";
+
+static const char expect_out[] =
+    "<message from='alice@localhost/r' to='bob@localhost' type='chat' id='a&amp;b'>"
+    "<body>1 &lt; 2 &amp; &quot;q&quot; \xE2\x98\xBA</body>"
+    "<active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+    "<iq from='alice@localhost/r' type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>"
+    "<presence from='alice@localhost/r' xml:lang='de'><priority>5</priority><c xmlns='urn:caps' "
+    "xmlns:a0='urn:attr' a0:n='v'/></presence>";
+
+static void test_valid_any_chunking(void **st)
+{
+    (void)st;
+    size_t chunks[] = {sizeof valid - 1, 1, 2, 7, 64, 0, 0, 0};
+    for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+        struct rec r = {0};
+        xs_t xs;
+        assert_int_equal(xs_init(&xs, &cbs, &r, 12345, XS_MEM_DEFAULT, XS_STANZA_PREAUTH), 0);
+        int rc = feed(&xs, valid, sizeof valid - 1, chunks[i]);
+        assert_int_equal(rc, XS_STOPPED); /* the stream's end stops the parser */
+        assert_int_equal(r.headers, 1);
+        assert_int_equal(r.ends, 1);
+        assert_string_equal(r.to, "localhost");
+        assert_int_equal(r.elements, 3);
+        xb_add(&r.out, "", 1);
+        assert_string_equal(r.out.p, expect_out);
+        xb_free(&r.out);
+        xs_free(&xs);
+    }
+}
+
+/* An element in the XML namespace keeps the xml: prefix: written with a
+ * default namespace declaration it would end the recipient's stream (found
+ * by fuzz_xmpp_stream). */
+static void test_xml_prefix_element(void **st)
+{
+    (void)st;
+    static const char in[] = HDR "<message><xml:lang a='1'><b/></xml:lang></message>";
+    struct rec r = {0};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &r, 1, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, in, sizeof in - 1), XS_OK);
+    xb_add(&r.out, "", 1);
+    assert_string_equal(r.out.p, "<message from='alice@localhost/r'><xml:lang a='1'><b/></xml:lang>"
+                                 "</message>");
+    xs_free(&xs);
+    xb_free(&r.out);
+}
+
+struct bad {
+    const char *name;
+    const char *head, *fill, *tail;
+    size_t repeat;
+    const char *cond;
+    int preauth; /* stanza limit 10 000 (else 60 000) */
+};
+
+static const struct bad bads[] = {
+    {"comment", "<?xml version='1.0'?><!-- x -->" HDR, "", "", 0, "restricted-xml", 1},
+    {"comment in stream", HDR "<message><!-- x --></message>", "", "", 0, "restricted-xml", 1},
+    {"PI", HDR "<?pi x?>", "", "", 0, "restricted-xml", 1},
+    {"doctype", "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]>", "", "", 0,
+     "restricted-xml", 1},
+    {"entity ref", HDR "<message>&foo;</message>", "", "", 0, "restricted-xml", 1},
+    {"encoding", "<?xml version='1.0' encoding='ISO-8859-1'?>", "", "", 0, "unsupported-encoding", 1},
+    {"xml 1.1", "<?xml version='1.1'?>", "", "", 0, "restricted-xml", 1},
+    {"standalone no", "<?xml version='1.0' standalone='no'?>", "", "", 0, "restricted-xml", 1},
+    {"stream ns", "<stream:stream xmlns='jabber:client' xmlns:stream='urn:x'>", "", "", 0,
+     "invalid-namespace", 1},
+    {"default ns", "<stream:stream xmlns='jabber:server' "
+                   "xmlns:stream='http://etherx.jabber.org/streams'>", "", "", 0,
+     "invalid-namespace", 1},
+    {"not a stream", "<html>", "", "", 0, "not-well-formed", 1},
+    {"mismatch", HDR "<message><body>x</message>", "", "", 0, "not-well-formed", 1},
+    {"text at depth 1", HDR "hello", "", "", 0, "not-well-formed", 1},
+    {"NUL", HDR "<a>\0</a>", "", "", 0, "not-well-formed", 1},
+    {"bad UTF-8", HDR "<a>\xff</a>", "", "", 0, "not-well-formed", 1},
+    {"header too big", "<stream:stream a='", "x", "", 5000, "policy-violation", 1},
+    {"stanza 20 KB pre-auth", HDR "<message><body>", "x", "</body></message>", 20000,
+     "policy-violation", 1},
+    {"stanza 300 KB", HDR "<message><body>", "x", "</body></message>", 300000, "policy-violation", 0},
+    {"open tag 1 MiB", HDR "<message a='", "x", "", 1 << 20, "policy-violation", 0},
+    {"deep", HDR, "<a>", "", 100000, "policy-violation", 0},
+    {"attributes", HDR "<a", " b00000='1'", "/>", 10000, "policy-violation", 0},
+    {"elements", HDR "<m>", "<a/>", "</m>", 5000, "policy-violation", 0},
+    {"long name", HDR "<", "a", "/>", 1000, "policy-violation", 0},
+    {"ns decls", HDR "<m", " xmlns:p='urn:x'", "/>", 0, NULL, 0}, /* one: fine */
+};
+
+static void test_hostile(void **st)
+{
+    (void)st;
+    for (size_t i = 0; i < sizeof bads / sizeof *bads; i++) {
+        const struct bad *b = &bads[i];
+        size_t hl = strlen(b->head), fl = strlen(b->fill), tl = strlen(b->tail);
+        /* "NUL" has a NUL inside: its length is explicit. */
+        if (strcmp(b->name, "NUL") == 0)
+            hl = sizeof HDR - 1 + 8;
+        size_t n = hl + fl * b->repeat + tl;
+        char *p = malloc(n);
+        assert_non_null(p);
+        memcpy(p, b->head, hl);
+        for (size_t k = 0; k < b->repeat; k++) {
+            memcpy(p + hl + k * fl, b->fill, fl);
+            if (strcmp(b->name, "attributes") == 0) { /* distinct names */
+                char d[24];
+                snprintf(d, sizeof d, "%05zu", k);
+                memcpy(p + hl + k * fl + 2, d, 5);
+            }
+        }
+        memcpy(p + hl + fl * b->repeat, b->tail, tl);
+        struct rec r = {0};
+        xs_t xs;
+        assert_int_equal(xs_init(&xs, &cbs, &r, 1, XS_MEM_DEFAULT,
+                                 b->preauth ? XS_STANZA_PREAUTH : XS_STANZA_MAX),
+                         0);
+        size_t peak = 0;
+        int rc = XS_OK;
+        for (size_t off = 0; off < n && rc == XS_OK; off += 16384) {
+            size_t k = n - off < 16384 ? n - off : 16384;
+            rc = xs_feed(&xs, p + off, k);
+            if (xs.mem_used > peak)
+                peak = xs.mem_used;
+        }
+        if (b->cond == NULL) {
+            if (rc != XS_OK)
+                fail_msg("%s: unexpected %s", b->name, xs.err);
+        } else {
+            if (rc != XS_ERROR || xs.err == NULL || strcmp(xs.err, b->cond) != 0)
+                fail_msg("%s: rc %d, error %s, expected %s", b->name, rc,
+                         xs.err ? xs.err : "none", b->cond);
+        }
+        /* Memory stays near the limits, whatever was sent. */
+        if (peak > 600000)
+            fail_msg("%s: %zu bytes of parser memory", b->name, peak);
+        xs_free(&xs);
+        xb_free(&r.out);
+        free(p);
+    }
+}
+
+static void test_memory_budget(void **st)
+{
+    (void)st;
+    struct rec r = {0};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &r, 1, 32768, XS_STANZA_MAX), 0);
+    size_t n = 50000;
+    char *p = malloc(sizeof HDR + n + 40);
+    strcpy(p, HDR "<message><body>");
+    size_t h = strlen(p);
+    memset(p + h, 'x', n);
+    strcpy(p + h + n, "</body></message>");
+    int rc = feed(&xs, p, strlen(p), 4096);
+    assert_int_equal(rc, XS_ERROR);
+    assert_string_equal(xs.err, "resource-constraint");
+    assert_true(xs.mem_used <= 32768);
+    xs_free(&xs);
+    xb_free(&r.out);
+    free(p);
+}
+
+static void test_suspend_resume_stop(void **st)
+{
+    (void)st;
+    static const char two[] = HDR "<iq type='get' id='1'><a xmlns='urn:a'/></iq>"
+                                  "<iq type='get' id='2'><b xmlns='urn:b'/></iq>";
+    struct rec r = {.suspend_at = 1};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &r, 1, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, two, sizeof two - 1), XS_SUSPENDED);
+    assert_int_equal(r.elements, 1);
+    assert_int_equal(xs_resume(&xs), XS_OK);
+    assert_int_equal(r.elements, 2);
+    xs_free(&xs);
+    xb_free(&r.out);
+
+    /* Stop (as at <starttls/>): what follows in the same input is never seen. */
+    struct rec r2 = {.stop_at = 1};
+    assert_int_equal(xs_init(&xs, &cbs, &r2, 1, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, two, sizeof two - 1), XS_STOPPED);
+    assert_int_equal(r2.elements, 1);
+    assert_int_equal(xs_feed(&xs, "<iq/>", 5), XS_STOPPED);
+    assert_int_equal(r2.elements, 1);
+    /* A restart is a new stream: a header is needed again. */
+    assert_int_equal(xs_restart(&xs, XS_STANZA_MAX), 0);
+    r2.stop_at = 0;
+    assert_int_equal(xs_feed(&xs, two, sizeof two - 1), XS_OK);
+    assert_int_equal(r2.headers, 2);
+    assert_int_equal(r2.elements, 3);
+    xs_free(&xs);
+    xb_free(&r2.out);
+}
+
+static void test_split_big_start_tag(void **st)
+{
+    (void)st;
+    if (!xs_reparse_deferral_off())
+        skip();
+    size_t n = 60000;
+    char *p = malloc(n + 200);
+    strcpy(p, "<message to='a@localhost' x='");
+    size_t h = strlen(p);
+    memset(p + h, 'y', n);
+    strcpy(p + h + n, "'><body>b</body></message>");
+    struct rec r = {0};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &r, 1, XS_MEM_DEFAULT, 65000), 0);
+    assert_int_equal(xs_feed(&xs, HDR, sizeof HDR - 1), XS_OK);
+    size_t total = strlen(p);
+    assert_int_equal(xs_feed(&xs, p, 30000), XS_OK);
+    assert_int_equal(r.elements, 0);
+    assert_int_equal(xs_feed(&xs, p + 30000, total - 30000), XS_OK);
+    assert_int_equal(r.elements, 1); /* no more input was needed */
+    xs_free(&xs);
+    xb_free(&r.out);
+    free(p);
+}
+
+static const char *const conds[] = {"not-well-formed", "restricted-xml", "unsupported-encoding",
+                                    "invalid-namespace", "policy-violation", "resource-constraint"};
+
+static void test_mutations(void **st)
+{
+    (void)st;
+    size_t n = sizeof valid - 1;
+    char *m = malloc(n);
+    for (int it = 0; it < 20000; it++) {
+        memcpy(m, valid, n);
+        int flips = 1 + rand_r(&seed) % 4;
+        for (int f = 0; f < flips; f++) {
+            size_t at = (size_t)rand_r(&seed) % n;
+            int kind = rand_r(&seed) % 3;
+            m[at] = kind == 0   ? (char)rand_r(&seed)
+                    : kind == 1 ? "<>&'\"/=;: \0\xff"[rand_r(&seed) % 13]
+                                : m[(size_t)rand_r(&seed) % n];
+        }
+        struct rec r = {0};
+        xs_t xs;
+        assert_int_equal(xs_init(&xs, &cbs, &r, (unsigned long)it, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+        size_t cut = (size_t)rand_r(&seed) % n;
+        int rc = feed(&xs, m, cut, 0);
+        if (rc == XS_OK)
+            rc = feed(&xs, m + cut, n - cut, 0);
+        if (rc == XS_ERROR) {
+            int known = 0;
+            for (size_t k = 0; k < sizeof conds / sizeof *conds; k++)
+                known |= xs.err != NULL && strcmp(xs.err, conds[k]) == 0;
+            if (!known)
+                fail_msg("seed %u iteration %d: unknown error %s", seed, it, xs.err);
+        }
+        xs_free(&xs);
+        xb_free(&r.out);
+    }
+    free(m);
+}
+
+int main(int argc, char **argv)
+{
+    seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : (unsigned)time(NULL);
+    printf("test_xmpp_stream: seed %u\n", seed);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_any_chunking), cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_memory_budget),      cmocka_unit_test(test_suspend_resume_stop),
+        cmocka_unit_test(test_split_big_start_tag), cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_xml_prefix_element),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The XMPP example against real clients on loopback. Usage: xmpp.sh CASE PORT
+#   interop      xmpp.xml (partitioned): users made with eactors-xmpp, then
+#                slixmpp (slix_interop.py) and raw hostile input (hostile.py)
+#   interop_one  the same against xmpp-one.xml (everything in one enclave)
+#   plain_only   xmpp-one.xml offering PLAIN alone (after STARTTLS): the
+#                libstrophe client logs in with PLAIN (spec L3)
+#   register     xmpp.xml with XEP-0077 on (register.py): a new account, the
+#                errors, and the account still there after a restart
+#   tool         eactors-xmpp: add, list, passwd, delete, and its errors
+# Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
+set -u
+. "$(dirname "$0")/../common/lib.sh"
+case_name=$1 port=$2
+here=$(cd "$(dirname "$0")" && pwd)
+scratch
+CA=$EX/https/pki/ca.pem
+X=$EX/xmpp
+tool() { EACTORS=$EACTORS "$X/eactors-xmpp" --store "$tmp/store/accounts.sealed" "$@"; }
+mkdir -p "$tmp/store"
+
+# start XML [SED]: a private copy of a deployment on $port with the store in
+# $tmp (and SED applied).
+start() {
+    # A 3 s pre-authentication timeout instead of 30 (hostile.py checks it).
+    sed -e "s|5222|$port|g" -e "s|$X/store|$tmp/store|g" \
+        -e 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="preauth_timeout_s" value="3"/>|' \
+        -e "${2:-s/^//}" "$X/$1" > "$tmp/run.xml"
+    grep -q preauth_timeout_s "$tmp/run.xml" || fail "timeout parameter not set"
+    EACTORS_IMAGE_PATH=$X "$EACTORS" run "$tmp/run.xml" >"$out" 2>"$err" &
+    pid=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+        grep -q "listening" "$out" && grep -q "directory of" "$out" && return 0
+        sleep 0.1
+    done
+    fail "server did not start"; cat "$out" "$err"; exit 1
+}
+stop() {
+    kill -INT "$pid"
+    local rc
+    wait "$pid"; rc=$?
+    pid=
+    [ "$rc" = 130 ] || { fail "run ended with $rc, expected 130"; tail -20 "$err"; }
+    grep -q "died\|killed\|ERROR: AddressSanitizer\|runtime error" "$err" && { fail "crash"; cat "$err"; }
+}
+users() {
+    echo alice-pw | tool adduser alice >/dev/null || fail "adduser alice"
+    echo bob-pw | tool adduser bob >/dev/null || fail "adduser bob"
+    echo carol-pw | tool adduser carol >/dev/null || fail "adduser carol"
+    echo dave-pw | tool adduser dave >/dev/null || fail "adduser dave"
+}
+clients() {
+    timeout -k 5 150 /usr/bin/python3 "$here/slix_interop.py" "$port" "$CA" > "$tmp/slix.log" 2>&1 ||
+        { fail "slixmpp interop"; grep -v "^ok" "$tmp/slix.log" | grep -v "Task\|task:\|stringprep" | head -30; }
+    timeout -k 5 150 /usr/bin/python3 "$here/hostile.py" "$port" "$CA" 3 > "$tmp/hostile.log" 2>&1 ||
+        { fail "hostile input"; grep -v "^ok" "$tmp/hostile.log" | head -30; }
+    if [ -n "${STROPHE:-}" ]; then
+        timeout -k 5 60 "$STROPHE" "$port" "$CA" dave dave-pw wrong > "$tmp/strophe.log" 2>&1 ||
+            { fail "libstrophe client"; grep -v "^ok" "$tmp/strophe.log" | head -20; }
+    else
+        echo "libstrophe client not built (libstrophe-dev missing): skipped"
+    fi
+    grep -h "^ok" "$tmp"/*.log | wc -l | sed 's/^/checks passed: /'
+}
+
+case "$case_name" in
+interop | interop_one)
+    users
+    [ "$case_name" = interop ] && start xmpp.xml || start xmpp-one.xml
+    clients
+    stop
+    grep -q "alice@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
+        fail "no SCRAM-SHA-256 login logged"
+    grep -q "authenticated with PLAIN over TLS" "$out" "$err" || fail "no PLAIN login logged"
+    [ -z "${STROPHE:-}" ] || grep -q "dave@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
+        fail "libstrophe did not log in with SCRAM-SHA-256 over TLS"
+    grep -q "logins accepted, [1-9][0-9]* refused" "$out" || fail "no refused login counted"
+    ;;
+plain_only)
+    users
+    [ -n "${STROPHE:-}" ] || { echo "SKIP: libstrophe client not built"; exit 77; }
+    start xmpp-one.xml 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="plain_only" value="1"/>|'
+    grep -q plain_only "$tmp/run.xml" || fail "plain_only not set"
+    timeout -k 5 60 "$STROPHE" "$port" "$CA" dave dave-pw wrong > "$tmp/strophe.log" 2>&1 ||
+        { fail "libstrophe client"; cat "$tmp/strophe.log"; }
+    stop
+    grep -q "dave@localhost authenticated with PLAIN over TLS" "$out" "$err" ||
+        fail "libstrophe did not log in with PLAIN over TLS"
+    grep -q "SCRAM" "$out" "$err" && fail "a SCRAM login with PLAIN alone offered"
+    ;;
+register)
+    users
+    reg='s|\(<param name="port" value="[0-9]*"/>\)|\1<param name="register" value="1"/>|;'
+    reg+='s|\(<param name="store" value="[^"]*"/>\)|\1<param name="register" value="1"/>|'
+    start xmpp.xml "$reg"
+    [ "$(grep -c 'name="register"' "$tmp/run.xml")" = 2 ] || fail "register not set twice"
+    timeout -k 5 60 /usr/bin/python3 "$here/register.py" "$port" "$CA" new > "$tmp/reg.log" 2>&1 ||
+        { fail "registration"; grep -v "^ok" "$tmp/reg.log"; }
+    stop
+    start xmpp.xml "$reg"
+    timeout -k 5 60 /usr/bin/python3 "$here/register.py" "$port" "$CA" again >> "$tmp/reg.log" 2>&1 ||
+        { fail "registration after a restart"; grep -v "^ok" "$tmp/reg.log"; }
+    stop
+    grep -c "^ok" "$tmp/reg.log" | sed 's/^/checks passed: /'
+    [ "$(tool list)" = "$(printf 'alice\nbob\ncarol\ndave\nerin')" ] || fail "list: '$(tool list)'"
+    ;;
+tool)
+    users
+    [ "$(tool list)" = "$(printf 'alice\nbob\ncarol\ndave')" ] || fail "list: '$(tool list)'"
+    echo x | tool adduser alice 2>"$tmp/e" && fail "duplicate user accepted"
+    grep -q "user alice exists" "$tmp/e" || fail "duplicate: '$(cat "$tmp/e")'"
+    tool deluser nobody 2>"$tmp/e" && fail "deleting an unknown user"
+    grep -q "no such user: nobody" "$tmp/e" || fail "unknown: '$(cat "$tmp/e")'"
+    echo x | tool adduser 'Bad<User' 2>"$tmp/e" && fail "bad name accepted"
+    grep -q "user names here are" "$tmp/e" || fail "bad name: '$(cat "$tmp/e")'"
+    tool adduser erin </dev/null 2>"$tmp/e" && fail "empty password accepted"
+    grep -q "empty password" "$tmp/e" || fail "empty password: '$(cat "$tmp/e")'"
+    tool frobnicate 2>"$tmp/e" && fail "unknown command accepted"
+    grep -q "usage:" "$tmp/e" || fail "usage: '$(cat "$tmp/e")'"
+    echo new-pw | tool passwd bob >/dev/null || fail "passwd"
+    tool deluser alice >/dev/null || fail "deluser"
+    [ "$(tool list)" = "$(printf 'bob\ncarol\ndave')" ] || fail "list after deluser: '$(tool list)'"
+    # The store holds no password and is sealed: neither appears in it.
+    grep -q "new-pw\|bob-pw\|alice-pw" "$tmp/store/accounts.sealed" && fail "a password is in the store"
+    grep -q "bob" "$tmp/store/accounts.sealed" && fail "a user name is in clear in the store"
+    # A modified store is refused with a clear message.
+    printf 'X' | dd of="$tmp/store/accounts.sealed" bs=1 seek=700 conv=notrunc 2>/dev/null
+    tool list 2>"$tmp/e" && fail "modified store accepted"
+    grep -q "cannot unseal the account store" "$tmp/e" || fail "modified: '$(cat "$tmp/e")'"
+    ;;
+*) fail "unknown case $case_name" ;;
+esac
+finish "xmpp_$case_name"
