@@ -20,7 +20,10 @@
 # (1 / requests_per_s) of the row over the floor's at the same count: 1.00
 # on the floor's row, how many times slower eactors is on its own.
 # Knobs: ECHO_CONNS (default "1 64"), ECHO_SECONDS (default 5), ECHO_SIZE
-# (bytes, default 64), ECHO_CPUS (default 0-1). It exits 1 only when a
+# (bytes, default 64), ECHO_CPUS (default 0-1), ECHO_BASE (a build
+# directory of another commit, e.g. the previous one: its tools/eactors and
+# examples/echo run side by side as server eactors-base, measured after
+# eactors-iothread and before the floor). It exits 1 only when a
 # server did not start or a load run failed, after printing everything.
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
@@ -31,7 +34,8 @@ CONNS=${ECHO_CONNS:-1 64}
 SECS=${ECHO_SECONDS:-5}
 SIZE=${ECHO_SIZE:-64}
 CPUS=${ECHO_CPUS:-0-1}
-PORT_EA=17007 PORT_FLOOR=17008 PORT_EAT=17009
+PORT_EA=17007 PORT_FLOOR=17008 PORT_EAT=17009 PORT_BASE=17010
+BASE=${ECHO_BASE:-}
 LOAD=$BUILD/bench/ea_bench_echo_load
 FLOOR=$BUILD/bench/ea_bench_epoll_echo
 HZ=$(getconf CLK_TCK)
@@ -88,6 +92,14 @@ sed "s/7007/$PORT_EAT/g" "$BUILD/examples/echo/echo.xml" >"$OUT/echo-iothread.xm
 EA_SYS_IO_THREAD=1 EACTORS_IMAGE_PATH=$BUILD/examples/echo "$BUILD/tools/eactors" run --quiet \
     "$OUT/echo-iothread.xml" >"$OUT/eactors-iothread.out" 2>"$OUT/eactors-iothread.err" &
 eat=$!
+if [ -n "$BASE" ]; then
+    sed "s/7007/$PORT_BASE/g" "$BASE/examples/echo/echo.xml" >"$OUT/echo-base.xml"
+    EACTORS_IMAGE_PATH=$BASE/examples/echo EACTORS_PLATFORM_DIR=$EACTORS_PLATFORM_DIR-base \
+        "$BASE/tools/eactors" run --quiet "$OUT/echo-base.xml" \
+        >"$OUT/eactors-base.out" 2>"$OUT/eactors-base.err" &
+    eb=$!
+    wait_listening "$OUT/eactors-base.out" $eb || { echo "bench/echo: eactors-base did not start; see $OUT/eactors-base.err" >&2; FAILED=1; }
+fi
 taskset -c "$CPUS" "$FLOOR" $PORT_FLOOR >"$OUT/floor.out" 2>"$OUT/floor.err" &
 fl=$!
 wait_listening "$OUT/eactors.out" $ea || { echo "bench/echo: eactors did not start; see $OUT/eactors.err" >&2; FAILED=1; }
@@ -98,6 +110,7 @@ echo "bench,server,connections,requests_per_s,p50_us,p99_us,cpu_us_per_req,ratio
 for c in $CONNS; do
     read -r e_rps e_p50 e_p99 e_cpu < <(measure eactors $PORT_EA "$c" $ea)
     read -r t_rps t_p50 t_p99 t_cpu < <(measure eactors-iothread $PORT_EAT "$c" $eat)
+    [ -n "$BASE" ] && read -r b_rps b_p50 b_p99 b_cpu < <(measure eactors-base $PORT_BASE "$c" $eb)
     read -r f_rps f_p50 f_p99 f_cpu < <(measure epoll-floor $PORT_FLOOR "$c" $fl)
     # measure runs in a subshell, so a failed run is known here by its NA.
     [ "$e_rps" = NA ] || [ "$t_rps" = NA ] || [ "$f_rps" = NA ] && FAILED=1
@@ -106,10 +119,16 @@ for c in $CONNS; do
     fr=$(awk -v f="$f_rps" 'BEGIN { print (f + 0 > 0) ? "1.00" : "NA" }')
     echo "echo,eactors,$c,$e_rps,$e_p50,$e_p99,$e_cpu,$ratio"
     echo "echo,eactors-iothread,$c,$t_rps,$t_p50,$t_p99,$t_cpu,$tratio"
+    if [ -n "$BASE" ]; then
+        [ "$b_rps" = NA ] && FAILED=1
+        bratio=$(awk -v e="$b_rps" -v f="$f_rps" 'BEGIN { if (e + 0 > 0 && f + 0 > 0) printf "%.2f", f / e; else print "NA" }')
+        echo "echo,eactors-base,$c,$b_rps,$b_p50,$b_p99,$b_cpu,$bratio"
+    fi
     echo "echo,epoll-floor,$c,$f_rps,$f_p50,$f_p99,$f_cpu,$fr"
 done
 
 kill -INT $ea 2>/dev/null; wait $ea
 kill -INT $eat 2>/dev/null; wait $eat
+[ -n "$BASE" ] && { kill -INT $eb 2>/dev/null; wait $eb; }
 kill -TERM $fl 2>/dev/null; wait $fl
 exit $FAILED

@@ -22,7 +22,10 @@
 # listen queue (net.core.somaxconn, 4096 here), the dropped SYNs are resent
 # after 1, 3, 7 s, so the first seconds are a ramp, which this row includes),
 # HTTPS_TIMEOUT (wrk --timeout, default 10s),
-# HTTPS_CPUS (CPUs of wrk, default 0-1, the servers' CPUs).
+# HTTPS_CPUS (CPUs of wrk, default 0-1, the servers' CPUs),
+# HTTPS_BASE (a build directory of another commit, e.g. the previous one:
+# its tools/eactors and examples/https run side by side as server
+# eactors-base, measured after eactors and before nginx for each count).
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,7 +36,8 @@ SECS=${HTTPS_SECONDS:-5}
 BIG_SECS=${HTTPS_BIG_SECONDS:-20}
 TIMEOUT=${HTTPS_TIMEOUT:-10s}
 CPUS=${HTTPS_CPUS:-0-1}
-PORT_EA=18443 PORT_NGINX=18444
+PORT_EA=18443 PORT_NGINX=18444 PORT_BASE=18445
+BASE=${HTTPS_BASE:-}
 SITE=$ROOT/examples/https/site
 PKI=$BUILD/examples/https/pki
 FILE=index.html
@@ -113,6 +117,13 @@ sed -e "s/8443/$PORT_EA/g" "$BUILD/examples/https/https.xml" >"$OUT/https.xml"
 EACTORS_IMAGE_PATH=$BUILD/examples/https "$BUILD/tools/eactors" run --quiet "$OUT/https.xml" \
     >"$OUT/eactors.out" 2>"$OUT/eactors.err" &
 ea=$!
+if [ -n "$BASE" ]; then
+    sed -e "s/8443/$PORT_BASE/g" "$BASE/examples/https/https.xml" >"$OUT/https-base.xml"
+    EACTORS_IMAGE_PATH=$BASE/examples/https EACTORS_PLATFORM_DIR=$EACTORS_PLATFORM_DIR-base \
+        "$BASE/tools/eactors" run --quiet "$OUT/https-base.xml" \
+        >"$OUT/eactors-base.out" 2>"$OUT/eactors-base.err" &
+    eb=$!
+fi
 
 # nginx: two workers on the same two CPUs, same certificate, same file.
 cat >"$OUT/nginx.conf" <<CONF
@@ -140,11 +151,14 @@ nginx -p "$OUT" -c "$OUT/nginx.conf" &
 ng=$!
 
 for _ in $(seq 1 100); do grep -q listening "$OUT/eactors.out" && break; sleep 0.05; done
+[ -n "$BASE" ] && for _ in $(seq 1 100); do grep -q listening "$OUT/eactors-base.out" && break; sleep 0.05; done
 for _ in $(seq 1 100); do curl -sk -o /dev/null "https://127.0.0.1:$PORT_NGINX/$FILE" && break; sleep 0.05; done
 for c in $CONNS; do
     run_wrk eactors $PORT_EA "$c" $ea
+    [ -n "$BASE" ] && run_wrk eactors-base $PORT_BASE "$c" $eb
     run_wrk nginx $PORT_NGINX "$c" $ng
 done
 kill -INT $ea 2>/dev/null; wait $ea
+[ -n "$BASE" ] && { kill -INT $eb 2>/dev/null; wait $eb; }
 kill -QUIT $ng 2>/dev/null; wait $ng 2>/dev/null
 exit 0

@@ -53,6 +53,17 @@ struct fconn {
     int want_recv;
 };
 
+/* Slots that wait for something to be retried at the next step, in FIFO
+ * order, each at most once (`on`), so that a step retries only those and
+ * never scans all SLOTS. An entry is checked against its slot's state when
+ * it is taken: a slot that closed (or was reused) since is skipped or
+ * retried for its new connection's needs, and nothing is lost. */
+struct slotq {
+    uint32_t *v; /* ring of SLOTS slot numbers */
+    uint8_t *on; /* by slot: queued */
+    uint32_t head, n;
+};
+
 struct front {
     ea_sys_client_t sys;
     ea_conn_t *app;
@@ -73,8 +84,48 @@ struct front {
     int32_t linger_timer; /* periodic timer while any lingers, else -1 */
     int accepting;        /* an ACCEPT is in flight on the listener */
     int linger_timer_asked;
+    struct slotq qowed, qpend, qwant; /* slots with owed, pend_len, want_recv */
     char buf[65536];
 };
+
+static bool sq_init(struct slotq *q)
+{
+    q->v = malloc(SLOTS * sizeof *q->v);
+    q->on = calloc(SLOTS, 1);
+    q->head = q->n = 0;
+    return q->v != NULL && q->on != NULL;
+}
+
+static void sq_free(struct slotq *q)
+{
+    free(q->v);
+    free(q->on);
+    q->v = NULL;
+    q->on = NULL;
+    q->n = 0;
+}
+
+static void sq_add(struct slotq *q, uint32_t slot)
+{
+    if (q->on[slot])
+        return;
+    q->on[slot] = 1;
+    q->v[(q->head + q->n++) % SLOTS] = slot;
+}
+
+static uint32_t sq_take(struct slotq *q)
+{
+    uint32_t slot = q->v[q->head];
+    q->head = (q->head + 1) % SLOTS;
+    q->n--;
+    q->on[slot] = 0;
+    return slot;
+}
+
+static uint32_t slot_of(struct front *s, struct fconn *c)
+{
+    return (uint32_t)(c - s->c);
+}
 
 static struct fconn *by_handle(struct front *s, int32_t h)
 {
@@ -108,6 +159,7 @@ static void net_out(struct front *s, struct fconn *c, const char *data, uint32_t
         c->pend = p;
         s->npend += c->pend_len == 0;
         c->pend_len += len;
+        sq_add(&s->qpend, slot_of(s, c));
         s->busy = 1;
     }
 }
@@ -184,6 +236,7 @@ static void conn_close(struct front *s, struct fconn *c)
     if (s->app != NULL && !send_closed(s, slot)) {
         s->owed[slot] = 1;
         s->nowed++;
+        sq_add(&s->qowed, slot);
         s->busy = 1;
     }
     ea_net_close(&s->sys, c->h);
@@ -208,6 +261,7 @@ static bool ask_recv(struct front *s, struct fconn *c)
     if (rc == EA_ERR_NOBUFS || rc == EA_ERR_LIMIT) {
         c->want_recv = 1;
         s->nwant++;
+        sq_add(&s->qwant, slot_of(s, c));
         s->busy = 1;
         return true;
     }
@@ -295,6 +349,7 @@ static void deliver(struct front *s, struct fconn *c, const char *data, uint32_t
         if (!c->want_recv) { /* the retry list */
             c->want_recv = 1;
             s->nwant++;
+            sq_add(&s->qwant, slot_of(s, c));
         }
     }
 }
@@ -482,7 +537,8 @@ static int front_ctor(ea_actor_t *self, void *state)
     s->linger_timer = -1;
     s->c = calloc(SLOTS, sizeof *s->c);
     s->owed = calloc(SLOTS, 1);
-    if (s->c == NULL || s->owed == NULL)
+    if (s->c == NULL || s->owed == NULL || !sq_init(&s->qowed) || !sq_init(&s->qpend) ||
+        !sq_init(&s->qwant))
         return EA_ERR_NOMEM;
     if (s->tls) {
         char err[200];
@@ -515,6 +571,9 @@ static int front_body(ea_actor_t *self, void *state)
         free(s->owed);
         s->owed = NULL;
         s->nowed = 0;
+        sq_free(&s->qowed);
+        sq_free(&s->qpend);
+        sq_free(&s->qwant);
         printf("%s: %llu connections accepted, %llu closed\n", ea_name(self),
                (unsigned long long)s->accepted, (unsigned long long)s->closed);
         fflush(stdout);
@@ -522,16 +581,29 @@ static int front_body(ea_actor_t *self, void *state)
     }
     s->busy = 0;
     arm_accept(s);
-    for (uint32_t i = 0; s->nowed > 0 && i < SLOTS; i++)
-        (void)pay_closed(s, i);
-    for (uint32_t i = 0; s->npend > 0 && i < SLOTS; i++)
-        if (s->c[i].used && s->c[i].pend_len > 0) {
-            retry_pending(s, &s->c[i]);
-            maybe_finish(s, &s->c[i]);
+    /* Each list once round: what is still waiting after its retry is
+     * queued again for the next step. */
+    for (uint32_t k = s->qowed.n; k > 0; k--) {
+        uint32_t i = sq_take(&s->qowed);
+        if (!pay_closed(s, i))
+            sq_add(&s->qowed, i);
+    }
+    for (uint32_t k = s->qpend.n; k > 0; k--) {
+        struct fconn *c = &s->c[sq_take(&s->qpend)];
+        if (c->used && c->pend_len > 0) {
+            retry_pending(s, c);
+            maybe_finish(s, c);
         }
-    for (uint32_t i = 0; s->nwant > 0 && i < SLOTS; i++)
-        if (s->c[i].used && s->c[i].want_recv)
-            retry_want(s, &s->c[i]);
+        if (c->used && c->pend_len > 0)
+            sq_add(&s->qpend, slot_of(s, c));
+    }
+    for (uint32_t k = s->qwant.n; k > 0; k--) {
+        struct fconn *c = &s->c[sq_take(&s->qwant)];
+        if (c->used && c->want_recv)
+            retry_want(s, c);
+        if (c->used && c->want_recv)
+            sq_add(&s->qwant, slot_of(s, c));
+    }
     int budget = 256, rc;
     ea_sys_event_t ev;
     while (budget-- > 0 && (rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY) {

@@ -9,6 +9,11 @@
  * tried when it is asked for, and again on each readiness report, and every
  * try goes on until the kernel says EAGAIN: no data, connection or room the
  * kernel had at an edge is left behind without a later edge to report it.
+ * One exception saves a system call per message: a recv that returned fewer
+ * bytes than asked emptied the socket's queue, and bytes that arrive after
+ * it make a new edge, so until a readiness report for the handle comes
+ * (any report clears the mark, sys.c slot_ready) a new RECV waits for it
+ * instead of asking the kernel to say EAGAIN.
  *
  * Order. Operations that cannot finish at once wait on their handle in two
  * FIFOs, served only from the head: `rq` for accepts, receives and the
@@ -178,12 +183,17 @@ static void check_connect(struct sys *s, struct handle *h)
 static void try_recv(struct sys *s, struct handle *h)
 {
     unsigned ci = (unsigned)h->conn;
-    while (h->rq != NULL) {
+    while (h->rq != NULL && !h->rd_empty) {
         ssize_t n = recv(h->fd, s->scratch, h->rq->max, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            h->rd_empty = true;
             return;
+        }
         if (n < 0 && errno == EINTR)
             continue;
+        /* A short read emptied the queue: bytes that come later make a new
+         * edge, so the next receive need not ask first. */
+        h->rd_empty = n > 0 && (uint32_t)n < h->rq->max;
         struct op *o = op_take(&h->rq, &h->rq_tl);
         if (n < 0)
             eai_sys_complete_errno(s, ci, &o->req, errno);

@@ -220,6 +220,7 @@ struct handle *eai_sys_handle_new(struct sys *s, unsigned ci, int fd, uint8_t ki
     s->free_head = h->next_free;
     h->fd = fd;
     h->kind = kind;
+    h->rd_empty = false;
     h->conn = (int)ci;
     h->rq = h->wq = NULL;
     h->rq_tl = &h->rq;
@@ -555,6 +556,7 @@ static void slot_ready(struct sys *s, uint32_t idx)
     struct handle *h = slot_of(s, idx);
     if (h == NULL)
         return;
+    h->rd_empty = false; /* any report may mean new bytes (net.c) */
     switch (h->kind) {
     case H_LISTEN:
     case H_SOCK:

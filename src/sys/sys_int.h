@@ -56,6 +56,11 @@ struct out {
 struct handle {
     int fd;
     uint8_t kind;
+    /* SOCK: the last recv found the kernel's queue empty (EAGAIN, or fewer
+     * bytes than asked) and no readiness report came since, so a new
+     * receive waits for the next edge without a recv that would say EAGAIN
+     * (net.c). */
+    bool rd_empty;
     uint16_t gen;
     int conn;               /* owning connector index */
     uint32_t next_free;     /* free list link */

@@ -91,6 +91,7 @@ static void test_closed_before_next_connection(void **state)
     f->s.owed = calloc(SLOTS, 1);
     assert_non_null(f->s.c);
     assert_non_null(f->s.owed);
+    assert_true(sq_init(&f->s.qowed) && sq_init(&f->s.qpend) && sq_init(&f->s.qwant));
     f->s.listener = -1;
 
     assert_true(ea_net_listen(&f->s.sys, "127.0.0.1", 8443) > 0);
@@ -135,6 +136,9 @@ static void test_closed_before_next_connection(void **state)
     assert_int_equal(ea_cargo_recv(&f->net.cb, &c), EA_ERR_EMPTY);
     free(f->s.c);
     free(f->s.owed);
+    sq_free(&f->s.qowed);
+    sq_free(&f->s.qpend);
+    sq_free(&f->s.qwant);
     ea_test_pair_fini(&f->net);
     ea_test_pair_fini(&f->app);
     free(f);

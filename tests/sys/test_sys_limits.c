@@ -4,7 +4,9 @@
  * error, and one requester at its limit leaving another its own; a
  * zero-length SEND queued behind others (UBSan: memcpy to NULL); and file
  * refusals outside the grants that do not tell whether a host directory
- * exists. Every test ends by checking that the system actor closed every
+ * exists; and receives after a short read (the system actor then waits for
+ * the next readiness report instead of asking the kernel), which must
+ * still see every later byte and the end of the stream. Every test ends by checking that the system actor closed every
  * descriptor it made.
  */
 #include <setjmp.h>
@@ -233,6 +235,56 @@ static int32_t send_until_refused(struct fx *f, int32_t h, uint32_t chunk, int m
     return 0;
 }
 
+/* Asks for up to `max` bytes on handle h and waits for them. Returns the
+ * status (bytes, 0 at the end of the stream); the bytes in buf. */
+static int32_t recv_on(struct fx *f, int32_t h, uint32_t max, char *buf, size_t cap)
+{
+    return call(f, 0, EA_NET_RECV, h, max, 0, NULL, 0, buf, cap);
+}
+
+static void test_recv_after_short_read(void **state)
+{
+    struct fx *f = *state;
+    int32_t out, in;
+    socket_pair(f, &out, &in);
+    char buf[512];
+    /* A short read; the next RECV comes before any byte: it waits, and
+     * the bytes sent later complete it. */
+    assert_int_equal(call(f, 0, EA_NET_SEND, out, 0, 0, "abc", 3, NULL, 0), 3);
+    assert_int_equal(recv_on(f, in, 100, buf, sizeof buf), 3);
+    assert_string_equal(buf, "abc");
+    ea_sys_msg_t m = {.op = EA_NET_RECV, .req_id = ++f->id, .handle = in, .arg = 100};
+    assert_int_equal(sys_h_send(f->h, 0, m, NULL, 0), EA_OK);
+    ea_sys_msg_t c;
+    assert_false(sys_h_recv(f->h, 0, &c, buf, sizeof buf, 20));
+    assert_int_equal(call(f, 0, EA_NET_SEND, out, 0, 0, "defg", 4, NULL, 0), 4);
+    assert_true(sys_h_recv(f->h, 0, &c, buf, sizeof buf, STEPS));
+    assert_int_equal(c.op, EA_NET_RECV | EA_SYS_DONE);
+    assert_true(c.req_id == m.req_id);
+    assert_int_equal(c.status, 4);
+    assert_string_equal(buf, "defg");
+    /* Bytes that arrive after a short read while no RECV waits: their
+     * readiness report comes first, the RECV after it still gets them. */
+    assert_int_equal(call(f, 0, EA_NET_SEND, out, 0, 0, "hi", 2, NULL, 0), 2);
+    for (int k = 0; k < 50; k++) {
+        (void)sys_h_step(f->h);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(recv_on(f, in, 100, buf, sizeof buf), 2);
+    assert_string_equal(buf, "hi");
+    /* A full read leaves the rest to the next RECV. */
+    assert_int_equal(call(f, 0, EA_NET_SEND, out, 0, 0, "0123456789", 10, NULL, 0), 10);
+    assert_int_equal(recv_on(f, in, 4, buf, sizeof buf), 4);
+    assert_string_equal(buf, "0123");
+    assert_int_equal(recv_on(f, in, 100, buf, sizeof buf), 6);
+    assert_string_equal(buf, "456789");
+    /* After that short read, the end of the stream still completes a RECV. */
+    assert_int_equal(call(f, 0, EA_NET_CLOSE, out, 0, 0, NULL, 0, NULL, 0), 0);
+    assert_int_equal(recv_on(f, in, 100, buf, sizeof buf), 0);
+    assert_int_equal(call(f, 0, EA_NET_CLOSE, in, 0, 0, NULL, 0, NULL, 0), 0);
+}
+
 static void test_queued_limit(void **state)
 {
     struct fx *f = *state;
@@ -431,6 +483,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_default_timer_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handle_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queued_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recv_after_short_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_full_of_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_send_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_existence_oracle, setup, teardown),
