@@ -35,9 +35,13 @@ extern "C" {
 
 #define EA_SYS_MAGIC 0x45415359u /* "EASY" */
 
+/** EA_NET_LISTEN's arg64: share the port with other shared listeners. */
+#define EA_NET_LISTEN_SHARED 0x1u
+
 /** Operations. A completion carries `op | EA_SYS_DONE`. */
 enum ea_sys_op {
-    EA_NET_LISTEN = 1,    /**< arg = port, payload = bind address ("127.0.0.1") */
+    EA_NET_LISTEN = 1,    /**< arg = port, payload = bind address ("127.0.0.1"),
+                               arg64 = 0 or EA_NET_LISTEN_SHARED */
     EA_NET_ACCEPT = 2,    /**< handle = listener; completion: status = new handle */
     EA_NET_CONNECT = 3,   /**< arg = port, payload = address; completion: handle */
     EA_NET_RECV = 4,      /**< handle, arg = max bytes; completion payload = data
@@ -156,6 +160,12 @@ EA_API void ea_sys_client_init(ea_sys_client_t *cl, ea_conn_t *c);
  * requests in flight), EA_ERR_PERM (a handle this client does not own).
  */
 EA_API int64_t ea_net_listen(ea_sys_client_t *cl, const char *addr, uint16_t port);
+/** A listener that shares its port with the other shared listeners on it
+ * (SO_REUSEPORT: the kernel spreads new connections over them), for one
+ * accepting actor per worker. Each requester still needs the port in its
+ * grant; a port held by a listener that did not ask to share stays its own
+ * (EA_SYS_ADDRINUSE). */
+EA_API int64_t ea_net_listen_shared(ea_sys_client_t *cl, const char *addr, uint16_t port);
 EA_API int64_t ea_net_accept(ea_sys_client_t *cl, int32_t listener);
 EA_API int64_t ea_net_connect(ea_sys_client_t *cl, const char *addr, uint16_t port);
 EA_API int64_t ea_net_recv(ea_sys_client_t *cl, int32_t handle, uint32_t max);

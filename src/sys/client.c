@@ -246,6 +246,13 @@ int64_t ea_net_listen(ea_sys_client_t *cl, const char *addr, uint16_t port)
     return request_str(cl, EA_NET_LISTEN, addr, port);
 }
 
+int64_t ea_net_listen_shared(ea_sys_client_t *cl, const char *addr, uint16_t port)
+{
+    if (addr == NULL)
+        return EA_ERR_INVAL;
+    return request(cl, EA_NET_LISTEN, -1, port, EA_NET_LISTEN_SHARED, addr, strlen(addr), 0);
+}
+
 int64_t ea_net_accept(ea_sys_client_t *cl, int32_t listener)
 {
     return request(cl, EA_NET_ACCEPT, listener, 0, 0, NULL, 0, 0);

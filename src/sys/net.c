@@ -262,12 +262,21 @@ void eai_sys_net_ready(struct sys *s, struct handle *h)
 
 static void do_listen(struct sys *s, unsigned ci, const ea_sys_msg_t *req, const uint8_t *p)
 {
+    if ((req->arg64 & ~(uint64_t)EA_NET_LISTEN_SHARED) != 0) {
+        eai_sys_complete(s, ci, req, EA_ERR_INVAL);
+        return;
+    }
     struct sockaddr_in sa;
     int fd = tcp_socket(s, ci, req, p, true, &sa);
     if (fd < 0)
         return;
     int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+    /* Shared: every listener that asked for it on this port (each one
+     * granted the port) gets a share of the connections from the kernel;
+     * a listener that did not ask keeps the port to itself. */
+    bool shared = (req->arg64 & EA_NET_LISTEN_SHARED) != 0;
+    if ((shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
         int e = errno;
         close(fd);

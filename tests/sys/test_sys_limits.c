@@ -363,6 +363,46 @@ static void test_pool_full_of_requests(void **state)
     assert_int_equal(answered, sent);
 }
 
+/* Shared listeners (SO_REUSEPORT): two requesters granted one port both
+ * listen on it when both ask to share; a listener that did not ask keeps
+ * its port (control: the same non-shared request on a shared port, and a
+ * shared one on a port held alone, are refused); unknown flags are
+ * refused. */
+static void test_listen_shared(void **state)
+{
+    struct fx *f = *state;
+    static uint16_t ports[2];
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    ports[0] = (uint16_t)(20000 + rand() % 30000);
+    ports[1] = (uint16_t)(ports[0] + 1);
+    for (unsigned r = 0; r < 2; r++) {
+        eai_dep_grant_t *g = sys_h_grant(f->h, r);
+        g->listen = g->connect = ports;
+        g->nlisten = g->nconnect = 2;
+    }
+    assert_int_equal(sys_h_start(f->h), EA_OK);
+    const uint64_t SH = EA_NET_LISTEN_SHARED;
+    int32_t a = call(f, 0, EA_NET_LISTEN, -1, ports[0], SH, "127.0.0.1", 9, NULL, 0);
+    if (a == EA_SYS_ADDRINUSE)
+        skip();
+    assert_true(a >= 0);
+    int32_t b = call(f, 1, EA_NET_LISTEN, -1, ports[0], SH, "127.0.0.1", 9, NULL, 0);
+    assert_true(b >= 0);
+    assert_int_equal(call(f, 0, EA_NET_LISTEN, -1, ports[0], 0, "127.0.0.1", 9, NULL, 0),
+                     EA_SYS_ADDRINUSE);
+    /* A connection reaches one of the two. */
+    int32_t out = call(f, 0, EA_NET_CONNECT, -1, ports[0], 0, "127.0.0.1", 9, NULL, 0);
+    assert_true(out >= 0);
+    int32_t alone = call(f, 1, EA_NET_LISTEN, -1, ports[1], 0, "127.0.0.1", 9, NULL, 0);
+    if (alone == EA_SYS_ADDRINUSE)
+        skip();
+    assert_true(alone >= 0);
+    assert_int_equal(call(f, 0, EA_NET_LISTEN, -1, ports[1], SH, "127.0.0.1", 9, NULL, 0),
+                     EA_SYS_ADDRINUSE);
+    assert_int_equal(call(f, 0, EA_NET_LISTEN, -1, ports[1], 2, "127.0.0.1", 9, NULL, 0),
+                     EA_ERR_INVAL);
+}
+
 static void test_zero_send_queued(void **state)
 {
     struct fx *f = *state;
@@ -495,6 +535,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recv_after_short_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_full_of_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_send_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_existence_oracle, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
