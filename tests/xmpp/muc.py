@@ -42,6 +42,8 @@ class Client(slixmpp.ClientXMPP):
         self.msgs = asyncio.Queue()  # groupchat from the room
         self.subjects = asyncio.Queue()
         self.errors = asyncio.Queue()
+        self.chats = asyncio.Queue()  # private messages through the room
+        self.add_event_handler("message", lambda m: m["type"] == "chat" and self.chats.put_nowait(m))
         self.add_event_handler("muc::%s::presence" % ROOM, self.pres.put_nowait)
         self.add_event_handler("muc::%s::message" % ROOM, self.msgs.put_nowait)
         self.add_event_handler("muc::%s::groupchat_subject" % ROOM, self.subjects.put_nowait)
@@ -171,6 +173,14 @@ async def main():
                   m["type"] == "groupchat", "M10 groupchat reaches " + who, str(m))
         except asyncio.TimeoutError:
             check(False, "M10 groupchat reaches " + who, "timeout")
+    # A private message to one occupant, from the sender's room JID.
+    alice.send_message(mto=ROOM + "/Carol", mbody="psst", mtype="chat")
+    try:
+        m = await asyncio.wait_for(carol.chats.get(), T)
+        check(m["body"] == "psst" and str(m["from"]) == ROOM + "/Alice", "private message to an occupant",
+              str(m))
+    except asyncio.TimeoutError:
+        check(False, "private message to an occupant", "timeout")
     try:
         info = await alice.plugin["xep_0030"].get_info(jid=ROOM, timeout=T)
         check("http://jabber.org/protocol/muc" in info["disco_info"]["features"],
