@@ -326,6 +326,8 @@ static int jid_parse(const char *s, struct jid *j)
 
 /* ------------------------------------------------------------ binding */
 
+static void muc_gone(struct router *r, struct sess *s);
+
 static void do_bind(struct router *r, unsigned link, const struct xmsg *m)
 {
     char user[256], res[JID_PART_MAX + 1];
@@ -354,6 +356,7 @@ static void do_bind(struct router *r, unsigned link, const struct xmsg *m)
         struct xmsg k = {.h = {R_KICK, old->conn, 0, 0}};
         xmsg_adds(&k, "conflict");
         (void)outq_send(&r->out[old->link], &k);
+        muc_gone(r, old); /* its rooms must not follow the new session */
         unlink_sess(r, old);
     }
     struct sess *s = calloc(1, sizeof *s);

@@ -214,7 +214,18 @@ async def main():
               repr(others))
     except (PresenceError, asyncio.TimeoutError) as e:
         check(False, "the freed nick can be taken", repr(e))
-    for c in (alice, carol, dave):
+    # A second session with dave's full JID replaces his (conflict): the
+    # old one leaves the room, the new one is not in it.
+    dave2 = Client("dave")
+    if await dave2.login():
+        try:
+            await next_presence(alice, "Bob", unavailable=True)
+            check(True, "a replaced session leaves its rooms")
+        except asyncio.TimeoutError:
+            check(False, "a replaced session leaves its rooms", "timeout")
+    else:
+        check(False, "dave's second session logs in")
+    for c in (alice, carol, dave, dave2):
         c.disconnect()
     await asyncio.sleep(0.3)
 
