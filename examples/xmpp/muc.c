@@ -14,10 +14,11 @@
  * other occupants' presence, its own with status 110 (and 201 for a new
  * room), then the subject; groupchat is reflected to every occupant, the
  * sender included; a taken nick gets `conflict`; leaving (or the session
- * ending) sends unavailable to everyone (110 to the leaver). Disco#info on
- * the service or a room answers the MUC feature; disco#items on the
- * service lists the rooms. Not here: nick change, history, moderation,
- * configuration (an owner form submit gets an empty result).
+ * ending) sends unavailable to everyone (110 to the leaver); a nick change
+ * is unavailable with 303, then the new presence. Disco#info on the
+ * service or a room answers the MUC feature; disco#items on the service
+ * lists the rooms. Not here: history, moderation, configuration (an
+ * owner form submit gets an empty result).
  *
  * Parameters: domain (conference.localhost). Channel: "muc" to the router.
  */
@@ -195,9 +196,10 @@ static void room_destroy(struct muc *mu, struct room *rm)
 }
 
 /* The presence of occupant `o` for `to`; `status` codes (0-terminated),
- * `unavail` for type='unavailable'. */
+ * `unavail` for type='unavailable', `newnick` in the item for a nick
+ * change (303). */
 static void occ_presence(struct muc *mu, const struct room *rm, const struct occ *o, const char *to,
-                         int unavail, const int *status)
+                         int unavail, const int *status, const char *newnick)
 {
     xbuf_t b = {0};
     xb_str(&b, "<presence");
@@ -208,8 +210,11 @@ static void occ_presence(struct muc *mu, const struct room *rm, const struct occ
     xb_str(&b, ">");
     if (!unavail && o->extra)
         xb_str(&b, o->extra);
-    xb_fmt(&b, "<x xmlns='" NS_MUC_USER "'><item affiliation='%s' role='%s'/>",
-           o->owner ? "owner" : "none", unavail ? "none" : o->owner ? "moderator" : "participant");
+    xb_fmt(&b, "<x xmlns='" NS_MUC_USER "'><item affiliation='%s' role='%s'",
+           o->owner ? "owner" : "none",
+           unavail && !newnick ? "none" : o->owner ? "moderator" : "participant");
+    attr(&b, "nick", newnick);
+    xb_str(&b, "/>");
     for (; status && *status; status++)
         xb_fmt(&b, "<status code='%d'/>", *status);
     xb_str(&b, "</x></presence>");
@@ -222,7 +227,7 @@ static void leave(struct muc *mu, struct room *rm, struct occ *o)
 {
     static const int self[] = {110, 0};
     for (struct occ *x = rm->occ; x; x = x->next)
-        occ_presence(mu, rm, o, x->jid, 1, x == o ? self : NULL);
+        occ_presence(mu, rm, o, x->jid, 1, x == o ? self : NULL, NULL);
     for (struct occ **p = &rm->occ; *p; p = &(*p)->next)
         if (*p == o) {
             *p = o->next;
@@ -264,6 +269,31 @@ static char *presence_extra(const xel_t *el)
     return b.p;
 }
 
+/* Nick change (XEP-0045 §7.6): unavailable with 303 and the new nick for
+ * the old one, then the new presence; 110 to the occupant itself. */
+static void change_nick(struct muc *mu, const xel_t *el, struct room *rm, struct occ *o,
+                        const char *nick)
+{
+    static const int st_303_self[] = {303, 110, 0}, st_303[] = {303, 0}, st_self[] = {110, 0};
+    if (occ_by_nick(rm, nick) != NULL) {
+        error_reply(mu, el, "cancel", "conflict");
+        return;
+    }
+    char *n = strdup(nick);
+    if (n == NULL) {
+        error_reply(mu, el, "wait", "resource-constraint");
+        return;
+    }
+    for (struct occ *x = rm->occ; x; x = x->next)
+        occ_presence(mu, rm, o, x->jid, 1, x == o ? st_303_self : st_303, nick);
+    free(o->nick);
+    o->nick = n;
+    free(o->extra);
+    o->extra = presence_extra(el);
+    for (struct occ *x = rm->occ; x; x = x->next)
+        occ_presence(mu, rm, o, x->jid, 0, x == o ? st_self : NULL, NULL);
+}
+
 static void join(struct muc *mu, const xel_t *el, const char *roomname, const char *nick)
 {
     struct room *rm = room_find(mu, roomname);
@@ -271,15 +301,15 @@ static void join(struct muc *mu, const xel_t *el, const char *roomname, const ch
     if (rm != NULL) {
         struct occ *o = occ_by_jid(rm, mu->from);
         if (o != NULL) {
-            if (strcmp(o->nick, nick) != 0) { /* nick change: not supported */
-                error_reply(mu, el, "cancel", "feature-not-implemented");
+            if (strcmp(o->nick, nick) != 0) {
+                change_nick(mu, el, rm, o, nick);
                 return;
             }
             /* A presence update: to everyone. */
             free(o->extra);
             o->extra = presence_extra(el);
             for (struct occ *x = rm->occ; x; x = x->next)
-                occ_presence(mu, rm, o, x->jid, 0, NULL);
+                occ_presence(mu, rm, o, x->jid, 0, NULL, NULL);
             return;
         }
         if (occ_by_nick(rm, nick) != NULL) {
@@ -323,8 +353,8 @@ static void join(struct muc *mu, const xel_t *el, const char *roomname, const ch
     o->extra = presence_extra(el);
     /* 1. the others' presence to the joiner, and the joiner's to them */
     for (struct occ *x = rm->occ; x; x = x->next) {
-        occ_presence(mu, rm, x, o->jid, 0, NULL);
-        occ_presence(mu, rm, o, x->jid, 0, NULL);
+        occ_presence(mu, rm, x, o->jid, 0, NULL, NULL);
+        occ_presence(mu, rm, o, x->jid, 0, NULL, NULL);
     }
     /* append: occupants in join order */
     struct occ **p = &rm->occ;
@@ -335,7 +365,7 @@ static void join(struct muc *mu, const xel_t *el, const char *roomname, const ch
     mu->joins++;
     /* 2. its own presence, 110 (+201) */
     static const int st_new[] = {110, 201, 0}, st_self[] = {110, 0};
-    occ_presence(mu, rm, o, o->jid, 0, created ? st_new : st_self);
+    occ_presence(mu, rm, o, o->jid, 0, created ? st_new : st_self, NULL);
     /* 3. no history kept; 4. always the subject */
     xbuf_t b = {0};
     xb_str(&b, "<message type='groupchat'");

@@ -41,6 +41,8 @@ class Client(slixmpp.ClientXMPP):
         self.pres = asyncio.Queue()  # presence from the room's occupants
         self.msgs = asyncio.Queue()  # groupchat from the room
         self.subjects = asyncio.Queue()
+        self.perr = asyncio.Queue()  # presence errors from the room
+        self.add_event_handler("muc::%s::presence-error" % ROOM, self.perr.put_nowait)
         self.errors = asyncio.Queue()
         self.chats = asyncio.Queue()  # private messages through the room
         self.add_event_handler("message", lambda m: m["type"] == "chat" and self.chats.put_nowait(m))
@@ -69,6 +71,13 @@ async def next_presence(c, nick, unavailable=False):
         p = await asyncio.wait_for(c.pres.get(), T)
         if p["from"].resource == nick and (p["type"] == "unavailable") == unavailable:
             return p
+
+
+def item_nick(p):
+    """The nick= of the muc#user item (a nick change's new nick)."""
+    ns = "{http://jabber.org/protocol/muc#user}"
+    it = p.xml.find(ns + "x/" + ns + "item")
+    return it.get("nick") if it is not None else None
 
 
 def codes(p):
@@ -214,12 +223,30 @@ async def main():
               repr(others))
     except (PresenceError, asyncio.TimeoutError) as e:
         check(False, "the freed nick can be taken", repr(e))
+    # Nick change (303): dave, now Bob, becomes Dave; alice sees it; alice
+    # asking for Dave then gets conflict.
+    dave.send_presence(pto=ROOM + "/Dave")
+    try:
+        p = await next_presence(dave, "Bob", unavailable=True)
+        check(codes(p) == {303, 110} and item_nick(p) == "Dave",
+              "nick change: the old nick's unavailable with 303, 110 and the new nick", str(p))
+        p = await next_presence(dave, "Dave")
+        check(110 in codes(p), "nick change: the new nick's presence with 110")
+        p = await next_presence(alice, "Bob", unavailable=True)
+        check(codes(p) == {303} and item_nick(p) == "Dave", "nick change seen by alice", str(p))
+        await next_presence(alice, "Dave")
+        alice.send_presence(pto=ROOM + "/Dave")
+        e = await asyncio.wait_for(alice.perr.get(), T)
+        check(e["error"]["condition"] == "conflict", "nick change to a taken nick: conflict",
+              e["error"]["condition"])
+    except asyncio.TimeoutError:
+        check(False, "nick change", "timeout")
     # A second session with dave's full JID replaces his (conflict): the
     # old one leaves the room, the new one is not in it.
     dave2 = Client("dave")
     if await dave2.login():
         try:
-            await next_presence(alice, "Bob", unavailable=True)
+            await next_presence(alice, "Dave", unavailable=True)
             check(True, "a replaced session leaves its rooms")
         except asyncio.TimeoutError:
             check(False, "a replaced session leaves its rooms", "timeout")
