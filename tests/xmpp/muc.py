@@ -197,6 +197,31 @@ async def main():
     except (IqError, IqTimeout) as e:
         check(False, "disco#info on the room", repr(e))
 
+    # Errors: every get/set gets one reply.
+    async def iq_error(to, ns, name):
+        try:
+            await alice.make_iq_get(queryxmlns=ns, ito=to).send(timeout=T)
+            check(False, name, "result")
+        except IqError as e:
+            return e.iq["error"]["condition"]
+        except IqTimeout:
+            check(False, name, "timeout")
+    c = await iq_error("nowhere@" + SERVICE, "http://jabber.org/protocol/disco#info", "x")
+    check(c == "item-not-found", "disco#info on a missing room: item-not-found", repr(c))
+    c = await iq_error(ROOM + "/Bob", "http://jabber.org/protocol/disco#info", "x")
+    check(c == "service-unavailable", "an iq to an occupant: service-unavailable", repr(c))
+    c = await iq_error(SERVICE, "urn:example:nothing", "x")
+    check(c == "service-unavailable", "an unknown iq to the service: service-unavailable", repr(c))
+    while not dave.perr.empty():  # the earlier conflict
+        dave.perr.get_nowait()
+    dave.send_presence(pto=ROOM)
+    try:
+        e = await asyncio.wait_for(dave.perr.get(), T)
+        check(e["error"]["condition"] == "jid-malformed", "a join without a nick: jid-malformed",
+              e["error"]["condition"])
+    except asyncio.TimeoutError:
+        check(False, "a join without a nick: jid-malformed", "timeout")
+
     # Carol leaves: unavailable to all, 110 to her.
     # (the plugin's leave_muc forgets the room at once: her 110 would be dropped)
     carol.send_presence(pto=ROOM + "/Carol", ptype="unavailable")
