@@ -78,6 +78,8 @@ interop | interop_one)
     [ -z "${STROPHE:-}" ] || grep -q "dave@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "libstrophe did not log in with SCRAM-SHA-256 over TLS"
     grep -q "logins accepted, [1-9][0-9]* refused" "$out" || fail "no refused login counted"
+    grep -q "muc: [1-9][0-9]* joins, [1-9][0-9]* groupchat messages delivered" "$out" ||
+        fail "the muc actor counted no joins or groupchat"
     ;;
 plain_only)
     users
