@@ -22,6 +22,11 @@
  *   c2s -> router    R_CLOSED       (the connection ended)
  *   router -> c2s    R_DELIVER      XML bytes for the connection
  *   router -> c2s    R_KICK         stream error condition
+ *   router -> muc    M_STANZA       sender's full JID, serialized stanza (a
+ *                                   stanza to the conference domain)
+ *   router -> muc    M_GONE         full JID (the session ended or went
+ *                                   unavailable: it leaves its rooms)
+ *   muc -> router    M_DELIVER      full JID of a local session, XML bytes
  * `conn` names a connection of the sending c2s actor (slot | generation <<
  * 16), so a late message for a closed connection never reaches its
  * successor in the same slot.
@@ -48,6 +53,9 @@ enum {
     R_DELIVER,
     R_KICK,
     R_USERS = 32,
+    M_STANZA = 48,
+    M_GONE,
+    M_DELIVER,
 };
 
 struct xhdr {

@@ -19,10 +19,16 @@
  *
  * Rosters and subscriptions between local users (RFC 6121 §2-§4) live here
  * too, in memory. Not here yet (see README.md): persistence, blocking (an
- * empty blocklist is returned), MUC.
+ * empty blocklist is returned).
  *
- * Parameters: domain (localhost). Channels: one to each c2s actor, and
- * "dir" from the accounts actor.
+ * MUC (muc.c) is another actor: stanzas to its domain go to it on channel
+ * "muc" (with the sender's full JID), and what it sends back is delivered
+ * to the sessions named; a session that ends or goes unavailable after
+ * talking to it is reported (M_GONE), so that it leaves its rooms.
+ *
+ * Parameters: domain (localhost), muc_domain (conference.DOMAIN, used if
+ * there is a "muc" channel). Channels: one to each c2s actor, "dir" from
+ * the accounts actor, and optionally "muc" to the muc actor.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +95,7 @@ struct sess {
     int prio;
     int carbons;
     int interested; /* asked for the roster: gets pushes */
+    int muc;        /* sent something to the MUC service */
     char *last;     /* its last available presence (for probes) */
     char *directed[DIRECTED_MAX]; /* targets of directed available presence */
     unsigned ndirected;
@@ -104,6 +111,9 @@ struct router {
     struct sess *by_user[BUCKETS], *by_conn[BUCKETS];
     ea_conn_t *dir; /* from accounts: who exists */
     int dir_done;
+    ea_conn_t *muc; /* to the MUC actor, or NULL */
+    struct outq muc_out;
+    char muc_domain[JID_PART_MAX + 1];
     struct user *users[BUCKETS];
     size_t offline_bytes;
     uint64_t nsess, routed, errors, stored;
@@ -316,6 +326,8 @@ static int jid_parse(const char *s, struct jid *j)
 
 /* ------------------------------------------------------------ binding */
 
+static void muc_gone(struct router *r, struct sess *s);
+
 static void do_bind(struct router *r, unsigned link, const struct xmsg *m)
 {
     char user[256], res[JID_PART_MAX + 1];
@@ -344,6 +356,7 @@ static void do_bind(struct router *r, unsigned link, const struct xmsg *m)
         struct xmsg k = {.h = {R_KICK, old->conn, 0, 0}};
         xmsg_adds(&k, "conflict");
         (void)outq_send(&r->out[old->link], &k);
+        muc_gone(r, old); /* its rooms must not follow the new session */
         unlink_sess(r, old);
     }
     struct sess *s = calloc(1, sizeof *s);
@@ -413,6 +426,30 @@ static void to_directed(struct router *r, struct sess *s)
     s->ndirected = 0;
 }
 
+/* Session s leaves every room (it ended or went unavailable). */
+static void muc_gone(struct router *r, struct sess *s)
+{
+    if (r->muc == NULL || !s->muc)
+        return;
+    struct xmsg m = {.h = {M_GONE, 0, 0, 0}};
+    xmsg_adds(&m, s->jid);
+    (void)outq_send(&r->muc_out, &m);
+    s->muc = 0;
+}
+
+/* Something from the MUC actor for a local session. */
+static void muc_deliver(struct router *r, const struct xmsg *m)
+{
+    char to[3 * (JID_PART_MAX + 1)];
+    struct jid j;
+    if (m->n < 2 || xmsg_str(m, 0, to, sizeof to) < 0 || jid_parse(to, &j) < 0 ||
+        strcmp(j.domain, r->domain) != 0 || j.res[0] == 0)
+        return;
+    struct sess *s = find_full(r, j.local, j.res);
+    if (s != NULL)
+        deliver(r, s, m->f[1], m->fl[1]);
+}
+
 static void closed(struct router *r, unsigned link, uint32_t conn)
 {
     struct sess *s = find_conn(r, link, conn);
@@ -431,6 +468,7 @@ static void closed(struct router *r, unsigned link, uint32_t conn)
         xb_free(&b);
     }
     to_directed(r, s);
+    muc_gone(r, s);
     unlink_sess(r, s);
 }
 
@@ -932,6 +970,7 @@ static void route_presence(struct router *r, struct sess *from, struct st *t, co
             to_available(r, from->user, t->xml, t->xlen);
             to_contacts(r, from, t->xml, t->xlen);
             to_directed(r, from);
+            muc_gone(r, from);
             from->available = 0;
         }
         return; /* other types without a to: nothing to do */
@@ -1010,7 +1049,16 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
     } else if (strcmp(ns, NS_DISCO_ITEMS) == 0 && strcmp(t->pname, "query") == 0 && get) {
         if (t->node[0] != 0)
             error_reply(r, from, "iq", t->id, t->to, "cancel", "item-not-found");
-        else
+        else if (to_domain && r->muc != NULL) {
+            xbuf_t b = {0};
+            xb_str(&b, "<query xmlns='" NS_DISCO_ITEMS "'><item");
+            attr(&b, "jid", r->muc_domain);
+            xb_str(&b, " name='Chatrooms'/></query>");
+            xb_add(&b, "", 1);
+            if (!b.failed)
+                iq_result(r, from, t->id, t->to, b.p);
+            xb_free(&b);
+        } else
             iq_result(r, from, t->id, t->to, "<query xmlns='" NS_DISCO_ITEMS "'/>");
     } else if (strcmp(ns, NS_SESSION) == 0 && strcmp(t->pname, "session") == 0 && set) {
         iq_result(r, from, t->id, t->to, NULL);
@@ -1093,6 +1141,16 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
             error_reply(r, from, t.kind, t.id, t.to, "modify", "jid-malformed");
         return;
     }
+    if (has_to && r->muc != NULL && strcmp(j.domain, r->muc_domain) == 0) {
+        struct xmsg f = {.h = {M_STANZA, 0, 0, 0}};
+        xmsg_adds(&f, from->jid);
+        xmsg_add(&f, t.xml, t.xlen);
+        if (outq_send(&r->muc_out, &f) == 0)
+            from->muc = 1;
+        else if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
+            error_reply(r, from, t.kind, t.id, t.to, "wait", "resource-constraint");
+        return;
+    }
     if (strcmp(t.kind, "message") == 0) {
         if (!has_to) { /* to the sender's own bare JID (RFC 6120 §10.3.1) */
             memset(&j, 0, sizeof j);
@@ -1116,11 +1174,20 @@ static int router_ctor(ea_actor_t *self, void *state)
             r->dir = ea_conn_at(self, i);
             continue;
         }
+        if (strcmp(ea_conn_name(ea_conn_at(self, i)), "muc") == 0) {
+            r->muc = r->muc_out.c = ea_conn_at(self, i);
+            continue;
+        }
         if (r->nlinks == MAX_LINKS)
             return EA_ERR_LIMIT;
         r->links[r->nlinks] = ea_conn_at(self, i);
         r->out[r->nlinks++].c = ea_conn_at(self, i);
     }
+    const char *md = ea_param(self, "muc_domain");
+    if (md != NULL)
+        snprintf(r->muc_domain, sizeof r->muc_domain, "%s", md);
+    else
+        snprintf(r->muc_domain, sizeof r->muc_domain, "conference.%s", r->domain);
     return r->nlinks > 0 ? EA_OK : EA_ERR_NOTFOUND;
 }
 
@@ -1133,6 +1200,7 @@ static int router_body(ea_actor_t *self, void *state)
                 unlink_sess(r, r->by_user[b]);
         for (unsigned i = 0; i < r->nlinks; i++)
             outq_clear(&r->out[i]);
+        outq_clear(&r->muc_out);
         for (unsigned b = 0; b < BUCKETS; b++)
             while (r->users[b] != NULL) {
                 struct user *u = r->users[b];
@@ -1158,6 +1226,18 @@ static int router_body(ea_actor_t *self, void *state)
     int busy = 0;
     for (unsigned i = 0; i < r->nlinks; i++)
         busy |= outq_flush(&r->out[i]);
+    busy |= outq_flush(&r->muc_out);
+    for (int n = 0; r->muc != NULL && n < 256; n++) {
+        ea_cargo_t cg;
+        struct xmsg m;
+        if (ea_cargo_recv(r->muc, &cg) != EA_OK)
+            break;
+        if (xmsg_parse(&m, cg.data, cg.len) == 0 && m.h.op == M_DELIVER)
+            muc_deliver(r, &m);
+        ea_cargo_release(&cg);
+        if (n == 255)
+            busy = 1;
+    }
     for (int n = 0; r->dir != NULL && n < 64; n++) {
         ea_cargo_t cg;
         struct xmsg m;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The XMPP example against real clients on loopback. Usage: xmpp.sh CASE PORT
 #   interop      xmpp.xml (partitioned): users made with eactors-xmpp, then
-#                slixmpp (slix_interop.py) and raw hostile input (hostile.py)
+#                slixmpp (slix_interop.py, muc.py) and raw hostile input (hostile.py)
 #   interop_one  the same against xmpp-one.xml (everything in one enclave)
 #   plain_only   xmpp-one.xml offering PLAIN alone (after STARTTLS): the
 #                libstrophe client logs in with PLAIN (spec L3)
@@ -53,6 +53,8 @@ users() {
 clients() {
     timeout -k 5 150 /usr/bin/python3 "$here/slix_interop.py" "$port" "$CA" > "$tmp/slix.log" 2>&1 ||
         { fail "slixmpp interop"; grep -v "^ok" "$tmp/slix.log" | grep -v "Task\|task:\|stringprep" | head -30; }
+    timeout -k 5 120 /usr/bin/python3 "$here/muc.py" "$port" "$CA" > "$tmp/muc.log" 2>&1 ||
+        { fail "slixmpp MUC"; grep -v "^ok" "$tmp/muc.log" | grep -v "Task\|task:\|stringprep" | head -30; }
     timeout -k 5 150 /usr/bin/python3 "$here/hostile.py" "$port" "$CA" 3 > "$tmp/hostile.log" 2>&1 ||
         { fail "hostile input"; grep -v "^ok" "$tmp/hostile.log" | head -30; }
     if [ -n "${STROPHE:-}" ]; then
@@ -76,6 +78,8 @@ interop | interop_one)
     [ -z "${STROPHE:-}" ] || grep -q "dave@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "libstrophe did not log in with SCRAM-SHA-256 over TLS"
     grep -q "logins accepted, [1-9][0-9]* refused" "$out" || fail "no refused login counted"
+    grep -q "muc: [1-9][0-9]* joins, [1-9][0-9]* groupchat messages delivered" "$out" ||
+        fail "the muc actor counted no joins or groupchat"
     ;;
 plain_only)
     users
