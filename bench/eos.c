@@ -185,8 +185,8 @@ static void bench_open(struct bench *b)
         }
         return;
     }
-    ea_eos_config_t c = {.kind = EA_EOS_TRUSTED, .size = region_for(b->keys, b->vlen),
-                         .keys = (uint32_t)b->keys};
+    ea_eos_config_t c = {
+        .kind = EA_EOS_TRUSTED, .size = region_for(b->keys, b->vlen), .keys = (uint32_t)b->keys};
     b->region_size = c.size;
     if (b->kind == S_UNTRUSTED) {
         c.kind = EA_EOS_UNTRUSTED;
@@ -462,8 +462,9 @@ static void aes_row(size_t vlen, uint64_t ops)
     }
     uint64_t t1 = now_ns();
     qsort(s, ops, sizeof *s, cmp_u64);
-    printf("eos,aesgcm,open,%zu,0,1,%.0f,%llu,%llu\n", vlen, (double)ops / ((double)(t1 - t0) / 1e9),
-           (unsigned long long)s[ops / 2], (unsigned long long)s[ops * 99 / 100]);
+    printf("eos,aesgcm,open,%zu,0,1,%.0f,%llu,%llu\n", vlen,
+           (double)ops / ((double)(t1 - t0) / 1e9), (unsigned long long)s[ops / 2],
+           (unsigned long long)s[ops * 99 / 100]);
     eai_aead_fini(&a);
     free(pt);
     free(ct);
@@ -536,8 +537,9 @@ int main(int argc, char **argv)
     for (int v = 0; v < nvalues; v++)
         for (int k = 0; k < nkeys; k++) {
             if (values[v] > 1024 && keys[k] > max_big) {
-                fprintf(stderr, "ea_bench_eos: %llu B values: %llu keys skipped "
-                                "(--max-keys-4k %llu)\n",
+                fprintf(stderr,
+                        "ea_bench_eos: %llu B values: %llu keys skipped "
+                        "(--max-keys-4k %llu)\n",
                         (unsigned long long)values[v], (unsigned long long)keys[k],
                         (unsigned long long)max_big);
                 continue;
@@ -545,8 +547,8 @@ int main(int argc, char **argv)
             for (int s = 0; s < S_COUNT; s++) {
                 if (strstr(stores, store_names[s]) == NULL)
                     continue;
-                struct bench b = {.kind = (enum store)s, .vlen = values[v], .keys = keys[k],
-                                  .dir = dir};
+                struct bench b = {
+                    .kind = (enum store)s, .vlen = values[v], .keys = keys[k], .dir = dir};
                 uint64_t t0 = now_ns();
                 bench_open(&b);
                 load(&b);
@@ -558,9 +560,8 @@ int main(int argc, char **argv)
                 }
                 bench_close(&b);
                 fprintf(stderr, "ea_bench_eos: %s %llu B x %llu keys: load %.2f s, total %.2f s\n",
-                        store_names[s], (unsigned long long)values[v],
-                        (unsigned long long)keys[k], (double)(t1 - t0) / 1e9,
-                        (double)(now_ns() - t0) / 1e9);
+                        store_names[s], (unsigned long long)values[v], (unsigned long long)keys[k],
+                        (double)(t1 - t0) / 1e9, (double)(now_ns() - t0) / 1e9);
             }
         }
     eai_trust_bind(NULL);

@@ -178,7 +178,6 @@ int main(int argc, char **argv)
         pthread_join(t[i], NULL);
     double secs = (double)(t_end - t_start) / 1e9;
     double rps = (double)rounds / secs;
-    printf("smc,plain,%d,%u,%.1f,%.2f\n", nparties, words, rps,
-           rps * nparties * words * 8.0 / 1e6);
+    printf("smc,plain,%d,%u,%.1f,%.2f\n", nparties, words, rps, rps * nparties * words * 8.0 / 1e6);
     return 0;
 }

@@ -10,36 +10,37 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: eactors run [--quiet] [--backend proc|none] [--platform auto|system|development]\n"
-            "                   [--platform-socket PATH] [--platform-dir DIR] DEPLOYMENT.xml\n"
-            "       eactors check DEPLOYMENT.xml\n"
-            "       eactors keygen --out KEY.pem\n"
-            "       eactors sign --key KEY.pem [--prodid N] [--svn N] [--debug] [--system-only] "
-            "IMAGE.so\n"
-            "       eactors measure [--debug] IMAGE.so\n"
-            "       eactors inspect IMAGE.so\n"
-            "       eactors platform run [--socket PATH] [--dir DIR] [--user U] [--enclave-user U|-]\n"
-            "       eactors platform install [--unit-dir DIR]\n"
-            "       eactors --version\n"
-            "\n"
-            "run     start every enclave, worker and actor of the deployment; ends when all\n"
-            "        actors are done (exit 0), on SIGINT/SIGTERM (130/143), or when an actor\n"
-            "        fails or an enclave dies (exit 1). Prints a per-actor summary on stderr.\n"
-            "check   validate the deployment (and the actor types of its images) only.\n"
-            "--backend  override every enclave's backend ('none' is insecure: debugging).\n"
-            "--platform  system: enclaves come from the platform daemon (production keys);\n"
-            "        development: a private platform this user controls (DEBUG keys); auto\n"
-            "        (default): system if a daemon answers at --platform-socket (default\n"
-            "        $EACTORS_PLATFORM_SOCKET, else /run/eactors/platform.sock).\n"
-            "--platform-dir  development mode's secret and counters (default\n"
-            "        $EACTORS_PLATFORM_DIR, else ~/.local/share/eactors/platform).\n"
-            "platform run  the platform daemon (as root: becomes --user, default eactors;\n"
-            "        enclaves run as --enclave-user, default eactors-enclave).\n"
-            "platform install  create those users, /var/lib/eactors/platform and the\n"
-            "        systemd unit eactors-platform.service (as root).\n"
-            "keygen  make an Ed25519 signing key; sign: write IMAGE.so.sig (SIGSTRUCT);\n"
-            "measure print MRENCLAVE; inspect: print and check an image's identity.\n");
+    fprintf(
+        out,
+        "usage: eactors run [--quiet] [--backend proc|none] [--platform auto|system|development]\n"
+        "                   [--platform-socket PATH] [--platform-dir DIR] DEPLOYMENT.xml\n"
+        "       eactors check DEPLOYMENT.xml\n"
+        "       eactors keygen --out KEY.pem\n"
+        "       eactors sign --key KEY.pem [--prodid N] [--svn N] [--debug] [--system-only] "
+        "IMAGE.so\n"
+        "       eactors measure [--debug] IMAGE.so\n"
+        "       eactors inspect IMAGE.so\n"
+        "       eactors platform run [--socket PATH] [--dir DIR] [--user U] [--enclave-user U|-]\n"
+        "       eactors platform install [--unit-dir DIR]\n"
+        "       eactors --version\n"
+        "\n"
+        "run     start every enclave, worker and actor of the deployment; ends when all\n"
+        "        actors are done (exit 0), on SIGINT/SIGTERM (130/143), or when an actor\n"
+        "        fails or an enclave dies (exit 1). Prints a per-actor summary on stderr.\n"
+        "check   validate the deployment (and the actor types of its images) only.\n"
+        "--backend  override every enclave's backend ('none' is insecure: debugging).\n"
+        "--platform  system: enclaves come from the platform daemon (production keys);\n"
+        "        development: a private platform this user controls (DEBUG keys); auto\n"
+        "        (default): system if a daemon answers at --platform-socket (default\n"
+        "        $EACTORS_PLATFORM_SOCKET, else /run/eactors/platform.sock).\n"
+        "--platform-dir  development mode's secret and counters (default\n"
+        "        $EACTORS_PLATFORM_DIR, else ~/.local/share/eactors/platform).\n"
+        "platform run  the platform daemon (as root: becomes --user, default eactors;\n"
+        "        enclaves run as --enclave-user, default eactors-enclave).\n"
+        "platform install  create those users, /var/lib/eactors/platform and the\n"
+        "        systemd unit eactors-platform.service (as root).\n"
+        "keygen  make an Ed25519 signing key; sign: write IMAGE.so.sig (SIGSTRUCT);\n"
+        "measure print MRENCLAVE; inspect: print and check an image's identity.\n");
 }
 
 static int cmd_platform(int argc, char **argv)
@@ -122,7 +123,8 @@ int main(int argc, char **argv)
             else if (strcmp(argv[i], "development") == 0)
                 o.platform_mode = EAI_PLATFORM_DEVELOPMENT;
             else {
-                fprintf(stderr, "eactors: unknown platform mode '%s' (auto, system or development)\n",
+                fprintf(stderr,
+                        "eactors: unknown platform mode '%s' (auto, system or development)\n",
                         argv[i]);
                 return 2;
             }

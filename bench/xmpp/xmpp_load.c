@@ -23,10 +23,10 @@
  *     the sender, a sequence number and the send time (CLOCK_MONOTONIC), so
  *     the receiver timestamps the delivery and the latency is exact; an
  *     error bounce (type='error') or a message at the wrong client is
- *     counted as an error, never as a delivery. After SECONDS no new message is sent and the generator waits
- *     up to DRAIN seconds for those in flight; what has not arrived by then
- *     is lost. Outgoing bytes are queued per connection and written once per
- *     event-loop turn, so a burst of deliveries costs one write per sender.
+ *     counted as an error, never as a delivery. After SECONDS no new message is sent and the
+ * generator waits up to DRAIN seconds for those in flight; what has not arrived by then is lost.
+ * Outgoing bytes are queued per connection and written once per event-loop turn, so a burst of
+ * deliveries costs one write per sender.
  *  3. logout: `</stream:stream>` and close.
  *
  * Server CPU: with --pids P1,P2,..., utime+stime of those processes (all
@@ -69,12 +69,21 @@
 
 #define IN_MAX (64 * 1024) /* unconsumed input this big is a protocol error here */
 #define EVENTS 512
-#define HIST_US 100000                  /* 1 us buckets up to 100 ms ... */
-#define HIST_N (HIST_US + 60000)        /* ... then 1 ms buckets up to 60 s */
+#define HIST_US 100000           /* 1 us buckets up to 100 ms ... */
+#define HIST_N (HIST_US + 60000) /* ... then 1 ms buckets up to 60 s */
 
 enum state {
-    S_CONNECT, S_FEAT0, S_PROCEED, S_HANDSHAKE, S_FEAT1, S_AUTH, S_FEAT2,
-    S_BIND, S_SESSION, S_READY, S_DEAD
+    S_CONNECT,
+    S_FEAT0,
+    S_PROCEED,
+    S_HANDSHAKE,
+    S_FEAT1,
+    S_AUTH,
+    S_FEAT2,
+    S_BIND,
+    S_SESSION,
+    S_READY,
+    S_DEAD
 };
 
 struct conn {
@@ -85,8 +94,8 @@ struct conn {
     size_t in_len;
     char *out; /* queued for writing; owned */
     size_t out_len, out_cap;
-    int want_out; /* EPOLLOUT registered */
-    int dirty;    /* on the flush list this turn */
+    int want_out;      /* EPOLLOUT registered */
+    int dirty;         /* on the flush list this turn */
     uint32_t inflight; /* own messages sent, not yet delivered */
     uint32_t seq;
 };
@@ -97,9 +106,20 @@ static struct {
     double seconds, drain, login_timeout;
     char pids[512];
 } opt = {
-    .host = "127.0.0.1", .domain = "localhost", .prefix = "user", .password = "pass",
-    .resource = "bench", .port = 5222, .nclients = 100, .first = 1, .window = 4,
-    .body = 64, .login_par = 32, .seconds = 10, .drain = 15, .login_timeout = 60,
+    .host = "127.0.0.1",
+    .domain = "localhost",
+    .prefix = "user",
+    .password = "pass",
+    .resource = "bench",
+    .port = 5222,
+    .nclients = 100,
+    .first = 1,
+    .window = 4,
+    .body = 64,
+    .login_par = 32,
+    .seconds = 10,
+    .drain = 15,
+    .login_timeout = 60,
 };
 
 static struct conn *conns;
@@ -107,7 +127,7 @@ static int epfd;
 static SSL_CTX *tls_ctx;
 static int *flush_list;
 static int flush_n;
-static int sending; /* phase 2: send more on each delivery */
+static int sending;                               /* phase 2: send more on each delivery */
 static uint64_t n_sent, n_recv, n_err, n_bounced; /* n_err: failures of any kind */
 static uint32_t *hist;
 static uint64_t now_cache;
@@ -140,11 +160,10 @@ static void *xmalloc(size_t n)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: ea_bench_xmpp_load [--host H] [--port P] [--domain D] [--clients N]\n"
-            "  [--first I] [--prefix user] [--password pass] [--resource R] [--tls]\n"
-            "  [--ca FILE] [--window W] [--body BYTES] [--seconds S] [--drain S]\n"
-            "  [--login-par K] [--login-timeout S] [--pids P1,P2,...] [--tree PID]\n");
+    fprintf(stderr, "usage: ea_bench_xmpp_load [--host H] [--port P] [--domain D] [--clients N]\n"
+                    "  [--first I] [--prefix user] [--password pass] [--resource R] [--tls]\n"
+                    "  [--ca FILE] [--window W] [--body BYTES] [--seconds S] [--drain S]\n"
+                    "  [--login-par K] [--login-timeout S] [--pids P1,P2,...] [--tree PID]\n");
     exit(2);
 }
 
@@ -170,7 +189,8 @@ static uint64_t pids_ticks(void)
         buf[n] = 0;
         char *rp = strrchr(buf, ')'); /* the command name may hold spaces */
         unsigned long long ut = 0, stt = 0;
-        if (rp && sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) == 2)
+        if (rp &&
+            sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) == 2)
             sum += ut + stt;
     }
     return sum;
@@ -202,7 +222,8 @@ static uint64_t tree_ticks(void)
         char *rp = strrchr(buf, ')');
         int pp = 0;
         unsigned long long ut = 0, st = 0;
-        if (!rp || sscanf(rp + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &pp, &ut, &st) != 3)
+        if (!rp || sscanf(rp + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &pp, &ut,
+                          &st) != 3)
             continue;
         pid[n] = atoi(e->d_name);
         ppid[n] = pp;
@@ -231,7 +252,10 @@ static uint64_t tree_ticks(void)
     return sum;
 }
 
-static uint64_t server_ticks(void) { return pids_ticks() + (opt.tree > 0 ? tree_ticks() : 0); }
+static uint64_t server_ticks(void)
+{
+    return pids_ticks() + (opt.tree > 0 ? tree_ticks() : 0);
+}
 
 static double self_cpu_s(void)
 {
@@ -263,7 +287,10 @@ static void out_add(int i, const char *s, size_t n)
     }
 }
 
-static void out_str(int i, const char *s) { out_add(i, s, strlen(s)); }
+static void out_str(int i, const char *s)
+{
+    out_add(i, s, strlen(s));
+}
 
 static void set_events(int i, int out)
 {
@@ -340,7 +367,8 @@ static void flush_all(void)
     for (int k = 0; k < flush_n; k++) {
         int i = flush_list[k];
         conns[i].dirty = 0;
-        if (conns[i].st != S_DEAD && conns[i].st != S_HANDSHAKE && conns[i].st != S_CONNECT && flush_conn(i) != 0)
+        if (conns[i].st != S_DEAD && conns[i].st != S_HANDSHAKE && conns[i].st != S_CONNECT &&
+            flush_conn(i) != 0)
             kill_conn(i, "write failed");
     }
     flush_n = 0;
@@ -388,7 +416,8 @@ static void send_auth(int i)
     memcpy(raw + len, opt.password, pl);
     len += pl;
     b64(raw, len, enc);
-    snprintf(b, sizeof b, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>", enc);
+    snprintf(b, sizeof b,
+             "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>", enc);
     out_str(i, b);
 }
 
@@ -521,12 +550,14 @@ static int login_step(int i)
         if (!(p = memmem(c->in, c->in_len, "</iq>", 5)))
             return 0;
         if (!memmem(c->in, c->in_len, "<jid>", 5)) {
-            snprintf(b, sizeof b, "bind failed: %.*s", (int)(c->in_len < 300 ? c->in_len : 300), c->in);
+            snprintf(b, sizeof b, "bind failed: %.*s", (int)(c->in_len < 300 ? c->in_len : 300),
+                     c->in);
             kill_conn(i, b);
             return 0;
         }
         consume(c, p + 5);
-        out_str(i, "<iq type='set' id='sess1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>");
+        out_str(i, "<iq type='set' id='sess1'><session "
+                   "xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>");
         c->st = S_SESSION;
         return 1;
     case S_SESSION:
@@ -534,7 +565,8 @@ static int login_step(int i)
             return 0;
         if (!(p = memmem(p, c->in_len - (size_t)(p - c->in), ">", 1)))
             return 0;
-        if (memmem(c->in, (size_t)(p - c->in), "'error'", 7) || memmem(c->in, (size_t)(p - c->in), "\"error\"", 7)) {
+        if (memmem(c->in, (size_t)(p - c->in), "'error'", 7) ||
+            memmem(c->in, (size_t)(p - c->in), "\"error\"", 7)) {
             kill_conn(i, "session refused");
             return 0;
         }
@@ -543,8 +575,7 @@ static int login_step(int i)
         c->st = S_READY;
         login_finished(i);
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -562,7 +593,8 @@ static void send_msg(int i)
         n = opt.body;
     }
     body[n] = 0;
-    n = snprintf(b, sizeof b, "<message to='%s%d@%s/%s' type='chat' id='m%u'><body>%s</body></message>",
+    n = snprintf(b, sizeof b,
+                 "<message to='%s%d@%s/%s' type='chat' id='m%u'><body>%s</body></message>",
                  opt.prefix, opt.first + to, opt.domain, opt.resource, c->seq, body);
     c->seq++;
     c->inflight++;
@@ -592,7 +624,8 @@ static double hist_q(double q)
     for (size_t k = 0; k < HIST_N; k++) {
         acc += hist[k];
         if (acc > want)
-            return k < HIST_US ? (double)k / 1000.0 : (double)(HIST_US + (k - HIST_US) * 1000) / 1000.0;
+            return k < HIST_US ? (double)k / 1000.0
+                               : (double)(HIST_US + (k - HIST_US) * 1000) / 1000.0;
     }
     return 0;
 }
@@ -616,7 +649,8 @@ static void ready_input(int i)
         char *bd = memmem(m, (size_t)(e - m), "<body>", 6);
         int from = -1;
         unsigned long long ts = 0;
-        if (bd && sscanf(bd + 6, "%d:%*u:%llu:", &from, &ts) == 2 && from >= 0 && from < opt.nclients) {
+        if (bd && sscanf(bd + 6, "%d:%*u:%llu:", &from, &ts) == 2 && from >= 0 &&
+            from < opt.nclients) {
             struct conn *s = &conns[from];
             if (is_err) {
                 n_err++;
@@ -761,9 +795,18 @@ static void loop(int (*stop)(void), uint64_t deadline)
     }
 }
 
-static int logins_over(void) { return logins_done >= opt.nclients; }
-static int never(void) { return 0; }
-static int drained(void) { return n_sent == n_recv + n_bounced; }
+static int logins_over(void)
+{
+    return logins_done >= opt.nclients;
+}
+static int never(void)
+{
+    return 0;
+}
+static int drained(void)
+{
+    return n_sent == n_recv + n_bounced;
+}
 
 /* ---- main ----------------------------------------------------------------- */
 
@@ -813,10 +856,10 @@ static void parse_args(int argc, char **argv)
             usage();
 #undef ARG
     }
-    if (opt.nclients < 2 || opt.nclients > 100000 || opt.window < 1 || opt.window > 1000 || opt.body < 40 ||
-        opt.body > 900 || opt.seconds <= 0 || opt.port <= 0 || opt.port > 65535 || opt.login_par < 1 ||
-        strlen(opt.prefix) > 64 || strlen(opt.password) > 64 || strlen(opt.resource) > 64 ||
-        strlen(opt.domain) > 64)
+    if (opt.nclients < 2 || opt.nclients > 100000 || opt.window < 1 || opt.window > 1000 ||
+        opt.body < 40 || opt.body > 900 || opt.seconds <= 0 || opt.port <= 0 || opt.port > 65535 ||
+        opt.login_par < 1 || strlen(opt.prefix) > 64 || strlen(opt.password) > 64 ||
+        strlen(opt.resource) > 64 || strlen(opt.domain) > 64)
         usage();
 }
 
@@ -867,7 +910,8 @@ int main(int argc, char **argv)
     int ready = 0;
     for (int i = 0; i < opt.nclients; i++)
         ready += conns[i].st == S_READY;
-    fprintf(stderr, "xmpp_load: %d of %d clients logged in in %.2f s\n", ready, opt.nclients, login_s);
+    fprintf(stderr, "xmpp_load: %d of %d clients logged in in %.2f s\n", ready, opt.nclients,
+            login_s);
     if (ready < opt.nclients) {
         fprintf(stderr, "xmpp_load: not every client logged in; no measurement\n");
         return 1;
@@ -899,13 +943,14 @@ int main(int argc, char **argv)
     double srv_s = (double)(srv1 - srv0) / (double)sysconf(_SC_CLK_TCK);
     uint64_t lost = n_sent - n_recv - n_bounced;
     double per = n_recv ? 1.0 / (double)n_recv : 0;
-    printf("xmpp-load clients=%d tls=%d window=%d seconds=%.2f sent=%llu received=%llu lost=%llu errors=%llu "
+    printf("xmpp-load clients=%d tls=%d window=%d seconds=%.2f sent=%llu received=%llu lost=%llu "
+           "errors=%llu "
            "msgs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f server_cpu_s=%.2f cpu_s_per_100k=%.3f "
            "server_us_per_msg=%.2f gen_us_per_msg=%.2f login_s=%.2f\n",
-           opt.nclients, opt.tls, opt.window, secs, (unsigned long long)n_sent, (unsigned long long)n_recv,
-           (unsigned long long)lost, (unsigned long long)n_err, (double)n_recv / secs, hist_q(0.50),
-           hist_q(0.99), srv_s, srv_s * 100000.0 * per, srv_s * 1e6 * per, (gen1 - gen0) * 1e6 * per,
-           login_s);
+           opt.nclients, opt.tls, opt.window, secs, (unsigned long long)n_sent,
+           (unsigned long long)n_recv, (unsigned long long)lost, (unsigned long long)n_err,
+           (double)n_recv / secs, hist_q(0.50), hist_q(0.99), srv_s, srv_s * 100000.0 * per,
+           srv_s * 1e6 * per, (gen1 - gen0) * 1e6 * per, login_s);
     fflush(stdout);
 
     /* Phase 3: logout. */

@@ -219,7 +219,8 @@ static int host_body(ea_actor_t *self, void *state)
     ea_eos_close(s);
     ea_eos_t *no = NULL;
     rc = ea_eos_attach(self, "shared", &no);
-    printf("host: encrypted store 'shared': %s\n", rc == EA_OK ? "OPENED (wrong)" : ea_strerror(rc));
+    printf("host: encrypted store 'shared': %s\n",
+           rc == EA_OK ? "OPENED (wrong)" : ea_strerror(rc));
     ea_eos_close(no);
     no = NULL;
     rc = ea_eos_attach(self, "nosuch", &no);

@@ -76,7 +76,8 @@ static int fio_issue(struct fio *f, ea_sys_client_t *cl)
     case F_STAT: r = ea_file_stat(cl, f->path); break;
     case F_OPEN:
         r = ea_file_open(cl, f->path,
-                         f->writing ? EA_FILE_WRONLY | EA_FILE_CREAT | EA_FILE_TRUNC : EA_FILE_RDONLY);
+                         f->writing ? EA_FILE_WRONLY | EA_FILE_CREAT | EA_FILE_TRUNC
+                                    : EA_FILE_RDONLY);
         break;
     case F_XFER:
         r = f->writing ? ea_file_write(cl, f->handle, f->done, f->buf + f->done, (uint32_t)n)
@@ -154,8 +155,7 @@ static int fio_event(struct fio *f, ea_sys_client_t *cl, const ea_sys_event_t *e
         f->step = F_XFER;
         break;
     case F_XFER:
-        if (st < 0 || (!f->writing && ev->msg.len == 0) ||
-            (f->writing && (uint64_t)st == 0)) {
+        if (st < 0 || (!f->writing && ev->msg.len == 0) || (f->writing && (uint64_t)st == 0)) {
             fio_fail(f, f->writing ? "write" : "read (short file)", st < 0 ? st : EA_SYS_IO);
             f->step = F_CLOSE; /* still close it; the error stays */
             break;
@@ -324,8 +324,8 @@ struct party {
     uint64_t *secret, *mask, *result;
     /* the round */
     uint64_t round;
-    int phase;        /* SMC_PH_* of this party */
-    ea_cargo_t held;  /* a received message waiting for a free node */
+    int phase;       /* SMC_PH_* of this party */
+    ea_cargo_t held; /* a received message waiting for a free node */
     int holding;
     int start_pending; /* party 0: the next round is to be started */
     /* party 0: timing and the watch on progress */
@@ -483,8 +483,8 @@ static int unseal_input(ea_actor_t *self, struct party *s)
                                (uint8_t *)s->secret, &txt_len);
     free(s->f.buf);
     s->f.buf = NULL;
-    if (rc == EA_OK && (aad_len != sizeof got || memcmp(&got, &want, sizeof got) != 0 ||
-                        txt_len != s->words * 8))
+    if (rc == EA_OK &&
+        (aad_len != sizeof got || memcmp(&got, &want, sizeof got) != 0 || txt_len != s->words * 8))
         rc = EA_ERR_AUTH;
     if (rc != EA_OK) {
         memset(s->secret, 0, (size_t)s->words * 8);
@@ -691,9 +691,11 @@ static int ctl_step(ea_actor_t *self, struct party *s)
             } else if (s->idx != 0 && h.kind == SMC_PROBE) {
                 ea_cargo_t a;
                 if (ea_cargo_alloc(s->ack[0], sizeof h, &a) == EA_OK) {
-                    smc_msg_t r = {.magic = SMC_MAGIC, .kind = SMC_STATUS,
+                    smc_msg_t r = {.magic = SMC_MAGIC,
+                                   .kind = SMC_STATUS,
                                    .phase = (uint16_t)(s->holding ? SMC_PH_BLOCKED : s->phase),
-                                   .round = s->round, .from = s->idx};
+                                   .round = s->round,
+                                   .from = s->idx};
                     memcpy(a.data, &r, sizeof r);
                     if (ea_cargo_send(&a) != EA_OK)
                         ea_cargo_release(&a);
@@ -738,8 +740,7 @@ static int watch(ea_actor_t *self, struct party *s)
     for (uint32_t i = 1; i < s->n; i++) {
         if (!(s->answered & (1u << i))) {
             size_t l = strlen(names);
-            snprintf(names + l, sizeof names - l, "%s'%s'", l ? ", " : "",
-                     ea_conn_peer(s->ack[i]));
+            snprintf(names + l, sizeof names - l, "%s'%s'", l ? ", " : "", ea_conn_peer(s->ack[i]));
             if (culprit == 0) {
                 culprit = i;
                 why = "did not answer (stopped, ended or stuck)";
@@ -770,9 +771,8 @@ static int watch(ea_actor_t *self, struct party *s)
             "smc: %s: round %llu failed: no progress for %llu ms; party '%s' %s "
             "(%s: %s)\n",
             ea_name(self), (unsigned long long)s->round,
-            (unsigned long long)((now - s->t_progress) / 1000000ull),
-            ea_conn_peer(s->ack[culprit]), why,
-            s->answered == ((1u << s->n) - 2u) ? "every party answered" : "no answer from",
+            (unsigned long long)((now - s->t_progress) / 1000000ull), ea_conn_peer(s->ack[culprit]),
+            why, s->answered == ((1u << s->n) - 2u) ? "every party answered" : "no answer from",
             s->answered == ((1u << s->n) - 2u) ? "yes" : names);
     return EA_ERR_ACTOR;
 }
@@ -889,10 +889,10 @@ EA_ACTOR(smc_party, struct party, party_ctor, party_body);
  * signs with PRODID 14); party_ctor also demands our exact MRENCLAVE. */
 EA_TRUST_POLICY(.require = EA_REQUIRE_SAME_SIGNER | EA_REQUIRE_PRODID, .isv_prod_id = 14);
 
-#define SMC_RING_NAMES                                                                    \
+#define SMC_RING_NAMES                                                                        \
     "ring0", "ring1", "ring2", "ring3", "ring4", "ring5", "ring6", "ring7", "ring8", "ring9", \
         "ring10", "ring11", "ring12", "ring13", "ring14", "ring15"
-#define SMC_ACK_NAMES                                                                          \
+#define SMC_ACK_NAMES                                                                         \
     "ack1", "ack2", "ack3", "ack4", "ack5", "ack6", "ack7", "ack8", "ack9", "ack10", "ack11", \
         "ack12", "ack13", "ack14", "ack15"
 #ifdef SMC_INSECURE_CONTROL

@@ -29,7 +29,7 @@ enum smc_kind {
 };
 /* Where a party is (SMC_STATUS.phase). */
 enum smc_phase {
-    SMC_PH_LOADING = 1, /* reading or unsealing its input */
+    SMC_PH_LOADING = 1,     /* reading or unsealing its input */
     SMC_PH_WAIT_SUM = 2,    /* waiting for the sum of `round` */
     SMC_PH_WAIT_RESULT = 3, /* passed the sum of `round` on, waiting for its result */
     SMC_PH_BLOCKED = 4,     /* holds a message it cannot pass on (no free node) */
@@ -69,7 +69,10 @@ static inline void smc_aad_make(smc_aad_t *a, const char *party, uint32_t words)
 /* Dynamic mode: a party's secret in round r is derived from its sealed
  * vector v: x_r[j] = v[j] * (2r + 1) + r (mod 2^64); round 0 is v itself.
  * A stand-in for fresh data every round that a test can check. */
-static inline uint64_t smc_dyn_mul(uint64_t r) { return 2 * r + 1; }
+static inline uint64_t smc_dyn_mul(uint64_t r)
+{
+    return 2 * r + 1;
+}
 
 /* Digest of a result vector (FNV-1a over 64-bit words): what a revealing
  * party prints; the tool computes the same from the plaintext inputs. */

@@ -206,9 +206,9 @@ static int cmd_expect(int argc, char **argv)
 
 static int cmd_deploy(int argc, char **argv)
 {
-    static const char *const known[] = {"parties", "words",      "inputs", "rounds",
-                                        "mode",    "reveal",     "image",  "timeout-ms",
-                                        "protect", "idle",       NULL};
+    static const char *const known[] = {"parties", "words",  "inputs", "rounds",
+                                        "mode",    "reveal", "image",  "timeout-ms",
+                                        "protect", "idle",   NULL};
     struct opts o;
     parse(&o, argc, argv, known, " reveal ");
     int n = (int)num(&o, "parties", -1, SMC_MIN_PARTIES, SMC_MAX_PARTIES);

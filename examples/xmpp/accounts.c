@@ -207,8 +207,8 @@ static int make_keys(struct acct *a, const char *pw, size_t n, uint32_t iter)
         struct key *k = &a->k[h];
         k->iter = iter;
         if (xc_random(k->salt, SALT_LEN) < 0 ||
-            xc_scram_keys(h == 0 ? 1 : 256, pw, n, k->salt, SALT_LEN, iter, k->stored,
-                          k->server) < 0)
+            xc_scram_keys(h == 0 ? 1 : 256, pw, n, k->salt, SALT_LEN, iter, k->stored, k->server) <
+                0)
             return -1;
     }
     return 0;
@@ -263,7 +263,8 @@ static void fio_issue(struct fio *f, ea_sys_client_t *cl)
     case F_STAT: r = ea_file_stat(cl, f->path); break;
     case F_OPEN:
         r = ea_file_open(cl, f->path,
-                         f->writing ? EA_FILE_WRONLY | EA_FILE_CREAT | EA_FILE_TRUNC : EA_FILE_RDONLY);
+                         f->writing ? EA_FILE_WRONLY | EA_FILE_CREAT | EA_FILE_TRUNC
+                                    : EA_FILE_RDONLY);
         break;
     case F_XFER:
         r = f->writing ? ea_file_write(cl, f->handle, f->done, f->buf + f->done, (uint32_t)n)
@@ -436,9 +437,7 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
         k = &fake;
     }
     switch (m.h.op) {
-    case A_SCRAM_START:
-        reply(s, li, m.h.conn, A_SCRAM_SALT, k->iter, k->salt, SALT_LEN);
-        return;
+    case A_SCRAM_START: reply(s, li, m.h.conn, A_SCRAM_SALT, k->iter, k->salt, SALT_LEN); return;
     case A_SCRAM_FINAL: {
         if (m.n < 3 || m.fl[1] != hl)
             break;
@@ -463,9 +462,9 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
         if (a == NULL)
             fake_key(s, user, 256, &fake);
         uint8_t stored[XC_MAXH], server[XC_MAXH];
-        int good = xc_scram_keys(256, m.f[1], m.fl[1], k->salt, SALT_LEN, k->iter, stored,
-                                 server) == 0 &&
-                   xc_memeq(stored, k->stored, 32) && a != NULL;
+        int good =
+            xc_scram_keys(256, m.f[1], m.fl[1], k->salt, SALT_LEN, k->iter, stored, server) == 0 &&
+            xc_memeq(stored, k->stored, 32) && a != NULL;
         memset(server, 0, sizeof server);
         /* The password is wiped from the message before it goes back. */
         memset((char *)m.f[1], 0, m.fl[1]);
@@ -626,8 +625,8 @@ static int acc_body(ea_actor_t *self, void *state)
         outq_clear(&s->dir);
         free(s->blob);
         s->blob = NULL;
-        printf("%s: %llu logins accepted, %llu refused\n", ea_name(self),
-               (unsigned long long)s->ok, (unsigned long long)s->refused);
+        printf("%s: %llu logins accepted, %llu refused\n", ea_name(self), (unsigned long long)s->ok,
+               (unsigned long long)s->refused);
         fflush(stdout);
         return EA_DONE;
     }

@@ -137,8 +137,9 @@ static void net_out(struct c2s *s, struct cx *c, const char *data, uint32_t len)
     if (len > 0) {
         /* A client that does not read while nodes run out: drop it rather
          * than hold its output without bound. */
-        char *p = (size_t)c->pend_len + len > PEND_MAX ? NULL
-                                                       : realloc(c->pend, (size_t)c->pend_len + len);
+        char *p = (size_t)c->pend_len + len > PEND_MAX
+                      ? NULL
+                      : realloc(c->pend, (size_t)c->pend_len + len);
         if (p == NULL) {
             free(c->pend); /* lost anyway: the connection ends */
             c->pend = NULL;
@@ -264,7 +265,8 @@ static void send_features(struct c2s *s, struct cx *c)
         if (s->reg && plain)
             xb_str(&b, "<register xmlns='http://jabber.org/features/iq-register'/>");
     } else {
-        xb_str(&b, "<bind xmlns='" NS_BIND "'/><session xmlns='" NS_SESSION "'><optional/></session>");
+        xb_str(&b,
+               "<bind xmlns='" NS_BIND "'/><session xmlns='" NS_SESSION "'><optional/></session>");
     }
     xb_str(&b, "</stream:features>");
     if (!b.failed)
@@ -536,7 +538,7 @@ static void on_response(struct c2s *s, struct cx *c, const xel_t *el)
     size_t cbl = strlen(cb), nl = strlen(c->nonce);
     if (p == NULL || strncmp(msg, "c=", 2) != 0 || strncmp(msg + 2, cb, cbl) != 0 ||
         strncmp(msg + 2 + cbl, ",r=", 3) != 0 || strncmp(msg + 5 + cbl, c->nonce, nl) != 0 ||
-        (msg[5 + cbl + nl] != ',' )) {
+        (msg[5 + cbl + nl] != ',')) {
         sasl_failure(s, c, "not-authorized");
         return;
     }
@@ -601,7 +603,9 @@ static void on_verdict(struct c2s *s, struct cx *c, const struct xmsg *m)
     c->authed = 1;
     s->logins++;
     ea_log(&s->sys, "xmpp: %s@%s authenticated with %s%s", c->user, s->domain,
-           c->hash == 256 ? "SCRAM-SHA-256" : c->hash == 1 ? "SCRAM-SHA-1" : "PLAIN",
+           c->hash == 256 ? "SCRAM-SHA-256"
+           : c->hash == 1 ? "SCRAM-SHA-1"
+                          : "PLAIN",
            c->secure ? " over TLS" : " without TLS");
     free(c->cfb);
     free(c->sfirst);
@@ -687,7 +691,8 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
             }
         m.h.b |= (nitems > 255 ? 255u : nitems) << 8;
         if (it != NULL) {
-            const char *v[3] = {xel_attr(it, "jid"), xel_attr(it, "name"), xel_attr(it, "subscription")};
+            const char *v[3] = {xel_attr(it, "jid"), xel_attr(it, "name"),
+                                xel_attr(it, "subscription")};
             for (int i = 0; i < 3; i++) {
                 xb_str(&item, v[i] ? v[i] : "");
                 xb_add(&item, "", 1);
@@ -869,8 +874,7 @@ static void after_parse(struct c2s *s, struct cx *c, int rc)
     }
     if (c->starttls_pending && !c->dead) {
         c->starttls_pending = 0;
-        if (ea_tls_new(s->ctx, &c->tls) != EA_OK ||
-            xs_restart(&c->xs, XS_STANZA_PREAUTH) != 0) {
+        if (ea_tls_new(s->ctx, &c->tls) != EA_OK || xs_restart(&c->xs, XS_STANZA_PREAUTH) != 0) {
             c->dead = c->closing = 1;
             return;
         }
@@ -1142,8 +1146,10 @@ static void on_rt(struct c2s *s, const ea_cargo_t *cg)
             xbuf_t b = {0};
             xb_str(&b, "<iq type='error' id='");
             xb_esc(&b, c->bind_id, strlen(c->bind_id));
-            xb_fmt(&b, "'><error type='cancel'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
-                       "</error></iq>", cond);
+            xb_fmt(&b,
+                   "'><error type='cancel'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                   "</error></iq>",
+                   cond);
             if (!b.failed)
                 out(s, c, b.p, b.len);
             xb_free(&b);

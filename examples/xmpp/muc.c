@@ -212,7 +212,9 @@ static void occ_presence(struct muc *mu, const struct room *rm, const struct occ
         xb_str(&b, o->extra);
     xb_fmt(&b, "<x xmlns='" NS_MUC_USER "'><item affiliation='%s' role='%s'",
            o->owner ? "owner" : "none",
-           unavail && !newnick ? "none" : o->owner ? "moderator" : "participant");
+           unavail && !newnick ? "none"
+           : o->owner          ? "moderator"
+                               : "participant");
     attr(&b, "nick", newnick);
     xb_str(&b, "/>");
     for (; status && *status; status++)

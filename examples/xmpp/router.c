@@ -94,9 +94,9 @@ struct sess {
     int available;
     int prio;
     int carbons;
-    int interested; /* asked for the roster: gets pushes */
-    int muc;        /* sent something to the MUC service */
-    char *last;     /* its last available presence (for probes) */
+    int interested;               /* asked for the roster: gets pushes */
+    int muc;                      /* sent something to the MUC service */
+    char *last;                   /* its last available presence (for probes) */
     char *directed[DIRECTED_MAX]; /* targets of directed available presence */
     unsigned ndirected;
     size_t last_len;
@@ -255,8 +255,8 @@ static void attr(xbuf_t *b, const char *name, const char *val)
 }
 
 /* The error reply to a stanza (RFC 6120 §8.3): addresses swapped, same id. */
-static void error_reply(struct router *r, const struct sess *from, const char *kind,
-                        const char *id, const char *orig_to, const char *etype, const char *cond)
+static void error_reply(struct router *r, const struct sess *from, const char *kind, const char *id,
+                        const char *orig_to, const char *etype, const char *cond)
 {
     xbuf_t b = {0};
     xb_fmt(&b, "<%s type='error'", kind);
@@ -269,8 +269,8 @@ static void error_reply(struct router *r, const struct sess *from, const char *k
 }
 
 /* An iq result from the server, with an optional payload. */
-static void iq_result(struct router *r, const struct sess *to, const char *id,
-                      const char *orig_to, const char *payload)
+static void iq_result(struct router *r, const struct sess *to, const char *id, const char *orig_to,
+                      const char *payload)
 {
     xbuf_t b = {0};
     xb_str(&b, "<iq type='result'");
@@ -480,7 +480,7 @@ struct st {
     const char *xml;
     size_t xlen;
     unsigned npay;
-    uint32_t flags; /* R_STANZA b */
+    uint32_t flags;   /* R_STANZA b */
     const char *item; /* roster set: jid NUL name NUL subscription NUL groups */
     size_t ilen;
 };
@@ -530,13 +530,14 @@ static int store_offline(struct router *r, struct user *u, const struct st *t)
 {
     static const char tail[] = "</message>";
     size_t tl = sizeof tail - 1;
-    if (u->n >= OFFLINE_MAX || r->offline_bytes + t->xlen > OFFLINE_BYTES_MAX ||
-        t->xlen < tl || memcmp(t->xml + t->xlen - tl, tail, tl) != 0)
+    if (u->n >= OFFLINE_MAX || r->offline_bytes + t->xlen > OFFLINE_BYTES_MAX || t->xlen < tl ||
+        memcmp(t->xml + t->xlen - tl, tail, tl) != 0)
         return -1;
     char stamp[40];
     time_t now = time(NULL);
     struct tm tm;
-    if (gmtime_r(&now, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (gmtime_r(&now, &tm) == NULL ||
+        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         return -1;
     xbuf_t b = {0};
     xb_add(&b, t->xml, t->xlen - tl);

@@ -36,8 +36,8 @@ int xc_scram_keys(int hash, const char *pw, size_t pwlen, const uint8_t *salt, s
     uint8_t salted[XC_MAXH], ck[XC_MAXH];
     size_t hl = xc_hlen(hash);
     int rc = -1;
-    if (hl == 0 || PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)slen, (int)iter, md(hash),
-                                     (int)hl, salted) != 1)
+    if (hl == 0 || PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)slen, (int)iter, md(hash), (int)hl,
+                                     salted) != 1)
         goto out;
     if (xc_hmac(hash, salted, hl, "Client Key", 10, ck) < 0 || xc_hash(hash, ck, hl, stored) < 0 ||
         xc_hmac(hash, salted, hl, "Server Key", 10, server) < 0)

@@ -147,8 +147,8 @@ int xs_reparse_deferral_off(void)
 }
 
 /* Splits an expat name "uri\xFFlocal[\xFFprefix]" into its parts. */
-static void split(const char *qn, const char **ns, size_t *nslen, const char **local,
-                  size_t *llen, const char **prefix)
+static void split(const char *qn, const char **ns, size_t *nslen, const char **local, size_t *llen,
+                  const char **prefix)
 {
     const char *a = strchr(qn, SEP);
     if (a == NULL) {

@@ -56,7 +56,7 @@ typedef struct xs_cbs {
      * xs_stop() (the rest of the input is dropped). */
     void (*header)(void *ctx, struct xs *xs, const xs_header_t *h);
     void (*element)(void *ctx, struct xs *xs, xel_t *el); /* tree freed after */
-    void (*end)(void *ctx, struct xs *xs);                 /* </stream:stream> */
+    void (*end)(void *ctx, struct xs *xs);                /* </stream:stream> */
 } xs_cbs_t;
 
 typedef struct xs {

@@ -59,9 +59,9 @@
 extern "C" {
 #endif
 
-#define EA_EOS_KEY_MAX 1024u            /**< largest key, bytes */
+#define EA_EOS_KEY_MAX 1024u             /**< largest key, bytes */
 #define EA_EOS_VALUE_MAX (1024u * 1024u) /**< largest value, bytes (1 MiB) */
-#define EA_EOS_NAME_MAX 63u             /**< longest store name */
+#define EA_EOS_NAME_MAX 63u              /**< longest store name */
 /** Expected version for ea_eos_cas: the key must not exist (or be deleted). */
 #define EA_EOS_ABSENT UINT64_C(0)
 /** Expected version for ea_eos_del: delete whatever version is there. */
@@ -179,8 +179,8 @@ EA_API int ea_eos_put(ea_eos_t *s, const void *key, size_t klen, const void *val
  * Returns what ea_eos_put returns, and EA_ERR_VERSION if the version is not
  * `expected` (*version then receives the current one, 0 if absent).
  */
-EA_API int ea_eos_cas(ea_eos_t *s, const void *key, size_t klen, uint64_t expected,
-                      const void *val, size_t vlen, uint64_t *version);
+EA_API int ea_eos_cas(ea_eos_t *s, const void *key, size_t klen, uint64_t expected, const void *val,
+                      size_t vlen, uint64_t *version);
 
 /**
  * Copies the value of `key` into `buf` (`cap` bytes). *vlen receives its
@@ -207,8 +207,8 @@ EA_API int ea_eos_del(ea_eos_t *s, const void *key, size_t klen, uint64_t expect
  * handle (they point into the handle's private buffer). Return 0 to go on, anything else to
  * stop (ea_eos_iter then returns it).
  */
-typedef int (*ea_eos_iter_fn)(void *arg, const void *key, size_t klen, const void *val,
-                              size_t vlen, uint64_t version);
+typedef int (*ea_eos_iter_fn)(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+                              uint64_t version);
 
 /**
  * Calls `fn` for each live key that starts with the `plen` bytes of
@@ -219,8 +219,7 @@ typedef int (*ea_eos_iter_fn)(void *arg, const void *key, size_t klen, const voi
  * record to test the prefix. Returns EA_OK, the callback's non-zero value,
  * or an error of ea_eos_get for a record (EA_ERR_TAMPERED stops the walk).
  */
-EA_API int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn,
-                       void *arg);
+EA_API int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn, void *arg);
 
 /**
  * Persistent: makes every write that returned before this call durable and

@@ -120,7 +120,7 @@ typedef struct eai_deploy {
     char *host_image;      /* as written in <host image=...>, or NULL */
     char *host_image_path; /* resolved, or NULL */
     int host_line;
-    bool require_system;   /* <eactors platform="system">: only with the platform daemon */
+    bool require_system; /* <eactors platform="system">: only with the platform daemon */
     eai_dep_enclave_t *enclaves;
     int nenclaves;
     eai_dep_worker_t *workers;

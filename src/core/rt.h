@@ -303,9 +303,9 @@ struct eai_rt {
     struct eai_encl_shm *encl;
     struct eai_wk_shm *wk;
     struct eai_rec *rec;
-    struct eai_chan_shm *cshm;   /* per channel */
-    struct eai_att_shm *att;     /* per enclave pair */
-    int *platform_fds;           /* enclave side of each enclave's platform socket, -1 if none */
+    struct eai_chan_shm *cshm; /* per channel */
+    struct eai_att_shm *att;   /* per enclave pair */
+    int *platform_fds;         /* enclave side of each enclave's platform socket, -1 if none */
     /* An enclave process the platform daemon started: its image and
      * signature file come as descriptors (their /proc/self/fd paths) and
      * its name for messages; NULL otherwise. */

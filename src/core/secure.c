@@ -126,8 +126,7 @@ int eai_domain_load_enclave_image(struct eai_domain *dom, const char *image, boo
     uint8_t sig[EAI_SIGSTRUCT_SIZE + 1];
     size_t siglen = 0;
     if (read_file(sigpath, sig, EAI_SIGSTRUCT_SIZE, &siglen) != EA_OK) {
-        snprintf(err, errlen, "image '%s' refused: signature file '%s.sig' is missing", name,
-                 name);
+        snprintf(err, errlen, "image '%s' refused: signature file '%s.sig' is missing", name, name);
         return EA_ERR_AUTH;
     }
     if (confine) {

@@ -49,7 +49,9 @@ static void unlock(struct eai_rt *rt)
 static int open_declared(struct eai_rt *rt, int si, ea_eos_t **out)
 {
     const eai_dep_store_t *ds = &rt->dep->stores[si];
-    ea_eos_config_t c = {.kind = (ea_eos_kind)ds->kind, .size = (size_t)ds->size, .keys = ds->keys,
+    ea_eos_config_t c = {.kind = (ea_eos_kind)ds->kind,
+                         .size = (size_t)ds->size,
+                         .keys = ds->keys,
                          .key_policy = ds->policy == EAI_STORE_MRENCLAVE ? EA_KEYPOLICY_MRENCLAVE
                                                                          : EA_KEYPOLICY_MRSIGNER};
     switch (ds->kind) {
@@ -111,8 +113,7 @@ void eai_eos_rt_fini(struct eai_rt *rt)
 {
     if (rt == NULL)
         return;
-    for (int i = 0; rt->eos != NULL && rt->dep != NULL && i < rt->ndomains * rt->dep->nstores;
-         i++)
+    for (int i = 0; rt->eos != NULL && rt->dep != NULL && i < rt->ndomains * rt->dep->nstores; i++)
         ea_eos_close(rt->eos[i]);
     free(rt->eos);
     rt->eos = NULL;

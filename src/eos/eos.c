@@ -176,8 +176,7 @@ static struct eos_reader *reader_at(const struct eos_store *s, uint64_t i)
 static struct eos_rec *block_at(const struct eos_store *s, uint64_t units, uint64_t need)
 {
     uint64_t off = units * EOS_UNIT;
-    if (units == 0 || off < s->st.off_data || off >= s->st.data_end ||
-        need > s->st.data_end - off)
+    if (units == 0 || off < s->st.off_data || off >= s->st.data_end || need > s->st.data_end - off)
         return NULL;
     return (struct eos_rec *)(void *)(s->base + off);
 }
@@ -228,8 +227,7 @@ static void stack_push(_Atomic uint64_t *head, uint64_t first_units, struct eos_
 static void block_free(struct eos_store *s, uint64_t units, struct eos_rec *r, unsigned cls)
 {
     r->cls = (uint16_t)cls;
-    atomic_fetch_add_explicit(&hdr(s)->free_units, eai_eos_class_units(cls),
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&hdr(s)->free_units, eai_eos_class_units(cls), memory_order_relaxed);
     stack_push(&hdr(s)->free_head[cls], units, r);
 }
 
@@ -330,9 +328,8 @@ static int pin(ea_eos_t *h)
         for (uint64_t i = 0; i < s->st.nreaders; i++) {
             uint32_t j = (uint32_t)((h->hint + i) % s->st.nreaders);
             uint64_t zero = 0;
-            if (atomic_compare_exchange_strong_explicit(&reader_at(s, j)->pin, &zero, w,
-                                                        memory_order_seq_cst,
-                                                        memory_order_relaxed)) {
+            if (atomic_compare_exchange_strong_explicit(
+                    &reader_at(s, j)->pin, &zero, w, memory_order_seq_cst, memory_order_relaxed)) {
                 h->hint = j;
                 h->pin_slot = j;
                 h->pin_word = w;
@@ -375,12 +372,10 @@ static void advance(struct eos_store *s)
             atomic_store_explicit(&r->seen_at, now, memory_order_relaxed);
             atomic_store_explicit(&r->seen, p, memory_order_relaxed);
             blocked = true;
-        } else if (now - atomic_load_explicit(&r->seen_at, memory_order_relaxed) >
-                   s->lease_ns) {
+        } else if (now - atomic_load_explicit(&r->seen_at, memory_order_relaxed) > s->lease_ns) {
             uint64_t want = p;
             if (atomic_compare_exchange_strong_explicit(&r->pin, &want, EOS_EVICTED,
-                                                        memory_order_seq_cst,
-                                                        memory_order_relaxed))
+                                                        memory_order_seq_cst, memory_order_relaxed))
                 atomic_fetch_add_explicit(&hdr(s)->evictions, 1, memory_order_relaxed);
         } else {
             blocked = true;
@@ -527,8 +522,8 @@ static int rec_fill(ea_eos_t *h, struct eos_rec *r, uint64_t h1, uint64_t h2, co
     make_iv(&tmp, iv);
     memcpy(r, &tmp, offsetof(struct eos_rec, link));
     memcpy(r->iv_lo, tmp.iv_lo, 8);
-    int rc = eai_aead_seal(&h->aead, iv, aad, aadlen, h->scratch, klen + vlen, body,
-                           body + klen + vlen);
+    int rc =
+        eai_aead_seal(&h->aead, iv, aad, aadlen, h->scratch, klen + vlen, body, body + klen + vlen);
     eai_wipe(h->scratch, klen + vlen);
     return rc;
 }
@@ -559,8 +554,8 @@ enum { PROBE_FOUND = 1, PROBE_EMPTY = 2 };
  * was compared), PROBE_EMPTY with the first free slot, EA_ERR_NOSPACE if
  * every slot holds another key, EA_ERR_TAMPERED if a slot's record is not
  * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry. */
-static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2,
-                 uint64_t *idx, uint64_t *w)
+static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2, uint64_t *idx,
+                 uint64_t *w)
 {
     struct eos_store *s = h->s;
     for (uint64_t n = 0; n <= s->mask; n++) {
@@ -621,8 +616,8 @@ static int check_key(const ea_eos_t *h, const void *key, size_t klen)
 }
 
 /* The one write path: put (expected = EA_EOS_ANY), cas, del (tomb). */
-static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expected,
-                     const void *val, size_t vlen, uint16_t flags, uint64_t *version)
+static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expected, const void *val,
+                     size_t vlen, uint16_t flags, uint64_t *version)
 {
     struct eos_store *s = h->s;
     uint64_t h1, h2;
@@ -872,8 +867,8 @@ static int derive_keys(struct eos_store *s, const uint8_t key[32])
 {
     uint8_t out[80];
     static const char info[] = "eactors-eos";
-    int rc = eai_hkdf_sha256(s->st.store_id, 16, key, 32, (const uint8_t *)info,
-                             sizeof info - 1, out, sizeof out);
+    int rc = eai_hkdf_sha256(s->st.store_id, 16, key, 32, (const uint8_t *)info, sizeof info - 1,
+                             out, sizeof out);
     if (rc == EA_OK) {
         memcpy(s->hash_key, out, 16);
         memcpy(s->hash_key2, out + 16, 16);
@@ -936,8 +931,8 @@ static int format(struct eos_store *s, const char *name, const ea_eos_config_t *
         if (n > EOS_SEALED_MAX)
             return EA_ERR_INVAL;
         ea_attributes_t mask = {.flags = EA_FLAGS_INITTED | EA_FLAGS_DEBUG, .xfrm = 0};
-        rc = ea_seal_data_ex(st.key_policy, mask, 0, sizeof st, (const uint8_t *)&st,
-                             sizeof skey, skey, n, (ea_sealed_data_t *)(void *)hd->sealed);
+        rc = ea_seal_data_ex(st.key_policy, mask, 0, sizeof st, (const uint8_t *)&st, sizeof skey,
+                             skey, n, (ea_sealed_data_t *)(void *)hd->sealed);
         if (rc != EA_OK) {
             eai_wipe(skey, sizeof skey);
             return rc;
@@ -995,9 +990,8 @@ static int attach(struct eos_store *s, const char *name, const ea_eos_config_t *
     }
     struct eos_static want;
     memset(&want, 0, sizeof want);
-    if (memcmp(st.magic, eos_magic, 8) != 0 || st.layout != 1 ||
-        st.kind != (uint32_t)cfg->kind || st.size != s->size ||
-        eai_eos_layout(st.size, 0, &want) != EA_OK) {
+    if (memcmp(st.magic, eos_magic, 8) != 0 || st.layout != 1 || st.kind != (uint32_t)cfg->kind ||
+        st.size != s->size || eai_eos_layout(st.size, 0, &want) != EA_OK) {
         eai_wipe(skey, sizeof skey);
         return EA_ERR_CORRUPT;
     }

@@ -89,8 +89,8 @@
 #define DEFAULT_SPAWN 16u
 #define MAX_WORKER_CPUS ((int)(sizeof(((eai_dep_worker_t *)0)->cpus) / sizeof(int)))
 #define MAX_NAME 63
-#define MIN_STORE (64u * 1024u)              /* bytes of a store region */
-#define MAX_STORE (UINT64_C(64) << 30)       /* 64G */
+#define MIN_STORE (64u * 1024u)        /* bytes of a store region */
+#define MAX_STORE (UINT64_C(64) << 30) /* 64G */
 #define MAX_STORE_KEYS (UINT32_C(1) << 31)
 
 /* ---------------------------------------------------------------- schema -- */
@@ -260,10 +260,10 @@ typedef struct pstate {
     /* Per element, indexed like d's arrays; grants per actor (NULL if none). */
     raw_t *enclave, *worker, *actor, *channel, *store;
     raw_t **grant;
-    bool offline;     /* EAI_DEPLOY_OFFLINE: no file-system lookups */
+    bool offline;        /* EAI_DEPLOY_OFFLINE: no file-system lookups */
     bool require_system; /* <eactors platform="system"> */
-    bool host_ok;     /* the first <host> is usable */
-    int nactor_elems; /* <actor> and <sys> elements, usable or not */
+    bool host_ok;        /* the first <host> is usable */
+    int nactor_elems;    /* <actor> and <sys> elements, usable or not */
     /* Per-kind name maps, filled in pass 1 and read in pass 2. */
     name_map_t enclaves, workers, actors, channels, stores;
 } pstate_t;
@@ -1254,8 +1254,9 @@ static void do_store(pstate_t *st, const xmlNode *n)
         else if (strcmp(pol, "mrenclave") == 0)
             s->policy = EAI_STORE_MRENCLAVE;
         else
-            rc = fail(st, line, "<store> '%s': invalid policy '%s' (expected mrsigner or mrenclave)",
-                      s->name, pol);
+            rc =
+                fail(st, line, "<store> '%s': invalid policy '%s' (expected mrsigner or mrenclave)",
+                     s->name, pol);
     }
     if (rc == EA_OK && s->kind != EAI_STORE_PERSISTENT && s->path != NULL)
         rc = fail(st, line, "<store> '%s': only a persistent store has a path", s->name);
@@ -1286,8 +1287,8 @@ static void do_store(pstate_t *st, const xmlNode *n)
             if (r2 == EA_ERR_NOMEM)
                 rc = fail_nomem(st);
             else if (r2 != EA_OK)
-                rc = fail(st, line, "<store> '%s': directory of path '%s' does not exist",
-                          s->name, s->path);
+                rc = fail(st, line, "<store> '%s': directory of path '%s' does not exist", s->name,
+                          s->path);
         }
         if (rc == EA_OK && asprintf(&s->path_abs, "%s/%s", real, base) < 0) {
             s->path_abs = NULL;
@@ -1297,8 +1298,8 @@ static void do_store(pstate_t *st, const xmlNode *n)
         free(dir);
         for (int i = 0; rc == EA_OK && i < idx; i++)
             if (d->stores[i].path_abs != NULL && strcmp(d->stores[i].path_abs, s->path_abs) == 0)
-                rc = fail(st, line, "<store> '%s': file '%s' is also store '%s' (line %d)",
-                          s->name, s->path, d->stores[i].name, d->stores[i].line);
+                rc = fail(st, line, "<store> '%s': file '%s' is also store '%s' (line %d)", s->name,
+                          s->path, d->stores[i].name, d->stores[i].line);
     }
     free_vals(vals);
     int prev = claim(&st->stores, s->name, idx);
@@ -1565,10 +1566,11 @@ static void resolve_stores(pstate_t *st)
                       s->name, s->kind == EAI_STORE_TRUSTED ? "trusted" : "persistent");
         for (int j = 0; rc == EA_OK && j < s->nusers; j++)
             if (s->kind != EAI_STORE_TRUSTED && s->users[j] == EAI_HOST)
-                rc = fail(st, s->line,
-                          "<store> '%s': the host has no seal key for %s store (name "
-                          "enclaves, or use kind=\"trusted\")",
-                          s->name, s->kind == EAI_STORE_UNTRUSTED ? "an untrusted" : "a persistent");
+                rc =
+                    fail(st, s->line,
+                         "<store> '%s': the host has no seal key for %s store (name "
+                         "enclaves, or use kind=\"trusted\")",
+                         s->name, s->kind == EAI_STORE_UNTRUSTED ? "an untrusted" : "a persistent");
         for (int j = 1; rc == EA_OK && s->policy == EAI_STORE_MRENCLAVE && j < s->nusers; j++) {
             const eai_dep_enclave_t *a = &d->enclaves[s->users[0]], *b = &d->enclaves[s->users[j]];
             if (strcmp(a->image, b->image) != 0)

@@ -663,8 +663,8 @@ _Noreturn int eai_enclave_exec(int e, const char *image_name)
     eai_deploy_t *dep = NULL;
     if (eai_child_harden(err, sizeof err) != EA_OK)
         eai_exit_now(3);
-    int rc = eai_deploy_load_ex("/proc/self/fd/5", eai_cpu_count(), NULL, NULL,
-                                EAI_DEPLOY_OFFLINE, &dep, err, sizeof err);
+    int rc = eai_deploy_load_ex("/proc/self/fd/5", eai_cpu_count(), NULL, NULL, EAI_DEPLOY_OFFLINE,
+                                &dep, err, sizeof err);
     if (rc == EA_OK && (e < 0 || e >= dep->nenclaves)) {
         snprintf(err, sizeof err, "no enclave %d in the deployment", e);
         rc = EA_ERR_INVAL;

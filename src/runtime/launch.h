@@ -3,12 +3,12 @@
 #include <stdbool.h>
 
 typedef struct eai_run_opts {
-    const char *path;         /* deployment file */
-    int backend;              /* -1: as in the file; else eai_backend_t for every enclave */
-    bool quiet;               /* no summary */
-    bool check_only;          /* validate and describe, do not run */
-    const char *platform_dir; /* NULL: $EACTORS_PLATFORM_DIR or the default */
-    int platform_mode;        /* EAI_PLATFORM_* */
+    const char *path;            /* deployment file */
+    int backend;                 /* -1: as in the file; else eai_backend_t for every enclave */
+    bool quiet;                  /* no summary */
+    bool check_only;             /* validate and describe, do not run */
+    const char *platform_dir;    /* NULL: $EACTORS_PLATFORM_DIR or the default */
+    int platform_mode;           /* EAI_PLATFORM_* */
     const char *platform_socket; /* NULL: $EACTORS_PLATFORM_SOCKET or /run/eactors/... */
 } eai_run_opts_t;
 

@@ -59,7 +59,7 @@ struct daemon {
     bool set_user;
     uint32_t euid, egid; /* the enclaves' user */
     int lfd;
-    int control;     /* to the platform service */
+    int control; /* to the platform service */
     pid_t svc_pid;
     int svc_pidfd;
     char *svc_msg; /* shared: the service's start-up failure */
@@ -255,8 +255,8 @@ static bool session_serve(struct daemon *dm, struct session *s)
     int fd = -1;
     if (eai_msg_recv(s->fd, &m, sizeof m, &fd) != EA_OK)
         return false;
-    bool has_enclave = m.op == EAI_PD_IMAGE || m.op == EAI_PD_SIG || m.op == EAI_PD_SPAWN ||
-                       m.op == EAI_PD_LOCAL;
+    bool has_enclave =
+        m.op == EAI_PD_IMAGE || m.op == EAI_PD_SIG || m.op == EAI_PD_SPAWN || m.op == EAI_PD_LOCAL;
     if (has_enclave && (m.enclave < 0 || m.enclave >= EAI_PD_MAX_ENCLAVES)) {
         closefd(&fd);
         return false;
@@ -318,8 +318,8 @@ static bool session_serve(struct daemon *dm, struct session *s)
 static int start_service(struct daemon *dm, const char *dir)
 {
     int ctl[2];
-    if (eai_msg_pair(ctl) != EA_OK || eai_shm_create("eactors-pd-msg", 4096, &dm->svc_msg_fd,
-                                                     (void **)&dm->svc_msg) != EA_OK) {
+    if (eai_msg_pair(ctl) != EA_OK ||
+        eai_shm_create("eactors-pd-msg", 4096, &dm->svc_msg_fd, (void **)&dm->svc_msg) != EA_OK) {
         fprintf(stderr, "eactors platform: cannot start the platform service\n");
         return 1;
     }
@@ -363,8 +363,8 @@ static int drop_root(struct daemon *dm, const char *dir)
     uint32_t uid, gid;
     char err[256];
     if (eai_user_find(user, &uid, &gid) != EA_OK) {
-        fprintf(stderr,
-                "eactors platform: no user '%s' (`eactors platform install` creates it)\n", user);
+        fprintf(stderr, "eactors platform: no user '%s' (`eactors platform install` creates it)\n",
+                user);
         return 2;
     }
     make_dir(dir);
@@ -581,8 +581,8 @@ static int ensure_user(const char *name, const char *home)
     uint32_t uid, gid;
     if (eai_user_find(name, &uid, &gid) == EA_OK)
         return 0;
-    char *argv[] = {"useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
-                    (char *)home, "--shell", "/usr/sbin/nologin", (char *)name, NULL};
+    char *argv[] = {"useradd",    "--system", "--user-group",      "--no-create-home", "--home-dir",
+                    (char *)home, "--shell",  "/usr/sbin/nologin", (char *)name,       NULL};
     return run(argv);
 }
 

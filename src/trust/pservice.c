@@ -231,8 +231,8 @@ bool eai_pservice_serve_one(eai_pservice_t *sv, eai_ppeer_t *p)
 }
 
 /* Grows the peer table by one: the descriptor of a new enclave's socket. */
-static bool add_peer(eai_ppeer_t **peers, int **live, uint8_t **ready, int *n, int fd,
-                     pid_t expect, bool debug)
+static bool add_peer(eai_ppeer_t **peers, int **live, uint8_t **ready, int *n, int fd, pid_t expect,
+                     bool debug)
 {
     eai_ppeer_t *p = realloc(*peers, (size_t)(*n + 1) * sizeof *p);
     if (p != NULL)

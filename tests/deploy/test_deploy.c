@@ -673,8 +673,8 @@ static const bad_case_t bad_cases[] = {
      "<store> 's': only a persistent store has a path"},
     {PRE A5 "<store name='s' kind='persistent' size='1M' enclave='e'/>\n" END, 6,
      "<store> 's': a persistent store needs path="},
-    {PRE A5 "<store name='s' kind='persistent' size='1M' path='nodir/x.eos' enclave='e'/>\n" END,
-     6, "<store> 's': directory of path 'nodir/x.eos' does not exist"},
+    {PRE A5 "<store name='s' kind='persistent' size='1M' path='nodir/x.eos' enclave='e'/>\n" END, 6,
+     "<store> 's': directory of path 'nodir/x.eos' does not exist"},
     {PRE A5 "<store name='s' kind='persistent' size='1M' path='sub/' enclave='e'/>\n" END, 6,
      "<store> 's': path 'sub/' does not name a file"},
     {PRE A5 "<store name='s' kind='persistent' size='1M' path='x.eos' enclave='e'/>\n"
@@ -712,13 +712,14 @@ static void test_valid_stores(void **state)
     (void)state;
     char err[EAI_DEPLOY_ERRLEN], real_tmp[PATH_MAX], want[PATH_MAX + 32];
     eai_deploy_t *d = NULL;
-    const char *xml = PRE A5 "<enclave name='f' image='img.so'/>\n"
-                             "<store name='cache' kind='trusted' size='1M'/>\n"
-                             "<store name='priv' kind='trusted' size='2M' keys='100' enclave='f'/>\n"
-                             "<store name='shared' kind='untrusted' size='4M' enclave='e f' "
-                             "policy='mrenclave'/>\n"
-                             "<store name='disk' kind='persistent' size='64K' path='sub/x.eos' "
-                             "enclave='e'/>\n" END;
+    const char *xml =
+        PRE A5 "<enclave name='f' image='img.so'/>\n"
+               "<store name='cache' kind='trusted' size='1M'/>\n"
+               "<store name='priv' kind='trusted' size='2M' keys='100' enclave='f'/>\n"
+               "<store name='shared' kind='untrusted' size='4M' enclave='e f' "
+               "policy='mrenclave'/>\n"
+               "<store name='disk' kind='persistent' size='64K' path='sub/x.eos' "
+               "enclave='e'/>\n" END;
     int rc = load(xml, &d, err, sizeof err);
     if (rc != EA_OK)
         fail_msg("%s", err);

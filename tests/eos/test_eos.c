@@ -26,8 +26,8 @@ static int g_incs = 20000;
 
 static ea_eos_t *open_trusted(size_t size, uint32_t keys, uint64_t lease)
 {
-    ea_eos_config_t c = {.kind = EA_EOS_TRUSTED, .size = size, .keys = keys,
-                         .reader_lease_ns = lease};
+    ea_eos_config_t c = {
+        .kind = EA_EOS_TRUSTED, .size = size, .keys = keys, .reader_lease_ns = lease};
     ea_eos_t *s = NULL;
     assert_int_equal(ea_eos_open("t", &c, &s), EA_OK);
     return s;

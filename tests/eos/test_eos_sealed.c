@@ -69,12 +69,11 @@ static int teardown(void **state)
     return 0;
 }
 
-static int open_shared(struct fx *f, const eai_local_platform_t *lp, uint16_t policy,
-                       ea_eos_t **s)
+static int open_shared(struct fx *f, const eai_local_platform_t *lp, uint16_t policy, ea_eos_t **s)
 {
     fx_as(lp);
-    ea_eos_config_t c = {.kind = EA_EOS_UNTRUSTED, .size = REGION, .region = f->region,
-                         .key_policy = policy};
+    ea_eos_config_t c = {
+        .kind = EA_EOS_UNTRUSTED, .size = REGION, .region = f->region, .key_policy = policy};
     return ea_eos_open("shared", &c, s);
 }
 
@@ -318,8 +317,8 @@ static void test_crash(void **state)
         assert_memory_equal(v, want, n);
         present++;
     }
-    print_message("crash: %u writes acknowledged by sync, %u keys present, reopen %.2f ms\n",
-                  acked, present, (double)open_ns / 1e6);
+    print_message("crash: %u writes acknowledged by sync, %u keys present, reopen %.2f ms\n", acked,
+                  present, (double)open_ns / 1e6);
     assert_true(open_ns < UINT64_C(1000000000));
     ea_eos_close(s);
     unlink(f->path);
@@ -379,10 +378,8 @@ static void test_two_enclaves(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_share_by_signer),
-        cmocka_unit_test(test_tamper_and_swap),
-        cmocka_unit_test(test_persist_and_rollback),
-        cmocka_unit_test(test_crash),
+        cmocka_unit_test(test_share_by_signer),      cmocka_unit_test(test_tamper_and_swap),
+        cmocka_unit_test(test_persist_and_rollback), cmocka_unit_test(test_crash),
         cmocka_unit_test(test_two_enclaves),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -6,8 +6,8 @@
  * refusals outside the grants that do not tell whether a host directory
  * exists; and receives after a short read (the system actor then waits for
  * the next readiness report instead of asking the kernel), which must
- * still see every later byte and the end of the stream. Every test ends by checking that the system actor closed every
- * descriptor it made.
+ * still see every later byte and the end of the stream. Every test ends by checking that the system
+ * actor closed every descriptor it made.
  */
 #include <setjmp.h>
 #include <stdarg.h>

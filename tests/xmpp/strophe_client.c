@@ -145,7 +145,8 @@ static struct run session(const char *port, const char *ca, const char *user, co
     xmpp_conn_set_cafile(conn, ca);
     xmpp_conn_set_jid(conn, full);
     xmpp_conn_set_pass(conn, pw);
-    if (xmpp_connect_client(conn, "127.0.0.1", (unsigned short)atoi(port), on_conn, &r) != XMPP_EOK) {
+    if (xmpp_connect_client(conn, "127.0.0.1", (unsigned short)atoi(port), on_conn, &r) !=
+        XMPP_EOK) {
         r.disconnected = 1;
     } else {
         time_t end = time(NULL) + 10;

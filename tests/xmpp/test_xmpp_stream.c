@@ -81,8 +81,8 @@ static int feed(xs_t *xs, const char *p, size_t n, size_t chunk)
     return rc;
 }
 
-#define HDR                                                                                     \
-    "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "                 \
+#define HDR                                                                     \
+    "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' " \
     "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' xml:lang='en'>"
 
 static const char valid[] =
@@ -155,14 +155,16 @@ static const struct bad bads[] = {
     {"doctype", "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]>", "", "", 0,
      "restricted-xml", 1},
     {"entity ref", HDR "<message>&foo;</message>", "", "", 0, "restricted-xml", 1},
-    {"encoding", "<?xml version='1.0' encoding='ISO-8859-1'?>", "", "", 0, "unsupported-encoding", 1},
+    {"encoding", "<?xml version='1.0' encoding='ISO-8859-1'?>", "", "", 0, "unsupported-encoding",
+     1},
     {"xml 1.1", "<?xml version='1.1'?>", "", "", 0, "restricted-xml", 1},
     {"standalone no", "<?xml version='1.0' standalone='no'?>", "", "", 0, "restricted-xml", 1},
     {"stream ns", "<stream:stream xmlns='jabber:client' xmlns:stream='urn:x'>", "", "", 0,
      "invalid-namespace", 1},
-    {"default ns", "<stream:stream xmlns='jabber:server' "
-                   "xmlns:stream='http://etherx.jabber.org/streams'>", "", "", 0,
-     "invalid-namespace", 1},
+    {"default ns",
+     "<stream:stream xmlns='jabber:server' "
+     "xmlns:stream='http://etherx.jabber.org/streams'>",
+     "", "", 0, "invalid-namespace", 1},
     {"not a stream", "<html>", "", "", 0, "not-well-formed", 1},
     {"mismatch", HDR "<message><body>x</message>", "", "", 0, "not-well-formed", 1},
     {"text at depth 1", HDR "hello", "", "", 0, "not-well-formed", 1},
@@ -171,7 +173,8 @@ static const struct bad bads[] = {
     {"header too big", "<stream:stream a='", "x", "", 5000, "policy-violation", 1},
     {"stanza 20 KB pre-auth", HDR "<message><body>", "x", "</body></message>", 20000,
      "policy-violation", 1},
-    {"stanza 300 KB", HDR "<message><body>", "x", "</body></message>", 300000, "policy-violation", 0},
+    {"stanza 300 KB", HDR "<message><body>", "x", "</body></message>", 300000, "policy-violation",
+     0},
     {"open tag 1 MiB", HDR "<message a='", "x", "", 1 << 20, "policy-violation", 0},
     {"deep", HDR, "<a>", "", 100000, "policy-violation", 0},
     {"attributes", HDR "<a", " b00000='1'", "/>", 10000, "policy-violation", 0},
@@ -220,8 +223,8 @@ static void test_hostile(void **st)
                 fail_msg("%s: unexpected %s", b->name, xs.err);
         } else {
             if (rc != XS_ERROR || xs.err == NULL || strcmp(xs.err, b->cond) != 0)
-                fail_msg("%s: rc %d, error %s, expected %s", b->name, rc,
-                         xs.err ? xs.err : "none", b->cond);
+                fail_msg("%s: rc %d, error %s, expected %s", b->name, rc, xs.err ? xs.err : "none",
+                         b->cond);
         }
         /* Memory stays near the limits, whatever was sent. */
         if (peak > 600000)
@@ -310,7 +313,7 @@ static void test_split_big_start_tag(void **st)
     free(p);
 }
 
-static const char *const conds[] = {"not-well-formed", "restricted-xml", "unsupported-encoding",
+static const char *const conds[] = {"not-well-formed",   "restricted-xml",   "unsupported-encoding",
                                     "invalid-namespace", "policy-violation", "resource-constraint"};
 
 static void test_mutations(void **st)
@@ -330,7 +333,8 @@ static void test_mutations(void **st)
         }
         struct rec r = {0};
         xs_t xs;
-        assert_int_equal(xs_init(&xs, &cbs, &r, (unsigned long)it, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+        assert_int_equal(xs_init(&xs, &cbs, &r, (unsigned long)it, XS_MEM_DEFAULT, XS_STANZA_MAX),
+                         0);
         size_t cut = (size_t)rand_r(&seed) % n;
         int rc = feed(&xs, m, cut, 0);
         if (rc == XS_OK)
@@ -353,8 +357,8 @@ int main(int argc, char **argv)
     seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : (unsigned)time(NULL);
     printf("test_xmpp_stream: seed %u\n", seed);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_any_chunking), cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_memory_budget),      cmocka_unit_test(test_suspend_resume_stop),
+        cmocka_unit_test(test_valid_any_chunking),  cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_memory_budget),       cmocka_unit_test(test_suspend_resume_stop),
         cmocka_unit_test(test_split_big_start_tag), cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_xml_prefix_element),
     };

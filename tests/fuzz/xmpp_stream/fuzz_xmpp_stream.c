@@ -18,11 +18,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define HDR                                                                                     \
-    "<stream:stream to='localhost' xmlns='jabber:client' "                                      \
+#define HDR                                                \
+    "<stream:stream to='localhost' xmlns='jabber:client' " \
     "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
 
-static const char *const conds[] = {"not-well-formed",   "restricted-xml", "unsupported-encoding",
+static const char *const conds[] = {"not-well-formed",   "restricted-xml",   "unsupported-encoding",
                                     "invalid-namespace", "policy-violation", "resource-constraint"};
 
 struct ctx {
