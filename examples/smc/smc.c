@@ -40,161 +40,8 @@
 #include <eactors/ea_trust.h>
 #include <eactors/eactors.h>
 
+#include "../common/sys_file.h"
 #include "smc.h"
-
-/* ------------------------------------------------------------ file I/O */
-
-/* One file read or written through the system actor, one request at a time:
- * STAT, OPEN, READ or WRITE chunks, (FSYNC,) CLOSE. */
-enum { F_IDLE, F_STAT, F_OPEN, F_XFER, F_FSYNC, F_CLOSE, F_DONE, F_ERROR };
-
-struct fio {
-    int step;
-    int writing, force;
-    int64_t req;
-    int32_t handle;
-    uint64_t size, done;
-    uint8_t *buf; /* read: malloc'd by fio; write: the caller's */
-    char path[256];
-    char err[480];
-};
-
-static int fio_fail(struct fio *f, const char *what, int32_t status)
-{
-    snprintf(f->err, sizeof f->err, "%s %s: %s", what, f->path, ea_sys_strstatus(status));
-    f->step = F_ERROR;
-    return EA_ERR_ACTOR;
-}
-
-/* Sends the request of the current step; EA_OK, back-pressure, or an error. */
-static int fio_issue(struct fio *f, ea_sys_client_t *cl)
-{
-    uint64_t chunk = EA_SYS_PAYLOAD_MAX(cl->conn);
-    uint64_t n = f->size - f->done < chunk ? f->size - f->done : chunk;
-    int64_t r;
-    switch (f->step) {
-    case F_STAT: r = ea_file_stat(cl, f->path); break;
-    case F_OPEN:
-        r = ea_file_open(cl, f->path,
-                         f->writing ? EA_FILE_WRONLY | EA_FILE_CREAT | EA_FILE_TRUNC
-                                    : EA_FILE_RDONLY);
-        break;
-    case F_XFER:
-        r = f->writing ? ea_file_write(cl, f->handle, f->done, f->buf + f->done, (uint32_t)n)
-                       : ea_file_read(cl, f->handle, f->done, (uint32_t)n);
-        break;
-    case F_FSYNC: r = ea_file_fsync(cl, f->handle); break;
-    case F_CLOSE: r = ea_file_close(cl, f->handle); break;
-    default: return EA_OK;
-    }
-    if (r == EA_ERR_NOBUFS || r == EA_ERR_FULL)
-        return (int)r; /* try again on the next call */
-    if (r < 0)
-        return fio_fail(f, "request for", (int32_t)r);
-    f->req = r;
-    return EA_OK;
-}
-
-static int fio_start(struct fio *f, ea_sys_client_t *cl, const char *path, int writing,
-                     const uint8_t *data, uint64_t len, int force)
-{
-    memset(f, 0, sizeof *f);
-    if (strlen(path) >= sizeof f->path) {
-        snprintf(f->err, sizeof f->err, "path too long: %s", path);
-        f->step = F_ERROR;
-        return EA_ERR_INVAL;
-    }
-    snprintf(f->path, sizeof f->path, "%s", path);
-    f->writing = writing;
-    f->force = force;
-    f->handle = -1;
-    f->buf = (uint8_t *)data;
-    f->size = len;
-    f->step = F_STAT;
-    return fio_issue(f, cl);
-}
-
-/* Handles one completion if it is ours; returns 1 if it was. */
-static int fio_event(struct fio *f, ea_sys_client_t *cl, const ea_sys_event_t *ev, uint64_t max)
-{
-    if (f->req == 0 || (int64_t)ev->msg.req_id != f->req)
-        return 0;
-    f->req = 0;
-    int32_t st = ev->msg.status;
-    switch (f->step) {
-    case F_STAT:
-        if (f->writing) {
-            if (st >= 0 && !f->force) {
-                snprintf(f->err, sizeof f->err,
-                         "%s exists: not overwritten (force=1 to replace it)", f->path);
-                f->step = F_ERROR;
-                return 1;
-            }
-            if (st < 0 && st != EA_SYS_NOENT)
-                return fio_fail(f, "stat", st), 1;
-        } else {
-            if (st < 0)
-                return fio_fail(f, "stat", st), 1;
-            if (ev->msg.arg64 == 0 || ev->msg.arg64 > max) {
-                snprintf(f->err, sizeof f->err, "%s: %llu bytes (expected 1 to %llu)", f->path,
-                         (unsigned long long)ev->msg.arg64, (unsigned long long)max);
-                f->step = F_ERROR;
-                return 1;
-            }
-            f->size = ev->msg.arg64;
-            f->buf = malloc(f->size);
-            if (f->buf == NULL)
-                return fio_fail(f, "memory for", EA_ERR_NOMEM), 1;
-        }
-        f->step = F_OPEN;
-        break;
-    case F_OPEN:
-        if (st < 0)
-            return fio_fail(f, "open", st), 1;
-        f->handle = st;
-        f->step = F_XFER;
-        break;
-    case F_XFER:
-        if (st < 0 || (!f->writing && ev->msg.len == 0) || (f->writing && (uint64_t)st == 0)) {
-            fio_fail(f, f->writing ? "write" : "read (short file)", st < 0 ? st : EA_SYS_IO);
-            f->step = F_CLOSE; /* still close it; the error stays */
-            break;
-        }
-        if (f->writing) {
-            f->done += (uint64_t)st;
-        } else {
-            uint64_t n = ev->msg.len;
-            if (n > f->size - f->done)
-                n = f->size - f->done; /* the file grew: read what stat said */
-            memcpy(f->buf + f->done, ev->data, n);
-            f->done += n;
-        }
-        if (f->done == f->size)
-            f->step = f->writing ? F_FSYNC : F_CLOSE;
-        break;
-    case F_FSYNC:
-        if (st < 0)
-            fio_fail(f, "fsync", st);
-        f->step = F_CLOSE;
-        break;
-    case F_CLOSE:
-        f->handle = -1;
-        f->step = f->err[0] ? F_ERROR : F_DONE;
-        return 1;
-    default: return 1;
-    }
-    if (fio_issue(f, cl) < 0 && f->step != F_ERROR)
-        f->step = F_ERROR;
-    return 1;
-}
-
-/* A request that met back-pressure is sent on a later call. */
-static int fio_pending(struct fio *f, ea_sys_client_t *cl)
-{
-    if (f->req == 0 && f->step > F_IDLE && f->step < F_DONE)
-        return fio_issue(f, cl);
-    return EA_OK;
-}
 
 /* Every party and the sealer: the channel whose peer is the system actor
  * named by parameter `sys` (default "io"). */
@@ -275,19 +122,21 @@ static int seal_body(ea_actor_t *self, void *state)
     int rc;
     if (s->phase == 0) {
         s->phase = 1;
-        fio_start(&s->f, &s->sys, ea_param(self, "in"), 0, NULL, 0, 0);
+        fio_read(&s->f, &s->sys, ea_param(self, "in"), (uint64_t)SMC_MAX_WORDS * 8, 0);
     }
     ea_sys_event_t ev;
     while ((rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY) {
         if (rc != EA_OK)
             return rc;
-        fio_event(&s->f, &s->sys, &ev, (uint64_t)SMC_MAX_WORDS * 8);
+        fio_event(&s->f, &s->sys, &ev);
         ea_cargo_release(&ev.cargo);
     }
     fio_pending(&s->f, &s->sys);
     if (s->f.step == F_ERROR) {
-        fprintf(stderr, "smc_seal: %s\n", s->f.err);
-        free(s->f.buf);
+        fprintf(stderr, "smc_seal: %s%s\n", s->f.err,
+                strstr(s->f.err, " exists: ") ? " (force=1 to replace it)" : "");
+        if (!s->f.writing)
+            free(s->f.buf); /* a write's bytes are s->sealed */
         return EA_ERR_ACTOR;
     }
     if (s->f.step != F_DONE)
@@ -298,7 +147,7 @@ static int seal_body(ea_actor_t *self, void *state)
         s->phase = 2;
         bool ok = true;
         long long force = ea_param_int(self, "force", 0, &ok);
-        fio_start(&s->f, &s->sys, ea_param(self, "out"), 1, s->sealed, s->sealed_size, force == 1);
+        fio_write(&s->f, &s->sys, ea_param(self, "out"), s->sealed, s->sealed_size, force == 1);
         return EA_BUSY;
     }
     printf("smc-seal: party %s: %u words sealed into %s (%u bytes)\n", s->party, s->words,
@@ -448,7 +297,7 @@ static int party_ctor(ea_actor_t *self, void *state)
     s->phase = SMC_PH_LOADING;
     if ((rc = io_init(self, &s->sys)) != EA_OK)
         return rc;
-    fio_start(&s->f, &s->sys, ea_param(self, "input"), 0, NULL, 0, 0);
+    fio_read(&s->f, &s->sys, ea_param(self, "input"), (uint64_t)SMC_MAX_WORDS * 8 + 4096, 0);
     return EA_OK;
 }
 
@@ -813,7 +662,7 @@ static int party_body(ea_actor_t *self, void *state)
             fprintf(stderr, "smc: %s: no timer (%s): rounds are not watched\n", ea_name(self),
                     ea_sys_strstatus(ev.msg.status));
         else
-            fio_event(&s->f, &s->sys, &ev, (uint64_t)SMC_MAX_WORDS * 8 + 4096);
+            fio_event(&s->f, &s->sys, &ev);
         ea_cargo_release(&ev.cargo);
     }
     if ((rc = ctl_step(self, s)) != EA_OK)

@@ -34,6 +34,7 @@
 #include <eactors/ea_trust.h>
 #include <eactors/eactors.h>
 
+#include "../common/sys_file.h"
 #include "proto.h"
 #include "xcrypto.h"
 
@@ -231,145 +232,6 @@ static struct acct *store_add(struct store *st, const char *user)
     return a;
 }
 
-/* ------------------------------------------------------------ file I/O */
-
-/* One whole-file read or write through the system actor, a request at a
- * time: STAT, OPEN, READ/WRITE chunks, (FSYNC,) CLOSE. */
-enum { F_IDLE, F_STAT, F_OPEN, F_XFER, F_FSYNC, F_CLOSE, F_DONE, F_NOFILE, F_ERROR };
-
-struct fio {
-    int step, writing;
-    int64_t req;
-    int32_t handle;
-    uint64_t size, done;
-    uint8_t *buf;
-    char path[512];
-    char err[700];
-};
-
-static void fio_fail(struct fio *f, const char *what, int32_t st)
-{
-    if (f->err[0] == 0)
-        snprintf(f->err, sizeof f->err, "%s %s: %s", what, f->path, ea_sys_strstatus(st));
-    f->step = f->handle >= 0 && f->step != F_CLOSE ? F_CLOSE : F_ERROR;
-}
-
-static void fio_issue(struct fio *f, ea_sys_client_t *cl)
-{
-    uint64_t chunk = EA_SYS_PAYLOAD_MAX(cl->conn);
-    uint64_t n = f->size - f->done < chunk ? f->size - f->done : chunk;
-    int64_t r;
-    switch (f->step) {
-    case F_STAT: r = ea_file_stat(cl, f->path); break;
-    case F_OPEN:
-        r = ea_file_open(cl, f->path,
-                         f->writing ? EA_FILE_WRONLY | EA_FILE_CREAT | EA_FILE_TRUNC
-                                    : EA_FILE_RDONLY);
-        break;
-    case F_XFER:
-        r = f->writing ? ea_file_write(cl, f->handle, f->done, f->buf + f->done, (uint32_t)n)
-                       : ea_file_read(cl, f->handle, f->done, (uint32_t)n);
-        break;
-    case F_FSYNC: r = ea_file_fsync(cl, f->handle); break;
-    case F_CLOSE: r = ea_file_close(cl, f->handle); break;
-    default: return;
-    }
-    if (r == EA_ERR_NOBUFS || r == EA_ERR_FULL)
-        return; /* again at the next step (fio_pending) */
-    if (r < 0) {
-        fio_fail(f, "request for", (int32_t)r);
-        if (f->step == F_CLOSE)
-            fio_issue(f, cl);
-        return;
-    }
-    f->req = r;
-}
-
-static void fio_start(struct fio *f, ea_sys_client_t *cl, const char *path, int writing,
-                      uint8_t *data, uint64_t len)
-{
-    uint8_t *keep = writing ? data : NULL;
-    memset(f, 0, sizeof *f);
-    f->handle = -1;
-    if (snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path) {
-        snprintf(f->err, sizeof f->err, "path too long");
-        f->step = F_ERROR;
-        return;
-    }
-    f->writing = writing;
-    f->buf = keep;
-    f->size = len;
-    f->step = writing ? F_OPEN : F_STAT;
-    fio_issue(f, cl);
-}
-
-static void fio_event(struct fio *f, ea_sys_client_t *cl, const ea_sys_event_t *ev)
-{
-    if (f->req == 0 || (int64_t)ev->msg.req_id != f->req)
-        return;
-    f->req = 0;
-    int32_t st = ev->msg.status;
-    switch (f->step) {
-    case F_STAT:
-        if (st == EA_SYS_NOENT) {
-            f->step = F_NOFILE;
-            return;
-        }
-        if (st < 0)
-            return fio_fail(f, "stat", st);
-        if (ev->msg.arg64 == 0 || ev->msg.arg64 > STORE_MAX) {
-            snprintf(f->err, sizeof f->err, "%s: %llu bytes is not an account store", f->path,
-                     (unsigned long long)ev->msg.arg64);
-            f->step = F_ERROR;
-            return;
-        }
-        f->size = ev->msg.arg64;
-        f->buf = malloc(f->size);
-        if (f->buf == NULL)
-            return fio_fail(f, "memory for", EA_ERR_NOMEM);
-        f->step = F_OPEN;
-        break;
-    case F_OPEN:
-        if (st < 0)
-            return fio_fail(f, "open", st);
-        f->handle = st;
-        f->step = f->size > 0 ? F_XFER : f->writing ? F_FSYNC : F_CLOSE;
-        break;
-    case F_XFER:
-        if (st < 0 || (!f->writing && ev->msg.len == 0) || (f->writing && st == 0)) {
-            fio_fail(f, f->writing ? "write" : "read", st < 0 ? st : EA_SYS_IO);
-            break;
-        }
-        if (f->writing) {
-            f->done += (uint64_t)st;
-        } else {
-            uint64_t n = ev->msg.len < f->size - f->done ? ev->msg.len : f->size - f->done;
-            memcpy(f->buf + f->done, ev->data, n);
-            f->done += n;
-        }
-        if (f->done == f->size)
-            f->step = f->writing ? F_FSYNC : F_CLOSE;
-        break;
-    case F_FSYNC:
-        if (st < 0)
-            fio_fail(f, "fsync", st);
-        f->step = F_CLOSE;
-        break;
-    case F_CLOSE:
-        f->handle = -1;
-        f->step = f->err[0] ? F_ERROR : F_DONE;
-        return;
-    default: return;
-    }
-    fio_issue(f, cl);
-}
-
-static void fio_pending(struct fio *f, ea_sys_client_t *cl)
-{
-    if (f->req == 0 && f->step > F_IDLE && f->step < F_DONE)
-        fio_issue(f, cl);
-}
-
 static ea_conn_t *sys_conn(ea_actor_t *self)
 {
     ea_conn_t *c = ea_conn(self, "fs");
@@ -535,7 +397,7 @@ static void persist(struct accounts *s, const char *who)
         return;
     }
     s->dirty = 0;
-    fio_start(&s->f, &s->sys, s->path, 1, s->blob, len);
+    fio_write(&s->f, &s->sys, s->path, s->blob, len, 1);
 }
 
 /* The router learns who exists (names only, never keys): it stores
@@ -609,7 +471,7 @@ static int acc_ctor(ea_actor_t *self, void *state)
         fprintf(stderr, "%s: needs parameter store (the sealed account file)\n", ea_name(self));
         return EA_ERR_INVAL;
     }
-    fio_start(&s->f, &s->sys, path, 0, NULL, 0);
+    fio_read(&s->f, &s->sys, path, STORE_MAX, 1);
     return EA_OK;
 }
 
@@ -816,7 +678,7 @@ static int adm_body(ea_actor_t *self, void *state)
         return EA_DONE;
     if (s->phase == 0) {
         s->phase = 1;
-        fio_start(&s->f, &s->sys, s->store, 0, NULL, 0);
+        fio_read(&s->f, &s->sys, s->store, STORE_MAX, 1);
     }
     ea_sys_event_t ev;
     int rc;
@@ -856,7 +718,7 @@ static int adm_body(ea_actor_t *self, void *state)
         if (s->blob == NULL)
             return adm_fail(self, s, "%s", "sealing the account store failed");
         s->phase = 2;
-        fio_start(&s->f, &s->sys, s->store, 1, s->blob, len);
+        fio_write(&s->f, &s->sys, s->store, s->blob, len, 1);
         return EA_BUSY;
     }
     printf("eactors-xmpp: %s %s: done (%u accounts in %s)\n", s->op, s->user ? s->user : "",
