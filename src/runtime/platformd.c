@@ -132,24 +132,25 @@ static bool session_done(const struct session *s)
     return true;
 }
 
-/* Hands one end of a new socket pair to the service; the other end is
- * returned in *mine. */
-static int new_platform_line(struct daemon *dm, pid_t expect, bool debug, int *mine)
+/* A new enclave's platform socket pair. The service learns who sends each
+ * EINIT from the kernel: asked for before anyone holds the other end, so
+ * no record arrives without. */
+static int platform_pair(int sv[2])
 {
-    int sv[2];
     if (eai_msg_pair(sv) != EA_OK)
         return EA_ERR_SYS;
-    /* The service learns who sends each EINIT from the kernel. */
     (void)eai_msg_want_sender(sv[1]);
-    struct eai_ps_add add = {.expect = (int32_t)expect, .debug = debug ? 1u : 0u};
-    int rc = eai_msg_send(dm->control, &add, sizeof add, sv[1]);
-    eai_close(sv[1]);
-    if (rc != EA_OK) {
-        eai_close(sv[0]);
-        return EA_ERR_SYS;
-    }
-    *mine = sv[0];
     return EA_OK;
+}
+
+/* Hands the service end of a pair to the platform service (and closes it
+ * here), with the process that alone counts as isolated on it. */
+static int to_service(struct daemon *dm, int fd, pid_t expect, bool debug)
+{
+    struct eai_ps_add add = {.expect = (int32_t)expect, .debug = debug ? 1u : 0u};
+    int rc = eai_msg_send(dm->control, &add, sizeof add, fd);
+    eai_close(fd);
+    return rc;
 }
 
 static void do_spawn(struct daemon *dm, struct session *s, const struct eai_pd_msg *m)
@@ -168,7 +169,7 @@ static void do_spawn(struct daemon *dm, struct session *s, const struct eai_pd_m
     }
     s->encls = en;
     int line[2];
-    if (eai_msg_pair(line) != EA_OK) {
+    if (platform_pair(line) != EA_OK) {
         answer(s, EAI_PD_ERR, e, 0, -1, "cannot make a platform socket");
         return;
     }
@@ -203,10 +204,7 @@ static void do_spawn(struct daemon *dm, struct session *s, const struct eai_pd_m
     }
     /* The enclave's first record (EINIT) waits in its socket until the
      * service has the other end, with the pid it must come from. */
-    struct eai_ps_add add = {.expect = (int32_t)pid, .debug = 0};
-    (void)eai_msg_want_sender(line[1]);
-    rc = eai_msg_send(dm->control, &add, sizeof add, line[1]);
-    eai_close(line[1]);
+    rc = to_service(dm, line[1], pid, false);
     s->encls[s->nencls++] = (struct encl){.index = e, .pid = pid, .pidfd = pidfd};
     if (rc != EA_OK) {
         eai_kill(pid, SIGKILL);
@@ -293,13 +291,18 @@ static bool session_serve(struct daemon *dm, struct session *s)
         return true;
     case EAI_PD_LOCAL: {
         closefd(&fd);
-        int mine;
-        if (new_platform_line(dm, 0, true, &mine) != EA_OK) {
+        int line[2];
+        if (platform_pair(line) != EA_OK) {
+            answer(s, EAI_PD_ERR, m.enclave, 0, -1, "cannot make a platform socket");
+            return true;
+        }
+        if (to_service(dm, line[1], 0, true) != EA_OK) {
+            eai_close(line[0]);
             answer(s, EAI_PD_ERR, m.enclave, 0, -1, "the platform service is gone");
             return true;
         }
-        answer(s, EAI_PD_OK, m.enclave, 0, mine, NULL);
-        eai_close(mine);
+        answer(s, EAI_PD_OK, m.enclave, 0, line[0], NULL);
+        eai_close(line[0]);
         return true;
     }
     case EAI_PD_KILL:
