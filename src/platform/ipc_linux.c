@@ -224,18 +224,11 @@ const char *eai_loader_env_used(void)
 
 int eai_wait_readable(const int *fds, int n, uint8_t *ready)
 {
-    struct pollfd pfd[n > 0 ? n : 1];
-    for (int i = 0; i < n; i++)
-        pfd[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
     int r;
     do
-        r = poll(pfd, (nfds_t)n, -1);
-    while (r < 0 && errno == EINTR);
-    if (r < 0)
-        return EA_ERR_SYS;
-    for (int i = 0; i < n; i++)
-        ready[i] = fds[i] >= 0 && pfd[i].revents != 0;
-    return EA_OK;
+        r = eai_poll_readable(fds, n, ready, -1); /* 0: a signal, wait again */
+    while (r == 0);
+    return r < 0 ? r : EA_OK;
 }
 
 int eai_memfd_map_sealed(int fd, const void **map, size_t *size)
