@@ -19,7 +19,9 @@
 # SERVER: eactors, eactors-one-enclave, ejabberd, jabberd2, prosody; TLS:
 # plain or starttls. A row of NA is a run that failed (the reason on
 # stderr). bench/out/xmpp/xmpp.csv has the rows, xmpp-detail.csv adds the
-# server's and the generator's own CPU per message (us) and the login time;
+# server's and the generator's own CPU per message (us), the login time, the
+# server's system calls per message and stanzas (in + out) per system call
+# (perf tracepoint counters on the server's threads, NA without root);
 # bench/out/xmpp/xmpp.png plots them.
 # Knobs: XMPP_SERVERS, XMPP_CLIENTS ("100 1000"), XMPP_TLS ("plain
 # starttls"), XMPP_SECONDS, XMPP_WINDOW, XMPP_SERVER_CPUS, XMPP_LOAD_CPUS,
@@ -206,7 +208,7 @@ run_one() { # server clients tls
     fi
     [ $rc -ne 0 ] && peer_log "$tag: errors=$(kv "$f" errors) (see $OUT/load-$tag.err)"
     [ "$(kv "$f" lost)" != 0 ] && peer_log "$tag: $(kv "$f" lost) messages LOST (must be 0)"
-    echo "xmpp,$s,$n,$t,$(kv "$f" server_us_per_msg),$(kv "$f" gen_us_per_msg),$(kv "$f" login_s),$(kv "$f" errors)" >>"$DETAIL"
+    echo "xmpp,$s,$n,$t,$(kv "$f" server_us_per_msg),$(kv "$f" gen_us_per_msg),$(kv "$f" login_s),$(kv "$f" errors),$(kv "$f" syscalls_per_msg),$(kv "$f" stanzas_per_syscall)" >>"$DETAIL"
     echo "xmpp,$s,$n,$t,$(kv "$f" msgs_per_s),$(kv "$f" p50_ms),$(kv "$f" p99_ms),$(kv "$f" lost),$(kv "$f" cpu_s_per_100k)"
     return $rc
 }
@@ -215,7 +217,7 @@ CSV=$OUT/xmpp.csv
 DETAIL=$OUT/xmpp-detail.csv
 HEADER=bench,server,clients,tls,msgs_per_s,p50_ms,p99_ms,lost,cpu_s_per_100k
 echo "$HEADER" | tee "$CSV"
-echo "bench,server,clients,tls,server_us_per_msg,gen_us_per_msg,login_s,errors" >"$DETAIL"
+echo "bench,server,clients,tls,server_us_per_msg,gen_us_per_msg,login_s,errors,syscalls_per_msg,stanzas_per_syscall" >"$DETAIL"
 peer_log "servers on CPU $XMPP_SERVER_CPUS, generator on CPU $LOAD_CPUS; $CLIENTS clients; $TLSMODES; ${SECS} s, window $WINDOW"
 for s in $SERVERS; do
     server_available "$s" || continue
@@ -236,7 +238,7 @@ done
 # ---- summary and plot -------------------------------------------------------------
 
 awk -F, 'NR > 1 && $5 != "NA" {
-        printf "bench/xmpp:   %-20s %5s clients %-8s server %7.2f us/msg, generator %6.2f us/msg, login %6.2f s\n", $2, $3, $4, $5, $6, $7
+        printf "bench/xmpp:   %-20s %5s clients %-8s server %7.2f us/msg, generator %6.2f us/msg, login %6.2f s, server system calls per msg %s, stanzas per system call %s\n", $2, $3, $4, $5, $6, $7, $9, $10
     }' "$DETAIL" >&2
 awk -F, 'NR == FNR { if ($1 == "xmpp" && $9 != "NA") cpu[$2, $3, $4] = $9; next }
     $1 == "xmpp" && $2 == "eactors" && $9 != "NA" {

@@ -40,6 +40,10 @@
  *   xmpp-load clients=N tls=0|1 window=W seconds=S sent=A received=B lost=L
  *   errors=E msgs_per_s=X p50_ms=Y p99_ms=Z server_cpu_s=C
  *   cpu_s_per_100k=K server_us_per_msg=U gen_us_per_msg=G login_s=T
+ *   server_syscalls=Y syscalls_per_msg=Q stanzas_per_syscall=R
+ * (system calls of the server processes over phase 2, counted with one perf
+ * tracepoint counter, raw_syscalls:sys_enter, per server thread; -1 and NA
+ * without the permission for it; a stanza is a message in or out);
  * and exits 1 when a login failed or nothing was delivered (the line is
  * still printed when phase 2 ran).
  *
@@ -61,9 +65,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/perf_event.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -197,8 +204,9 @@ static uint64_t pids_ticks(void)
 }
 
 /* utime+stime in clock ticks of process opt.tree and all its descendants,
- * as they are now (an eactors launcher forks its enclaves). */
-static uint64_t tree_ticks(void)
+ * as they are now (an eactors launcher forks its enclaves); their pids go to
+ * `out` (up to `cap`, the number in *nout) when out is not NULL. */
+static uint64_t tree_walk(int *out, int cap, int *nout)
 {
     enum { MAXP = 65536 };
     static int pid[MAXP], ppid[MAXP], in[MAXP];
@@ -247,14 +255,108 @@ static uint64_t tree_ticks(void)
     }
     uint64_t sum = 0;
     for (int k = 0; k < n; k++)
-        if (in[k])
+        if (in[k]) {
             sum += tk[k];
+            if (out != NULL && *nout < cap)
+                out[(*nout)++] = pid[k];
+        }
     return sum;
 }
 
 static uint64_t server_ticks(void)
 {
-    return pids_ticks() + (opt.tree > 0 ? tree_ticks() : 0);
+    return pids_ticks() + (opt.tree > 0 ? tree_walk(NULL, 0, NULL) : 0);
+}
+
+/* ---- server system calls (perf tracepoint raw_syscalls:sys_enter) -------- */
+
+/* One counting perf event per thread of every server process (as they are
+ * at the start of phase 2; threads they create later are inherited). Needs
+ * the permission to trace other processes (root); without it, NA. */
+#define SC_MAX 4096
+static int sc_fd[SC_MAX], sc_n;
+static const char *sc_why = "not started";
+
+static long sc_tracepoint_id(void)
+{
+    const char *paths[] = {"/sys/kernel/tracing/events/raw_syscalls/sys_enter/id",
+                           "/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id"};
+    for (unsigned i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        FILE *f = fopen(paths[i], "r");
+        long id = -1;
+        if (f == NULL)
+            continue;
+        if (fscanf(f, "%ld", &id) != 1)
+            id = -1;
+        fclose(f);
+        if (id >= 0)
+            return id;
+    }
+    return -1;
+}
+
+static void sc_open_pid(long tp, int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && sc_n < SC_MAX) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        struct perf_event_attr a;
+        memset(&a, 0, sizeof a);
+        a.type = PERF_TYPE_TRACEPOINT;
+        a.size = sizeof a;
+        a.config = (uint64_t)tp;
+        a.inherit = 1;
+        int fd = (int)syscall(SYS_perf_event_open, &a, atoi(e->d_name), -1, -1, PERF_FLAG_FD_CLOEXEC);
+        if (fd < 0) {
+            sc_why = strerror(errno);
+            continue;
+        }
+        sc_fd[sc_n++] = fd;
+    }
+    closedir(d);
+}
+
+static void sc_start(void)
+{
+    long tp = sc_tracepoint_id();
+    if (tp < 0) {
+        sc_why = "no tracefs (raw_syscalls:sys_enter)";
+        return;
+    }
+    static int pid[SC_MAX];
+    int n = 0;
+    char list[sizeof opt.pids], *save = NULL;
+    memcpy(list, opt.pids, sizeof list);
+    for (char *p = strtok_r(list, ", ", &save); p && n < SC_MAX; p = strtok_r(NULL, ", ", &save))
+        pid[n++] = atoi(p);
+    if (opt.tree > 0)
+        tree_walk(pid, SC_MAX, &n);
+    for (int i = 0; i < n; i++)
+        sc_open_pid(tp, pid[i]);
+    if (sc_n == 0)
+        fprintf(stderr, "xmpp_load: server system calls not counted: %s\n", sc_why);
+}
+
+/* The server's system calls since sc_start; -1 if they were not counted. */
+static long long sc_stop(void)
+{
+    if (sc_n == 0)
+        return -1;
+    long long sum = 0;
+    for (int i = 0; i < sc_n; i++) {
+        uint64_t v = 0;
+        if (read(sc_fd[i], &v, sizeof v) == (ssize_t)sizeof v)
+            sum += (long long)v;
+        close(sc_fd[i]);
+    }
+    sc_n = 0;
+    return sum;
 }
 
 static double self_cpu_s(void)
@@ -923,6 +1025,7 @@ int main(int argc, char **argv)
     n_err = 0;
 
     /* Phase 2: sending, measured. */
+    sc_start();
     uint64_t srv0 = server_ticks();
     double gen0 = self_cpu_s();
     uint64_t ts = now_ns();
@@ -937,7 +1040,15 @@ int main(int argc, char **argv)
     loop(drained, now_ns() + (uint64_t)(opt.drain * 1e9));
     uint64_t te = now_ns();
     uint64_t srv1 = server_ticks();
+    long long sysc = sc_stop();
     double gen1 = self_cpu_s();
+    /* Stanzas per server system call: each message is one stanza in and
+     * one out of the server. */
+    char sc_per_msg[32] = "NA", st_per_sc[32] = "NA";
+    if (sysc > 0 && n_recv > 0) {
+        snprintf(sc_per_msg, sizeof sc_per_msg, "%.3f", (double)sysc / (double)n_recv);
+        snprintf(st_per_sc, sizeof st_per_sc, "%.2f", 2.0 * (double)n_recv / (double)sysc);
+    }
 
     double secs = (double)(te - ts) / 1e9;
     double srv_s = (double)(srv1 - srv0) / (double)sysconf(_SC_CLK_TCK);
@@ -946,11 +1057,12 @@ int main(int argc, char **argv)
     printf("xmpp-load clients=%d tls=%d window=%d seconds=%.2f sent=%llu received=%llu lost=%llu "
            "errors=%llu "
            "msgs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f server_cpu_s=%.2f cpu_s_per_100k=%.3f "
-           "server_us_per_msg=%.2f gen_us_per_msg=%.2f login_s=%.2f\n",
+           "server_us_per_msg=%.2f gen_us_per_msg=%.2f login_s=%.2f server_syscalls=%lld "
+           "syscalls_per_msg=%s stanzas_per_syscall=%s\n",
            opt.nclients, opt.tls, opt.window, secs, (unsigned long long)n_sent,
            (unsigned long long)n_recv, (unsigned long long)lost, (unsigned long long)n_err,
            (double)n_recv / secs, hist_q(0.50), hist_q(0.99), srv_s, srv_s * 100000.0 * per,
-           srv_s * 1e6 * per, (gen1 - gen0) * 1e6 * per, login_s);
+           srv_s * 1e6 * per, (gen1 - gen0) * 1e6 * per, login_s, sysc, sc_per_msg, st_per_sc);
     fflush(stdout);
 
     /* Phase 3: logout. */
