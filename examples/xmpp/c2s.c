@@ -64,6 +64,9 @@ struct cx {
     uint32_t pend_len;
     char *held; /* plaintext received while waiting for another actor */
     uint32_t held_len;
+    char *ob; /* deliveries of this round, written as one piece at its end */
+    uint32_t ob_len, ob_cap;
+    int dirty; /* on the round's flush list */
     int failures;
     uint64_t t0;
     /* SASL */
@@ -96,6 +99,8 @@ struct c2s {
     uint32_t live;
     int busy;
     int retry; /* some connection waits for a node (send or receive) */
+    uint32_t *dirty; /* ids of the connections with deliveries this round */
+    uint32_t ndirty;
     uint64_t accepted, closed, logins;
     char buf[65536];
 };
@@ -181,7 +186,7 @@ static void tls_flush(struct c2s *s, struct cx *c)
     }
 }
 
-static void out(struct c2s *s, struct cx *c, const char *data, size_t len)
+static void out_now(struct c2s *s, struct cx *c, const char *data, size_t len)
 {
     if (len == 0 || c->dead)
         return;
@@ -191,6 +196,50 @@ static void out(struct c2s *s, struct cx *c, const char *data, size_t len)
         tls_flush(s, c);
     } else {
         net_out(s, c, data, (uint32_t)len);
+    }
+}
+
+/* Writes the round's deliveries: one TLS record (or plaintext piece) and
+ * one send for all of them, however many stanzas they are. */
+static void c_flush(struct c2s *s, struct cx *c)
+{
+    if (c->ob_len == 0)
+        return;
+    uint32_t n = c->ob_len;
+    c->ob_len = 0;
+    out_now(s, c, c->ob, n);
+}
+
+/* Output in order: what the round deferred first. */
+static void out(struct c2s *s, struct cx *c, const char *data, size_t len)
+{
+    c_flush(s, c);
+    out_now(s, c, data, len);
+}
+
+/* A delivery: kept until the end of the round, so that everything due for
+ * this connection goes out in one record and one system call. */
+static void out_later(struct c2s *s, struct cx *c, const char *data, size_t len)
+{
+    if (len == 0 || c->dead)
+        return;
+    if ((size_t)c->ob_len + len > c->ob_cap) {
+        size_t cap = c->ob_cap ? c->ob_cap : 4096;
+        while (cap < (size_t)c->ob_len + len)
+            cap *= 2;
+        char *p = cap > PEND_MAX ? NULL : realloc(c->ob, cap);
+        if (p == NULL) { /* as in net_out: a client that does not read */
+            c->dead = c->closing = 1;
+            return;
+        }
+        c->ob = p;
+        c->ob_cap = (uint32_t)cap;
+    }
+    memcpy(c->ob + c->ob_len, data, len);
+    c->ob_len += (uint32_t)len;
+    if (!c->dirty) {
+        c->dirty = 1;
+        s->dirty[s->ndirty++] = c->id;
     }
 }
 
@@ -951,6 +1000,8 @@ static void ask_recv(struct c2s *s, struct cx *c)
 
 static void maybe_finish(struct c2s *s, struct cx *c)
 {
+    if (c->closing)
+        c_flush(s, c);
     if (c->closing && c->sends == 0 && c->pend_len == 0)
         c_close(s, c);
 }
@@ -967,6 +1018,7 @@ static void c_close(struct c2s *s, struct cx *c)
     xs_free(&c->xs);
     free(c->pend);
     free(c->held);
+    free(c->ob);
     free(c->cfb);
     free(c->sfirst);
     memset(c, 0, sizeof *c);
@@ -1117,11 +1169,9 @@ static void on_acc(struct c2s *s, const ea_cargo_t *cg)
     maybe_finish(s, c);
 }
 
-static void on_rt(struct c2s *s, const ea_cargo_t *cg)
+static void on_rt(struct c2s *s, const struct xmsg *mp)
 {
-    struct xmsg m;
-    if (xmsg_parse(&m, cg->data, cg->len) < 0)
-        return;
+    struct xmsg m = *mp;
     struct cx *c = by_id(s, m.h.conn);
     if (c == NULL)
         return;
@@ -1158,7 +1208,7 @@ static void on_rt(struct c2s *s, const ea_cargo_t *cg)
         break;
     case R_DELIVER:
         if (m.n >= 1)
-            out(s, c, m.f[0], m.fl[0]);
+            out_later(s, c, m.f[0], m.fl[0]);
         break;
     case R_KICK: {
         char cond[64] = "conflict";
@@ -1179,6 +1229,7 @@ static int c2s_ctor(ea_actor_t *self, void *state)
     ea_conn_t *io = ea_conn(self, "net");
     s->acc.c = ea_conn(self, "acc");
     s->rt.c = ea_conn(self, "rt");
+    s->rt.batch = 1; /* the router reads X_BATCH */
     if (io == NULL || s->acc.c == NULL || s->rt.c == NULL) {
         printf("%s: needs channels net, acc and rt\n", ea_name(self));
         return EA_ERR_NOTFOUND;
@@ -1192,7 +1243,8 @@ static int c2s_ctor(ea_actor_t *self, void *state)
     s->listener = s->timer = -1;
     s->c = calloc(SLOTS, sizeof *s->c);
     s->gen = calloc(SLOTS, sizeof *s->gen);
-    if (s->c == NULL || s->gen == NULL)
+    s->dirty = calloc(SLOTS, sizeof *s->dirty);
+    if (s->c == NULL || s->gen == NULL || s->dirty == NULL)
         return EA_ERR_NOMEM;
     char err[200];
     int rc = ea_tls_ctx_new_server(&s->ctx, pki_server_pem, pki_server_pem_len, pki_server_key,
@@ -1223,6 +1275,7 @@ static int c2s_body(ea_actor_t *self, void *state)
                 xs_free(&c->xs);
                 free(c->pend);
                 free(c->held);
+                free(c->ob);
                 free(c->cfb);
                 free(c->sfirst);
                 free(c);
@@ -1230,6 +1283,7 @@ static int c2s_body(ea_actor_t *self, void *state)
             }
         free(s->c);
         free(s->gen);
+        free(s->dirty);
         s->c = NULL;
         ea_tls_ctx_free(s->ctx);
         s->ctx = NULL;
@@ -1281,11 +1335,27 @@ static int c2s_body(ea_actor_t *self, void *state)
         ea_cargo_t m;
         if (ea_cargo_recv(s->rt.c, &m) != EA_OK)
             break;
-        on_rt(s, &m);
+        struct xiter it;
+        struct xmsg x;
+        xiter_init(&it, m.data, m.len);
+        while (xiter_next(&it, &x))
+            on_rt(s, &x);
         ea_cargo_release(&m);
         if (n == 255)
             s->busy = 1;
     }
+    for (uint32_t i = 0; i < s->ndirty; i++) {
+        struct cx *c = by_id(s, s->dirty[i]);
+        if (c == NULL)
+            continue;
+        c->dirty = 0;
+        c_flush(s, c);
+        maybe_finish(s, c);
+    }
+    s->ndirty = 0;
+    /* This round's stanzas for the router: one channel message. */
+    if (outq_flush(&s->rt))
+        s->busy = 1;
     return s->busy ? EA_BUSY : EA_IDLE;
 }
 

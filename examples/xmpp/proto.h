@@ -27,6 +27,13 @@
  *   router -> muc    M_GONE         full JID (the session ended or went
  *                                   unavailable: it leaves its rooms)
  *   muc -> router    M_DELIVER      full JID of a local session, XML bytes
+ *   any -> any       X_BATCH        a = number of messages; then each as a
+ *                                   4-byte length and the message (header
+ *                                   and fields): what one actor had for one
+ *                                   peer in one round, in one channel
+ *                                   message (one AEAD seal, one wake-up).
+ *                                   Sent only on an outq with batching on
+ *                                   (c2s <-> router); xiter reads both.
  * `conn` names a connection of the sending c2s actor (slot | generation <<
  * 16), so a late message for a closed connection never reaches its
  * successor in the same slot.
@@ -56,6 +63,7 @@ enum {
     M_STANZA = 48,
     M_GONE,
     M_DELIVER,
+    X_BATCH = 64,
 };
 
 struct xhdr {
@@ -130,6 +138,60 @@ static inline int xmsg_parse(struct xmsg *m, const char *p, size_t len)
     return 0;
 }
 
+/*
+ * Reads a channel message that is one message or an X_BATCH of them:
+ *   struct xiter it; struct xmsg m;
+ *   xiter_init(&it, data, len);
+ *   while (xiter_next(&it, &m)) ...
+ * A malformed message in a batch ends the batch (the lengths cannot be
+ * trusted past it); a malformed single message is skipped.
+ */
+struct xiter {
+    const char *p;
+    size_t len, off;
+    int batch, done;
+};
+
+static inline void xiter_init(struct xiter *it, const void *p, size_t len)
+{
+    struct xhdr h;
+    it->p = p;
+    it->len = len;
+    it->off = 0;
+    it->done = 0;
+    it->batch = 0;
+    if (len >= sizeof h) {
+        memcpy(&h, p, sizeof h);
+        if (h.op == X_BATCH) {
+            it->batch = 1;
+            it->off = sizeof h;
+        }
+    }
+}
+
+static inline int xiter_next(struct xiter *it, struct xmsg *m)
+{
+    if (it->done)
+        return 0;
+    if (!it->batch) {
+        it->done = 1;
+        return xmsg_parse(m, it->p, it->len) == 0;
+    }
+    uint32_t l;
+    if (it->len - it->off < 4) {
+        it->done = 1;
+        return 0;
+    }
+    memcpy(&l, it->p + it->off, 4);
+    it->off += 4;
+    if (l > it->len - it->off || xmsg_parse(m, it->p + it->off, l) < 0 || m->h.op == X_BATCH) {
+        it->done = 1;
+        return 0;
+    }
+    it->off += l;
+    return 1;
+}
+
 /* Copies field i as a C string into buf (cap bytes); -1 if absent, too long
  * or holding a NUL. */
 static inline int xmsg_str(const struct xmsg *m, unsigned i, char *buf, size_t cap)
@@ -156,6 +218,12 @@ struct outq {
     ea_conn_t *c;
     struct outq_item *head, *tail;
     size_t queued;
+    /* Batching (set `batch` to 1; the peer reads with xiter): messages
+     * gather in `bb` until outq_flush, or until the next would not fit. */
+    int batch;
+    char *bb; /* an X_BATCH header, then 4-byte length + message each */
+    size_t bb_len, bb_cap;
+    uint32_t bb_n;
 };
 
 static inline int outq_try(ea_conn_t *c, const char *data, size_t len)
@@ -171,9 +239,14 @@ static inline int outq_try(ea_conn_t *c, const char *data, size_t len)
     return 0;
 }
 
-/* Retries the queue; returns 1 if something is still waiting. */
+static inline int outq_raw(struct outq *q, const char *data, size_t len);
+static inline void outq_seal(struct outq *q);
+
+/* Sends the gathered batch and retries the queue; returns 1 if something
+ * is still waiting. */
 static inline int outq_flush(struct outq *q)
 {
+    outq_seal(q);
     while (q->head != NULL) {
         if (outq_try(q->c, q->head->data, q->head->len) < 0)
             return 1;
@@ -187,21 +260,15 @@ static inline int outq_flush(struct outq *q)
     return 0;
 }
 
-/* Sends (or queues) a message; -1 if it is larger than the channel allows
- * or memory ran out. */
-static inline int outq_send(struct outq *q, const struct xmsg *m)
+/* Sends (or queues) `len` bytes as one channel message, in order. */
+static inline int outq_raw(struct outq *q, const char *data, size_t len)
 {
-    size_t len = xmsg_size(m);
-    if (q->c == NULL || len > ea_conn_max(q->c))
-        return -1;
+    if (q->head == NULL && outq_try(q->c, data, len) == 0)
+        return 0;
     struct outq_item *it = malloc(sizeof *it + len);
     if (it == NULL)
         return -1;
-    xmsg_write(m, it->data);
-    if (q->head == NULL && outq_try(q->c, it->data, len) == 0) {
-        free(it);
-        return 0;
-    }
+    memcpy(it->data, data, len);
     it->len = len;
     it->next = NULL;
     if (q->tail)
@@ -213,8 +280,72 @@ static inline int outq_send(struct outq *q, const struct xmsg *m)
     return 0;
 }
 
+/* The gathered batch goes out (or into the queue) as one message. */
+static inline void outq_seal(struct outq *q)
+{
+    if (q->bb_n == 0)
+        return;
+    struct xhdr h = {X_BATCH, 0, q->bb_n, 0};
+    memcpy(q->bb, &h, sizeof h);
+    (void)outq_raw(q, q->bb, q->bb_len); /* -1: out of memory, the batch is lost */
+    memset(q->bb, 0, q->bb_len);         /* may hold a PLAIN password */
+    q->bb_len = 0;
+    q->bb_n = 0;
+}
+
+/* Sends (or queues) a message; -1 if it is larger than the channel allows
+ * or memory ran out. With batching, it joins the round's batch. */
+static inline int outq_send(struct outq *q, const struct xmsg *m)
+{
+    size_t len = xmsg_size(m);
+    if (q->c == NULL || len > ea_conn_max(q->c))
+        return -1;
+    size_t max = ea_conn_max(q->c);
+    if (!q->batch || len + 4 + sizeof(struct xhdr) > max) {
+        /* Alone (too big to share a message): after the batch, in order. */
+        outq_seal(q);
+        char small[1024];
+        char *p = len <= sizeof small ? small : malloc(len);
+        if (p == NULL)
+            return -1;
+        xmsg_write(m, p);
+        int rc = outq_raw(q, p, len);
+        memset(p, 0, len);
+        if (p != small)
+            free(p);
+        return rc;
+    }
+    if (q->bb_len + 4 + len > max)
+        outq_seal(q);
+    if (q->bb_len == 0)
+        q->bb_len = sizeof(struct xhdr);
+    if (q->bb_len + 4 + len > q->bb_cap) {
+        size_t cap = q->bb_cap ? q->bb_cap : 4096;
+        while (cap < q->bb_len + 4 + len)
+            cap *= 2;
+        char *p = realloc(q->bb, cap);
+        if (p == NULL) {
+            if (q->bb_n == 0)
+                q->bb_len = 0;
+            return -1;
+        }
+        q->bb = p;
+        q->bb_cap = cap;
+    }
+    uint32_t l = (uint32_t)len;
+    memcpy(q->bb + q->bb_len, &l, 4);
+    xmsg_write(m, q->bb + q->bb_len + 4);
+    q->bb_len += 4 + len;
+    q->bb_n++;
+    return 0;
+}
+
 static inline void outq_clear(struct outq *q)
 {
+    free(q->bb);
+    q->bb = NULL;
+    q->bb_len = q->bb_cap = 0;
+    q->bb_n = 0;
     while (q->head) {
         struct outq_item *n = q->head->next;
         free(q->head);

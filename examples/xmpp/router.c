@@ -1182,6 +1182,7 @@ static int router_ctor(ea_actor_t *self, void *state)
         if (r->nlinks == MAX_LINKS)
             return EA_ERR_LIMIT;
         r->links[r->nlinks] = ea_conn_at(self, i);
+        r->out[r->nlinks].batch = 1; /* c2s reads X_BATCH */
         r->out[r->nlinks++].c = ea_conn_at(self, i);
     }
     const char *md = ea_param(self, "muc_domain");
@@ -1253,8 +1254,10 @@ static int router_body(ea_actor_t *self, void *state)
             ea_cargo_t cg;
             if (ea_cargo_recv(r->links[i], &cg) != EA_OK)
                 break;
+            struct xiter it;
             struct xmsg m;
-            if (xmsg_parse(&m, cg.data, cg.len) == 0) {
+            xiter_init(&it, cg.data, cg.len);
+            while (xiter_next(&it, &m)) {
                 if (m.h.op == R_BIND)
                     do_bind(r, i, &m);
                 else if (m.h.op == R_STANZA)
@@ -1267,6 +1270,9 @@ static int router_body(ea_actor_t *self, void *state)
                 busy = 1;
         }
     }
+    /* This round's deliveries: one channel message per c2s actor. */
+    for (unsigned i = 0; i < r->nlinks; i++)
+        busy |= outq_flush(&r->out[i]);
     return busy ? EA_BUSY : EA_IDLE;
 }
 
