@@ -15,8 +15,15 @@
  * alone, for clients that cannot choose it, as libstrophe and profanity:
  * they take SCRAM whenever it is offered), register (1: XEP-0077 in-band
  * registration before authentication, over TLS or with plain_insecure;
- * the accounts actor must allow it too), preauth_timeout_s (30).
- * Channels: "net" (system actor), "acc" (accounts), "rt" (router).
+ * the accounts actor must allow it too), preauth_timeout_s (30), shared
+ * (1: listen with SO_REUSEPORT, ea_net_listen_shared, so that one instance
+ * per worker accepts on the same port and the kernel spreads the
+ * connections; every instance must say so).
+ * Channels: "net" (system actor), "acc" (accounts), "rt" (router); the
+ * parameters net, acc and rt name others (a second instance's channels).
+ * Hot path: each round's deliveries for one connection go out as one TLS
+ * record and one send, and the round's stanzas for the router as one
+ * channel message (X_BATCH, proto.h).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -1226,12 +1233,17 @@ static void on_rt(struct c2s *s, const struct xmsg *mp)
 static int c2s_ctor(ea_actor_t *self, void *state)
 {
     struct c2s *s = state;
-    ea_conn_t *io = ea_conn(self, "net");
-    s->acc.c = ea_conn(self, "acc");
-    s->rt.c = ea_conn(self, "rt");
+    const char *net = ea_param(self, "net"), *acc = ea_param(self, "acc"),
+               *rt = ea_param(self, "rt");
+    net = net ? net : "net";
+    acc = acc ? acc : "acc";
+    rt = rt ? rt : "rt";
+    ea_conn_t *io = ea_conn(self, net);
+    s->acc.c = ea_conn(self, acc);
+    s->rt.c = ea_conn(self, rt);
     s->rt.batch = 1; /* the router reads X_BATCH */
     if (io == NULL || s->acc.c == NULL || s->rt.c == NULL) {
-        printf("%s: needs channels net, acc and rt\n", ea_name(self));
+        printf("%s: needs channels %s, %s and %s\n", ea_name(self), net, acc, rt);
         return EA_ERR_NOTFOUND;
     }
     ea_sys_client_init(&s->sys, io);
@@ -1257,7 +1269,9 @@ static int c2s_ctor(ea_actor_t *self, void *state)
         printf("%s: warning: this expat cannot turn reparse deferral off\n", ea_name(self));
     const char *addr = ea_param(self, "addr");
     long long port = ea_param_int(self, "port", 5222, NULL);
-    if (ea_net_listen(&s->sys, addr ? addr : "127.0.0.1", (uint16_t)port) <= 0)
+    int shared = (int)ea_param_int(self, "shared", 0, NULL) == 1;
+    if ((shared ? ea_net_listen_shared : ea_net_listen)(&s->sys, addr ? addr : "127.0.0.1",
+                                                        (uint16_t)port) <= 0)
         return EA_ERR_NOBUFS;
     if (ea_timer_set(&s->sys, (uint64_t)TICK_MS * 1000000u, TICK_MS) <= 0)
         return EA_ERR_NOBUFS;

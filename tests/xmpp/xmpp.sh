@@ -98,7 +98,9 @@ register)
     reg='s|\(<param name="port" value="[0-9]*"/>\)|\1<param name="register" value="1"/>|;'
     reg+='s|\(<param name="store" value="[^"]*"/>\)|\1<param name="register" value="1"/>|'
     start xmpp.xml "$reg"
-    [ "$(grep -c 'name="register"' "$tmp/run.xml")" = 2 ] || fail "register not set twice"
+    # Once per c2s instance and once for accounts.
+    [ "$(grep -c 'name="register"' "$tmp/run.xml")" = $(($(grep -c 'type="xmpp_c2s"' "$tmp/run.xml") + 1)) ] ||
+        fail "register not set on every c2s and on accounts"
     timeout -k 5 60 /usr/bin/python3 "$here/register.py" "$port" "$CA" new > "$tmp/reg.log" 2>&1 ||
         { fail "registration"; grep -v "^ok" "$tmp/reg.log"; }
     stop
