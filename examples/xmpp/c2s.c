@@ -108,6 +108,7 @@ struct c2s {
     int retry; /* some connection waits for a node (send or receive) */
     uint32_t *dirty; /* ids of the connections with deliveries this round */
     uint32_t ndirty;
+    xbuf_t fwd; /* forward()'s serialization, kept between stanzas */
     uint64_t accepted, closed, logins;
     char buf[65536];
 };
@@ -245,6 +246,10 @@ static void out_later(struct c2s *s, struct cx *c, const char *data, size_t len)
     memcpy(c->ob + c->ob_len, data, len);
     c->ob_len += (uint32_t)len;
     if (!c->dirty) {
+        if (s->ndirty == SLOTS) { /* closed connections' entries filled it: write now */
+            c_flush(s, c);
+            return;
+        }
         c->dirty = 1;
         s->dirty[s->ndirty++] = c->id;
     }
@@ -700,7 +705,10 @@ static void on_header(void *ctx, xs_t *xs, const xs_header_t *h)
 
 static void forward(struct c2s *s, struct cx *c, xel_t *el)
 {
-    xbuf_t b = {0};
+    xbuf_t b = s->fwd; /* no allocation per stanza */
+    b.len = 0;
+    b.failed = 0;
+    s->fwd = (xbuf_t){0};
     xel_write(&b, el, XS_NS_CLIENT, c->jid);
     if (b.failed) {
         xb_free(&b);
@@ -771,7 +779,10 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     }
     if (outq_send(&s->rt, &m) < 0)
         stream_error(s, c, "policy-violation", "stanza too big for the router");
-    xb_free(&b);
+    if (b.cap <= 16384) /* kept for the next stanza; a big one is not */
+        s->fwd = b;
+    else
+        xb_free(&b);
     xb_free(&item);
 }
 
@@ -1298,6 +1309,7 @@ static int c2s_body(ea_actor_t *self, void *state)
         free(s->c);
         free(s->gen);
         free(s->dirty);
+        xb_free(&s->fwd);
         s->c = NULL;
         ea_tls_ctx_free(s->ctx);
         s->ctx = NULL;
