@@ -312,7 +312,8 @@ static void sc_open_pid(long tp, int pid)
         a.size = sizeof a;
         a.config = (uint64_t)tp;
         a.inherit = 1;
-        int fd = (int)syscall(SYS_perf_event_open, &a, atoi(e->d_name), -1, -1, PERF_FLAG_FD_CLOEXEC);
+        int fd =
+            (int)syscall(SYS_perf_event_open, &a, atoi(e->d_name), -1, -1, PERF_FLAG_FD_CLOEXEC);
         if (fd < 0) {
             sc_why = strerror(errno);
             continue;

@@ -105,7 +105,7 @@ struct c2s {
     uint32_t *gen;
     uint32_t live;
     int busy;
-    int retry; /* some connection waits for a node (send or receive) */
+    int retry;       /* some connection waits for a node (send or receive) */
     uint32_t *dirty; /* ids of the connections with deliveries this round */
     uint32_t ndirty;
     xbuf_t fwd; /* forward()'s serialization, kept between stanzas */
