@@ -22,7 +22,8 @@
 # server's and the generator's own CPU per message (us), the login time, the
 # server's system calls per message and stanzas (in + out) per system call
 # (perf tracepoint counters on the server's threads, NA without root);
-# bench/out/xmpp/xmpp.png plots them.
+# bench/out/xmpp/xmpp.png plots messages/s, CPU-s per 100k messages and
+# stanzas per system call.
 # Knobs: XMPP_SERVERS, XMPP_CLIENTS ("100 1000"), XMPP_TLS ("plain
 # starttls"), XMPP_SECONDS, XMPP_WINDOW, XMPP_SERVER_CPUS, XMPP_LOAD_CPUS,
 # XMPP_STATE (the peers' state directory, see bench/xmpp/peers.sh).
@@ -264,11 +265,24 @@ if command -v gnuplot >/dev/null 2>&1 && [ "$(awk -F, 'NR > 1 && $5 != "NA"' "$C
                 print lr > rf; print lc > cf
             }
         }' "$CSV"
+    # Stanzas per server system call, from the detail rows, same layout.
+    awk -F, 'NR > 1 && $5 != "NA" { k = $3 "/" $4; if (!(k in seen)) { seen[k] = 1; cols[++nc] = k }
+            if (!($2 in sv)) { sv[$2] = 1; rows[++nr] = $2 } v[$2, k] = ($10 == "" || $10 == "NA") ? "NaN" : $10 }
+        END {
+            f = "'"$OUT"'/plot-sc.dat"; h = "server"; for (j = 1; j <= nc; j++) h = h " " cols[j]
+            print h > f
+            for (i = 1; i <= nr; i++) {
+                l = rows[i]
+                for (j = 1; j <= nc; j++) l = l " " (((rows[i], cols[j]) in v) ? v[rows[i], cols[j]] : "NaN")
+                print l > f
+            }
+        }' "$DETAIL"
     ncols=$(head -n 1 "$OUT/plot-rate.dat" | wc -w)
+    nsc=$(head -n 1 "$OUT/plot-sc.dat" | wc -w)
     if gnuplot <<EOF 2>"$OUT/gnuplot.err"; then
-if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 1000,800 } else { set terminal png size 1000,800 }
+if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 1000,1200 } else { set terminal png size 1000,1200 }
 set output '$OUT/xmpp.png'
-set multiplot layout 2,1 title 'XMPP: 64-byte chat messages, window $WINDOW, server on CPU $XMPP_SERVER_CPUS, generator on CPU $LOAD_CPUS'
+set multiplot layout 3,1 title 'XMPP: 64-byte chat messages, window $WINDOW, server on CPU $XMPP_SERVER_CPUS, generator on CPU $LOAD_CPUS'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
@@ -281,6 +295,10 @@ set ylabel 'server CPU-s per 100,000 messages'
 set logscale y
 set yrange [*:*]
 plot for [i=2:$ncols] '$OUT/plot-cpu.dat' using i:xtic(1)
+set ylabel 'stanzas (in + out) per server system call'
+unset logscale y
+set yrange [0:*]
+plot for [i=2:$nsc] '$OUT/plot-sc.dat' using i:xtic(1)
 unset multiplot
 EOF
         peer_log "plot written to $OUT/xmpp.png"
