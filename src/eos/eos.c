@@ -103,6 +103,12 @@ struct ea_eos {
     uint64_t pin_word;
     unsigned since_reclaim;
     uint8_t *scratch; /* key||value, private */
+    /* An open view (ea_eos_get_view): VIEW_REGION keeps the pin taken for
+     * it and remembers the slot and word to check at its end; VIEW_SCRATCH
+     * holds view_len plaintext bytes in scratch (no pin). */
+    enum { VIEW_NONE, VIEW_REGION, VIEW_SCRATCH } view;
+    uint64_t view_slot, view_word;
+    size_t view_len;
 };
 
 /* ---- size classes and layout ---- */
@@ -317,9 +323,15 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
 
 /* ---- epochs ---- */
 
+static int view_end(ea_eos_t *h);
+
 static int pin(ea_eos_t *h)
 {
     struct eos_store *s = h->s;
+    /* Every operation on a handle ends its view first (the header says
+     * so): one pin per handle at a time. */
+    if (h->view != VIEW_NONE)
+        (void)view_end(h);
     for (int pass = 0; pass < 2; pass++) {
         /* seq_cst: the pin is ordered before every slot load that follows
          * and against the reclaimers' scans (see the design notes). */
@@ -793,6 +805,112 @@ int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap,
     return rc;
 }
 
+/* Ends h's view: a trusted one unpins. Its bytes were stable unless this
+ * reader was evicted (it held the view past the lease) and the record is
+ * no longer the slot's (replaced, so it may have been reclaimed and
+ * reused): then EA_ERR_BUSY. An encrypted one wipes its plaintext. */
+static int view_end(ea_eos_t *h)
+{
+    int rc = EA_OK;
+    if (h->view == VIEW_REGION) {
+        struct eos_store *st = h->s;
+        h->view = VIEW_NONE;
+        /* Loaded before the unpin: while our pin stands (or, if evicted,
+         * while the word is unchanged) the record was not reclaimed. The
+         * acquire fence keeps the caller's reads of the view before this
+         * load (a seqlock's read side). */
+        atomic_thread_fence(memory_order_acquire);
+        uint64_t w = atomic_load_explicit(&slot_at(st, h->view_slot)->word, memory_order_acquire);
+        if (unpin(h) && w != h->view_word)
+            rc = EA_ERR_BUSY;
+    } else if (h->view == VIEW_SCRATCH) {
+        h->view = VIEW_NONE;
+        eai_wipe(h->scratch, h->view_len);
+    }
+    return rc;
+}
+
+int ea_eos_view_end(ea_eos_t *s)
+{
+    return s == NULL ? EA_ERR_INVAL : view_end(s);
+}
+
+/* A trusted store's view: the record of slot i (word w, found under the
+ * pin) in place. EA_OK leaves the pin held for the view. */
+static int view_region(ea_eos_t *s, uint64_t i, uint64_t w, const void **val, size_t *vlen,
+                       uint64_t *version)
+{
+    struct eos_store *st = s->s;
+    struct eos_rec hc;
+    const struct eos_rec *r;
+    int rc = rec_read_hdr(st, w & UNITS_MASK, &hc, &r);
+    if (rc == EA_OK && (hc.flags & EOS_REC_TOMB))
+        rc = EA_ERR_NOTFOUND;
+    /* The header we checked is the linked record's (not a reused block's)
+     * only if the slot still holds it. */
+    if (atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire) != w)
+        rc = EA_ERR_BUSY;
+    if (rc != EA_OK)
+        return rc;
+    *val = (const uint8_t *)(r + 1) + hc.klen;
+    *vlen = hc.vlen;
+    if (version != NULL)
+        *version = hc.version;
+    s->view = VIEW_REGION;
+    s->view_slot = i;
+    s->view_word = w;
+    return EA_OK;
+}
+
+/* An encrypted store's view: the record opened into the handle's scratch. */
+static int view_scratch(ea_eos_t *s, const void *key, size_t klen, uint64_t i, uint64_t w,
+                        const void **val, size_t *vlen, uint64_t *version)
+{
+    struct eos_rec hc;
+    int rc = read_slot(s, i, w, &hc);
+    if (rc == EA_OK && (hc.klen != klen || memcmp(s->scratch, key, klen) != 0))
+        rc = EA_ERR_TAMPERED; /* the hashes matched, the key does not */
+    if (rc != EA_OK) {
+        eai_wipe(s->scratch, (size_t)hc.klen + hc.vlen);
+        return rc;
+    }
+    *val = s->scratch + klen;
+    *vlen = hc.vlen;
+    if (version != NULL)
+        *version = hc.version;
+    s->view = VIEW_SCRATCH;
+    s->view_len = (size_t)hc.klen + hc.vlen;
+    return EA_OK;
+}
+
+int ea_eos_get_view(ea_eos_t *s, const void *key, size_t klen, const void **val, size_t *vlen,
+                    uint64_t *version)
+{
+    if (check_key(s, key, klen) != EA_OK || val == NULL || vlen == NULL)
+        return EA_ERR_INVAL;
+    if (s->view != VIEW_NONE)
+        (void)view_end(s);
+    struct eos_store *st = s->s;
+    uint64_t h1, h2;
+    key_hashes(st, key, klen, &h1, &h2);
+    int rc = EA_ERR_BUSY;
+    for (int tries = 0; tries < GET_TRIES && rc == EA_ERR_BUSY; tries++) {
+        if ((rc = pin(s)) != EA_OK)
+            return rc;
+        uint64_t i, w;
+        rc = probe(s, key, klen, h1, h2, &i, &w);
+        if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE)
+            rc = EA_ERR_NOTFOUND;
+        else if (rc == PROBE_FOUND && !st->enc &&
+                 (rc = view_region(s, i, w, val, vlen, version)) == EA_OK)
+            return EA_OK; /* pinned until view_end */
+        else if (rc == PROBE_FOUND && st->enc)
+            rc = view_scratch(s, key, klen, i, w, val, vlen, version);
+        unpin(s);
+    }
+    return rc;
+}
+
 int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn, void *arg)
 {
     if (s == NULL || fn == NULL || (prefix == NULL && plen != 0))
@@ -1224,6 +1342,7 @@ void ea_eos_close(ea_eos_t *h)
     if (h == NULL)
         return;
     struct eos_store *s = h->s;
+    (void)view_end(h);
     if (s->enc)
         eai_aead_fini(&h->aead);
     eai_wipe(h->scratch, EA_EOS_KEY_MAX + EA_EOS_VALUE_MAX);
