@@ -286,7 +286,15 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
     if (c >= EOS_NCLASS)
         return EA_ERR_INVAL;
     uint64_t deadline = 0;
-    for (int attempt = 0; attempt < ALLOC_TRIES; attempt++) {
+    for (int attempt = 0;; attempt++) {
+        /* Loaded before the pop (acquire, pairs with drain's release
+         * decrement, which follows the block's push): if nothing was
+         * retired then, every block freed so far is on the list the pop
+         * reads, so a failed pop means the store is full. A decision on a
+         * count loaded after our own reclaim, as this was once, took the
+         * blocks that reclaim had just freed for none (a spurious full
+         * store with two writers). */
+        uint64_t pending = atomic_load_explicit(&hdr(s)->retired, memory_order_acquire);
         uint64_t u = free_pop(s, c);
         if (u == 0)
             u = bump_alloc(s, eai_eos_class_units(c));
@@ -298,27 +306,26 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
             *units = u;
             return EA_OK;
         }
-        /* Two passes can move the epoch by two: what was retired before
-         * this call becomes free if no reader holds it. */
-        reclaim(h);
-        reclaim(h);
         /* Replaced records still wait for readers (one descheduled inside
          * an operation, or another writer draining the limbo list right
          * now): space is coming back, at the latest when the lease evicts
          * the reader. Wait for it, bounded by twice the lease; with
          * nothing retired the store is full at once. */
-        if (attempt == ALLOC_TRIES - 1 &&
-            atomic_load_explicit(&hdr(s)->retired, memory_order_relaxed) != 0) {
+        if (attempt >= ALLOC_TRIES - 1) {
+            if (pending == 0)
+                return EA_ERR_NOSPACE;
             uint64_t now = eai_clock_ns();
             if (deadline == 0)
                 deadline = now + 2 * s->lease_ns;
-            if (now < deadline) {
-                eai_sleep_ns(20000);
-                attempt = -1;
-            }
+            if (now >= deadline)
+                return EA_ERR_NOSPACE;
+            eai_sleep_ns(20000);
         }
+        /* Two passes can move the epoch by two: what was retired before
+         * this call becomes free if no reader holds it. */
+        reclaim(h);
+        reclaim(h);
     }
-    return EA_ERR_NOSPACE;
 }
 
 /* ---- epochs ---- */
@@ -444,8 +451,10 @@ static void drain(struct eos_store *s)
         unsigned cls = r->cls;
         if (re + 2 <= g && cls < EOS_NCLASS &&
             block_at(s, u, eai_eos_class_units(cls) * EOS_UNIT) != NULL) {
-            atomic_fetch_sub_explicit(&hdr(s)->retired, 1, memory_order_relaxed);
             block_free(s, u, r, cls);
+            /* release, after the push: a writer that loads a count of 0
+             * (acquire, rec_alloc) finds every freed block on its list. */
+            atomic_fetch_sub_explicit(&hdr(s)->retired, 1, memory_order_release);
         } else if (cls < EOS_NCLASS) {
             atomic_store_explicit(&r->link, keep_units, memory_order_relaxed);
             if (keep_last == NULL)
