@@ -213,8 +213,9 @@ EA_API int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size
  *    decrypted once into the handle's private buffer and the view points
  *    there (never into memory the host can write); no pin is held;
  *    ea_eos_view_end() wipes it and returns EA_OK.
- * Lifetime: the view is valid until ea_eos_view_end(s), the next call of
- * any other function on `s` (which ends the view first), or ea_eos_close(s).
+ * Lifetime: the view is valid until ea_eos_view_end(s), the next get,
+ * view, put, cas, del or iter on `s` (which ends the view first), or
+ * ea_eos_close(s); ea_eos_stats, ea_eos_sync and ea_eos_dup leave it open.
  * Keep views short: an open trusted view holds back the reclamation of
  * every record replaced meanwhile, in the whole store, for up to the lease.
  * Returns EA_OK (a view is open), or, with no view open: EA_ERR_NOTFOUND;
