@@ -641,6 +641,10 @@ static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expecte
                      size_t vlen, uint16_t flags, uint64_t *version)
 {
     struct eos_store *s = h->s;
+    /* The view ends before the allocation: its pin would hold back the
+     * reclamation this write may wait for. */
+    if (h->view != VIEW_NONE)
+        (void)view_end(h);
     uint64_t h1, h2;
     key_hashes(s, key, klen, &h1, &h2);
     uint64_t nu = 0;
