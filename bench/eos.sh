@@ -5,7 +5,8 @@
 # the CSV rows
 #   eos,STORE,OP,value_bytes,keys,threads,ops_per_s,p50_ns,p99_ns
 # (STORE trusted | untrusted | persistent | lmdb, and aesgcm: one AES-256-GCM
-# open of key||value, the budget of the encrypted-store target) on stdout,
+# open of key||value, the budget of the encrypted-store target; OP get, put,
+# or view: a zero-copy read with a checksum of the value) on stdout,
 # also bench/out/eos.csv, and the target ratios on stderr. Exits 1 only
 # when the run failed.
 # Knobs: EOS_KEYS (1000,10000,100000,1000000), EOS_MAX_KEYS_4K (100000: 4 KiB
@@ -40,6 +41,7 @@ awk -F, '$1 == "eos" { r[$2, $3, $4, $5, $6] = $7; p50[$2, $3, $4, $5, $6] = $8
     function ok(x) { return x != "" && x != "NA" && x + 0 > 0 }
     END {
         print "bench: eos target ratios: trusted get / lmdb get (ops/s, and p50 lmdb / p50 trusted), target >= 2;"
+        print "bench:   the same for view (zero-copy read + checksum of the value, in both);"
         print "bench:   untrusted get p50 / (lmdb get p50 + one AES-GCM open p50), target <= 1.5"
         for (i = 1; i <= n; i++) {
             split(row[i], f, ","); vb = f[1]; k = f[2]; t = f[3]
@@ -47,6 +49,9 @@ awk -F, '$1 == "eos" { r[$2, $3, $4, $5, $6] = $7; p50[$2, $3, $4, $5, $6] = $8
             lp = p50["lmdb", "get", vb, k, t]; tp = p50["trusted", "get", vb, k, t]; up = p50["untrusted", "get", vb, k, t]
             printf "bench:   get %4d B %7d keys %d thr:", vb, k, t
             if (ok(l) && ok(tr) && ok(lp) && ok(tp)) printf "  trusted/lmdb %5.2f (p50 %5.2f)", tr / l, lp / tp
+            lv = r["lmdb", "view", vb, k, t]; tv = r["trusted", "view", vb, k, t]
+            lvp = p50["lmdb", "view", vb, k, t]; tvp = p50["trusted", "view", vb, k, t]
+            if (ok(lv) && ok(tv) && ok(lvp) && ok(tvp)) printf "  view: trusted/lmdb %5.2f (p50 %5.2f)", tv / lv, lvp / tvp
             if (ok(up) && ok(lp) && ok(aes[vb])) printf "  untrusted/(lmdb+aes) %5.2f", up / (lp + aes[vb])
             printf "\n"
         }

@@ -38,9 +38,11 @@
  * each thread its own with ea_eos_dup().
  *
  * Ownership: the store never keeps a pointer to caller memory after a call
- * returns and never returns a pointer into the region. ea_eos_get() copies
- * the value into the caller's buffer; the iterator passes borrowed pointers
- * into a private copy (see ea_eos_iter_fn).
+ * returns. ea_eos_get() copies the value into the caller's buffer; the
+ * iterator passes borrowed pointers into a private copy (see
+ * ea_eos_iter_fn); ea_eos_get_view() lends a read-only view without a copy
+ * (into the region of a trusted store only: never into memory the host can
+ * write), valid until ea_eos_view_end().
  *
  * Functions that need a seal key or a counter (opening an untrusted or
  * persistent store, ea_eos_sync on a persistent one) act for the enclave of
@@ -193,6 +195,43 @@ EA_API int ea_eos_cas(ea_eos_t *s, const void *key, size_t klen, uint64_t expect
  */
 EA_API int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap,
                       size_t *vlen, uint64_t *version);
+
+/**
+ * Zero-copy read: sets *val to a read-only view of the value of `key`
+ * (*vlen bytes) and *version (may be NULL) to its version, and opens a read
+ * section on the handle that ea_eos_view_end() closes.
+ *  - Trusted store: the view points into the region, at the record the
+ *    key had when it was found; a later put of the key publishes a new
+ *    record and leaves this one intact while the view is open (the handle
+ *    holds its reader pin: the record cannot be reclaimed). So the bytes
+ *    do not change under the caller, with one exception: a view held for
+ *    longer than the reader lease is evicted (it stops holding back
+ *    reclamation, see above), and if the key was replaced meanwhile the
+ *    bytes may have been reused: ea_eos_view_end() then returns
+ *    EA_ERR_BUSY and what was read through the view must be discarded.
+ *  - Untrusted and persistent stores: the record is authenticated and
+ *    decrypted once into the handle's private buffer and the view points
+ *    there (never into memory the host can write); no pin is held;
+ *    ea_eos_view_end() wipes it and returns EA_OK.
+ * Lifetime: the view is valid until ea_eos_view_end(s), the next get,
+ * view, put, cas, del or iter on `s` (which ends the view first), or
+ * ea_eos_close(s); ea_eos_stats, ea_eos_sync and ea_eos_dup leave it open.
+ * Keep views short: an open trusted view holds back the reclamation of
+ * every record replaced meanwhile, in the whole store, for up to the lease.
+ * Returns EA_OK (a view is open), or, with no view open: EA_ERR_NOTFOUND;
+ * EA_ERR_TAMPERED; EA_ERR_INVAL; EA_ERR_CORRUPT; EA_ERR_BUSY as
+ * ea_eos_get().
+ */
+EA_API int ea_eos_get_view(ea_eos_t *s, const void *key, size_t klen, const void **val,
+                           size_t *vlen, uint64_t *version);
+
+/**
+ * Closes the view ea_eos_get_view() opened on `s` (nothing open: EA_OK).
+ * Returns EA_OK if the view's bytes were stable for as long as it was open,
+ * EA_ERR_BUSY if they may not have been (held past the lease while the key
+ * was replaced: discard what was read), EA_ERR_INVAL for NULL.
+ */
+EA_API int ea_eos_view_end(ea_eos_t *s);
 
 /**
  * Deletes `key` if its version is `expected` (EA_EOS_ANY: any). Returns

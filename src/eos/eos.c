@@ -103,6 +103,12 @@ struct ea_eos {
     uint64_t pin_word;
     unsigned since_reclaim;
     uint8_t *scratch; /* key||value, private */
+    /* An open view (ea_eos_get_view): VIEW_REGION keeps the pin taken for
+     * it and remembers the slot and word to check at its end; VIEW_SCRATCH
+     * holds view_len plaintext bytes in scratch (no pin). */
+    enum { VIEW_NONE, VIEW_REGION, VIEW_SCRATCH } view;
+    uint64_t view_slot, view_word;
+    size_t view_len;
 };
 
 /* ---- size classes and layout ---- */
@@ -280,7 +286,15 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
     if (c >= EOS_NCLASS)
         return EA_ERR_INVAL;
     uint64_t deadline = 0;
-    for (int attempt = 0; attempt < ALLOC_TRIES; attempt++) {
+    for (int attempt = 0;; attempt++) {
+        /* Loaded before the pop (acquire, pairs with drain's release
+         * decrement, which follows the block's push): if nothing was
+         * retired then, every block freed so far is on the list the pop
+         * reads, so a failed pop means the store is full. A decision on a
+         * count loaded after our own reclaim, as this was once, took the
+         * blocks that reclaim had just freed for none (a spurious full
+         * store with two writers). */
+        uint64_t pending = atomic_load_explicit(&hdr(s)->retired, memory_order_acquire);
         uint64_t u = free_pop(s, c);
         if (u == 0)
             u = bump_alloc(s, eai_eos_class_units(c));
@@ -292,34 +306,39 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
             *units = u;
             return EA_OK;
         }
-        /* Two passes can move the epoch by two: what was retired before
-         * this call becomes free if no reader holds it. */
-        reclaim(h);
-        reclaim(h);
         /* Replaced records still wait for readers (one descheduled inside
          * an operation, or another writer draining the limbo list right
          * now): space is coming back, at the latest when the lease evicts
          * the reader. Wait for it, bounded by twice the lease; with
          * nothing retired the store is full at once. */
-        if (attempt == ALLOC_TRIES - 1 &&
-            atomic_load_explicit(&hdr(s)->retired, memory_order_relaxed) != 0) {
+        if (attempt >= ALLOC_TRIES - 1) {
+            if (pending == 0)
+                return EA_ERR_NOSPACE;
             uint64_t now = eai_clock_ns();
             if (deadline == 0)
                 deadline = now + 2 * s->lease_ns;
-            if (now < deadline) {
-                eai_sleep_ns(20000);
-                attempt = -1;
-            }
+            if (now >= deadline)
+                return EA_ERR_NOSPACE;
+            eai_sleep_ns(20000);
         }
+        /* Two passes can move the epoch by two: what was retired before
+         * this call becomes free if no reader holds it. */
+        reclaim(h);
+        reclaim(h);
     }
-    return EA_ERR_NOSPACE;
 }
 
 /* ---- epochs ---- */
 
+static int view_end(ea_eos_t *h);
+
 static int pin(ea_eos_t *h)
 {
     struct eos_store *s = h->s;
+    /* Every operation on a handle ends its view first (the header says
+     * so): one pin per handle at a time. */
+    if (h->view != VIEW_NONE)
+        (void)view_end(h);
     for (int pass = 0; pass < 2; pass++) {
         /* seq_cst: the pin is ordered before every slot load that follows
          * and against the reclaimers' scans (see the design notes). */
@@ -432,8 +451,10 @@ static void drain(struct eos_store *s)
         unsigned cls = r->cls;
         if (re + 2 <= g && cls < EOS_NCLASS &&
             block_at(s, u, eai_eos_class_units(cls) * EOS_UNIT) != NULL) {
-            atomic_fetch_sub_explicit(&hdr(s)->retired, 1, memory_order_relaxed);
             block_free(s, u, r, cls);
+            /* release, after the push: a writer that loads a count of 0
+             * (acquire, rec_alloc) finds every freed block on its list. */
+            atomic_fetch_sub_explicit(&hdr(s)->retired, 1, memory_order_release);
         } else if (cls < EOS_NCLASS) {
             atomic_store_explicit(&r->link, keep_units, memory_order_relaxed);
             if (keep_last == NULL)
@@ -620,6 +641,10 @@ static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expecte
                      size_t vlen, uint16_t flags, uint64_t *version)
 {
     struct eos_store *s = h->s;
+    /* The view ends before the allocation: its pin would hold back the
+     * reclamation this write may wait for. */
+    if (h->view != VIEW_NONE)
+        (void)view_end(h);
     uint64_t h1, h2;
     key_hashes(s, key, klen, &h1, &h2);
     uint64_t nu = 0;
@@ -788,6 +813,112 @@ int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap,
             }
             eai_wipe(s->scratch, (size_t)hc.klen + hc.vlen);
         }
+        unpin(s);
+    }
+    return rc;
+}
+
+/* Ends h's view: a trusted one unpins. Its bytes were stable unless this
+ * reader was evicted (it held the view past the lease) and the record is
+ * no longer the slot's (replaced, so it may have been reclaimed and
+ * reused): then EA_ERR_BUSY. An encrypted one wipes its plaintext. */
+static int view_end(ea_eos_t *h)
+{
+    int rc = EA_OK;
+    if (h->view == VIEW_REGION) {
+        struct eos_store *st = h->s;
+        h->view = VIEW_NONE;
+        /* Loaded before the unpin: while our pin stands (or, if evicted,
+         * while the word is unchanged) the record was not reclaimed. The
+         * acquire fence keeps the caller's reads of the view before this
+         * load (a seqlock's read side). */
+        atomic_thread_fence(memory_order_acquire);
+        uint64_t w = atomic_load_explicit(&slot_at(st, h->view_slot)->word, memory_order_acquire);
+        if (unpin(h) && w != h->view_word)
+            rc = EA_ERR_BUSY;
+    } else if (h->view == VIEW_SCRATCH) {
+        h->view = VIEW_NONE;
+        eai_wipe(h->scratch, h->view_len);
+    }
+    return rc;
+}
+
+int ea_eos_view_end(ea_eos_t *s)
+{
+    return s == NULL ? EA_ERR_INVAL : view_end(s);
+}
+
+/* A trusted store's view: the record of slot i (word w, found under the
+ * pin) in place. EA_OK leaves the pin held for the view. */
+static int view_region(ea_eos_t *s, uint64_t i, uint64_t w, const void **val, size_t *vlen,
+                       uint64_t *version)
+{
+    struct eos_store *st = s->s;
+    struct eos_rec hc;
+    const struct eos_rec *r;
+    int rc = rec_read_hdr(st, w & UNITS_MASK, &hc, &r);
+    if (rc == EA_OK && (hc.flags & EOS_REC_TOMB))
+        rc = EA_ERR_NOTFOUND;
+    /* The header we checked is the linked record's (not a reused block's)
+     * only if the slot still holds it. */
+    if (atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire) != w)
+        rc = EA_ERR_BUSY;
+    if (rc != EA_OK)
+        return rc;
+    *val = (const uint8_t *)(r + 1) + hc.klen;
+    *vlen = hc.vlen;
+    if (version != NULL)
+        *version = hc.version;
+    s->view = VIEW_REGION;
+    s->view_slot = i;
+    s->view_word = w;
+    return EA_OK;
+}
+
+/* An encrypted store's view: the record opened into the handle's scratch. */
+static int view_scratch(ea_eos_t *s, const void *key, size_t klen, uint64_t i, uint64_t w,
+                        const void **val, size_t *vlen, uint64_t *version)
+{
+    struct eos_rec hc;
+    int rc = read_slot(s, i, w, &hc);
+    if (rc == EA_OK && (hc.klen != klen || memcmp(s->scratch, key, klen) != 0))
+        rc = EA_ERR_TAMPERED; /* the hashes matched, the key does not */
+    if (rc != EA_OK) {
+        eai_wipe(s->scratch, (size_t)hc.klen + hc.vlen);
+        return rc;
+    }
+    *val = s->scratch + klen;
+    *vlen = hc.vlen;
+    if (version != NULL)
+        *version = hc.version;
+    s->view = VIEW_SCRATCH;
+    s->view_len = (size_t)hc.klen + hc.vlen;
+    return EA_OK;
+}
+
+int ea_eos_get_view(ea_eos_t *s, const void *key, size_t klen, const void **val, size_t *vlen,
+                    uint64_t *version)
+{
+    if (check_key(s, key, klen) != EA_OK || val == NULL || vlen == NULL)
+        return EA_ERR_INVAL;
+    if (s->view != VIEW_NONE)
+        (void)view_end(s);
+    struct eos_store *st = s->s;
+    uint64_t h1, h2;
+    key_hashes(st, key, klen, &h1, &h2);
+    int rc = EA_ERR_BUSY;
+    for (int tries = 0; tries < GET_TRIES && rc == EA_ERR_BUSY; tries++) {
+        if ((rc = pin(s)) != EA_OK)
+            return rc;
+        uint64_t i, w;
+        rc = probe(s, key, klen, h1, h2, &i, &w);
+        if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE)
+            rc = EA_ERR_NOTFOUND;
+        else if (rc == PROBE_FOUND && !st->enc &&
+                 (rc = view_region(s, i, w, val, vlen, version)) == EA_OK)
+            return EA_OK; /* pinned until view_end */
+        else if (rc == PROBE_FOUND && st->enc)
+            rc = view_scratch(s, key, klen, i, w, val, vlen, version);
         unpin(s);
     }
     return rc;
@@ -1224,6 +1355,7 @@ void ea_eos_close(ea_eos_t *h)
     if (h == NULL)
         return;
     struct eos_store *s = h->s;
+    (void)view_end(h);
     if (s->enc)
         eai_aead_fini(&h->aead);
     eai_wipe(h->scratch, EA_EOS_KEY_MAX + EA_EOS_VALUE_MAX);

@@ -383,6 +383,8 @@ int eai_path_chown(const char *path, uint32_t uid, uint32_t gid, unsigned mode);
 /* Opens a file read-only, refusing a symbolic link. */
 int eai_file_open_read(const char *path, int *fd);
 bool eai_fd_is_file(int fd);
+/* The size of the regular file fd; EA_ERR_INVAL if it is not one. */
+int eai_fd_file_size(int fd, uint64_t *size);
 /* Maps `size` bytes of the shared-memory file fd read-write (EA_ERR_INVAL
  * if it is smaller or not a file). Unmap with eai_shm_destroy(-1, ...). */
 int eai_shm_attach(int fd, size_t size, void **addr);

@@ -265,6 +265,10 @@ out:
 
 int eai_spawn(const eai_spawn_t *s, pid_t *pid, int *pidfd, char *err, size_t errlen)
 {
+    if (s->nfds < 0 || s->nfds > 16) { /* child_exec's table */
+        snprintf(err, errlen, "cannot start '%s': %d descriptors (at most 16)", s->path, s->nfds);
+        return EA_ERR_INVAL;
+    }
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
@@ -401,6 +405,15 @@ bool eai_fd_is_file(int fd)
 {
     struct stat st;
     return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int eai_fd_file_size(int fd, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0)
+        return EA_ERR_INVAL;
+    *size = (uint64_t)st.st_size;
+    return EA_OK;
 }
 
 int eai_shm_attach(int fd, size_t size, void **addr)

@@ -391,14 +391,30 @@ static void start_platform(struct run *r)
     }
 }
 
+/* Which of enclave e's persistent stores store i is (0, 1, ... in
+ * deployment order), or -1 if it is not one of them: the record and the
+ * descriptor number of its file in system mode (EAI_PD_STORE_FD0 + k), for
+ * the launcher and `eactors enclave-exec` alike. */
+static int store_ordinal(const eai_deploy_t *dep, int e, int i)
+{
+    const eai_dep_store_t *s = &dep->stores[i];
+    if (s->kind != EAI_STORE_PERSISTENT || s->nusers < 1 || s->users[0] != e)
+        return -1;
+    int k = 0;
+    for (int j = 0; j < i; j++)
+        k += dep->stores[j].kind == EAI_STORE_PERSISTENT && dep->stores[j].nusers > 0 &&
+             dep->stores[j].users[0] == e;
+    return k;
+}
+
 /* The files of the persistent stores, opened (created, sized) here because
  * a confined enclave cannot open files: each enclave inherits its own
- * store's descriptor and maps it (src/eos/attach.c). The launcher keeps its
- * copies until teardown (eai_eos_rt_fini), so an enclave's exit is never
- * the file's last close (which the file system may turn into a flush that
- * outlasts the stop budget). In system mode the platform daemon starts the
- * enclaves with fixed descriptors and does not pass store files yet: only
- * `none` enclaves (this process) can have one. */
+ * store's descriptor and maps it (src/eos/attach.c); in system mode the
+ * launcher passes it to the platform daemon, which gives it to the enclave
+ * process it starts (fork_enclaves). The launcher keeps its copies until
+ * teardown (eai_eos_rt_fini), so an enclave's exit is never the file's last
+ * close (which the file system may turn into a flush that outlasts the stop
+ * budget). */
 static void open_store_files(struct run *r)
 {
     const eai_deploy_t *dep = r->dep;
@@ -417,11 +433,12 @@ static void open_store_files(struct run *r)
         if (s->kind != EAI_STORE_PERSISTENT || !domain_used(dep, 1 + s->users[0]))
             continue;
         const eai_dep_enclave_t *en = &dep->enclaves[s->users[0]];
-        if (r->system && en->backend == EAI_BACKEND_PROC) {
+        if (r->system && en->backend == EAI_BACKEND_PROC &&
+            store_ordinal(dep, s->users[0], i) >= EAI_PD_MAX_STORE_FDS) {
             fprintf(stderr,
-                    "eactors: store '%s' (line %d): persistent stores of enclave '%s' need "
-                    "development mode for now (the platform daemon does not pass store files)\n",
-                    s->name, s->line, en->name);
+                    "eactors: store '%s' (line %d): enclave '%s' has more than %d persistent "
+                    "stores, the most the platform daemon passes to one enclave\n",
+                    s->name, s->line, en->name, EAI_PD_MAX_STORE_FDS);
             r->failed = true;
             break;
         }
@@ -452,7 +469,15 @@ static void fork_enclaves(struct run *r)
             const char *img = dep->enclaves[e].image_path;
             const char *slash = strrchr(img, '/');
             pid_t pid;
-            if (eai_pd_spawn(&r->pd, e, img, slash ? slash + 1 : img, &pid) != EA_OK) {
+            int rc = EA_OK;
+            for (int i = 0; i < dep->nstores && rc == EA_OK; i++) {
+                int k = store_ordinal(dep, e, i);
+                if (k >= 0 && r->rt->store_fds != NULL && r->rt->store_fds[i] >= 0)
+                    rc = eai_pd_store(&r->pd, e, k, r->rt->store_fds[i]);
+            }
+            if (rc == EA_OK)
+                rc = eai_pd_spawn(&r->pd, e, img, slash ? slash + 1 : img, &pid);
+            if (rc != EA_OK) {
                 fprintf(stderr, "eactors: enclave '%s' failed to start: %s\n",
                         dep->enclaves[e].name, r->pd.err);
                 r->failed = true;
@@ -649,10 +674,36 @@ int eai_launch(const eai_run_opts_t *o)
     return r.code;
 }
 
+/* The files of enclave e's persistent stores in an enclave process the
+ * platform daemon started: at EAI_PD_STORE_FD0 + k (store_ordinal). A
+ * store whose descriptor is not a regular file of the declared size (the
+ * launcher did not send it, or sent another file) gets none, and attaching
+ * it is refused: checked here, before confinement (the running enclave may
+ * not fstat), rather than found by a fault on a mapping past its end. */
+static int exec_store_fds(struct eai_rt *rt, int e)
+{
+    const eai_deploy_t *dep = rt->dep;
+    if (dep->nstores == 0)
+        return EA_OK;
+    rt->store_fds = malloc(sizeof(int) * (size_t)dep->nstores);
+    if (rt->store_fds == NULL)
+        return EA_ERR_NOMEM;
+    for (int i = 0; i < dep->nstores; i++) {
+        int k = store_ordinal(dep, e, i);
+        int fd = EAI_PD_STORE_FD0 + k;
+        uint64_t size = 0;
+        bool ok = k >= 0 && k < EAI_PD_MAX_STORE_FDS && eai_fd_file_size(fd, &size) == EA_OK &&
+                  size == dep->stores[i].size;
+        rt->store_fds[i] = ok ? fd : -1;
+    }
+    return EA_OK;
+}
+
 /*
  * An enclave process the platform daemon started (`eactors enclave-exec`):
  * descriptors 3 the platform socket, 4 the arena, 5 the deployment, 6 the
- * image, 7 its signature file. It parses the deployment itself (trusting
+ * image, 7 its signature file, from 8 the files of its persistent stores
+ * (exec_store_fds). It parses the deployment itself (trusting
  * no layout from the host), attaches the arena, and runs as a forked
  * enclave does. Never returns.
  */
@@ -684,6 +735,10 @@ _Noreturn int eai_enclave_exec(int e, const char *image_name)
         dep->enclaves[e].image_path = strdup("/proc/self/fd/6");
         if (rt.platform_fds == NULL || dep->enclaves[e].image_path == NULL)
             rc = EA_ERR_NOMEM;
+    }
+    if (rc == EA_OK && exec_store_fds(&rt, e) != EA_OK) {
+        snprintf(err, sizeof err, "out of memory");
+        rc = EA_ERR_NOMEM;
     }
     if (rc != EA_OK) {
         fprintf(stderr, "eactors: enclave process: %s\n", err);

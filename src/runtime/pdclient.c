@@ -21,13 +21,14 @@
 
 #include <eactors/ea_err.h>
 
-static int request(eai_pd_t *pd, uint32_t op, int enclave, int fd, const char *text,
-                   struct eai_pd_msg *ans, int *got_fd)
+static int request_value(eai_pd_t *pd, uint32_t op, int enclave, int value, int fd,
+                         const char *text, struct eai_pd_msg *ans, int *got_fd)
 {
     struct eai_pd_msg m;
     memset(&m, 0, sizeof m);
     m.op = op;
     m.enclave = enclave;
+    m.value = value;
     if (text != NULL)
         snprintf(m.text, sizeof m.text, "%.*s", (int)sizeof m.text - 1, text);
     if (eai_msg_send(pd->fd, &m, sizeof m, fd) != EA_OK ||
@@ -41,6 +42,12 @@ static int request(eai_pd_t *pd, uint32_t op, int enclave, int fd, const char *t
         return EA_ERR_PERM;
     }
     return EA_OK;
+}
+
+static int request(eai_pd_t *pd, uint32_t op, int enclave, int fd, const char *text,
+                   struct eai_pd_msg *ans, int *got_fd)
+{
+    return request_value(pd, op, enclave, 0, fd, text, ans, got_fd);
 }
 
 int eai_pd_connect(eai_pd_t *pd, const char *socket)
@@ -113,6 +120,12 @@ int eai_pd_local(eai_pd_t *pd, int enclave, int *platform_fd)
     }
     *platform_fd = fd;
     return rc;
+}
+
+int eai_pd_store(eai_pd_t *pd, int enclave, int k, int fd)
+{
+    struct eai_pd_msg ans;
+    return request_value(pd, EAI_PD_STORE, enclave, k, fd, NULL, &ans, NULL);
 }
 
 int eai_pd_spawn(eai_pd_t *pd, int enclave, const char *image_path, const char *image_name,

@@ -30,6 +30,10 @@ int eai_pd_connect(eai_pd_t *pd, const char *socket);
 int eai_pd_setup(eai_pd_t *pd, int arena_fd, const char *deployment);
 /* A platform socket for a `none` enclave of this launcher (DEBUG). */
 int eai_pd_local(eai_pd_t *pd, int enclave, int *platform_fd);
+/* Passes the file of enclave `enclave`'s k-th persistent store (the
+ * descriptor stays the caller's); the daemon hands it to the enclave process
+ * at descriptor EAI_PD_STORE_FD0 + k (platformd.h). Before eai_pd_spawn. */
+int eai_pd_store(eai_pd_t *pd, int enclave, int k, int fd);
 /* Starts enclave `enclave` from the image file and its signature file. */
 int eai_pd_spawn(eai_pd_t *pd, int enclave, const char *image_path, const char *image_name,
                  pid_t *pid);

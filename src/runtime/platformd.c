@@ -14,7 +14,8 @@
  * (`eactors enclave-exec`), which installation makes root-owned, with an
  * empty environment, exactly eight descriptors (nothing of the launcher but
  * what it passed: its output, the arena, the deployment, the image and its
- * signature file), under the enclave user, dying with the daemon. The
+ * signature file) and from descriptor 8 the files of its persistent stores
+ * the launcher opened, under the enclave user, dying with the daemon. The
  * launcher is not its parent: it cannot trace it from birth, preload code
  * into it, or read its memory, environment or descriptors (another user,
  * not dumpable).
@@ -49,6 +50,7 @@ struct session {
     uint32_t uid;
     int arena, deploy, out, errput;
     int image[EAI_PD_MAX_ENCLAVES], sig[EAI_PD_MAX_ENCLAVES];
+    int store[EAI_PD_MAX_ENCLAVES][EAI_PD_MAX_STORE_FDS]; /* until SPAWN */
     struct encl *encls;
     int nencls;
 };
@@ -98,8 +100,11 @@ static struct session *session_new(int fd)
         return NULL;
     s->fd = fd;
     s->arena = s->deploy = s->out = s->errput = -1;
-    for (int i = 0; i < EAI_PD_MAX_ENCLAVES; i++)
+    for (int i = 0; i < EAI_PD_MAX_ENCLAVES; i++) {
         s->image[i] = s->sig[i] = -1;
+        for (int k = 0; k < EAI_PD_MAX_STORE_FDS; k++)
+            s->store[i][k] = -1;
+    }
     (void)eai_sock_peer(fd, &s->pid, &s->uid);
     return s;
 }
@@ -119,6 +124,8 @@ static void session_end(struct session *s)
     for (int i = 0; i < EAI_PD_MAX_ENCLAVES; i++) {
         closefd(&s->image[i]);
         closefd(&s->sig[i]);
+        for (int k = 0; k < EAI_PD_MAX_STORE_FDS; k++)
+            closefd(&s->store[i][k]);
     }
 }
 
@@ -182,12 +189,21 @@ static void do_spawn(struct daemon *dm, struct session *s, const struct eai_pd_m
             *p = '?';
     char *argv[] = {dm->exe, "enclave-exec", idx, name, NULL};
     /* 0 /dev/null, 1 and 2 the launcher's output, 3 the platform socket,
-     * 4 the arena, 5 the deployment, 6 the image, 7 its signature file. */
-    int fds[8] = {-1, s->out, s->errput, line[0], s->arena, s->deploy, s->image[e], s->sig[e]};
+     * 4 the arena, 5 the deployment, 6 the image, 7 its signature file,
+     * from 8 the files of its persistent stores (a store the launcher did
+     * not send is /dev/null there, which the enclave refuses to map). */
+    int fds[EAI_PD_STORE_FD0 + EAI_PD_MAX_STORE_FDS] = {
+        -1, s->out, s->errput, line[0], s->arena, s->deploy, s->image[e], s->sig[e]};
+    int nfds = EAI_PD_STORE_FD0;
+    for (int k = 0; k < EAI_PD_MAX_STORE_FDS; k++) {
+        fds[EAI_PD_STORE_FD0 + k] = s->store[e][k];
+        if (s->store[e][k] >= 0)
+            nfds = EAI_PD_STORE_FD0 + k + 1;
+    }
     eai_spawn_t sp = {.path = dm->exe,
                       .argv = argv,
                       .fds = fds,
-                      .nfds = 8,
+                      .nfds = nfds,
                       .set_user = dm->set_user,
                       .uid = dm->euid,
                       .gid = dm->egid};
@@ -197,6 +213,8 @@ static void do_spawn(struct daemon *dm, struct session *s, const struct eai_pd_m
     eai_close(line[0]);
     closefd(&s->image[e]);
     closefd(&s->sig[e]);
+    for (int k = 0; k < EAI_PD_MAX_STORE_FDS; k++)
+        closefd(&s->store[e][k]);
     if (rc != EA_OK) {
         eai_close(line[1]);
         answer(s, EAI_PD_ERR, e, 0, -1, err);
@@ -253,8 +271,8 @@ static bool session_serve(struct daemon *dm, struct session *s)
     int fd = -1;
     if (eai_msg_recv(s->fd, &m, sizeof m, &fd) != EA_OK)
         return false;
-    bool has_enclave =
-        m.op == EAI_PD_IMAGE || m.op == EAI_PD_SIG || m.op == EAI_PD_SPAWN || m.op == EAI_PD_LOCAL;
+    bool has_enclave = m.op == EAI_PD_IMAGE || m.op == EAI_PD_SIG || m.op == EAI_PD_SPAWN ||
+                       m.op == EAI_PD_LOCAL || m.op == EAI_PD_STORE;
     if (has_enclave && (m.enclave < 0 || m.enclave >= EAI_PD_MAX_ENCLAVES)) {
         closefd(&fd);
         return false;
@@ -285,6 +303,14 @@ static bool session_serve(struct daemon *dm, struct session *s)
     case EAI_PD_ERRPUT: keep(s, &m, fd, &s->errput, false); return true;
     case EAI_PD_IMAGE: keep(s, &m, fd, &s->image[m.enclave], true); return true;
     case EAI_PD_SIG: keep(s, &m, fd, &s->sig[m.enclave], true); return true;
+    case EAI_PD_STORE:
+        if (m.value < 0 || m.value >= EAI_PD_MAX_STORE_FDS) {
+            closefd(&fd);
+            answer(s, EAI_PD_ERR, m.enclave, 0, -1, "too many persistent stores for one enclave");
+            return true;
+        }
+        keep(s, &m, fd, &s->store[m.enclave][m.value], true);
+        return true;
     case EAI_PD_SPAWN:
         closefd(&fd);
         do_spawn(dm, s, &m);

@@ -23,6 +23,13 @@
  * daemon from the others. */
 #define EAI_PD_USER_SESSIONS 16
 #define EAI_PD_USER_ENCLAVES 256
+/* An enclave process gets the files of its persistent stores (the stores
+ * whose one enclave it is, in deployment order) at descriptors
+ * EAI_PD_STORE_FD0, EAI_PD_STORE_FD0 + 1, ...: at most EAI_PD_MAX_STORE_FDS
+ * of them. The launcher, the daemon and `eactors enclave-exec` all count
+ * the same way (the k-th persistent store of the enclave is record k). */
+#define EAI_PD_STORE_FD0 8
+#define EAI_PD_MAX_STORE_FDS 8
 
 /*
  * The session protocol: fixed-size records over the daemon's SOCK_SEQPACKET
@@ -38,6 +45,8 @@
  *   DEPLOY + the deployment (sealed memfd)     -> OK
  *   OUTPUT + descriptor 1, ERRPUT + descriptor 2 for the enclaves -> OK
  *   IMAGE enclave + image file, SIG enclave + signature file -> OK
+ *   STORE enclave, value = k + the file of the enclave's k-th persistent
+ *         store (a regular file; 0 <= k < EAI_PD_MAX_STORE_FDS) -> OK
  *   SPAWN enclave, text = image name           -> STARTED value = pid
  *   LOCAL enclave                              -> OK + a platform socket
  *                                                 (a `none` enclave: DEBUG)
@@ -55,6 +64,7 @@ enum {
     EAI_PD_SPAWN,
     EAI_PD_LOCAL,
     EAI_PD_KILL,
+    EAI_PD_STORE,
     EAI_PD_OK = 100,
     EAI_PD_ERR,
     EAI_PD_STARTED,

@@ -12,9 +12,7 @@
 #             exit 1.
 #   none      the same deployment with the `none` backend (enclaves in the
 #             launcher's process).
-#   system    (root; skipped otherwise) with a platform daemon: the run is
-#             refused before it starts (system mode does not pass store
-#             files yet), naming the store.
+# System mode (the platform daemon) is tests/platformd (case eos).
 # Environment: EACTORS, EX (built examples dir), EACTORS_PLATFORM_DIR.
 set -u
 . "$(dirname "$0")/../common/lib.sh"
@@ -68,15 +66,6 @@ rollback)
     clean_run
     has_err "right: attach private store: store rolled back"
     has_err "actor 'right' in enclave 'right' failed"
-    ;;
-system)
-    # The platform daemon execs enclaves with fixed descriptors and does not
-    # pass store files yet: a persistent store in a proc enclave is refused
-    # before any enclave starts, naming the store and its line.
-    pd_start "the system-mode case"
-    expect_run 1 60 --platform system "$tmp/eos.xml"
-    has_err "eactors: store 'journal' (line 17): persistent stores of enclave 'right' need development mode for now"
-    [ -e "$tmp/eos-journal.eos" ] && fail "the refused run created the journal file"
     ;;
 *)
     echo "unknown case $case"

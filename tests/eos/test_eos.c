@@ -1,7 +1,8 @@
 /*
  * EOS over a trusted region: the API, sizes and capacity, iteration,
- * concurrent compare-and-swap from several threads (no lost update), and
- * reclamation held back by a stalled reader for one lease only.
+ * concurrent compare-and-swap from several threads (no lost update),
+ * reclamation held back by a stalled reader for one lease only, and
+ * zero-copy views (in place, intact while replaced, evicted past the lease).
  * usage: eos_store [threads [increments-per-thread]]
  */
 #include <pthread.h>
@@ -346,6 +347,91 @@ static void test_concurrent_cas(void **state)
     free(t);
 }
 
+/* Writers that overwrite big values in a store with little room to spare,
+ * beside a reader that keeps short views open (each holds back
+ * reclamation for a few microseconds, so the spare blocks often all wait
+ * in the limbo list): every block not live is retired or free, so a write
+ * never finds the store full. A writer once decided "full" on a retired
+ * count loaded after its own reclamation had just freed every block. */
+struct put_worker {
+    ea_eos_t *s;
+    int id, puts, nospace;
+};
+
+static void *put_thread(void *arg)
+{
+    struct put_worker *p = arg;
+    uint8_t val[4096];
+    for (int i = 0; i < p->puts; i++) {
+        uint32_t k = (uint32_t)(i * 7 + p->id) % 32;
+        memset(val, i, sizeof val);
+        int rc = ea_eos_put(p->s, &k, sizeof k, val, sizeof val, NULL);
+        p->nospace += rc == EA_ERR_NOSPACE;
+        if (rc != EA_OK && rc != EA_ERR_NOSPACE)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void *view_thread(void *arg)
+{
+    ea_eos_t *s = arg;
+    uint64_t sum = 0;
+    while (!atomic_load(&g_stop)) {
+        uint32_t k = (uint32_t)(sum % 32);
+        const void *v;
+        size_t n;
+        if (ea_eos_get_view(s, &k, sizeof k, &v, &n, NULL) != EA_OK)
+            continue;
+        uint64_t t0 = eai_clock_ns();
+        while (eai_clock_ns() - t0 < 5000)
+            sum += ((const uint8_t *)v)[sum % n];
+        (void)ea_eos_view_end(s);
+    }
+    return NULL;
+}
+
+static void test_writers_near_full(void **state)
+{
+    (void)state;
+    /* 32 live values in 5 KiB blocks, about 40 spare blocks. */
+    ea_eos_t *s = open_trusted(384 << 10, 64, 0), *vs = NULL;
+    enum { NW = 2 };
+    struct put_worker p[NW];
+    pthread_t t[NW], vt;
+    uint8_t val[4096] = {0};
+    for (uint32_t k = 0; k < 32; k++)
+        assert_int_equal(ea_eos_put(s, &k, sizeof k, val, sizeof val, NULL), EA_OK);
+    assert_int_equal(ea_eos_dup(s, &vs), EA_OK);
+    atomic_store(&g_stop, 0);
+    assert_int_equal(pthread_create(&vt, NULL, view_thread, vs), 0);
+    for (int i = 0; i < NW; i++) {
+        p[i] = (struct put_worker){.id = i, .puts = g_incs};
+        assert_int_equal(ea_eos_dup(s, &p[i].s), EA_OK);
+        assert_int_equal(pthread_create(&t[i], NULL, put_thread, &p[i]), 0);
+    }
+    int nospace = 0;
+    for (int i = 0; i < NW; i++) {
+        void *ret = (void *)9;
+        assert_int_equal(pthread_join(t[i], &ret), 0);
+        assert_null(ret);
+        nospace += p[i].nospace;
+        ea_eos_close(p[i].s);
+    }
+    atomic_store(&g_stop, 1);
+    assert_int_equal(pthread_join(vt, NULL), 0);
+    ea_eos_close(vs);
+    ea_eos_stats_t st;
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    print_message("writers near full: %d x %d puts beside views, %d full, %llu bytes free, "
+                  "%llu retired\n",
+                  NW, g_incs, nospace, (unsigned long long)st.data_free,
+                  (unsigned long long)st.retired);
+    assert_int_equal(nospace, 0);
+    assert_int_equal(st.keys, 32);
+    ea_eos_close(s);
+}
+
 static void test_stalled_reader(void **state)
 {
     (void)state;
@@ -391,6 +477,115 @@ static void test_stalled_reader(void **state)
     ea_eos_close(s);
 }
 
+/* Zero-copy reads: the view is the record in place, stays intact while the
+ * key is replaced, ends with the next call on the handle, holds no pin
+ * after it ends. */
+static void test_view(void **state)
+{
+    (void)state;
+    ea_eos_t *s = open_trusted(1 << 20, 0, 0), *w = NULL;
+    assert_int_equal(ea_eos_dup(s, &w), EA_OK);
+    const void *vw = NULL;
+    size_t n = 0;
+    uint64_t v = 0;
+    assert_int_equal(ea_eos_get_view(s, "k", 1, &vw, &n, &v), EA_ERR_NOTFOUND);
+    assert_int_equal(ea_eos_view_end(s), EA_OK); /* nothing open */
+    assert_int_equal(ea_eos_get_view(s, "k", 1, NULL, &n, &v), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_put(w, "k", 1, "one", 3, NULL), EA_OK);
+    assert_int_equal(ea_eos_get_view(s, "k", 1, &vw, &n, &v), EA_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(v, 1);
+    assert_memory_equal(vw, "one", 3);
+    /* Replaced (and more) while the view is open: the view's record waits
+     * for this reader, unchanged. */
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(ea_eos_put(w, "k", 1, "two", 3, NULL), EA_OK);
+    eai_eos_test_reclaim(w);
+    eai_eos_test_reclaim(w);
+    ea_eos_stats_t st;
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_true(st.retired >= 1);
+    assert_memory_equal(vw, "one", 3);
+    assert_int_equal(ea_eos_view_end(s), EA_OK);
+    assert_int_equal(ea_eos_view_end(s), EA_OK);
+    /* With the view closed, everything replaced is reclaimed. */
+    for (int i = 0; i < 4; i++)
+        eai_eos_test_reclaim(w);
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.retired, 0);
+    assert_int_equal(ea_eos_get_view(s, "k", 1, &vw, &n, &v), EA_OK);
+    assert_memory_equal(vw, "two", 3);
+    assert_int_equal(v, 201);
+    /* Another call on the handle ends the view (and its pin). */
+    uint8_t buf[8];
+    assert_int_equal(ea_eos_get(s, "k", 1, buf, sizeof buf, &n, NULL), EA_OK);
+    assert_int_equal(ea_eos_put(w, "k", 1, "three", 5, NULL), EA_OK);
+    for (int i = 0; i < 4; i++)
+        eai_eos_test_reclaim(w);
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.retired, 0);
+    assert_int_equal(ea_eos_view_end(s), EA_OK);
+    /* A deleted key has no view. */
+    assert_int_equal(ea_eos_del(w, "k", 1, EA_EOS_ANY), EA_OK);
+    assert_int_equal(ea_eos_get_view(s, "k", 1, &vw, &n, &v), EA_ERR_NOTFOUND);
+    /* Closing a handle with an open view releases it. */
+    assert_int_equal(ea_eos_put(w, "k", 1, "four", 4, NULL), EA_OK);
+    assert_int_equal(ea_eos_get_view(s, "k", 1, &vw, &n, &v), EA_OK);
+    ea_eos_close(s);
+    assert_int_equal(ea_eos_put(w, "k", 1, "five", 4, NULL), EA_OK);
+    for (int i = 0; i < 4; i++)
+        eai_eos_test_reclaim(w);
+    assert_int_equal(ea_eos_stats(w, &st), EA_OK);
+    assert_int_equal(st.retired, 0);
+    assert_int_equal(st.evictions, 0);
+    ea_eos_close(w);
+}
+
+/* A view held past the lease is evicted like a stalled reader (writers go
+ * on); its end says whether its bytes could have been reused: yes if the
+ * key was replaced meanwhile, no if it was not (control). */
+static void test_view_past_lease(void **state)
+{
+    (void)state;
+    const uint64_t lease = 50 * 1000 * 1000;
+    ea_eos_t *s = open_trusted(512 << 10, 0, lease), *w = NULL;
+    assert_int_equal(ea_eos_dup(s, &w), EA_OK);
+    uint8_t val[4096] = {0};
+    assert_int_equal(ea_eos_put(w, "k", 1, val, sizeof val, NULL), EA_OK);
+    assert_int_equal(ea_eos_put(w, "quiet", 5, "q", 1, NULL), EA_OK);
+    const void *vw = NULL;
+    size_t n = 0;
+    /* Control: held past the lease, key untouched: evicted but intact. */
+    assert_int_equal(ea_eos_get_view(s, "quiet", 5, &vw, &n, NULL), EA_OK);
+    /* The epoch moves past the view's pin, a reclaimer notes it stale,
+     * and evicts it once the lease has gone by. */
+    eai_eos_test_reclaim(w);
+    eai_eos_test_reclaim(w);
+    eai_sleep_ns(2 * lease);
+    eai_eos_test_reclaim(w);
+    ea_eos_stats_t st;
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.evictions, 1);
+    assert_int_equal(ea_eos_view_end(s), EA_OK);
+    /* Held while 2000 writes of 4 KiB go through a 512 KiB store. */
+    assert_int_equal(ea_eos_get_view(s, "k", 1, &vw, &n, NULL), EA_OK);
+    uint64_t t0 = eai_clock_ns();
+    for (int i = 0; i < 2000; i++) {
+        memset(val, i, sizeof val);
+        int rc;
+        while ((rc = ea_eos_put(w, "k", 1, val, sizeof val, NULL)) == EA_ERR_NOSPACE) {
+            assert_true(eai_clock_ns() - t0 < UINT64_C(5000000000));
+            eai_sleep_ns(1000000);
+        }
+        assert_int_equal(rc, EA_OK);
+    }
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_true(st.evictions >= 2);
+    assert_int_equal(ea_eos_view_end(s), EA_ERR_BUSY);
+    ea_eos_close(w);
+    ea_eos_close(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -400,10 +595,17 @@ int main(int argc, char **argv)
     if (g_threads < 1 || g_incs < 1)
         return 2;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_siphash_vector), cmocka_unit_test(test_classes),
-        cmocka_unit_test(test_basics),         cmocka_unit_test(test_bad_sizes),
-        cmocka_unit_test(test_capacity),       cmocka_unit_test(test_iter),
-        cmocka_unit_test(test_concurrent_cas), cmocka_unit_test(test_stalled_reader),
+        cmocka_unit_test(test_siphash_vector),
+        cmocka_unit_test(test_classes),
+        cmocka_unit_test(test_basics),
+        cmocka_unit_test(test_bad_sizes),
+        cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_iter),
+        cmocka_unit_test(test_concurrent_cas),
+        cmocka_unit_test(test_stalled_reader),
+        cmocka_unit_test(test_view),
+        cmocka_unit_test(test_view_past_lease),
+        cmocka_unit_test(test_writers_near_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -274,5 +274,70 @@ require)
     expect_run 0 60 --platform system "$tmp/so.xml"
     has_out "errors=0"
     ;;
+eos)
+    # A persistent EOS store in system mode: the launcher (eatest) opens the
+    # file and passes it over its session; the daemon hands it to the
+    # enclave process it starts (descriptor 8), which maps it; the store's
+    # monotonic counter lives in the daemon's platform service. Two runs
+    # count 1 then 2; the file saved after run 1 and put back after run 2
+    # (a rollback) is refused. The enclave that maps it is a daemon process
+    # of the enclave user, and the file holds no key in the clear.
+    mkdir -p "$tmp/eos" && cp "$EX/eos/eos.xml" "$tmp/eos/" && chown -R eatest "$tmp/eos"
+    eos_run() {
+        : >"$out"; : >"$err"
+        chown eatest "$out" "$err"
+        timeout -k 5 60 setpriv --reuid=eatest --regid=eatest --clear-groups \
+            env EACTORS_IMAGE_PATH="$EX/eos" "$EACTORS" run --platform system "$tmp/eos/eos.xml" \
+            >"$out" 2>"$err"
+    }
+    for n in 1 2; do
+        eos_run || { fail "run $n failed"; cat "$out" "$err"; }
+        has_err "(platform: system)"
+        has_out "right: private store 'journal': run $n (sync counter $n)"
+        has_out "left: counter = 2000 (expected 2000: no lost updates)"
+        has_out "left: store 'journal' of the other enclave: not permitted"
+        lacks_out "WRONG"
+        n_encl=$(enclave_pids | wc -l)
+        [ "$n_encl" = 2 ] || fail "run $n: expected 2 enclave processes of the daemon, got $n_encl"
+        [ "$(stat -c %U "$tmp/eos/eos-journal.eos")" = eatest ] || fail "the journal is not the launcher user's file"
+        grep -q "runs" "$tmp/eos/eos-journal.eos" && fail "the journal holds the key 'runs' in the clear"
+        [ "$n" = 1 ] && cp "$tmp/eos/eos-journal.eos" "$tmp/journal.run1"
+    done
+    # Control: the file a run wrote is the one put back; run 3 is refused.
+    cmp -s "$tmp/journal.run1" "$tmp/eos/eos-journal.eos" && fail "run 2 did not change the journal"
+    cp "$tmp/eos/eos-journal.eos" "$tmp/journal.run2"
+    cp "$tmp/journal.run1" "$tmp/eos/eos-journal.eos"
+    eos_run && fail "a rolled-back journal was accepted"
+    has_err "right: attach private store: store rolled back"
+    # STORE records the daemon refuses: an ordinal out of range, a socket
+    # for a file; a file with a good ordinal is taken (control).
+    cat > "$tmp/store.py" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.recv(256)  # the greeting
+def req(op, enclave, value, fd=None):
+    rec = struct.pack("<IiiI", op, enclave, value, 0) + b"eactors-platform-1".ljust(240, b"\0")
+    if fd is None:
+        s.send(rec)
+    else:
+        socket.send_fds(s, [rec], [fd])
+    return struct.unpack("<I", s.recv(256)[:4])[0]
+print("hello", req(1, 0, 0))
+f = open(sys.argv[2], "rb")
+print("range", req(11, 0, 8, f.fileno()), req(11, 0, -1, f.fileno()))
+a, b = socket.socketpair()
+print("socket", req(11, 0, 0, a.fileno()))
+print("file", req(11, 0, 0, f.fileno()))
+PY
+    eu /usr/bin/python3 "$tmp/store.py" "$EACTORS_PLATFORM_SOCKET" "$tmp/eos/eos.xml" >"$tmp/store.out" 2>&1
+    grep -qx "hello 100" "$tmp/store.out" && grep -qx "range 101 101" "$tmp/store.out" &&
+        grep -qx "socket 101" "$tmp/store.out" && grep -qx "file 100" "$tmp/store.out" ||
+        fail "STORE records: $(cat "$tmp/store.out")"
+    # Control: the latest file put back opens and counts on.
+    cp "$tmp/journal.run2" "$tmp/eos/eos-journal.eos"
+    eos_run || { fail "the latest journal was refused"; cat "$out" "$err"; }
+    has_out "right: private store 'journal': run 3 (sync counter 3)"
+    ;;
 esac
 finish "$case_name"
