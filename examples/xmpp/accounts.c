@@ -1,9 +1,11 @@
 /*
  * The accounts enclave: the only place that holds credentials. Per user
  * and per hash (SHA-1, SHA-256) it keeps the SCRAM salt, iteration count,
- * StoredKey and ServerKey (RFC 5802), never a password, in a file sealed
- * to this image (MRENCLAVE policy: only this image on this platform
- * unseals it). Two actor types:
+ * StoredKey and ServerKey (RFC 5802), never a password, in a persistent
+ * EOS store (the deployment's `<store>`, policy mrenclave: its key is
+ * sealed to this image, so only this image on this platform opens it; a
+ * modified record or header is refused, and so is a file put back from
+ * before its last sync). Two actor types:
  *
  *   xmpp_accounts  serves the c2s actors: salt and iteration count for a
  *                  user (a fake pair for an unknown one, stable across
@@ -11,37 +13,35 @@
  *                  check of a SCRAM client proof (returning the
  *                  ServerSignature for v=), and
  *                  the check of a PLAIN password (by recomputing StoredKey,
- *                  then wiping the password). Parameter: store (path of
- *                  the sealed file; missing = no users yet), register (1:
- *                  XEP-0077 registration creates accounts; the store is
- *                  rewritten after each, in the background). Channels: one
- *                  to each c2s actor, "dir" to the router, and "fs" to the
- *                  system actor.
+ *                  then wiping the password). Parameters: store (the
+ *                  `<store>` name, default "accounts"; empty = no users
+ *                  yet), register (1: XEP-0077 registration creates
+ *                  accounts, each written and synced at once). Channels:
+ *                  one to each c2s actor and "dir" to the router.
  *   xmpp_useradm   one change to the store, run by the eactors-xmpp tool:
  *                  parameters op (adduser | deluser | passwd | list), user,
  *                  password, store, iterations (default 4096).
  *
- * The store is read once at start: a running server sees users added later
- * only after a restart. It is rewritten in place (the system actor has no
- * rename), so a crash during `eactors-xmpp adduser` can lose the store; the
- * tool keeps a copy (store.bak) before each change.
+ * One record per user: key 'u' name, value per hash (SHA-1, then SHA-256)
+ * the iterations (u32), salt, StoredKey and ServerKey. The store is read
+ * once at start into memory: a running server sees users added later only
+ * after a restart (and a persistent store is mapped by one process at a
+ * time: the tool refuses to run beside the server). A change is one put or
+ * delete and a sync, so a crash leaves the store as it was before or after.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <eactors/ea_sys.h>
+#include <eactors/ea_eos.h>
 #include <eactors/ea_trust.h>
 #include <eactors/eactors.h>
 
-#include "../common/sys_file.h"
 #include "proto.h"
 #include "xcrypto.h"
 
-#define STORE_MAGIC "XAC1"
-#define STORE_AAD "eactors-xmpp accounts v1"
-#define STORE_MAX (64u << 20)
 #define SALT_LEN 16
+#define REC_LEN (2 * (4 + SALT_LEN) + 2 * (20 + 32)) /* one user's keys */
 #define USER_MAX 255
 
 struct key {
@@ -74,131 +74,132 @@ static struct acct *find(struct store *st, const char *name)
     return NULL;
 }
 
-/* Plaintext layout: magic, u32 count, then per user u16 name length, name,
- * and per hash u32 iterations, salt, StoredKey, ServerKey. */
-static uint8_t *store_encode(const struct store *st, uint32_t *len)
+/* The record of `a`: per hash the iterations, salt, StoredKey, ServerKey. */
+static void rec_encode(const struct acct *a, uint8_t out[REC_LEN])
 {
-    size_t n = 8;
-    for (uint32_t i = 0; i < st->n; i++)
-        n += 2 + strlen(st->a[i].name) + 2 * (4 + SALT_LEN) + 2 * (20 + 32);
-    uint8_t *p = malloc(n), *o = p;
-    if (p == NULL)
-        return NULL;
-    memcpy(o, STORE_MAGIC, 4);
-    memcpy(o + 4, &st->n, 4);
-    o += 8;
-    for (uint32_t i = 0; i < st->n; i++) {
-        uint16_t l = (uint16_t)strlen(st->a[i].name);
-        memcpy(o, &l, 2);
-        memcpy(o + 2, st->a[i].name, l);
-        o += 2 + l;
-        for (int h = 0; h < 2; h++) {
-            size_t hl = h == 0 ? 20 : 32;
-            const struct key *k = &st->a[i].k[h];
-            memcpy(o, &k->iter, 4);
-            memcpy(o + 4, k->salt, SALT_LEN);
-            memcpy(o + 4 + SALT_LEN, k->stored, hl);
-            memcpy(o + 4 + SALT_LEN + hl, k->server, hl);
-            o += 4 + SALT_LEN + 2 * hl;
-        }
+    uint8_t *o = out;
+    for (int h = 0; h < 2; h++) {
+        size_t hl = h == 0 ? 20 : 32;
+        const struct key *k = &a->k[h];
+        memcpy(o, &k->iter, 4);
+        memcpy(o + 4, k->salt, SALT_LEN);
+        memcpy(o + 4 + SALT_LEN, k->stored, hl);
+        memcpy(o + 4 + SALT_LEN + hl, k->server, hl);
+        o += 4 + SALT_LEN + 2 * hl;
     }
-    *len = (uint32_t)n;
-    return p;
 }
 
-static int store_decode(struct store *st, const uint8_t *p, size_t len)
+static void rec_decode(struct acct *a, const uint8_t *p)
 {
-    uint32_t n;
-    if (len < 8 || memcmp(p, STORE_MAGIC, 4) != 0)
-        return -1;
-    memcpy(&n, p + 4, 4);
-    if (n > len / 8)
-        return -1;
-    st->a = calloc(n ? n : 1, sizeof *st->a);
-    if (st->a == NULL)
-        return -1;
-    st->cap = n ? n : 1;
-    size_t off = 8;
-    for (uint32_t i = 0; i < n; i++) {
-        uint16_t l;
-        if (len - off < 2)
-            return -1;
-        memcpy(&l, p + off, 2);
-        if (l == 0 || l > USER_MAX || len - off - 2 < l)
-            return -1;
-        memcpy(st->a[i].name, p + off + 2, l);
-        off += 2 + l;
-        for (int h = 0; h < 2; h++) {
-            size_t hl = h == 0 ? 20 : 32;
-            struct key *k = &st->a[i].k[h];
-            if (len - off < 4 + SALT_LEN + 2 * hl)
-                return -1;
-            memcpy(&k->iter, p + off, 4);
-            memcpy(k->salt, p + off + 4, SALT_LEN);
-            memcpy(k->stored, p + off + 4 + SALT_LEN, hl);
-            memcpy(k->server, p + off + 4 + SALT_LEN + hl, hl);
-            off += 4 + SALT_LEN + 2 * hl;
-        }
-        st->n++;
+    for (int h = 0; h < 2; h++) {
+        size_t hl = h == 0 ? 20 : 32;
+        struct key *k = &a->k[h];
+        memcpy(&k->iter, p, 4);
+        memcpy(k->salt, p + 4, SALT_LEN);
+        memcpy(k->stored, p + 4 + SALT_LEN, hl);
+        memcpy(k->server, p + 4 + SALT_LEN + hl, hl);
+        p += 4 + SALT_LEN + 2 * hl;
     }
-    return off == len ? 0 : -1;
 }
 
-static int store_unseal(struct store *st, const uint8_t *blob, size_t len, char *err, size_t el)
+/* 'u' name: the key of a user's record; its length. */
+static size_t ukey(char k[USER_MAX + 2], const char *name)
 {
-    uint8_t aad[sizeof STORE_AAD];
-    uint32_t aadl = sizeof aad;
-    if (len < sizeof(ea_sealed_data_t) || len > STORE_MAX) {
-        snprintf(err, el, "not a sealed account store (%zu bytes)", len);
-        return -1;
-    }
-    uint32_t pl = ea_get_encrypt_txt_len((const ea_sealed_data_t *)(const void *)blob);
-    if (pl > STORE_MAX) {
-        snprintf(err, el, "not a sealed account store");
-        return -1;
-    }
-    uint8_t *plain = malloc(pl ? pl : 1);
-    if (plain == NULL) {
-        snprintf(err, el, "out of memory");
-        return -1;
-    }
-    int rc = ea_unseal_data_ex((const ea_sealed_data_t *)(const void *)blob, (uint32_t)len, aad,
-                               &aadl, plain, &pl);
-    if (rc != EA_OK || aadl != sizeof STORE_AAD || memcmp(aad, STORE_AAD, aadl) != 0) {
+    size_t n = strlen(name);
+    k[0] = 'u';
+    memcpy(k + 1, name, n);
+    return n + 1;
+}
+
+static struct acct *store_add(struct store *st, const char *user);
+
+static int load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+                    uint64_t version)
+{
+    struct store *st = arg;
+    const char *k = key;
+    (void)version;
+    if (klen < 2 || klen > USER_MAX + 1 || vlen != REC_LEN || memchr(k + 1, 0, klen - 1) != NULL)
+        return EA_ERR_CORRUPT;
+    char name[USER_MAX + 1];
+    memcpy(name, k + 1, klen - 1);
+    name[klen - 1] = 0;
+    struct acct *a = store_add(st, name);
+    if (a == NULL)
+        return EA_ERR_NOMEM;
+    rec_decode(a, val);
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct acct *)a)->name, ((const struct acct *)b)->name);
+}
+
+/* Says what a store error means, in words an operator can act on. */
+static void store_why(int rc, char *err, size_t el)
+{
+    if (rc == EA_ERR_ROLLBACK)
         snprintf(err, el,
-                 "cannot unseal the account store (%s): another image or platform sealed it, or "
-                 "it was modified",
-                 rc != EA_OK ? ea_strerror(rc) : "wrong label");
-        free(plain);
-        return -1;
-    }
-    rc = store_decode(st, plain, pl);
-    memset(plain, 0, pl);
-    free(plain);
-    if (rc != 0)
-        snprintf(err, el, "the account store is malformed");
-    return rc;
+                 "the account store was rolled back (its file is older than its last change): "
+                 "refused; put the newest file back");
+    else if (rc == EA_ERR_TAMPERED || rc == EA_ERR_AUTH)
+        snprintf(err, el,
+                 "the account store was modified, or another image or platform made it (%s): "
+                 "refused",
+                 ea_strerror(rc));
+    else if (rc == EA_ERR_CORRUPT)
+        snprintf(err, el, "the account store holds a malformed record: refused");
+    else
+        snprintf(err, el, "account store: %s", ea_strerror(rc));
 }
 
-static uint8_t *store_seal(const struct store *st, uint32_t *len)
+/* Reads every account into `st` (sorted by name); 0, or -1 with the reason
+ * in err. On failure `st` is emptied (and wiped). */
+static int store_load(ea_eos_t *db, struct store *st, char *err, size_t el)
 {
-    uint32_t pl;
-    uint8_t *plain = store_encode(st, &pl);
-    if (plain == NULL)
-        return NULL;
-    uint32_t sz = ea_calc_sealed_data_size(sizeof STORE_AAD, pl);
-    uint8_t *blob = sz != UINT32_MAX ? malloc(sz) : NULL;
-    ea_attributes_t mask = {.flags = EA_FLAGS_INITTED | EA_FLAGS_DEBUG, .xfrm = 0};
-    if (blob != NULL && ea_seal_data_ex(EA_KEYPOLICY_MRENCLAVE, mask, 0, sizeof STORE_AAD,
-                                        (const uint8_t *)STORE_AAD, pl, plain, sz,
-                                        (ea_sealed_data_t *)(void *)blob) != EA_OK) {
-        free(blob);
-        blob = NULL;
+    int rc = ea_eos_iter(db, "u", 1, load_one, st);
+    if (rc != EA_OK) {
+        store_why(rc, err, el);
+        memset(st->a, 0, st->cap * sizeof *st->a);
+        free(st->a);
+        memset(st, 0, sizeof *st);
+        return -1;
     }
-    memset(plain, 0, pl);
-    free(plain);
-    *len = sz;
-    return blob;
+    if (st->n > 1)
+        qsort(st->a, st->n, sizeof *st->a, by_name);
+    return 0;
+}
+
+/* Writes one account and syncs; 0, or -1 with the reason in err. */
+static int store_save(ea_eos_t *db, const struct acct *a, char *err, size_t el)
+{
+    char k[USER_MAX + 2];
+    uint8_t v[REC_LEN];
+    rec_encode(a, v);
+    int rc = ea_eos_put(db, k, ukey(k, a->name), v, sizeof v, NULL);
+    memset(v, 0, sizeof v);
+    if (rc == EA_OK)
+        rc = ea_eos_sync(db);
+    if (rc != EA_OK) {
+        store_why(rc, err, el);
+        return -1;
+    }
+    return 0;
+}
+
+/* Deletes one account and syncs; 0, or -1 with the reason in err. */
+static int store_remove(ea_eos_t *db, const char *name, char *err, size_t el)
+{
+    char k[USER_MAX + 2];
+    int rc = ea_eos_del(db, k, ukey(k, name), EA_EOS_ANY);
+    if (rc == EA_OK)
+        rc = ea_eos_sync(db);
+    if (rc != EA_OK) {
+        store_why(rc, err, el);
+        return -1;
+    }
+    return 0;
 }
 
 /* SCRAM keys of `a` for password pw (n bytes): fresh salts, both hashes. */
@@ -232,19 +233,27 @@ static struct acct *store_add(struct store *st, const char *user)
     return a;
 }
 
-static ea_conn_t *sys_conn(ea_actor_t *self)
+/* Attaches the account store named by parameter store (default
+ * "accounts"); 0, or -1 after saying why on stderr (prefix `who`). */
+static int store_open(ea_actor_t *self, const char *who, ea_eos_t **db)
 {
-    ea_conn_t *c = ea_conn(self, "fs");
-    if (c == NULL)
-        fprintf(stderr, "%s: needs channel fs to the system actor\n", ea_name(self));
-    return c;
+    const char *name = ea_param(self, "store") ? ea_param(self, "store") : "accounts";
+    int rc = ea_eos_attach(self, name, db);
+    if (rc == EA_OK)
+        return 0;
+    char err[300];
+    if (rc == EA_ERR_NOTFOUND)
+        snprintf(err, sizeof err, "the deployment declares no <store name=\"%s\">", name);
+    else
+        store_why(rc, err, sizeof err);
+    fprintf(stderr, "%s: %s\n", who, err);
+    return -1;
 }
 
 /* ------------------------------------------------------------ accounts */
 
 struct accounts {
-    ea_sys_client_t sys;
-    struct fio f;
+    ea_eos_t *db;
     struct store st;
     int loaded;
     uint8_t secret[32]; /* fake salts for unknown users (stable: seal key) */
@@ -253,9 +262,6 @@ struct accounts {
     unsigned nlinks;
     struct outq dir; /* to the router: the user directory (optional) */
     int reg;         /* XEP-0077 allowed (parameter register=1) */
-    int dirty;       /* the store changed since the last write began */
-    uint8_t *blob;   /* the sealed store being written */
-    const char *path;
     uint64_t ok, refused;
 };
 
@@ -337,8 +343,8 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
         return;
     }
     case A_REGISTER: {
-        /* XEP-0077: a new account, written to the sealed store in the
-         * background (the reply does not wait for the disk). */
+        /* XEP-0077: a new account, written to the store and synced before
+         * the answer. */
         if (!s->reg || m.n < 2 || m.fl[1] == 0 || m.fl[1] > 1023)
             break;
         if (a != NULL) {
@@ -348,12 +354,16 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
         struct acct *na = store_add(&s->st, user);
         int ok = na != NULL && make_keys(na, m.f[1], m.fl[1], 4096) == 0;
         memset((char *)m.f[1], 0, m.fl[1]);
+        char err[200];
+        if (ok && store_save(s->db, na, err, sizeof err) != 0) {
+            fprintf(stderr, "accounts: %s\n", err);
+            ok = 0;
+        }
         if (!ok) {
             if (na != NULL)
                 s->st.n--;
             break;
         }
-        s->dirty = 1;
         struct xmsg d = {.h = {R_USERS, 0, 0, 0}};
         char line[USER_MAX + 2];
         int ln = snprintf(line, sizeof line, "%s\n", user);
@@ -367,37 +377,6 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
     }
     s->refused++;
     reply(s, li, m.h.conn, A_RESULT, 0, NULL, 0);
-}
-
-/* Writes the store again if it changed and no write is under way. */
-static void persist(struct accounts *s, const char *who)
-{
-    if (s->f.step > F_IDLE && s->f.step < F_DONE) {
-        ea_sys_event_t ev;
-        int rc;
-        while ((rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY)
-            if (rc == EA_OK) {
-                fio_event(&s->f, &s->sys, &ev);
-                ea_cargo_release(&ev.cargo);
-            }
-        fio_pending(&s->f, &s->sys);
-        if (s->f.step == F_ERROR)
-            fprintf(stderr, "%s: writing the account store: %s\n", who, s->f.err);
-        if (s->f.step > F_IDLE && s->f.step < F_DONE)
-            return;
-        free(s->blob);
-        s->blob = NULL;
-    }
-    if (!s->dirty)
-        return;
-    uint32_t len;
-    s->blob = store_seal(&s->st, &len);
-    if (s->blob == NULL) {
-        fprintf(stderr, "%s: sealing the account store failed\n", who);
-        return;
-    }
-    s->dirty = 0;
-    fio_write(&s->f, &s->sys, s->path, s->blob, len, 1);
 }
 
 /* The router learns who exists (names only, never keys): it stores
@@ -431,14 +410,8 @@ static void send_directory(struct accounts *s)
 static int acc_ctor(ea_actor_t *self, void *state)
 {
     struct accounts *s = state;
-    ea_conn_t *fs = sys_conn(self);
-    if (fs == NULL)
-        return EA_ERR_NOTFOUND;
-    ea_sys_client_init(&s->sys, fs);
     for (unsigned i = 0; i < ea_conn_count(self); i++) {
         ea_conn_t *c = ea_conn_at(self, i);
-        if (c == fs)
-            continue;
         if (strcmp(ea_conn_name(c), "dir") == 0) {
             s->dir.c = c;
             continue;
@@ -464,14 +437,9 @@ static int acc_ctor(ea_actor_t *self, void *state)
         return EA_ERR_CRYPTO;
     }
     memset(key, 0, sizeof key);
-    const char *path = ea_param(self, "store");
-    s->path = path;
     s->reg = ea_param_int(self, "register", 0, NULL) == 1;
-    if (path == NULL) {
-        fprintf(stderr, "%s: needs parameter store (the sealed account file)\n", ea_name(self));
-        return EA_ERR_INVAL;
-    }
-    fio_read(&s->f, &s->sys, path, STORE_MAX, 1);
+    if (store_open(self, ea_name(self), &s->db) < 0)
+        return EA_ERR_ACTOR;
     return EA_OK;
 }
 
@@ -479,14 +447,14 @@ static int acc_body(ea_actor_t *self, void *state)
 {
     struct accounts *s = state;
     if (ea_stopping(self)) {
-        memset(s->st.a, 0, s->st.n * sizeof *s->st.a);
+        memset(s->st.a, 0, s->st.cap * sizeof *s->st.a);
         free(s->st.a);
         s->st.a = NULL;
         for (unsigned i = 0; i < s->nlinks; i++)
             outq_clear(&s->out[i]);
         outq_clear(&s->dir);
-        free(s->blob);
-        s->blob = NULL;
+        ea_eos_close(s->db);
+        s->db = NULL;
         printf("%s: %llu logins accepted, %llu refused\n", ea_name(self), (unsigned long long)s->ok,
                (unsigned long long)s->refused);
         fflush(stdout);
@@ -494,46 +462,20 @@ static int acc_body(ea_actor_t *self, void *state)
     }
     int busy = 0;
     if (!s->loaded) {
-        ea_sys_event_t ev;
-        int rc;
-        while ((rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY) {
-            if (rc == EA_OK) {
-                fio_event(&s->f, &s->sys, &ev);
-                ea_cargo_release(&ev.cargo);
-            }
-        }
-        fio_pending(&s->f, &s->sys);
-        if (s->f.step == F_ERROR) {
-            fprintf(stderr, "%s: %s\n", ea_name(self), s->f.err);
-            free(s->f.buf);
+        char err[300];
+        if (store_load(s->db, &s->st, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", ea_name(self), err);
             return EA_ERR_ACTOR;
         }
-        if (s->f.step == F_NOFILE) {
-            printf("%s: %s does not exist: no users yet (add them with eactors-xmpp adduser)\n",
-                   ea_name(self), s->f.path);
-            s->st.a = calloc(1, sizeof *s->st.a);
-            s->st.cap = 1;
-        } else if (s->f.step == F_DONE) {
-            char err[300];
-            int rc2 = store_unseal(&s->st, s->f.buf, s->f.size, err, sizeof err);
-            free(s->f.buf);
-            s->f.buf = NULL;
-            if (rc2 != 0) {
-                fprintf(stderr, "%s: %s: %s\n", ea_name(self), s->f.path, err);
-                return EA_ERR_ACTOR;
-            }
+        if (s->st.n == 0)
+            printf("%s: no users yet (add them with eactors-xmpp adduser)\n", ea_name(self));
+        else
             printf("%s: %u accounts unsealed\n", ea_name(self), s->st.n);
-        } else {
-            return EA_IDLE;
-        }
         fflush(stdout);
         s->loaded = 1;
         send_directory(s);
     }
     if (s->dir.c != NULL && outq_flush(&s->dir))
-        busy = 1;
-    persist(s, ea_name(self));
-    if (s->dirty || (s->f.step > F_IDLE && s->f.step < F_DONE))
         busy = 1;
     for (unsigned i = 0; i < s->nlinks; i++) {
         if (outq_flush(&s->out[i])) {
@@ -558,29 +500,24 @@ EA_ACTOR(xmpp_accounts, struct accounts, acc_ctor, acc_body);
 /* ------------------------------------------------------------ user admin */
 
 struct useradm {
-    ea_sys_client_t sys;
-    struct fio f;
+    ea_eos_t *db;
     struct store st;
-    int phase;
-    const char *op, *user, *store;
-    uint8_t *blob;
+    const char *op, *user;
     char msg[400];
 };
 
-static int adm_fail(ea_actor_t *self, struct useradm *s, const char *fmt, const char *arg)
+static void adm_free(struct useradm *s)
 {
-    fprintf(stderr, "eactors-xmpp: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n");
-    (void)self;
+    if (s->st.a != NULL)
+        memset(s->st.a, 0, s->st.cap * sizeof *s->st.a);
     free(s->st.a);
     s->st.a = NULL;
-    free(s->blob);
-    s->blob = NULL;
-    return EA_ERR_ACTOR;
+    ea_eos_close(s->db);
+    s->db = NULL;
 }
 
-/* The change itself; 0, or -1 with the reason in s->msg. */
+/* The change itself: 0 done, 1 nothing to write (list), or -1 with the
+ * reason in s->msg. */
 static int adm_apply(ea_actor_t *self, struct useradm *s)
 {
     const char *op = s->op;
@@ -588,7 +525,7 @@ static int adm_apply(ea_actor_t *self, struct useradm *s)
         for (uint32_t i = 0; i < s->st.n; i++)
             printf("%s\n", s->st.a[i].name);
         fflush(stdout);
-        return 1; /* nothing to write */
+        return 1;
     }
     char user[USER_MAX + 1];
     if (s->user == NULL || strlen(s->user) == 0 || strlen(s->user) > USER_MAX) {
@@ -615,9 +552,11 @@ static int adm_apply(ea_actor_t *self, struct useradm *s)
             snprintf(s->msg, sizeof s->msg, "no such user: %s", user);
             return -1;
         }
+        if (store_remove(s->db, user, s->msg, sizeof s->msg) != 0)
+            return -1;
         size_t i = (size_t)(a - s->st.a);
         memset(a, 0, sizeof *a);
-        memmove(a, a + 1, (s->st.n - i - 1) * sizeof *a); /* the order stays */
+        memmove(a, a + 1, (s->st.n - i - 1) * sizeof *a);
         s->st.n--;
         return 0;
     }
@@ -651,84 +590,44 @@ static int adm_apply(ea_actor_t *self, struct useradm *s)
         snprintf(s->msg, sizeof s->msg, "key derivation failed");
         return -1;
     }
-    return 0;
+    return store_save(s->db, a, s->msg, sizeof s->msg);
 }
 
 static int adm_ctor(ea_actor_t *self, void *state)
 {
     struct useradm *s = state;
-    ea_conn_t *fs = sys_conn(self);
-    if (fs == NULL)
-        return EA_ERR_NOTFOUND;
-    ea_sys_client_init(&s->sys, fs);
     s->op = ea_param(self, "op");
     s->user = ea_param(self, "user");
-    s->store = ea_param(self, "store");
-    if (s->op == NULL || s->store == NULL) {
-        fprintf(stderr, "eactors-xmpp: needs parameters op and store\n");
+    if (s->op == NULL) {
+        fprintf(stderr, "eactors-xmpp: needs parameter op\n");
         return EA_ERR_INVAL;
     }
+    if (store_open(self, "eactors-xmpp", &s->db) < 0)
+        return EA_ERR_ACTOR;
     return EA_OK;
 }
 
 static int adm_body(ea_actor_t *self, void *state)
 {
     struct useradm *s = state;
-    if (ea_stopping(self))
+    if (ea_stopping(self) || s->db == NULL) {
+        adm_free(s);
         return EA_DONE;
-    if (s->phase == 0) {
-        s->phase = 1;
-        fio_read(&s->f, &s->sys, s->store, STORE_MAX, 1);
     }
-    ea_sys_event_t ev;
-    int rc;
-    while ((rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY) {
-        if (rc == EA_OK) {
-            fio_event(&s->f, &s->sys, &ev);
-            ea_cargo_release(&ev.cargo);
-        }
+    int r = store_load(s->db, &s->st, s->msg, sizeof s->msg);
+    if (r == 0)
+        r = adm_apply(self, s);
+    if (r < 0) {
+        fprintf(stderr, "eactors-xmpp: %s\n", s->msg);
+        adm_free(s);
+        return EA_ERR_ACTOR;
     }
-    fio_pending(&s->f, &s->sys);
-    if (s->f.step == F_ERROR) {
-        free(s->f.buf);
-        s->f.buf = NULL;
-        return adm_fail(self, s, "%s", s->f.err);
+    if (r == 0) {
+        printf("eactors-xmpp: %s %s: done (%u accounts)\n", s->op, s->user ? s->user : "",
+               s->st.n);
+        fflush(stdout);
     }
-    if (s->f.step != F_DONE && s->f.step != F_NOFILE)
-        return EA_IDLE;
-    if (s->phase == 1) {
-        char err[300];
-        if (s->f.step == F_DONE) {
-            int bad = store_unseal(&s->st, s->f.buf, s->f.size, err, sizeof err);
-            free(s->f.buf);
-            s->f.buf = NULL;
-            if (bad)
-                return adm_fail(self, s, "%s", err);
-        }
-        int r = adm_apply(self, s);
-        if (r < 0)
-            return adm_fail(self, s, "%s", s->msg);
-        if (r > 0) {
-            free(s->st.a);
-            s->st.a = NULL;
-            return EA_DONE;
-        }
-        uint32_t len;
-        s->blob = store_seal(&s->st, &len);
-        if (s->blob == NULL)
-            return adm_fail(self, s, "%s", "sealing the account store failed");
-        s->phase = 2;
-        fio_write(&s->f, &s->sys, s->store, s->blob, len, 1);
-        return EA_BUSY;
-    }
-    printf("eactors-xmpp: %s %s: done (%u accounts in %s)\n", s->op, s->user ? s->user : "",
-           s->st.n, s->store);
-    fflush(stdout);
-    memset(s->st.a, 0, s->st.n * sizeof *s->st.a);
-    free(s->st.a);
-    s->st.a = NULL;
-    free(s->blob);
-    s->blob = NULL;
+    adm_free(s);
     return EA_DONE;
 }
 

@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 scratch
 CA=$EX/https/pki/ca.pem
 X=$EX/xmpp
-tool() { EACTORS=$EACTORS "$X/eactors-xmpp" --store "$tmp/store/accounts.sealed" "$@"; }
+tool() { EACTORS=$EACTORS "$X/eactors-xmpp" --store "$tmp/store/accounts.eos" "$@"; }
 mkdir -p "$tmp/store"
 
 # start XML [SED]: a private copy of a deployment on $port with the store in
@@ -31,7 +31,8 @@ start() {
     pid=$!
     local i
     for ((i = 0; i < 100; i++)); do
-        grep -q "listening" "$out" && grep -q "directory of" "$out" && return 0
+        grep -q "listening" "$out" && grep -q "directory of" "$out" &&
+            grep -q "router: store loaded" "$out" && return 0
         sleep 0.1
     done
     fail "server did not start"; cat "$out" "$err"; exit 1
@@ -125,13 +126,20 @@ tool)
     echo new-pw | tool passwd bob >/dev/null || fail "passwd"
     tool deluser alice >/dev/null || fail "deluser"
     [ "$(tool list)" = "$(printf 'bob\ncarol\ndave')" ] || fail "list after deluser: '$(tool list)'"
-    # The store holds no password and is sealed: neither appears in it.
-    grep -q "new-pw\|bob-pw\|alice-pw" "$tmp/store/accounts.sealed" && fail "a password is in the store"
-    grep -q "bob" "$tmp/store/accounts.sealed" && fail "a user name is in clear in the store"
-    # A modified store is refused with a clear message.
-    printf 'X' | dd of="$tmp/store/accounts.sealed" bs=1 seek=700 conv=notrunc 2>/dev/null
+    # The store holds no password and is encrypted: neither appears in it.
+    grep -q "new-pw\|bob-pw\|alice-pw" "$tmp/store/accounts.eos" && fail "a password is in the store"
+    grep -q "bob" "$tmp/store/accounts.eos" && fail "a user name is in clear in the store"
+    # A store put back from before a change is refused with a clear message.
+    cp "$tmp/store/accounts.eos" "$tmp/old.eos"
+    echo erin-pw | tool adduser erin >/dev/null || fail "adduser erin"
+    cp "$tmp/old.eos" "$tmp/store/accounts.eos"
+    tool list 2>"$tmp/e" && fail "rolled-back store accepted"
+    grep -q "account store was rolled back" "$tmp/e" || fail "rolled back: '$(cat "$tmp/e")'"
+    # A modified store (one byte of its authenticated header) is refused too.
+    cp "$tmp/old.eos" "$tmp/store/accounts.eos"
+    printf 'X' | dd of="$tmp/store/accounts.eos" bs=1 seek=72 conv=notrunc 2>/dev/null
     tool list 2>"$tmp/e" && fail "modified store accepted"
-    grep -q "cannot unseal the account store" "$tmp/e" || fail "modified: '$(cat "$tmp/e")'"
+    grep -q "account store was modified" "$tmp/e" || fail "modified: '$(cat "$tmp/e")'"
     ;;
 *) fail "unknown case $case_name" ;;
 esac
