@@ -8,6 +8,10 @@
 #   register     xmpp.xml with XEP-0077 on (register.py): a new account, the
 #                errors, and the account still there after a restart
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
+#   persist      rosters, subscriptions and offline messages survive restarts
+#                (persist.py, partitioned then one enclave on the same
+#                files); the data store put back from an older sync, or with
+#                its records modified, is refused at start with a clear error
 # Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
 set -u
 . "$(dirname "$0")/../common/lib.sh"
@@ -65,6 +69,24 @@ clients() {
         echo "libstrophe client not built (libstrophe-dev missing): skipped"
     fi
     grep -h "^ok" "$tmp"/*.log | wc -l | sed 's/^/checks passed: /'
+}
+
+# refused XML WHY: a run of a deployment (as start makes it) must end by
+# itself with an error whose message matches WHY, serving no one.
+refused() {
+    sed -e "s|5222|$port|g" -e "s|$X/store|$tmp/store|g" "$X/$1" > "$tmp/run.xml"
+    EACTORS_IMAGE_PATH=$X timeout -k 5 60 "$EACTORS" run "$tmp/run.xml" >"$out" 2>"$err"
+    local rc=$?
+    [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$rc" != 137 ] || fail "run ended with $rc, expected a refusal"
+    grep -q "$2" "$err" || { fail "no '$2' said"; tail -5 "$err"; }
+    grep -m1 "$2" "$err" | sed 's/^/refused as expected: /'
+    grep -q "router: store loaded" "$out" && fail "the router loaded a refused store"
+    grep -q "died\|ERROR: AddressSanitizer\|runtime error" "$err" && { fail "crash"; cat "$err"; }
+}
+# persist_phase PHASE
+persist_phase() {
+    timeout -k 5 100 /usr/bin/python3 "$here/persist.py" "$port" "$CA" "$1" >> "$tmp/persist.log" 2>&1 ||
+        { fail "persistence, phase $1"; grep "^FAIL" "$tmp/persist.log" | head -20; }
 }
 
 case "$case_name" in
@@ -140,6 +162,50 @@ tool)
     printf 'X' | dd of="$tmp/store/accounts.eos" bs=1 seek=72 conv=notrunc 2>/dev/null
     tool list 2>"$tmp/e" && fail "modified store accepted"
     grep -q "account store was modified" "$tmp/e" || fail "modified: '$(cat "$tmp/e")'"
+    ;;
+persist)
+    users
+    start xmpp.xml
+    persist_phase before
+    stop
+    grep -q "store: [0-9]* writes, [0-9]* syncs, 0 errors" "$out" || fail "store errors: $(grep 'store:' "$out")"
+    cp "$tmp/store/data.eos" "$tmp/old.eos"
+    start xmpp.xml
+    grep -q "store: [1-9][0-9]* roster items and 2 offline messages loaded" "$out" ||
+        fail "load: $(grep 'loaded' "$out")"
+    persist_phase after
+    stop
+    start xmpp-one.xml
+    persist_phase again
+    stop
+    grep -c "^ok" "$tmp/persist.log" | sed 's/^/checks passed: /'
+    strings "$tmp/store/data.eos" | grep -q "kept 0\|alice\|Carol\|friends" && fail "data in clear in the store file"
+    # Rollback: the file of the first run is older than the last sync.
+    cp "$tmp/store/data.eos" "$tmp/new.eos"
+    cp "$tmp/old.eos" "$tmp/store/data.eos"
+    refused xmpp.xml "data store 'xmppdata' was rolled back"
+    # Tampering: the last byte of every used 64-byte unit of the data space
+    # (in each record: its IV, its ciphertext or its tag) is changed.
+    cp "$tmp/new.eos" "$tmp/store/data.eos"
+    /usr/bin/python3 - "$tmp/store/data.eos" <<'PY' || fail "cannot modify the store file"
+import struct, sys
+f = open(sys.argv[1], "r+b")
+b = bytearray(f.read())
+off_data, data_end = struct.unpack_from("<QQ", b, 56)
+n = 0
+for u in range(off_data, min(data_end, len(b)), 64):
+    if any(b[u:u + 64]):
+        b[u + 63] ^= 0x5a
+        n += 1
+assert n > 0
+f.seek(0)
+f.write(b)
+PY
+    refused xmpp.xml "data store 'xmppdata' was modified"
+    # The newest file, untouched, still opens.
+    cp "$tmp/new.eos" "$tmp/store/data.eos"
+    start xmpp.xml
+    stop
     ;;
 *) fail "unknown case $case_name" ;;
 esac
