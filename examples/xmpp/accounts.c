@@ -623,8 +623,7 @@ static int adm_body(ea_actor_t *self, void *state)
         return EA_ERR_ACTOR;
     }
     if (r == 0) {
-        printf("eactors-xmpp: %s %s: done (%u accounts)\n", s->op, s->user ? s->user : "",
-               s->st.n);
+        printf("eactors-xmpp: %s %s: done (%u accounts)\n", s->op, s->user ? s->user : "", s->st.n);
         fflush(stdout);
     }
     adm_free(s);

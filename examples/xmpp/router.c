@@ -12,9 +12,10 @@
  * Offline storage (XEP-0160): chat and normal messages with a body to a
  * user with no available resource are kept in order (with a XEP-0203
  * delay stamp) and delivered on the user's first available presence with a
- * non-negative priority, at most OFFLINE_MAX per user. Who exists comes from the accounts enclave (names
- * only) on channel "dir". Carbons (XEP-0280) copy chat messages to the
- * user's other resources that enabled them.
+ * non-negative priority, at most OFFLINE_MAX per user. Who exists comes
+ * from the accounts enclave (names only) on channel "dir". Carbons
+ * (XEP-0280) copy chat messages to the user's other resources that enabled
+ * them.
  *
  * Rosters and subscriptions between local users (RFC 6121 §2-§4) live here
  * too. Not here yet (see README.md): blocking (an empty blocklist is
@@ -117,13 +118,13 @@ struct router {
     struct sess *by_user[BUCKETS], *by_conn[BUCKETS];
     ea_conn_t *dir; /* from accounts: who exists */
     int dir_done;
-    ea_conn_t *st;  /* to the store actor, or NULL (memory only) */
-    struct outq st_out;
-    int st_loaded;
-    char forgot[JID_PART_MAX + 1]; /* the last user S_FORGET was sent for */
     ea_conn_t *muc; /* to the MUC actor, or NULL */
     struct outq muc_out;
     char muc_domain[JID_PART_MAX + 1];
+    ea_conn_t *st; /* to the store actor, or NULL (memory only) */
+    struct outq st_out;
+    int st_loaded;
+    char forgot[JID_PART_MAX + 1]; /* the last user S_FORGET was sent for */
     struct user *users[BUCKETS];
     size_t offline_bytes;
     uint64_t nsess, routed, errors, stored;

@@ -119,7 +119,7 @@ plain_only)
 register)
     users
     reg='s|\(<param name="port" value="[0-9]*"/>\)|\1<param name="register" value="1"/>|;'
-    reg+='s|\(<param name="store" value="[^"]*"/>\)|\1<param name="register" value="1"/>|'
+    reg+='s|\(<param name="store" value="accounts"/>\)|\1<param name="register" value="1"/>|'
     start xmpp.xml "$reg"
     [ "$(grep -c 'name="register"' "$tmp/run.xml")" = 2 ] || fail "register not set twice"
     timeout -k 5 60 /usr/bin/python3 "$here/register.py" "$port" "$CA" new > "$tmp/reg.log" 2>&1 ||
@@ -166,6 +166,9 @@ tool)
 persist)
     users
     start xmpp.xml
+    # The tool refuses to touch a store the running server has mapped.
+    tool list >/dev/null 2>"$tmp/e" && fail "the tool ran beside the server"
+    grep -q "accounts.eos is in use by process" "$tmp/e" || fail "in use: '$(cat "$tmp/e")'"
     persist_phase before
     stop
     grep -q "store: [0-9]* writes, [0-9]* syncs, 0 errors" "$out" || fail "store errors: $(grep 'store:' "$out")"
