@@ -64,7 +64,7 @@ struct xstore {
     struct loaded *ld;
     size_t nld, capld;
     int loaded, failed;
-    uint64_t items, offline, writes, syncs, errors;
+    uint64_t items, offline, writes, syncs, sync_ns, errors;
 };
 
 static uint32_t hash(const char *s, size_t n)
@@ -358,9 +358,11 @@ static int drain(struct xstore *s, int max)
 
 static void sync_now(struct xstore *s)
 {
+    uint64_t t0 = ea_now_ns();
     int rc = ea_eos_sync(s->db);
     if (rc != EA_OK)
         report(s, "sync", rc);
+    s->sync_ns += ea_now_ns() - t0;
     s->syncs++;
 }
 
@@ -403,8 +405,9 @@ static int store_body(ea_actor_t *self, void *state)
             }
         ea_eos_close(s->db);
         s->db = NULL;
-        printf("%s: %llu writes, %llu syncs, %llu errors\n", ea_name(self),
+        printf("%s: %llu writes, %llu syncs (%llu us each), %llu errors\n", ea_name(self),
                (unsigned long long)s->writes, (unsigned long long)s->syncs,
+               (unsigned long long)(s->syncs ? s->sync_ns / s->syncs / 1000 : 0),
                (unsigned long long)s->errors);
         fflush(stdout);
         return EA_DONE;

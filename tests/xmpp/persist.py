@@ -5,11 +5,13 @@
 Usage: persist.py PORT CA_FILE PHASE
   PHASE before: alice and bob subscribe to each other (both), alice names
                 carol in her roster (name, group), alice asks dave (offline)
-                for a subscription, and sends bob (offline) two messages.
+                for a subscription, sends bob (offline) two messages and
+                carol (offline) 100, her quota.
   PHASE after:  (after a restart) alice's roster still has bob 'both' and
                 carol with her name and group; bob's has alice 'both'; bob
-                gets the two messages, in order, with delay stamps; dave
-                gets alice's request at his login.
+                gets the two messages, in order, with delay stamps; carol's
+                full offline queue (100) still refuses one more, and she
+                gets the 100 in order; dave gets alice's request at login.
   PHASE again:  (after another restart, in the one-enclave deployment on
                 the same files) bob gets no message again (the delivery was
                 kept too); the rosters are still there, with dave 'both'
@@ -50,6 +52,7 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("session_start", self._start)
         self.add_event_handler("failed_all_auth", lambda _: self.failed.done() or self.failed.set_result(1))
         self.add_event_handler("message", lambda m: self.inbox.put_nowait(m))
+        self.add_event_handler("message_error", lambda m: self.inbox.put_nowait(m))
         self.add_event_handler("presence_subscribe", lambda p: self.requests.put_nowait(str(p["from"])))
 
     async def _start(self, _):
@@ -110,6 +113,11 @@ async def before():
         alice.send_message(mto="bob@localhost", mbody="kept %d" % i, mtype="chat")
     await asyncio.sleep(0.5)
     check(alice.inbox.empty(), "messages to offline bob accepted")
+    # A full offline queue (the quota, 100) for carol, who never logs in here.
+    for i in range(100):
+        alice.send_message(mto="carol@localhost", mbody="bulk %d" % i, mtype="chat")
+    await asyncio.sleep(1.0)
+    check(alice.inbox.empty(), "100 messages to offline carol accepted")
     alice.disconnect()
     await asyncio.sleep(1.0)  # the store has synced what the router sent
 
@@ -136,6 +144,28 @@ async def after(again):
         delays = [m.xml.find("{urn:xmpp:delay}delay") for m in got]
         check(len(delays) == 2 and all(d is not None and d.get("stamp") for d in delays),
               "offline messages keep their delay stamps")
+        # Carol's queue came back full: one more is refused (the quota holds
+        # across the restart), then she gets the 100, in order.
+        alice.send_message(mto="carol@localhost", mbody="one too many", mtype="chat")
+        try:
+            m = await asyncio.wait_for(alice.inbox.get(), T)
+            check(m["type"] == "error" and m["error"]["condition"] == "service-unavailable",
+                  "the offline quota holds after a restart", str(m))
+        except asyncio.TimeoutError:
+            check(False, "the offline quota holds after a restart", "no error")
+        carol = Client("carol", "c1")
+        if await carol.login():
+            got = []
+            try:
+                while len(got) < 100:
+                    got.append((await asyncio.wait_for(carol.inbox.get(), T))["body"])
+            except asyncio.TimeoutError:
+                pass
+            check(got == ["bulk %d" % i for i in range(100)], "100 offline messages back, in order",
+                  "%d: %s" % (len(got), got[:3]))
+            carol.disconnect()
+        else:
+            check(False, "carol login")
         dave = Client("dave", "d1")
         if await dave.login():
             try:

@@ -171,10 +171,12 @@ persist)
     grep -q "accounts.eos is in use by process" "$tmp/e" || fail "in use: '$(cat "$tmp/e")'"
     persist_phase before
     stop
-    grep -q "store: [0-9]* writes, [0-9]* syncs, 0 errors" "$out" || fail "store errors: $(grep 'store:' "$out")"
+    grep -q "store: [1-9][0-9]* writes, [1-9][0-9]* syncs ([0-9]* us each), 0 errors" "$out" ||
+        fail "store: $(grep 'store:' "$out")"
+    grep "store: .* syncs" "$out"
     cp "$tmp/store/data.eos" "$tmp/old.eos"
     start xmpp.xml
-    grep -q "store: [1-9][0-9]* roster items and 2 offline messages loaded" "$out" ||
+    grep -q "store: [1-9][0-9]* roster items and 102 offline messages loaded" "$out" ||
         fail "load: $(grep 'loaded' "$out")"
     persist_phase after
     stop
