@@ -1291,6 +1291,7 @@ static void from_store(struct router *r, const struct xmsg *m)
         loaded_item(r, m);
     } else if (m->h.op == S_OFFLINE) {
         if ((u = loaded_user(r, m)) != NULL && m->n >= 2 && u->n < OFFLINE_MAX &&
+            r->offline_bytes + m->fl[1] <= OFFLINE_BYTES_MAX &&
             offline_append(r, u, m->f[1], m->fl[1]) < 0)
             fprintf(stderr, "router: out of memory loading offline messages\n");
     } else if (m->h.op == S_LOADED && !r->st_loaded) {

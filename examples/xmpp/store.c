@@ -211,7 +211,8 @@ static int load(struct xstore *s)
         free_loaded(s);
         return rc;
     }
-    qsort(s->ld, s->nld, sizeof *s->ld, by_user_seq);
+    if (s->nld > 1)
+        qsort(s->ld, s->nld, sizeof *s->ld, by_user_seq);
     for (size_t i = 0; i < s->nld; i++) {
         struct loaded *l = &s->ld[i];
         struct range *r = range_of(s, l->user, strlen(l->user));
