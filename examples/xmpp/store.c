@@ -258,7 +258,7 @@ static void del(struct xstore *s, const void *k, size_t kl)
 
 static void roster_change(struct xstore *s, const struct xmsg *m)
 {
-    if (m->n < 4 || m->fl[0] == 0 || m->fl[0] > USER_MAX || m->fl[1] == 0 ||
+    if (m->n < (m->h.b == 1 ? 2u : 4u) || m->fl[0] == 0 || m->fl[0] > USER_MAX || m->fl[1] == 0 ||
         m->fl[1] > 2 * USER_MAX + 1 || memchr(m->f[0], 0, m->fl[0]) != NULL)
         return;
     char k[2 + USER_MAX + 2 * USER_MAX + 1];

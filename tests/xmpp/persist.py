@@ -3,15 +3,16 @@
 (the store enclave), with Debian's slixmpp.
 
 Usage: persist.py PORT CA_FILE PHASE
-  PHASE before: alice and bob subscribe to each other (both), alice names
-                carol in her roster (name, group), alice asks dave (offline)
-                for a subscription, sends bob (offline) two messages and
-                carol (offline) 100, her quota.
-  PHASE after:  (after a restart) alice's roster still has bob 'both' and
-                carol with her name and group; bob's has alice 'both'; bob
-                gets the two messages, in order, with delay stamps; carol's
-                full offline queue (100) still refuses one more, and she
-                gets the 100 in order; dave gets alice's request at login.
+  PHASE before: alice and bob subscribe to each other (both); alice names
+                carol in her roster (name, group), adds and removes erin,
+                asks dave (offline) for a subscription, sends bob (offline)
+                two messages and carol (offline) 100, her quota.
+  PHASE after:  (after a restart) alice's roster still has bob 'both',
+                carol with her name and group, dave pending, and not erin;
+                bob's has alice 'both'; bob gets the two messages, in order,
+                with delay stamps; carol's full offline queue (100) still
+                refuses one more, and she gets the 100 in order; dave gets
+                alice's request at login.
   PHASE again:  (after another restart, in the one-enclave deployment on
                 the same files) bob gets no message again (the delivery was
                 kept too); the rosters are still there, with dave 'both'
@@ -81,6 +82,7 @@ async def rosters_kept(alice, bob, dave_sub="none"):
     ac = a.get("carol@localhost")
     check(ac is not None and ac["name"] == "Carol" and list(ac["groups"]) == ["friends"],
           "alice's roster: carol named, in group friends", str(ac))
+    check("erin@localhost" not in a, "alice's roster: removed erin stays removed", str(a))
     ad = a.get("dave@localhost")
     if dave_sub == "none":
         check(ad is not None and ad["subscription"] == "none" and ad["ask"] == "subscribe",
@@ -101,6 +103,9 @@ async def before():
     alice.send_presence(pto="bob@localhost", ptype="subscribe")
     await asyncio.sleep(1.5)
     await alice.update_roster("carol@localhost", name="Carol", groups=["friends"], timeout=T)
+    # An item added, then removed: it must not come back.
+    await alice.update_roster("erin@localhost", name="Erin", timeout=T)
+    await alice.del_roster_item("erin@localhost")
     alice.send_presence(pto="dave@localhost", ptype="subscribe")
     await asyncio.sleep(0.5)
     await rosters_kept(alice, bob)
