@@ -93,7 +93,7 @@ eactors_user_tool() {
 }
 
 # Creates user1..user$1 with the bench password in $EA_STORE, once per
-# image: the store is sealed to the image, so a rebuilt example gets a new
+# image: the store key is sealed to the image, so a rebuilt example gets a new
 # store. One tool call (one enclave start) per user: 0.1-0.4 s each here.
 eactors_add_users() {
     local tool i key
@@ -104,7 +104,7 @@ eactors_add_users() {
     mkdir -p "$EA_STORE"
     peer_log "eactors: adding $1 users with $tool (one call each)"
     for ((i = 1; i <= $1; i++)); do
-        echo "$XMPP_PASSWORD" | "$tool" --store "$EA_STORE/accounts.sealed" adduser "user$i" \
+        echo "$XMPP_PASSWORD" | "$tool" --store "$EA_STORE/accounts.eos" adduser "user$i" \
             >>"$OUT/eactors-adduser.log" 2>&1 ||
             { peer_log "eactors: adduser user$i failed; see $OUT/eactors-adduser.log"; return 1; }
     done
