@@ -201,12 +201,23 @@ static void free_loaded(struct xstore *s)
     s->nld = s->capld = 0;
 }
 
+/* One walk over the store (each record is decrypted to be seen at all, so
+ * one walk rather than one per prefix). */
+static int load_any(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+                    uint64_t version)
+{
+    const char *k = key;
+    if (klen >= 2 && k[0] == 'r')
+        return load_item(arg, key, klen, val, vlen, version);
+    if (klen >= 2 && k[0] == 'o')
+        return load_offline(arg, key, klen, val, vlen, version);
+    return 0;
+}
+
 /* Sends everything kept to the router, then S_LOADED; 0, or an error. */
 static int load(struct xstore *s)
 {
-    int rc = ea_eos_iter(s->db, "r", 1, load_item, s);
-    if (rc == EA_OK)
-        rc = ea_eos_iter(s->db, "o", 1, load_offline, s);
+    int rc = ea_eos_iter(s->db, NULL, 0, load_any, s);
     if (rc != EA_OK) {
         free_loaded(s);
         return rc;
