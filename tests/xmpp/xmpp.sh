@@ -184,6 +184,16 @@ persist)
     start xmpp-one.xml
     persist_phase again
     stop
+    # A deleted user's roster is forgotten by the store at the next start
+    # (dave's one item, alice 'both'): one item fewer from then on.
+    items() { sed -n 's/^router: store loaded (\([0-9]*\) roster items.*/\1/p' "$out"; }
+    n1=$(items)
+    tool deluser dave >/dev/null || fail "deluser dave"
+    start xmpp.xml
+    stop
+    start xmpp.xml
+    stop
+    [ -n "$n1" ] && [ "$(items)" = $((n1 - 1)) ] || fail "deleted user's items: $n1 then $(items)"
     grep -c "^ok" "$tmp/persist.log" | sed 's/^/checks passed: /'
     strings "$tmp/store/data.eos" | grep -q "kept 0\|alice\|Carol\|friends" && fail "data in clear in the store file"
     # Rollback: the file of the first run is older than the last sync.
