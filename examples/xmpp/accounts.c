@@ -66,12 +66,41 @@ static int kix(int hash)
     return hash == 1 ? 0 : 1;
 }
 
+/* The accounts are kept sorted by name: a login finds its user by binary
+ * search. The index where `name` is, or would be inserted; *hit says which. */
+static uint32_t locate(const struct store *st, const char *name, int *hit)
+{
+    uint32_t lo = 0, hi = st->n;
+    *hit = 0;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(st->a[mid].name, name);
+        if (c == 0) {
+            *hit = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static struct acct *find(struct store *st, const char *name)
 {
-    for (uint32_t i = 0; i < st->n; i++)
-        if (strcmp(st->a[i].name, name) == 0)
-            return &st->a[i];
-    return NULL;
+    int hit;
+    uint32_t i = locate(st, name, &hit);
+    return hit ? &st->a[i] : NULL;
+}
+
+/* Takes account `a` out of the array (wiped; the order stays). */
+static void store_drop(struct store *st, struct acct *a)
+{
+    size_t i = (size_t)(a - st->a);
+    memset(a, 0, sizeof *a);
+    memmove(a, a + 1, (st->n - i - 1) * sizeof *a);
+    st->n--;
 }
 
 /* The record of `a`: per hash the iterations, salt, StoredKey, ServerKey. */
@@ -111,7 +140,7 @@ static size_t ukey(char k[USER_MAX + 2], const char *name)
     return n + 1;
 }
 
-static struct acct *store_add(struct store *st, const char *user);
+static struct acct *store_append(struct store *st, const char *user);
 
 static int load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
                     uint64_t version)
@@ -124,7 +153,7 @@ static int load_one(void *arg, const void *key, size_t klen, const void *val, si
     char name[USER_MAX + 1];
     memcpy(name, k + 1, klen - 1);
     name[klen - 1] = 0;
-    struct acct *a = store_add(st, name);
+    struct acct *a = store_append(st, name);
     if (a == NULL)
         return EA_ERR_NOMEM;
     rec_decode(a, val);
@@ -217,17 +246,43 @@ static int make_keys(struct acct *a, const char *pw, size_t n, uint32_t iter)
 }
 
 /* A new, empty account at the end of the store (NULL: out of memory). */
+/* Room for one more account; -1: out of memory. */
+static int store_grow(struct store *st)
+{
+    if (st->n < st->cap)
+        return 0;
+    uint32_t cap = st->cap ? 2 * st->cap : 16;
+    struct acct *na = realloc(st->a, cap * sizeof *na);
+    if (na == NULL)
+        return -1;
+    st->a = na;
+    st->cap = cap;
+    return 0;
+}
+
+/* A new, empty account at the end (the load sorts once at the end); NULL:
+ * out of memory. */
+static struct acct *store_append(struct store *st, const char *user)
+{
+    if (store_grow(st) < 0)
+        return NULL;
+    struct acct *a = &st->a[st->n++];
+    memset(a, 0, sizeof *a);
+    snprintf(a->name, sizeof a->name, "%s", user);
+    return a;
+}
+
+/* A new, empty account `user` (not present) in its sorted place; NULL: out
+ * of memory. */
 static struct acct *store_add(struct store *st, const char *user)
 {
-    if (st->n == st->cap) {
-        uint32_t cap = st->cap ? 2 * st->cap : 16;
-        struct acct *na = realloc(st->a, cap * sizeof *na);
-        if (na == NULL)
-            return NULL;
-        st->a = na;
-        st->cap = cap;
-    }
-    struct acct *a = &st->a[st->n++];
+    int hit;
+    if (store_grow(st) < 0)
+        return NULL;
+    uint32_t i = locate(st, user, &hit);
+    struct acct *a = &st->a[i];
+    memmove(a + 1, a, (st->n - i) * sizeof *a);
+    st->n++;
     memset(a, 0, sizeof *a);
     snprintf(a->name, sizeof a->name, "%s", user);
     return a;
@@ -361,7 +416,7 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
         }
         if (!ok) {
             if (na != NULL)
-                s->st.n--;
+                store_drop(&s->st, na);
             break;
         }
         struct xmsg d = {.h = {R_USERS, 0, 0, 0}};
@@ -503,6 +558,10 @@ struct useradm {
     ea_eos_t *db;
     struct store st;
     const char *op, *user;
+    char *batch; /* import: a copy of parameter users, lines "name password" */
+    size_t blen, pos;
+    uint32_t added;
+    int importing;
     char msg[400];
 };
 
@@ -512,12 +571,176 @@ static void adm_free(struct useradm *s)
         memset(s->st.a, 0, s->st.cap * sizeof *s->st.a);
     free(s->st.a);
     s->st.a = NULL;
+    if (s->batch != NULL)
+        memset(s->batch, 0, s->blen); /* passwords */
+    free(s->batch);
+    s->batch = NULL;
     ea_eos_close(s->db);
     s->db = NULL;
 }
 
-/* The change itself: 0 done, 1 nothing to write (list), or -1 with the
- * reason in s->msg. */
+/* Is `user` a name this server takes? 0, or -1 with the reason in msg. */
+static int check_user(const char *user, char *msg, size_t ml)
+{
+    size_t n = strlen(user);
+    if (n == 0 || n > USER_MAX) {
+        snprintf(msg, ml, "a user name of 1 to %d bytes is needed", USER_MAX);
+        return -1;
+    }
+    for (const char *p = user; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= 0x20 || ch >= 0x7f || strchr("\"&'/:<>@", ch) != NULL) {
+            snprintf(msg, ml,
+                     "'%.255s': a user name is printable ASCII without space or \" & ' / : < > @",
+                     user);
+            return -1;
+        }
+        if (ch >= 'A' && ch <= 'Z') {
+            snprintf(msg, ml, "'%.255s': use lower case", user);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The line of `buf` (`len` bytes) at *off, "name password": name and
+ * password as pointers into buf (NUL-terminated in place), *off moved past
+ * it. 0, 1 at the end, or -1 with the reason in msg (`line` names it). */
+static int batch_line(char *buf, size_t len, size_t *off, unsigned line, char **name, char **pw,
+                      char *msg, size_t ml)
+{
+    if (*off >= len)
+        return 1;
+    char *l = buf + *off, *nl = memchr(l, '\n', len - *off);
+    size_t n = nl != NULL ? (size_t)(nl - l) : len - *off;
+    l[n] = 0;
+    *off += n + 1;
+    char *sp = strchr(l, ' ');
+    if (sp == NULL || sp[1] == 0 || strlen(sp + 1) > 1023) {
+        snprintf(msg, ml, "line %u: expected NAME PASSWORD (a password of 1 to 1023 bytes)", line);
+        return -1;
+    }
+    *sp = 0;
+    *name = l;
+    *pw = sp + 1;
+    char why[300];
+    if (check_user(l, why, sizeof why) != 0) {
+        snprintf(msg, ml, "line %u: %s", line, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int by_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Import, first phase: every line well-formed, no name twice, none taken
+ * yet, checked on a copy (nothing is written unless all lines pass). 0, or
+ * -1 (msg). */
+static int import_check(ea_actor_t *self, struct useradm *s)
+{
+    const char *u = ea_param(self, "users");
+    if (u == NULL || u[0] == 0) {
+        snprintf(s->msg, sizeof s->msg, "no users to import");
+        return -1;
+    }
+    long long iter = ea_param_int(self, "iterations", 4096, NULL);
+    if (iter < 4096 || iter > 1000000) {
+        snprintf(s->msg, sizeof s->msg, "iterations must be 4096 to 1000000");
+        return -1;
+    }
+    s->blen = strlen(u);
+    s->batch = malloc(s->blen + 1);
+    char *copy = malloc(s->blen + 1);
+    size_t lines = 1;
+    for (size_t i = 0; i < s->blen; i++)
+        lines += u[i] == '\n';
+    char **names = calloc(lines, sizeof *names);
+    int rc = 0;
+    if (s->batch == NULL || copy == NULL || names == NULL) {
+        snprintf(s->msg, sizeof s->msg, "out of memory");
+        rc = -1;
+    } else {
+        memcpy(s->batch, u, s->blen + 1);
+        memcpy(copy, u, s->blen + 1);
+    }
+    size_t n = 0, off = 0;
+    for (int r; rc == 0; n++) {
+        char *name, *pw;
+        r = batch_line(copy, s->blen, &off, (unsigned)n + 1, &name, &pw, s->msg, sizeof s->msg);
+        if (r == 1)
+            break;
+        if (r == 0 && find(&s->st, name) != NULL) {
+            snprintf(s->msg, sizeof s->msg, "line %zu: user %s exists", n + 1, name);
+            r = -1;
+        }
+        rc = r;
+        if (r == 0)
+            names[n] = name;
+    }
+    if (rc == 0 && n > 1) {
+        qsort(names, n, sizeof *names, by_str);
+        for (size_t i = 1; i < n && rc == 0; i++)
+            if (strcmp(names[i - 1], names[i]) == 0) {
+                snprintf(s->msg, sizeof s->msg, "user %s is listed twice", names[i]);
+                rc = -1;
+            }
+    }
+    if (copy != NULL)
+        memset(copy, 0, s->blen + 1);
+    free(copy);
+    free(names);
+    return rc;
+}
+
+/* Import, second phase: up to `max` users per step (each one is two key
+ * derivations, so the step stays short); one sync at the end. 0 more to
+ * do, 1 done, -1 failed (msg; what was written before it is synced). */
+static int import_some(ea_actor_t *self, struct useradm *s, int max)
+{
+    long long iter = ea_param_int(self, "iterations", 4096, NULL);
+    for (int k = 0; k < max; k++) {
+        char *name, *pw;
+        int r =
+            batch_line(s->batch, s->blen, &s->pos, s->added + 1, &name, &pw, s->msg, sizeof s->msg);
+        if (r == 1)
+            break;
+        if (r < 0)
+            return -1; /* not after import_check passed it */
+        struct acct *a = store_add(&s->st, name);
+        uint8_t v[REC_LEN];
+        char key[USER_MAX + 2];
+        int rc = EA_ERR_NOMEM;
+        if (a != NULL && make_keys(a, pw, strlen(pw), (uint32_t)iter) == 0) {
+            rec_encode(a, v);
+            rc = ea_eos_put(s->db, key, ukey(key, name), v, sizeof v, NULL);
+            memset(v, 0, sizeof v);
+        }
+        memset(pw, 0, strlen(pw));
+        if (rc != EA_OK) {
+            char why[300];
+            store_why(rc, why, sizeof why);
+            snprintf(s->msg, sizeof s->msg, "import stopped at %s (%u added before it): %s", name,
+                     s->added, why);
+            (void)ea_eos_sync(s->db);
+            return -1;
+        }
+        s->added++;
+    }
+    if (s->pos < s->blen)
+        return 0;
+    int rc = ea_eos_sync(s->db);
+    if (rc != EA_OK) {
+        store_why(rc, s->msg, sizeof s->msg);
+        return -1;
+    }
+    return 1;
+}
+
+/* The change itself: 0 done, 1 nothing to write (list), 2 an import goes
+ * on in the next steps, or -1 with the reason in s->msg. */
 static int adm_apply(ea_actor_t *self, struct useradm *s)
 {
     const char *op = s->op;
@@ -527,25 +750,16 @@ static int adm_apply(ea_actor_t *self, struct useradm *s)
         fflush(stdout);
         return 1;
     }
+    if (strcmp(op, "import") == 0) {
+        if (import_check(self, s) < 0)
+            return -1;
+        s->importing = 1;
+        return 2;
+    }
     char user[USER_MAX + 1];
-    if (s->user == NULL || strlen(s->user) == 0 || strlen(s->user) > USER_MAX) {
-        snprintf(s->msg, sizeof s->msg, "a user name of 1 to %d bytes is needed", USER_MAX);
+    if (check_user(s->user != NULL ? s->user : "", s->msg, sizeof s->msg) < 0)
         return -1;
-    }
     strcpy(user, s->user);
-    for (char *p = user; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch <= 0x20 || ch >= 0x7f || strchr("\"&'/:<>@", ch) != NULL) {
-            snprintf(s->msg, sizeof s->msg,
-                     "'%.255s': a user name is printable ASCII without space or \" & ' / : < > @",
-                     s->user);
-            return -1;
-        }
-        if (ch >= 'A' && ch <= 'Z') {
-            snprintf(s->msg, sizeof s->msg, "'%.255s': use lower case", s->user);
-            return -1;
-        }
-    }
     struct acct *a = find(&s->st, user);
     if (strcmp(op, "deluser") == 0) {
         if (a == NULL) {
@@ -554,10 +768,7 @@ static int adm_apply(ea_actor_t *self, struct useradm *s)
         }
         if (store_remove(s->db, user, s->msg, sizeof s->msg) != 0)
             return -1;
-        size_t i = (size_t)(a - s->st.a);
-        memset(a, 0, sizeof *a);
-        memmove(a, a + 1, (s->st.n - i - 1) * sizeof *a);
-        s->st.n--;
+        store_drop(&s->st, a);
         return 0;
     }
     if (strcmp(op, "adduser") != 0 && strcmp(op, "passwd") != 0) {
@@ -614,18 +825,29 @@ static int adm_body(ea_actor_t *self, void *state)
         adm_free(s);
         return EA_DONE;
     }
-    int r = store_load(s->db, &s->st, s->msg, sizeof s->msg);
-    if (r == 0)
-        r = adm_apply(self, s);
+    int r;
+    if (s->importing) {
+        r = import_some(self, s, 16);
+        if (r == 0)
+            return EA_BUSY;
+        r = r < 0 ? -1 : 0;
+    } else {
+        r = store_load(s->db, &s->st, s->msg, sizeof s->msg);
+        if (r == 0)
+            r = adm_apply(self, s);
+        if (r == 2)
+            return EA_BUSY;
+    }
     if (r < 0) {
         fprintf(stderr, "eactors-xmpp: %s\n", s->msg);
         adm_free(s);
         return EA_ERR_ACTOR;
     }
-    if (r == 0) {
+    if (r == 0 && s->importing)
+        printf("eactors-xmpp: import: done (%u users added, %u accounts)\n", s->added, s->st.n);
+    else if (r == 0)
         printf("eactors-xmpp: %s %s: done (%u accounts)\n", s->op, s->user ? s->user : "", s->st.n);
-        fflush(stdout);
-    }
+    fflush(stdout);
     adm_free(s);
     return EA_DONE;
 }

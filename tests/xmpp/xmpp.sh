@@ -145,6 +145,18 @@ tool)
     grep -q "empty password" "$tmp/e" || fail "empty password: '$(cat "$tmp/e")'"
     tool frobnicate 2>"$tmp/e" && fail "unknown command accepted"
     grep -q "usage:" "$tmp/e" || fail "usage: '$(cat "$tmp/e")'"
+    # import: many users in one run, all or none.
+    printf 'frank f&<"pw>\ngrace g-pw\n' | tool import >"$tmp/o" 2>"$tmp/e" || fail "import: '$(cat "$tmp/e")'"
+    grep -q "import: done (2 users added, 6 accounts)" "$tmp/o" || fail "import: '$(cat "$tmp/o")'"
+    printf 'heidi h\nbob b\n' | tool import 2>"$tmp/e" && fail "import of a taken name accepted"
+    grep -q "line 2: user bob exists" "$tmp/e" || fail "import taken: '$(cat "$tmp/e")'"
+    printf 'heidi h\nheidi h2\n' | tool import 2>"$tmp/e" && fail "import of a name twice accepted"
+    grep -q "user heidi is listed twice" "$tmp/e" || fail "import twice: '$(cat "$tmp/e")'"
+    printf 'heidi\n' | tool import 2>"$tmp/e" && fail "import of a line without password accepted"
+    grep -q "line 1: expected NAME PASSWORD" "$tmp/e" || fail "import line: '$(cat "$tmp/e")'"
+    printf 'heidi h\nIvan i\n' | tool import 2>"$tmp/e" && fail "import of a bad name accepted"
+    grep -q "line 2: 'Ivan': user names here are" "$tmp/e" || fail "import name: '$(cat "$tmp/e")'"
+    tool deluser frank >/dev/null && tool deluser grace >/dev/null || fail "deluser after import"
     echo new-pw | tool passwd bob >/dev/null || fail "passwd"
     tool deluser alice >/dev/null || fail "deluser"
     [ "$(tool list)" = "$(printf 'bob\ncarol\ndave')" ] || fail "list after deluser: '$(tool list)'"
@@ -164,7 +176,9 @@ tool)
     grep -q "account store was modified" "$tmp/e" || fail "modified: '$(cat "$tmp/e")'"
     ;;
 persist)
-    users
+    # The users in one run (import); every login below checks its keys.
+    printf 'alice alice-pw\nbob bob-pw\ncarol carol-pw\ndave dave-pw\n' | tool import >/dev/null ||
+        fail "import"
     start xmpp.xml
     # The tool refuses to touch a store the running server has mapped.
     tool list >/dev/null 2>"$tmp/e" && fail "the tool ran beside the server"
