@@ -105,7 +105,8 @@ static size_t okey(char *k, const char *user, size_t n, uint64_t seq)
 /* Says what failed, in words an operator can act on. */
 static void report(struct xstore *s, const char *what, int rc)
 {
-    s->errors++;
+    if (++s->errors > 10) /* a full store would say it for every change */
+        return;
     if (rc == EA_ERR_ROLLBACK)
         fprintf(stderr,
                 "store: %s: the data store '%s' was rolled back (its file is older than the last "
@@ -117,7 +118,11 @@ static void report(struct xstore *s, const char *what, int rc)
                 "refusing it\n",
                 what, s->name, ea_strerror(rc));
     else
-        fprintf(stderr, "store: %s: data store '%s': %s\n", what, s->name, ea_strerror(rc));
+        fprintf(stderr, "store: %s: data store '%s': %s%s\n", what, s->name, ea_strerror(rc),
+                rc == EA_ERR_NOSPACE ? " (the change is kept in memory until the server stops)"
+                                     : "");
+    if (s->errors == 10)
+        fprintf(stderr, "store: further errors are only counted (see the count at the end)\n");
 }
 
 /* ------------------------------------------------------------ load */

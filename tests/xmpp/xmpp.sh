@@ -236,6 +236,18 @@ PY
     cp "$tmp/new.eos" "$tmp/store/data.eos"
     start xmpp.xml
     stop
+    # A full data store (a new file of 32 keys): the server goes on from
+    # memory, says so (at most 10 lines), and stops cleanly.
+    echo dave-pw | tool adduser dave >/dev/null || fail "adduser dave again"
+    start xmpp.xml 's|size="32M" keys="65536"|size="64K" keys="32"|; s|/data.eos|/full.eos|'
+    grep -q 'keys="32"' "$tmp/run.xml" || fail "small store not set"
+    persist_phase before
+    stop
+    grep -q "store: keeping a change: data store 'xmppdata': .*kept in memory" "$err" ||
+        fail "full store not reported: $(grep store: "$err" | head -3)"
+    [ "$(grep -c "^store: " "$err")" -le 11 ] || fail "the full store is reported without limit"
+    grep -q "store: [0-9]* writes, [0-9]* syncs ([0-9]* us each), [1-9][0-9]* errors" "$out" ||
+        fail "store errors not counted: $(grep 'store:' "$out")"
     ;;
 *) fail "unknown case $case_name" ;;
 esac
