@@ -536,6 +536,26 @@ static void carbons(struct router *r, const char *user, const struct sess *skip,
     }
 }
 
+/* `t` (seconds since 1970, UTC) as XEP-0082 date-time. Not gmtime_r: its
+ * first call in a process reads the time zone file, which a confined
+ * enclave may not open. Days to civil date: H. Hinnant's algorithm. */
+static void utc_stamp(int64_t t, char *buf, size_t cap)
+{
+    int64_t days = t / 86400, sec = t % 86400;
+    if (sec < 0) {
+        sec += 86400;
+        days--;
+    }
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    snprintf(buf, cap, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, (int)m, (int)d,
+             (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60));
+}
+
 /* A change for the store actor (nothing without one). */
 static void store_tell(struct router *r, const struct xmsg *m)
 {
@@ -553,12 +573,8 @@ static int store_offline(struct router *r, struct user *u, const struct st *t)
     if (u->n >= OFFLINE_MAX || r->offline_bytes + t->xlen > OFFLINE_BYTES_MAX || t->xlen < tl ||
         memcmp(t->xml + t->xlen - tl, tail, tl) != 0)
         return -1;
-    char stamp[40];
-    time_t now = time(NULL);
-    struct tm tm;
-    if (gmtime_r(&now, &tm) == NULL ||
-        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return -1;
+    char stamp[64];
+    utc_stamp((int64_t)time(NULL), stamp, sizeof stamp);
     xbuf_t b = {0};
     xb_add(&b, t->xml, t->xlen - tl);
     xb_fmt(&b, "<delay xmlns='urn:xmpp:delay' from='%s' stamp='%s'>Offline Storage</delay>",

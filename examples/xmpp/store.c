@@ -12,9 +12,10 @@
  * order it made them (proto.h: S_ROSTER, S_OFFLINE, S_OFFLINE_DEL,
  * S_FORGET). At start this actor sends every kept item and message to the
  * router once, then S_LOADED; the router serves no client before that, so
- * a client never sees a roster from before the load. Each step applies what
- * arrived, then syncs once (one msync and one counter increment for a
- * batch, however large), so under load a sync covers many changes. What is
+ * a client never sees a roster from before the load. Each step applies
+ * what arrives while it drains the channel (up to 4096 changes), then syncs
+ * once (one msync and one counter increment for the batch), so under load
+ * a sync covers many changes. What is
  * still in the channel when the server is stopped is applied and synced
  * before this actor ends; what the router had not sent yet is lost.
  *
@@ -440,9 +441,14 @@ static int store_body(ea_actor_t *self, void *state)
         }
         s->loaded = 1;
     }
+    /* Group commit: everything that arrives while this step drains (up to
+     * 4096 changes) is covered by one sync. */
     int busy = outq_flush(&s->out);
     uint64_t w = s->writes;
-    if (drain(s, 256) == 256)
+    int n = 0, got;
+    while (n < 4096 && (got = drain(s, 256)) > 0)
+        n += got;
+    if (n >= 4096)
         busy = 1;
     if (s->writes != w)
         sync_now(s);
