@@ -63,7 +63,7 @@ start() {
     "$EACTORS" run --quiet "$W/$1.xml" >"$W/$1.out" 2>"$W/$1.err" &
     PID=$!
     for ((i = 0; i < 3000; i++)); do
-        grep -q "$ready" "$W/$1.out" && grep -q "listening" "$W/$1.out" && break
+        grep -qs "$ready" "$W/$1.out" && grep -qs "listening" "$W/$1.out" && break
         kill -0 "$PID" 2>/dev/null || break
         sleep 0.01
     done
