@@ -345,7 +345,17 @@ if ! "$ROOT/bench/xmpp.sh" "$BUILD"; then
     FAILED=1
 fi
 
-echo "bench: CSV in $PP_CSV, $RING_CSV, $HTTPS_CSV, $ECHO_CSV, $SMC_CSV, $OUT/eos.csv and $XMPP_CSV" >&2
+# What keeping offline messages in the store enclave costs, against the
+# same deployment without it, in this run.
+if [ -f "$BUILD/examples/xmpp/xmpp.xml" ]; then
+    echo "bench: xmpp_store: offline messages with and without the store enclave (bench/xmpp_store.sh)" >&2
+    if ! "$ROOT/bench/xmpp_store.sh" "$BUILD"; then
+        echo "bench: FAILED: bench/xmpp_store.sh" >&2
+        FAILED=1
+    fi
+fi
+
+echo "bench: CSV in $PP_CSV, $RING_CSV, $HTTPS_CSV, $ECHO_CSV, $SMC_CSV, $OUT/eos.csv, $XMPP_CSV and $OUT/xmpp_store.csv" >&2
 if [ $FAILED -ne 0 ]; then
     echo "bench: some runs failed (see above)" >&2
     exit 1

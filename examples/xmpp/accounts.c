@@ -1,9 +1,11 @@
 /*
  * The accounts enclave: the only place that holds credentials. Per user
  * and per hash (SHA-1, SHA-256) it keeps the SCRAM salt, iteration count,
- * StoredKey and ServerKey (RFC 5802), never a password, in a file sealed
- * to this image (MRENCLAVE policy: only this image on this platform
- * unseals it). Two actor types:
+ * StoredKey and ServerKey (RFC 5802), never a password, in a persistent
+ * EOS store (the deployment's `<store>`, policy mrenclave: its key is
+ * sealed to this image, so only this image on this platform opens it; a
+ * modified record or header is refused, and so is a file put back from
+ * before its last sync). Two actor types:
  *
  *   xmpp_accounts  serves the c2s actors: salt and iteration count for a
  *                  user (a fake pair for an unknown one, stable across
@@ -11,37 +13,35 @@
  *                  check of a SCRAM client proof (returning the
  *                  ServerSignature for v=), and
  *                  the check of a PLAIN password (by recomputing StoredKey,
- *                  then wiping the password). Parameter: store (path of
- *                  the sealed file; missing = no users yet), register (1:
- *                  XEP-0077 registration creates accounts; the store is
- *                  rewritten after each, in the background). Channels: one
- *                  to each c2s actor, "dir" to the router, and "fs" to the
- *                  system actor.
+ *                  then wiping the password). Parameters: store (the
+ *                  `<store>` name, default "accounts"; empty = no users
+ *                  yet), register (1: XEP-0077 registration creates
+ *                  accounts, each written and synced at once). Channels:
+ *                  one to each c2s actor and "dir" to the router.
  *   xmpp_useradm   one change to the store, run by the eactors-xmpp tool:
  *                  parameters op (adduser | deluser | passwd | list), user,
  *                  password, store, iterations (default 4096).
  *
- * The store is read once at start: a running server sees users added later
- * only after a restart. It is rewritten in place (the system actor has no
- * rename), so a crash during `eactors-xmpp adduser` can lose the store; the
- * tool keeps a copy (store.bak) before each change.
+ * One record per user: key 'u' name, value per hash (SHA-1, then SHA-256)
+ * the iterations (u32), salt, StoredKey and ServerKey. The store is read
+ * once at start into memory: a running server sees users added later only
+ * after a restart (and a persistent store is mapped by one process at a
+ * time: the tool refuses to run beside the server). A change is one put or
+ * delete and a sync, so a crash leaves the store as it was before or after.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <eactors/ea_sys.h>
+#include <eactors/ea_eos.h>
 #include <eactors/ea_trust.h>
 #include <eactors/eactors.h>
 
-#include "../common/sys_file.h"
 #include "proto.h"
 #include "xcrypto.h"
 
-#define STORE_MAGIC "XAC1"
-#define STORE_AAD "eactors-xmpp accounts v1"
-#define STORE_MAX (64u << 20)
 #define SALT_LEN 16
+#define REC_LEN (2 * (4 + SALT_LEN) + 2 * (20 + 32)) /* one user's keys */
 #define USER_MAX 255
 
 struct key {
@@ -66,139 +66,169 @@ static int kix(int hash)
     return hash == 1 ? 0 : 1;
 }
 
+/* The accounts are kept sorted by name: a login finds its user by binary
+ * search. The index where `name` is, or would be inserted; *hit says which. */
+static uint32_t locate(const struct store *st, const char *name, int *hit)
+{
+    uint32_t lo = 0, hi = st->n;
+    *hit = 0;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(st->a[mid].name, name);
+        if (c == 0) {
+            *hit = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static struct acct *find(struct store *st, const char *name)
 {
-    for (uint32_t i = 0; i < st->n; i++)
-        if (strcmp(st->a[i].name, name) == 0)
-            return &st->a[i];
-    return NULL;
+    int hit;
+    uint32_t i = locate(st, name, &hit);
+    return hit ? &st->a[i] : NULL;
 }
 
-/* Plaintext layout: magic, u32 count, then per user u16 name length, name,
- * and per hash u32 iterations, salt, StoredKey, ServerKey. */
-static uint8_t *store_encode(const struct store *st, uint32_t *len)
+/* Takes account `a` out of the array (wiped; the order stays). */
+static void store_drop(struct store *st, struct acct *a)
 {
-    size_t n = 8;
-    for (uint32_t i = 0; i < st->n; i++)
-        n += 2 + strlen(st->a[i].name) + 2 * (4 + SALT_LEN) + 2 * (20 + 32);
-    uint8_t *p = malloc(n), *o = p;
-    if (p == NULL)
-        return NULL;
-    memcpy(o, STORE_MAGIC, 4);
-    memcpy(o + 4, &st->n, 4);
-    o += 8;
-    for (uint32_t i = 0; i < st->n; i++) {
-        uint16_t l = (uint16_t)strlen(st->a[i].name);
-        memcpy(o, &l, 2);
-        memcpy(o + 2, st->a[i].name, l);
-        o += 2 + l;
-        for (int h = 0; h < 2; h++) {
-            size_t hl = h == 0 ? 20 : 32;
-            const struct key *k = &st->a[i].k[h];
-            memcpy(o, &k->iter, 4);
-            memcpy(o + 4, k->salt, SALT_LEN);
-            memcpy(o + 4 + SALT_LEN, k->stored, hl);
-            memcpy(o + 4 + SALT_LEN + hl, k->server, hl);
-            o += 4 + SALT_LEN + 2 * hl;
-        }
-    }
-    *len = (uint32_t)n;
-    return p;
+    size_t i = (size_t)(a - st->a);
+    memset(a, 0, sizeof *a);
+    memmove(a, a + 1, (st->n - i - 1) * sizeof *a);
+    st->n--;
 }
 
-static int store_decode(struct store *st, const uint8_t *p, size_t len)
+/* The record of `a`: per hash the iterations, salt, StoredKey, ServerKey. */
+static void rec_encode(const struct acct *a, uint8_t out[REC_LEN])
 {
-    uint32_t n;
-    if (len < 8 || memcmp(p, STORE_MAGIC, 4) != 0)
-        return -1;
-    memcpy(&n, p + 4, 4);
-    if (n > len / 8)
-        return -1;
-    st->a = calloc(n ? n : 1, sizeof *st->a);
-    if (st->a == NULL)
-        return -1;
-    st->cap = n ? n : 1;
-    size_t off = 8;
-    for (uint32_t i = 0; i < n; i++) {
-        uint16_t l;
-        if (len - off < 2)
-            return -1;
-        memcpy(&l, p + off, 2);
-        if (l == 0 || l > USER_MAX || len - off - 2 < l)
-            return -1;
-        memcpy(st->a[i].name, p + off + 2, l);
-        off += 2 + l;
-        for (int h = 0; h < 2; h++) {
-            size_t hl = h == 0 ? 20 : 32;
-            struct key *k = &st->a[i].k[h];
-            if (len - off < 4 + SALT_LEN + 2 * hl)
-                return -1;
-            memcpy(&k->iter, p + off, 4);
-            memcpy(k->salt, p + off + 4, SALT_LEN);
-            memcpy(k->stored, p + off + 4 + SALT_LEN, hl);
-            memcpy(k->server, p + off + 4 + SALT_LEN + hl, hl);
-            off += 4 + SALT_LEN + 2 * hl;
-        }
-        st->n++;
+    uint8_t *o = out;
+    for (int h = 0; h < 2; h++) {
+        size_t hl = h == 0 ? 20 : 32;
+        const struct key *k = &a->k[h];
+        memcpy(o, &k->iter, 4);
+        memcpy(o + 4, k->salt, SALT_LEN);
+        memcpy(o + 4 + SALT_LEN, k->stored, hl);
+        memcpy(o + 4 + SALT_LEN + hl, k->server, hl);
+        o += 4 + SALT_LEN + 2 * hl;
     }
-    return off == len ? 0 : -1;
 }
 
-static int store_unseal(struct store *st, const uint8_t *blob, size_t len, char *err, size_t el)
+static void rec_decode(struct acct *a, const uint8_t *p)
 {
-    uint8_t aad[sizeof STORE_AAD];
-    uint32_t aadl = sizeof aad;
-    if (len < sizeof(ea_sealed_data_t) || len > STORE_MAX) {
-        snprintf(err, el, "not a sealed account store (%zu bytes)", len);
-        return -1;
+    for (int h = 0; h < 2; h++) {
+        size_t hl = h == 0 ? 20 : 32;
+        struct key *k = &a->k[h];
+        memcpy(&k->iter, p, 4);
+        memcpy(k->salt, p + 4, SALT_LEN);
+        memcpy(k->stored, p + 4 + SALT_LEN, hl);
+        memcpy(k->server, p + 4 + SALT_LEN + hl, hl);
+        p += 4 + SALT_LEN + 2 * hl;
     }
-    uint32_t pl = ea_get_encrypt_txt_len((const ea_sealed_data_t *)(const void *)blob);
-    if (pl > STORE_MAX) {
-        snprintf(err, el, "not a sealed account store");
-        return -1;
-    }
-    uint8_t *plain = malloc(pl ? pl : 1);
-    if (plain == NULL) {
-        snprintf(err, el, "out of memory");
-        return -1;
-    }
-    int rc = ea_unseal_data_ex((const ea_sealed_data_t *)(const void *)blob, (uint32_t)len, aad,
-                               &aadl, plain, &pl);
-    if (rc != EA_OK || aadl != sizeof STORE_AAD || memcmp(aad, STORE_AAD, aadl) != 0) {
+}
+
+/* 'u' name: the key of a user's record; its length. */
+static size_t ukey(char k[USER_MAX + 2], const char *name)
+{
+    size_t n = strlen(name);
+    k[0] = 'u';
+    memcpy(k + 1, name, n);
+    return n + 1;
+}
+
+static struct acct *store_append(struct store *st, const char *user);
+
+static int load_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+                    uint64_t version)
+{
+    struct store *st = arg;
+    const char *k = key;
+    (void)version;
+    if (klen < 2 || klen > USER_MAX + 1 || vlen != REC_LEN || memchr(k + 1, 0, klen - 1) != NULL)
+        return EA_ERR_CORRUPT;
+    char name[USER_MAX + 1];
+    memcpy(name, k + 1, klen - 1);
+    name[klen - 1] = 0;
+    struct acct *a = store_append(st, name);
+    if (a == NULL)
+        return EA_ERR_NOMEM;
+    rec_decode(a, val);
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct acct *)a)->name, ((const struct acct *)b)->name);
+}
+
+/* Says what a store error means, in words an operator can act on. */
+static void store_why(int rc, char *err, size_t el)
+{
+    if (rc == EA_ERR_ROLLBACK)
         snprintf(err, el,
-                 "cannot unseal the account store (%s): another image or platform sealed it, or "
-                 "it was modified",
-                 rc != EA_OK ? ea_strerror(rc) : "wrong label");
-        free(plain);
-        return -1;
-    }
-    rc = store_decode(st, plain, pl);
-    memset(plain, 0, pl);
-    free(plain);
-    if (rc != 0)
-        snprintf(err, el, "the account store is malformed");
-    return rc;
+                 "the account store was rolled back (its file is older than its last change): "
+                 "refused; put the newest file back");
+    else if (rc == EA_ERR_TAMPERED || rc == EA_ERR_AUTH)
+        snprintf(err, el,
+                 "the account store was modified, or another image or platform made it (%s): "
+                 "refused",
+                 ea_strerror(rc));
+    else if (rc == EA_ERR_CORRUPT)
+        snprintf(err, el, "the account store holds a malformed record: refused");
+    else
+        snprintf(err, el, "account store: %s", ea_strerror(rc));
 }
 
-static uint8_t *store_seal(const struct store *st, uint32_t *len)
+/* Reads every account into `st` (sorted by name); 0, or -1 with the reason
+ * in err. On failure `st` is emptied (and wiped). */
+static int store_load(ea_eos_t *db, struct store *st, char *err, size_t el)
 {
-    uint32_t pl;
-    uint8_t *plain = store_encode(st, &pl);
-    if (plain == NULL)
-        return NULL;
-    uint32_t sz = ea_calc_sealed_data_size(sizeof STORE_AAD, pl);
-    uint8_t *blob = sz != UINT32_MAX ? malloc(sz) : NULL;
-    ea_attributes_t mask = {.flags = EA_FLAGS_INITTED | EA_FLAGS_DEBUG, .xfrm = 0};
-    if (blob != NULL && ea_seal_data_ex(EA_KEYPOLICY_MRENCLAVE, mask, 0, sizeof STORE_AAD,
-                                        (const uint8_t *)STORE_AAD, pl, plain, sz,
-                                        (ea_sealed_data_t *)(void *)blob) != EA_OK) {
-        free(blob);
-        blob = NULL;
+    int rc = ea_eos_iter(db, "u", 1, load_one, st);
+    if (rc != EA_OK) {
+        store_why(rc, err, el);
+        memset(st->a, 0, st->cap * sizeof *st->a);
+        free(st->a);
+        memset(st, 0, sizeof *st);
+        return -1;
     }
-    memset(plain, 0, pl);
-    free(plain);
-    *len = sz;
-    return blob;
+    if (st->n > 1)
+        qsort(st->a, st->n, sizeof *st->a, by_name);
+    return 0;
+}
+
+/* Writes one account and syncs; 0, or -1 with the reason in err. */
+static int store_save(ea_eos_t *db, const struct acct *a, char *err, size_t el)
+{
+    char k[USER_MAX + 2];
+    uint8_t v[REC_LEN];
+    rec_encode(a, v);
+    int rc = ea_eos_put(db, k, ukey(k, a->name), v, sizeof v, NULL);
+    memset(v, 0, sizeof v);
+    if (rc == EA_OK)
+        rc = ea_eos_sync(db);
+    if (rc != EA_OK) {
+        store_why(rc, err, el);
+        return -1;
+    }
+    return 0;
+}
+
+/* Deletes one account and syncs; 0, or -1 with the reason in err. */
+static int store_remove(ea_eos_t *db, const char *name, char *err, size_t el)
+{
+    char k[USER_MAX + 2];
+    int rc = ea_eos_del(db, k, ukey(k, name), EA_EOS_ANY);
+    if (rc == EA_OK)
+        rc = ea_eos_sync(db);
+    if (rc != EA_OK) {
+        store_why(rc, err, el);
+        return -1;
+    }
+    return 0;
 }
 
 /* SCRAM keys of `a` for password pw (n bytes): fresh salts, both hashes. */
@@ -216,35 +246,69 @@ static int make_keys(struct acct *a, const char *pw, size_t n, uint32_t iter)
 }
 
 /* A new, empty account at the end of the store (NULL: out of memory). */
-static struct acct *store_add(struct store *st, const char *user)
+/* Room for one more account; -1: out of memory. */
+static int store_grow(struct store *st)
 {
-    if (st->n == st->cap) {
-        uint32_t cap = st->cap ? 2 * st->cap : 16;
-        struct acct *na = realloc(st->a, cap * sizeof *na);
-        if (na == NULL)
-            return NULL;
-        st->a = na;
-        st->cap = cap;
-    }
+    if (st->n < st->cap)
+        return 0;
+    uint32_t cap = st->cap ? 2 * st->cap : 16;
+    struct acct *na = realloc(st->a, cap * sizeof *na);
+    if (na == NULL)
+        return -1;
+    st->a = na;
+    st->cap = cap;
+    return 0;
+}
+
+/* A new, empty account at the end (the load sorts once at the end); NULL:
+ * out of memory. */
+static struct acct *store_append(struct store *st, const char *user)
+{
+    if (store_grow(st) < 0)
+        return NULL;
     struct acct *a = &st->a[st->n++];
     memset(a, 0, sizeof *a);
     snprintf(a->name, sizeof a->name, "%s", user);
     return a;
 }
 
-static ea_conn_t *sys_conn(ea_actor_t *self)
+/* A new, empty account `user` (not present) in its sorted place; NULL: out
+ * of memory. */
+static struct acct *store_add(struct store *st, const char *user)
 {
-    ea_conn_t *c = ea_conn(self, "fs");
-    if (c == NULL)
-        fprintf(stderr, "%s: needs channel fs to the system actor\n", ea_name(self));
-    return c;
+    int hit;
+    if (store_grow(st) < 0)
+        return NULL;
+    uint32_t i = locate(st, user, &hit);
+    struct acct *a = &st->a[i];
+    memmove(a + 1, a, (st->n - i) * sizeof *a);
+    st->n++;
+    memset(a, 0, sizeof *a);
+    snprintf(a->name, sizeof a->name, "%s", user);
+    return a;
+}
+
+/* Attaches the account store named by parameter store (default
+ * "accounts"); 0, or -1 after saying why on stderr (prefix `who`). */
+static int store_open(ea_actor_t *self, const char *who, ea_eos_t **db)
+{
+    const char *name = ea_param(self, "store") ? ea_param(self, "store") : "accounts";
+    int rc = ea_eos_attach(self, name, db);
+    if (rc == EA_OK)
+        return 0;
+    char err[300];
+    if (rc == EA_ERR_NOTFOUND)
+        snprintf(err, sizeof err, "the deployment declares no <store name=\"%s\">", name);
+    else
+        store_why(rc, err, sizeof err);
+    fprintf(stderr, "%s: %s\n", who, err);
+    return -1;
 }
 
 /* ------------------------------------------------------------ accounts */
 
 struct accounts {
-    ea_sys_client_t sys;
-    struct fio f;
+    ea_eos_t *db;
     struct store st;
     int loaded;
     uint8_t secret[32]; /* fake salts for unknown users (stable: seal key) */
@@ -253,9 +317,6 @@ struct accounts {
     unsigned nlinks;
     struct outq dir; /* to the router: the user directory (optional) */
     int reg;         /* XEP-0077 allowed (parameter register=1) */
-    int dirty;       /* the store changed since the last write began */
-    uint8_t *blob;   /* the sealed store being written */
-    const char *path;
     uint64_t ok, refused;
 };
 
@@ -337,8 +398,8 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
         return;
     }
     case A_REGISTER: {
-        /* XEP-0077: a new account, written to the sealed store in the
-         * background (the reply does not wait for the disk). */
+        /* XEP-0077: a new account, written to the store and synced before
+         * the answer. */
         if (!s->reg || m.n < 2 || m.fl[1] == 0 || m.fl[1] > 1023)
             break;
         if (a != NULL) {
@@ -348,12 +409,16 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
         struct acct *na = store_add(&s->st, user);
         int ok = na != NULL && make_keys(na, m.f[1], m.fl[1], 4096) == 0;
         memset((char *)m.f[1], 0, m.fl[1]);
+        char err[200];
+        if (ok && store_save(s->db, na, err, sizeof err) != 0) {
+            fprintf(stderr, "accounts: %s\n", err);
+            ok = 0;
+        }
         if (!ok) {
             if (na != NULL)
-                s->st.n--;
+                store_drop(&s->st, na);
             break;
         }
-        s->dirty = 1;
         struct xmsg d = {.h = {R_USERS, 0, 0, 0}};
         char line[USER_MAX + 2];
         int ln = snprintf(line, sizeof line, "%s\n", user);
@@ -367,37 +432,6 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
     }
     s->refused++;
     reply(s, li, m.h.conn, A_RESULT, 0, NULL, 0);
-}
-
-/* Writes the store again if it changed and no write is under way. */
-static void persist(struct accounts *s, const char *who)
-{
-    if (s->f.step > F_IDLE && s->f.step < F_DONE) {
-        ea_sys_event_t ev;
-        int rc;
-        while ((rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY)
-            if (rc == EA_OK) {
-                fio_event(&s->f, &s->sys, &ev);
-                ea_cargo_release(&ev.cargo);
-            }
-        fio_pending(&s->f, &s->sys);
-        if (s->f.step == F_ERROR)
-            fprintf(stderr, "%s: writing the account store: %s\n", who, s->f.err);
-        if (s->f.step > F_IDLE && s->f.step < F_DONE)
-            return;
-        free(s->blob);
-        s->blob = NULL;
-    }
-    if (!s->dirty)
-        return;
-    uint32_t len;
-    s->blob = store_seal(&s->st, &len);
-    if (s->blob == NULL) {
-        fprintf(stderr, "%s: sealing the account store failed\n", who);
-        return;
-    }
-    s->dirty = 0;
-    fio_write(&s->f, &s->sys, s->path, s->blob, len, 1);
 }
 
 /* The router learns who exists (names only, never keys): it stores
@@ -431,14 +465,8 @@ static void send_directory(struct accounts *s)
 static int acc_ctor(ea_actor_t *self, void *state)
 {
     struct accounts *s = state;
-    ea_conn_t *fs = sys_conn(self);
-    if (fs == NULL)
-        return EA_ERR_NOTFOUND;
-    ea_sys_client_init(&s->sys, fs);
     for (unsigned i = 0; i < ea_conn_count(self); i++) {
         ea_conn_t *c = ea_conn_at(self, i);
-        if (c == fs)
-            continue;
         if (strcmp(ea_conn_name(c), "dir") == 0) {
             s->dir.c = c;
             continue;
@@ -464,14 +492,9 @@ static int acc_ctor(ea_actor_t *self, void *state)
         return EA_ERR_CRYPTO;
     }
     memset(key, 0, sizeof key);
-    const char *path = ea_param(self, "store");
-    s->path = path;
     s->reg = ea_param_int(self, "register", 0, NULL) == 1;
-    if (path == NULL) {
-        fprintf(stderr, "%s: needs parameter store (the sealed account file)\n", ea_name(self));
-        return EA_ERR_INVAL;
-    }
-    fio_read(&s->f, &s->sys, path, STORE_MAX, 1);
+    if (store_open(self, ea_name(self), &s->db) < 0)
+        return EA_ERR_ACTOR;
     return EA_OK;
 }
 
@@ -479,14 +502,14 @@ static int acc_body(ea_actor_t *self, void *state)
 {
     struct accounts *s = state;
     if (ea_stopping(self)) {
-        memset(s->st.a, 0, s->st.n * sizeof *s->st.a);
+        memset(s->st.a, 0, s->st.cap * sizeof *s->st.a);
         free(s->st.a);
         s->st.a = NULL;
         for (unsigned i = 0; i < s->nlinks; i++)
             outq_clear(&s->out[i]);
         outq_clear(&s->dir);
-        free(s->blob);
-        s->blob = NULL;
+        ea_eos_close(s->db);
+        s->db = NULL;
         printf("%s: %llu logins accepted, %llu refused\n", ea_name(self), (unsigned long long)s->ok,
                (unsigned long long)s->refused);
         fflush(stdout);
@@ -494,46 +517,20 @@ static int acc_body(ea_actor_t *self, void *state)
     }
     int busy = 0;
     if (!s->loaded) {
-        ea_sys_event_t ev;
-        int rc;
-        while ((rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY) {
-            if (rc == EA_OK) {
-                fio_event(&s->f, &s->sys, &ev);
-                ea_cargo_release(&ev.cargo);
-            }
-        }
-        fio_pending(&s->f, &s->sys);
-        if (s->f.step == F_ERROR) {
-            fprintf(stderr, "%s: %s\n", ea_name(self), s->f.err);
-            free(s->f.buf);
+        char err[300];
+        if (store_load(s->db, &s->st, err, sizeof err) != 0) {
+            fprintf(stderr, "%s: %s\n", ea_name(self), err);
             return EA_ERR_ACTOR;
         }
-        if (s->f.step == F_NOFILE) {
-            printf("%s: %s does not exist: no users yet (add them with eactors-xmpp adduser)\n",
-                   ea_name(self), s->f.path);
-            s->st.a = calloc(1, sizeof *s->st.a);
-            s->st.cap = 1;
-        } else if (s->f.step == F_DONE) {
-            char err[300];
-            int rc2 = store_unseal(&s->st, s->f.buf, s->f.size, err, sizeof err);
-            free(s->f.buf);
-            s->f.buf = NULL;
-            if (rc2 != 0) {
-                fprintf(stderr, "%s: %s: %s\n", ea_name(self), s->f.path, err);
-                return EA_ERR_ACTOR;
-            }
+        if (s->st.n == 0)
+            printf("%s: no users yet (add them with eactors-xmpp adduser)\n", ea_name(self));
+        else
             printf("%s: %u accounts unsealed\n", ea_name(self), s->st.n);
-        } else {
-            return EA_IDLE;
-        }
         fflush(stdout);
         s->loaded = 1;
         send_directory(s);
     }
     if (s->dir.c != NULL && outq_flush(&s->dir))
-        busy = 1;
-    persist(s, ea_name(self));
-    if (s->dirty || (s->f.step > F_IDLE && s->f.step < F_DONE))
         busy = 1;
     for (unsigned i = 0; i < s->nlinks; i++) {
         if (outq_flush(&s->out[i])) {
@@ -558,29 +555,192 @@ EA_ACTOR(xmpp_accounts, struct accounts, acc_ctor, acc_body);
 /* ------------------------------------------------------------ user admin */
 
 struct useradm {
-    ea_sys_client_t sys;
-    struct fio f;
+    ea_eos_t *db;
     struct store st;
-    int phase;
-    const char *op, *user, *store;
-    uint8_t *blob;
+    const char *op, *user;
+    char *batch; /* import: a copy of parameter users, lines "name password" */
+    size_t blen, pos;
+    uint32_t added;
+    int importing;
     char msg[400];
 };
 
-static int adm_fail(ea_actor_t *self, struct useradm *s, const char *fmt, const char *arg)
+static void adm_free(struct useradm *s)
 {
-    fprintf(stderr, "eactors-xmpp: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n");
-    (void)self;
+    if (s->st.a != NULL)
+        memset(s->st.a, 0, s->st.cap * sizeof *s->st.a);
     free(s->st.a);
     s->st.a = NULL;
-    free(s->blob);
-    s->blob = NULL;
-    return EA_ERR_ACTOR;
+    if (s->batch != NULL)
+        memset(s->batch, 0, s->blen); /* passwords */
+    free(s->batch);
+    s->batch = NULL;
+    ea_eos_close(s->db);
+    s->db = NULL;
 }
 
-/* The change itself; 0, or -1 with the reason in s->msg. */
+/* Is `user` a name this server takes? 0, or -1 with the reason in msg. */
+static int check_user(const char *user, char *msg, size_t ml)
+{
+    size_t n = strlen(user);
+    if (n == 0 || n > USER_MAX) {
+        snprintf(msg, ml, "a user name of 1 to %d bytes is needed", USER_MAX);
+        return -1;
+    }
+    for (const char *p = user; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= 0x20 || ch >= 0x7f || strchr("\"&'/:<>@", ch) != NULL) {
+            snprintf(msg, ml,
+                     "'%.255s': a user name is printable ASCII without space or \" & ' / : < > @",
+                     user);
+            return -1;
+        }
+        if (ch >= 'A' && ch <= 'Z') {
+            snprintf(msg, ml, "'%.255s': use lower case", user);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The line of `buf` (`len` bytes) at *off, "name password": name and
+ * password as pointers into buf (NUL-terminated in place), *off moved past
+ * it. 0, 1 at the end, or -1 with the reason in msg (`line` names it). */
+static int batch_line(char *buf, size_t len, size_t *off, unsigned line, char **name, char **pw,
+                      char *msg, size_t ml)
+{
+    if (*off >= len)
+        return 1;
+    char *l = buf + *off, *nl = memchr(l, '\n', len - *off);
+    size_t n = nl != NULL ? (size_t)(nl - l) : len - *off;
+    l[n] = 0;
+    *off += n + 1;
+    char *sp = strchr(l, ' ');
+    if (sp == NULL || sp[1] == 0 || strlen(sp + 1) > 1023) {
+        snprintf(msg, ml, "line %u: expected NAME PASSWORD (a password of 1 to 1023 bytes)", line);
+        return -1;
+    }
+    *sp = 0;
+    *name = l;
+    *pw = sp + 1;
+    char why[300];
+    if (check_user(l, why, sizeof why) != 0) {
+        snprintf(msg, ml, "line %u: %s", line, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int by_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Import, first phase: every line well-formed, no name twice, none taken
+ * yet, checked on a copy (nothing is written unless all lines pass). 0, or
+ * -1 (msg). */
+static int import_check(ea_actor_t *self, struct useradm *s)
+{
+    const char *u = ea_param(self, "users");
+    if (u == NULL || u[0] == 0) {
+        snprintf(s->msg, sizeof s->msg, "no users to import");
+        return -1;
+    }
+    long long iter = ea_param_int(self, "iterations", 4096, NULL);
+    if (iter < 4096 || iter > 1000000) {
+        snprintf(s->msg, sizeof s->msg, "iterations must be 4096 to 1000000");
+        return -1;
+    }
+    s->blen = strlen(u);
+    s->batch = malloc(s->blen + 1);
+    char *copy = malloc(s->blen + 1);
+    size_t lines = 1;
+    for (size_t i = 0; i < s->blen; i++)
+        lines += u[i] == '\n';
+    char **names = calloc(lines, sizeof *names);
+    int rc = 0;
+    if (s->batch == NULL || copy == NULL || names == NULL) {
+        snprintf(s->msg, sizeof s->msg, "out of memory");
+        rc = -1;
+    } else {
+        memcpy(s->batch, u, s->blen + 1);
+        memcpy(copy, u, s->blen + 1);
+    }
+    size_t n = 0, off = 0;
+    for (int r; rc == 0; n++) {
+        char *name, *pw;
+        r = batch_line(copy, s->blen, &off, (unsigned)n + 1, &name, &pw, s->msg, sizeof s->msg);
+        if (r == 1)
+            break;
+        if (r == 0 && find(&s->st, name) != NULL) {
+            snprintf(s->msg, sizeof s->msg, "line %zu: user %s exists", n + 1, name);
+            r = -1;
+        }
+        rc = r;
+        if (r == 0)
+            names[n] = name;
+    }
+    if (rc == 0 && n > 1) {
+        qsort(names, n, sizeof *names, by_str);
+        for (size_t i = 1; i < n && rc == 0; i++)
+            if (strcmp(names[i - 1], names[i]) == 0) {
+                snprintf(s->msg, sizeof s->msg, "user %s is listed twice", names[i]);
+                rc = -1;
+            }
+    }
+    if (copy != NULL)
+        memset(copy, 0, s->blen + 1);
+    free(copy);
+    free(names);
+    return rc;
+}
+
+/* Import, second phase: up to `max` users per step (each one is two key
+ * derivations, so the step stays short); one sync at the end. 0 more to
+ * do, 1 done, -1 failed (msg; what was written before it is synced). */
+static int import_some(ea_actor_t *self, struct useradm *s, int max)
+{
+    long long iter = ea_param_int(self, "iterations", 4096, NULL);
+    for (int k = 0; k < max; k++) {
+        char *name, *pw;
+        int r =
+            batch_line(s->batch, s->blen, &s->pos, s->added + 1, &name, &pw, s->msg, sizeof s->msg);
+        if (r == 1)
+            break;
+        if (r < 0)
+            return -1; /* not after import_check passed it */
+        struct acct *a = store_add(&s->st, name);
+        uint8_t v[REC_LEN];
+        char key[USER_MAX + 2];
+        int rc = EA_ERR_NOMEM;
+        if (a != NULL && make_keys(a, pw, strlen(pw), (uint32_t)iter) == 0) {
+            rec_encode(a, v);
+            rc = ea_eos_put(s->db, key, ukey(key, name), v, sizeof v, NULL);
+            memset(v, 0, sizeof v);
+        }
+        memset(pw, 0, strlen(pw));
+        if (rc != EA_OK) {
+            char why[300];
+            store_why(rc, why, sizeof why);
+            snprintf(s->msg, sizeof s->msg, "import stopped at %s (%u added before it): %s", name,
+                     s->added, why);
+            (void)ea_eos_sync(s->db);
+            return -1;
+        }
+        s->added++;
+    }
+    if (s->pos < s->blen)
+        return 0;
+    int rc = ea_eos_sync(s->db);
+    if (rc != EA_OK) {
+        store_why(rc, s->msg, sizeof s->msg);
+        return -1;
+    }
+    return 1;
+}
+
+/* The change itself: 0 done, 1 nothing to write (list), 2 an import goes
+ * on in the next steps, or -1 with the reason in s->msg. */
 static int adm_apply(ea_actor_t *self, struct useradm *s)
 {
     const char *op = s->op;
@@ -588,37 +748,27 @@ static int adm_apply(ea_actor_t *self, struct useradm *s)
         for (uint32_t i = 0; i < s->st.n; i++)
             printf("%s\n", s->st.a[i].name);
         fflush(stdout);
-        return 1; /* nothing to write */
+        return 1;
+    }
+    if (strcmp(op, "import") == 0) {
+        if (import_check(self, s) < 0)
+            return -1;
+        s->importing = 1;
+        return 2;
     }
     char user[USER_MAX + 1];
-    if (s->user == NULL || strlen(s->user) == 0 || strlen(s->user) > USER_MAX) {
-        snprintf(s->msg, sizeof s->msg, "a user name of 1 to %d bytes is needed", USER_MAX);
+    if (check_user(s->user != NULL ? s->user : "", s->msg, sizeof s->msg) < 0)
         return -1;
-    }
     strcpy(user, s->user);
-    for (char *p = user; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch <= 0x20 || ch >= 0x7f || strchr("\"&'/:<>@", ch) != NULL) {
-            snprintf(s->msg, sizeof s->msg,
-                     "'%.255s': a user name is printable ASCII without space or \" & ' / : < > @",
-                     s->user);
-            return -1;
-        }
-        if (ch >= 'A' && ch <= 'Z') {
-            snprintf(s->msg, sizeof s->msg, "'%.255s': use lower case", s->user);
-            return -1;
-        }
-    }
     struct acct *a = find(&s->st, user);
     if (strcmp(op, "deluser") == 0) {
         if (a == NULL) {
             snprintf(s->msg, sizeof s->msg, "no such user: %s", user);
             return -1;
         }
-        size_t i = (size_t)(a - s->st.a);
-        memset(a, 0, sizeof *a);
-        memmove(a, a + 1, (s->st.n - i - 1) * sizeof *a); /* the order stays */
-        s->st.n--;
+        if (store_remove(s->db, user, s->msg, sizeof s->msg) != 0)
+            return -1;
+        store_drop(&s->st, a);
         return 0;
     }
     if (strcmp(op, "adduser") != 0 && strcmp(op, "passwd") != 0) {
@@ -651,84 +801,54 @@ static int adm_apply(ea_actor_t *self, struct useradm *s)
         snprintf(s->msg, sizeof s->msg, "key derivation failed");
         return -1;
     }
-    return 0;
+    return store_save(s->db, a, s->msg, sizeof s->msg);
 }
 
 static int adm_ctor(ea_actor_t *self, void *state)
 {
     struct useradm *s = state;
-    ea_conn_t *fs = sys_conn(self);
-    if (fs == NULL)
-        return EA_ERR_NOTFOUND;
-    ea_sys_client_init(&s->sys, fs);
     s->op = ea_param(self, "op");
     s->user = ea_param(self, "user");
-    s->store = ea_param(self, "store");
-    if (s->op == NULL || s->store == NULL) {
-        fprintf(stderr, "eactors-xmpp: needs parameters op and store\n");
+    if (s->op == NULL) {
+        fprintf(stderr, "eactors-xmpp: needs parameter op\n");
         return EA_ERR_INVAL;
     }
+    if (store_open(self, "eactors-xmpp", &s->db) < 0)
+        return EA_ERR_ACTOR;
     return EA_OK;
 }
 
 static int adm_body(ea_actor_t *self, void *state)
 {
     struct useradm *s = state;
-    if (ea_stopping(self))
+    if (ea_stopping(self) || s->db == NULL) {
+        adm_free(s);
         return EA_DONE;
-    if (s->phase == 0) {
-        s->phase = 1;
-        fio_read(&s->f, &s->sys, s->store, STORE_MAX, 1);
     }
-    ea_sys_event_t ev;
-    int rc;
-    while ((rc = ea_sys_recv(&s->sys, &ev)) != EA_ERR_EMPTY) {
-        if (rc == EA_OK) {
-            fio_event(&s->f, &s->sys, &ev);
-            ea_cargo_release(&ev.cargo);
-        }
+    int r;
+    if (s->importing) {
+        r = import_some(self, s, 16);
+        if (r == 0)
+            return EA_BUSY;
+        r = r < 0 ? -1 : 0;
+    } else {
+        r = store_load(s->db, &s->st, s->msg, sizeof s->msg);
+        if (r == 0)
+            r = adm_apply(self, s);
+        if (r == 2)
+            return EA_BUSY;
     }
-    fio_pending(&s->f, &s->sys);
-    if (s->f.step == F_ERROR) {
-        free(s->f.buf);
-        s->f.buf = NULL;
-        return adm_fail(self, s, "%s", s->f.err);
+    if (r < 0) {
+        fprintf(stderr, "eactors-xmpp: %s\n", s->msg);
+        adm_free(s);
+        return EA_ERR_ACTOR;
     }
-    if (s->f.step != F_DONE && s->f.step != F_NOFILE)
-        return EA_IDLE;
-    if (s->phase == 1) {
-        char err[300];
-        if (s->f.step == F_DONE) {
-            int bad = store_unseal(&s->st, s->f.buf, s->f.size, err, sizeof err);
-            free(s->f.buf);
-            s->f.buf = NULL;
-            if (bad)
-                return adm_fail(self, s, "%s", err);
-        }
-        int r = adm_apply(self, s);
-        if (r < 0)
-            return adm_fail(self, s, "%s", s->msg);
-        if (r > 0) {
-            free(s->st.a);
-            s->st.a = NULL;
-            return EA_DONE;
-        }
-        uint32_t len;
-        s->blob = store_seal(&s->st, &len);
-        if (s->blob == NULL)
-            return adm_fail(self, s, "%s", "sealing the account store failed");
-        s->phase = 2;
-        fio_write(&s->f, &s->sys, s->store, s->blob, len, 1);
-        return EA_BUSY;
-    }
-    printf("eactors-xmpp: %s %s: done (%u accounts in %s)\n", s->op, s->user ? s->user : "",
-           s->st.n, s->store);
+    if (r == 0 && s->importing)
+        printf("eactors-xmpp: import: done (%u users added, %u accounts)\n", s->added, s->st.n);
+    else if (r == 0)
+        printf("eactors-xmpp: %s %s: done (%u accounts)\n", s->op, s->user ? s->user : "", s->st.n);
     fflush(stdout);
-    memset(s->st.a, 0, s->st.n * sizeof *s->st.a);
-    free(s->st.a);
-    s->st.a = NULL;
-    free(s->blob);
-    s->blob = NULL;
+    adm_free(s);
     return EA_DONE;
 }
 

@@ -27,6 +27,20 @@
  *   router -> muc    M_GONE         full JID (the session ended or went
  *                                   unavailable: it leaves its rooms)
  *   muc -> router    M_DELIVER      full JID of a local session, XML bytes
+ *   router <-> store S_ROSTER       user, contact bare JID, name, groups
+ *                                   ("g1 NUL g2 NUL ..."); a = subscription
+ *                                   bits | ask << 2 | pending-in << 3,
+ *                                   b = 1: the item is removed. The router
+ *                                   writes each change; the store sends
+ *                                   every kept item once at start.
+ *   router <-> store S_OFFLINE      user, stored message (delay-stamped);
+ *                                   kept in order, sent once at start
+ *   router -> store  S_OFFLINE_DEL  user (its offline messages were
+ *                                   delivered: forget them)
+ *   router -> store  S_FORGET       user (not in the directory: forget its
+ *                                   roster and offline messages)
+ *   store -> router  S_LOADED       a = roster items, b = offline messages
+ *                                   (the load at start is complete)
  *   any -> any       X_BATCH        a = number of messages; then each as a
  *                                   4-byte length and the message (header
  *                                   and fields): what one actor had for one
@@ -63,7 +77,12 @@ enum {
     M_STANZA = 48,
     M_GONE,
     M_DELIVER,
-    X_BATCH = 64,
+    S_ROSTER = 64,
+    S_OFFLINE,
+    S_OFFLINE_DEL,
+    S_FORGET,
+    S_LOADED,
+    X_BATCH = 80,
 };
 
 struct xhdr {

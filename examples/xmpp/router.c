@@ -12,14 +12,21 @@
  * Offline storage (XEP-0160): chat and normal messages with a body to a
  * user with no available resource are kept in order (with a XEP-0203
  * delay stamp) and delivered on the user's first available presence with a
- * non-negative priority; in memory only for now (lost on restart), at most
- * OFFLINE_MAX per user. Who exists comes from the accounts enclave (names
- * only) on channel "dir". Carbons (XEP-0280) copy chat messages to the
- * user's other resources that enabled them.
+ * non-negative priority, at most OFFLINE_MAX per user. Who exists comes
+ * from the accounts enclave (names only) on channel "dir". Carbons
+ * (XEP-0280) copy chat messages to the user's other resources that enabled
+ * them.
  *
  * Rosters and subscriptions between local users (RFC 6121 §2-§4) live here
- * too, in memory. Not here yet (see README.md): persistence, blocking (an
- * empty blocklist is returned).
+ * too. Not here yet (see README.md): blocking (an empty blocklist is
+ * returned).
+ *
+ * Persistence: with a channel "st" to the store actor (store.c), rosters
+ * and offline messages are kept there too. This actor's memory stays the
+ * working copy (lookups never leave the enclave); every change is written
+ * through to the store in order (proto.h, S_*), and at start the store sends
+ * back what it kept: no client is served before that load is complete (the
+ * directory first, so that data of deleted users is dropped: S_FORGET).
  *
  * MUC (muc.c) is another actor: stanzas to its domain go to it on channel
  * "muc" (with the sender's full JID), and what it sends back is delivered
@@ -114,6 +121,10 @@ struct router {
     ea_conn_t *muc; /* to the MUC actor, or NULL */
     struct outq muc_out;
     char muc_domain[JID_PART_MAX + 1];
+    ea_conn_t *st; /* to the store actor, or NULL (memory only) */
+    struct outq st_out;
+    int st_loaded;
+    char forgot[JID_PART_MAX + 1]; /* the last user S_FORGET was sent for */
     struct user *users[BUCKETS];
     size_t offline_bytes;
     uint64_t nsess, routed, errors, stored;
@@ -525,6 +536,35 @@ static void carbons(struct router *r, const char *user, const struct sess *skip,
     }
 }
 
+/* `t` (seconds since 1970, UTC) as XEP-0082 date-time. Not gmtime_r: its
+ * first call in a process reads the time zone file, which a confined
+ * enclave may not open. Days to civil date: H. Hinnant's algorithm. */
+static void utc_stamp(int64_t t, char *buf, size_t cap)
+{
+    int64_t days = t / 86400, sec = t % 86400;
+    if (sec < 0) {
+        sec += 86400;
+        days--;
+    }
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    snprintf(buf, cap, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, (int)m, (int)d,
+             (int)(sec / 3600), (int)(sec / 60 % 60), (int)(sec % 60));
+}
+
+/* A change for the store actor (nothing without one). */
+static void store_tell(struct router *r, const struct xmsg *m)
+{
+    if (r->st != NULL && outq_send(&r->st_out, m) != 0)
+        fprintf(stderr, "router: a change for the store is lost (too large, or no memory)\n");
+}
+
+static int offline_append(struct router *r, struct user *u, const char *xml, size_t len);
+
 /* Keeps a message for an offline user, with its delay stamp; 0 if kept. */
 static int store_offline(struct router *r, struct user *u, const struct st *t)
 {
@@ -533,26 +573,34 @@ static int store_offline(struct router *r, struct user *u, const struct st *t)
     if (u->n >= OFFLINE_MAX || r->offline_bytes + t->xlen > OFFLINE_BYTES_MAX || t->xlen < tl ||
         memcmp(t->xml + t->xlen - tl, tail, tl) != 0)
         return -1;
-    char stamp[40];
-    time_t now = time(NULL);
-    struct tm tm;
-    if (gmtime_r(&now, &tm) == NULL ||
-        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        return -1;
+    char stamp[64];
+    utc_stamp((int64_t)time(NULL), stamp, sizeof stamp);
     xbuf_t b = {0};
     xb_add(&b, t->xml, t->xlen - tl);
     xb_fmt(&b, "<delay xmlns='urn:xmpp:delay' from='%s' stamp='%s'>Offline Storage</delay>",
            r->domain, stamp);
     xb_add(&b, tail, tl);
-    struct omsg *o = b.failed ? NULL : malloc(sizeof *o + b.len);
-    if (o == NULL) {
-        xb_free(&b);
-        return -1;
-    }
-    memcpy(o->xml, b.p, b.len);
-    o->len = b.len;
-    o->next = NULL;
+    int rc = b.failed ? -1 : offline_append(r, u, b.p, b.len);
     xb_free(&b);
+    if (rc == 0) {
+        struct xmsg m = {.h = {S_OFFLINE, 0, 0, 0}};
+        xmsg_adds(&m, u->name);
+        xmsg_add(&m, u->tail->xml, u->tail->len);
+        store_tell(r, &m);
+        r->stored++;
+    }
+    return rc;
+}
+
+/* Appends a stamped message to u's offline queue; 0, or -1 (no memory). */
+static int offline_append(struct router *r, struct user *u, const char *xml, size_t len)
+{
+    struct omsg *o = malloc(sizeof *o + len);
+    if (o == NULL)
+        return -1;
+    memcpy(o->xml, xml, len);
+    o->len = len;
+    o->next = NULL;
     if (u->tail)
         u->tail->next = o;
     else
@@ -560,13 +608,17 @@ static int store_offline(struct router *r, struct user *u, const struct st *t)
     u->tail = o;
     u->n++;
     r->offline_bytes += o->len;
-    r->stored++;
     return 0;
 }
 
 static void flush_offline(struct router *r, struct sess *s)
 {
     struct user *u = r->dir ? find_user(r, s->user) : NULL;
+    if (u != NULL && u->head != NULL) {
+        struct xmsg m = {.h = {S_OFFLINE_DEL, 0, 0, 0}};
+        xmsg_adds(&m, u->name);
+        store_tell(r, &m);
+    }
     while (u != NULL && u->head != NULL) {
         struct omsg *o = u->head;
         deliver(r, s, o->xml, o->len);
@@ -677,6 +729,22 @@ static void ritem_remove(struct user *u, struct ritem *x)
         }
 }
 
+/* Writes item `it` of user `u` through to the store; it == NULL: the item
+ * for contact `bare` was removed. */
+static void save_item(struct router *r, const struct user *u, const struct ritem *it,
+                      const char *bare)
+{
+    struct xmsg m = {.h = {S_ROSTER, 0, 0, it == NULL}};
+    xmsg_adds(&m, u->name);
+    xmsg_adds(&m, it != NULL ? it->jid : bare);
+    if (it != NULL) {
+        m.h.a = (uint32_t)((it->sub & 3) | (it->ask != 0) << 2 | (it->pending_in != 0) << 3);
+        xmsg_adds(&m, it->name);
+        xmsg_add(&m, it->groups, it->glen);
+    }
+    store_tell(r, &m);
+}
+
 static void item_xml(xbuf_t *b, const struct ritem *it, int removed)
 {
     static const char *const subs[] = {"none", "to", "from", "both"};
@@ -771,7 +839,8 @@ static void current_presence(struct router *r, const char *c, const char *u)
 /* A subscription presence from local user `uname` to local user `cname`
  * (RFC 6121 §3): both rosters change, pushes go out, and the stanza (from
  * the bare JID) is delivered or kept. */
-static void subscription(struct router *r, const char *uname, const char *type, const char *cname)
+static void subscription_apply(struct router *r, const char *uname, const char *type,
+                               const char *cname)
 {
     struct user *u = find_user(r, uname), *c = find_user(r, cname);
     if (u == NULL || c == NULL || strcmp(uname, cname) == 0)
@@ -843,6 +912,23 @@ static void subscription(struct router *r, const char *uname, const char *type, 
     }
 }
 
+/* The same, then both items (as they are now) are written through. */
+static void subscription(struct router *r, const char *uname, const char *type, const char *cname)
+{
+    subscription_apply(r, uname, type, cname);
+    struct user *u = find_user(r, uname), *c = find_user(r, cname);
+    if (r->st == NULL || u == NULL || c == NULL || strcmp(uname, cname) == 0)
+        return;
+    char ub[JID_PART_MAX + 300], cb[JID_PART_MAX + 300];
+    bare_of(r, uname, ub, sizeof ub);
+    bare_of(r, cname, cb, sizeof cb);
+    struct ritem *ui = ritem_find(u, cb), *ci = ritem_find(c, ub);
+    if (ui != NULL)
+        save_item(r, u, ui, NULL);
+    if (ci != NULL)
+        save_item(r, c, ci, NULL);
+}
+
 static void roster_set(struct router *r, struct sess *from, const struct st *t)
 {
     struct user *u = find_user(r, from->user);
@@ -884,6 +970,7 @@ static void roster_set(struct router *r, struct sess *from, const struct st *t)
         if (it != NULL) {
             push(r, u, it, 1);
             ritem_remove(u, it);
+            save_item(r, u, NULL, bare);
         }
         return;
     }
@@ -906,6 +993,7 @@ static void roster_set(struct router *r, struct sess *from, const struct st *t)
     }
     iq_result(r, from, t->id, t->to, NULL);
     push(r, u, it, 0);
+    save_item(r, u, it, NULL);
 }
 
 /* Presence `xml` from session `s` to its contacts with a from/both
@@ -1166,6 +1254,69 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     }
 }
 
+/* ------------------------------------------------------------ store load */
+
+/* What the store kept for `name`, a user the directory does not have (it
+ * was deleted): the store forgets it (once per run of its items). */
+static struct user *loaded_user(struct router *r, const struct xmsg *m)
+{
+    char name[JID_PART_MAX + 1];
+    if (xmsg_str(m, 0, name, sizeof name) < 0)
+        return NULL;
+    struct user *u = find_user(r, name);
+    if (u == NULL && strcmp(r->forgot, name) != 0) {
+        struct xmsg f = {.h = {S_FORGET, 0, 0, 0}};
+        xmsg_adds(&f, name);
+        store_tell(r, &f);
+        snprintf(r->forgot, sizeof r->forgot, "%s", name);
+    }
+    return u;
+}
+
+static void loaded_item(struct router *r, const struct xmsg *m)
+{
+    char bare[2 * JID_PART_MAX + 2];
+    struct user *u = loaded_user(r, m);
+    struct ritem *it;
+    if (u == NULL || m->n < 4 || xmsg_str(m, 1, bare, sizeof bare) < 0 ||
+        (it = ritem_add(u, bare)) == NULL)
+        return;
+    it->sub = (int)(m->h.a & 3);
+    it->ask = (m->h.a >> 2) & 1;
+    it->pending_in = (m->h.a >> 3) & 1;
+    free(it->name);
+    it->name = NULL;
+    char name[JID_PART_MAX + 1];
+    if (m->fl[2] > 0 && xmsg_str(m, 2, name, sizeof name) == 0)
+        it->name = strdup(name);
+    free(it->groups);
+    it->groups = NULL;
+    it->glen = 0;
+    /* Groups: NUL-terminated names, as roster_set keeps them. */
+    if (m->fl[3] > 0 && m->f[3][m->fl[3] - 1] == 0 && (it->groups = malloc(m->fl[3])) != NULL) {
+        memcpy(it->groups, m->f[3], m->fl[3]);
+        it->glen = m->fl[3];
+    }
+}
+
+/* One message from the store actor; at start only (the load). */
+static void from_store(struct router *r, const struct xmsg *m)
+{
+    struct user *u;
+    if (m->h.op == S_ROSTER) {
+        loaded_item(r, m);
+    } else if (m->h.op == S_OFFLINE) {
+        if ((u = loaded_user(r, m)) != NULL && m->n >= 2 && u->n < OFFLINE_MAX &&
+            r->offline_bytes + m->fl[1] <= OFFLINE_BYTES_MAX &&
+            offline_append(r, u, m->f[1], m->fl[1]) < 0)
+            fprintf(stderr, "router: out of memory loading offline messages\n");
+    } else if (m->h.op == S_LOADED && !r->st_loaded) {
+        r->st_loaded = 1;
+        printf("router: store loaded (%u roster items, %u offline messages)\n", m->h.a, m->h.b);
+        fflush(stdout);
+    }
+}
+
 static int router_ctor(ea_actor_t *self, void *state)
 {
     struct router *r = state;
@@ -1173,6 +1324,10 @@ static int router_ctor(ea_actor_t *self, void *state)
     for (unsigned i = 0; i < ea_conn_count(self); i++) {
         if (strcmp(ea_conn_name(ea_conn_at(self, i)), "dir") == 0) {
             r->dir = ea_conn_at(self, i);
+            continue;
+        }
+        if (strcmp(ea_conn_name(ea_conn_at(self, i)), "st") == 0) {
+            r->st = r->st_out.c = ea_conn_at(self, i);
             continue;
         }
         if (strcmp(ea_conn_name(ea_conn_at(self, i)), "muc") == 0) {
@@ -1203,6 +1358,7 @@ static int router_body(ea_actor_t *self, void *state)
         for (unsigned i = 0; i < r->nlinks; i++)
             outq_clear(&r->out[i]);
         outq_clear(&r->muc_out);
+        outq_clear(&r->st_out);
         for (unsigned b = 0; b < BUCKETS; b++)
             while (r->users[b] != NULL) {
                 struct user *u = r->users[b];
@@ -1229,6 +1385,7 @@ static int router_body(ea_actor_t *self, void *state)
     for (unsigned i = 0; i < r->nlinks; i++)
         busy |= outq_flush(&r->out[i]);
     busy |= outq_flush(&r->muc_out);
+    busy |= outq_flush(&r->st_out);
     for (int n = 0; r->muc != NULL && n < 256; n++) {
         ea_cargo_t cg;
         struct xmsg m;
@@ -1249,6 +1406,21 @@ static int router_body(ea_actor_t *self, void *state)
             directory(r, &m);
         ea_cargo_release(&cg);
     }
+    /* The store's load, after the directory (it names who still exists);
+     * clients wait for both. */
+    for (int n = 0; r->st != NULL && (r->dir == NULL || r->dir_done) && n < 256; n++) {
+        ea_cargo_t cg;
+        struct xmsg m;
+        if (ea_cargo_recv(r->st, &cg) != EA_OK)
+            break;
+        if (xmsg_parse(&m, cg.data, cg.len) == 0)
+            from_store(r, &m);
+        ea_cargo_release(&cg);
+        if (n == 255)
+            busy = 1;
+    }
+    if (r->st != NULL && !r->st_loaded)
+        return busy ? EA_BUSY : EA_IDLE;
     for (unsigned i = 0; i < r->nlinks; i++) {
         for (int n = 0; n < 256; n++) {
             ea_cargo_t cg;

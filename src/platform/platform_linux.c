@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -312,7 +313,14 @@ int eai_thread_prepare(void)
     /* The C library sets up this thread's malloc arena on first use, with
      * system calls (sysinfo, open of /sys files) that the enclave filter
      * forbids, and the first time it shrinks a thread heap it reads
-     * /proc/sys/vm/overcommit_memory: do both now, before confinement. */
+     * /proc/sys/vm/overcommit_memory: do both now, before confinement.
+     * The heap shrinks only once its free top reaches the trim threshold,
+     * which glibc raises (up to 64 MiB) each time a freed chunk was
+     * mmapped, as the launcher's may have been: fixed at 128 KiB, the
+     * 1 MiB below is sure to shrink it (an XMPP router storing 10,000
+     * offline messages was killed for that open, the warm-up not having
+     * shrunk anything). */
+    (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
     enum { N = 128, SZ = 8 * 1024 };
     void *blocks[N];
     for (int i = 0; i < N; i++)

@@ -8,6 +8,10 @@
 #   register     xmpp.xml with XEP-0077 on (register.py): a new account, the
 #                errors, and the account still there after a restart
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
+#   persist      rosters, subscriptions and offline messages survive restarts
+#                (persist.py, partitioned then one enclave on the same
+#                files); the data store put back from an older sync, or with
+#                its records modified, is refused at start with a clear error
 # Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
 set -u
 . "$(dirname "$0")/../common/lib.sh"
@@ -16,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 scratch
 CA=$EX/https/pki/ca.pem
 X=$EX/xmpp
-tool() { EACTORS=$EACTORS "$X/eactors-xmpp" --store "$tmp/store/accounts.sealed" "$@"; }
+tool() { EACTORS=$EACTORS "$X/eactors-xmpp" --store "$tmp/store/accounts.eos" "$@"; }
 mkdir -p "$tmp/store"
 
 # start XML [SED]: a private copy of a deployment on $port with the store in
@@ -31,7 +35,8 @@ start() {
     pid=$!
     local i
     for ((i = 0; i < 100; i++)); do
-        grep -q "listening" "$out" && grep -q "directory of" "$out" && return 0
+        grep -q "listening" "$out" && grep -q "directory of" "$out" &&
+            grep -q "router: store loaded" "$out" && return 0
         sleep 0.1
     done
     fail "server did not start"; cat "$out" "$err"; exit 1
@@ -66,6 +71,24 @@ clients() {
     grep -h "^ok" "$tmp"/*.log | wc -l | sed 's/^/checks passed: /'
 }
 
+# refused XML WHY: a run of a deployment (as start makes it) must end by
+# itself with an error whose message matches WHY, serving no one.
+refused() {
+    sed -e "s|5222|$port|g" -e "s|$X/store|$tmp/store|g" "$X/$1" > "$tmp/run.xml"
+    EACTORS_IMAGE_PATH=$X timeout -k 5 60 "$EACTORS" run "$tmp/run.xml" >"$out" 2>"$err"
+    local rc=$?
+    [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$rc" != 137 ] || fail "run ended with $rc, expected a refusal"
+    grep -q "$2" "$err" || { fail "no '$2' said"; tail -5 "$err"; }
+    grep -m1 "$2" "$err" | sed 's/^/refused as expected: /'
+    grep -q "router: store loaded" "$out" && fail "the router loaded a refused store"
+    grep -q "died\|ERROR: AddressSanitizer\|runtime error" "$err" && { fail "crash"; cat "$err"; }
+}
+# persist_phase PHASE
+persist_phase() {
+    timeout -k 5 100 /usr/bin/python3 "$here/persist.py" "$port" "$CA" "$1" >> "$tmp/persist.log" 2>&1 ||
+        { fail "persistence, phase $1"; grep "^FAIL" "$tmp/persist.log" | head -20; }
+}
+
 case "$case_name" in
 interop | interop_one)
     users
@@ -96,7 +119,7 @@ plain_only)
 register)
     users
     reg='s|\(<param name="port" value="[0-9]*"/>\)|\1<param name="register" value="1"/>|;'
-    reg+='s|\(<param name="store" value="[^"]*"/>\)|\1<param name="register" value="1"/>|'
+    reg+='s|\(<param name="store" value="accounts"/>\)|\1<param name="register" value="1"/>|'
     start xmpp.xml "$reg"
     # Once per c2s instance and once for accounts.
     [ "$(grep -c 'name="register"' "$tmp/run.xml")" = $(($(grep -c 'type="xmpp_c2s"' "$tmp/run.xml") + 1)) ] ||
@@ -124,16 +147,109 @@ tool)
     grep -q "empty password" "$tmp/e" || fail "empty password: '$(cat "$tmp/e")'"
     tool frobnicate 2>"$tmp/e" && fail "unknown command accepted"
     grep -q "usage:" "$tmp/e" || fail "usage: '$(cat "$tmp/e")'"
+    # import: many users in one run, all or none.
+    printf 'frank f&<"pw>\ngrace g-pw\n' | tool import >"$tmp/o" 2>"$tmp/e" || fail "import: '$(cat "$tmp/e")'"
+    grep -q "import: done (2 users added, 6 accounts)" "$tmp/o" || fail "import: '$(cat "$tmp/o")'"
+    printf 'heidi h\nbob b\n' | tool import 2>"$tmp/e" && fail "import of a taken name accepted"
+    grep -q "line 2: user bob exists" "$tmp/e" || fail "import taken: '$(cat "$tmp/e")'"
+    printf 'heidi h\nheidi h2\n' | tool import 2>"$tmp/e" && fail "import of a name twice accepted"
+    grep -q "user heidi is listed twice" "$tmp/e" || fail "import twice: '$(cat "$tmp/e")'"
+    printf 'heidi\n' | tool import 2>"$tmp/e" && fail "import of a line without password accepted"
+    grep -q "line 1: expected NAME PASSWORD" "$tmp/e" || fail "import line: '$(cat "$tmp/e")'"
+    printf 'heidi h\nIvan i\n' | tool import 2>"$tmp/e" && fail "import of a bad name accepted"
+    grep -q "line 2: 'Ivan': user names here are" "$tmp/e" || fail "import name: '$(cat "$tmp/e")'"
+    tool deluser frank >/dev/null && tool deluser grace >/dev/null || fail "deluser after import"
     echo new-pw | tool passwd bob >/dev/null || fail "passwd"
     tool deluser alice >/dev/null || fail "deluser"
     [ "$(tool list)" = "$(printf 'bob\ncarol\ndave')" ] || fail "list after deluser: '$(tool list)'"
-    # The store holds no password and is sealed: neither appears in it.
-    grep -q "new-pw\|bob-pw\|alice-pw" "$tmp/store/accounts.sealed" && fail "a password is in the store"
-    grep -q "bob" "$tmp/store/accounts.sealed" && fail "a user name is in clear in the store"
-    # A modified store is refused with a clear message.
-    printf 'X' | dd of="$tmp/store/accounts.sealed" bs=1 seek=700 conv=notrunc 2>/dev/null
+    # The store holds no password and is encrypted: neither appears in it.
+    grep -q "new-pw\|bob-pw\|alice-pw" "$tmp/store/accounts.eos" && fail "a password is in the store"
+    grep -q "bob" "$tmp/store/accounts.eos" && fail "a user name is in clear in the store"
+    # A store put back from before a change is refused with a clear message.
+    cp "$tmp/store/accounts.eos" "$tmp/old.eos"
+    echo erin-pw | tool adduser erin >/dev/null || fail "adduser erin"
+    cp "$tmp/old.eos" "$tmp/store/accounts.eos"
+    tool list 2>"$tmp/e" && fail "rolled-back store accepted"
+    grep -q "account store was rolled back" "$tmp/e" || fail "rolled back: '$(cat "$tmp/e")'"
+    # A modified store (one byte of its authenticated header) is refused too.
+    cp "$tmp/old.eos" "$tmp/store/accounts.eos"
+    printf 'X' | dd of="$tmp/store/accounts.eos" bs=1 seek=72 conv=notrunc 2>/dev/null
     tool list 2>"$tmp/e" && fail "modified store accepted"
-    grep -q "cannot unseal the account store" "$tmp/e" || fail "modified: '$(cat "$tmp/e")'"
+    grep -q "account store was modified" "$tmp/e" || fail "modified: '$(cat "$tmp/e")'"
+    ;;
+persist)
+    # The users in one run (import); every login below checks its keys.
+    printf 'alice alice-pw\nbob bob-pw\ncarol carol-pw\ndave dave-pw\n' | tool import >/dev/null ||
+        fail "import"
+    start xmpp.xml
+    # The tool refuses to touch a store the running server has mapped.
+    tool list >/dev/null 2>"$tmp/e" && fail "the tool ran beside the server"
+    grep -q "accounts.eos is in use by process" "$tmp/e" || fail "in use: '$(cat "$tmp/e")'"
+    persist_phase before
+    stop
+    grep -q "store: [1-9][0-9]* writes, [1-9][0-9]* syncs ([0-9]* us each), 0 errors" "$out" ||
+        fail "store: $(grep 'store:' "$out")"
+    grep "store: .* syncs" "$out"
+    cp "$tmp/store/data.eos" "$tmp/old.eos"
+    start xmpp.xml
+    # (The router's line: start waited for it; the store's may come later.)
+    grep -q "router: store loaded ([1-9][0-9]* roster items, 102 offline messages)" "$out" ||
+        fail "load: $(grep 'loaded' "$out")"
+    persist_phase after
+    stop
+    start xmpp-one.xml
+    persist_phase again
+    stop
+    # A deleted user's roster is forgotten by the store at the next start
+    # (dave's one item, alice 'both'): one item fewer from then on.
+    items() { sed -n 's/^router: store loaded (\([0-9]*\) roster items.*/\1/p' "$out"; }
+    n1=$(items)
+    tool deluser dave >/dev/null || fail "deluser dave"
+    start xmpp.xml
+    stop
+    start xmpp.xml
+    stop
+    [ -n "$n1" ] && [ "$(items)" = $((n1 - 1)) ] || fail "deleted user's items: $n1 then $(items)"
+    grep -c "^ok" "$tmp/persist.log" | sed 's/^/checks passed: /'
+    strings "$tmp/store/data.eos" | grep -q "kept 0\|alice\|Carol\|friends" && fail "data in clear in the store file"
+    # Rollback: the file of the first run is older than the last sync.
+    cp "$tmp/store/data.eos" "$tmp/new.eos"
+    cp "$tmp/old.eos" "$tmp/store/data.eos"
+    refused xmpp.xml "data store 'xmppdata' was rolled back"
+    # Tampering: the last byte of every used 64-byte unit of the data space
+    # (in each record: its IV, its ciphertext or its tag) is changed.
+    cp "$tmp/new.eos" "$tmp/store/data.eos"
+    /usr/bin/python3 - "$tmp/store/data.eos" <<'PY' || fail "cannot modify the store file"
+import struct, sys
+f = open(sys.argv[1], "r+b")
+b = bytearray(f.read())
+off_data, data_end = struct.unpack_from("<QQ", b, 56)
+n = 0
+for u in range(off_data, min(data_end, len(b)), 64):
+    if any(b[u:u + 64]):
+        b[u + 63] ^= 0x5a
+        n += 1
+assert n > 0
+f.seek(0)
+f.write(b)
+PY
+    refused xmpp.xml "data store 'xmppdata' was modified"
+    # The newest file, untouched, still opens.
+    cp "$tmp/new.eos" "$tmp/store/data.eos"
+    start xmpp.xml
+    stop
+    # A full data store (a new file of 32 keys): the server goes on from
+    # memory, says so (at most 10 lines), and stops cleanly.
+    echo dave-pw | tool adduser dave >/dev/null || fail "adduser dave again"
+    start xmpp.xml 's|size="32M" keys="65536"|size="64K" keys="32"|; s|/data.eos|/full.eos|'
+    grep -q 'keys="32"' "$tmp/run.xml" || fail "small store not set"
+    persist_phase before
+    stop
+    grep -q "store: keeping a change: data store 'xmppdata': .*kept in memory" "$err" ||
+        fail "full store not reported: $(grep store: "$err" | head -3)"
+    [ "$(grep -c "^store: " "$err")" -le 11 ] || fail "the full store is reported without limit"
+    grep -q "store: [0-9]* writes, [0-9]* syncs ([0-9]* us each), [1-9][0-9]* errors" "$out" ||
+        fail "store errors not counted: $(grep 'store:' "$out")"
     ;;
 *) fail "unknown case $case_name" ;;
 esac
