@@ -181,11 +181,30 @@ static void retry_pending(struct front *s, struct fconn *c)
         s->busy = 1;
 }
 
-/* Moves TLS output to the network. */
+/* Moves TLS output to the network: straight from the TLS connection into
+ * SEND messages (ea_net_send_alloc, no copy through s->buf) while nothing
+ * waits in `pend` and a node is free; otherwise through net_out. */
 static void flush(struct front *s, struct fconn *c)
 {
     if (c->tls == NULL)
         return;
+    size_t want;
+    while (c->pend_len == 0 && (want = ea_tls_pending(c->tls)) > 0) {
+        ea_net_sendbuf_t sb;
+        if (ea_net_send_alloc(&s->sys, c->h, want < UINT32_MAX ? (uint32_t)want : UINT32_MAX,
+                              &sb) != EA_OK)
+            break;
+        int n = ea_tls_take(c->tls, sb.data, sb.room);
+        if (n <= 0 || ea_net_send_commit(&s->sys, &sb, (uint32_t)n) < 0) {
+            if (n > 0) /* taken but not sent: kept in `pend` (copied) */
+                net_out(s, c, sb.data, (uint32_t)n);
+            ea_net_send_release(&sb);
+            if (n <= 0)
+                return;
+            continue;
+        }
+        c->sends++;
+    }
     while (ea_tls_pending(c->tls) > 0) {
         uint32_t room = payload_max(s) < sizeof s->buf ? payload_max(s) : sizeof s->buf;
         int n = ea_tls_take(c->tls, s->buf, room);

@@ -170,6 +170,45 @@ EA_API int64_t ea_net_accept(ea_sys_client_t *cl, int32_t listener);
 EA_API int64_t ea_net_connect(ea_sys_client_t *cl, const char *addr, uint16_t port);
 EA_API int64_t ea_net_recv(ea_sys_client_t *cl, int32_t handle, uint32_t max);
 EA_API int64_t ea_net_send(ea_sys_client_t *cl, int32_t handle, const void *data, uint32_t len);
+
+/**
+ * A SEND whose bytes are written straight into its message, without the
+ * copy ea_net_send makes (for bytes made on the spot, such as TLS
+ * ciphertext from ea_tls_take). The message sits where the system actor
+ * (the host) can read it as soon as it is allocated, so only write bytes
+ * meant for the network into it.
+ */
+typedef struct ea_net_sendbuf {
+    void *data;     /**< where the bytes go: `room` bytes, NULL when not held */
+    uint32_t room;  /**< bytes that fit (the max asked, cut to the channel) */
+    int32_t handle; /**< the connection */
+    ea_cargo_t cargo;
+} ea_net_sendbuf_t;
+
+/**
+ * Reserves a SEND on `handle` with room for up to `max` bytes (cut to
+ * EA_SYS_PAYLOAD_MAX): write them to sb->data, then ea_net_send_commit, or
+ * ea_net_send_release to give the message back unsent. Nothing is sent or
+ * recorded before the commit.
+ * @return EA_OK (sb holds a message); EA_ERR_NOBUFS / EA_ERR_FULL
+ *         (back-pressure); EA_ERR_PERM (a handle this client does not own);
+ *         EA_ERR_LIMIT; EA_ERR_INVAL (max 0, NULL arguments). On error sb
+ *         holds nothing.
+ */
+EA_API int ea_net_send_alloc(ea_sys_client_t *cl, int32_t handle, uint32_t max,
+                             ea_net_sendbuf_t *sb);
+/**
+ * Sends the first `len` bytes of sb->data (len <= sb->room; 0 is a valid,
+ * empty send) as a SEND request; its completion is as for ea_net_send.
+ * @return the request id (> 0), after which sb holds nothing; or a negative
+ *         ea_err (EA_ERR_INVAL for len > room or an empty sb, EA_ERR_PERM if
+ *         the handle is no longer owned, EA_ERR_LIMIT, a send error), after
+ *         which sb still holds the message (commit again or release it).
+ */
+EA_API int64_t ea_net_send_commit(ea_sys_client_t *cl, ea_net_sendbuf_t *sb, uint32_t len);
+/** Gives back a message held by sb unsent (no-op if it holds none). */
+EA_API void ea_net_send_release(ea_net_sendbuf_t *sb);
+
 EA_API int64_t ea_net_shutdown(ea_sys_client_t *cl, int32_t handle);
 EA_API int64_t ea_net_close(ea_sys_client_t *cl, int32_t handle);
 EA_API int64_t ea_file_open(ea_sys_client_t *cl, const char *path, uint32_t flags);

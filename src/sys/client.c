@@ -182,14 +182,11 @@ bool ea_sys_owns(const ea_sys_client_t *cl, int32_t handle)
     return find_handle(cl, handle, K_ANY) >= 0;
 }
 
-/* Builds, sends and records one request. `handle` >= 0 must be owned with the
- * kind the operation needs; `max` is what the pending entry remembers (bytes
- * asked for by RECV/READ, bytes sent by SEND/WRITE). */
-static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_t arg,
-                       uint64_t arg64, const void *payload, size_t len, uint32_t max)
+/* Checks that one request may be issued: `handle` >= 0 must be owned with
+ * the kind the operation needs, the payload must fit, and the tables must
+ * have room. EA_OK or the error the request builders return. */
+static int request_check(const ea_sys_client_t *cl, uint16_t op, int32_t handle, size_t len)
 {
-    if (cl == NULL || cl->conn == NULL || (payload == NULL && len > 0))
-        return EA_ERR_INVAL;
     if (needs_handle(op) && find_handle(cl, handle, kind_of(op)) < 0)
         return EA_ERR_PERM;
     if (len > payload_max(cl))
@@ -199,11 +196,16 @@ static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_
     /* Reserve a slot in the handle table for the completion. */
     if (creates_handle(op) && cl->nhandles + cl->ncreating >= EA_SYS_MAX_HANDLES)
         return EA_ERR_LIMIT;
+    return EA_OK;
+}
 
-    ea_cargo_t cargo;
-    int rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + len, &cargo);
-    if (rc != EA_OK)
-        return rc;
+/* Writes the header of a request with `len` payload bytes into `cargo`
+ * (whose payload is already in place), sends it and records it; `max` is
+ * what the pending entry remembers (bytes asked for by RECV/READ, bytes
+ * sent by SEND/WRITE). On failure the caller keeps the cargo. */
+static int64_t request_send(ea_sys_client_t *cl, ea_cargo_t *cargo, uint16_t op, int32_t handle,
+                            uint32_t arg, uint64_t arg64, size_t len, uint32_t max)
+{
     ea_sys_msg_t m = {
         .magic = EA_SYS_MAGIC,
         .op = op,
@@ -213,14 +215,11 @@ static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_
         .arg = arg,
         .arg64 = arg64,
     };
-    memcpy(cargo.data, &m, sizeof m);
-    if (len > 0)
-        memcpy((uint8_t *)cargo.data + sizeof m, payload, len);
-    rc = ea_cargo_send(&cargo);
-    if (rc != EA_OK) {
-        ea_cargo_release(&cargo);
+    memcpy(cargo->data, &m, sizeof m);
+    cargo->len = sizeof m + len;
+    int rc = ea_cargo_send(cargo);
+    if (rc != EA_OK)
         return rc;
-    }
     uint32_t p = mix(m.req_id) & PMASK;
     while (cl->pending[p].id != 0)
         p = (p + 1) & PMASK;
@@ -232,6 +231,28 @@ static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_
     cl->ncreating += creates_handle(op);
     cl->next_id++;
     return (int64_t)m.req_id;
+}
+
+/* Builds, sends and records one request (see request_check and
+ * request_send). */
+static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_t arg,
+                       uint64_t arg64, const void *payload, size_t len, uint32_t max)
+{
+    if (cl == NULL || cl->conn == NULL || (payload == NULL && len > 0))
+        return EA_ERR_INVAL;
+    int rc = request_check(cl, op, handle, len);
+    if (rc != EA_OK)
+        return rc;
+    ea_cargo_t cargo;
+    rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + len, &cargo);
+    if (rc != EA_OK)
+        return rc;
+    if (len > 0)
+        memcpy((uint8_t *)cargo.data + sizeof(ea_sys_msg_t), payload, len);
+    int64_t id = request_send(cl, &cargo, op, handle, arg, arg64, len, max);
+    if (id < 0)
+        ea_cargo_release(&cargo);
+    return id;
 }
 
 static int64_t request_str(ea_sys_client_t *cl, uint16_t op, const char *s, uint32_t arg)
@@ -286,6 +307,54 @@ int64_t ea_net_recv(ea_sys_client_t *cl, int32_t handle, uint32_t max)
 int64_t ea_net_send(ea_sys_client_t *cl, int32_t handle, const void *data, uint32_t len)
 {
     return request(cl, EA_NET_SEND, handle, 0, 0, data, len, len);
+}
+
+int ea_net_send_alloc(ea_sys_client_t *cl, int32_t handle, uint32_t max, ea_net_sendbuf_t *sb)
+{
+    if (sb == NULL)
+        return EA_ERR_INVAL;
+    memset(sb, 0, sizeof *sb);
+    if (cl == NULL || cl->conn == NULL || max == 0)
+        return EA_ERR_INVAL;
+    size_t room = payload_max(cl);
+    if (max > room)
+        max = (uint32_t)room;
+    int rc = request_check(cl, EA_NET_SEND, handle, max);
+    if (rc != EA_OK)
+        return rc;
+    rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + max, &sb->cargo);
+    if (rc != EA_OK)
+        return rc;
+    sb->data = (uint8_t *)sb->cargo.data + sizeof(ea_sys_msg_t);
+    sb->room = max;
+    sb->handle = handle;
+    return EA_OK;
+}
+
+int64_t ea_net_send_commit(ea_sys_client_t *cl, ea_net_sendbuf_t *sb, uint32_t len)
+{
+    if (cl == NULL || sb == NULL || sb->data == NULL || sb->cargo.conn != cl->conn ||
+        len > sb->room)
+        return EA_ERR_INVAL;
+    /* Checked again: the handle may have been closed since the alloc. */
+    int rc = request_check(cl, EA_NET_SEND, sb->handle, len);
+    if (rc != EA_OK)
+        return rc;
+    int64_t id = request_send(cl, &sb->cargo, EA_NET_SEND, sb->handle, 0, 0, len, len);
+    if (id > 0) {
+        sb->data = NULL;
+        sb->room = 0;
+    }
+    return id;
+}
+
+void ea_net_send_release(ea_net_sendbuf_t *sb)
+{
+    if (sb == NULL || sb->data == NULL)
+        return;
+    ea_cargo_release(&sb->cargo);
+    sb->data = NULL;
+    sb->room = 0;
 }
 
 int64_t ea_net_shutdown(ea_sys_client_t *cl, int32_t handle)

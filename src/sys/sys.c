@@ -356,6 +356,38 @@ void eai_sys_complete_x(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int
     eai_sys_emit(s, ci, &m, data);
 }
 
+bool eai_sys_node_alloc(struct sys *s, unsigned ci, uint32_t len, ea_cargo_t *cg)
+{
+    struct client *cl = &s->cl[ci];
+    /* Only when it would go out at once: nothing waits before it. */
+    if (cl->dead || cl->head != NULL)
+        return false;
+    return ea_cargo_alloc(ea_conn_at(s->self, ci), HDR + len, cg) == EA_OK;
+}
+
+void eai_sys_complete_node(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status,
+                           ea_cargo_t *cg, uint32_t len)
+{
+    ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
+                      .op = (uint16_t)(req->op | EA_SYS_DONE),
+                      .req_id = req->req_id,
+                      .handle = req->handle,
+                      .status = status,
+                      .len = len};
+    memcpy(cg->data, &m, HDR);
+    cg->len = HDR + len;
+    int rc = ea_cargo_send(cg);
+    if (rc == EA_OK)
+        return;
+    /* Not sent: the completion takes the ordinary way (a copy that waits
+     * in the backlog, or a dead requester), then the node goes back. */
+    if (!transient(rc))
+        s->cl[ci].dead = true;
+    else
+        eai_sys_emit(s, ci, &m, (const uint8_t *)cg->data + HDR);
+    ea_cargo_release(cg);
+}
+
 void eai_sys_complete(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status)
 {
     eai_sys_complete_x(s, ci, req, status, 0, 0, NULL, 0);

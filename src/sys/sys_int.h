@@ -181,6 +181,20 @@ struct out *eai_sys_emit(struct sys *s, unsigned ci, const ea_sys_msg_t *hdr, co
 void eai_sys_complete_x(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status,
                         uint32_t arg, uint64_t arg64, const void *data, uint32_t len);
 
+/* Receiving straight into a node (no copy through s->scratch): takes a
+ * node of connector ci with room for `len` payload bytes (at
+ * cg->data + sizeof(ea_sys_msg_t)) if a completion could go out now (no
+ * completion waits before it, the requester lives, a node is free); false
+ * otherwise, and the caller uses s->scratch and eai_sys_complete_x. The
+ * caller fills the payload, then sends it with eai_sys_complete_node, or
+ * gives it back with ea_cargo_release. */
+bool eai_sys_node_alloc(struct sys *s, unsigned ci, uint32_t len, ea_cargo_t *cg);
+
+/* The completion of `req` with `status` and the `len` bytes already in the
+ * payload of cg (from eai_sys_node_alloc). Takes ownership of cg. */
+void eai_sys_complete_node(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status,
+                           ea_cargo_t *cg, uint32_t len);
+
 /* The completion of `req` with `status` and nothing else. */
 void eai_sys_complete(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status);
 

@@ -1,0 +1,256 @@
+/*
+ * Unit tests of the I/O path's copy-free calls, on the system actor run
+ * in-process (sys_harness.h) and spoken to through the client API
+ * (ea_sys_client_t): a SEND written straight into its message
+ * (ea_net_send_alloc / ea_net_send_commit / ea_net_send_release) and its
+ * refusals, and receives that the system actor writes straight into the
+ * completion's node, including many in a row and one larger than the
+ * socket's first read. Every test ends by checking that the system actor
+ * closed every descriptor it made and that the channel's nodes all came
+ * back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sys_harness.h"
+
+#define STEPS 2000  /* body steps to wait for one completion */
+#define NODES 64u   /* nodes of the channel */
+#define MAXB 8192u  /* bytes per node */
+
+struct fx {
+    struct sys_harness *h;
+    ea_sys_client_t *cl;
+    uint16_t ports[1];
+    int fds;
+    int32_t out, in; /* connecting and accepted ends */
+    bool pair;       /* made (else the port was taken: the test skips) */
+};
+
+static void pause_1ms(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Steps the system actor until the client has the completion of request
+ * `id` (a TIMER_FIRE never comes here); copies its payload into buf. */
+static int32_t wait_for(struct fx *f, int64_t id, char *buf, size_t cap, uint32_t *len)
+{
+    assert_true(id > 0);
+    for (int i = 0; i < STEPS; i++) {
+        (void)sys_h_step(f->h);
+        ea_sys_event_t ev;
+        int rc = ea_sys_recv(f->cl, &ev);
+        if (rc == EA_ERR_EMPTY) {
+            pause_1ms();
+            continue;
+        }
+        assert_int_equal(rc, EA_OK);
+        assert_true(ev.msg.req_id == (uint64_t)id);
+        if (buf != NULL) {
+            assert_true(ev.msg.len <= cap);
+            memcpy(buf, ev.data, ev.msg.len);
+        }
+        if (len != NULL)
+            *len = ev.msg.len;
+        int32_t st = ev.msg.status;
+        ea_cargo_release(&ev.cargo);
+        return st;
+    }
+    fail_msg("no completion for request %lld", (long long)id);
+    return 0;
+}
+
+/* True if a completion comes within `steps` steps (it is dropped). */
+static bool any_completion(struct fx *f, int steps)
+{
+    for (int i = 0; i < steps; i++) {
+        (void)sys_h_step(f->h);
+        ea_sys_event_t ev;
+        if (ea_sys_recv(f->cl, &ev) == EA_OK) {
+            ea_cargo_release(&ev.cargo);
+            return true;
+        }
+    }
+    return false;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->cl = malloc(sizeof *f->cl);
+    assert_non_null(f->cl);
+    f->fds = sys_h_fds();
+    f->h = sys_h_new(1, NODES, MAXB);
+    assert_non_null(f->h);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    f->ports[0] = (uint16_t)(20000 + rand() % 30000);
+    eai_dep_grant_t *g = sys_h_grant(f->h, 0);
+    g->listen = g->connect = f->ports;
+    g->nlisten = g->nconnect = 1;
+    assert_int_equal(sys_h_start(f->h), EA_OK);
+    ea_sys_client_init(f->cl, sys_h_conn(f->h, 0));
+    *state = f;
+    /* A connected pair through the system actor. */
+    int32_t l = wait_for(f, ea_net_listen(f->cl, "127.0.0.1", f->ports[0]), NULL, 0, NULL);
+    if (l == EA_SYS_ADDRINUSE)
+        return 0; /* the test skips */
+    assert_true(l >= 0);
+    f->out = wait_for(f, ea_net_connect(f->cl, "127.0.0.1", f->ports[0]), NULL, 0, NULL);
+    assert_true(f->out >= 0);
+    f->in = wait_for(f, ea_net_accept(f->cl, l), NULL, 0, NULL);
+    assert_true(f->in >= 0);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, l), NULL, 0, NULL), 0);
+    f->pair = true;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(f->cl->rejected, 0u);
+    assert_int_equal(sys_h_free(f->h), EA_DONE);
+    /* Every descriptor the system actor made is closed again. */
+    assert_int_equal(sys_h_fds(), f->fds);
+    free(f->cl);
+    free(f);
+    return 0;
+}
+
+/* Sends len bytes of data on `out` with the copy-free calls; returns the
+ * completion's status. */
+static int32_t send_inplace(struct fx *f, const void *data, uint32_t len)
+{
+    ea_net_sendbuf_t sb;
+    assert_int_equal(ea_net_send_alloc(f->cl, f->out, len > 0 ? len : 1, &sb), EA_OK);
+    assert_true(sb.room >= len);
+    memcpy(sb.data, data, len);
+    int64_t id = ea_net_send_commit(f->cl, &sb, len);
+    assert_null(sb.data);
+    return wait_for(f, id, NULL, 0, NULL);
+}
+
+static void test_send_inplace(void **state)
+{
+    struct fx *f = *state;
+    if (!f->pair)
+        skip();
+    char buf[MAXB];
+    uint32_t len;
+    assert_int_equal(send_inplace(f, "hello", 5), 5);
+    assert_int_equal(wait_for(f, ea_net_recv(f->cl, f->in, 100), buf, sizeof buf, &len), 5);
+    assert_int_equal(len, 5);
+    assert_memory_equal(buf, "hello", 5);
+    /* An empty commit is an empty send. */
+    assert_int_equal(send_inplace(f, "", 0), 0);
+    /* The room is cut to what one message carries. */
+    ea_net_sendbuf_t sb;
+    assert_int_equal(ea_net_send_alloc(f->cl, f->out, UINT32_MAX, &sb), EA_OK);
+    assert_int_equal(sb.room, (uint32_t)EA_SYS_PAYLOAD_MAX(f->cl->conn));
+    /* A commit of more than the room is refused, and sb still holds. */
+    assert_int_equal(ea_net_send_commit(f->cl, &sb, sb.room + 1), EA_ERR_INVAL);
+    assert_non_null(sb.data);
+    memset(sb.data, 'z', sb.room);
+    assert_int_equal(wait_for(f, ea_net_send_commit(f->cl, &sb, sb.room), NULL, 0, NULL),
+                     (int32_t)EA_SYS_PAYLOAD_MAX(f->cl->conn));
+    uint32_t got = 0;
+    while (got < EA_SYS_PAYLOAD_MAX(f->cl->conn)) {
+        int32_t n = wait_for(f, ea_net_recv(f->cl, f->in, MAXB), buf, sizeof buf, &len);
+        assert_true(n > 0);
+        for (int32_t i = 0; i < n; i++)
+            assert_int_equal(buf[i], 'z');
+        got += (uint32_t)n;
+    }
+    assert_int_equal(got, (uint32_t)EA_SYS_PAYLOAD_MAX(f->cl->conn));
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->out), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_recv(f->cl, f->in, 100), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
+}
+
+static void test_send_release_and_refusals(void **state)
+{
+    struct fx *f = *state;
+    if (!f->pair)
+        skip();
+    ea_net_sendbuf_t sb;
+    /* Released unsent: nothing reaches the system actor. */
+    assert_int_equal(ea_net_send_alloc(f->cl, f->out, 64, &sb), EA_OK);
+    memcpy(sb.data, "never", 5);
+    uint32_t before = f->cl->npending;
+    ea_net_send_release(&sb);
+    assert_null(sb.data);
+    ea_net_send_release(&sb); /* twice: a no-op */
+    assert_int_equal(f->cl->npending, before);
+    assert_false(any_completion(f, 20));
+    /* Every node can still be had: none was lost by the release. */
+    ea_net_sendbuf_t all[NODES];
+    unsigned n = 0;
+    while (n < NODES && ea_net_send_alloc(f->cl, f->out, 8, &all[n]) == EA_OK)
+        n++;
+    assert_int_equal(n, NODES);
+    assert_int_equal(ea_net_send_alloc(f->cl, f->out, 8, &sb), EA_ERR_NOBUFS);
+    assert_null(sb.data);
+    for (unsigned i = 0; i < n; i++)
+        ea_net_send_release(&all[i]);
+    /* Handles the client does not own, and bad arguments. */
+    assert_int_equal(ea_net_send_alloc(f->cl, 12345, 8, &sb), EA_ERR_PERM);
+    assert_int_equal(ea_net_send_alloc(f->cl, f->out, 0, &sb), EA_ERR_INVAL);
+    assert_int_equal(ea_net_send_alloc(NULL, f->out, 8, &sb), EA_ERR_INVAL);
+    assert_int_equal(ea_net_send_commit(f->cl, &sb, 0), EA_ERR_INVAL);
+    /* A handle closed between alloc and commit: refused, sb still holds. */
+    assert_int_equal(ea_net_send_alloc(f->cl, f->out, 8, &sb), EA_OK);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->out), NULL, 0, NULL), 0);
+    assert_int_equal(ea_net_send_commit(f->cl, &sb, 4), EA_ERR_PERM);
+    assert_non_null(sb.data);
+    ea_net_send_release(&sb);
+    assert_int_equal(wait_for(f, ea_net_recv(f->cl, f->in, 100), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
+}
+
+/* Many receives in a row, each answered from a node the system actor
+ * filled directly, with the bytes in order; and a receive smaller than
+ * what is there takes the rest next. */
+static void test_recv_into_nodes(void **state)
+{
+    struct fx *f = *state;
+    if (!f->pair)
+        skip();
+    char buf[MAXB], msg[64];
+    uint32_t len;
+    for (int i = 0; i < 500; i++) {
+        int m = snprintf(msg, sizeof msg, "message %d", i);
+        assert_int_equal(send_inplace(f, msg, (uint32_t)m), m);
+        assert_int_equal(wait_for(f, ea_net_recv(f->cl, f->in, 100), buf, sizeof buf, &len), m);
+        assert_memory_equal(buf, msg, (size_t)m);
+    }
+    assert_int_equal(send_inplace(f, "0123456789", 10), 10);
+    assert_int_equal(wait_for(f, ea_net_recv(f->cl, f->in, 4), buf, sizeof buf, &len), 4);
+    assert_memory_equal(buf, "0123", 4);
+    assert_int_equal(wait_for(f, ea_net_recv(f->cl, f->in, 100), buf, sizeof buf, &len), 6);
+    assert_memory_equal(buf, "456789", 6);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->out), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_recv(f->cl, f->in, 100), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_send_inplace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_release_and_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recv_into_nodes, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
