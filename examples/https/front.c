@@ -6,7 +6,8 @@
  * (the https example), whose answers are encrypted and sent back.
  *
  * Parameters: port (default 8443), addr (default 127.0.0.1), tls (0 or 1,
- * default 1). Channels: "net" to the system actor, optional "app".
+ * default 1), batch (0 or 1, default 1: completions batched by the system
+ * actor, ea_sys_client_batch). Channels: "net" to the system actor, optional "app".
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -550,6 +551,9 @@ static int front_ctor(ea_actor_t *self, void *state)
     if (io == NULL)
         return EA_ERR_NOTFOUND;
     ea_sys_client_init(&s->sys, io);
+    /* Every completion of a round in one message (ev.data is then valid
+     * until the next ea_sys_recv, which on_sys never outlives). */
+    ea_sys_client_batch(&s->sys, ea_param_int(self, "batch", 1, NULL) != 0);
     s->app = ea_conn(self, "app");
     s->tls = (int)ea_param_int(self, "tls", 1, NULL);
     s->listener = -1;

@@ -63,8 +63,16 @@ enum ea_sys_op {
     EA_TIMER_FIRE = 33,   /**< sent by the system actor; arg64 = expirations */
     EA_TIMER_CANCEL = 34, /**< handle */
     EA_LOG = 48,          /**< payload = one line of text; no completion */
+    EA_SYS_BATCH = 64,    /**< sent by the system actor as EA_SYS_BATCH | EA_SYS_DONE:
+                               arg = n >= 2 completions, payload = n records, each
+                               an ea_sys_msg_t and its len bytes, padded to a
+                               multiple of 8 (see ea_sys_client_batch) */
 };
 #define EA_SYS_DONE 0x8000u
+
+/** Request flag: the completion may travel inside an EA_SYS_BATCH message
+ *  with the other completions of the same round (ea_sys_client_batch). */
+#define EA_SYS_F_BATCH 0x1u
 
 /** File open flags (arg of EA_FILE_OPEN). */
 #define EA_FILE_RDONLY 0x0u
@@ -97,7 +105,7 @@ enum ea_sys_status {
 typedef struct ea_sys_msg {
     uint32_t magic;  /**< EA_SYS_MAGIC */
     uint16_t op;     /**< ea_sys_op, | EA_SYS_DONE in completions */
-    uint16_t flags;  /**< reserved, 0 */
+    uint16_t flags;  /**< requests: 0 or EA_SYS_F_BATCH; completions echo it */
     uint64_t req_id; /**< chosen by the requester, echoed in the completion */
     int32_t handle;  /**< handle the request acts on, or -1 */
     int32_t status;  /**< completion: >= 0 result, < 0 error (ea_err, ea_sys_status) */
@@ -148,10 +156,29 @@ typedef struct ea_sys_client {
         uint16_t kind; /* 0: free slot, else 1 + kind */
         uint16_t pad;
     } handles[2 * EA_SYS_MAX_HANDLES];
+    bool batch;          /**< requests ask for batched completions */
+    ea_cargo_t bcargo;   /**< the EA_SYS_BATCH being read (conn NULL: none) */
+    uint32_t boff;       /**< offset of its next record */
+    uint32_t bleft;      /**< records left in it */
 } ea_sys_client_t;
 
 /** Initialises a client on connector `c` (a channel to a system actor). */
 EA_API void ea_sys_client_init(ea_sys_client_t *cl, ea_conn_t *c);
+
+/**
+ * Batched completions, on or off for the requests issued from now on
+ * (off after ea_sys_client_init). On, every request carries
+ * EA_SYS_F_BATCH, and the system actor puts the completions it has for
+ * this client in one round (the received bytes, sends done, accepts...)
+ * into one EA_SYS_BATCH message instead of one message each; ea_sys_recv
+ * still returns them one at a time, each checked as if it had come alone,
+ * but then ev->data is valid only until the next ea_sys_recv call on this
+ * client (ev->cargo is empty and releasing it is a no-op), since the
+ * message is shared. Release the events (or not) as before; the batch is
+ * given back when its last completion has been taken. A batch that fails
+ * a check of its framing is dropped whole (counted once in `rejected`).
+ */
+EA_API void ea_sys_client_batch(ea_sys_client_t *cl, bool on);
 
 /*
  * Request builders. Each returns the request id (> 0) on success, or a
@@ -233,7 +260,8 @@ typedef struct ea_sys_event {
 
 /**
  * Receives the next completion on the client's channel and checks it. On
- * EA_OK the caller owns ev->cargo (ea_cargo_release when done); handles
+ * EA_OK the caller owns ev->cargo (ea_cargo_release when done; for a
+ * completion out of a batch see ea_sys_client_batch); handles
  * returned by ACCEPT, CONNECT, OPEN and TIMER_SET become owned by the client,
  * and CLOSE completions drop them.
  * @return EA_OK; EA_ERR_EMPTY; EA_ERR_CORRUPT for a completion that fails a

@@ -180,19 +180,20 @@ static void check_connect(struct sys *s, struct handle *h)
 }
 
 /* Completes pending receives while data (or an end or error) is there.
- * The bytes go straight into the completion's node when it can go out at
- * once (eai_sys_node_alloc), else into s->scratch and are copied. */
+ * The bytes go straight into the message their completion travels in
+ * when it can leave in order (eai_sys_out_reserve), else into s->scratch
+ * and are copied. */
 static void try_recv(struct sys *s, struct handle *h)
 {
     unsigned ci = (unsigned)h->conn;
     while (h->rq != NULL && !h->rd_empty) {
         ea_cargo_t cg;
-        bool direct = eai_sys_node_alloc(s, ci, h->rq->max, &cg);
-        uint8_t *buf = direct ? (uint8_t *)cg.data + sizeof(ea_sys_msg_t) : s->scratch;
-        ssize_t n = recv(h->fd, buf, h->rq->max, MSG_DONTWAIT);
+        uint8_t *dst = eai_sys_out_reserve(s, ci, &h->rq->req, h->rq->max, &cg);
+        bool direct = dst != NULL;
+        ssize_t n = recv(h->fd, direct ? dst : s->scratch, h->rq->max, MSG_DONTWAIT);
         int e = errno;
         if (direct && n <= 0)
-            ea_cargo_release(&cg); /* nothing to carry but a status */
+            eai_sys_out_cancel(&cg); /* nothing to carry but a status */
         if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
             h->rd_empty = true;
             return;
@@ -206,7 +207,7 @@ static void try_recv(struct sys *s, struct handle *h)
         if (n < 0)
             eai_sys_complete_errno(s, ci, &o->req, e);
         else if (direct && n > 0)
-            eai_sys_complete_node(s, ci, &o->req, (int32_t)n, &cg, (uint32_t)n);
+            eai_sys_out_commit(s, ci, &o->req, (int32_t)n, &cg, (uint32_t)n);
         else
             eai_sys_complete_x(s, ci, &o->req, (int32_t)n, 0, 0, s->scratch, (uint32_t)n);
         eai_sys_op_free(s, o);
