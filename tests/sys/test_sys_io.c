@@ -5,7 +5,8 @@
  * (ea_net_send_alloc / ea_net_send_commit / ea_net_send_release) and its
  * refusals, and receives that the system actor writes straight into the
  * completion's node, including many in a row and one larger than the
- * socket's first read. Every test ends by checking that the system actor
+ * socket's first read; batched completions (EA_SYS_BATCH) and what a
+ * hostile host could put in a batch. Every test ends by checking that the system actor
  * closed every descriptor it made and that the channel's nodes all came
  * back.
  */
@@ -245,12 +246,182 @@ static void test_recv_into_nodes(void **state)
     assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
 }
 
+/* Completions of one round come in one EA_SYS_BATCH message, each still
+ * checked and returned on its own, in the order of the requests. */
+static void test_batch(void **state)
+{
+    struct fx *f = *state;
+    if (!f->pair)
+        skip();
+    ea_sys_client_batch(f->cl, true);
+    enum { N = 20 };
+    int64_t ids[N];
+    char msg[32];
+    for (int i = 0; i < N; i++) {
+        int m = snprintf(msg, sizeof msg, "m%02d", i);
+        ids[i] = ea_net_send(f->cl, f->out, msg, (uint32_t)m);
+        assert_true(ids[i] > 0);
+    }
+    int64_t rid = ea_net_recv(f->cl, f->in, 4 * N);
+    assert_true(rid > 0);
+    /* One step takes every request: 20 send completions and a receive
+     * (of at least the first message's bytes) in one message. */
+    (void)sys_h_step(f->h);
+    ea_sys_event_t ev;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(ea_sys_recv(f->cl, &ev), EA_OK);
+        assert_true(ev.msg.req_id == (uint64_t)ids[i]);
+        assert_int_equal(ev.msg.op, EA_NET_SEND | EA_SYS_DONE);
+        assert_int_equal(ev.msg.status, 3);
+        assert_null(ev.cargo.conn); /* out of a batch */
+        ea_cargo_release(&ev.cargo); /* a no-op */
+    }
+    /* The receive's bytes were written into the batch directly. */
+    for (int k = 0; k < STEPS; k++) {
+        int rc = ea_sys_recv(f->cl, &ev);
+        if (rc == EA_OK)
+            break;
+        assert_int_equal(rc, EA_ERR_EMPTY);
+        (void)sys_h_step(f->h);
+        pause_1ms();
+    }
+    assert_true(ev.msg.req_id == (uint64_t)rid);
+    assert_true(ev.msg.status >= 3);
+    assert_memory_equal(ev.data, "m00", 3);
+    ea_cargo_release(&ev.cargo);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_ERR_EMPTY);
+    /* A lone completion still travels alone (a cargo of its own). */
+    int64_t id = ea_net_send(f->cl, f->out, "x", 1);
+    (void)sys_h_step(f->h);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_OK);
+    assert_true(ev.msg.req_id == (uint64_t)id);
+    assert_non_null(ev.cargo.conn);
+    ea_cargo_release(&ev.cargo);
+    ea_sys_client_batch(f->cl, false);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->out), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
+}
+
+/* Sends a forged batch from the host's end: the outer header (arg = n)
+ * and the records (headers recs[], payloads[] or none) laid out as the
+ * system actor lays them out. */
+static void forge(struct fx *f, uint32_t n, const ea_sys_msg_t *recs, unsigned nrec,
+                  const char *const *payloads)
+{
+    ea_conn_t *c = sys_h_sys_conn(f->h, 0);
+    ea_cargo_t cg;
+    assert_int_equal(ea_cargo_alloc(c, MAXB, &cg), EA_OK);
+    uint8_t *p = cg.data;
+    size_t off = sizeof(ea_sys_msg_t);
+    for (unsigned i = 0; i < nrec; i++) {
+        memcpy(p + off, &recs[i], sizeof recs[i]);
+        size_t plen = payloads != NULL && payloads[i] != NULL ? strlen(payloads[i]) : 0;
+        if (plen > 0)
+            memcpy(p + off + sizeof recs[i], payloads[i], plen);
+        off += (sizeof recs[i] + plen + 7u) & ~(size_t)7u;
+    }
+    ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
+                      .op = EA_SYS_BATCH | EA_SYS_DONE,
+                      .handle = -1,
+                      .len = (uint32_t)(off - sizeof m),
+                      .arg = n};
+    memcpy(p, &m, sizeof m);
+    cg.len = off;
+    assert_int_equal(ea_cargo_send(&cg), EA_OK);
+}
+
+/* What a hostile host could put in a batch: refused, and nothing a real
+ * completion still to come needs is lost. */
+static void test_batch_hostile(void **state)
+{
+    struct fx *f = *state;
+    if (!f->pair)
+        skip();
+    ea_sys_event_t ev;
+    /* Not asked for: a batch is refused whole. */
+    ea_sys_client_batch(f->cl, false);
+    int64_t a = ea_net_send(f->cl, f->out, "ab", 2);
+    int64_t b = ea_net_send(f->cl, f->out, "cd", 2);
+    ea_sys_msg_t ra = {.magic = EA_SYS_MAGIC, .op = EA_NET_SEND | EA_SYS_DONE,
+                       .req_id = (uint64_t)a, .handle = f->out, .status = 2};
+    ea_sys_msg_t rb = ra;
+    rb.req_id = (uint64_t)b;
+    ea_sys_msg_t two[2] = {ra, rb};
+    forge(f, 2, two, 2, NULL);
+    uint32_t rej = f->cl->rejected;
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_ERR_CORRUPT);
+    assert_int_equal(f->cl->rejected, rej + 1);
+    ea_sys_client_batch(f->cl, true);
+    /* A record longer than what is left: the batch is dropped whole. */
+    ea_sys_msg_t longrec[2] = {ra, rb};
+    longrec[1].len = 5000;
+    forge(f, 2, longrec, 2, NULL);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_OK); /* the first is fine */
+    assert_true(ev.msg.req_id == (uint64_t)a);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_ERR_CORRUPT);
+    /* More records announced than there are: the rest is refused. */
+    int64_t c = ea_net_send(f->cl, f->out, "ef", 2);
+    ea_sys_msg_t rc1 = ra;
+    rc1.req_id = (uint64_t)c;
+    forge(f, 3, (ea_sys_msg_t[]){rb, rc1}, 2, NULL);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_OK);
+    assert_true(ev.msg.req_id == (uint64_t)b);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_OK);
+    assert_true(ev.msg.req_id == (uint64_t)c);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_ERR_CORRUPT);
+    /* A record that answers no request, one that says more bytes than
+     * asked, and a nested batch: each refused, the good one between them
+     * still taken. */
+    int64_t r = ea_net_recv(f->cl, f->in, 4);
+    int64_t d = ea_net_send(f->cl, f->out, "gh", 2);
+    ea_sys_msg_t bad_id = ra;
+    bad_id.req_id = 999999;
+    ea_sys_msg_t too_much = {.magic = EA_SYS_MAGIC, .op = EA_NET_RECV | EA_SYS_DONE,
+                             .req_id = (uint64_t)r, .handle = f->in, .status = 8, .len = 8};
+    ea_sys_msg_t nested = {.magic = EA_SYS_MAGIC, .op = EA_SYS_BATCH | EA_SYS_DONE,
+                           .handle = -1, .arg = 2};
+    ea_sys_msg_t rd = ra;
+    rd.req_id = (uint64_t)d;
+    const char *pl[4] = {NULL, "12345678", NULL, NULL};
+    forge(f, 4, (ea_sys_msg_t[]){bad_id, too_much, nested, rd}, 4, pl);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_ERR_CORRUPT);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_ERR_CORRUPT);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_ERR_CORRUPT);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_OK);
+    assert_true(ev.msg.req_id == (uint64_t)d);
+    assert_int_equal(ea_sys_recv(f->cl, &ev), EA_ERR_EMPTY);
+    /* The real completions of a..d and r still come and are refused as
+     * duplicates (a..d) or taken (r). */
+    f->cl->rejected = 0;
+    bool got_r = false;
+    for (int k = 0; k < STEPS && !got_r; k++) {
+        (void)sys_h_step(f->h);
+        int rc;
+        while ((rc = ea_sys_recv(f->cl, &ev)) != EA_ERR_EMPTY) {
+            if (rc == EA_OK) {
+                assert_true(ev.msg.req_id == (uint64_t)r);
+                assert_int_equal(ev.msg.status, 4);
+                got_r = true;
+            }
+            ea_cargo_release(&ev.cargo);
+        }
+    }
+    assert_true(got_r);
+    assert_int_equal(f->cl->rejected, 4u);
+    f->cl->rejected = 0;
+    ea_sys_client_batch(f->cl, false);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->out), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_send_inplace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_release_and_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recv_into_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_hostile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
