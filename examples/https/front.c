@@ -7,7 +7,8 @@
  *
  * Parameters: port (default 8443), addr (default 127.0.0.1), tls (0 or 1,
  * default 1), batch (0 or 1, default 1: completions batched by the system
- * actor, ea_sys_client_batch). Channels: "net" to the system actor, optional "app".
+ * actor, ea_sys_client_batch, and the requests of a step sent together,
+ * ea_sys_client_hold). Channels: "net" to the system actor, optional "app".
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -197,11 +198,14 @@ static void flush(struct front *s, struct fconn *c)
             break;
         int n = ea_tls_take(c->tls, sb.data, sb.room);
         if (n <= 0 || ea_net_send_commit(&s->sys, &sb, (uint32_t)n) < 0) {
-            if (n > 0) /* taken but not sent: kept in `pend` (copied) */
-                net_out(s, c, sb.data, (uint32_t)n);
+            /* Taken but not sent: kept in `pend` (copied out first, as
+             * the room may lie in the batch of held requests). */
+            if (n > 0)
+                memcpy(s->buf, sb.data, (uint32_t)n);
             ea_net_send_release(&sb);
             if (n <= 0)
                 return;
+            net_out(s, c, s->buf, (uint32_t)n);
             continue;
         }
         c->sends++;
@@ -574,8 +578,12 @@ static int front_ctor(ea_actor_t *self, void *state)
     }
     const char *addr = ea_param(self, "addr");
     long long port = ea_param_int(self, "port", 8443, NULL);
-    return ea_net_listen(&s->sys, addr ? addr : "127.0.0.1", (uint16_t)port) > 0 ? EA_OK
-                                                                                 : EA_ERR_NOBUFS;
+    if (ea_net_listen(&s->sys, addr ? addr : "127.0.0.1", (uint16_t)port) <= 0)
+        return EA_ERR_NOBUFS;
+    /* The requests of a step go out together, in one message, when the
+     * body ends (ea_sys_flush there). */
+    ea_sys_client_hold(&s->sys, ea_param_int(self, "batch", 1, NULL) != 0);
+    return EA_OK;
 }
 
 static int front_body(ea_actor_t *self, void *state)
@@ -646,6 +654,9 @@ static int front_body(ea_actor_t *self, void *state)
         if (n == 255)
             s->busy = 1;
     }
+    /* The step's requests, held since it began, in one message. A channel
+     * that failed leaves nothing to do; the next step finds out. */
+    (void)ea_sys_flush(&s->sys);
     return s->busy ? EA_BUSY : EA_IDLE;
 }
 

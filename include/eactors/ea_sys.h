@@ -63,10 +63,12 @@ enum ea_sys_op {
     EA_TIMER_FIRE = 33,   /**< sent by the system actor; arg64 = expirations */
     EA_TIMER_CANCEL = 34, /**< handle */
     EA_LOG = 48,          /**< payload = one line of text; no completion */
-    EA_SYS_BATCH = 64,    /**< sent by the system actor as EA_SYS_BATCH | EA_SYS_DONE:
-                               arg = n >= 2 completions, payload = n records, each
-                               an ea_sys_msg_t and its len bytes, padded to a
-                               multiple of 8 (see ea_sys_client_batch) */
+    EA_SYS_BATCH = 64,    /**< several messages in one: arg = n >= 2, payload = n
+                               records, each an ea_sys_msg_t and its len bytes,
+                               padded to a multiple of 8. Completions from the
+                               system actor (op EA_SYS_BATCH | EA_SYS_DONE, see
+                               ea_sys_client_batch) or requests to it
+                               (ea_sys_client_hold); never nested */
 };
 #define EA_SYS_DONE 0x8000u
 
@@ -157,6 +159,10 @@ typedef struct ea_sys_client {
         uint16_t pad;
     } handles[2 * EA_SYS_MAX_HANDLES];
     bool batch;          /**< requests ask for batched completions */
+    bool hold;           /**< requests wait in `ocargo` for ea_sys_flush */
+    ea_cargo_t ocargo;   /**< the EA_SYS_BATCH of requests held (conn NULL: none) */
+    uint32_t ooff;       /**< bytes in it */
+    uint32_t ocount;     /**< requests in it */
     ea_cargo_t bcargo;   /**< the EA_SYS_BATCH being read (conn NULL: none) */
     uint32_t boff;       /**< offset of its next record */
     uint32_t bleft;      /**< records left in it */
@@ -179,6 +185,28 @@ EA_API void ea_sys_client_init(ea_sys_client_t *cl, ea_conn_t *c);
  * a check of its framing is dropped whole (counted once in `rejected`).
  */
 EA_API void ea_sys_client_batch(ea_sys_client_t *cl, bool on);
+
+/**
+ * Held requests, on or off (off after ea_sys_client_init). On, the
+ * request builders put their requests into one EA_SYS_BATCH message
+ * instead of sending each: they still check and record them and return
+ * their ids as before (EA_ERR_NOBUFS when no node is free for a new
+ * batch), and a full batch is sent by itself, but nothing else goes out
+ * until ea_sys_flush. So an actor that turns this on calls ea_sys_flush
+ * at the end of every step in which it may have issued a request (and
+ * after its constructor's requests). A request that does not fit a batch,
+ * ea_net_send_commit and ea_log send the held ones first, so requests keep
+ * their order. Turning it off flushes.
+ */
+EA_API void ea_sys_client_hold(ea_sys_client_t *cl, bool on);
+
+/**
+ * Sends the requests held (ea_sys_client_hold): one held request alone,
+ * several as one EA_SYS_BATCH. Nothing to do when none is held.
+ * @return EA_OK; EA_ERR_FAILED or EA_ERR_CORRUPT when the channel failed
+ *         (the held requests are lost with it).
+ */
+EA_API int ea_sys_flush(ea_sys_client_t *cl);
 
 /*
  * Request builders. Each returns the request id (> 0) on success, or a
@@ -216,7 +244,10 @@ typedef struct ea_net_sendbuf {
  * Reserves a SEND on `handle` with room for up to `max` bytes (cut to
  * EA_SYS_PAYLOAD_MAX): write them to sb->data, then ea_net_send_commit, or
  * ea_net_send_release to give the message back unsent. Nothing is sent or
- * recorded before the commit.
+ * recorded before the commit. With held requests (ea_sys_client_hold) the
+ * room is at the end of the held batch: issue no other request on this
+ * client between the alloc and the commit (the commit refuses with
+ * EA_ERR_INVAL then).
  * @return EA_OK (sb holds a message); EA_ERR_NOBUFS / EA_ERR_FULL
  *         (back-pressure); EA_ERR_PERM (a handle this client does not own);
  *         EA_ERR_LIMIT; EA_ERR_INVAL (max 0, NULL arguments). On error sb

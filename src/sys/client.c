@@ -205,6 +205,8 @@ static int request_check(const ea_sys_client_t *cl, uint16_t op, int32_t handle,
     return EA_OK;
 }
 
+static int64_t record(ea_sys_client_t *cl, const ea_sys_msg_t *m, uint32_t max);
+
 /* Writes the header of a request with `len` payload bytes into `cargo`
  * (whose payload is already in place), sends it and records it; `max` is
  * what the pending entry remembers (bytes asked for by RECV/READ, bytes
@@ -224,20 +226,127 @@ static int64_t request_send(ea_sys_client_t *cl, ea_cargo_t *cargo, uint16_t op,
     };
     memcpy(cargo->data, &m, sizeof m);
     cargo->len = sizeof m + len;
-    int rc = ea_cargo_send(cargo);
+    int rc = ea_sys_flush(cl); /* what is held goes first */
+    if (rc == EA_OK)
+        rc = ea_cargo_send(cargo);
     if (rc != EA_OK)
         return rc;
-    uint32_t p = mix(m.req_id) & PMASK;
+    return record(cl, &m, max);
+}
+
+/* Records request m (sent or held) as pending; returns its id. */
+static int64_t record(ea_sys_client_t *cl, const ea_sys_msg_t *m, uint32_t max)
+{
+    uint16_t op = m->op;
+    int32_t handle = m->handle;
+    uint32_t p = mix(m->req_id) & PMASK;
     while (cl->pending[p].id != 0)
         p = (p + 1) & PMASK;
-    cl->pending[p].id = m.req_id;
+    cl->pending[p].id = m->req_id;
     cl->pending[p].op = op;
     cl->pending[p].max = max;
     cl->pending[p].handle = handle;
     cl->npending++;
     cl->ncreating += creates_handle(op);
     cl->next_id++;
-    return (int64_t)m.req_id;
+    return (int64_t)m->req_id;
+}
+
+/* Bytes a record with `len` payload bytes takes in a batch (8-aligned). */
+static size_t rec_size(size_t len)
+{
+    return (sizeof(ea_sys_msg_t) + len + 7u) & ~(size_t)7u;
+}
+
+/* Room for a held request with `len` payload bytes at the end of the
+ * batch of held requests (ea_sys_client_hold), opening one (a node) or
+ * sending the full one first if need be. Returns where its record goes
+ * (*rc EA_OK), or NULL with *rc a negative ea_err, or NULL with *rc 0 when
+ * it is too big to share a batch (the caller sends it alone). */
+static uint8_t *hold_room(ea_sys_client_t *cl, size_t len, int *rc)
+{
+    const size_t hdr = sizeof(ea_sys_msg_t);
+    size_t cap = ea_conn_max(cl->conn), need = rec_size(len);
+    *rc = 0;
+    if (hdr + need > cap)
+        return NULL;
+    if (cl->ocargo.conn != NULL && cl->ooff + need > cap && (*rc = ea_sys_flush(cl)) != EA_OK)
+        return NULL;
+    if (cl->ocargo.conn == NULL) {
+        if ((*rc = ea_cargo_alloc(cl->conn, cap, &cl->ocargo)) != EA_OK) {
+            memset(&cl->ocargo, 0, sizeof cl->ocargo);
+            return NULL;
+        }
+        cl->ooff = (uint32_t)hdr; /* room for the outer header */
+        cl->ocount = 0;
+    }
+    *rc = EA_OK;
+    return (uint8_t *)cl->ocargo.data + cl->ooff;
+}
+
+/* Adds the held request m whose payload is in place after its record's
+ * header (from hold_room) and records it; returns its id. */
+static int64_t hold_put(ea_sys_client_t *cl, ea_sys_msg_t *m, uint32_t max)
+{
+    m->magic = EA_SYS_MAGIC;
+    m->flags = cl->batch ? EA_SYS_F_BATCH : 0;
+    m->req_id = cl->next_id;
+    memcpy((uint8_t *)cl->ocargo.data + cl->ooff, m, sizeof *m);
+    cl->ooff += (uint32_t)rec_size(m->len);
+    cl->ocount++;
+    return record(cl, m, max);
+}
+
+/* Holds a request (hold_room, hold_put). Returns its id, a negative
+ * ea_err, or 0 when it is to be sent alone. */
+static int64_t hold_request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_t arg,
+                            uint64_t arg64, const void *payload, size_t len, uint32_t max)
+{
+    int rc;
+    uint8_t *rec = hold_room(cl, len, &rc);
+    if (rec == NULL)
+        return rc;
+    if (len > 0)
+        memcpy(rec + sizeof(ea_sys_msg_t), payload, len);
+    ea_sys_msg_t m = {.op = op, .handle = handle, .len = (uint32_t)len, .arg = arg, .arg64 = arg64};
+    return hold_put(cl, &m, max);
+}
+
+int ea_sys_flush(ea_sys_client_t *cl)
+{
+    if (cl == NULL || cl->ocargo.conn == NULL)
+        return EA_OK;
+    const size_t hdr = sizeof(ea_sys_msg_t);
+    uint8_t *p = cl->ocargo.data;
+    if (cl->ocount == 1) { /* alone, as if never held */
+        ea_sys_msg_t m;
+        memcpy(&m, p + hdr, hdr);
+        memmove(p, p + hdr, hdr + m.len);
+        cl->ocargo.len = hdr + m.len;
+    } else {
+        ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
+                          .op = EA_SYS_BATCH,
+                          .handle = -1,
+                          .len = cl->ooff - (uint32_t)hdr,
+                          .arg = cl->ocount};
+        memcpy(p, &m, hdr);
+        cl->ocargo.len = cl->ooff;
+    }
+    int rc = cl->ocount == 0 ? EA_OK : ea_cargo_send(&cl->ocargo);
+    if (rc != EA_OK || cl->ocount == 0)
+        ea_cargo_release(&cl->ocargo);
+    memset(&cl->ocargo, 0, sizeof cl->ocargo);
+    cl->ooff = cl->ocount = 0;
+    return rc;
+}
+
+void ea_sys_client_hold(ea_sys_client_t *cl, bool on)
+{
+    if (cl == NULL)
+        return;
+    if (!on)
+        (void)ea_sys_flush(cl);
+    cl->hold = on;
 }
 
 /* Builds, sends and records one request (see request_check and
@@ -250,6 +359,11 @@ static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_
     int rc = request_check(cl, op, handle, len);
     if (rc != EA_OK)
         return rc;
+    if (cl->hold) {
+        int64_t id = hold_request(cl, op, handle, arg, arg64, payload, len, max);
+        if (id != 0)
+            return id;
+    }
     ea_cargo_t cargo;
     rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + len, &cargo);
     if (rc != EA_OK)
@@ -329,6 +443,18 @@ int ea_net_send_alloc(ea_sys_client_t *cl, int32_t handle, uint32_t max, ea_net_
     int rc = request_check(cl, EA_NET_SEND, handle, max);
     if (rc != EA_OK)
         return rc;
+    if (cl->hold) {
+        /* In the batch of held requests, at its end (cargo stays empty). */
+        uint8_t *rec = hold_room(cl, max, &rc);
+        if (rec == NULL && rc != 0)
+            return rc;
+        if (rec != NULL) {
+            sb->data = rec + sizeof(ea_sys_msg_t);
+            sb->room = max;
+            sb->handle = handle;
+            return EA_OK;
+        }
+    }
     rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + max, &sb->cargo);
     if (rc != EA_OK)
         return rc;
@@ -340,14 +466,27 @@ int ea_net_send_alloc(ea_sys_client_t *cl, int32_t handle, uint32_t max, ea_net_
 
 int64_t ea_net_send_commit(ea_sys_client_t *cl, ea_net_sendbuf_t *sb, uint32_t len)
 {
-    if (cl == NULL || sb == NULL || sb->data == NULL || sb->cargo.conn != cl->conn ||
-        len > sb->room)
+    if (cl == NULL || sb == NULL || sb->data == NULL || len > sb->room)
+        return EA_ERR_INVAL;
+    bool held = sb->cargo.conn == NULL;
+    /* A held one must still be the last record of the held batch: no
+     * other request may have been held since its alloc. */
+    if (held ? cl->ocargo.conn == NULL || (uint8_t *)sb->data != (uint8_t *)cl->ocargo.data +
+                                                                       cl->ooff +
+                                                                       sizeof(ea_sys_msg_t)
+             : sb->cargo.conn != cl->conn)
         return EA_ERR_INVAL;
     /* Checked again: the handle may have been closed since the alloc. */
     int rc = request_check(cl, EA_NET_SEND, sb->handle, len);
     if (rc != EA_OK)
         return rc;
-    int64_t id = request_send(cl, &sb->cargo, EA_NET_SEND, sb->handle, 0, 0, len, len);
+    int64_t id;
+    if (held) {
+        ea_sys_msg_t m = {.op = EA_NET_SEND, .handle = sb->handle, .len = len};
+        id = hold_put(cl, &m, len);
+    } else {
+        id = request_send(cl, &sb->cargo, EA_NET_SEND, sb->handle, 0, 0, len, len);
+    }
     if (id > 0) {
         sb->data = NULL;
         sb->room = 0;
@@ -359,7 +498,7 @@ void ea_net_send_release(ea_net_sendbuf_t *sb)
 {
     if (sb == NULL || sb->data == NULL)
         return;
-    ea_cargo_release(&sb->cargo);
+    ea_cargo_release(&sb->cargo); /* a no-op for room in the held batch */
     sb->data = NULL;
     sb->room = 0;
 }
@@ -453,7 +592,9 @@ int ea_log(ea_sys_client_t *cl, const char *fmt, ...)
     };
     memcpy(cargo.data, &m, sizeof m);
     cargo.len = sizeof m + len;
-    rc = ea_cargo_send(&cargo);
+    rc = ea_sys_flush(cl); /* what is held goes first */
+    if (rc == EA_OK)
+        rc = ea_cargo_send(&cargo);
     if (rc != EA_OK) {
         ea_cargo_release(&cargo);
         return rc;

@@ -652,8 +652,39 @@ void eai_sys_who(struct sys *s, unsigned ci, char *buf, size_t len)
 
 /* ----------------------------------------------------------- requests -- */
 
-/* One request from connector ci: `msg` (len bytes) points into its cargo. */
-static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len)
+static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len, bool top);
+
+/* An EA_SYS_BATCH of requests (`outer`, its header, already copied and
+ * checked against the cargo): `p` holds outer->len bytes of records, each
+ * a request header and its payload padded to 8 bytes. Each record is
+ * served as if it had come alone (request() copies and checks its header
+ * again, within the bytes this function gives it; a nested batch is
+ * refused there). A record that does not fit what is left ends the batch
+ * with an EA_ERR_INVAL completion. */
+static void request_batch(struct sys *s, unsigned ci, const ea_sys_msg_t *outer, const uint8_t *p)
+{
+    size_t off = 0, len = outer->len;
+    for (uint32_t i = 0; i < outer->arg; i++) {
+        ea_sys_msg_t r;
+        if (len - off < HDR) {
+            eai_sys_complete(s, ci, outer, EA_ERR_INVAL);
+            return;
+        }
+        memcpy(&r, p + off, HDR);
+        if (r.len > len - off - HDR) {
+            eai_sys_complete(s, ci, &r, EA_ERR_INVAL);
+            return;
+        }
+        request(s, ci, p + off, HDR + (size_t)r.len, false);
+        off += REC_SIZE(r.len);
+        if (off > len)
+            off = len;
+    }
+}
+
+/* One request from connector ci: `msg` (len bytes) points into its cargo;
+ * `top`: it is the whole message (only then may it be a batch). */
+static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len, bool top)
 {
     ea_sys_msg_t req;
     if (len < HDR) {
@@ -685,6 +716,12 @@ static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len)
     case EA_TIMER_SET:
     case EA_TIMER_CANCEL: eai_sys_timer(s, ci, &req); break;
     case EA_LOG: eai_sys_log(s, ci, &req, p); break;
+    case EA_SYS_BATCH:
+        if (top)
+            request_batch(s, ci, &req, p);
+        else
+            eai_sys_complete(s, ci, &req, EA_ERR_INVAL); /* no batch in a batch */
+        break;
     default: eai_sys_complete(s, ci, &req, EA_ERR_INVAL); break;
     }
 }
@@ -1048,7 +1085,7 @@ static bool take_requests(struct sys *s)
                 s->cl[ci].dead = true; /* failed channel */
                 break;
             }
-            request(s, ci, cg.data, cg.len);
+            request(s, ci, cg.data, cg.len, true);
             ea_cargo_release(&cg);
             if (backlog)
                 flush(s);

@@ -6,7 +6,9 @@
  * refusals, and receives that the system actor writes straight into the
  * completion's node, including many in a row and one larger than the
  * socket's first read; batched completions (EA_SYS_BATCH) and what a
- * hostile host could put in a batch. Every test ends by checking that the system actor
+ * hostile host could put in a batch; held requests sent as one batch
+ * (ea_sys_client_hold, ea_sys_flush) and what a requester could put in
+ * one. Every test ends by checking that the system actor
  * closed every descriptor it made and that the channel's nodes all came
  * back.
  */
@@ -414,6 +416,111 @@ static void test_batch_hostile(void **state)
     assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
 }
 
+/* Held requests go out together at ea_sys_flush, in order, and are served
+ * as if they had come alone; a SEND written in place goes into the held
+ * batch too. */
+static void test_hold(void **state)
+{
+    struct fx *f = *state;
+    if (!f->pair)
+        skip();
+    ea_sys_client_hold(f->cl, true);
+    ea_sys_client_batch(f->cl, true);
+    int64_t a = ea_net_send(f->cl, f->out, "one ", 4);
+    ea_net_sendbuf_t sb;
+    assert_int_equal(ea_net_send_alloc(f->cl, f->out, 100, &sb), EA_OK);
+    assert_null(sb.cargo.conn); /* room in the held batch */
+    memcpy(sb.data, "two ", 4);
+    int64_t b = ea_net_send_commit(f->cl, &sb, 4);
+    assert_true(a > 0 && b > a);
+    /* Misuse: another request between alloc and commit is refused. */
+    assert_int_equal(ea_net_send_alloc(f->cl, f->out, 100, &sb), EA_OK);
+    int64_t c = ea_net_send(f->cl, f->out, "three", 5);
+    assert_int_equal(ea_net_send_commit(f->cl, &sb, 4), EA_ERR_INVAL);
+    ea_net_send_release(&sb);
+    /* Nothing has left yet. */
+    assert_false(any_completion(f, 5));
+    assert_int_equal(f->cl->ocount, 3u);
+    assert_int_equal(ea_sys_flush(f->cl), EA_OK);
+    assert_int_equal(f->cl->ocount, 0u);
+    assert_int_equal(ea_sys_flush(f->cl), EA_OK); /* nothing held: no-op */
+    int64_t ids[3] = {a, b, c};
+    int32_t want[3] = {4, 4, 5};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(wait_for(f, ids[i], NULL, 0, NULL), want[i]);
+    /* Off flushes; the receive sees every byte in order. */
+    int64_t r = ea_net_recv(f->cl, f->in, 100);
+    ea_sys_client_hold(f->cl, false);
+    char buf[128];
+    uint32_t len;
+    uint32_t got = 0;
+    int32_t n = wait_for(f, r, buf, sizeof buf, &len);
+    assert_true(n > 0);
+    got = (uint32_t)n;
+    while (got < 13) {
+        n = wait_for(f, ea_net_recv(f->cl, f->in, 100), buf + got, sizeof buf - got, &len);
+        assert_true(n > 0);
+        got += (uint32_t)n;
+    }
+    assert_int_equal(got, 13u);
+    assert_memory_equal(buf, "one two three", 13);
+    ea_sys_client_batch(f->cl, false);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->out), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
+}
+
+/* Request batches a requester could forge: a record longer than what is
+ * left, fewer records than announced, a nested batch. The system actor
+ * answers them with EA_ERR_INVAL and serves the good records. */
+static void test_request_batch_hostile(void **state)
+{
+    struct fx *f = *state;
+    if (!f->pair)
+        skip();
+    uint8_t p[512];
+    memset(p, 0, sizeof p);
+    const size_t hdr = sizeof(ea_sys_msg_t);
+    /* Record 1: a good SEND of "ok" on `out` (id 900001). Record 2: a
+     * nested batch (900002). Record 3: claims 400 bytes of 8 left
+     * (900003). The outer header announces 5. */
+    ea_sys_msg_t r1 = {.magic = EA_SYS_MAGIC, .op = EA_NET_SEND, .req_id = 900001,
+                       .handle = f->out, .len = 2};
+    ea_sys_msg_t r2 = {.magic = EA_SYS_MAGIC, .op = EA_SYS_BATCH, .req_id = 900002,
+                       .handle = -1, .arg = 2};
+    ea_sys_msg_t r3 = {.magic = EA_SYS_MAGIC, .op = EA_NET_SEND, .req_id = 900003,
+                       .handle = f->out, .len = 400};
+    size_t off = 0;
+    memcpy(p + off, &r1, hdr);
+    memcpy(p + off + hdr, "ok", 2);
+    off += (hdr + 2 + 7) & ~(size_t)7;
+    memcpy(p + off, &r2, hdr);
+    off += hdr;
+    memcpy(p + off, &r3, hdr);
+    off += hdr + 8;
+    ea_sys_msg_t outer = {.op = EA_SYS_BATCH, .req_id = 900000, .handle = -1, .arg = 5};
+    assert_int_equal(sys_h_send(f->h, 0, outer, p, (uint32_t)off), EA_OK);
+    ea_sys_msg_t m;
+    char buf[300];
+    bool seen[4] = {false, false, false, false}; /* [0]: the outer header */
+    while (sys_h_recv(f->h, 0, &m, buf, sizeof buf, 50)) {
+        assert_true(m.req_id >= 900000 && m.req_id <= 900003);
+        seen[m.req_id - 900000] = true;
+        if (m.req_id == 900001)
+            assert_int_equal(m.status, 2);
+        else
+            assert_int_equal(m.status, EA_ERR_INVAL);
+    }
+    assert_true(seen[1] && seen[2] && seen[3]);
+    /* The bytes of the good record arrived. */
+    ea_sys_msg_t rq = {.op = EA_NET_RECV, .req_id = 900010, .handle = f->in, .arg = 100};
+    assert_int_equal(sys_h_send(f->h, 0, rq, NULL, 0), EA_OK);
+    assert_true(sys_h_recv(f->h, 0, &m, buf, sizeof buf, STEPS));
+    assert_int_equal(m.status, 2);
+    assert_memory_equal(buf, "ok", 2);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->out), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +529,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recv_into_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_hostile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_batch_hostile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
