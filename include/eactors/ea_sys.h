@@ -158,14 +158,14 @@ typedef struct ea_sys_client {
         uint16_t kind; /* 0: free slot, else 1 + kind */
         uint16_t pad;
     } handles[2 * EA_SYS_MAX_HANDLES];
-    bool batch;          /**< requests ask for batched completions */
-    bool hold;           /**< requests wait in `ocargo` for ea_sys_flush */
-    ea_cargo_t ocargo;   /**< the EA_SYS_BATCH of requests held (conn NULL: none) */
-    uint32_t ooff;       /**< bytes in it */
-    uint32_t ocount;     /**< requests in it */
-    ea_cargo_t bcargo;   /**< the EA_SYS_BATCH being read (conn NULL: none) */
-    uint32_t boff;       /**< offset of its next record */
-    uint32_t bleft;      /**< records left in it */
+    bool batch;        /**< requests ask for batched completions */
+    bool hold;         /**< requests wait in `ocargo` for ea_sys_flush */
+    ea_cargo_t ocargo; /**< the EA_SYS_BATCH of requests held (conn NULL: none) */
+    uint32_t ooff;     /**< bytes in it */
+    uint32_t ocount;   /**< requests in it */
+    ea_cargo_t bcargo; /**< the EA_SYS_BATCH being read (conn NULL: none) */
+    uint32_t boff;     /**< offset of its next record */
+    uint32_t bleft;    /**< records left in it */
 } ea_sys_client_t;
 
 /** Initialises a client on connector `c` (a channel to a system actor). */

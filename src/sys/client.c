@@ -471,10 +471,10 @@ int64_t ea_net_send_commit(ea_sys_client_t *cl, ea_net_sendbuf_t *sb, uint32_t l
     bool held = sb->cargo.conn == NULL;
     /* A held one must still be the last record of the held batch: no
      * other request may have been held since its alloc. */
-    if (held ? cl->ocargo.conn == NULL || (uint8_t *)sb->data != (uint8_t *)cl->ocargo.data +
-                                                                       cl->ooff +
-                                                                       sizeof(ea_sys_msg_t)
-             : sb->cargo.conn != cl->conn)
+    const uint8_t *next = cl->ocargo.conn == NULL
+                              ? NULL
+                              : (const uint8_t *)cl->ocargo.data + cl->ooff + sizeof(ea_sys_msg_t);
+    if (held ? (const uint8_t *)sb->data != next : sb->cargo.conn != cl->conn)
         return EA_ERR_INVAL;
     /* Checked again: the handle may have been closed since the alloc. */
     int rc = request_check(cl, EA_NET_SEND, sb->handle, len);

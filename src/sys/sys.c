@@ -345,7 +345,6 @@ static void batch_put(struct client *cl, uint8_t *rec, const ea_sys_msg_t *m)
     cl->bcount++;
 }
 
-
 /* Tries to put one message on connector ci now. EA_OK, or the send error. */
 static int send_now(struct sys *s, unsigned ci, const ea_sys_msg_t *hdr, const void *data)
 {
@@ -659,20 +658,20 @@ static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len, 
  * a request header and its payload padded to 8 bytes. Each record is
  * served as if it had come alone (request() copies and checks its header
  * again, within the bytes this function gives it; a nested batch is
- * refused there). A record that does not fit what is left ends the batch
- * with an EA_ERR_INVAL completion. */
+ * dropped there). A record that does not fit what is left ends the batch
+ * with an EA_ERR_INVAL completion of that record; a batch with fewer
+ * records than it announces just ends (it has no id of its own). */
 static void request_batch(struct sys *s, unsigned ci, const ea_sys_msg_t *outer, const uint8_t *p)
 {
     size_t off = 0, len = outer->len;
     for (uint32_t i = 0; i < outer->arg; i++) {
         ea_sys_msg_t r;
-        if (len - off < HDR) {
-            eai_sys_complete(s, ci, outer, EA_ERR_INVAL);
-            return;
-        }
+        if (len - off < HDR)
+            return; /* fewer records than announced: the batch has no id to answer */
         memcpy(&r, p + off, HDR);
         if (r.len > len - off - HDR) {
-            eai_sys_complete(s, ci, &r, EA_ERR_INVAL);
+            if (r.op != EA_SYS_BATCH)
+                eai_sys_complete(s, ci, &r, EA_ERR_INVAL);
             return;
         }
         request(s, ci, p + off, HDR + (size_t)r.len, false);
@@ -717,10 +716,10 @@ static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len, 
     case EA_TIMER_CANCEL: eai_sys_timer(s, ci, &req); break;
     case EA_LOG: eai_sys_log(s, ci, &req, p); break;
     case EA_SYS_BATCH:
+        /* A batch inside a batch is dropped unanswered: its completion
+         * would read as a batch of completions (EA_SYS_BATCH | DONE). */
         if (top)
             request_batch(s, ci, &req, p);
-        else
-            eai_sys_complete(s, ci, &req, EA_ERR_INVAL); /* no batch in a batch */
         break;
     default: eai_sys_complete(s, ci, &req, EA_ERR_INVAL); break;
     }
@@ -1012,11 +1011,12 @@ static int finish(struct sys_state *st, const char *why)
     const char *name = ea_name(s->self);
     sys_free(s);
     st->s = NULL;
-    fprintf(stderr,
-            "eactors: sys '%s': %s: %u handles open at the end (closed now), %u opened in all, "
-            "%llu sends continued, %llu completions in %llu batch messages; descriptors %d before, %d "
-            "after; %s\n",
-            name, why, open, total, continued, batched, batches, before, count_fds(), how);
+    fprintf(
+        stderr,
+        "eactors: sys '%s': %s: %u handles open at the end (closed now), %u opened in all, "
+        "%llu sends continued, %llu completions in %llu batch messages; descriptors %d before, %d "
+        "after; %s\n",
+        name, why, open, total, continued, batched, batches, before, count_fds(), how);
     return EA_DONE;
 }
 

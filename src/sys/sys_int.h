@@ -121,7 +121,7 @@ struct sys {
     /* Body only. */
     struct handle *h;
     uint32_t free_head, nopen, total_opened;
-    uint64_t continued; /* sends that did not go out at once */
+    uint64_t continued;        /* sends that did not go out at once */
     uint64_t batches, batched; /* EA_SYS_BATCH messages sent, completions in them */
     unsigned nconn;
     struct client *cl;
