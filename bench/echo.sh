@@ -3,7 +3,10 @@
 # actor in enclave 'server' on CPU 0, the system actor 'io' doing the socket
 # calls in the host on CPU 1) against the floor of that path, a
 # single-threaded epoll echo server with only the kernel in the path
-# (ea_bench_epoll_echo, bench/epoll_echo.c), measured in the same run by the
+# (ea_bench_epoll_echo, bench/epoll_echo.c), and the same floor with
+# io_uring doing the receives and sends (ea_bench_uring_echo,
+# bench/uring_echo.c: io_uring against epoll for this path), measured in
+# the same run by the
 # same closed-loop load generator (ea_bench_echo_load, bench/echo_load.c):
 # N connections, each sending a 64-byte message and waiting for its echo.
 # As in bench/https.sh, servers and load share the machine's two CPUs: the
@@ -12,8 +15,9 @@
 # Usage: bench/echo.sh BUILD_DIR. CSV on stdout:
 #   bench,server,connections,requests_per_s,p50_us,p99_us,cpu_us_per_req,ratio_vs_floor
 # server is 'eactors', 'eactors-iothread' (the same with EA_SYS_IO_THREAD=1:
-# the system actor's io thread instead of its worker's io_uring park) or the
-# baseline 'epoll-floor'. cpu_us_per_req is the
+# the system actor's io thread instead of its worker's io_uring park), the
+# baseline 'epoll-floor' or its io_uring twin 'uring-floor' (measured last).
+# cpu_us_per_req is the
 # server's utime+stime (for eactors the launcher and everything it forked)
 # from /proc before and after the load, over the requests counted (so it
 # includes the warm-up's share). ratio_vs_floor is the time per request
@@ -34,13 +38,14 @@ CONNS=${ECHO_CONNS:-1 64}
 SECS=${ECHO_SECONDS:-5}
 SIZE=${ECHO_SIZE:-64}
 CPUS=${ECHO_CPUS:-0-1}
-PORT_EA=17007 PORT_FLOOR=17008 PORT_EAT=17009 PORT_BASE=17010
+PORT_EA=17007 PORT_FLOOR=17008 PORT_EAT=17009 PORT_BASE=17010 PORT_URING=17011
 BASE=${ECHO_BASE:-}
 LOAD=$BUILD/bench/ea_bench_echo_load
 FLOOR=$BUILD/bench/ea_bench_epoll_echo
+URING=$BUILD/bench/ea_bench_uring_echo
 HZ=$(getconf CLK_TCK)
 export EACTORS_PLATFORM_DIR=${EACTORS_PLATFORM_DIR:-$OUT/platform}
-for f in "$LOAD" "$FLOOR" "$BUILD/tools/eactors" "$BUILD/examples/echo/echo.xml"; do
+for f in "$LOAD" "$FLOOR" "$URING" "$BUILD/tools/eactors" "$BUILD/examples/echo/echo.xml"; do
     [ -e "$f" ] || { echo "bench/echo: $f not found; build first" >&2; exit 2; }
 done
 command -v taskset >/dev/null || { echo "bench/echo: taskset is missing (util-linux)" >&2; exit 1; }
@@ -102,9 +107,12 @@ if [ -n "$BASE" ]; then
 fi
 taskset -c "$CPUS" "$FLOOR" $PORT_FLOOR >"$OUT/floor.out" 2>"$OUT/floor.err" &
 fl=$!
+taskset -c "$CPUS" "$URING" $PORT_URING >"$OUT/uring.out" 2>"$OUT/uring.err" &
+ur=$!
 wait_listening "$OUT/eactors.out" $ea || { echo "bench/echo: eactors did not start; see $OUT/eactors.err" >&2; FAILED=1; }
 wait_listening "$OUT/eactors-iothread.out" $eat || { echo "bench/echo: eactors (io thread) did not start; see $OUT/eactors-iothread.err" >&2; FAILED=1; }
 wait_listening "$OUT/floor.out" $fl || { echo "bench/echo: the epoll floor did not start; see $OUT/floor.err" >&2; FAILED=1; }
+wait_listening "$OUT/uring.out" $ur || { echo "bench/echo: the io_uring floor did not start; see $OUT/uring.err" >&2; FAILED=1; }
 
 echo "bench,server,connections,requests_per_s,p50_us,p99_us,cpu_us_per_req,ratio_vs_floor"
 for c in $CONNS; do
@@ -112,6 +120,9 @@ for c in $CONNS; do
     read -r t_rps t_p50 t_p99 t_cpu < <(measure eactors-iothread $PORT_EAT "$c" $eat)
     [ -n "$BASE" ] && read -r b_rps b_p50 b_p99 b_cpu < <(measure eactors-base $PORT_BASE "$c" $eb)
     read -r f_rps f_p50 f_p99 f_cpu < <(measure epoll-floor $PORT_FLOOR "$c" $fl)
+    read -r u_rps u_p50 u_p99 u_cpu < <(measure uring-floor $PORT_URING "$c" $ur)
+    [ "$u_rps" = NA ] && FAILED=1
+    uratio=$(awk -v e="$u_rps" -v f="$f_rps" 'BEGIN { if (e + 0 > 0 && f + 0 > 0) printf "%.2f", f / e; else print "NA" }')
     # measure runs in a subshell, so a failed run is known here by its NA.
     [ "$e_rps" = NA ] || [ "$t_rps" = NA ] || [ "$f_rps" = NA ] && FAILED=1
     ratio=$(awk -v e="$e_rps" -v f="$f_rps" 'BEGIN { if (e + 0 > 0 && f + 0 > 0) printf "%.2f", f / e; else print "NA" }')
@@ -125,10 +136,12 @@ for c in $CONNS; do
         echo "echo,eactors-base,$c,$b_rps,$b_p50,$b_p99,$b_cpu,$bratio"
     fi
     echo "echo,epoll-floor,$c,$f_rps,$f_p50,$f_p99,$f_cpu,$fr"
+    echo "echo,uring-floor,$c,$u_rps,$u_p50,$u_p99,$u_cpu,$uratio"
 done
 
 kill -INT $ea 2>/dev/null; wait $ea
 kill -INT $eat 2>/dev/null; wait $eat
 [ -n "$BASE" ] && { kill -INT $eb 2>/dev/null; wait $eb; }
 kill -TERM $fl 2>/dev/null; wait $fl
+kill -TERM $ur 2>/dev/null; wait $ur
 exit $FAILED

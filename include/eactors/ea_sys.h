@@ -63,8 +63,18 @@ enum ea_sys_op {
     EA_TIMER_FIRE = 33,   /**< sent by the system actor; arg64 = expirations */
     EA_TIMER_CANCEL = 34, /**< handle */
     EA_LOG = 48,          /**< payload = one line of text; no completion */
+    EA_SYS_BATCH = 64,    /**< several messages in one: arg = n >= 2, payload = n
+                               records, each an ea_sys_msg_t and its len bytes,
+                               padded to a multiple of 8. Completions from the
+                               system actor (op EA_SYS_BATCH | EA_SYS_DONE, see
+                               ea_sys_client_batch) or requests to it
+                               (ea_sys_client_hold); never nested */
 };
 #define EA_SYS_DONE 0x8000u
+
+/** Request flag: the completion may travel inside an EA_SYS_BATCH message
+ *  with the other completions of the same round (ea_sys_client_batch). */
+#define EA_SYS_F_BATCH 0x1u
 
 /** File open flags (arg of EA_FILE_OPEN). */
 #define EA_FILE_RDONLY 0x0u
@@ -97,7 +107,7 @@ enum ea_sys_status {
 typedef struct ea_sys_msg {
     uint32_t magic;  /**< EA_SYS_MAGIC */
     uint16_t op;     /**< ea_sys_op, | EA_SYS_DONE in completions */
-    uint16_t flags;  /**< reserved, 0 */
+    uint16_t flags;  /**< requests: 0 or EA_SYS_F_BATCH; completions echo it */
     uint64_t req_id; /**< chosen by the requester, echoed in the completion */
     int32_t handle;  /**< handle the request acts on, or -1 */
     int32_t status;  /**< completion: >= 0 result, < 0 error (ea_err, ea_sys_status) */
@@ -148,10 +158,55 @@ typedef struct ea_sys_client {
         uint16_t kind; /* 0: free slot, else 1 + kind */
         uint16_t pad;
     } handles[2 * EA_SYS_MAX_HANDLES];
+    bool batch;        /**< requests ask for batched completions */
+    bool hold;         /**< requests wait in `ocargo` for ea_sys_flush */
+    ea_cargo_t ocargo; /**< the EA_SYS_BATCH of requests held (conn NULL: none) */
+    uint32_t ooff;     /**< bytes in it */
+    uint32_t ocount;   /**< requests in it */
+    ea_cargo_t bcargo; /**< the EA_SYS_BATCH being read (conn NULL: none) */
+    uint32_t boff;     /**< offset of its next record */
+    uint32_t bleft;    /**< records left in it */
 } ea_sys_client_t;
 
 /** Initialises a client on connector `c` (a channel to a system actor). */
 EA_API void ea_sys_client_init(ea_sys_client_t *cl, ea_conn_t *c);
+
+/**
+ * Batched completions, on or off for the requests issued from now on
+ * (off after ea_sys_client_init). On, every request carries
+ * EA_SYS_F_BATCH, and the system actor puts the completions it has for
+ * this client in one round (the received bytes, sends done, accepts...)
+ * into one EA_SYS_BATCH message instead of one message each; ea_sys_recv
+ * still returns them one at a time, each checked as if it had come alone,
+ * but then ev->data is valid only until the next ea_sys_recv call on this
+ * client (ev->cargo is empty and releasing it is a no-op), since the
+ * message is shared. Release the events (or not) as before; the batch is
+ * given back when its last completion has been taken. A batch that fails
+ * a check of its framing is dropped whole (counted once in `rejected`).
+ */
+EA_API void ea_sys_client_batch(ea_sys_client_t *cl, bool on);
+
+/**
+ * Held requests, on or off (off after ea_sys_client_init). On, the
+ * request builders put their requests into one EA_SYS_BATCH message
+ * instead of sending each: they still check and record them and return
+ * their ids as before (EA_ERR_NOBUFS when no node is free for a new
+ * batch), and a full batch is sent by itself, but nothing else goes out
+ * until ea_sys_flush. So an actor that turns this on calls ea_sys_flush
+ * at the end of every step in which it may have issued a request (and
+ * after its constructor's requests). A request that does not fit a batch,
+ * ea_net_send_commit and ea_log send the held ones first, so requests keep
+ * their order. Turning it off flushes.
+ */
+EA_API void ea_sys_client_hold(ea_sys_client_t *cl, bool on);
+
+/**
+ * Sends the requests held (ea_sys_client_hold): one held request alone,
+ * several as one EA_SYS_BATCH. Nothing to do when none is held.
+ * @return EA_OK; EA_ERR_FAILED or EA_ERR_CORRUPT when the channel failed
+ *         (the held requests are lost with it).
+ */
+EA_API int ea_sys_flush(ea_sys_client_t *cl);
 
 /*
  * Request builders. Each returns the request id (> 0) on success, or a
@@ -170,6 +225,48 @@ EA_API int64_t ea_net_accept(ea_sys_client_t *cl, int32_t listener);
 EA_API int64_t ea_net_connect(ea_sys_client_t *cl, const char *addr, uint16_t port);
 EA_API int64_t ea_net_recv(ea_sys_client_t *cl, int32_t handle, uint32_t max);
 EA_API int64_t ea_net_send(ea_sys_client_t *cl, int32_t handle, const void *data, uint32_t len);
+
+/**
+ * A SEND whose bytes are written straight into its message, without the
+ * copy ea_net_send makes (for bytes made on the spot, such as TLS
+ * ciphertext from ea_tls_take). The message sits where the system actor
+ * (the host) can read it as soon as it is allocated, so only write bytes
+ * meant for the network into it.
+ */
+typedef struct ea_net_sendbuf {
+    void *data;     /**< where the bytes go: `room` bytes, NULL when not held */
+    uint32_t room;  /**< bytes that fit (the max asked, cut to the channel) */
+    int32_t handle; /**< the connection */
+    ea_cargo_t cargo;
+} ea_net_sendbuf_t;
+
+/**
+ * Reserves a SEND on `handle` with room for up to `max` bytes (cut to
+ * EA_SYS_PAYLOAD_MAX): write them to sb->data, then ea_net_send_commit, or
+ * ea_net_send_release to give the message back unsent. Nothing is sent or
+ * recorded before the commit. With held requests (ea_sys_client_hold) the
+ * room is at the end of the held batch: issue no other request on this
+ * client between the alloc and the commit (the commit refuses with
+ * EA_ERR_INVAL then).
+ * @return EA_OK (sb holds a message); EA_ERR_NOBUFS / EA_ERR_FULL
+ *         (back-pressure); EA_ERR_PERM (a handle this client does not own);
+ *         EA_ERR_LIMIT; EA_ERR_INVAL (max 0, NULL arguments). On error sb
+ *         holds nothing.
+ */
+EA_API int ea_net_send_alloc(ea_sys_client_t *cl, int32_t handle, uint32_t max,
+                             ea_net_sendbuf_t *sb);
+/**
+ * Sends the first `len` bytes of sb->data (len <= sb->room; 0 is a valid,
+ * empty send) as a SEND request; its completion is as for ea_net_send.
+ * @return the request id (> 0), after which sb holds nothing; or a negative
+ *         ea_err (EA_ERR_INVAL for len > room or an empty sb, EA_ERR_PERM if
+ *         the handle is no longer owned, EA_ERR_LIMIT, a send error), after
+ *         which sb still holds the message (commit again or release it).
+ */
+EA_API int64_t ea_net_send_commit(ea_sys_client_t *cl, ea_net_sendbuf_t *sb, uint32_t len);
+/** Gives back a message held by sb unsent (no-op if it holds none). */
+EA_API void ea_net_send_release(ea_net_sendbuf_t *sb);
+
 EA_API int64_t ea_net_shutdown(ea_sys_client_t *cl, int32_t handle);
 EA_API int64_t ea_net_close(ea_sys_client_t *cl, int32_t handle);
 EA_API int64_t ea_file_open(ea_sys_client_t *cl, const char *path, uint32_t flags);
@@ -194,7 +291,8 @@ typedef struct ea_sys_event {
 
 /**
  * Receives the next completion on the client's channel and checks it. On
- * EA_OK the caller owns ev->cargo (ea_cargo_release when done); handles
+ * EA_OK the caller owns ev->cargo (ea_cargo_release when done; for a
+ * completion out of a batch see ea_sys_client_batch); handles
  * returned by ACCEPT, CONNECT, OPEN and TIMER_SET become owned by the client,
  * and CLOSE completions drop them.
  * @return EA_OK; EA_ERR_EMPTY; EA_ERR_CORRUPT for a completion that fails a

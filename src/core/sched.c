@@ -24,6 +24,18 @@
  * every other worker `io` is NULL and costs one predicted branch after a
  * step and in the spin loop, nothing in the wake path.
  *
+ * Batched wake-ups. The wake-ups a body asks for during its step (its
+ * sends, its releases of nodes a peer waits for, eai_actor_wake) are kept
+ * in a small thread-local list, one per peer, and made when the body
+ * returns (defer_flush). A peer that gets 40 messages in one step is woken
+ * once, after the last, rather than at the first and again every time it
+ * parked in between; that futex traffic was about a third of the I/O
+ * path's CPU. A deferred wake is just a late waker: its push came before,
+ * and the fence and the checks of `queued` and `state` come after, which
+ * is all the pairs above need. The delay is at most one step, and steps
+ * never block. A step that wakes more peers than the list holds wakes the
+ * rest at once. Constructors and wakes outside a step are not deferred.
+ *
  * Idle actors are never polled: only ids in the ready queue run, so the cost
  * per message does not depend on how many idle actors a worker holds.
  *
@@ -60,7 +72,52 @@ _Thread_local struct ea_actor *eai_current;
 /* Empty polls of its ready queue before a worker parks (idle="park"). */
 #define SPIN_POLLS 200u
 
+/* Wake-ups asked for during one step, made when the step ends (see
+ * "Batched wake-ups" above). Thread-local: only the worker running the
+ * step touches it. */
+#define DEFER_MAX 16u
+struct deferred {
+    bool on; /* inside a step */
+    uint32_t n;
+    struct {
+        struct eai_rec *s;
+        ea_mbox_t *ready;
+        struct eai_wk_shm *wk;
+        uint32_t id;
+    } v[DEFER_MAX];
+};
+static _Thread_local struct deferred defer;
+
+static void wake_now(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id);
+
+/* Makes the wake-ups deferred during the step that just ended. */
+static void defer_flush(void)
+{
+    defer.on = false;
+    for (uint32_t i = 0; i < defer.n; i++)
+        wake_now(defer.v[i].s, defer.v[i].ready, defer.v[i].wk, defer.v[i].id);
+    defer.n = 0;
+}
+
 void eai_wake(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id)
+{
+    if (defer.on) {
+        for (uint32_t i = 0; i < defer.n; i++)
+            if (defer.v[i].s == s)
+                return; /* one wake-up at the end of the step covers both */
+        if (defer.n < DEFER_MAX) {
+            defer.v[defer.n].s = s;
+            defer.v[defer.n].ready = ready;
+            defer.v[defer.n].wk = wk;
+            defer.v[defer.n].id = id;
+            defer.n++;
+            return;
+        }
+    }
+    wake_now(s, ready, wk, id);
+}
+
+static void wake_now(struct eai_rec *s, ea_mbox_t *ready, struct eai_wk_shm *wk, uint32_t id)
 {
     /* Pairs with the fence in run_one() after queued = 0. */
     atomic_thread_fence(memory_order_seq_cst);
@@ -184,7 +241,9 @@ static void run_one(struct eai_worker *w, struct ea_actor *a)
             rc = EA_ERR_INVAL; /* a constructor may not return idle/busy/done */
         }
     } else {
+        defer.on = true;
         rc = a->type->body(a, a->state);
+        defer_flush();
         atomic_store_explicit(&a->rec->steps,
                               atomic_load_explicit(&a->rec->steps, memory_order_relaxed) + 1,
                               memory_order_relaxed);

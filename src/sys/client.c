@@ -177,19 +177,22 @@ void ea_sys_client_init(ea_sys_client_t *cl, ea_conn_t *c)
     cl->next_id = 1;
 }
 
+void ea_sys_client_batch(ea_sys_client_t *cl, bool on)
+{
+    if (cl != NULL)
+        cl->batch = on;
+}
+
 bool ea_sys_owns(const ea_sys_client_t *cl, int32_t handle)
 {
     return find_handle(cl, handle, K_ANY) >= 0;
 }
 
-/* Builds, sends and records one request. `handle` >= 0 must be owned with the
- * kind the operation needs; `max` is what the pending entry remembers (bytes
- * asked for by RECV/READ, bytes sent by SEND/WRITE). */
-static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_t arg,
-                       uint64_t arg64, const void *payload, size_t len, uint32_t max)
+/* Checks that one request may be issued: `handle` >= 0 must be owned with
+ * the kind the operation needs, the payload must fit, and the tables must
+ * have room. EA_OK or the error the request builders return. */
+static int request_check(const ea_sys_client_t *cl, uint16_t op, int32_t handle, size_t len)
 {
-    if (cl == NULL || cl->conn == NULL || (payload == NULL && len > 0))
-        return EA_ERR_INVAL;
     if (needs_handle(op) && find_handle(cl, handle, kind_of(op)) < 0)
         return EA_ERR_PERM;
     if (len > payload_max(cl))
@@ -199,39 +202,178 @@ static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_
     /* Reserve a slot in the handle table for the completion. */
     if (creates_handle(op) && cl->nhandles + cl->ncreating >= EA_SYS_MAX_HANDLES)
         return EA_ERR_LIMIT;
+    return EA_OK;
+}
 
-    ea_cargo_t cargo;
-    int rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + len, &cargo);
-    if (rc != EA_OK)
-        return rc;
+static int64_t record(ea_sys_client_t *cl, const ea_sys_msg_t *m, uint32_t max);
+
+/* Writes the header of a request with `len` payload bytes into `cargo`
+ * (whose payload is already in place), sends it and records it; `max` is
+ * what the pending entry remembers (bytes asked for by RECV/READ, bytes
+ * sent by SEND/WRITE). On failure the caller keeps the cargo. */
+static int64_t request_send(ea_sys_client_t *cl, ea_cargo_t *cargo, uint16_t op, int32_t handle,
+                            uint32_t arg, uint64_t arg64, size_t len, uint32_t max)
+{
     ea_sys_msg_t m = {
         .magic = EA_SYS_MAGIC,
         .op = op,
+        .flags = cl->batch ? EA_SYS_F_BATCH : 0,
         .req_id = cl->next_id,
         .handle = handle,
         .len = (uint32_t)len,
         .arg = arg,
         .arg64 = arg64,
     };
-    memcpy(cargo.data, &m, sizeof m);
-    if (len > 0)
-        memcpy((uint8_t *)cargo.data + sizeof m, payload, len);
-    rc = ea_cargo_send(&cargo);
-    if (rc != EA_OK) {
-        ea_cargo_release(&cargo);
+    memcpy(cargo->data, &m, sizeof m);
+    cargo->len = sizeof m + len;
+    int rc = ea_sys_flush(cl); /* what is held goes first */
+    if (rc == EA_OK)
+        rc = ea_cargo_send(cargo);
+    if (rc != EA_OK)
         return rc;
-    }
-    uint32_t p = mix(m.req_id) & PMASK;
+    return record(cl, &m, max);
+}
+
+/* Records request m (sent or held) as pending; returns its id. */
+static int64_t record(ea_sys_client_t *cl, const ea_sys_msg_t *m, uint32_t max)
+{
+    uint16_t op = m->op;
+    int32_t handle = m->handle;
+    uint32_t p = mix(m->req_id) & PMASK;
     while (cl->pending[p].id != 0)
         p = (p + 1) & PMASK;
-    cl->pending[p].id = m.req_id;
+    cl->pending[p].id = m->req_id;
     cl->pending[p].op = op;
     cl->pending[p].max = max;
     cl->pending[p].handle = handle;
     cl->npending++;
     cl->ncreating += creates_handle(op);
     cl->next_id++;
-    return (int64_t)m.req_id;
+    return (int64_t)m->req_id;
+}
+
+/* Bytes a record with `len` payload bytes takes in a batch (8-aligned). */
+static size_t rec_size(size_t len)
+{
+    return (sizeof(ea_sys_msg_t) + len + 7u) & ~(size_t)7u;
+}
+
+/* Room for a held request with `len` payload bytes at the end of the
+ * batch of held requests (ea_sys_client_hold), opening one (a node) or
+ * sending the full one first if need be. Returns where its record goes
+ * (*rc EA_OK), or NULL with *rc a negative ea_err, or NULL with *rc 0 when
+ * it is too big to share a batch (the caller sends it alone). */
+static uint8_t *hold_room(ea_sys_client_t *cl, size_t len, int *rc)
+{
+    const size_t hdr = sizeof(ea_sys_msg_t);
+    size_t cap = ea_conn_max(cl->conn), need = rec_size(len);
+    *rc = 0;
+    if (hdr + need > cap)
+        return NULL;
+    if (cl->ocargo.conn != NULL && cl->ooff + need > cap && (*rc = ea_sys_flush(cl)) != EA_OK)
+        return NULL;
+    if (cl->ocargo.conn == NULL) {
+        if ((*rc = ea_cargo_alloc(cl->conn, cap, &cl->ocargo)) != EA_OK) {
+            memset(&cl->ocargo, 0, sizeof cl->ocargo);
+            return NULL;
+        }
+        cl->ooff = (uint32_t)hdr; /* room for the outer header */
+        cl->ocount = 0;
+    }
+    *rc = EA_OK;
+    return (uint8_t *)cl->ocargo.data + cl->ooff;
+}
+
+/* Adds the held request m whose payload is in place after its record's
+ * header (from hold_room) and records it; returns its id. */
+static int64_t hold_put(ea_sys_client_t *cl, ea_sys_msg_t *m, uint32_t max)
+{
+    m->magic = EA_SYS_MAGIC;
+    m->flags = cl->batch ? EA_SYS_F_BATCH : 0;
+    m->req_id = cl->next_id;
+    memcpy((uint8_t *)cl->ocargo.data + cl->ooff, m, sizeof *m);
+    cl->ooff += (uint32_t)rec_size(m->len);
+    cl->ocount++;
+    return record(cl, m, max);
+}
+
+/* Holds a request (hold_room, hold_put). Returns its id, a negative
+ * ea_err, or 0 when it is to be sent alone. */
+static int64_t hold_request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_t arg,
+                            uint64_t arg64, const void *payload, size_t len, uint32_t max)
+{
+    int rc;
+    uint8_t *rec = hold_room(cl, len, &rc);
+    if (rec == NULL)
+        return rc;
+    if (len > 0)
+        memcpy(rec + sizeof(ea_sys_msg_t), payload, len);
+    ea_sys_msg_t m = {.op = op, .handle = handle, .len = (uint32_t)len, .arg = arg, .arg64 = arg64};
+    return hold_put(cl, &m, max);
+}
+
+int ea_sys_flush(ea_sys_client_t *cl)
+{
+    if (cl == NULL || cl->ocargo.conn == NULL)
+        return EA_OK;
+    const size_t hdr = sizeof(ea_sys_msg_t);
+    uint8_t *p = cl->ocargo.data;
+    if (cl->ocount == 1) { /* alone, as if never held */
+        ea_sys_msg_t m;
+        memcpy(&m, p + hdr, hdr);
+        memmove(p, p + hdr, hdr + m.len);
+        cl->ocargo.len = hdr + m.len;
+    } else {
+        ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
+                          .op = EA_SYS_BATCH,
+                          .handle = -1,
+                          .len = cl->ooff - (uint32_t)hdr,
+                          .arg = cl->ocount};
+        memcpy(p, &m, hdr);
+        cl->ocargo.len = cl->ooff;
+    }
+    int rc = cl->ocount == 0 ? EA_OK : ea_cargo_send(&cl->ocargo);
+    if (rc != EA_OK || cl->ocount == 0)
+        ea_cargo_release(&cl->ocargo);
+    memset(&cl->ocargo, 0, sizeof cl->ocargo);
+    cl->ooff = cl->ocount = 0;
+    return rc;
+}
+
+void ea_sys_client_hold(ea_sys_client_t *cl, bool on)
+{
+    if (cl == NULL)
+        return;
+    if (!on)
+        (void)ea_sys_flush(cl);
+    cl->hold = on;
+}
+
+/* Builds, sends and records one request (see request_check and
+ * request_send). */
+static int64_t request(ea_sys_client_t *cl, uint16_t op, int32_t handle, uint32_t arg,
+                       uint64_t arg64, const void *payload, size_t len, uint32_t max)
+{
+    if (cl == NULL || cl->conn == NULL || (payload == NULL && len > 0))
+        return EA_ERR_INVAL;
+    int rc = request_check(cl, op, handle, len);
+    if (rc != EA_OK)
+        return rc;
+    if (cl->hold) {
+        int64_t id = hold_request(cl, op, handle, arg, arg64, payload, len, max);
+        if (id != 0)
+            return id;
+    }
+    ea_cargo_t cargo;
+    rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + len, &cargo);
+    if (rc != EA_OK)
+        return rc;
+    if (len > 0)
+        memcpy((uint8_t *)cargo.data + sizeof(ea_sys_msg_t), payload, len);
+    int64_t id = request_send(cl, &cargo, op, handle, arg, arg64, len, max);
+    if (id < 0)
+        ea_cargo_release(&cargo);
+    return id;
 }
 
 static int64_t request_str(ea_sys_client_t *cl, uint16_t op, const char *s, uint32_t arg)
@@ -286,6 +428,79 @@ int64_t ea_net_recv(ea_sys_client_t *cl, int32_t handle, uint32_t max)
 int64_t ea_net_send(ea_sys_client_t *cl, int32_t handle, const void *data, uint32_t len)
 {
     return request(cl, EA_NET_SEND, handle, 0, 0, data, len, len);
+}
+
+int ea_net_send_alloc(ea_sys_client_t *cl, int32_t handle, uint32_t max, ea_net_sendbuf_t *sb)
+{
+    if (sb == NULL)
+        return EA_ERR_INVAL;
+    memset(sb, 0, sizeof *sb);
+    if (cl == NULL || cl->conn == NULL || max == 0)
+        return EA_ERR_INVAL;
+    size_t room = payload_max(cl);
+    if (max > room)
+        max = (uint32_t)room;
+    int rc = request_check(cl, EA_NET_SEND, handle, max);
+    if (rc != EA_OK)
+        return rc;
+    if (cl->hold) {
+        /* In the batch of held requests, at its end (cargo stays empty). */
+        uint8_t *rec = hold_room(cl, max, &rc);
+        if (rec == NULL && rc != 0)
+            return rc;
+        if (rec != NULL) {
+            sb->data = rec + sizeof(ea_sys_msg_t);
+            sb->room = max;
+            sb->handle = handle;
+            return EA_OK;
+        }
+    }
+    rc = ea_cargo_alloc(cl->conn, sizeof(ea_sys_msg_t) + max, &sb->cargo);
+    if (rc != EA_OK)
+        return rc;
+    sb->data = (uint8_t *)sb->cargo.data + sizeof(ea_sys_msg_t);
+    sb->room = max;
+    sb->handle = handle;
+    return EA_OK;
+}
+
+int64_t ea_net_send_commit(ea_sys_client_t *cl, ea_net_sendbuf_t *sb, uint32_t len)
+{
+    if (cl == NULL || sb == NULL || sb->data == NULL || len > sb->room)
+        return EA_ERR_INVAL;
+    bool held = sb->cargo.conn == NULL;
+    /* A held one must still be the last record of the held batch: no
+     * other request may have been held since its alloc. */
+    const uint8_t *next = cl->ocargo.conn == NULL
+                              ? NULL
+                              : (const uint8_t *)cl->ocargo.data + cl->ooff + sizeof(ea_sys_msg_t);
+    if (held ? (const uint8_t *)sb->data != next : sb->cargo.conn != cl->conn)
+        return EA_ERR_INVAL;
+    /* Checked again: the handle may have been closed since the alloc. */
+    int rc = request_check(cl, EA_NET_SEND, sb->handle, len);
+    if (rc != EA_OK)
+        return rc;
+    int64_t id;
+    if (held) {
+        ea_sys_msg_t m = {.op = EA_NET_SEND, .handle = sb->handle, .len = len};
+        id = hold_put(cl, &m, len);
+    } else {
+        id = request_send(cl, &sb->cargo, EA_NET_SEND, sb->handle, 0, 0, len, len);
+    }
+    if (id > 0) {
+        sb->data = NULL;
+        sb->room = 0;
+    }
+    return id;
+}
+
+void ea_net_send_release(ea_net_sendbuf_t *sb)
+{
+    if (sb == NULL || sb->data == NULL)
+        return;
+    ea_cargo_release(&sb->cargo); /* a no-op for room in the held batch */
+    sb->data = NULL;
+    sb->room = 0;
 }
 
 int64_t ea_net_shutdown(ea_sys_client_t *cl, int32_t handle)
@@ -377,7 +592,9 @@ int ea_log(ea_sys_client_t *cl, const char *fmt, ...)
     };
     memcpy(cargo.data, &m, sizeof m);
     cargo.len = sizeof m + len;
-    rc = ea_cargo_send(&cargo);
+    rc = ea_sys_flush(cl); /* what is held goes first */
+    if (rc == EA_OK)
+        rc = ea_cargo_send(&cargo);
     if (rc != EA_OK) {
         ea_cargo_release(&cargo);
         return rc;
@@ -442,13 +659,62 @@ static int check(ea_sys_client_t *cl, const ea_sys_msg_t *m, size_t cargo_len)
     return EA_OK;
 }
 
+/* Gives back the batch being read. */
+static void batch_end(ea_sys_client_t *cl)
+{
+    ea_cargo_release(&cl->bcargo);
+    memset(&cl->bcargo, 0, sizeof cl->bcargo);
+    cl->boff = cl->bleft = 0;
+}
+
+/* The next record of the batch being read, checked as a completion of its
+ * own. EA_OK (ev filled; its data points into the batch); EA_ERR_EMPTY
+ * when the batch is used up (it is given back); EA_ERR_CORRUPT for a
+ * record that fails its check (skipped; the batch is dropped whole when
+ * its framing is wrong). */
+static int batch_next(ea_sys_client_t *cl, ea_sys_event_t *ev)
+{
+    const size_t hdr = sizeof(ea_sys_msg_t);
+    size_t len = cl->bcargo.len; /* the runtime's private length */
+    if (cl->bleft == 0) {
+        batch_end(cl);
+        return EA_ERR_EMPTY;
+    }
+    const uint8_t *rec = (const uint8_t *)cl->bcargo.data + cl->boff;
+    ea_sys_msg_t m;
+    if (cl->boff > len || len - cl->boff < hdr) {
+        batch_end(cl);
+        return EA_ERR_CORRUPT;
+    }
+    /* The one read of the record's header; the checks use the copy. */
+    memcpy(&m, rec, hdr);
+    size_t avail = len - cl->boff - hdr;
+    if (m.len > avail) {
+        batch_end(cl);
+        return EA_ERR_CORRUPT;
+    }
+    cl->boff += (uint32_t)((hdr + m.len + 7u) & ~(size_t)7u);
+    cl->bleft--;
+    int rc = check(cl, &m, hdr + m.len);
+    if (rc != EA_OK)
+        return rc;
+    ev->msg = m;
+    ev->data = rec + hdr;
+    return EA_OK; /* ev->cargo stays empty: the batch is still ours */
+}
+
 int ea_sys_recv(ea_sys_client_t *cl, ea_sys_event_t *ev)
 {
     if (cl == NULL || cl->conn == NULL || ev == NULL)
         return EA_ERR_INVAL;
     memset(ev, 0, sizeof *ev);
+    int rc;
+    if (cl->bcargo.conn != NULL && (rc = batch_next(cl, ev)) != EA_ERR_EMPTY) {
+        cl->rejected += rc != EA_OK;
+        return rc;
+    }
     ea_cargo_t cargo;
-    int rc = ea_cargo_recv(cl->conn, &cargo);
+    rc = ea_cargo_recv(cl->conn, &cargo);
     if (rc != EA_OK)
         return rc;
     ea_sys_msg_t m;
@@ -457,6 +723,17 @@ int ea_sys_recv(ea_sys_client_t *cl, ea_sys_event_t *ev)
     } else {
         /* The one read of the header: everything below uses the copy. */
         memcpy(&m, cargo.data, sizeof m);
+        if (m.op == (EA_SYS_BATCH | EA_SYS_DONE) && m.magic == EA_SYS_MAGIC && cl->batch &&
+            m.arg >= 2 && m.len == cargo.len - sizeof m) {
+            /* Only a client that asked gets batches; their records are
+             * taken one by one from here on. */
+            cl->bcargo = cargo;
+            cl->boff = (uint32_t)sizeof m;
+            cl->bleft = m.arg;
+            rc = batch_next(cl, ev);
+            cl->rejected += rc != EA_OK;
+            return rc == EA_ERR_EMPTY ? EA_ERR_CORRUPT : rc;
+        }
         rc = check(cl, &m, cargo.len);
     }
     if (rc != EA_OK) {

@@ -179,24 +179,35 @@ static void check_connect(struct sys *s, struct handle *h)
     eai_sys_op_free(s, o);
 }
 
-/* Completes pending receives while data (or an end or error) is there. */
+/* Completes pending receives while data (or an end or error) is there.
+ * The bytes go straight into the message their completion travels in
+ * when it can leave in order (eai_sys_out_reserve), else into s->scratch
+ * and are copied. */
 static void try_recv(struct sys *s, struct handle *h)
 {
     unsigned ci = (unsigned)h->conn;
     while (h->rq != NULL && !h->rd_empty) {
-        ssize_t n = recv(h->fd, s->scratch, h->rq->max, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        ea_cargo_t cg;
+        uint8_t *dst = eai_sys_out_reserve(s, ci, &h->rq->req, h->rq->max, &cg);
+        bool direct = dst != NULL;
+        ssize_t n = recv(h->fd, direct ? dst : s->scratch, h->rq->max, MSG_DONTWAIT);
+        int e = errno;
+        if (direct && n <= 0)
+            eai_sys_out_cancel(&cg); /* nothing to carry but a status */
+        if (n < 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
             h->rd_empty = true;
             return;
         }
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && e == EINTR)
             continue;
         /* A short read emptied the queue: bytes that come later make a new
          * edge, so the next receive need not ask first. */
         h->rd_empty = n > 0 && (uint32_t)n < h->rq->max;
         struct op *o = op_take(&h->rq, &h->rq_tl);
         if (n < 0)
-            eai_sys_complete_errno(s, ci, &o->req, errno);
+            eai_sys_complete_errno(s, ci, &o->req, e);
+        else if (direct && n > 0)
+            eai_sys_out_commit(s, ci, &o->req, (int32_t)n, &cg, (uint32_t)n);
         else
             eai_sys_complete_x(s, ci, &o->req, (int32_t)n, 0, 0, s->scratch, (uint32_t)n);
         eai_sys_op_free(s, o);

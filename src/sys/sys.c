@@ -105,6 +105,8 @@
 #define READY_PER_STEP 4096 /* ready slots handled per step */
 #define EVENTS_PER_CALL 512 /* park mode: events taken per epoll_wait */
 #define HDR ((uint32_t)sizeof(ea_sys_msg_t))
+/* Bytes a record with `len` payload bytes takes in a batch (8-aligned). */
+#define REC_SIZE(len) ((((uint64_t)HDR + (len)) + 7u) & ~(uint64_t)7u)
 
 struct sys_state {
     struct sys *s;
@@ -271,6 +273,78 @@ void eai_sys_op_free(struct sys *s, struct op *o)
 
 /* ------------------------------------------------------- completions -- */
 
+/* Sends client ci's batch, if one is open: as one EA_SYS_BATCH message,
+ * or, holding a single completion, as that completion alone (its record
+ * moved to the front), so a lone completion looks as it always did. */
+static void batch_send(struct sys *s, unsigned ci)
+{
+    struct client *cl = &s->cl[ci];
+    if (!cl->batch_open)
+        return;
+    cl->batch_open = false;
+    uint8_t *p = cl->batch.data;
+    if (cl->bcount == 0 || cl->dead) {
+        ea_cargo_release(&cl->batch);
+        return;
+    }
+    ea_sys_msg_t m;
+    if (cl->bcount == 1) {
+        memcpy(&m, p + HDR, HDR);
+        memmove(p, p + HDR, HDR + m.len);
+        cl->batch.len = HDR + m.len;
+    } else {
+        m = (ea_sys_msg_t){.magic = EA_SYS_MAGIC,
+                           .op = EA_SYS_BATCH | EA_SYS_DONE,
+                           .handle = -1,
+                           .len = cl->boff - HDR,
+                           .arg = cl->bcount};
+        memcpy(p, &m, HDR);
+        cl->batch.len = cl->boff;
+        s->batches++;
+        s->batched += cl->bcount;
+    }
+    if (ea_cargo_send(&cl->batch) != EA_OK) {
+        ea_cargo_release(&cl->batch);
+        cl->dead = true; /* failed channel: nothing can reach the peer */
+    }
+}
+
+/* Room for a record with `len` payload bytes in client ci's batch: its
+ * header and payload at the batch's end, opening a batch (taking a node)
+ * or sending the full one first if need be. Returns where the record
+ * goes, or NULL when it cannot be batched now (completions wait in the
+ * backlog, the requester is gone, no node is free, or the record is too
+ * big to share a message): it then takes the ordinary way. */
+static uint8_t *batch_room(struct sys *s, unsigned ci, uint32_t len)
+{
+    struct client *cl = &s->cl[ci];
+    if (cl->dead || cl->head != NULL)
+        return NULL;
+    ea_conn_t *c = ea_conn_at(s->self, ci);
+    uint64_t cap = ea_conn_max(c);
+    uint64_t need = REC_SIZE(len);
+    if (HDR + need > cap)
+        return NULL;
+    if (cl->batch_open && cl->boff + need > cap)
+        batch_send(s, ci);
+    if (!cl->batch_open) {
+        if (ea_cargo_alloc(c, (size_t)cap, &cl->batch) != EA_OK)
+            return NULL;
+        cl->batch_open = true;
+        cl->boff = HDR; /* room for the outer header */
+        cl->bcount = 0;
+    }
+    return (uint8_t *)cl->batch.data + cl->boff;
+}
+
+/* Adds the record whose payload is already in place at `rec` + HDR. */
+static void batch_put(struct client *cl, uint8_t *rec, const ea_sys_msg_t *m)
+{
+    memcpy(rec, m, HDR);
+    cl->boff += (uint32_t)REC_SIZE(m->len);
+    cl->bcount++;
+}
+
 /* Tries to put one message on connector ci now. EA_OK, or the send error. */
 static int send_now(struct sys *s, unsigned ci, const ea_sys_msg_t *hdr, const void *data)
 {
@@ -299,6 +373,16 @@ struct out *eai_sys_emit(struct sys *s, unsigned ci, const ea_sys_msg_t *hdr, co
     struct client *cl = &s->cl[ci];
     if (cl->dead)
         return NULL; /* nobody to tell: the requester ended */
+    if (hdr->flags & EA_SYS_F_BATCH) {
+        uint8_t *rec = batch_room(s, ci, hdr->len);
+        if (rec != NULL) {
+            if (hdr->len > 0)
+                memcpy(rec + HDR, data, hdr->len);
+            batch_put(cl, rec, hdr);
+            return NULL;
+        }
+    }
+    batch_send(s, ci); /* what is batched goes before this */
     if (cl->head == NULL) {
         int rc = send_now(s, ci, hdr, data);
         if (rc == EA_OK)
@@ -347,6 +431,7 @@ void eai_sys_complete_x(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int
 {
     ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
                       .op = (uint16_t)(req->op | EA_SYS_DONE),
+                      .flags = (uint16_t)(req->flags & EA_SYS_F_BATCH),
                       .req_id = req->req_id,
                       .handle = req->handle,
                       .status = status,
@@ -354,6 +439,59 @@ void eai_sys_complete_x(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int
                       .arg = arg,
                       .arg64 = arg64};
     eai_sys_emit(s, ci, &m, data);
+}
+
+uint8_t *eai_sys_out_reserve(struct sys *s, unsigned ci, const ea_sys_msg_t *req, uint32_t len,
+                             ea_cargo_t *cg)
+{
+    struct client *cl = &s->cl[ci];
+    memset(cg, 0, sizeof *cg); /* conn NULL: the record is in the batch */
+    if (req->flags & EA_SYS_F_BATCH) {
+        uint8_t *rec = batch_room(s, ci, len);
+        if (rec != NULL)
+            return rec + HDR;
+    }
+    /* A node of its own, only when it would go out at once. */
+    if (cl->dead || cl->head != NULL)
+        return NULL;
+    batch_send(s, ci); /* what is batched goes first */
+    if (ea_cargo_alloc(ea_conn_at(s->self, ci), HDR + len, cg) != EA_OK)
+        return NULL;
+    return (uint8_t *)cg->data + HDR;
+}
+
+void eai_sys_out_commit(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status,
+                        ea_cargo_t *cg, uint32_t len)
+{
+    ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
+                      .op = (uint16_t)(req->op | EA_SYS_DONE),
+                      .flags = (uint16_t)(req->flags & EA_SYS_F_BATCH),
+                      .req_id = req->req_id,
+                      .handle = req->handle,
+                      .status = status,
+                      .len = len};
+    if (cg->conn == NULL) {
+        struct client *cl = &s->cl[ci];
+        batch_put(cl, (uint8_t *)cl->batch.data + cl->boff, &m);
+        return;
+    }
+    memcpy(cg->data, &m, HDR);
+    cg->len = HDR + len;
+    int rc = ea_cargo_send(cg);
+    if (rc == EA_OK)
+        return;
+    /* Not sent: the completion takes the ordinary way (a copy that waits
+     * in the backlog, or a dead requester), then the node goes back. */
+    if (!transient(rc))
+        s->cl[ci].dead = true;
+    else
+        eai_sys_emit(s, ci, &m, (const uint8_t *)cg->data + HDR);
+    ea_cargo_release(cg);
+}
+
+void eai_sys_out_cancel(ea_cargo_t *cg)
+{
+    ea_cargo_release(cg); /* a no-op for a record in the batch */
 }
 
 void eai_sys_complete(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status)
@@ -466,6 +604,7 @@ static void client_end(struct sys *s, unsigned ci)
     struct client *cl = &s->cl[ci];
     cl->dead = true;
     cl->ended = true;
+    batch_send(s, ci); /* dead: the node goes back unsent */
     for (uint32_t i = 0; i < NSLOTS; i++)
         if (s->h[i].kind != H_FREE && s->h[i].conn == (int)ci)
             eai_sys_handle_close(s, &s->h[i]);
@@ -512,8 +651,39 @@ void eai_sys_who(struct sys *s, unsigned ci, char *buf, size_t len)
 
 /* ----------------------------------------------------------- requests -- */
 
-/* One request from connector ci: `msg` (len bytes) points into its cargo. */
-static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len)
+static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len, bool top);
+
+/* An EA_SYS_BATCH of requests (`outer`, its header, already copied and
+ * checked against the cargo): `p` holds outer->len bytes of records, each
+ * a request header and its payload padded to 8 bytes. Each record is
+ * served as if it had come alone (request() copies and checks its header
+ * again, within the bytes this function gives it; a nested batch is
+ * dropped there). A record that does not fit what is left ends the batch
+ * with an EA_ERR_INVAL completion of that record; a batch with fewer
+ * records than it announces just ends (it has no id of its own). */
+static void request_batch(struct sys *s, unsigned ci, const ea_sys_msg_t *outer, const uint8_t *p)
+{
+    size_t off = 0, len = outer->len;
+    for (uint32_t i = 0; i < outer->arg; i++) {
+        ea_sys_msg_t r;
+        if (len - off < HDR)
+            return; /* fewer records than announced: the batch has no id to answer */
+        memcpy(&r, p + off, HDR);
+        if (r.len > len - off - HDR) {
+            if (r.op != EA_SYS_BATCH)
+                eai_sys_complete(s, ci, &r, EA_ERR_INVAL);
+            return;
+        }
+        request(s, ci, p + off, HDR + (size_t)r.len, false);
+        off += REC_SIZE(r.len);
+        if (off > len)
+            off = len;
+    }
+}
+
+/* One request from connector ci: `msg` (len bytes) points into its cargo;
+ * `top`: it is the whole message (only then may it be a batch). */
+static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len, bool top)
 {
     ea_sys_msg_t req;
     if (len < HDR) {
@@ -545,6 +715,12 @@ static void request(struct sys *s, unsigned ci, const uint8_t *msg, size_t len)
     case EA_TIMER_SET:
     case EA_TIMER_CANCEL: eai_sys_timer(s, ci, &req); break;
     case EA_LOG: eai_sys_log(s, ci, &req, p); break;
+    case EA_SYS_BATCH:
+        /* A batch inside a batch is dropped unanswered: its completion
+         * would read as a batch of completions (EA_SYS_BATCH | DONE). */
+        if (top)
+            request_batch(s, ci, &req, p);
+        break;
     default: eai_sys_complete(s, ci, &req, EA_ERR_INVAL); break;
     }
 }
@@ -662,8 +838,10 @@ static void sys_free(struct sys *s)
                     strerror(rc));
     }
     /* Nobody is told about the operations cut short: the run is over. */
-    for (unsigned ci = 0; s->cl != NULL && ci < s->nconn; ci++)
+    for (unsigned ci = 0; s->cl != NULL && ci < s->nconn; ci++) {
         s->cl[ci].dead = true;
+        batch_send(s, ci); /* dead: the node goes back unsent */
+    }
     for (uint32_t i = 0; s->h != NULL && i < NSLOTS; i++)
         if (s->h[i].kind != H_FREE)
             eai_sys_handle_close(s, &s->h[i]);
@@ -821,6 +999,8 @@ static int finish(struct sys_state *st, const char *why)
     struct sys *s = st->s;
     uint32_t open = s->nopen, total = s->total_opened;
     unsigned long long continued = (unsigned long long)s->continued;
+    unsigned long long batched = (unsigned long long)s->batched;
+    unsigned long long batches = (unsigned long long)s->batches;
     char how[96];
     if (s->park != NULL)
         snprintf(how, sizeof how, "I/O by the worker's io_uring park (%llu sleeps, %llu batches)",
@@ -831,10 +1011,12 @@ static int finish(struct sys_state *st, const char *why)
     const char *name = ea_name(s->self);
     sys_free(s);
     st->s = NULL;
-    fprintf(stderr,
-            "eactors: sys '%s': %s: %u handles open at the end (closed now), %u opened in all, "
-            "%llu sends continued; descriptors %d before, %d after; %s\n",
-            name, why, open, total, continued, before, count_fds(), how);
+    fprintf(
+        stderr,
+        "eactors: sys '%s': %s: %u handles open at the end (closed now), %u opened in all, "
+        "%llu sends continued, %llu completions in %llu batch messages; descriptors %d before, %d "
+        "after; %s\n",
+        name, why, open, total, continued, batched, batches, before, count_fds(), how);
     return EA_DONE;
 }
 
@@ -903,7 +1085,7 @@ static bool take_requests(struct sys *s)
                 s->cl[ci].dead = true; /* failed channel */
                 break;
             }
-            request(s, ci, cg.data, cg.len);
+            request(s, ci, cg.data, cg.len, true);
             ea_cargo_release(&cg);
             if (backlog)
                 flush(s);
@@ -932,6 +1114,9 @@ static int sys_body(ea_actor_t *self, void *state)
     }
     more |= take_requests(s);
     flush(s);
+    /* One message per requester for this round's batched completions. */
+    for (unsigned ci = 0; ci < s->nconn; ci++)
+        batch_send(s, ci);
     /* Completions still waiting for a free node need no polling: the failed
      * allocation asked the requester's next release to wake us. */
     return more ? EA_BUSY : EA_IDLE;

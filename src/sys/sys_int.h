@@ -86,6 +86,13 @@ struct client {
     uint32_t nhandles, ntimers; /* open handles it owns, timers among them */
     uint64_t held;              /* bytes of its pending operations and waiting completions */
     uint64_t out_bytes;         /* of which waiting completions */
+    /* The batch being filled this round (EA_SYS_BATCH, for completions of
+     * requests with EA_SYS_F_BATCH): a node holding the outer header's
+     * room and `bcount` records, `boff` bytes in all; sent at the end of
+     * the round (sys.c, batch_send). */
+    ea_cargo_t batch;
+    bool batch_open;
+    uint32_t boff, bcount;
 };
 
 struct eai_sys_park; /* park.c */
@@ -114,7 +121,8 @@ struct sys {
     /* Body only. */
     struct handle *h;
     uint32_t free_head, nopen, total_opened;
-    uint64_t continued; /* sends that did not go out at once */
+    uint64_t continued;        /* sends that did not go out at once */
+    uint64_t batches, batched; /* EA_SYS_BATCH messages sent, completions in them */
     unsigned nconn;
     struct client *cl;
     uint8_t *scratch; /* RECV/READ buffer, the largest channel payload */
@@ -180,6 +188,25 @@ struct out *eai_sys_emit(struct sys *s, unsigned ci, const ea_sys_msg_t *hdr, co
  * data (copied). */
 void eai_sys_complete_x(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status,
                         uint32_t arg, uint64_t arg64, const void *data, uint32_t len);
+
+/* Receiving straight into the message a completion travels in (no copy
+ * through s->scratch): returns where up to `len` payload bytes of the
+ * completion of `req` to connector ci go, if it can leave this round in
+ * order (no completion waits before it, the requester lives, a node is
+ * free): in the client's batch (EA_SYS_F_BATCH) or in a node of its own
+ * (*cg). NULL otherwise: the caller uses s->scratch and eai_sys_complete_x.
+ * Nothing else may be completed for ci until the caller has called
+ * eai_sys_out_commit or eai_sys_out_cancel. */
+uint8_t *eai_sys_out_reserve(struct sys *s, unsigned ci, const ea_sys_msg_t *req, uint32_t len,
+                             ea_cargo_t *cg);
+
+/* Completes `req` with `status` and the `len` bytes already written where
+ * eai_sys_out_reserve said. Takes ownership of cg. */
+void eai_sys_out_commit(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status,
+                        ea_cargo_t *cg, uint32_t len);
+
+/* Gives back what eai_sys_out_reserve reserved, unused. */
+void eai_sys_out_cancel(ea_cargo_t *cg);
 
 /* The completion of `req` with `status` and nothing else. */
 void eai_sys_complete(struct sys *s, unsigned ci, const ea_sys_msg_t *req, int32_t status);

@@ -175,6 +175,11 @@ ea_conn_t *sys_h_conn(struct sys_harness *h, unsigned i)
     return i < h->n ? &h->rc[i] : NULL;
 }
 
+ea_conn_t *sys_h_sys_conn(struct sys_harness *h, unsigned i)
+{
+    return i < h->n ? &h->sc[i] : NULL;
+}
+
 int sys_h_step(struct sys_harness *h)
 {
     /* The worker would clear `queued` before the body; so do we, so that

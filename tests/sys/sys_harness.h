@@ -38,6 +38,10 @@ int sys_h_start(struct sys_harness *h);
 /* Requester i's connector (its end of the channel to the system actor). */
 ea_conn_t *sys_h_conn(struct sys_harness *h, unsigned i);
 
+/* The system actor's end of requester i's channel, to forge what a
+ * hostile host could send (the system actor itself never sees it used). */
+ea_conn_t *sys_h_sys_conn(struct sys_harness *h, unsigned i);
+
 /* One step of the system actor's body; returns what the body returned. */
 int sys_h_step(struct sys_harness *h);
 

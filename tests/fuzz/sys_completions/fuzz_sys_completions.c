@@ -4,7 +4,9 @@
  * requests (ea_net_*, ea_file_*, ea_timer_*), and the "system actor" (the
  * fuzzer, at the other end of a connector pair) answers with completions
  * made from input bytes: forged from a pending request with fields changed,
- * raw bytes, or TIMER_FIRE messages. A model kept here beside the client
+ * raw bytes, TIMER_FIRE messages, or batches (EA_SYS_BATCH) of forged
+ * records with a true or forged outer header; the client may ask for
+ * batches and hold its requests (first input byte). A model kept here beside the client
  * says what may be accepted: a completion of a request the client issued and
  * has not seen answered (same op, same handle), never more bytes than asked,
  * a new handle the client does not own, a FIRE only for a timer it owns.
@@ -105,10 +107,87 @@ static void issue(ea_sys_client_t *cl, struct in *in)
     md.p[md.np++] = (struct pend){(uint64_t)id, op, needs ? h : -1, max};
 }
 
+/* One forged completion record of a batch into rec (room bytes): a
+ * pending request's completion with fields changed, or raw bytes. Returns
+ * the bytes it takes (8-aligned), 0 if it does not fit. */
+static uint32_t forge_record(uint8_t *rec, uint32_t room, struct in *in)
+{
+    ea_sys_msg_t m = {.magic = EA_SYS_MAGIC};
+    uint32_t flip = take(in, 1), len;
+    if (md.np > 0 && !(flip & 128)) {
+        struct pend *p = &md.p[take(in, 1) % (uint32_t)md.np];
+        m.op = p->op | EA_SYS_DONE;
+        m.req_id = p->id;
+        m.handle = p->handle;
+        m.status = (int32_t)(take(in, 2) % 300);
+        if (flip & 1)
+            m.status = -(int32_t)take(in, 1);
+        if (flip & 2)
+            m.handle = (int32_t)take(in, 1) - 10;
+        if (flip & 4)
+            m.op ^= (uint16_t)take(in, 2);
+        if (flip & 8)
+            m.req_id += take(in, 1);
+        len = m.status > 0 ? (uint32_t)m.status : 0;
+        if (flip & 16)
+            len = take(in, 1);
+    } else {
+        m.op = (uint16_t)take(in, 2);
+        m.req_id = take(in, 2);
+        len = take(in, 1);
+    }
+    uint32_t need = (HDR + len + 7u) & ~7u;
+    if (need > room)
+        return 0;
+    m.len = len;
+    if (flip & 32)
+        m.len = take(in, 2); /* lies about its length */
+    memset(rec, 'y', need);
+    memcpy(rec, &m, HDR);
+    return need;
+}
+
+/* The system actor sends a batch of forged completions (EA_SYS_BATCH),
+ * its outer header true or changed by the input. */
+static void forge_batch(struct ea_test_pair *pr, struct in *in)
+{
+    ea_cargo_t c;
+    if (ea_cargo_alloc(&pr->cb, MAX, &c) != EA_OK)
+        return;
+    uint8_t *p = c.data;
+    uint32_t off = HDR, n = take(in, 1) % 6;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t got = forge_record(p + off, MAX - off, in);
+        if (got == 0)
+            break;
+        off += got;
+    }
+    uint32_t flip = take(in, 1);
+    ea_sys_msg_t m = {.magic = EA_SYS_MAGIC,
+                      .op = EA_SYS_BATCH | EA_SYS_DONE,
+                      .handle = -1,
+                      .len = off - HDR,
+                      .arg = n};
+    if (flip & 1)
+        m.arg = take(in, 1);
+    if (flip & 2)
+        m.len = take(in, 2);
+    if (flip & 4)
+        off = take(in, 2) % (MAX - HDR) + HDR; /* cut or padded */
+    memcpy(p, &m, HDR);
+    c.len = off;
+    if (ea_cargo_send(&c) != EA_OK)
+        ea_cargo_release(&c);
+}
+
 /* The system actor sends one message chosen by the input. */
 static void forge(struct ea_test_pair *pr, struct in *in)
 {
-    uint32_t kind = take(in, 1) % 4;
+    uint32_t kind = take(in, 1) % 5;
+    if (kind == 4) {
+        forge_batch(pr, in);
+        return;
+    }
     ea_sys_msg_t m = {.magic = EA_SYS_MAGIC};
     uint8_t raw[MAX];
     uint32_t len = 0, cargo_len;
@@ -220,12 +299,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ea_sys_client_init(&cl, &pr.ca);
     memset(&md, 0, sizeof md);
     struct in in = {data, size};
+    /* Batched completions and held requests, or not, by the first byte. */
+    uint32_t mode = take(&in, 1);
+    ea_sys_client_batch(&cl, (mode & 1) != 0);
+    ea_sys_client_hold(&cl, (mode & 2) != 0);
     for (int step = 0; in.n > 0 && step < 200; step++) {
         uint32_t cmd = take(&in, 1);
-        if (cmd < 100 && md.np < MP && md.nh + md.np < MH)
+        if (cmd < 100 && md.np < MP && md.nh + md.np < MH) {
             issue(&cl, &in);
-        else
+            if (ea_sys_flush(&cl) != EA_OK) /* held requests, if any */
+                abort();
+        } else {
             forge(&pr, &in);
+        }
         /* The system actor's end takes every request off the channel. */
         ea_cargo_t c;
         while (ea_cargo_recv(&pr.cb, &c) == EA_OK)
@@ -234,7 +320,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc;
         while ((rc = ea_sys_recv(&cl, &ev)) != EA_ERR_EMPTY) {
             if (rc == EA_OK) {
-                accepted(&ev, ev.cargo.len);
+                /* Out of a batch the event has no cargo of its own: its
+                 * length was checked against what was left of the batch. */
+                accepted(&ev, ev.cargo.conn != NULL ? ev.cargo.len : HDR + ev.msg.len);
+                if (ev.cargo.conn == NULL && !cl.batch)
+                    abort(); /* a batch the client did not ask for */
                 ea_cargo_release(&ev.cargo);
             } else if (rc != EA_ERR_CORRUPT && rc != EA_ERR_LIMIT) {
                 abort();
