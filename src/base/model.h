@@ -37,8 +37,16 @@ typedef struct eai_dep_worker {
     int ncpus;
     int cpus[64]; /* CPU numbers, ascending, no duplicates */
     eai_idle_t idle;
+    /* Empty polls of the ready queue before the worker parks (idle="park"):
+     * spin="N", else EAI_SPIN_DEFAULT, or 0 for a worker pinned to one CPU
+     * that another worker is pinned to as well (its spinning would only
+     * delay the thread that has work). Resolved by the parser. */
+    uint32_t spin;
     int line;
 } eai_dep_worker_t;
+
+#define EAI_SPIN_DEFAULT 200u
+#define EAI_SPIN_UNSET UINT32_MAX
 
 typedef struct eai_dep_param {
     char *key;

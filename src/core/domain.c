@@ -359,6 +359,7 @@ int eai_domain_start(struct eai_rt *rt, int d, bool confine, bool async, char *e
         wk->shm = &rt->wk[w];
         wk->ready = &rt->ready[w];
         wk->idle = dep->workers[w].idle;
+        wk->spin = dep->workers[w].spin;
     }
 
     int rc = build_actors(rt, dom, d, err, errlen);

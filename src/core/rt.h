@@ -255,6 +255,7 @@ struct eai_worker {
     bool started;
     bool stop_seen;
     eai_idle_t idle;
+    uint32_t spin; /* empty polls before parking (eai_dep_worker_t.spin) */
     /* The wait of a system actor bound here that sleeps in the kernel for
      * its I/O and its wake-ups at once (eai_worker_io_park), or NULL: the
      * worker then parks on its futex word alone. */

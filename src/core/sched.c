@@ -69,9 +69,6 @@
 
 _Thread_local struct ea_actor *eai_current;
 
-/* Empty polls of its ready queue before a worker parks (idle="park"). */
-#define SPIN_POLLS 200u
-
 /* Wake-ups asked for during one step, made when the step ends (see
  * "Batched wake-ups" above). Thread-local: only the worker running the
  * step touches it. */
@@ -358,7 +355,7 @@ void *eai_worker_main(void *arg)
             on_stop(w);
             continue;
         }
-        if (++polls < SPIN_POLLS || w->idle == EAI_IDLE_SPIN) {
+        if (++polls <= w->spin || w->idle == EAI_IDLE_SPIN) {
             if (w->io != NULL)
                 w->io->poll(w->io->arg);
             eai_cpu_relax();

@@ -112,7 +112,7 @@ enum kind {
 /* Attribute indices, per element kind, into schema_t.attrs. */
 enum { HO_IMAGE };
 enum { EN_NAME, EN_IMAGE, EN_BACKEND, EN_SPAWN };
-enum { WO_NAME, WO_CPUS, WO_ENCLAVE, WO_IDLE };
+enum { WO_NAME, WO_CPUS, WO_ENCLAVE, WO_IDLE, WO_SPIN };
 enum { AC_NAME, AC_TYPE, AC_WORKER };
 enum { CH_NAME, CH_BETWEEN, CH_NODES, CH_MAX, CH_PROTECT };
 enum { PA_NAME, PA_VALUE };
@@ -134,7 +134,7 @@ static const schema_t schemas[K_COUNT] = {
                    {"name", "image", "backend", "spawn", NULL},
                    (1u << EN_NAME) | (1u << EN_IMAGE)},
     [K_WORKER] = {"worker",
-                  {"name", "cpus", "enclave", "idle", NULL},
+                  {"name", "cpus", "enclave", "idle", "spin", NULL},
                   (1u << WO_NAME) | (1u << WO_CPUS)},
     [K_ACTOR] = {"actor",
                  {"name", "type", "worker", NULL},
@@ -794,6 +794,7 @@ static void do_worker(pstate_t *st, const xmlNode *n)
     w->line = line;
     w->enclave = EAI_HOST;
     w->idle = EAI_IDLE_PARK;
+    w->spin = EAI_SPIN_UNSET;
     int rc = read_named(st, n, K_WORKER, vals);
     w->name = take(vals, WO_NAME);
     st->worker[idx].ref[0] = take(vals, WO_ENCLAVE);
@@ -809,6 +810,9 @@ static void do_worker(pstate_t *st, const xmlNode *n)
             rc = fail(st, line, "<worker> '%s': invalid idle '%s' (expected park or spin)", w->name,
                       idle);
     }
+    if (rc == EA_OK && vals[WO_SPIN] != NULL)
+        rc = parse_number(st, line, "worker", w->name, "spin", vals[WO_SPIN], 0, 1000000, "1M",
+                          &w->spin);
     free_vals(vals);
     int prev = claim(&st->workers, w->name, idx);
     if (rc == EA_OK && prev >= 0)
@@ -1376,12 +1380,27 @@ static int collect(pstate_t *st, const xmlNode *root)
 /* ----------------------------------------------- pass 2: resolve and check -- */
 
 /* Workers -> enclaves. A worker without enclave= is a host worker. */
+/* Whether another worker's CPUs include worker i's only CPU. */
+static bool shares_its_cpu(const eai_deploy_t *d, int i)
+{
+    const eai_dep_worker_t *w = &d->workers[i];
+    if (w->ncpus != 1)
+        return false;
+    for (int j = 0; j < d->nworkers; j++)
+        for (int k = 0; j != i && k < d->workers[j].ncpus; k++)
+            if (d->workers[j].cpus[k] == w->cpus[0])
+                return true;
+    return false;
+}
+
 static void resolve_workers(pstate_t *st)
 {
     eai_deploy_t *d = st->d;
     for (int i = 0; i < d->nworkers; i++) {
         eai_dep_worker_t *w = &d->workers[i];
         raw_t *r = &st->worker[i];
+        if (w->spin == EAI_SPIN_UNSET)
+            w->spin = shares_its_cpu(d, i) ? 0 : EAI_SPIN_DEFAULT;
         if (!r->ok || r->ref[0] == NULL)
             continue;
         int e = map_get(&st->enclaves, r->ref[0]);

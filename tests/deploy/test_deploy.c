@@ -179,7 +179,7 @@ static void test_valid_full(void **state)
              "  <enclave name='third' image='onpath.so' backend='proc' spawn='1K'/>\n" /* 11 */
              "  <worker name='w0' cpus='0' enclave='left' idle='spin'/>\n"             /* 12 */
              "  <worker name='w1' cpus='1,0' enclave='right' idle='park'/>\n"          /* 13 */
-             "  <worker name='h' cpus='0-1'/>\n"                                       /* 14 */
+             "  <worker name='h' cpus='0-1' spin='5'/>\n"                              /* 14 */
              "  <worker name='idle_worker' cpus='1' enclave='third'/>\n"               /* 15 */
              "  <actor name='pong' type='pong' worker='w1'/>\n"                        /* 16 */
              "  <actor name='mon' type='mon' worker='h'/>\n"                           /* 17 */
@@ -235,16 +235,20 @@ static void test_valid_full(void **state)
     assert_int_equal(d->workers[0].ncpus, 1);
     assert_int_equal(d->workers[0].cpus[0], 0);
     assert_int_equal(d->workers[0].idle, EAI_IDLE_SPIN);
+    assert_int_equal(d->workers[0].spin, 0); /* its one CPU is w1's and h's too */
     assert_int_equal(d->workers[0].line, 12);
     assert_int_equal(d->workers[1].enclave, 1);
     assert_int_equal(d->workers[1].ncpus, 2);
     assert_int_equal(d->workers[1].cpus[0], 0);
     assert_int_equal(d->workers[1].cpus[1], 1);
     assert_int_equal(d->workers[1].idle, EAI_IDLE_PARK);
+    assert_int_equal(d->workers[1].spin, EAI_SPIN_DEFAULT); /* two CPUs */
     assert_int_equal(d->workers[2].enclave, EAI_HOST);
     assert_int_equal(d->workers[2].ncpus, 2);
     assert_int_equal(d->workers[2].idle, EAI_IDLE_PARK);
+    assert_int_equal(d->workers[2].spin, 5);
     assert_int_equal(d->workers[3].enclave, 2);
+    assert_int_equal(d->workers[3].spin, 0);
 
     assert_int_equal(d->nactors, 4);
     const eai_dep_actor_t *a = &d->actors[0];
@@ -471,6 +475,9 @@ static const bad_case_t bad_cases[] = {
      "<enclave> 'left': invalid backend 'sgx' (expected proc or none)"},
     {PRE A5 "<worker name='w0' cpus='0' idle='x'/>\n" END, 6,
      "<worker> 'w0': invalid idle 'x' (expected park or spin)"},
+    {PRE A5 "<worker name='w0' cpus='0' spin='x'/>\n" END, 6, "<worker> 'w0': invalid spin 'x'"},
+    {PRE A5 "<worker name='w0' cpus='0' spin='2M'/>\n" END, 6,
+     "<worker> 'w0': spin 2M exceeds the limit 1M"},
     {PRE A5 B6 "<channel name='pp' between='a b' protect='x'/>\n" END, 7,
      "<channel> 'pp': invalid protect 'x' (expected auto, aead or plain)"},
     /* aead needs two different enclaves: here both ends share enclave e */
