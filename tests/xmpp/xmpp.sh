@@ -7,6 +7,9 @@
 #                libstrophe client logs in with PLAIN (spec L3)
 #   register     xmpp.xml with XEP-0077 on (register.py): a new account, the
 #                errors, and the account still there after a restart
+#   profanity    xmpp.xml with Debian's profanity driven through tmux
+#                (profanity.py) against slixmpp: spec L4, M8, E1 and
+#                profanity's side of roster, presence and MUC
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
 # Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
 set -u
@@ -66,6 +69,14 @@ clients() {
     grep -h "^ok" "$tmp"/*.log | wc -l | sed 's/^/checks passed: /'
 }
 
+# have TOOL...: ends the test as skipped (77) unless every TOOL is installed.
+have() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { echo "SKIP: $t is not installed (make deps installs it)"; exit 77; }
+    done
+}
+
 case "$case_name" in
 interop | interop_one)
     users
@@ -81,6 +92,17 @@ interop | interop_one)
     grep -q "muc: [1-9][0-9]* joins, [1-9][0-9]* groupchat messages delivered" "$out" ||
         fail "the muc actor counted no joins or groupchat"
     ;;
+profanity)
+    have profanity tmux
+    users
+    start xmpp.xml
+    timeout -k 5 280 /usr/bin/python3 "$here/profanity.py" "$port" "$CA" full > "$tmp/prof.log" 2>&1 ||
+        { fail "profanity"; grep -v "^ok" "$tmp/prof.log" | grep -v "Task\|task:\|stringprep"; }
+    stop
+    grep -c "^ok" "$tmp/prof.log" | sed 's/^/checks passed: /'
+    grep -q "alice@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
+        fail "profanity did not log in with SCRAM-SHA-256 over TLS"
+    ;;
 plain_only)
     users
     [ -n "${STROPHE:-}" ] || { echo "SKIP: libstrophe client not built"; exit 77; }
@@ -88,7 +110,16 @@ plain_only)
     grep -q plain_only "$tmp/run.xml" || fail "plain_only not set"
     timeout -k 5 60 "$STROPHE" "$port" "$CA" dave dave-pw wrong > "$tmp/strophe.log" 2>&1 ||
         { fail "libstrophe client"; cat "$tmp/strophe.log"; }
+    # Profanity too (libstrophe underneath): PLAIN when it is offered alone.
+    if command -v profanity >/dev/null && command -v tmux >/dev/null; then
+        timeout -k 5 120 /usr/bin/python3 "$here/profanity.py" "$port" "$CA" plain > "$tmp/prof.log" 2>&1 ||
+            { fail "profanity with PLAIN alone"; grep -v "^ok" "$tmp/prof.log"; }
+    else
+        echo "profanity or tmux missing: profanity's PLAIN login skipped"
+    fi
     stop
+    [ ! -s "$tmp/prof.log" ] || grep -q "alice@localhost authenticated with PLAIN over TLS" "$out" "$err" ||
+        fail "profanity did not log in with PLAIN over TLS"
     grep -q "dave@localhost authenticated with PLAIN over TLS" "$out" "$err" ||
         fail "libstrophe did not log in with PLAIN over TLS"
     grep -q "SCRAM" "$out" "$err" && fail "a SCRAM login with PLAIN alone offered"
