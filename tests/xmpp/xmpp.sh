@@ -10,6 +10,12 @@
 #   profanity    xmpp.xml with Debian's profanity driven through tmux
 #                (profanity.py) against slixmpp: spec L4, M8, E1 and
 #                profanity's side of roster, presence and MUC
+#   tsung_plain / tsung_starttls
+#                tsung's SASL scenario (tsung_sasl.xml.in, spec L6): 20 users
+#                made with eactors-xmpp log in with PLAIN (behind the
+#                plain_insecure switch without TLS, or after STARTTLS), chat
+#                online and offline, and close; tsung's own statistics must
+#                show every login, transaction and stamped chat, and no error
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
 # Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
 set -u
@@ -102,6 +108,46 @@ profanity)
     grep -c "^ok" "$tmp/prof.log" | sed 's/^/checks passed: /'
     grep -q "alice@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "profanity did not log in with SCRAM-SHA-256 over TLS"
+    ;;
+tsung_plain | tsung_starttls)
+    have tsung erl
+    nusers=20 naccounts=26 nchats=5
+    for ((i = 1; i <= naccounts; i++)); do
+        echo "pass$i" | tool adduser "user$i" >/dev/null || fail "adduser user$i"
+    done
+    if [ "$case_name" = tsung_plain ]; then
+        # PLAIN without TLS: the benchmark-only switch, loopback only.
+        start xmpp.xml 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="plain_insecure" value="1"/>|'
+        grep -q plain_insecure "$tmp/run.xml" || fail "plain_insecure not set"
+        tls_sed='s/^//'
+    else
+        start xmpp.xml
+        tls_sed='/^ *<!--TLS:$/d; /^ *:TLS-->$/d'
+    fi
+    sed -e "s/@PORT@/$port/g" -e "s/@USERS@/$nusers/g" -e "s/@ACCOUNTS@/$naccounts/g" \
+        -e "s/@CHATS@/$nchats/g" -e "$tls_sed" "$here/tsung_sasl.xml.in" > "$tmp/tsung.xml"
+    # tsung's own Erlang node gets a name of its own (-i), so two runs (or
+    # another engineer's Erlang servers) on this machine do not collide.
+    HOME=$tmp timeout -k 5 200 tsung -i "eatest$$" -f "$tmp/tsung.xml" -l "$tmp/tsung" start > "$tmp/tsung.out" 2>&1 ||
+        { fail "tsung ended with $?"; tail -20 "$tmp/tsung.out"; }
+    stop
+    log=$(ls -d "$tmp"/tsung/*/ 2>/dev/null | head -1)
+    if [ -z "$log" ] || [ ! -f "$log/tsung.log" ]; then
+        fail "no tsung.log"; cat "$tmp/tsung.out"
+    else
+        [ "$case_name" = tsung_starttls ] && tls=1 || tls=0
+        timeout 60 /usr/bin/python3 "$here/tsung_stats.py" "$log" "$nusers" "$nchats" "$tls" > "$tmp/stats.log" 2>&1 ||
+            { fail "tsung's statistics"; grep -v "^ok" "$tmp/stats.log"; grep "^stats:" "$log/tsung.log" | tail -30; }
+        grep -c "^ok" "$tmp/stats.log" | sed 's/^/checks passed: /'
+    fi
+    grep -q "^c2s0: $nusers connections accepted, $nusers closed, $nusers logins$" "$out" ||
+        fail "server: $(grep '^c2s0: ' "$out"), expected $nusers each"
+    # Each user sent one chat to a user that never logs in: all stored.
+    grep -q "router: .*, 0 error replies, $nusers messages stored offline" "$out" ||
+        fail "offline chats: $(grep '^router: ' "$out")"
+    [ "$case_name" = tsung_plain ] && want="PLAIN without TLS" || want="PLAIN over TLS"
+    [ "$(grep -c "user[0-9]*@localhost authenticated with $want" "$out" "$err" | awk -F: '{s += $2} END {print s}')" -ge "$nusers" ] ||
+        fail "not every tsung user logged in with $want"
     ;;
 plain_only)
     users
