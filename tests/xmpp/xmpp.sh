@@ -16,6 +16,9 @@
 #                plain_insecure switch without TLS, or after STARTTLS), chat
 #                online and offline, and close; tsung's own statistics must
 #                show every login, transaction and stamped chat, and no error
+#   tsung_muc    tsung's MUC scenario with SASL over STARTTLS
+#                (tsung_muc.xml.in, spec M10): every groupchat reaches
+#                every occupant of its room
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
 # Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
 set -u
@@ -109,7 +112,7 @@ profanity)
     grep -q "alice@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "profanity did not log in with SCRAM-SHA-256 over TLS"
     ;;
-tsung_plain | tsung_starttls)
+tsung_plain | tsung_starttls | tsung_muc)
     have tsung erl
     nusers=20 naccounts=26 nchats=5
     for ((i = 1; i <= naccounts; i++)); do
@@ -124,8 +127,9 @@ tsung_plain | tsung_starttls)
         start xmpp.xml
         tls_sed='/^ *<!--TLS:$/d; /^ *:TLS-->$/d'
     fi
+    [ "$case_name" = tsung_muc ] && scenario=tsung_muc.xml.in || scenario=tsung_sasl.xml.in
     sed -e "s/@PORT@/$port/g" -e "s/@USERS@/$nusers/g" -e "s/@ACCOUNTS@/$naccounts/g" \
-        -e "s/@CHATS@/$nchats/g" -e "$tls_sed" "$here/tsung_sasl.xml.in" > "$tmp/tsung.xml"
+        -e "s/@CHATS@/$nchats/g" -e "$tls_sed" "$here/$scenario" > "$tmp/tsung.xml"
     # tsung's own Erlang node gets a name of its own (-i), so two runs (or
     # another engineer's Erlang servers) on this machine do not collide.
     HOME=$tmp timeout -k 5 200 tsung -i "eatest$$" -f "$tmp/tsung.xml" -l "$tmp/tsung" start > "$tmp/tsung.out" 2>&1 ||
@@ -135,16 +139,24 @@ tsung_plain | tsung_starttls)
     if [ -z "$log" ] || [ ! -f "$log/tsung.log" ]; then
         fail "no tsung.log"; cat "$tmp/tsung.out"
     else
-        [ "$case_name" = tsung_starttls ] && tls=1 || tls=0
-        timeout 60 /usr/bin/python3 "$here/tsung_stats.py" "$log" "$nusers" "$nchats" "$tls" > "$tmp/stats.log" 2>&1 ||
+        [ "$case_name" = tsung_plain ] && tls=0 || tls=1
+        [ "$case_name" = tsung_muc ] && mode=muc || mode=chat
+        timeout 60 /usr/bin/python3 "$here/tsung_stats.py" "$log" "$nusers" "$nchats" "$tls" "$mode" > "$tmp/stats.log" 2>&1 ||
             { fail "tsung's statistics"; grep -v "^ok" "$tmp/stats.log"; grep "^stats:" "$log/tsung.log" | tail -30; }
-        grep -c "^ok" "$tmp/stats.log" | sed 's/^/checks passed: /'
+        grep "^ok" "$tmp/stats.log"
     fi
     grep -q "^c2s0: $nusers connections accepted, $nusers closed, $nusers logins$" "$out" ||
         fail "server: $(grep '^c2s0: ' "$out"), expected $nusers each"
-    # Each user sent one chat to a user that never logs in: all stored.
-    grep -q "router: .*, 0 error replies, $nusers messages stored offline" "$out" ||
-        fail "offline chats: $(grep '^router: ' "$out")"
+    if [ "$case_name" = tsung_muc ]; then
+        joins=$(sed -n 's/^muc: \([0-9]*\) joins, .*/\1/p' "$out")
+        [ "${joins:-0}" -ge "$nusers" ] || fail "muc: $(grep '^muc: ' "$out")"
+        grep -q "router: .*, 0 error replies, 0 messages stored offline" "$out" ||
+            fail "router: $(grep '^router: ' "$out")"
+    else
+        # Each user sent one chat to a user that never logs in: all stored.
+        grep -q "router: .*, 0 error replies, $nusers messages stored offline" "$out" ||
+            fail "offline chats: $(grep '^router: ' "$out")"
+    fi
     [ "$case_name" = tsung_plain ] && want="PLAIN without TLS" || want="PLAIN over TLS"
     [ "$(grep -c "user[0-9]*@localhost authenticated with $want" "$out" "$err" | awk -F: '{s += $2} END {print s}')" -ge "$nusers" ] ||
         fail "not every tsung user logged in with $want"
