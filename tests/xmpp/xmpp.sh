@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The XMPP example against real clients on loopback. Usage: xmpp.sh CASE PORT
 #   interop      xmpp.xml (partitioned): users made with eactors-xmpp, then
-#                slixmpp (slix_interop.py, muc.py) and raw hostile input (hostile.py)
+#                slixmpp (slix_interop.py, muc.py), raw hostile input
+#                (hostile.py) and the remaining acceptance cases (acceptance.py)
 #   interop_one  the same against xmpp-one.xml (everything in one enclave)
 #   plain_only   xmpp-one.xml offering PLAIN alone (after STARTTLS): the
 #                libstrophe client logs in with PLAIN (spec L3)
@@ -69,6 +70,8 @@ clients() {
         { fail "slixmpp MUC"; grep -v "^ok" "$tmp/muc.log" | grep -v "Task\|task:\|stringprep" | head -30; }
     timeout -k 5 150 /usr/bin/python3 "$here/hostile.py" "$port" "$CA" 3 > "$tmp/hostile.log" 2>&1 ||
         { fail "hostile input"; grep -v "^ok" "$tmp/hostile.log" | head -30; }
+    timeout -k 5 150 /usr/bin/python3 "$here/acceptance.py" "$port" "$CA" "$pid" > "$tmp/acceptance.log" 2>&1 ||
+        { fail "acceptance cases"; grep -v "^ok" "$tmp/acceptance.log" | head -30; }
     if [ -n "${STROPHE:-}" ]; then
         timeout -k 5 60 "$STROPHE" "$port" "$CA" dave dave-pw wrong > "$tmp/strophe.log" 2>&1 ||
             { fail "libstrophe client"; grep -v "^ok" "$tmp/strophe.log" | head -20; }
@@ -95,6 +98,8 @@ interop | interop_one)
     grep -q "alice@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "no SCRAM-SHA-256 login logged"
     grep -q "authenticated with PLAIN over TLS" "$out" "$err" || fail "no PLAIN login logged"
+    grep -q "alice@localhost authenticated with SCRAM-SHA-1 over TLS" "$out" "$err" ||
+        fail "no SCRAM-SHA-1 login logged"
     [ -z "${STROPHE:-}" ] || grep -q "dave@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "libstrophe did not log in with SCRAM-SHA-256 over TLS"
     grep -q "logins accepted, [1-9][0-9]* refused" "$out" || fail "no refused login counted"
