@@ -35,9 +35,10 @@ mkdir -p "$tmp/store"
 # start XML [SED]: a private copy of a deployment on $port with the store in
 # $tmp (and SED applied).
 start() {
-    # A 3 s pre-authentication timeout instead of 30 (hostile.py checks it).
+    # A 3 s pre-authentication timeout instead of 30 (hostile.py checks it),
+    # unless $preauth says otherwise (tsung thinks 2 s before it logs in).
     sed -e "s|5222|$port|g" -e "s|$X/store|$tmp/store|g" \
-        -e 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="preauth_timeout_s" value="3"/>|' \
+        -e 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="preauth_timeout_s" value="'"${preauth:-3}"'"/>|' \
         -e "${2:-s/^//}" "$X/$1" > "$tmp/run.xml"
     grep -q preauth_timeout_s "$tmp/run.xml" || fail "timeout parameter not set"
     EACTORS_IMAGE_PATH=$X "$EACTORS" run "$tmp/run.xml" >"$out" 2>"$err" &
@@ -108,6 +109,7 @@ interop | interop_one)
     ;;
 profanity)
     have profanity tmux
+    preauth=30
     users
     start xmpp.xml
     timeout -k 5 280 /usr/bin/python3 "$here/profanity.py" "$port" "$CA" full > "$tmp/prof.log" 2>&1 ||
@@ -119,7 +121,7 @@ profanity)
     ;;
 tsung_plain | tsung_starttls | tsung_muc)
     have tsung erl
-    nusers=20 naccounts=26 nchats=5
+    nusers=20 naccounts=26 nchats=5 preauth=30
     for ((i = 1; i <= naccounts; i++)); do
         echo "pass$i" | tool adduser "user$i" >/dev/null || fail "adduser user$i"
     done
@@ -147,7 +149,9 @@ tsung_plain | tsung_starttls | tsung_muc)
         [ "$case_name" = tsung_plain ] && tls=0 || tls=1
         [ "$case_name" = tsung_muc ] && mode=muc || mode=chat
         timeout 60 /usr/bin/python3 "$here/tsung_stats.py" "$log" "$nusers" "$nchats" "$tls" "$mode" > "$tmp/stats.log" 2>&1 ||
-            { fail "tsung's statistics"; grep -v "^ok" "$tmp/stats.log"; grep "^stats:" "$log/tsung.log" | tail -30; }
+            { fail "tsung's statistics"; grep -v "^ok" "$tmp/stats.log"; grep "^stats:" "$log/tsung.log" | tail -30
+              grep -h -A12 "reason=\|Error" "$log"/tsung_controller*.log | head -30
+              [ -z "${XMPP_KEEP:-}" ] || cp -r "$log" "$XMPP_KEEP"; }
         grep "^ok" "$tmp/stats.log"
     fi
     grep -q "^c2s0: $nusers connections accepted, $nusers closed, $nusers logins$" "$out" ||
@@ -177,6 +181,7 @@ plain_only)
     if command -v profanity >/dev/null && command -v tmux >/dev/null; then
         timeout -k 5 120 /usr/bin/python3 "$here/profanity.py" "$port" "$CA" plain > "$tmp/prof.log" 2>&1 ||
             { fail "profanity with PLAIN alone"; grep -v "^ok" "$tmp/prof.log"; }
+        grep -c "^ok" "$tmp/prof.log" | sed 's/^/profanity checks passed: /'
     else
         echo "profanity or tmux missing: profanity's PLAIN login skipped"
     fi
