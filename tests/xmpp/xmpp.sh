@@ -21,7 +21,8 @@
 #                (tsung_muc.xml.in, spec M10): every groupchat reaches
 #                every occupant of its room
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
-# Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
+# Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR; XMPP_KEEP=DIR
+# copies a failed tsung run's log directory there.
 set -u
 . "$(dirname "$0")/../common/lib.sh"
 case_name=$1 port=$2
