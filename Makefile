@@ -8,7 +8,7 @@ ASAN_DIR  ?= build-asan
 TSAN_DIR  ?= build-tsan
 CMAKE_ARGS ?=
 
-DEB_PACKAGES := build-essential cmake pkg-config libxml2-dev libseccomp-dev liburing-dev libcmocka-dev libssl-dev openssl curl procps strace libexpat1-dev python3-slixmpp libstrophe-dev
+DEB_PACKAGES := build-essential cmake pkg-config libxml2-dev libseccomp-dev liburing-dev libcmocka-dev libssl-dev openssl curl procps strace libexpat1-dev python3-slixmpp libstrophe-dev profanity tmux tsung
 BENCH_PACKAGES := gnuplot-nox wrk nginx-light liblmdb-dev ejabberd jabberd2 prosody sqlite3
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 FUZZ_DIR  ?= build-fuzz

@@ -279,7 +279,7 @@ async def main():
     # on a second login.
     gone = asyncio.get_event_loop().create_future()
     bob.add_event_handler("disconnected", lambda _: gone.done() or gone.set_result(True))
-    bob.disconnect()
+    bob.abort()  # a TCP drop, no </stream:stream> (spec M5)
     await asyncio.wait_for(gone, T)
     try:
         while True:
@@ -369,10 +369,14 @@ async def main():
     bad = Client("alice@localhost/bad", "wrong")
     ok = await bad.login()
     check(not ok and bad.failed.done(), "E1 bad password refused", "tried %d" % len(bad.mechs_tried))
+    # slixmpp tries every mechanism offered after TLS: SCRAM-SHA-256,
+    # SCRAM-SHA-1 and PLAIN, each refused with <not-authorized/>.
+    check(len(bad.mechs_tried) == 3, "E1 failed_auth once per offered mechanism", "%d" % len(bad.mechs_tried))
     bad.disconnect()
     unk = Client("nobody@localhost/x", "whatever")
     ok = await unk.login()
-    check(not ok and unk.failed.done(), "E1 unknown user refused")
+    check(not ok and unk.failed.done() and len(unk.mechs_tried) == 3, "E1 unknown user refused",
+          "tried %d" % len(unk.mechs_tried))
     unk.disconnect()
 
     # Same full JID twice (L5): the old session is replaced, the new works.

@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # The XMPP example against real clients on loopback. Usage: xmpp.sh CASE PORT
 #   interop      xmpp.xml (partitioned): users made with eactors-xmpp, then
-#                slixmpp (slix_interop.py, muc.py) and raw hostile input (hostile.py)
+#                slixmpp (slix_interop.py, muc.py), raw hostile input
+#                (hostile.py) and the remaining acceptance cases (acceptance.py)
 #   interop_one  the same against xmpp-one.xml (everything in one enclave)
 #   plain_only   xmpp-one.xml offering PLAIN alone (after STARTTLS): the
 #                libstrophe client logs in with PLAIN (spec L3)
 #   register     xmpp.xml with XEP-0077 on (register.py): a new account, the
 #                errors, and the account still there after a restart
+#   profanity    xmpp.xml with Debian's profanity driven through tmux
+#                (profanity.py) against slixmpp: spec L4, M8, E1 and
+#                profanity's side of roster, presence and MUC
+#   tsung_plain / tsung_starttls
+#                tsung's SASL scenario (tsung_sasl.xml.in, spec L6): 20 users
+#                made with eactors-xmpp log in with PLAIN (behind the
+#                plain_insecure switch without TLS, or after STARTTLS), chat
+#                online and offline, and close; tsung's own statistics must
+#                show every login, transaction and stamped chat, and no error
+#   tsung_muc    tsung's MUC scenario with SASL over STARTTLS
+#                (tsung_muc.xml.in, spec M10): every groupchat reaches
+#                every occupant of its room
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
 #   persist      rosters, subscriptions and offline messages survive restarts
 #                (persist.py, partitioned then one enclave on the same
 #                files); the data store put back from an older sync, or with
 #                its records modified, is refused at start with a clear error
-# Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR.
+# Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR; XMPP_KEEP=DIR
+# copies a failed tsung run's log directory there.
 set -u
 . "$(dirname "$0")/../common/lib.sh"
 case_name=$1 port=$2
@@ -26,9 +40,10 @@ mkdir -p "$tmp/store"
 # start XML [SED]: a private copy of a deployment on $port with the store in
 # $tmp (and SED applied).
 start() {
-    # A 3 s pre-authentication timeout instead of 30 (hostile.py checks it).
+    # A 3 s pre-authentication timeout instead of 30 (hostile.py checks it),
+    # unless $preauth says otherwise (tsung thinks 2 s before it logs in).
     sed -e "s|5222|$port|g" -e "s|$X/store|$tmp/store|g" \
-        -e 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="preauth_timeout_s" value="3"/>|' \
+        -e 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="preauth_timeout_s" value="'"${preauth:-3}"'"/>|' \
         -e "${2:-s/^//}" "$X/$1" > "$tmp/run.xml"
     grep -q preauth_timeout_s "$tmp/run.xml" || fail "timeout parameter not set"
     EACTORS_IMAGE_PATH=$X "$EACTORS" run "$tmp/run.xml" >"$out" 2>"$err" &
@@ -62,6 +77,8 @@ clients() {
         { fail "slixmpp MUC"; grep -v "^ok" "$tmp/muc.log" | grep -v "Task\|task:\|stringprep" | head -30; }
     timeout -k 5 150 /usr/bin/python3 "$here/hostile.py" "$port" "$CA" 3 > "$tmp/hostile.log" 2>&1 ||
         { fail "hostile input"; grep -v "^ok" "$tmp/hostile.log" | head -30; }
+    timeout -k 5 150 /usr/bin/python3 "$here/acceptance.py" "$port" "$CA" "$pid" > "$tmp/acceptance.log" 2>&1 ||
+        { fail "acceptance cases"; grep -v "^ok" "$tmp/acceptance.log" | head -30; }
     if [ -n "${STROPHE:-}" ]; then
         timeout -k 5 60 "$STROPHE" "$port" "$CA" dave dave-pw wrong > "$tmp/strophe.log" 2>&1 ||
             { fail "libstrophe client"; grep -v "^ok" "$tmp/strophe.log" | head -20; }
@@ -87,6 +104,12 @@ refused() {
 persist_phase() {
     timeout -k 5 100 /usr/bin/python3 "$here/persist.py" "$port" "$CA" "$1" >> "$tmp/persist.log" 2>&1 ||
         { fail "persistence, phase $1"; grep "^FAIL" "$tmp/persist.log" | head -20; }
+# have TOOL...: ends the test as skipped (77) unless every TOOL is installed.
+have() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { echo "SKIP: $t is not installed (make deps installs it)"; exit 77; }
+    done
 }
 
 case "$case_name" in
@@ -98,11 +121,76 @@ interop | interop_one)
     grep -q "alice@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "no SCRAM-SHA-256 login logged"
     grep -q "authenticated with PLAIN over TLS" "$out" "$err" || fail "no PLAIN login logged"
+    grep -q "alice@localhost authenticated with SCRAM-SHA-1 over TLS" "$out" "$err" ||
+        fail "no SCRAM-SHA-1 login logged"
     [ -z "${STROPHE:-}" ] || grep -q "dave@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
         fail "libstrophe did not log in with SCRAM-SHA-256 over TLS"
     grep -q "logins accepted, [1-9][0-9]* refused" "$out" || fail "no refused login counted"
     grep -q "muc: [1-9][0-9]* joins, [1-9][0-9]* groupchat messages delivered" "$out" ||
         fail "the muc actor counted no joins or groupchat"
+    ;;
+profanity)
+    have profanity tmux
+    preauth=30
+    users
+    start xmpp.xml
+    timeout -k 5 280 /usr/bin/python3 "$here/profanity.py" "$port" "$CA" full > "$tmp/prof.log" 2>&1 ||
+        { fail "profanity"; grep -v "^ok" "$tmp/prof.log" | grep -v "Task\|task:\|stringprep"; }
+    stop
+    grep -c "^ok" "$tmp/prof.log" | sed 's/^/checks passed: /'
+    grep -q "alice@localhost authenticated with SCRAM-SHA-256 over TLS" "$out" "$err" ||
+        fail "profanity did not log in with SCRAM-SHA-256 over TLS"
+    ;;
+tsung_plain | tsung_starttls | tsung_muc)
+    have tsung erl
+    nusers=20 naccounts=26 nchats=5 preauth=30
+    for ((i = 1; i <= naccounts; i++)); do
+        echo "pass$i" | tool adduser "user$i" >/dev/null || fail "adduser user$i"
+    done
+    if [ "$case_name" = tsung_plain ]; then
+        # PLAIN without TLS: the benchmark-only switch, loopback only.
+        start xmpp.xml 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="plain_insecure" value="1"/>|'
+        grep -q plain_insecure "$tmp/run.xml" || fail "plain_insecure not set"
+        tls_sed='s/^//'
+    else
+        start xmpp.xml
+        tls_sed='/^ *<!--TLS:$/d; /^ *:TLS-->$/d'
+    fi
+    [ "$case_name" = tsung_muc ] && scenario=tsung_muc.xml.in || scenario=tsung_sasl.xml.in
+    sed -e "s/@PORT@/$port/g" -e "s/@USERS@/$nusers/g" -e "s/@ACCOUNTS@/$naccounts/g" \
+        -e "s/@CHATS@/$nchats/g" -e "$tls_sed" "$here/$scenario" > "$tmp/tsung.xml"
+    # tsung's own Erlang node gets a name of its own (-i), so two runs (or
+    # another engineer's Erlang servers) on this machine do not collide.
+    HOME=$tmp timeout -k 5 200 tsung -i "eatest$$" -f "$tmp/tsung.xml" -l "$tmp/tsung" start > "$tmp/tsung.out" 2>&1 ||
+        { fail "tsung ended with $?"; tail -20 "$tmp/tsung.out"; }
+    stop
+    log=$(ls -d "$tmp"/tsung/*/ 2>/dev/null | head -1)
+    if [ -z "$log" ] || [ ! -f "$log/tsung.log" ]; then
+        fail "no tsung.log"; cat "$tmp/tsung.out"
+    else
+        [ "$case_name" = tsung_plain ] && tls=0 || tls=1
+        [ "$case_name" = tsung_muc ] && mode=muc || mode=chat
+        timeout 60 /usr/bin/python3 "$here/tsung_stats.py" "$log" "$nusers" "$nchats" "$tls" "$mode" > "$tmp/stats.log" 2>&1 ||
+            { fail "tsung's statistics"; grep -v "^ok" "$tmp/stats.log"; grep "^stats:" "$log/tsung.log" | tail -30
+              grep -h -A12 "reason=\|Error" "$log"/tsung_controller*.log | head -30
+              [ -z "${XMPP_KEEP:-}" ] || cp -r "$log" "$XMPP_KEEP"; }
+        grep "^ok" "$tmp/stats.log"
+    fi
+    grep -q "^c2s0: $nusers connections accepted, $nusers closed, $nusers logins$" "$out" ||
+        fail "server: $(grep '^c2s0: ' "$out"), expected $nusers each"
+    if [ "$case_name" = tsung_muc ]; then
+        joins=$(sed -n 's/^muc: \([0-9]*\) joins, .*/\1/p' "$out")
+        [ "${joins:-0}" -ge "$nusers" ] || fail "muc: $(grep '^muc: ' "$out")"
+        grep -q "router: .*, 0 error replies, 0 messages stored offline" "$out" ||
+            fail "router: $(grep '^router: ' "$out")"
+    else
+        # Each user sent one chat to a user that never logs in: all stored.
+        grep -q "router: .*, 0 error replies, $nusers messages stored offline" "$out" ||
+            fail "offline chats: $(grep '^router: ' "$out")"
+    fi
+    [ "$case_name" = tsung_plain ] && want="PLAIN without TLS" || want="PLAIN over TLS"
+    [ "$(grep -c "user[0-9]*@localhost authenticated with $want" "$out" "$err" | awk -F: '{s += $2} END {print s}')" -ge "$nusers" ] ||
+        fail "not every tsung user logged in with $want"
     ;;
 plain_only)
     users
@@ -111,7 +199,17 @@ plain_only)
     grep -q plain_only "$tmp/run.xml" || fail "plain_only not set"
     timeout -k 5 60 "$STROPHE" "$port" "$CA" dave dave-pw wrong > "$tmp/strophe.log" 2>&1 ||
         { fail "libstrophe client"; cat "$tmp/strophe.log"; }
+    # Profanity too (libstrophe underneath): PLAIN when it is offered alone.
+    if command -v profanity >/dev/null && command -v tmux >/dev/null; then
+        timeout -k 5 120 /usr/bin/python3 "$here/profanity.py" "$port" "$CA" plain > "$tmp/prof.log" 2>&1 ||
+            { fail "profanity with PLAIN alone"; grep -v "^ok" "$tmp/prof.log"; }
+        grep -c "^ok" "$tmp/prof.log" | sed 's/^/profanity checks passed: /'
+    else
+        echo "profanity or tmux missing: profanity's PLAIN login skipped"
+    fi
     stop
+    [ ! -s "$tmp/prof.log" ] || grep -q "alice@localhost authenticated with PLAIN over TLS" "$out" "$err" ||
+        fail "profanity did not log in with PLAIN over TLS"
     grep -q "dave@localhost authenticated with PLAIN over TLS" "$out" "$err" ||
         fail "libstrophe did not log in with PLAIN over TLS"
     grep -q "SCRAM" "$out" "$err" && fail "a SCRAM login with PLAIN alone offered"
