@@ -138,10 +138,14 @@ scan)
     # (Its inputs are sealed by the control image: another MRENCLAVE.)
     seal_image=smc_control.so inputs 3 1000 marker
     start_long 3 1000 --image smc_control.so --protect plain
-    "$ATTACKER" --layout "$err" --mode scan --duration-ms 700 \
-        --marker "SMC-SECRET-INPUT-OF-PARTY-0-0123456789" >"$tmp/ac" 2>&1 || fail "attacker"
-    hits=$(sed -n 's/.* marker_hits=\([0-9]*\).*/\1/p' "$tmp/ac")
-    echo "control (no mask, plain channels): ${hits:-?} hits for p0's input"
+    # Up to ten 700 ms scans: on a loaded machine one window may see no round.
+    for ((i = 0; i < 10; i++)); do
+        "$ATTACKER" --layout "$err" --mode scan --duration-ms 700 \
+            --marker "SMC-SECRET-INPUT-OF-PARTY-0-0123456789" >"$tmp/ac" 2>&1 || fail "attacker"
+        hits=$(sed -n 's/.* marker_hits=\([0-9]*\).*/\1/p' "$tmp/ac")
+        [ "${hits:-0}" -gt 0 ] && break
+    done
+    echo "control (no mask, plain channels): ${hits:-?} hits for p0's input (scan $((i + 1)))"
     [ "${hits:-0}" -gt 0 ] || fail "control: the scanner did not find a plaintext input"
     kill -INT "$pid"
     end_run 15
