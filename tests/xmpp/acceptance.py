@@ -20,6 +20,8 @@ import ssl
 import sys
 import time
 
+import xtest  # beside this script
+
 PORT = int(sys.argv[1])
 CA = sys.argv[2]
 SERVER = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -27,16 +29,9 @@ T = 10
 HDR = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
        "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
 SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
-failures = 0
 
 
-def check(cond, name, why=""):
-    global failures
-    if cond:
-        print("ok", name + (" (" + why + ")" if why else ""), flush=True)
-    else:
-        failures += 1
-        print("FAIL", name + (": " + why if why else ""), flush=True)
+check = xtest.check
 
 
 class Conn:
@@ -311,4 +306,4 @@ check(m is not None and b"still-there" in m.group(0) and b"stream:error" not in 
       repr(by.buf[-200:]))
 alice.close()
 by.close()
-sys.exit(failures)
+sys.exit(xtest.failures)

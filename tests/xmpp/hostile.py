@@ -13,21 +13,16 @@ import ssl
 import sys
 import time
 
+import xtest  # beside this script
+
 PORT = int(sys.argv[1])
 CA = sys.argv[2]
 PREAUTH = int(sys.argv[3]) if len(sys.argv) > 3 else 0  # the server's pre-auth timeout, if short
 HDR = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
        "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
-failures = 0
 
 
-def check(cond, name, why=""):
-    global failures
-    if cond:
-        print("ok", name, flush=True)
-    else:
-        failures += 1
-        print("FAIL", name + (": " + why if why else ""), flush=True)
+check = xtest.check
 
 
 class Conn:
@@ -259,4 +254,4 @@ check(a is not None and a == b and real is not None and a[1] == real[1] == "4096
 c = Conn()
 check(c.plain_login("alice", "alice-pw", "after"), "server still serves after the hostile cases")
 c.s.close()
-sys.exit(failures)
+sys.exit(xtest.failures)

@@ -14,21 +14,16 @@ import sys
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout, PresenceError
 
+import xtest  # beside this script
+
 PORT = int(sys.argv[1])
 CA = sys.argv[2]
 T = 10
 SERVICE = "conference.localhost"
 ROOM = "lounge@" + SERVICE
-failures = 0
 
 
-def check(cond, name, why=""):
-    global failures
-    if cond:
-        print("ok", name, flush=True)
-    else:
-        failures += 1
-        print("FAIL", name + (": " + why if why else ""), flush=True)
+check = xtest.check
 
 
 class Client(slixmpp.ClientXMPP):
@@ -283,4 +278,4 @@ async def main():
 
 
 asyncio.get_event_loop().run_until_complete(asyncio.wait_for(main(), 100))
-sys.exit(failures)
+sys.exit(xtest.failures)

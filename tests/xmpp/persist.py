@@ -27,17 +27,16 @@ import sys
 
 import slixmpp
 
+import xtest  # beside this script
+
 PORT = int(sys.argv[1])
 CA = sys.argv[2]
 PHASE = sys.argv[3]
 T = 10
-failures = 0
 
 
 def check(cond, name, why=""):
-    global failures
-    print(("ok " if cond else "FAIL ") + PHASE + " " + name + ("" if cond else ": " + why), flush=True)
-    failures += not cond
+    xtest.check(cond, PHASE + " " + name, why)
 
 
 class Client(slixmpp.ClientXMPP):
@@ -195,4 +194,4 @@ async def main():
 
 
 asyncio.get_event_loop().run_until_complete(asyncio.wait_for(main(), 90))
-sys.exit(failures)
+sys.exit(xtest.failures)

@@ -26,20 +26,15 @@ import tempfile
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
 
+import xtest  # beside this script
+
 PORT = int(sys.argv[1])
 CA = sys.argv[2]
 MODE = sys.argv[3] if len(sys.argv) > 3 else "full"
 T = 30
-failures = 0
 
 
-def check(cond, name, why=""):
-    global failures
-    if cond:
-        print("ok", name, flush=True)
-    else:
-        failures += 1
-        print("FAIL", name + (": " + why if why else ""), flush=True)
+check = xtest.check
 
 
 class Profanity:
@@ -369,10 +364,10 @@ async def main():
             await asyncio.sleep(0.2)
         check(not prof.alive(), "profanity quits")
     finally:
-        if failures:
+        if xtest.failures:
             sys.stdout.write("---- profanity's pane ----\n" + prof.pane()[-3000:])
         prof.close()
 
 
 asyncio.get_event_loop().run_until_complete(asyncio.wait_for(main(), 400))
-sys.exit(failures)
+sys.exit(xtest.failures)

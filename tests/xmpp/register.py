@@ -16,19 +16,17 @@ import ssl
 import sys
 import time
 
+import xtest  # beside this script
+
 PORT = int(sys.argv[1])
 CA = sys.argv[2]
 PHASE = sys.argv[3]
 HDR = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
        "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
 NS = "jabber:iq:register"
-failures = 0
 
 
-def check(cond, name, why=""):
-    global failures
-    print(("ok " if cond else "FAIL ") + name + ("" if cond else ": " + why), flush=True)
-    failures += not cond
+check = xtest.check
 
 
 class Conn:
@@ -114,4 +112,4 @@ c.s.close()
 c = Conn()
 check(c.tls() and not c.login("erin", "wrong"), "erin with a wrong password refused (%s)" % PHASE)
 c.s.close()
-sys.exit(failures)
+sys.exit(xtest.failures)

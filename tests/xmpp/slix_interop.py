@@ -17,19 +17,14 @@ import sys
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
 
+import xtest  # beside this script
+
 PORT = int(sys.argv[1])
 CA = sys.argv[2]
 T = 10
-failures = 0
 
 
-def check(cond, name, why=""):
-    global failures
-    if cond:
-        print("ok", name, flush=True)
-    else:
-        failures += 1
-        print("FAIL", name + (": " + why if why else ""), flush=True)
+check = xtest.check
 
 
 class Client(slixmpp.ClientXMPP):
@@ -395,4 +390,4 @@ async def main():
 
 
 asyncio.get_event_loop().run_until_complete(asyncio.wait_for(main(), 120))
-sys.exit(failures)
+sys.exit(xtest.failures)

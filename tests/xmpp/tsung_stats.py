@@ -17,19 +17,14 @@ import os
 import re
 import sys
 
+import xtest  # beside this script
+
 logdir, users, chats, tls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 muc = len(sys.argv) > 5 and sys.argv[5] == "muc"
 P = "M10 (tsung)" if muc else "L6"
-failures = 0
 
 
-def check(cond, name, why=""):
-    global failures
-    if cond:
-        print("ok", name + (" (" + why + ")" if why else ""), flush=True)
-    else:
-        failures += 1
-        print("FAIL", name + (": " + why if why else ""), flush=True)
+check = xtest.check
 
 
 # tsung.log: every 10 s a block of "stats: NAME ..." lines. A counter line is
@@ -115,4 +110,4 @@ else:
     check(nrecv == nsent, P + " every stamped chat delivered", "%d of %d" % (nrecv, nsent))
 bad = [d for d in recv.values() if "<stream:error" in d or re.search(r"type=['\"]error['\"]", d)]
 check(not bad, P + " no error stanza or stream error received", bad[0][:300] if bad else "")
-sys.exit(failures)
+sys.exit(xtest.failures)
