@@ -343,7 +343,7 @@ static void iq_reply(struct c2s *s, struct cx *c, const char *id, const char *ty
     xb_fmt(&b, "<iq type='%s'", type);
     if (id != NULL) {
         xb_str(&b, " id='");
-        xb_esc(&b, id, strlen(id));
+        xb_esc_attr(&b, id, strlen(id));
         xb_str(&b, "'");
     }
     if (inner != NULL) {
@@ -893,7 +893,7 @@ static void on_element(void *ctx, xs_t *xs, xel_t *el)
         if (r != NULL && xel_text(r, res, sizeof res) >= sizeof res - 1) {
             xbuf_t e = {0};
             xb_str(&e, "<iq type='error' id='");
-            xb_esc(&e, id, strlen(id));
+            xb_esc_attr(&e, id, strlen(id));
             xb_str(&e, "'><error type='modify'><bad-request "
                        "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
             if (!e.failed)
@@ -1201,7 +1201,7 @@ static void on_rt(struct c2s *s, const struct xmsg *mp)
             c->bound = 1;
             xbuf_t b = {0};
             xb_str(&b, "<iq type='result' id='");
-            xb_esc(&b, c->bind_id, strlen(c->bind_id));
+            xb_esc_attr(&b, c->bind_id, strlen(c->bind_id));
             xb_str(&b, "'><bind xmlns='" NS_BIND "'><jid>");
             xb_esc(&b, c->jid, strlen(c->jid));
             xb_str(&b, "</jid></bind></iq>");
@@ -1213,7 +1213,7 @@ static void on_rt(struct c2s *s, const struct xmsg *mp)
             (void)xmsg_str(&m, 0, cond, sizeof cond);
             xbuf_t b = {0};
             xb_str(&b, "<iq type='error' id='");
-            xb_esc(&b, c->bind_id, strlen(c->bind_id));
+            xb_esc_attr(&b, c->bind_id, strlen(c->bind_id));
             xb_fmt(&b,
                    "'><error type='cancel'><%s xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
                    "</error></iq>",

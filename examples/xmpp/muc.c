@@ -88,7 +88,7 @@ static void attr(xbuf_t *b, const char *name, const char *val)
     if (val == NULL || val[0] == 0)
         return;
     xb_fmt(b, " %s='", name);
-    xb_esc(b, val, strlen(val));
+    xb_esc_attr(b, val, strlen(val));
     xb_str(b, "'");
 }
 
@@ -96,13 +96,13 @@ static void attr(xbuf_t *b, const char *name, const char *val)
 static void room_jid(struct muc *mu, xbuf_t *b, const char *room, const char *nick)
 {
     if (room != NULL && room[0]) {
-        xb_esc(b, room, strlen(room));
+        xb_esc_attr(b, room, strlen(room));
         xb_str(b, "@");
     }
-    xb_esc(b, mu->domain, strlen(mu->domain));
+    xb_esc_attr(b, mu->domain, strlen(mu->domain));
     if (nick != NULL) {
         xb_str(b, "/");
-        xb_esc(b, nick, strlen(nick));
+        xb_esc_attr(b, nick, strlen(nick));
     }
 }
 

@@ -261,7 +261,7 @@ static void attr(xbuf_t *b, const char *name, const char *val)
     if (val == NULL || val[0] == 0)
         return;
     xb_fmt(b, " %s='", name);
-    xb_esc(b, val, strlen(val));
+    xb_esc_attr(b, val, strlen(val));
     xb_str(b, "'");
 }
 
@@ -510,7 +510,7 @@ static void carbon(struct router *r, const struct sess *to, const char *dir, con
     xbuf_t b = {0};
     xb_str(&b, "<message type='chat'");
     xb_str(&b, " from='");
-    xb_esc(&b, to->user, strlen(to->user));
+    xb_esc_attr(&b, to->user, strlen(to->user));
     xb_fmt(&b, "@%s'", r->domain);
     attr(&b, "to", to->jid);
     xb_fmt(&b, "><%s xmlns='" NS_CARBONS "'><forwarded xmlns='urn:xmpp:forward:0'>", dir);

@@ -642,7 +642,15 @@ void xb_str(xbuf_t *b, const char *s)
     xb_add(b, s, strlen(s));
 }
 
-void xb_esc(xbuf_t *b, const char *s, size_t n)
+/*
+ * Escapes for character data, and with `attr` for an attribute value. A
+ * parser normalizes what it reads: CR and CR LF become LF everywhere, and
+ * in attribute values TAB, LF and CR each become a space. Bytes that came
+ * in as character references (&#xD; in text, &#xA; in an attribute) are
+ * therefore written as references again, or the recipient would read
+ * something other than what the sender sent.
+ */
+static void esc(xbuf_t *b, const char *s, size_t n, int attr)
 {
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -653,13 +661,28 @@ void xb_esc(xbuf_t *b, const char *s, size_t n)
         case '&': e = "&amp;"; break;
         case '"': e = "&quot;"; break;
         case '\'': e = "&apos;"; break;
-        default: continue;
+        case '\r': e = "&#xD;"; break;
+        case '\n': e = attr ? "&#xA;" : NULL; break;
+        case '\t': e = attr ? "&#x9;" : NULL; break;
+        default: break;
         }
+        if (e == NULL)
+            continue;
         xb_add(b, s + run, i - run);
         xb_str(b, e);
         run = i + 1;
     }
     xb_add(b, s + run, n - run);
+}
+
+void xb_esc(xbuf_t *b, const char *s, size_t n)
+{
+    esc(b, s, n, 0);
+}
+
+void xb_esc_attr(xbuf_t *b, const char *s, size_t n)
+{
+    esc(b, s, n, 1);
 }
 
 void xb_fmt(xbuf_t *b, const char *fmt, ...)
@@ -691,7 +714,7 @@ static void write_attr(xbuf_t *b, const char *prefix, const char *name, const ch
     }
     xb_str(b, name);
     xb_str(b, "='");
-    xb_esc(b, val, strlen(val));
+    xb_esc_attr(b, val, strlen(val));
     xb_str(b, "'");
 }
 
@@ -725,7 +748,7 @@ static void write_el(xbuf_t *b, const xel_t *el, const char *parent_ns, const ch
             char pfx[16];
             snprintf(pfx, sizeof pfx, "a%u", k++);
             xb_fmt(b, " xmlns:%s='", pfx);
-            xb_esc(b, a->ns, strlen(a->ns));
+            xb_esc_attr(b, a->ns, strlen(a->ns));
             xb_str(b, "'");
             write_attr(b, pfx, a->name, a->val);
         }

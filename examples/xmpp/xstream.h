@@ -114,7 +114,10 @@ typedef struct xbuf {
 } xbuf_t;
 void xb_add(xbuf_t *b, const void *d, size_t n);
 void xb_str(xbuf_t *b, const char *s);
-void xb_esc(xbuf_t *b, const char *s, size_t n); /* escapes < > & " ' */
+/* Character data: escapes < > & " ' and CR. An attribute value: also TAB
+ * and LF (a parser would read them as spaces). */
+void xb_esc(xbuf_t *b, const char *s, size_t n);
+void xb_esc_attr(xbuf_t *b, const char *s, size_t n);
 void xb_fmt(xbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void xb_free(xbuf_t *b);
 

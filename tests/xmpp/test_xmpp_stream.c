@@ -140,6 +140,27 @@ static void test_xml_prefix_element(void **st)
     xb_free(&r.out);
 }
 
+/* Whitespace that came as character references goes out as references: a
+ * recipient's parser turns a raw TAB, LF or CR in an attribute into a
+ * space, and a raw CR in text into LF (a fuzz_xmpp_stream finding: a
+ * namespace with &#xa; in it came back as another namespace). */
+static void test_whitespace_refs(void **st)
+{
+    (void)st;
+    static const char in[] = HDR "<message id='a&#xA;b&#x9;c&#xD;d' xmlns:p='urn:x&#xA;y' p:q='1'>"
+                                 "<body>l1&#xD;&#xA;l2\tt\nu</body></message>";
+    struct rec r = {0};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &r, 1, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, in, sizeof in - 1), XS_OK);
+    xb_add(&r.out, "", 1);
+    assert_string_equal(r.out.p, "<message from='alice@localhost/r' id='a&#xA;b&#x9;c&#xD;d' "
+                                 "xmlns:a0='urn:x&#xA;y' a0:q='1'><body>l1&#xD;\nl2\tt\nu</body>"
+                                 "</message>");
+    xs_free(&xs);
+    xb_free(&r.out);
+}
+
 struct bad {
     const char *name;
     const char *head, *fill, *tail;
@@ -360,7 +381,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_valid_any_chunking),  cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_memory_budget),       cmocka_unit_test(test_suspend_resume_stop),
         cmocka_unit_test(test_split_big_start_tag), cmocka_unit_test(test_mutations),
-        cmocka_unit_test(test_xml_prefix_element),
+        cmocka_unit_test(test_xml_prefix_element),  cmocka_unit_test(test_whitespace_refs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
