@@ -29,7 +29,9 @@
  * when told), then commands of one byte each, the low three bits the
  * command and the rest its connection:
  *   0 open a connection        1 feed it: 2-byte length, then the bytes
- *   2 end of its stream (EOF)  3 the accounts actor answers what waits
+ *   2 end of its stream (EOF)  3 the accounts actor answers what waits,
+ *     or (bit 3 set) connection (cmd >> 6) answers its last SCRAM
+ *     challenge as a client would, a proof accepted or not by bit 5
  *   4 the router delivers a message to it (if bound)
  *   5 the router kicks it      6 the timer fires
  *   7 its next sends fail (the peer reset it)
@@ -68,13 +70,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-/* The stop path prints the actor's counters: not for every input. The
- * fuzzer's own reports go to stderr. */
+/* The stop path prints the actor's counters: not for every input (set
+ * C2S_STDOUT to a file to see them). The fuzzer reports on stderr. */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (freopen("/dev/null", "w", stdout) == NULL)
+    if (freopen(getenv("C2S_STDOUT") ? getenv("C2S_STDOUT") : "/dev/null", "w", stdout) == NULL)
         return 0;
     return 0;
 }
@@ -117,6 +119,7 @@ struct fconn {
     uint32_t id;           /* c2s's id for it (from its requests), 0 unknown */
     int authed, bound;     /* as the fakes granted */
     int allowed;           /* may get output in this step */
+    char chal[600];        /* the last SASL challenge's base64 text */
 };
 
 static struct {
@@ -217,6 +220,16 @@ static void note_output(struct fconn *f, int32_t h, const char *p, uint32_t len)
                 FAIL("output to connection %d after </stream:stream>", h);
             f->ended = 1;
         }
+    static const char ch[] = "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>";
+    char *cp = strstr(w, ch);
+    if (cp != NULL) {
+        cp += sizeof ch - 1;
+        size_t n = strcspn(cp, "<");
+        if (n < sizeof f->chal) {
+            memcpy(f->chal, cp, n);
+            f->chal[n] = 0;
+        }
+    }
     size_t keep = t + len < 15 ? t + len : 15;
     memmove(f->tail, w + t + len - keep, keep);
     f->tail[keep] = 0;
@@ -461,6 +474,36 @@ static struct fconn *pick(uint32_t cmd)
     return &F.c[(cmd >> 3) % (uint32_t)F.nc];
 }
 
+/* The client's SCRAM response to the connection's last challenge (its
+ * nonce is random, out of the fuzzer's reach): gs2 header "n,,", a proof
+ * of 20 (SHA-1) or 32 bytes, its first byte 0 (accepted) or 1. */
+static void scram_response(struct fconn *f, uint32_t arg)
+{
+    uint8_t sf[600];
+    long n = xc_b64dec(f->chal, strlen(f->chal), sf, sizeof sf - 1);
+    if (f->closed || f->eof || n <= 0)
+        return;
+    sf[n] = 0;
+    const char *r = strstr((const char *)sf, "r="), *e = r ? strchr(r, ',') : NULL;
+    if (e == NULL)
+        return;
+    uint8_t proof[32] = {0};
+    proof[0] = (arg & 2) ? 1 : 0;
+    char pb[64], fin[400], b64[600], el[800];
+    xc_b64enc(proof, (arg & 1) ? 20 : 32, pb);
+    snprintf(fin, sizeof fin, "c=biws,%.*s,p=%s", (int)(e - r), r, pb);
+    xc_b64enc(fin, strlen(fin), b64);
+    int l = snprintf(el, sizeof el, "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</response>",
+                     b64);
+    uint8_t *p = realloc(f->in, f->in_len + (size_t)l);
+    if (p == NULL)
+        FAIL("out of memory");
+    memcpy(p + f->in_len, el, (size_t)l);
+    f->in = p;
+    f->in_len += (size_t)l;
+    f->allowed = 1;
+}
+
 static void fire_timer(void)
 {
     ea_sys_msg_t m = {EA_SYS_MAGIC, EA_TIMER_FIRE, 0, 0, TIMER, 0, 0, 0, 1};
@@ -583,7 +626,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 f->allowed = 1;
             }
             break;
-        case 3: acc_flush(); break;
+        case 3:
+            if ((cmd & 8) && f != NULL)
+                scram_response(&F.c[(cmd >> 6) % (uint32_t)F.nc], cmd >> 4);
+            else
+                acc_flush();
+            break;
         case 4: router_to(f, 0); break;
         case 5: router_to(f, 1); break;
         case 6: fire_timer(); break;
