@@ -715,8 +715,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)fake_net();
     settle();
     for (int i = 0; i < F.nc; i++)
-        if (!F.c[i].closed)
-            FAIL("connection %d still open after its stream ended", H0 + i);
+        if (!F.c[i].closed) {
+            struct cx *c = F.s->c[(uint32_t)(H0 + i) % SLOTS];
+            FAIL("connection %d still open after its stream ended (wait %d recv_out %d "
+                 "closing %d dead %d sends %u pend %u held %u)",
+                 H0 + i, c ? c->wait : -1, c ? c->recv_out : -1, c ? c->closing : -1,
+                 c ? c->dead : -1, c ? c->sends : 0, c ? c->pend_len : 0, c ? c->held_len : 0);
+        }
     if (F.s->live != 0)
         FAIL("%u connections live at the end", F.s->live);
     teardown();
