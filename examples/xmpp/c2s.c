@@ -1029,11 +1029,18 @@ static void maybe_finish(struct c2s *s, struct cx *c)
 static void c_close(struct c2s *s, struct cx *c)
 {
     uint32_t slot = c->id % SLOTS;
+    /* No node for the request now: the connection stays, closing, and asks
+     * again at the next step; a lost CLOSE would leave the socket open in
+     * the system actor for good. */
+    int64_t rc = ea_net_close(&s->sys, c->h);
+    if (rc == EA_ERR_NOBUFS || rc == EA_ERR_LIMIT || rc == EA_ERR_FULL) {
+        s->busy = s->retry = 1;
+        return;
+    }
     if (c->bound || c->wait == W_BIND) {
         struct xmsg m = {.h = {R_CLOSED, c->id, 0, 0}};
         (void)outq_send(&s->rt, &m);
     }
-    ea_net_close(&s->sys, c->h);
     ea_tls_free(c->tls);
     xs_free(&c->xs);
     free(c->pend);
