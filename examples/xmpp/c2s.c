@@ -39,8 +39,9 @@
 #include "xcrypto.h"
 #include "xstream.h"
 
-#ifndef SLOTS /* the fuzz target scans fewer: its handles are small */
-#define SLOTS 32768u /* the system actor's handle index space */
+/* The system actor's handle index space (the fuzz target's is smaller). */
+#ifndef SLOTS
+#define SLOTS 32768u
 #endif
 #define RECV_MAX 16384u
 #define HELD_MAX 65536u

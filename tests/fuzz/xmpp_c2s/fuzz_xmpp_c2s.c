@@ -26,18 +26,14 @@
  *
  * Input: one byte of configuration (bit 0 plain_only, bit 1 register,
  * bit 2 a pre-authentication time-out of 0 s, bit 3 accounts answer only
- * when told, bit 4 a small channel to the system actor), then commands of one byte each, the low three bits the
- * command and the rest its connection:
- *   0 open a connection        1 feed it: 2-byte length, then the bytes
- *   2 end of its stream (EOF)  3 the accounts actor answers what waits,
- *     or (bit 3 set) connection (cmd >> 6) answers its last SCRAM
- *     challenge as a client would, a proof accepted or not by bit 5
- *   4 the router delivers a message to it (if bound)
- *   5 the router kicks it      6 the timer fires
- *   7 its next sends fail (the peer reset it)
- * At the end every connection gets EOF, the accounts actor answers, and
- * the actor must have closed every connection; then it stops (the stop
- * path frees everything, checked by LeakSanitizer).
+ * when told, bit 4 a small channel to the system actor), then commands of one byte each, the low
+ * three bits the command and the rest its connection: 0 open a connection        1 feed it: 2-byte
+ * length, then the bytes 2 end of its stream (EOF)  3 the accounts actor answers what waits, or
+ * (bit 3 set) connection (cmd >> 6) answers its last SCRAM challenge as a client would, a proof
+ * accepted or not by bit 5 4 the router delivers a message to it (if bound) 5 the router kicks it
+ * 6 the timer fires 7 its next sends fail (the peer reset it) At the end every connection gets EOF,
+ * the accounts actor answers, and the actor must have closed every connection; then it stops (the
+ * stop path frees everything, checked by LeakSanitizer).
  *
  * Properties checked besides ASan and UBSan:
  *  - output only to connections the step concerns: the one fed, ended or
@@ -98,28 +94,28 @@ const size_t pki_server_key_len = 0;
  * SASL state. */
 #define CX_BUDGET ((size_t)XS_MEM_DEFAULT + HELD_MAX + 2u * PEND_MAX + 4096u)
 
-#define FAIL(...)                                          \
-    do {                                                   \
-        fprintf(stderr, "xmpp_c2s: " __VA_ARGS__);         \
-        fprintf(stderr, "\n");                             \
-        abort();                                           \
+#define FAIL(...)                                  \
+    do {                                           \
+        fprintf(stderr, "xmpp_c2s: " __VA_ARGS__); \
+        fprintf(stderr, "\n");                     \
+        abort();                                   \
     } while (0)
 
 struct fconn {
-    int open, closed;      /* accepted; CLOSE seen */
-    uint64_t recv_id;      /* a RECV waiting (0: none) */
+    int open, closed; /* accepted; CLOSE seen */
+    uint64_t recv_id; /* a RECV waiting (0: none) */
     uint32_t recv_max;
-    uint8_t *in;           /* bytes fed, not yet received */
+    uint8_t *in; /* bytes fed, not yet received */
     size_t in_len;
-    int eof;               /* EOF after `in` */
+    int eof; /* EOF after `in` */
     int fail_sends;
-    int ended;             /* "</stream:stream>" went out */
-    char tail[16];         /* the output's last bytes */
+    int ended;     /* "</stream:stream>" went out */
+    char tail[16]; /* the output's last bytes */
     size_t out_len;
-    uint32_t id;           /* c2s's id for it (from its requests), 0 unknown */
-    int authed, bound;     /* as the fakes granted */
-    int allowed;           /* may get output in this step */
-    char chal[600];        /* the last SASL challenge's base64 text */
+    uint32_t id;       /* c2s's id for it (from its requests), 0 unknown */
+    int authed, bound; /* as the fakes granted */
+    int allowed;       /* may get output in this step */
+    char chal[600];    /* the last SASL challenge's base64 text */
 };
 
 static struct {
@@ -318,8 +314,8 @@ static int fake_net(void)
             if (f == NULL || !f->open)
                 FAIL("SEND on handle %d", m.handle);
             note_output(f, m.handle, pl, m.len);
-            complete(EA_NET_SEND, m.req_id, m.handle,
-                     f->fail_sends ? EA_SYS_RESET : (int32_t)m.len, NULL, 0);
+            complete(EA_NET_SEND, m.req_id, m.handle, f->fail_sends ? EA_SYS_RESET : (int32_t)m.len,
+                     NULL, 0);
             break;
         case EA_NET_CLOSE:
             if (f == NULL || !f->open || f->closed)
@@ -544,8 +540,8 @@ static void scram_response(struct fconn *f, uint32_t arg)
     xc_b64enc(proof, (arg & 1) ? 20 : 32, pb);
     snprintf(fin, sizeof fin, "c=biws,%.*s,p=%s", (int)(e - r), r, pb);
     xc_b64enc(fin, strlen(fin), b64);
-    int l = snprintf(el, sizeof el, "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</response>",
-                     b64);
+    int l = snprintf(el, sizeof el,
+                     "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s</response>", b64);
     uint8_t *p = realloc(f->in, f->in_len + (size_t)l);
     if (p == NULL)
         FAIL("out of memory");
