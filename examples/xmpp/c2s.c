@@ -39,7 +39,10 @@
 #include "xcrypto.h"
 #include "xstream.h"
 
-#define SLOTS 32768u /* the system actor's handle index space */
+/* The system actor's handle index space (the fuzz target's is smaller). */
+#ifndef SLOTS
+#define SLOTS 32768u
+#endif
 #define RECV_MAX 16384u
 #define HELD_MAX 65536u
 #define PEND_MAX (8u << 20) /* bytes waiting for a node, per connection */
@@ -1027,11 +1030,18 @@ static void maybe_finish(struct c2s *s, struct cx *c)
 static void c_close(struct c2s *s, struct cx *c)
 {
     uint32_t slot = c->id % SLOTS;
+    /* No node for the request now: the connection stays, closing, and asks
+     * again at the next step; a lost CLOSE would leave the socket open in
+     * the system actor for good. */
+    int64_t rc = ea_net_close(&s->sys, c->h);
+    if (rc == EA_ERR_NOBUFS || rc == EA_ERR_LIMIT || rc == EA_ERR_FULL) {
+        s->busy = s->retry = 1;
+        return;
+    }
     if (c->bound || c->wait == W_BIND) {
         struct xmsg m = {.h = {R_CLOSED, c->id, 0, 0}};
         (void)outq_send(&s->rt, &m);
     }
-    ea_net_close(&s->sys, c->h);
     ea_tls_free(c->tls);
     xs_free(&c->xs);
     free(c->pend);

@@ -7,7 +7,7 @@
  * or SASL. Besides the sanitizers it checks the memory budget, that errors
  * are named conditions, and that every serialized element parses again to
  * the same serialization (the escaping and namespace output are sound).
- * Not covered: the state machine in c2s.c (it runs inside the actor).
+ * The state machine in c2s.c has its own target, xmpp_c2s.
  */
 #include <stddef.h>
 #include <stdint.h>
