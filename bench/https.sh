@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# bench/https: requests per second, latency percentiles and server CPU time
-# per request of the https example (TLS in enclave 'edge', request handling
-# in enclave 'app') against nginx from Debian serving the same file with the
-# same certificate, in the same run, on the same CPUs, measured by wrk with
-# keep-alive. Both servers run side by side; for each connection count wrk
-# measures eactors and then nginx, so the two rows of a count are taken
-# seconds apart.
+# bench/https: requests per second, latency percentiles and CPU time per
+# request of the https example (TLS in enclave 'edge', request handling in
+# enclave 'app') against nginx from Debian serving the same file with the
+# same certificate, in the same run, measured by wrk with keep-alive. The
+# servers run side by side; for each connection count (and each pinning
+# mode) wrk measures eactors and then nginx, so the rows of a count are
+# taken seconds apart.
 # Usage: bench/https.sh BUILD_DIR. CSV on stdout:
-#   bench,server,connections,requests_per_s,p50_ms,p99_ms,cpu_us_per_req,errors
+#   bench,server,connections,requests_per_s,p50_ms,p99_ms,cpu_us_per_req,errors,wrk_cpu_us_per_req
 # cpu_us_per_req is the utime+stime of the server's processes (the eactors
 # launcher and everything it forked; nginx's master and workers), read from
 # /proc before and after the wrk run, over the requests wrk completed; it
 # includes the TLS handshakes of the run's connections. errors is wrk's
 # socket errors (connect, read, write, timeout) plus non-2xx responses.
+# wrk_cpu_us_per_req is wrk's own utime+stime over the same requests (the
+# cutime+cstime of the shell that waited for it, from /proc): with server
+# and wrk on the same CPUs, requests/s is at most
+# NCPUS / (cpu_us_per_req + wrk_cpu_us_per_req) * 1e6.
+# Pinning modes (HTTPS_PIN, default "shared split", both in the same run):
+#  shared  servers and wrk on CPUs 0-1 (HTTPS_CPUS): nginx two workers
+#          pinned to 0 and 1, eactors' workers on 0-1 as the example
+#          deploys them; rows 'eactors', 'eactors-base', 'nginx'.
+#  split   every server on CPU 0 (HTTPS_SPLIT_SERVER_CPU), wrk (one
+#          thread) on CPU 1 (HTTPS_SPLIT_LOAD_CPU): nginx one worker,
+#          eactors with all its workers on CPU 0 and spin="0" (a deployment
+#          generated from the example's); rows 'eactors-split',
+#          'eactors-base-split', 'nginx-split'.
 # A connection count that cannot be run (descriptor limit) or that wrk could
 # not complete gives a row of NA and a '# ' line saying why, on stdout and
 # stderr.
@@ -22,7 +35,8 @@
 # listen queue (net.core.somaxconn, 4096 here), the dropped SYNs are resent
 # after 1, 3, 7 s, so the first seconds are a ramp, which this row includes),
 # HTTPS_TIMEOUT (wrk --timeout, default 10s),
-# HTTPS_CPUS (CPUs of wrk, default 0-1, the servers' CPUs),
+# HTTPS_CPUS (CPUs of wrk in the shared mode, default 0-1, the servers' CPUs),
+# HTTPS_PIN, HTTPS_SPLIT_SERVER_CPU (0), HTTPS_SPLIT_LOAD_CPU (1),
 # HTTPS_BASE (a build directory of another commit, e.g. the previous one:
 # its tools/eactors and examples/https run side by side as server
 # eactors-base, measured after eactors and before nginx for each count).
@@ -36,7 +50,12 @@ SECS=${HTTPS_SECONDS:-5}
 BIG_SECS=${HTTPS_BIG_SECONDS:-20}
 TIMEOUT=${HTTPS_TIMEOUT:-10s}
 CPUS=${HTTPS_CPUS:-0-1}
-PORT_EA=18443 PORT_NGINX=18444 PORT_BASE=18445
+PIN=${HTTPS_PIN:-shared split}
+SPLIT_SRV=${HTTPS_SPLIT_SERVER_CPU:-0}
+SPLIT_LOAD=${HTTPS_SPLIT_LOAD_CPU:-1}
+for m in $PIN; do
+    case $m in shared | split) ;; *) echo "bench/https: HTTPS_PIN: unknown mode '$m' (shared, split)" >&2; exit 2 ;; esac
+done
 BASE=${HTTPS_BASE:-}
 SITE=$ROOT/examples/https/site
 PKI=$BUILD/examples/https/pki
@@ -75,13 +94,17 @@ errs() { awk '/Socket errors:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/
 
 # Prints a row of NA and says why, on stdout (as a comment) and stderr.
 na() { # server conns reason
-    echo "https,$1,$2,NA,NA,NA,NA,NA"
+    echo "https,$1,$2,NA,NA,NA,NA,NA,NA"
     echo "# https $1 $2 connections: $3"
     echo "bench/https: $1 $2 connections: $3" >&2
 }
 
-run_wrk() { # server port conns pid
-    local f=$OUT/wrk-$1-$3.txt secs=$SECS t0 t1
+# CPU ticks of the children a shell waited for, from its /proc stat line
+# (fields 16 and 17, cutime and cstime).
+child_ticks() { awk '{ i = match($0, /\) [A-Za-z] /); split(substr($0, i + 2), f, " "); print f[14] + f[15] }'; }
+
+run_wrk() { # server port conns pid wrk_cpus wrk_threads
+    local f=$OUT/wrk-$1-$3.txt secs=$SECS t0 t1 st
     [ "$3" -gt 1024 ] && secs=$BIG_SECS
     if ! fits "$3"; then
         na "$1" "$3" "not run: the descriptor limit is $NOFILE (ulimit -n; raise the hard limit, or run as root)"
@@ -92,8 +115,11 @@ run_wrk() { # server port conns pid
         return
     fi
     t0=$(tree_ticks "$4")
-    taskset -c "$CPUS" wrk -t2 -c"$3" -d"${secs}s" --timeout "$TIMEOUT" --latency \
-        "https://127.0.0.1:$2/$FILE" >"$f" 2>&1
+    # wrk runs as the child of a shell that prints its own stat line once
+    # wrk has been waited for: wrk's CPU time is that shell's cutime+cstime.
+    st=$(bash -c '"$@" >"$0" 2>&1; cat /proc/$$/stat' "$f" \
+        taskset -c "$5" wrk -t"$6" -c"$3" -d"${secs}s" --timeout "$TIMEOUT" --latency \
+        "https://127.0.0.1:$2/$FILE")
     t1=$(tree_ticks "$4")
     local n
     n=$(reqs "$f")
@@ -101,45 +127,63 @@ run_wrk() { # server port conns pid
         na "$1" "$3" "wrk completed no request in ${secs} s ($(grep -E 'Socket errors|rror' "$f" | tr -s ' \n' ' ')); see $f"
         return
     fi
-    local e
+    local e wt
     e=$(errs "$f")
+    wt=$(echo "$st" | child_ticks)
     [ "$e" -gt 0 ] && echo "bench/https: $1 $3 connections: $(grep -E 'Non-2xx|Socket errors' "$f" | tr -s ' \n' ' ')" >&2
     echo "https,$1,$3,$(rps "$f"),$(ms 50% "$f"),$(ms 99% "$f"),$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$n" \
-        'BEGIN { printf "%.2f", d / hz * 1e6 / n }'),$e"
+        'BEGIN { printf "%.2f", d / hz * 1e6 / n }'),$e,$(awk -v d="$wt" -v hz="$HZ" -v n="$n" \
+        'BEGIN { printf "%.2f", d / hz * 1e6 / n }')"
     sleep 1 # let the closes (and eactors' lingering closes) finish before the next run
 }
 
-echo "bench,server,connections,requests_per_s,p50_ms,p99_ms,cpu_us_per_req,errors"
+echo "bench,server,connections,requests_per_s,p50_ms,p99_ms,cpu_us_per_req,errors,wrk_cpu_us_per_req"
 
-# eactors: the example's deployment on its own port. Its edge grant already
-# allows 32768 handles (the system actor's whole table), more than any count.
-sed -e "s/8443/$PORT_EA/g" "$BUILD/examples/https/https.xml" >"$OUT/https.xml"
-EACTORS_IMAGE_PATH=$BUILD/examples/https "$BUILD/tools/eactors" run --quiet "$OUT/https.xml" \
-    >"$OUT/eactors.out" 2>"$OUT/eactors.err" &
-ea=$!
-if [ -n "$BASE" ]; then
-    sed -e "s/8443/$PORT_BASE/g" "$BASE/examples/https/https.xml" >"$OUT/https-base.xml"
-    EACTORS_IMAGE_PATH=$BASE/examples/https EACTORS_PLATFORM_DIR=$EACTORS_PLATFORM_DIR-base \
-        "$BASE/tools/eactors" run --quiet "$OUT/https-base.xml" \
-        >"$OUT/eactors-base.out" 2>"$OUT/eactors-base.err" &
-    eb=$!
-fi
-
-# nginx: two workers on the same two CPUs, same certificate, same file.
-cat >"$OUT/nginx.conf" <<CONF
+# Starts the servers of pinning mode $1 on ports from $2 (eactors, base,
+# nginx); sets ea_$1, eb_$1, ng_$1 to their pids.
+start_mode() { # mode first_port
+    local m=$1 pea=$2 pbase=$(($2 + 2)) png=$(($2 + 1)) sfx="" workers affinity cpus ea eb="" ng
+    local xml=$OUT/https-$m.xml xmlb=$OUT/https-base-$m.xml
+    if [ "$m" = split ]; then
+        sfx=-split
+        # Every worker of the example on the servers' CPU, not spinning.
+        cpus=$SPLIT_SRV workers=1 affinity=$(awk -v c="$SPLIT_SRV" 'BEGIN { printf "1"; for (i = 0; i < c; i++) printf "0" }')
+        sed -e "s/8443/$pea/g" -e "s/cpus=\"[^\"]*\"/cpus=\"$SPLIT_SRV\" spin=\"0\"/g" \
+            "$BUILD/examples/https/https.xml" >"$xml"
+        [ -n "$BASE" ] && sed -e "s/8443/$pbase/g" -e "s/cpus=\"[^\"]*\"/cpus=\"$SPLIT_SRV\" spin=\"0\"/g" \
+            "$BASE/examples/https/https.xml" >"$xmlb"
+    else
+        # nginx: two workers on the same two CPUs as eactors' workers.
+        cpus=0-1 workers=2 affinity="01 10"
+        sed -e "s/8443/$pea/g" "$BUILD/examples/https/https.xml" >"$xml"
+        [ -n "$BASE" ] && sed -e "s/8443/$pbase/g" "$BASE/examples/https/https.xml" >"$xmlb"
+    fi
+    # The example's edge grant already allows 32768 handles (the system
+    # actor's whole table), more than any count.
+    EACTORS_IMAGE_PATH=$BUILD/examples/https EACTORS_PLATFORM_DIR=$EACTORS_PLATFORM_DIR-$m \
+        "$BUILD/tools/eactors" run --quiet "$xml" >"$OUT/eactors$sfx.out" 2>"$OUT/eactors$sfx.err" &
+    ea=$!
+    if [ -n "$BASE" ]; then
+        EACTORS_IMAGE_PATH=$BASE/examples/https EACTORS_PLATFORM_DIR=$EACTORS_PLATFORM_DIR-base-$m \
+            "$BASE/tools/eactors" run --quiet "$xmlb" \
+            >"$OUT/eactors-base$sfx.out" 2>"$OUT/eactors-base$sfx.err" &
+        eb=$!
+    fi
+    # nginx: same certificate, same file.
+    cat >"$OUT/nginx-$m.conf" <<CONF
 daemon off;
-worker_processes 2;
-worker_cpu_affinity 01 10;
+worker_processes $workers;
+worker_cpu_affinity $affinity;
 worker_rlimit_nofile $NOFILE;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx-error.log;
+pid $OUT/nginx-$m.pid;
+error_log $OUT/nginx-error-$m.log;
 events { worker_connections $((MAXC + 1024)); }
 http {
     include /etc/nginx/mime.types;
     access_log off;
     keepalive_requests 1000000;
     server {
-        listen 127.0.0.1:$PORT_NGINX ssl backlog=4096;
+        listen 127.0.0.1:$png ssl backlog=4096;
         ssl_certificate $PKI/server.pem;
         ssl_certificate_key $PKI/server.key;
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -147,18 +191,34 @@ http {
     }
 }
 CONF
-nginx -p "$OUT" -c "$OUT/nginx.conf" &
-ng=$!
+    taskset -c "$cpus" nginx -p "$OUT" -c "$OUT/nginx-$m.conf" &
+    ng=$!
+    for _ in $(seq 1 100); do grep -q listening "$OUT/eactors$sfx.out" && break; sleep 0.05; done
+    [ -n "$BASE" ] && for _ in $(seq 1 100); do grep -q listening "$OUT/eactors-base$sfx.out" && break; sleep 0.05; done
+    for _ in $(seq 1 100); do curl -sk -o /dev/null "https://127.0.0.1:$png/$FILE" && break; sleep 0.05; done
+    eval "ea_$m=$ea eb_$m=$eb ng_$m=$ng"
+}
 
-for _ in $(seq 1 100); do grep -q listening "$OUT/eactors.out" && break; sleep 0.05; done
-[ -n "$BASE" ] && for _ in $(seq 1 100); do grep -q listening "$OUT/eactors-base.out" && break; sleep 0.05; done
-for _ in $(seq 1 100); do curl -sk -o /dev/null "https://127.0.0.1:$PORT_NGINX/$FILE" && break; sleep 0.05; done
-for c in $CONNS; do
-    run_wrk eactors $PORT_EA "$c" $ea
-    [ -n "$BASE" ] && run_wrk eactors-base $PORT_BASE "$c" $eb
-    run_wrk nginx $PORT_NGINX "$c" $ng
+for m in $PIN; do
+    case $m in shared) start_mode shared 18443 ;; split) start_mode split 18446 ;; esac
 done
-kill -INT $ea 2>/dev/null; wait $ea
-[ -n "$BASE" ] && { kill -INT $eb 2>/dev/null; wait $eb; }
-kill -QUIT $ng 2>/dev/null; wait $ng 2>/dev/null
+for c in $CONNS; do
+    for m in $PIN; do
+        if [ "$m" = split ]; then
+            sfx=-split p=18446 wc=$SPLIT_LOAD wt=1
+        else
+            sfx="" p=18443 wc=$CPUS wt=2
+        fi
+        eval "ea=\$ea_$m eb=\$eb_$m ng=\$ng_$m"
+        run_wrk eactors$sfx $p "$c" "$ea" "$wc" $wt
+        [ -n "$BASE" ] && run_wrk eactors-base$sfx $((p + 2)) "$c" "$eb" "$wc" $wt
+        run_wrk nginx$sfx $((p + 1)) "$c" "$ng" "$wc" $wt
+    done
+done
+for m in $PIN; do
+    eval "ea=\$ea_$m eb=\$eb_$m ng=\$ng_$m"
+    kill -INT "$ea" 2>/dev/null; wait "$ea"
+    [ -n "$BASE" ] && { kill -INT "$eb" 2>/dev/null; wait "$eb"; }
+    kill -QUIT "$ng" 2>/dev/null; wait "$ng" 2>/dev/null
+done
 exit 0
