@@ -256,6 +256,12 @@ struct eai_worker {
     bool stop_seen;
     eai_idle_t idle;
     uint32_t spin; /* empty polls before parking (eai_dep_worker_t.spin) */
+    /* Adaptive spinning (sched.c, "Adaptive spinning"): the current budget
+     * of empty polls, between spin / EAI_SPIN_SHRINK and spin *
+     * EAI_SPIN_GROW, and the measured cost of one empty poll. Private to
+     * the worker's thread. */
+    uint32_t spin_cur;
+    uint32_t poll_ns;
     /* The wait of a system actor bound here that sleeps in the kernel for
      * its I/O and its wake-ups at once (eai_worker_io_park), or NULL: the
      * worker then parks on its futex word alone. */

@@ -34,6 +34,10 @@ int eai_cpu_count(void);
 /* Monotonic time in nanoseconds. */
 uint64_t eai_clock_ns(void);
 
+/* Gives the CPU to another runnable thread of the same CPU, if any
+ * (sched_yield); returns at once otherwise. */
+void eai_thread_yield(void);
+
 /* A pause hint inside spin loops. */
 static inline void eai_cpu_relax(void)
 {

@@ -42,6 +42,11 @@ uint64_t eai_clock_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void eai_thread_yield(void)
+{
+    (void)sched_yield();
+}
+
 struct start_arg {
     void *(*fn)(void *);
     void *arg;
