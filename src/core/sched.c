@@ -48,7 +48,10 @@
  * SPIN_YIELD_EVERY polls the spinner yields the CPU (sched_yield), so a
  * spinner that shares its CPU with the thread that would give it work
  * (wrk, a peer worker) lets it run instead of holding the CPU to the end
- * of its time slice. A worker with `spin="0"` neither spins nor times its
+ * of its time slice; a yield that took longer than SPIN_YIELD_BUSY_NS
+ * means another thread did run, the CPU is contended and every poll more
+ * takes time from the threads with work, so the worker parks at once and
+ * halves its budget. A worker with `spin="0"` neither spins nor times its
  * parks.
  *
  * Idle actors are never polled: only ids in the ready queue run, so the cost
@@ -315,6 +318,7 @@ static void on_stop(struct eai_worker *w)
 #define EAI_SPIN_GROW 16u
 #define EAI_SPIN_SHRINK 4u
 #define SPIN_YIELD_EVERY 32u
+#define SPIN_YIELD_BUSY_NS 10000u
 
 static uint32_t spin_max(const struct eai_worker *w)
 {
@@ -336,9 +340,16 @@ static void spin_hit(struct eai_worker *w, uint32_t polls)
 }
 
 /* A spin of `polls` polls that took `spin_ns` ended in a park that lasted
- * `park_ns`. */
-static void spin_parked(struct eai_worker *w, uint32_t polls, uint64_t spin_ns, uint64_t park_ns)
+ * `park_ns`; `contended`: it ended early because a yield gave the CPU to
+ * another thread. */
+static void spin_parked(struct eai_worker *w, uint32_t polls, uint64_t spin_ns, uint64_t park_ns,
+                        bool contended)
 {
+    if (contended) {
+        uint32_t min = spin_min(w);
+        w->spin_cur = w->spin_cur / 2u > min ? w->spin_cur / 2u : min;
+        return;
+    }
     if (polls > 0 && spin_ns > 0) {
         uint64_t per = spin_ns / polls;
         w->poll_ns = (uint32_t)(per > 0 ? (per < 1000000u ? per : 1000000u) : 1u);
@@ -399,14 +410,16 @@ void *eai_worker_main(void *arg)
     }
 
     uint32_t polls = 0;
-    uint64_t idle_t0 = 0; /* clock at the first empty poll (spinning workers) */
+    uint64_t idle_t0 = 0;   /* clock at the first empty poll (spinning workers) */
+    bool contended = false; /* a yield of this spin gave the CPU away */
     w->spin_cur = w->spin;
     w->poll_ns = 0;
     for (;;) {
         uint32_t id;
         if (ea_mbox_try_pop(w->ready, &id) == EA_OK) {
-            if (polls > 0 && w->spin > 0)
+            if (polls > 0 && w->spin > 0 && !contended)
                 spin_hit(w, polls);
+            contended = false;
             struct ea_actor *a = lookup(w, id);
             if (a != NULL)
                 run_one(w, a);
@@ -427,16 +440,20 @@ void *eai_worker_main(void *arg)
             eai_cpu_relax();
             continue;
         }
-        if (polls < w->spin_cur) {
+        if (polls < w->spin_cur && !contended) {
             if (polls == 0)
                 idle_t0 = eai_clock_ns();
             polls++;
             if (w->io != NULL)
                 w->io->poll(w->io->arg);
-            if (polls % SPIN_YIELD_EVERY == 0)
+            if (polls % SPIN_YIELD_EVERY == 0) {
+                uint64_t y0 = eai_clock_ns();
                 eai_thread_yield();
-            else
+                /* Another thread ran on this CPU: spinning takes its time. */
+                contended = eai_clock_ns() - y0 > SPIN_YIELD_BUSY_NS;
+            } else {
                 eai_cpu_relax();
+            }
             continue;
         }
         if (w->spin == 0) {
@@ -446,8 +463,9 @@ void *eai_worker_main(void *arg)
         uint64_t t1 = eai_clock_ns();
         park(w);
         uint64_t t2 = eai_clock_ns();
-        spin_parked(w, polls, polls > 0 ? t1 - idle_t0 : 0, t2 - t1);
+        spin_parked(w, polls, polls > 0 ? t1 - idle_t0 : 0, t2 - t1, contended);
         polls = 0;
+        contended = false;
     }
     return NULL;
 }
