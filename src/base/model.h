@@ -15,7 +15,10 @@
 #define EAI_HOST (-1) /* enclave index of host-side workers */
 
 typedef enum eai_backend { EAI_BACKEND_PROC = 0, EAI_BACKEND_NONE = 1 } eai_backend_t;
-typedef enum eai_idle { EAI_IDLE_PARK = 0, EAI_IDLE_SPIN = 1 } eai_idle_t;
+/* What a worker with an empty ready queue does: spin `spin` polls, then
+ * park (park); never park (spin); spin a budget that adapts to how soon
+ * work came after earlier parks, then park (adaptive; core/sched.c). */
+typedef enum eai_idle { EAI_IDLE_PARK = 0, EAI_IDLE_SPIN = 1, EAI_IDLE_ADAPTIVE = 2 } eai_idle_t;
 typedef enum eai_protect {
     EAI_PROTECT_AUTO = 0,
     EAI_PROTECT_AEAD = 1,

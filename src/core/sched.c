@@ -36,7 +36,8 @@
  * never block. A step that wakes more peers than the list holds wakes the
  * rest at once. Constructors and wakes outside a step are not deferred.
  *
- * Adaptive spinning. A worker with an empty queue spins up to `spin_cur`
+ * Adaptive spinning (idle="adaptive"; the default, idle="park", spins a
+ * fixed `spin` polls). A worker with an empty queue spins up to `spin_cur`
  * empty polls before it parks; `spin_cur` moves between spin /
  * EAI_SPIN_SHRINK and spin * EAI_SPIN_GROW (`spin="N"`, 0 never spins). A
  * park is timed (one clock read before the wait, one after): when the
@@ -410,14 +411,14 @@ void *eai_worker_main(void *arg)
     }
 
     uint32_t polls = 0;
-    uint64_t idle_t0 = 0;   /* clock at the first empty poll (spinning workers) */
+    uint64_t idle_t0 = 0;   /* clock at the first empty poll (idle="adaptive") */
     bool contended = false; /* a yield of this spin gave the CPU away */
     w->spin_cur = w->spin;
     w->poll_ns = 0;
     for (;;) {
         uint32_t id;
         if (ea_mbox_try_pop(w->ready, &id) == EA_OK) {
-            if (polls > 0 && w->spin > 0 && !contended)
+            if (polls > 0 && w->idle == EAI_IDLE_ADAPTIVE && !contended)
                 spin_hit(w, polls);
             contended = false;
             struct ea_actor *a = lookup(w, id);
@@ -434,38 +435,40 @@ void *eai_worker_main(void *arg)
             on_stop(w);
             continue;
         }
-        if (w->idle == EAI_IDLE_SPIN) {
+        if (w->idle == EAI_IDLE_ADAPTIVE) {
+            if (polls < w->spin_cur && !contended) {
+                if (polls == 0)
+                    idle_t0 = eai_clock_ns();
+                polls++;
+                if (w->io != NULL)
+                    w->io->poll(w->io->arg);
+                if (polls % SPIN_YIELD_EVERY == 0) {
+                    uint64_t y0 = eai_clock_ns();
+                    eai_thread_yield();
+                    /* Another thread ran on this CPU: spinning takes its time. */
+                    contended = eai_clock_ns() - y0 > SPIN_YIELD_BUSY_NS;
+                } else {
+                    eai_cpu_relax();
+                }
+                continue;
+            }
+            uint64_t t1 = eai_clock_ns();
+            park(w);
+            uint64_t t2 = eai_clock_ns();
+            if (w->spin > 0)
+                spin_parked(w, polls, polls > 0 ? t1 - idle_t0 : 0, t2 - t1, contended);
+            polls = 0;
+            contended = false;
+            continue;
+        }
+        if (++polls <= w->spin || w->idle == EAI_IDLE_SPIN) {
             if (w->io != NULL)
                 w->io->poll(w->io->arg);
             eai_cpu_relax();
             continue;
         }
-        if (polls < w->spin_cur && !contended) {
-            if (polls == 0)
-                idle_t0 = eai_clock_ns();
-            polls++;
-            if (w->io != NULL)
-                w->io->poll(w->io->arg);
-            if (polls % SPIN_YIELD_EVERY == 0) {
-                uint64_t y0 = eai_clock_ns();
-                eai_thread_yield();
-                /* Another thread ran on this CPU: spinning takes its time. */
-                contended = eai_clock_ns() - y0 > SPIN_YIELD_BUSY_NS;
-            } else {
-                eai_cpu_relax();
-            }
-            continue;
-        }
-        if (w->spin == 0) {
-            park(w);
-            continue;
-        }
-        uint64_t t1 = eai_clock_ns();
         park(w);
-        uint64_t t2 = eai_clock_ns();
-        spin_parked(w, polls, polls > 0 ? t1 - idle_t0 : 0, t2 - t1, contended);
         polls = 0;
-        contended = false;
     }
     return NULL;
 }

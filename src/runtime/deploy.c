@@ -806,9 +806,12 @@ static void do_worker(pstate_t *st, const xmlNode *n)
             w->idle = EAI_IDLE_PARK;
         else if (strcmp(idle, "spin") == 0)
             w->idle = EAI_IDLE_SPIN;
+        else if (strcmp(idle, "adaptive") == 0)
+            w->idle = EAI_IDLE_ADAPTIVE;
         else
-            rc = fail(st, line, "<worker> '%s': invalid idle '%s' (expected park or spin)", w->name,
-                      idle);
+            rc =
+                fail(st, line, "<worker> '%s': invalid idle '%s' (expected park, spin or adaptive)",
+                     w->name, idle);
     }
     if (rc == EA_OK && vals[WO_SPIN] != NULL)
         rc = parse_number(st, line, "worker", w->name, "spin", vals[WO_SPIN], 0, 1000000, "1M",

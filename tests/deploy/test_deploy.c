@@ -179,7 +179,7 @@ static void test_valid_full(void **state)
              "  <enclave name='third' image='onpath.so' backend='proc' spawn='1K'/>\n" /* 11 */
              "  <worker name='w0' cpus='0' enclave='left' idle='spin'/>\n"             /* 12 */
              "  <worker name='w1' cpus='1,0' enclave='right' idle='park'/>\n"          /* 13 */
-             "  <worker name='h' cpus='0-1' spin='5'/>\n"                              /* 14 */
+             "  <worker name='h' cpus='0-1' spin='5' idle='adaptive'/>\n"              /* 14 */
              "  <worker name='idle_worker' cpus='1' enclave='third'/>\n"               /* 15 */
              "  <actor name='pong' type='pong' worker='w1'/>\n"                        /* 16 */
              "  <actor name='mon' type='mon' worker='h'/>\n"                           /* 17 */
@@ -245,7 +245,7 @@ static void test_valid_full(void **state)
     assert_int_equal(d->workers[1].spin, EAI_SPIN_DEFAULT); /* two CPUs */
     assert_int_equal(d->workers[2].enclave, EAI_HOST);
     assert_int_equal(d->workers[2].ncpus, 2);
-    assert_int_equal(d->workers[2].idle, EAI_IDLE_PARK);
+    assert_int_equal(d->workers[2].idle, EAI_IDLE_ADAPTIVE);
     assert_int_equal(d->workers[2].spin, 5);
     assert_int_equal(d->workers[3].enclave, 2);
     assert_int_equal(d->workers[3].spin, 0);
@@ -474,7 +474,7 @@ static const bad_case_t bad_cases[] = {
     {PRE A5 "<enclave name='left' image='img.so' backend='sgx'/>\n" END, 6,
      "<enclave> 'left': invalid backend 'sgx' (expected proc or none)"},
     {PRE A5 "<worker name='w0' cpus='0' idle='x'/>\n" END, 6,
-     "<worker> 'w0': invalid idle 'x' (expected park or spin)"},
+     "<worker> 'w0': invalid idle 'x' (expected park, spin or adaptive)"},
     {PRE A5 "<worker name='w0' cpus='0' spin='x'/>\n" END, 6, "<worker> 'w0': invalid spin 'x'"},
     {PRE A5 "<worker name='w0' cpus='0' spin='2M'/>\n" END, 6,
      "<worker> 'w0': spin 2M exceeds the limit 1M"},
@@ -1137,14 +1137,14 @@ static void test_three_errors(void **state)
     const char *xml = PRE A5 "<worker name='x' cpus='0' idle='fast'/>\n"
                              "<actor name='b' type='t' worker='nowhere'/>\n"
                              "<channel name='c' between='a b' protect='x'/>\n" END;
-    expect_load(xml, "6: <worker> 'x': invalid idle 'fast' (expected park or spin)\n"
+    expect_load(xml, "6: <worker> 'x': invalid idle 'fast' (expected park, spin or adaptive)\n"
                      "7: <actor> 'b': unknown worker 'nowhere'\n"
                      "8: <channel> 'c': invalid protect 'x' (expected auto, aead or plain)");
     /* Reversed, the same errors at the mirrored lines, still sorted. */
     char *rev = reverse_inner(xml);
     expect_load(rev, "2: <channel> 'c': invalid protect 'x' (expected auto, aead or plain)\n"
                      "3: <actor> 'b': unknown worker 'nowhere'\n"
-                     "4: <worker> 'x': invalid idle 'fast' (expected park or spin)");
+                     "4: <worker> 'x': invalid idle 'fast' (expected park, spin or adaptive)");
     free(rev);
 }
 
