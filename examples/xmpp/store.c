@@ -20,6 +20,7 @@
  * before this actor ends; what the router had not sent yet is lost.
  *
  * Keys: 'r' user NUL contact  -> u32 bits, u32 name length, name, groups
+ *       'b' user NUL JID      -> nothing (the user blocks JID, XEP-0191)
  *       'o' user NUL seq (u64 big-endian) -> the message
  * Offline messages of one user have consecutive sequence numbers from 0
  * (all of them are delivered, hence deleted, at once): this actor keeps each
@@ -65,7 +66,7 @@ struct xstore {
     struct loaded *ld;
     size_t nld, capld;
     int loaded, failed;
-    uint64_t items, offline, writes, syncs, sync_ns, errors;
+    uint64_t items, blocks, offline, writes, syncs, sync_ns, errors;
 };
 
 static uint32_t hash(const char *s, size_t n)
@@ -152,6 +153,21 @@ static int load_item(void *arg, const void *key, size_t klen, const void *val, s
     return 0;
 }
 
+static int load_block(void *arg, const void *key, size_t klen)
+{
+    struct xstore *s = arg;
+    const char *k = key;
+    const char *z = memchr(k + 1, 0, klen - 1);
+    if (z == NULL || z == k + 1 || (size_t)(z - k) + 1 >= klen)
+        return 0;
+    struct xmsg m = {.h = {S_BLOCK, 0, 0, 0}};
+    xmsg_add(&m, k + 1, (size_t)(z - k - 1));
+    xmsg_add(&m, z + 1, klen - (size_t)(z - k) - 1);
+    if (outq_send(&s->out, &m) == 0)
+        s->blocks++;
+    return 0;
+}
+
 static int load_offline(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
                         uint64_t version)
 {
@@ -217,6 +233,8 @@ static int load_any(void *arg, const void *key, size_t klen, const void *val, si
         return load_item(arg, key, klen, val, vlen, version);
     if (klen >= 2 && k[0] == 'o')
         return load_offline(arg, key, klen, val, vlen, version);
+    if (klen >= 2 && k[0] == 'b')
+        return load_block(arg, key, klen);
     return 0;
 }
 
@@ -249,8 +267,10 @@ static int load(struct xstore *s)
     free_loaded(s);
     struct xmsg m = {.h = {S_LOADED, 0, (uint32_t)s->items, (uint32_t)s->offline}};
     (void)outq_send(&s->out, &m);
-    printf("store: %llu roster items and %llu offline messages loaded from '%s'\n",
-           (unsigned long long)s->items, (unsigned long long)s->offline, s->name);
+    printf("store: %llu roster items, %llu blocked JIDs and %llu offline messages loaded from "
+           "'%s'\n",
+           (unsigned long long)s->items, (unsigned long long)s->blocks,
+           (unsigned long long)s->offline, s->name);
     fflush(stdout);
     return 0;
 }
@@ -273,17 +293,39 @@ static void del(struct xstore *s, const void *k, size_t kl)
     s->writes++;
 }
 
-static void roster_change(struct xstore *s, const struct xmsg *m)
+/* The key of a roster item or a blocked JID: `tag` user NUL contact; its
+ * length, or 0 for fields no router writes. */
+static size_t item_key(char *k, char tag, const struct xmsg *m)
 {
-    if (m->n < (m->h.b == 1 ? 2u : 4u) || m->fl[0] == 0 || m->fl[0] > USER_MAX || m->fl[1] == 0 ||
-        m->fl[1] > 2 * USER_MAX + 1 || memchr(m->f[0], 0, m->fl[0]) != NULL)
-        return;
-    char k[2 + USER_MAX + 2 * USER_MAX + 1];
-    size_t kl = 2 + m->fl[0] + m->fl[1];
-    k[0] = 'r';
+    if (m->n < 2 || m->fl[0] == 0 || m->fl[0] > USER_MAX || m->fl[1] == 0 ||
+        m->fl[1] > 2 * USER_MAX + 1 || memchr(m->f[0], 0, m->fl[0]) != NULL ||
+        memchr(m->f[1], 0, m->fl[1]) != NULL)
+        return 0;
+    k[0] = tag;
     memcpy(k + 1, m->f[0], m->fl[0]);
     k[1 + m->fl[0]] = 0;
     memcpy(k + 2 + m->fl[0], m->f[1], m->fl[1]);
+    return 2 + (size_t)m->fl[0] + m->fl[1];
+}
+
+static void block_change(struct xstore *s, const struct xmsg *m)
+{
+    char k[2 + USER_MAX + 2 * USER_MAX + 1];
+    size_t kl = item_key(k, 'b', m);
+    if (kl == 0)
+        return;
+    if (m->h.b == 1)
+        del(s, k, kl);
+    else
+        put(s, k, kl, "", 0);
+}
+
+static void roster_change(struct xstore *s, const struct xmsg *m)
+{
+    char k[2 + USER_MAX + 2 * USER_MAX + 1];
+    size_t kl = item_key(k, 'r', m);
+    if (kl == 0 || m->n < (m->h.b == 1 ? 2u : 4u))
+        return;
     if (m->h.b == 1) {
         del(s, k, kl);
         return;
@@ -331,6 +373,10 @@ static void change(struct xstore *s, const struct xmsg *m)
         roster_change(s, m);
         return;
     }
+    if (m->h.op == S_BLOCK) {
+        block_change(s, m);
+        return;
+    }
     if (m->n < 1 || m->fl[0] == 0 || m->fl[0] > USER_MAX || memchr(m->f[0], 0, m->fl[0]) != NULL)
         return;
     const char *user = m->f[0];
@@ -352,6 +398,9 @@ static void change(struct xstore *s, const struct xmsg *m)
         memcpy(p + 1, user, n);
         p[1 + n] = 0;
         int rc = ea_eos_iter(s->db, p, n + 2, forget_item, s);
+        p[0] = 'b';
+        if (rc == EA_OK)
+            rc = ea_eos_iter(s->db, p, n + 2, forget_item, s);
         if (rc != EA_OK)
             report(s, "forgetting a user", rc);
         offline_del(s, user, n);
