@@ -537,7 +537,7 @@ static void to_directed(struct router *r, struct sess *s)
             xb_str(&b, "/>");
             if (!b.failed) {
                 struct sess *t = j.res[0] ? find_full(r, j.local, j.res) : NULL;
-                if (t != NULL)
+                if (t != NULL && t != s) /* not to itself: it may be closing */
                     deliver(r, t, b.p, b.len);
                 else if (j.res[0] == 0)
                     to_available(r, j.local, b.p, b.len);
@@ -1518,10 +1518,15 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
         xmsg_str(m, 6, t.node, sizeof t.node) < 0 || xmsg_str(m, 7, t.prio, sizeof t.prio) < 0) {
         /* Over-long attributes: refuse what can be refused. */
         if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
-            error_reply(r, from, t.kind[0] ? t.kind : "message", NULL, NULL, "modify",
+            error_reply(r, from, strcmp(t.kind, "iq") == 0 ? "iq" : "message", NULL, NULL, "modify",
                         "bad-request");
         return;
     }
+    /* c2s sends only these three: anything else is not answered (an
+     * error reply would be named after it). */
+    if (strcmp(t.kind, "message") != 0 && strcmp(t.kind, "presence") != 0 &&
+        strcmp(t.kind, "iq") != 0)
+        return;
     t.xml = m->f[8];
     t.xlen = m->fl[8];
     t.npay = m->h.a;
