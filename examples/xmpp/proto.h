@@ -45,6 +45,9 @@
  *   router <-> store S_BLOCK        user, blocked JID (XEP-0191); b = 1:
  *                                   unblocked. Written and loaded as
  *                                   S_ROSTER is.
+ *   router -> store  S_END          the router is stopping and has handed
+ *                                   over every change: the store syncs and
+ *                                   ends (it waits for this, a little)
  *   store -> router  S_LOADED       a = roster items, b = offline messages
  *                                   (the load at start is complete)
  *   any -> any       X_BATCH        a = number of messages; then each as a
@@ -89,6 +92,7 @@ enum {
     S_FORGET,
     S_LOADED,
     S_BLOCK,
+    S_END,
     X_BATCH = 80,
 };
 

@@ -106,6 +106,9 @@ struct user {
 };
 #define ROSTER_MAX 1000u
 #define BLOCK_MAX 1000u
+/* At a stop: how long the router keeps trying to hand its last changes to
+ * the store (the runtime's grace for stopping actors is 500 ms). */
+#define STOP_WAIT_NS (300u * 1000000u)
 
 struct sess {
     struct sess *next_user, *next_conn;
@@ -138,6 +141,8 @@ struct router {
     ea_conn_t *st; /* to the store actor, or NULL (memory only) */
     struct outq st_out;
     int st_loaded;
+    int end_sent;                  /* S_END queued (the stop) */
+    uint64_t stop_at;              /* when */
     char forgot[JID_PART_MAX + 1]; /* the last user S_FORGET was sent for */
     struct user *users[BUCKETS];
     size_t offline_bytes;
@@ -1671,6 +1676,24 @@ static int router_body(ea_actor_t *self, void *state)
 {
     struct router *r = state;
     if (ea_stopping(self)) {
+        /* Every change not handed to the store yet goes first, then S_END,
+         * so that the store syncs all of them before it ends (bounded: a
+         * store that takes nothing for STOP_WAIT_NS is given up on). */
+        if (r->st != NULL && r->st_loaded) {
+            if (!r->end_sent) {
+                struct xmsg e = {.h = {S_END, 0, 0, 0}};
+                store_tell(r, &e);
+                r->end_sent = 1;
+                r->stop_at = ea_now_ns();
+            }
+            if (outq_flush(&r->st_out) != 0) {
+                if (ea_now_ns() - r->stop_at < STOP_WAIT_NS)
+                    return EA_BUSY;
+                fprintf(stderr,
+                        "router: %zu bytes of changes not handed to the store at the stop\n",
+                        r->st_out.queued);
+            }
+        }
         for (unsigned b = 0; b < BUCKETS; b++)
             while (r->by_user[b] != NULL)
                 unlink_sess(r, r->by_user[b]);

@@ -17,7 +17,9 @@
  * once (one msync and one counter increment for the batch), so under load
  * a sync covers many changes. What is
  * still in the channel when the server is stopped is applied and synced
- * before this actor ends; what the router had not sent yet is lost.
+ * before this actor ends, and so is what the router hands over while it
+ * stops: it sends every change it still holds, then S_END, and this actor
+ * waits for that (at most STOP_WAIT_NS) before it ends.
  *
  * Keys: 'r' user NUL contact  -> u32 bits, u32 name length, name, groups
  *       'b' user NUL JID      -> nothing (the user blocks JID, XEP-0191)
@@ -40,6 +42,9 @@
 #include "proto.h"
 
 #define USER_MAX 1023u
+/* At a stop: how long this actor waits for the router's S_END (a little
+ * longer than the router tries to send it; within the runtime's 500 ms). */
+#define STOP_WAIT_NS (400u * 1000000u)
 #define RANGE_BUCKETS 1024u
 
 /* One user's offline messages: sequence numbers lo .. hi-1. */
@@ -66,6 +71,8 @@ struct xstore {
     struct loaded *ld;
     size_t nld, capld;
     int loaded, failed;
+    int ended;        /* S_END came: the router has nothing more */
+    uint64_t stop_at; /* when this actor saw the stop */
     uint64_t items, blocks, offline, writes, syncs, sync_ns, errors;
 };
 
@@ -377,6 +384,10 @@ static void change(struct xstore *s, const struct xmsg *m)
         block_change(s, m);
         return;
     }
+    if (m->h.op == S_END) {
+        s->ended = 1;
+        return;
+    }
     if (m->n < 1 || m->fl[0] == 0 || m->fl[0] > USER_MAX || memchr(m->f[0], 0, m->fl[0]) != NULL)
         return;
     const char *user = m->f[0];
@@ -456,12 +467,22 @@ static int store_body(ea_actor_t *self, void *state)
 {
     struct xstore *s = state;
     if (ea_stopping(self)) {
+        /* What the router sends until its S_END is applied and synced
+         * (each step syncs what it applied, so a router that never says it
+         * is done loses nothing that arrived). */
         if (s->loaded && !s->failed) {
+            if (s->stop_at == 0)
+                s->stop_at = ea_now_ns();
             uint64_t w = s->writes;
             while (drain(s, 256) > 0)
                 ;
             if (s->writes != w)
                 sync_now(s);
+            if (!s->ended && ea_now_ns() - s->stop_at < STOP_WAIT_NS)
+                return EA_BUSY;
+            if (!s->ended)
+                fprintf(stderr, "store: the router did not hand over its last changes at the "
+                                "stop; what arrived is synced\n");
         }
         outq_clear(&s->out);
         for (unsigned b = 0; b < RANGE_BUCKETS; b++)

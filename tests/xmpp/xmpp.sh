@@ -289,7 +289,7 @@ tool)
     ;;
 persist)
     # The users in one run (import); every login below checks its keys.
-    printf 'alice alice-pw\nbob bob-pw\ncarol carol-pw\ndave dave-pw\n' | tool import >/dev/null ||
+    printf 'alice alice-pw\nbob bob-pw\ncarol carol-pw\ndave dave-pw\nfrank frank-pw\n' | tool import >/dev/null ||
         fail "import"
     start xmpp.xml
     # The tool refuses to touch a store the running server has mapped.
@@ -311,13 +311,18 @@ persist)
     stop
     start xmpp-one.xml
     persist_phase again
+    # Changes still on their way to the store when the stop comes are
+    # handed over and synced before the store ends (S_END).
+    persist_phase burst
     stop
+    grep -q "not handed to the store\|did not hand over" "$err" && fail "changes lost at the stop"
     # A deleted user's roster is forgotten by the store at the next start
     # (dave's one item, alice 'both'): one item fewer from then on.
     items() { sed -n 's/^router: store loaded (\([0-9]*\) roster items.*/\1/p' "$out"; }
     n1=$(items)
     tool deluser dave >/dev/null || fail "deluser dave"
     start xmpp.xml
+    persist_phase burst-kept
     stop
     start xmpp.xml
     stop
