@@ -10,6 +10,10 @@
  *   c2s -> accounts  A_REGISTER     user, password (in-band registration)
  *   accounts -> c2s  A_RESULT       a = 1 ok / 0 refused / 2 taken (register);
  *                                   [server signature]
+ *   accounts -> router A_VOUCH      c2s actor name, user; conn = the c2s's
+ *                                   connection that has just authenticated
+ *                                   as user (sent before the A_RESULT): the
+ *                                   router binds only what was vouched for
  *   c2s -> router    R_BIND         user, resource ("" = make one)
  *   router -> c2s    R_BOUND        a = 1 ok / 0 refused; full JID
  *   c2s -> router    R_STANZA       kind, type, to, id, payload ns, payload
@@ -76,6 +80,7 @@ enum {
     A_PLAIN,
     A_RESULT,
     A_REGISTER, /* c2s -> accounts: user, password (XEP-0077) */
+    A_VOUCH,    /* accounts -> router: c2s name, user (a login to bind) */
     R_BIND = 16,
     R_BOUND,
     R_STANZA,

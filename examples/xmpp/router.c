@@ -13,7 +13,11 @@
  * user with no available resource are kept in order (with a XEP-0203
  * delay stamp) and delivered on the user's first available presence with a
  * non-negative priority, at most OFFLINE_MAX per user. Who exists comes
- * from the accounts enclave (names only) on channel "dir". Carbons
+ * from the accounts enclave (names only) on channel "dir"; so do the
+ * logins it accepted (A_VOUCH: this connection of that c2s actor is now
+ * this user), and a connection binds only as the user its login was
+ * vouched for, so a compromised c2s enclave cannot take over the session
+ * of a user who does not log in through it. Carbons
  * (XEP-0280) copy chat messages to the user's other resources that enabled
  * them.
  *
@@ -110,6 +114,28 @@ struct user {
  * the store (the runtime's grace for stopping actors is 500 ms). */
 #define STOP_WAIT_NS (300u * 1000000u)
 
+/* A login the accounts actor vouched for (A_VOUCH): connection `conn` of
+ * link `link` authenticated as `user`; consumed by that connection's bind. */
+struct vouch {
+    struct vouch *next;
+    unsigned link;
+    uint32_t conn;
+    uint64_t at;
+    char user[];
+};
+#define VOUCH_TTL_NS (60ull * 1000000000u) /* an unbound login is forgotten */
+
+/* A bind waiting for its vouch (which comes on another channel). */
+struct pbind {
+    struct pbind *next;
+    unsigned link;
+    uint32_t conn;
+    uint64_t at;
+    char user[256], res[JID_PART_MAX + 1];
+};
+#define PBIND_TTL_NS (10ull * 1000000000u) /* then refused: not-authorized */
+#define PBIND_MAX 1024u
+
 struct sess {
     struct sess *next_user, *next_conn;
     unsigned link;
@@ -133,8 +159,12 @@ struct router {
     struct outq out[MAX_LINKS];
     unsigned nlinks;
     struct sess *by_user[BUCKETS], *by_conn[BUCKETS];
-    ea_conn_t *dir; /* from accounts: who exists */
+    ea_conn_t *dir; /* from accounts: who exists, and which logins to bind */
     int dir_done;
+    struct vouch *vouches[BUCKETS];
+    uint64_t nvouches, vouch_sweep;
+    struct pbind *pbinds; /* binds waiting for their vouch, oldest first */
+    unsigned npbinds;
     ea_conn_t *muc; /* to the MUC actor, or NULL */
     struct outq muc_out;
     char muc_domain[JID_PART_MAX + 1];
@@ -456,26 +486,157 @@ static void block_unlink(struct router *r, struct user *u, struct bitem *x)
 
 static void muc_gone(struct router *r, struct sess *s);
 
+/* R_BOUND with a = 0 and `why`. */
+static void bind_refused(struct router *r, unsigned link, uint32_t conn, const char *why)
+{
+    struct xmsg a = {.h = {R_BOUND, conn, 0, 0}};
+    xmsg_adds(&a, why);
+    (void)outq_send(&r->out[link], &a);
+}
+
+static void bind_now(struct router *r, unsigned link, uint32_t conn, const char *user, char *res);
+
+/* Takes the vouch for (link, conn): 1 if it names `user`. A vouch for
+ * another user is dropped too (the bind is not the login's). */
+static int vouched(struct router *r, unsigned link, uint32_t conn, const char *user)
+{
+    struct vouch **pp = &r->vouches[conn_bucket(link, conn)];
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->link == link && (*pp)->conn == conn) {
+            struct vouch *v = *pp;
+            int ok = strcmp(v->user, user) == 0;
+            *pp = v->next;
+            free(v);
+            r->nvouches--;
+            return ok;
+        }
+    return 0;
+}
+
+/* A_VOUCH from the accounts actor: names a c2s actor (by its actor name,
+ * which the router's link to it also has) and a connection of it. */
+static void add_vouch(struct router *r, const struct xmsg *m)
+{
+    char c2s[128], user[256];
+    if (xmsg_str(m, 0, c2s, sizeof c2s) < 0 || xmsg_str(m, 1, user, sizeof user) < 0)
+        return;
+    unsigned link = 0;
+    while (link < r->nlinks && strcmp(ea_conn_peer(r->links[link]), c2s) != 0)
+        link++;
+    if (link == r->nlinks)
+        return;
+    (void)vouched(r, link, m->h.conn, ""); /* an older one for the connection goes */
+    size_t ul = strlen(user);
+    struct vouch *v = malloc(sizeof *v + ul + 1);
+    if (v == NULL)
+        return; /* its bind will be refused */
+    v->link = link;
+    v->conn = m->h.conn;
+    v->at = ea_now_ns();
+    memcpy(v->user, user, ul + 1);
+    uint32_t b = conn_bucket(link, m->h.conn);
+    v->next = r->vouches[b];
+    r->vouches[b] = v;
+    r->nvouches++;
+}
+
+/* Binds waiting for a vouch: bound once it came, refused once too old;
+ * vouches never used are forgotten after VOUCH_TTL_NS (checked once a
+ * second). */
+static void pending_binds(struct router *r)
+{
+    uint64_t now = ea_now_ns();
+    for (struct pbind **pp = &r->pbinds; *pp;) {
+        struct pbind *p = *pp;
+        int ok = vouched(r, p->link, p->conn, p->user);
+        if (!ok && now - p->at < PBIND_TTL_NS) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        r->npbinds--;
+        if (ok)
+            bind_now(r, p->link, p->conn, p->user, p->res);
+        else
+            bind_refused(r, p->link, p->conn, "not-authorized");
+        free(p);
+    }
+    if (r->nvouches == 0 || now - r->vouch_sweep < 1000000000u)
+        return;
+    r->vouch_sweep = now;
+    for (unsigned b = 0; b < BUCKETS; b++)
+        for (struct vouch **pp = &r->vouches[b]; *pp;) {
+            struct vouch *v = *pp;
+            if (now - v->at < VOUCH_TTL_NS) {
+                pp = &v->next;
+                continue;
+            }
+            *pp = v->next;
+            free(v);
+            r->nvouches--;
+        }
+}
+
+/* A connection ended: its vouch and waiting bind go. */
+static void forget_login(struct router *r, unsigned link, uint32_t conn)
+{
+    (void)vouched(r, link, conn, "");
+    for (struct pbind **pp = &r->pbinds; *pp;) {
+        struct pbind *p = *pp;
+        if (p->link == link && p->conn == conn) {
+            *pp = p->next;
+            r->npbinds--;
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+/* R_BIND: with a directory, only a login the accounts actor vouched for
+ * binds (the vouch may still be on its way: the bind waits for it). */
 static void do_bind(struct router *r, unsigned link, const struct xmsg *m)
 {
     char user[256], res[JID_PART_MAX + 1];
-    struct xmsg a = {.h = {R_BOUND, m->h.conn, 0, 0}};
     if (xmsg_str(m, 0, user, sizeof user) < 0 || xmsg_str(m, 1, res, sizeof res) < 0) {
-        xmsg_adds(&a, "bad-request");
-        (void)outq_send(&r->out[link], &a);
+        bind_refused(r, link, m->h.conn, "bad-request");
         return;
     }
     for (char *p = res; *p; p++)
         if ((unsigned char)*p < 0x20) {
-            xmsg_adds(&a, "bad-request");
-            (void)outq_send(&r->out[link], &a);
+            bind_refused(r, link, m->h.conn, "bad-request");
             return;
         }
+    if (r->dir == NULL || vouched(r, link, m->h.conn, user)) {
+        bind_now(r, link, m->h.conn, user, res);
+        return;
+    }
+    struct pbind *p = r->npbinds < PBIND_MAX ? malloc(sizeof *p) : NULL;
+    if (p == NULL) {
+        bind_refused(r, link, m->h.conn, "resource-constraint");
+        return;
+    }
+    p->link = link;
+    p->conn = m->h.conn;
+    p->at = ea_now_ns();
+    memcpy(p->user, user, sizeof p->user);
+    memcpy(p->res, res, sizeof p->res);
+    p->next = NULL;
+    struct pbind **pp = &r->pbinds;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = p;
+    r->npbinds++;
+}
+
+static void bind_now(struct router *r, unsigned link, uint32_t conn, const char *user, char *res)
+{
+    struct xmsg a = {.h = {R_BOUND, conn, 0, 0}};
     if (res[0] == 0) {
         uint8_t rnd[6];
         if (xc_random(rnd, sizeof rnd) < 0)
             memset(rnd, 0, sizeof rnd);
-        snprintf(res, sizeof res, "eactors-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+        snprintf(res, JID_PART_MAX + 1, "eactors-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
                  rnd[3], rnd[4], rnd[5]);
     }
     /* The same full JID again: the old session goes (RFC 6120 §7.7.2.2). */
@@ -507,8 +668,8 @@ static void do_bind(struct router *r, unsigned link, const struct xmsg *m)
     }
     snprintf(s->jid, jl, "%s@%s/%s", user, r->domain, res);
     s->link = link;
-    s->conn = m->h.conn;
-    uint32_t ub = fnv(user, strlen(user)) % BUCKETS, cb = conn_bucket(link, m->h.conn);
+    s->conn = conn;
+    uint32_t ub = fnv(user, strlen(user)) % BUCKETS, cb = conn_bucket(link, conn);
     s->next_user = r->by_user[ub];
     r->by_user[ub] = s;
     s->next_conn = r->by_conn[cb];
@@ -580,6 +741,7 @@ static void muc_deliver(struct router *r, const struct xmsg *m)
 
 static void closed(struct router *r, unsigned link, uint32_t conn)
 {
+    forget_login(r, link, conn);
     struct sess *s = find_conn(r, link, conn);
     if (s == NULL)
         return;
@@ -1697,6 +1859,17 @@ static int router_body(ea_actor_t *self, void *state)
         for (unsigned b = 0; b < BUCKETS; b++)
             while (r->by_user[b] != NULL)
                 unlink_sess(r, r->by_user[b]);
+        for (unsigned b = 0; b < BUCKETS; b++)
+            while (r->vouches[b] != NULL) {
+                struct vouch *v = r->vouches[b];
+                r->vouches[b] = v->next;
+                free(v);
+            }
+        while (r->pbinds != NULL) {
+            struct pbind *p = r->pbinds;
+            r->pbinds = p->next;
+            free(p);
+        }
         for (unsigned i = 0; i < r->nlinks; i++)
             outq_clear(&r->out[i]);
         outq_clear(&r->muc_out);
@@ -1745,14 +1918,18 @@ static int router_body(ea_actor_t *self, void *state)
         if (n == 255)
             busy = 1;
     }
-    for (int n = 0; r->dir != NULL && n < 64; n++) {
+    for (int n = 0; r->dir != NULL && n < 256; n++) {
         ea_cargo_t cg;
         struct xmsg m;
         if (ea_cargo_recv(r->dir, &cg) != EA_OK)
             break;
         if (xmsg_parse(&m, cg.data, cg.len) == 0 && m.h.op == R_USERS)
             directory(r, &m);
+        else if (xmsg_parse(&m, cg.data, cg.len) == 0 && m.h.op == A_VOUCH)
+            add_vouch(r, &m);
         ea_cargo_release(&cg);
+        if (n == 255)
+            busy = 1;
     }
     /* The store's load, after the directory (it names who still exists);
      * clients wait for both. */
@@ -1769,6 +1946,8 @@ static int router_body(ea_actor_t *self, void *state)
     }
     if (r->st != NULL && !r->st_loaded)
         return busy ? EA_BUSY : EA_IDLE;
+    if (r->npbinds > 0 || r->nvouches > 0)
+        pending_binds(r);
     for (unsigned i = 0; i < r->nlinks; i++) {
         for (int n = 0; n < 256; n++) {
             ea_cargo_t cg;

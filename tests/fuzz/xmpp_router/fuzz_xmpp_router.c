@@ -13,8 +13,10 @@
  *  - accounts: the directory "a b c d" at start (more names by command);
  *  - store: S_LOADED at start, forged records (S_ROSTER, S_BLOCK,
  *    S_OFFLINE) by command, before or after the load;
- *  - two c2s links, eight connection slots each: binds (well-behaved: a
- *    slot binds once until it is closed), stanzas with fields from tables
+ *  - accounts also vouches for logins (A_VOUCH): before the bind, later,
+ *    for another user, or never, as the input says;
+ *  - two c2s links, eight connection slots each: binds (a slot binds once
+ *    until it is closed), stanzas with fields from tables
  *    or raw fuzz bytes (NULs, over-long, lying item counts), closes, raw
  *    messages and batches;
  *  - muc: M_DELIVER to arbitrary full JIDs.
@@ -23,13 +25,14 @@
  * S_LOADED), then commands of one byte each, the low three bits the
  * command, bit 3 the link, bits 4-6 the slot: 0 bind  1 stanza  2 close
  * 3 raw message (2-byte length, bytes; a batch if its first op says so)
- * 4 MUC delivery  5 a store record  6 directory names  7 more names to
- * bind with. At the end every connection closes and the router stops (the
- * stop path frees everything: LeakSanitizer).
+ * 4 MUC delivery  5 a store record  6 directory names  7 the late vouches. At the end every
+ * connection closes and the router stops (the stop path frees everything: LeakSanitizer).
  *
  * Properties checked besides ASan and UBSan:
- *  - R_DELIVER and R_KICK name only connections the router bound (R_BOUND
- *    with a = 1) and that were neither closed nor kicked since;
+ *  - a connection is bound (R_BOUND with a = 1) only as a user the
+ *    accounts actor vouched for on that connection since it was opened;
+ *  - R_DELIVER and R_KICK name only connections the router bound and that
+ *    were neither closed nor kicked since;
  *  - every delivery is well-formed XML (expat, inside a wrapper element):
  *    the stanzas the fake c2s forwards are well-formed, so malformed output
  *    means the router built it (an attribute or text not escaped);
@@ -76,8 +79,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 struct slot {
     uint32_t gen;
-    int bound;   /* R_BOUND a = 1 seen, not closed or kicked since */
-    int asked;   /* R_BIND sent, no R_BOUND yet */
+    int bound; /* R_BOUND a = 1 seen, not closed or kicked since */
+    int asked; /* R_BIND sent, no R_BOUND yet */
+    int late;  /* a vouch for `user` still to be sent (command 7) */
+    char user[64];
+    char buser[64];     /* the user of the bind waiting for its R_BOUND */
+    char vusers[4][64]; /* the users accounts vouched for since the last close */
+    int nv;
     int closing; /* R_CLOSED sent for generation gen - 1, which the router
                   * may not have read yet: what it sends there meanwhile is
                   * allowed (c2s drops it by the generation) */
@@ -255,8 +263,18 @@ static void from_router_link(unsigned link, const struct xmsg *m)
                 m->h.op, m->h.a, (int)(m->n ? m->fl[0] : 0), m->n ? m->f[0] : "");
     switch (m->h.op) {
     case R_BOUND:
+        if (closing(link, m->h.conn))
+            break;
         if (s == NULL || !s->asked)
             FAIL("R_BOUND for connection %u on link %u, which asked for none", m->h.conn, link);
+        if (m->h.a == 1) {
+            int v = 0;
+            for (int k = 0; k < s->nv; k++)
+                v |= strcmp(s->vusers[k], s->buser) == 0;
+            if (!v)
+                FAIL("connection %u on link %u bound as '%s', which no login on it was vouched for",
+                     m->h.conn, link, s->buser);
+        }
         s->asked = 0;
         s->bound = m->h.a == 1;
         break;
@@ -328,6 +346,24 @@ static void settle(void)
             F.s[l][i].closing = 0;
 }
 
+/* The accounts actor's word that this slot's connection logged in as
+ * `user` (A_VOUCH on "dir", naming the c2s actor). */
+static void vouch_for(unsigned link, unsigned i, const char *user, size_t ul)
+{
+    struct slot *s = &F.s[link][i];
+    if (ul < sizeof s->vusers[0] && memchr(user, 0, ul) == NULL) {
+        int k = s->nv < 4 ? s->nv++ : 3;
+        memcpy(s->vusers[k], user, ul);
+        s->vusers[k][ul] = 0;
+    }
+    struct xmsg v = {.h = {A_VOUCH, i | s->gen << 16, 0, 0}};
+    xmsg_adds(&v, link ? "c2s1" : "c2s0");
+    xmsg_add(&v, user, ul);
+    send_xmsg(&F.dir.cb, &v);
+}
+
+/* A bind, after (or, by the input, without, for another user, or later
+ * than) the vouch for its login. */
 static void fz_bind(struct in *in, unsigned link, unsigned i)
 {
     struct slot *s = &F.s[link][i];
@@ -343,6 +379,24 @@ static void fz_bind(struct in *in, unsigned link, unsigned i)
         u = pick(in, users, sizeof users / sizeof *users, ubuf, &ul);
     static const char *const res[] = {"r1", "r2", "", "'\"<&>"};
     const char *rs = pick(in, res, sizeof res / sizeof *res, rbuf, &rl);
+    uint32_t how = take(in, 1) % 5;
+    s->late = 0;
+    /* (A user name with a NUL is never vouched for: the router refuses
+     * it anyway, as bad-request.) */
+    size_t bl = ul < sizeof s->buser && memchr(u, 0, ul) == NULL ? ul : 0;
+    memcpy(s->buser, u, bl);
+    s->buser[bl] = 0;
+    if (bl == 0)
+        strcpy(s->buser, "\1never"); /* matches no vouch */
+    if (how <= 1 && bl > 0) {
+        vouch_for(link, i, u, ul); /* as it happens: the vouch first */
+    } else if (how == 2) {
+        vouch_for(link, i, "d", 1); /* another user's login */
+    } else if (how == 3 && bl > 0) {
+        memcpy(s->user, u, ul);
+        s->user[ul] = 0;
+        s->late = 1; /* the bind waits for it */
+    }
     struct xmsg m = {.h = {R_BIND, i | s->gen << 16, 0, 0}};
     xmsg_add(&m, u, ul);
     xmsg_add(&m, rs, rl);
@@ -350,11 +404,22 @@ static void fz_bind(struct in *in, unsigned link, unsigned i)
     send_xmsg(&F.link[link].cb, &m);
 }
 
+/* Command 7: the vouches that were late arrive. */
+static void late_vouches(void)
+{
+    for (unsigned l = 0; l < LINKS; l++)
+        for (unsigned i = 0; i < NSLOT; i++)
+            if (F.s[l][i].late) {
+                vouch_for(l, i, F.s[l][i].user, strlen(F.s[l][i].user));
+                F.s[l][i].late = 0;
+            }
+}
+
 static void close_conn(unsigned link, unsigned i)
 {
     struct slot *s = &F.s[link][i];
-    if (s->asked)
-        return; /* after its R_BOUND */
+    /* A bind may be waiting for its vouch: the close drops it. */
+    s->asked = s->late = s->nv = 0;
     struct xmsg m = {.h = {R_CLOSED, i | s->gen << 16, 0, 0}};
     send_xmsg(&F.link[link].cb, &m);
     s->bound = 0;
@@ -501,6 +566,7 @@ static void setup(struct in *in, uint32_t cfg)
     F.r = r;
     for (unsigned l = 0; l < LINKS; l++) {
         ea_test_pair_init(&F.link[l], 16, NODE, "rt");
+        F.link[l].ca.peer_name = l ? "c2s1" : "c2s0"; /* what A_VOUCH names */
         r->links[l] = r->out[l].c = &F.link[l].ca;
         r->out[l].batch = 1;
     }
@@ -565,7 +631,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 4: muc_deliver_cmd(&in); break;
         case 5: store_record(&in); break;
         case 6: names(&in); break;
-        case 7: break;
+        case 7: late_vouches(); break;
         }
         settle();
     }
