@@ -99,6 +99,18 @@ typedef struct ea_eos_config {
     /** A reader inside one operation for longer than this is evicted (see
      *  above). 0: 100 ms. */
     uint64_t reader_lease_ns;
+    /** Home blocks (0: none): every index slot gets a block of its own, at
+     *  a place computed from the slot, for a record of up to this many
+     *  bytes of key + value (at most 960 in a trusted store, 944 in an
+     *  encrypted one: EA_ERR_INVAL above). A write whose record fits goes
+     *  into the home of its key's slot when that is free (not holding the
+     *  key's current record, nor a replaced one a reader may still see),
+     *  so a get fetches the slot and the record at once: one memory round
+     *  trip instead of two for stores too large for the cache. Costs
+     *  `slots` x the home block (64-byte header + this, rounded up to a
+     *  size class) of the region, taken from the data space. An existing
+     *  region keeps the choice it was formatted with. */
+    uint32_t home_bytes;
 } ea_eos_config_t;
 
 /** A handle on an open store; one thread at a time. */

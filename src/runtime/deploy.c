@@ -1244,7 +1244,7 @@ static void do_store(pstate_t *st, const xmlNode *n)
         rc = parse_number(st, line, "store", s->name, "keys", vals[ST_KEYS], 1, MAX_STORE_KEYS,
                           "2147483648", &s->keys);
     struct eos_static geo;
-    if (rc == EA_OK && eai_eos_layout(s->size, s->keys, &geo) != EA_OK)
+    if (rc == EA_OK && eai_eos_layout(s->size, s->keys, 0, &geo) != EA_OK)
         rc = fail(st, line, "<store> '%s': size %s cannot hold the index of %u keys", s->name,
                   vals[ST_SIZE], s->keys);
     const char *pol = vals[ST_POLICY];
