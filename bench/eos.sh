@@ -4,9 +4,12 @@
 # scratch directory under bench/out/eos/ on the build's file system, prints
 # the CSV rows
 #   eos,STORE,OP,value_bytes,keys,threads,ops_per_s,p50_ns,p99_ns
-# (STORE trusted | untrusted | persistent | lmdb, and aesgcm: one AES-256-GCM
-# open of key||value, the budget of the encrypted-store target; OP get, put,
-# or view: a zero-copy read with a checksum of the value) on stdout,
+# (STORE trusted | trusted_home (trusted with home blocks of EOS_HOME bytes,
+# 128, for the values that fit) | untrusted | persistent | lmdb, and aesgcm:
+# one AES-256-GCM open of key||value, the budget of the encrypted-store
+# target, and memread: the floor, the value read at a known place with no
+# lookup; OP get, put, or view: a zero-copy read with a checksum of the
+# value) on stdout,
 # also bench/out/eos.csv, and the target ratios on stderr. Exits 1 only
 # when the run failed.
 # Knobs: EOS_KEYS (1000,10000,100000,1000000), EOS_MAX_KEYS_4K (100000: 4 KiB
@@ -30,7 +33,8 @@ CSV=$OUT/eos.csv
 echo "bench: eos (trusted, untrusted, persistent) against lmdb, 16 B keys" >&2
 "$BIN" --dir "$W" --keys "${EOS_KEYS:-1000,10000,100000,1000000}" \
     --max-keys-4k "${EOS_MAX_KEYS_4K:-100000}" --gets "${EOS_GETS:-400000}" \
-    --puts "${EOS_PUTS:-100000}" --reps "${EOS_REPS:-3}" >"$CSV" 2>"$OUT/eos.err"
+    --puts "${EOS_PUTS:-100000}" --reps "${EOS_REPS:-3}" --home "${EOS_HOME:-128}" \
+    >"$CSV" 2>"$OUT/eos.err"
 rc=$?
 grep -v '^ea_bench_eos: .* load ' "$OUT/eos.err" >&2
 cat "$CSV"
@@ -42,7 +46,9 @@ awk -F, '$1 == "eos" { r[$2, $3, $4, $5, $6] = $7; p50[$2, $3, $4, $5, $6] = $8
     END {
         print "bench: eos target ratios: trusted get / lmdb get (ops/s, and p50 lmdb / p50 trusted), target >= 2;"
         print "bench:   the same for view (zero-copy read + checksum of the value, in both);"
-        print "bench:   untrusted get p50 / (lmdb get p50 + one AES-GCM open p50), target <= 1.5"
+        print "bench:   untrusted get p50 / (lmdb get p50 + one AES-GCM open p50), target <= 1.5;"
+        print "bench:   home: trusted_home get / lmdb get (ops/s, p50) likewise;"
+        print "bench:   floor: lmdb get p50 / memread get p50 (below 2, no store that reads the value can be 2x lmdb)"
         for (i = 1; i <= n; i++) {
             split(row[i], f, ","); vb = f[1]; k = f[2]; t = f[3]
             l = r["lmdb", "get", vb, k, t]; tr = r["trusted", "get", vb, k, t]
@@ -53,6 +59,10 @@ awk -F, '$1 == "eos" { r[$2, $3, $4, $5, $6] = $7; p50[$2, $3, $4, $5, $6] = $8
             lvp = p50["lmdb", "view", vb, k, t]; tvp = p50["trusted", "view", vb, k, t]
             if (ok(lv) && ok(tv) && ok(lvp) && ok(tvp)) printf "  view: trusted/lmdb %5.2f (p50 %5.2f)", tv / lv, lvp / tvp
             if (ok(up) && ok(lp) && ok(aes[vb])) printf "  untrusted/(lmdb+aes) %5.2f", up / (lp + aes[vb])
+            hr = r["trusted_home", "get", vb, k, t]; hp = p50["trusted_home", "get", vb, k, t]
+            if (ok(l) && ok(hr) && ok(lp) && ok(hp)) printf "  home: %5.2f (p50 %5.2f)", hr / l, lp / hp
+            mp = p50["memread", "get", vb, k, t]
+            if (ok(lp) && ok(mp)) printf "  floor: %5.2f", lp / mp
             printf "\n"
         }
     }' "$CSV" >&2
