@@ -19,6 +19,9 @@
  * It also prints, for each value size, one `eos,aesgcm,open,...` row: one
  * AES-256-GCM open of the value with the library EOS uses (the budget of
  * the encrypted-store target is LMDB's get + this).
+ * OP `mget` is the same gets MGET_BATCH (16) at a time: ea_eos_get_many, or
+ * for LMDB the 16 mdb_get (each value copied out) in one renewed read-only
+ * transaction. ops_per_s counts gets; p50/p99 are of one batch of 16.
  * STORE `memread` is the floor, not a store: value i sits at a fixed place
  * in a plain array (64-byte aligned, huge pages), and a get copies (get)
  * or checksums (view) the value of the random key with no lookup at all:
@@ -272,7 +275,7 @@ static void bench_close(struct bench *b)
 /* One thread's view. */
 struct worker {
     struct bench *b;
-    int op;       /* OP_GET, OP_PUT, OP_VIEW */
+    int op;       /* OP_GET, OP_PUT, OP_VIEW, OP_MGET */
     uint64_t sum; /* the view checksums, kept so the reads are not dropped */
     uint64_t ops;
     uint64_t seed;
@@ -286,8 +289,9 @@ struct worker {
     int err;
 };
 
-enum { OP_GET, OP_PUT, OP_VIEW, OP_COUNT };
-static const char *op_names[OP_COUNT] = {"get", "put", "view"};
+enum { OP_GET, OP_PUT, OP_VIEW, OP_MGET, OP_COUNT };
+static const char *op_names[OP_COUNT] = {"get", "put", "view", "mget"};
+#define MGET_BATCH 16
 
 /* The work a view does with the value: read each byte once, as cheaply as
  * the machine can (a sum of 8-byte words, vectorised), so that the row
@@ -377,6 +381,39 @@ static int one_op(struct worker *w, uint64_t i)
     return rc == 0 ? EA_OK : EA_ERR_SYS;
 }
 
+/* A batch of MGET_BATCH gets of keys idx[]: ea_eos_get_many, or for LMDB
+ * the same gets in one read-only transaction; every value copied out. */
+static int one_mget(struct worker *w, const uint64_t *idx)
+{
+    struct bench *b = w->b;
+    uint8_t keys[MGET_BATCH][KEYLEN];
+    for (int j = 0; j < MGET_BATCH; j++)
+        make_key(idx[j], keys[j]);
+    if (b->kind == S_LMDB) {
+        int rc = mdb_txn_renew(w->rtxn);
+        for (int j = 0; j < MGET_BATCH && rc == 0; j++) {
+            MDB_val k = {KEYLEN, keys[j]}, v;
+            rc = mdb_get(w->rtxn, b->dbi, &k, &v);
+            if (rc == 0 && v.mv_size != b->vlen)
+                rc = MDB_CORRUPTED;
+            if (rc == 0)
+                memcpy(w->buf + (size_t)j * (b->vlen + 8), v.mv_data, v.mv_size);
+        }
+        mdb_txn_reset(w->rtxn);
+        return rc == 0 ? EA_OK : EA_ERR_NOTFOUND;
+    }
+    ea_eos_mget_t it[MGET_BATCH];
+    for (int j = 0; j < MGET_BATCH; j++)
+        it[j] = (ea_eos_mget_t){.key = keys[j],
+                                .klen = KEYLEN,
+                                .buf = w->buf + (size_t)j * (b->vlen + 8),
+                                .cap = b->vlen};
+    int rc = ea_eos_get_many(w->h, it, MGET_BATCH);
+    for (int j = 0; j < MGET_BATCH && rc == EA_OK; j++)
+        rc = it[j].rc != EA_OK ? it[j].rc : (it[j].vlen == b->vlen ? EA_OK : EA_ERR_CORRUPT);
+    return rc;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -386,7 +423,24 @@ static void *worker_main(void *arg)
     while (atomic_load(w->go) == 0)
         ;
     w->t0 = now_ns();
-    for (uint64_t n = 0; n < w->ops; n++) {
+    for (uint64_t n = 0; w->op == OP_MGET && n < w->ops; n += MGET_BATCH) {
+        uint64_t idx[MGET_BATCH];
+        for (int j = 0; j < MGET_BATCH; j++)
+            idx[j] = xorshift(&w->seed) % b->keys;
+        int rc;
+        if ((n / MGET_BATCH) % SAMPLE_EVERY == 0) {
+            uint64_t t = now_ns();
+            rc = one_mget(w, idx);
+            w->samples[w->nsamples++] = now_ns() - t;
+        } else {
+            rc = one_mget(w, idx);
+        }
+        if (rc != EA_OK) {
+            w->err = rc;
+            break;
+        }
+    }
+    for (uint64_t n = 0; w->op != OP_MGET && n < w->ops; n++) {
         uint64_t i = xorshift(&w->seed) % b->keys;
         int rc;
         if (n % SAMPLE_EVERY == 0) {
@@ -420,7 +474,7 @@ static int run_once(struct bench *b, int op, int threads, uint64_t ops_per_threa
         w[t].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1) + (uint64_t)op;
         w[t].go = &go;
         w[t].val = malloc(b->vlen + 8);
-        w[t].buf = malloc(b->vlen + 8);
+        w[t].buf = malloc((b->vlen + 8) * (op == OP_MGET ? MGET_BATCH : 1));
         w[t].samples = malloc((ops_per_thread / SAMPLE_EVERY + 1) * sizeof(uint64_t));
         if (w[t].val == NULL || w[t].buf == NULL || w[t].samples == NULL)
             die("malloc", EA_ERR_NOMEM);
@@ -680,6 +734,8 @@ int main(int argc, char **argv)
                     int th = (int)threads[t];
                     failed |= run_ops(&b, OP_GET, th, gets / (uint64_t)th);
                     failed |= run_ops(&b, OP_VIEW, th, gets / (uint64_t)th);
+                    if (b.kind != S_MEMREAD)
+                        failed |= run_ops(&b, OP_MGET, th, gets / (uint64_t)th);
                     if (b.kind != S_MEMREAD)
                         failed |= run_ops(&b, OP_PUT, th, puts / (uint64_t)th);
                 }

@@ -208,6 +208,33 @@ EA_API int ea_eos_cas(ea_eos_t *s, const void *key, size_t klen, uint64_t expect
 EA_API int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap,
                       size_t *vlen, uint64_t *version);
 
+/** One key of ea_eos_get_many(): the caller sets key, klen, buf, cap; the
+ *  call sets vlen, version and rc (what ea_eos_get would return for it). */
+typedef struct ea_eos_mget {
+    const void *key;
+    size_t klen;
+    void *buf;
+    size_t cap;
+    size_t vlen;
+    uint64_t version;
+    int rc;
+} ea_eos_mget_t;
+
+/**
+ * Multi-key get: does ea_eos_get() for each of the `n` items, with the
+ * item's result in its `rc` (EA_ERR_TOOBIG sets vlen as ea_eos_get does).
+ * Faster than n calls for stores larger than the cache: it works through
+ * the keys in groups of 16, starting the memory reads of a whole group's
+ * index slots (and home blocks), then of the records they name, before it
+ * copies any value, so the cache misses of the group overlap instead of
+ * following one another, and it takes one reader pin per group. Each value
+ * is as ea_eos_get would have returned it at some moment during the call;
+ * the group is not a snapshot (a key written meanwhile may be seen old or
+ * new). Returns EA_OK (look at each item's rc) or EA_ERR_INVAL (s NULL, or
+ * items NULL with n > 0).
+ */
+EA_API int ea_eos_get_many(ea_eos_t *s, ea_eos_mget_t *items, size_t n);
+
 /**
  * Zero-copy read: sets *val to a read-only view of the value of `key`
  * (*vlen bytes) and *version (may be NULL) to its version, and opens a read

@@ -906,6 +906,54 @@ static int read_slot(ea_eos_t *h, uint64_t i, uint64_t w, struct eos_rec *hc)
     return rc;
 }
 
+/* One get under the caller's pin (ea_eos_get's body; the hashes are the
+ * key's). EA_ERR_BUSY: the key was replaced while we read, try again. */
+static int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, uint64_t h2,
+                      void *buf, size_t cap, size_t *vlen, uint64_t *version)
+{
+    struct eos_store *st = s->s;
+    uint64_t i, w;
+    int rc = probe(s, key, klen, h1, h2, &i, &w);
+    if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
+        rc = EA_ERR_NOTFOUND;
+    } else if (rc == PROBE_FOUND && !st->enc) {
+        /* Trusted fast path: copy the value straight out, then check
+         * that the slot still points at this record. */
+        struct eos_rec hc;
+        const struct eos_rec *r;
+        rc = rec_read_hdr(st, w & UNITS_MASK, &hc, &r);
+        if (rc == EA_OK && (hc.flags & EOS_REC_TOMB))
+            rc = EA_ERR_NOTFOUND;
+        else if (rc == EA_OK && hc.vlen > cap)
+            rc = EA_ERR_TOOBIG;
+        else if (rc == EA_OK && hc.vlen != 0)
+            memcpy(buf, (const uint8_t *)(r + 1) + hc.klen, hc.vlen);
+        if (atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire) != w)
+            rc = EA_ERR_BUSY;
+        else if (rc == EA_OK || rc == EA_ERR_TOOBIG)
+            *vlen = hc.vlen;
+        if (rc == EA_OK && version != NULL)
+            *version = hc.version;
+    } else if (rc == PROBE_FOUND) {
+        struct eos_rec hc;
+        rc = read_slot(s, i, w, &hc);
+        if (rc == EA_OK && (hc.klen != klen || memcmp(s->scratch, key, klen) != 0))
+            rc = EA_ERR_TAMPERED; /* the hashes matched, the key does not */
+        if (rc == EA_OK && hc.vlen > cap)
+            rc = EA_ERR_TOOBIG;
+        if (rc == EA_OK || rc == EA_ERR_TOOBIG)
+            *vlen = hc.vlen;
+        if (rc == EA_OK) {
+            if (hc.vlen != 0)
+                memcpy(buf, s->scratch + klen, hc.vlen);
+            if (version != NULL)
+                *version = hc.version;
+        }
+        eai_wipe(s->scratch, (size_t)hc.klen + hc.vlen);
+    }
+    return rc;
+}
+
 int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen,
                uint64_t *version)
 {
@@ -919,48 +967,71 @@ int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap,
     for (int tries = 0; tries < GET_TRIES && rc == EA_ERR_BUSY; tries++) {
         if ((rc = pin(s)) != EA_OK)
             return rc;
-        uint64_t i, w;
-        rc = probe(s, key, klen, h1, h2, &i, &w);
-        if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
-            rc = EA_ERR_NOTFOUND;
-        } else if (rc == PROBE_FOUND && !st->enc) {
-            /* Trusted fast path: copy the value straight out, then check
-             * that the slot still points at this record. */
-            struct eos_rec hc;
-            const struct eos_rec *r;
-            rc = rec_read_hdr(st, w & UNITS_MASK, &hc, &r);
-            if (rc == EA_OK && (hc.flags & EOS_REC_TOMB))
-                rc = EA_ERR_NOTFOUND;
-            else if (rc == EA_OK && hc.vlen > cap)
-                rc = EA_ERR_TOOBIG;
-            else if (rc == EA_OK && hc.vlen != 0)
-                memcpy(buf, (const uint8_t *)(r + 1) + hc.klen, hc.vlen);
-            if (atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire) != w)
-                rc = EA_ERR_BUSY;
-            else if (rc == EA_OK || rc == EA_ERR_TOOBIG)
-                *vlen = hc.vlen;
-            if (rc == EA_OK && version != NULL)
-                *version = hc.version;
-        } else if (rc == PROBE_FOUND) {
-            struct eos_rec hc;
-            rc = read_slot(s, i, w, &hc);
-            if (rc == EA_OK && (hc.klen != klen || memcmp(s->scratch, key, klen) != 0))
-                rc = EA_ERR_TAMPERED; /* the hashes matched, the key does not */
-            if (rc == EA_OK && hc.vlen > cap)
-                rc = EA_ERR_TOOBIG;
-            if (rc == EA_OK || rc == EA_ERR_TOOBIG)
-                *vlen = hc.vlen;
-            if (rc == EA_OK) {
-                if (hc.vlen != 0)
-                    memcpy(buf, s->scratch + klen, hc.vlen);
-                if (version != NULL)
-                    *version = hc.version;
-            }
-            eai_wipe(s->scratch, (size_t)hc.klen + hc.vlen);
-        }
+        rc = get_pinned(s, key, klen, h1, h2, buf, cap, vlen, version);
         unpin(s);
     }
     return rc;
+}
+
+#define MGET_GROUP 16u
+
+int ea_eos_get_many(ea_eos_t *s, ea_eos_mget_t *items, size_t n)
+{
+    if (s == NULL || (items == NULL && n != 0))
+        return EA_ERR_INVAL;
+    struct eos_store *st = s->s;
+    for (size_t g = 0; g < n; g += MGET_GROUP) {
+        size_t m = n - g < MGET_GROUP ? n - g : MGET_GROUP;
+        ea_eos_mget_t *it = items + g;
+        uint64_t h1[MGET_GROUP], h2[MGET_GROUP];
+        /* 1: every key's hashes. 2: load every key's first slot and home
+         * block, back to back: the misses overlap. 3 (under the pin):
+         * load the record each first slot names, again back to back (a
+         * record out of its home). 4: the gets, from the cache. Loads of
+         * steps 2 and 3 are only hints: step 4 reads and checks as
+         * ea_eos_get does. */
+        for (size_t j = 0; j < m; j++) {
+            it[j].rc = check_key(s, it[j].key, it[j].klen) != EA_OK ||
+                               (it[j].buf == NULL && it[j].cap != 0)
+                           ? EA_ERR_INVAL
+                           : EA_ERR_BUSY;
+            if (it[j].rc == EA_ERR_BUSY)
+                key_hashes(st, it[j].key, it[j].klen, &h1[j], &h2[j]);
+        }
+        for (size_t j = 0; j < m; j++)
+            if (it[j].rc == EA_ERR_BUSY)
+                lookup_prefetch(st, h1[j]);
+        int rc = pin(s);
+        if (rc != EA_OK) {
+            for (size_t j = 0; j < m; j++)
+                if (it[j].rc == EA_ERR_BUSY)
+                    it[j].rc = rc;
+            continue;
+        }
+        for (size_t j = 0; j < m; j++) {
+            if (it[j].rc != EA_ERR_BUSY)
+                continue;
+            uint64_t w =
+                atomic_load_explicit(&slot_at(st, h1[j] & st->mask)->word, memory_order_relaxed);
+            const volatile uint8_t *r =
+                (const volatile uint8_t *)block_at(st, w & UNITS_MASK, 2 * EOS_UNIT);
+            if (r != NULL) {
+                (void)r[0];
+                (void)r[EOS_UNIT];
+            }
+        }
+        for (size_t j = 0; j < m; j++)
+            if (it[j].rc == EA_ERR_BUSY)
+                it[j].rc = get_pinned(s, it[j].key, it[j].klen, h1[j], h2[j], it[j].buf, it[j].cap,
+                                      &it[j].vlen, &it[j].version);
+        unpin(s);
+        /* A key replaced under the batch is read again on its own. */
+        for (size_t j = 0; j < m; j++)
+            if (it[j].rc == EA_ERR_BUSY)
+                it[j].rc = ea_eos_get(s, it[j].key, it[j].klen, it[j].buf, it[j].cap, &it[j].vlen,
+                                      &it[j].version);
+    }
+    return EA_OK;
 }
 
 /* Ends h's view: a trusted one unpins. Its bytes were stable unless this

@@ -3,7 +3,7 @@
  * concurrent compare-and-swap from several threads (no lost update),
  * reclamation held back by a stalled reader for one lease only, and
  * zero-copy views (in place, intact while replaced, evicted past the lease),
- * home blocks (and the tests above again with them).
+ * home blocks (and the tests above again with them), multi-key gets.
  * usage: eos_store [threads [increments-per-thread]]
  */
 #include <pthread.h>
@@ -607,6 +607,76 @@ static void test_view_past_lease(void **state)
     ea_eos_close(s);
 }
 
+/* ea_eos_get_many: each item as ea_eos_get would answer it (found, absent,
+ * too small a buffer, a bad key, a deleted key), across group boundaries,
+ * while another thread keeps replacing some of the keys. */
+static void *replace_thread(void *arg)
+{
+    ea_eos_t *s = arg;
+    for (uint32_t i = 0; !atomic_load(&g_stop); i++) {
+        uint32_t k = i % 8, v[4] = {k, k, k, k};
+        if (ea_eos_put(s, &k, sizeof k, v, sizeof v, NULL) != EA_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_get_many(void **state)
+{
+    (void)state;
+    ea_eos_t *s = open_trusted(1 << 20, 0, 0), *w = NULL;
+    uint32_t vals[100][4];
+    for (uint32_t k = 0; k < 100; k++) {
+        for (int j = 0; j < 4; j++)
+            vals[k][j] = k;
+        assert_int_equal(ea_eos_put(s, &k, sizeof k, vals[k], sizeof vals[k], NULL), EA_OK);
+    }
+    assert_int_equal(ea_eos_del(s, &(uint32_t){50}, sizeof(uint32_t), EA_EOS_ANY), EA_OK);
+    assert_int_equal(ea_eos_get_many(NULL, NULL, 0), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_get_many(s, NULL, 3), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_get_many(s, NULL, 0), EA_OK);
+    assert_int_equal(ea_eos_dup(s, &w), EA_OK);
+    atomic_store(&g_stop, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, replace_thread, w), 0);
+    enum { N = 37 };
+    uint32_t keys[N], out[N][4];
+    ea_eos_mget_t it[N];
+    for (int round = 0; round < 200; round++) {
+        memset(out, 0xff, sizeof out);
+        for (int j = 0; j < N; j++) {
+            keys[j] = (uint32_t)((j * 7 + round) % 120); /* 100.. absent */
+            it[j] = (ea_eos_mget_t){
+                .key = &keys[j], .klen = sizeof keys[j], .buf = out[j], .cap = sizeof out[j]};
+        }
+        it[5].cap = 8;  /* too small */
+        it[9].klen = 0; /* bad key */
+        assert_int_equal(ea_eos_get_many(s, it, N), EA_OK);
+        for (int j = 0; j < N; j++) {
+            uint32_t k = keys[j];
+            if (j == 9)
+                assert_int_equal(it[j].rc, EA_ERR_INVAL);
+            else if (k >= 100 || k == 50)
+                assert_int_equal(it[j].rc, EA_ERR_NOTFOUND);
+            else if (j == 5) {
+                assert_int_equal(it[j].rc, EA_ERR_TOOBIG);
+                assert_int_equal(it[j].vlen, 16);
+            } else {
+                assert_int_equal(it[j].rc, EA_OK);
+                assert_int_equal(it[j].vlen, 16);
+                assert_memory_equal(out[j], vals[k], 16);
+                assert_true(it[j].version >= 1);
+            }
+        }
+    }
+    atomic_store(&g_stop, 1);
+    void *ret = (void *)9;
+    assert_int_equal(pthread_join(t, &ret), 0);
+    assert_null(ret);
+    ea_eos_close(w);
+    ea_eos_close(s);
+}
+
 /* Home blocks: a record that fits goes to its slot's home (the data space
  * is not touched), a replacement goes elsewhere while the home holds the
  * current record or one a reader may still see, and comes back once the
@@ -712,6 +782,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_view_past_lease),
         cmocka_unit_test(test_writers_near_full),
         cmocka_unit_test(test_home_blocks),
+        cmocka_unit_test(test_get_many),
+        cmocka_unit_test_setup_teardown(test_get_many, home_on, home_off),
         /* The same with home blocks. */
         cmocka_unit_test_setup_teardown(test_basics, home_on, home_off),
         cmocka_unit_test_setup_teardown(test_iter, home_on, home_off),
