@@ -12,10 +12,12 @@
 # value) on stdout,
 # also bench/out/eos.csv, and the target ratios on stderr. Exits 1 only
 # when the run failed.
-# Knobs: EOS_KEYS (1000,10000,100000,1000000), EOS_MAX_KEYS_4K (100000: 4 KiB
+# Knobs: EOS_KEYS (1000,10000,100000,1000000), EOS_VALUES (100,4096),
+# EOS_STORES (all), EOS_THREADS (1,2), EOS_HOME (128), EOS_MAX_KEYS_4K (100000: 4 KiB
 # values at 10^6 keys would map 2 x 6 GB and load for minutes), EOS_GETS
 # (400000), EOS_PUTS (100000) operations per loop over all threads, EOS_REPS
-# (3) loops per row (the best by ops/s is printed).
+# (3) loops per row (the best by ops/s is printed). OP mget: the gets 16 at a
+# time (ea_eos_get_many; LMDB: 16 mdb_get in one read transaction).
 set -u -o pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${1:-build}
@@ -34,6 +36,8 @@ echo "bench: eos (trusted, untrusted, persistent) against lmdb, 16 B keys" >&2
 "$BIN" --dir "$W" --keys "${EOS_KEYS:-1000,10000,100000,1000000}" \
     --max-keys-4k "${EOS_MAX_KEYS_4K:-100000}" --gets "${EOS_GETS:-400000}" \
     --puts "${EOS_PUTS:-100000}" --reps "${EOS_REPS:-3}" --home "${EOS_HOME:-128}" \
+    --values "${EOS_VALUES:-100,4096}" --threads "${EOS_THREADS:-1,2}" \
+    --stores "${EOS_STORES:-trusted,trusted_home,untrusted,persistent,lmdb,memread}" \
     >"$CSV" 2>"$OUT/eos.err"
 rc=$?
 grep -v '^ea_bench_eos: .* load ' "$OUT/eos.err" >&2
@@ -49,6 +53,7 @@ awk -F, '$1 == "eos" { r[$2, $3, $4, $5, $6] = $7; p50[$2, $3, $4, $5, $6] = $8
         print "bench:   untrusted get p50 / (lmdb get p50 + one AES-GCM open p50), target <= 1.5;"
         print "bench:   home: trusted_home get / lmdb get (ops/s, p50) likewise;"
         print "bench:   floor: lmdb get p50 / memread get p50 (below 2, no store that reads the value can be 2x lmdb)"
+        print "bench:   mget: trusted mget / lmdb mget and trusted_home mget / lmdb mget (ops/s)"
         for (i = 1; i <= n; i++) {
             split(row[i], f, ","); vb = f[1]; k = f[2]; t = f[3]
             l = r["lmdb", "get", vb, k, t]; tr = r["trusted", "get", vb, k, t]
@@ -63,6 +68,9 @@ awk -F, '$1 == "eos" { r[$2, $3, $4, $5, $6] = $7; p50[$2, $3, $4, $5, $6] = $8
             if (ok(l) && ok(hr) && ok(lp) && ok(hp)) printf "  home: %5.2f (p50 %5.2f)", hr / l, lp / hp
             mp = p50["memread", "get", vb, k, t]
             if (ok(lp) && ok(mp)) printf "  floor: %5.2f", lp / mp
+            lm = r["lmdb", "mget", vb, k, t]; tm = r["trusted", "mget", vb, k, t]; hm = r["trusted_home", "mget", vb, k, t]
+            if (ok(lm) && ok(tm)) printf "  mget: %5.2f", tm / lm
+            if (ok(lm) && ok(hm)) printf " home %5.2f", hm / lm
             printf "\n"
         }
     }' "$CSV" >&2

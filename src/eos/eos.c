@@ -42,6 +42,14 @@
  * the head against ABA; a reclaimer takes the whole limbo list, frees what
  * is old enough and pushes the rest back.
  *
+ * Home blocks (optional): slot i owns the block at a place computed from
+ * i, the first blocks of the data space. Its `link` is its state (free, in
+ * use, or retired at epoch g: free from g + 2, the limbo list's rule,
+ * claimed by CAS); it never goes on a list. A writer takes its key's
+ * slot's home if free, else allocates; readers need nothing new (a home is
+ * a block) but load the first slot and its home before they pin, so both
+ * misses overlap: one memory round trip per get.
+ *
  * Encrypted stores (untrusted, persistent): the slot and record hold two
  * SipHash-2-4 values of the key under two keys derived from the store key
  * (64 + 64 bits of identity, so probes compare keys without decrypting);
@@ -242,11 +250,12 @@ static int home_of(const struct eos_store *s, uint64_t units, uint64_t *i)
 }
 
 /* Starts fetching the key's first slot and its home block, before the
- * reader pins: the misses overlap each other and the hashing's tail, and
- * the probe then finds both in the cache. Loads, not prefetch
- * instructions: on the VMs we measured on, a prefetch that misses the TLB
- * is dropped (bench/README.md, eos). Their values are not used (the probe
- * loads the word again under the pin); both addresses lie in the region. */
+ * reader pins: the two misses overlap, and the probe then finds both in
+ * the cache. Loads, not prefetch instructions: on the VM we measured on,
+ * prefetching these lines did not shorten a get and loading them did
+ * (likely a prefetch that misses the TLB is dropped; bench/README.md,
+ * eos). Their values are not used (the probe loads the word again under
+ * the pin); both addresses lie in the region. */
 static void lookup_prefetch(const struct eos_store *s, uint64_t h1)
 {
     uint64_t i = h1 & s->mask;
