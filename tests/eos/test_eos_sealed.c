@@ -202,6 +202,27 @@ static void test_tamper_and_swap(void **state)
     }
     assert_int_equal(tampered, 1); /* that record fails alone */
     assert_int_equal(fine, 2);
+    /* So does a batched get: the tampered item alone. */
+    char mk[3][8];
+    uint8_t mb[3][128];
+    ea_eos_mget_t it[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(mk[i], sizeof mk[i], "key%d", i);
+        it[i] = (ea_eos_mget_t){.key = mk[i], .klen = 4, .buf = mb[i], .cap = sizeof mb[i]};
+    }
+    assert_int_equal(ea_eos_get_many(s, it, 3), EA_OK);
+    tampered = fine = 0;
+    for (int i = 0; i < 3; i++) {
+        tampered += it[i].rc == EA_ERR_TAMPERED;
+        if (it[i].rc == EA_OK) {
+            fine++;
+            memset(v, 'a' + i, sizeof v);
+            assert_int_equal(it[i].vlen, sizeof v);
+            assert_memory_equal(mb[i], v, sizeof v);
+        }
+    }
+    assert_int_equal(tampered, 1);
+    assert_int_equal(fine, 2);
     /* The zero-copy read checks the same: the tampered record gives no
      * view, the others a view of their private plaintext (never of the
      * region the host writes). */
