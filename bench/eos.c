@@ -19,6 +19,13 @@
  * It also prints, for each value size, one `eos,aesgcm,open,...` row: one
  * AES-256-GCM open of the value with the library EOS uses (the budget of
  * the encrypted-store target is LMDB's get + this).
+ * OP `mget` is the same gets MGET_BATCH (16) at a time: ea_eos_get_many, or
+ * for LMDB the 16 mdb_get (each value copied out) in one renewed read-only
+ * transaction. ops_per_s counts gets; p50/p99 are of one batch of 16.
+ * STORE `memread` is the floor, not a store: value i sits at a fixed place
+ * in a plain array (64-byte aligned, huge pages), and a get copies (get)
+ * or checksums (view) the value of the random key with no lookup at all:
+ * what the memory traffic of reaching the value costs by itself. No puts.
  *
  * What is compared:
  *  - trusted: private memory, clear text.
@@ -52,6 +59,7 @@
 #include <eactors/ea_eos.h>
 
 #include "crypto/crypto.h"
+#include "eos/eos_int.h"
 #include "trust/trust.h"
 
 #define KEYLEN 16
@@ -136,8 +144,9 @@ static void platform_open(const char *dir)
 
 /* ---- one store under test ---- */
 
-enum store { S_TRUSTED, S_UNTRUSTED, S_PERSISTENT, S_LMDB, S_COUNT };
-static const char *store_names[S_COUNT] = {"trusted", "untrusted", "persistent", "lmdb"};
+enum store { S_TRUSTED, S_TRUSTED_HOME, S_UNTRUSTED, S_PERSISTENT, S_LMDB, S_MEMREAD, S_COUNT };
+static const char *store_names[S_COUNT] = {"trusted",    "trusted_home", "untrusted",
+                                           "persistent", "lmdb",         "memread"};
 
 struct bench {
     enum store kind;
@@ -152,23 +161,56 @@ struct bench {
     /* LMDB */
     MDB_env *env;
     MDB_dbi dbi;
+    /* memread: `keys` values in a plain array, `stride` bytes apart */
+    uint8_t *arr;
+    size_t arr_size, stride;
 };
 
 /* Region for `keys` records of key + value: the record (64-byte header,
  * key||value, tag) rounded to its size class (at most +25%), the index (two
  * slots of 16 bytes per key) and the fixed part, with 40% headroom for the
  * records retired by overwrites. */
-static size_t region_for(uint64_t keys, size_t vlen)
+static uint32_t home_bytes = 128; /* --home: trusted_home's home_bytes */
+
+/* trusted_home's home_bytes for values of vlen: --home if key + value fit,
+ * else 0 (no row). */
+static uint32_t home_for(size_t vlen)
+{
+    return KEYLEN + vlen <= home_bytes ? home_bytes : 0;
+}
+
+static size_t region_for(uint64_t keys, size_t vlen, int home)
 {
     uint64_t rec = 64 + KEYLEN + vlen + 16;
     rec = (rec + 63) / 64 * 64;
     uint64_t bytes = keys * (rec * 5 / 4) * 14 / 10 + keys * 64 + (4u << 20);
+    if (home && home_for(vlen) != 0) {
+        /* one home block per index slot, as the layout takes them */
+        int ok;
+        uint64_t nslots = 64;
+        while (nslots < 2 * keys)
+            nslots *= 2;
+        bytes += nslots * eai_eos_home_units(home_for(vlen), 1, &ok) * 64;
+    }
     return (size_t)((bytes + 4095) / 4096 * 4096);
 }
 
 static void bench_open(struct bench *b)
 {
     int rc;
+    if (b->kind == S_MEMREAD) {
+        /* The floor: values at 64-byte aligned strides (a 100 B value on
+         * two lines, as in an EOS record), on huge pages like the trusted
+         * region; no key, no lookup. */
+        b->stride = (b->vlen + 63) / 64 * 64;
+        b->arr_size = (b->keys * b->stride + (2u << 20) - 1) / (2u << 20) * (2u << 20);
+        b->arr =
+            mmap(NULL, b->arr_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (b->arr == MAP_FAILED)
+            die("mmap", EA_ERR_NOMEM);
+        (void)madvise(b->arr, b->arr_size, MADV_HUGEPAGE);
+        return;
+    }
     if (b->kind == S_LMDB) {
         char dir[600];
         snprintf(dir, sizeof dir, "%s/lmdb", b->dir);
@@ -177,7 +219,7 @@ static void bench_open(struct bench *b)
         snprintf(b->path, sizeof b->path, "%.500s/lock.mdb", dir);
         (void)unlink(b->path);
         if ((rc = mdb_env_create(&b->env)) != 0 ||
-            (rc = mdb_env_set_mapsize(b->env, region_for(b->keys, b->vlen) * 2)) != 0 ||
+            (rc = mdb_env_set_mapsize(b->env, region_for(b->keys, b->vlen, 0) * 2)) != 0 ||
             (rc = mdb_env_set_maxreaders(b->env, 16)) != 0 ||
             (rc = mdb_env_open(b->env, dir, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0) {
             fprintf(stderr, "ea_bench_eos: lmdb: %s\n", mdb_strerror(rc));
@@ -191,8 +233,10 @@ static void bench_open(struct bench *b)
         }
         return;
     }
-    ea_eos_config_t c = {
-        .kind = EA_EOS_TRUSTED, .size = region_for(b->keys, b->vlen), .keys = (uint32_t)b->keys};
+    ea_eos_config_t c = {.kind = EA_EOS_TRUSTED,
+                         .size = region_for(b->keys, b->vlen, b->kind == S_TRUSTED_HOME),
+                         .keys = (uint32_t)b->keys,
+                         .home_bytes = b->kind == S_TRUSTED_HOME ? home_for(b->vlen) : 0};
     b->region_size = c.size;
     if (b->kind == S_UNTRUSTED) {
         c.kind = EA_EOS_UNTRUSTED;
@@ -206,13 +250,17 @@ static void bench_open(struct bench *b)
         (void)unlink(b->path);
         c.path = b->path;
     }
-    eai_trust_bind(b->kind == S_TRUSTED ? NULL : &lplat.ops);
+    eai_trust_bind(b->kind == S_TRUSTED || b->kind == S_TRUSTED_HOME ? NULL : &lplat.ops);
     if ((rc = ea_eos_open("bench", &c, &b->eos)) != EA_OK)
         die("ea_eos_open", rc);
 }
 
 static void bench_close(struct bench *b)
 {
+    if (b->kind == S_MEMREAD) {
+        munmap(b->arr, b->arr_size);
+        return;
+    }
     if (b->kind == S_LMDB) {
         mdb_env_close(b->env);
         return;
@@ -227,7 +275,7 @@ static void bench_close(struct bench *b)
 /* One thread's view. */
 struct worker {
     struct bench *b;
-    int op;       /* OP_GET, OP_PUT, OP_VIEW */
+    int op;       /* OP_GET, OP_PUT, OP_VIEW, OP_MGET */
     uint64_t sum; /* the view checksums, kept so the reads are not dropped */
     uint64_t ops;
     uint64_t seed;
@@ -241,8 +289,9 @@ struct worker {
     int err;
 };
 
-enum { OP_GET, OP_PUT, OP_VIEW, OP_COUNT };
-static const char *op_names[OP_COUNT] = {"get", "put", "view"};
+enum { OP_GET, OP_PUT, OP_VIEW, OP_MGET, OP_COUNT };
+static const char *op_names[OP_COUNT] = {"get", "put", "view", "mget"};
+#define MGET_BATCH 16
 
 /* The work a view does with the value: read each byte once, as cheaply as
  * the machine can (a sum of 8-byte words, vectorised), so that the row
@@ -277,6 +326,16 @@ static int one_op(struct worker *w, uint64_t i)
     struct bench *b = w->b;
     uint8_t key[KEYLEN];
     make_key(i, key);
+    if (b->kind == S_MEMREAD) {
+        /* The key is made (as for every store) and not used: value i is
+         * at a known place. */
+        const uint8_t *v = b->arr + i * b->stride;
+        if (w->op == OP_GET)
+            memcpy(w->buf, v, b->vlen);
+        else
+            w->sum += checksum(v, b->vlen);
+        return key[0] == 'k' ? EA_OK : EA_ERR_CORRUPT;
+    }
     if (b->kind != S_LMDB && w->op == OP_VIEW) {
         const void *v;
         size_t n;
@@ -322,6 +381,39 @@ static int one_op(struct worker *w, uint64_t i)
     return rc == 0 ? EA_OK : EA_ERR_SYS;
 }
 
+/* A batch of MGET_BATCH gets of keys idx[]: ea_eos_get_many, or for LMDB
+ * the same gets in one read-only transaction; every value copied out. */
+static int one_mget(struct worker *w, const uint64_t *idx)
+{
+    struct bench *b = w->b;
+    uint8_t keys[MGET_BATCH][KEYLEN];
+    for (int j = 0; j < MGET_BATCH; j++)
+        make_key(idx[j], keys[j]);
+    if (b->kind == S_LMDB) {
+        int rc = mdb_txn_renew(w->rtxn);
+        for (int j = 0; j < MGET_BATCH && rc == 0; j++) {
+            MDB_val k = {KEYLEN, keys[j]}, v;
+            rc = mdb_get(w->rtxn, b->dbi, &k, &v);
+            if (rc == 0 && v.mv_size != b->vlen)
+                rc = MDB_CORRUPTED;
+            if (rc == 0)
+                memcpy(w->buf + (size_t)j * (b->vlen + 8), v.mv_data, v.mv_size);
+        }
+        mdb_txn_reset(w->rtxn);
+        return rc == 0 ? EA_OK : EA_ERR_NOTFOUND;
+    }
+    ea_eos_mget_t it[MGET_BATCH];
+    for (int j = 0; j < MGET_BATCH; j++)
+        it[j] = (ea_eos_mget_t){.key = keys[j],
+                                .klen = KEYLEN,
+                                .buf = w->buf + (size_t)j * (b->vlen + 8),
+                                .cap = b->vlen};
+    int rc = ea_eos_get_many(w->h, it, MGET_BATCH);
+    for (int j = 0; j < MGET_BATCH && rc == EA_OK; j++)
+        rc = it[j].rc != EA_OK ? it[j].rc : (it[j].vlen == b->vlen ? EA_OK : EA_ERR_CORRUPT);
+    return rc;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -331,7 +423,24 @@ static void *worker_main(void *arg)
     while (atomic_load(w->go) == 0)
         ;
     w->t0 = now_ns();
-    for (uint64_t n = 0; n < w->ops; n++) {
+    for (uint64_t n = 0; w->op == OP_MGET && n < w->ops; n += MGET_BATCH) {
+        uint64_t idx[MGET_BATCH];
+        for (int j = 0; j < MGET_BATCH; j++)
+            idx[j] = xorshift(&w->seed) % b->keys;
+        int rc;
+        if ((n / MGET_BATCH) % SAMPLE_EVERY == 0) {
+            uint64_t t = now_ns();
+            rc = one_mget(w, idx);
+            w->samples[w->nsamples++] = now_ns() - t;
+        } else {
+            rc = one_mget(w, idx);
+        }
+        if (rc != EA_OK) {
+            w->err = rc;
+            break;
+        }
+    }
+    for (uint64_t n = 0; w->op != OP_MGET && n < w->ops; n++) {
         uint64_t i = xorshift(&w->seed) % b->keys;
         int rc;
         if (n % SAMPLE_EVERY == 0) {
@@ -365,7 +474,7 @@ static int run_once(struct bench *b, int op, int threads, uint64_t ops_per_threa
         w[t].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1) + (uint64_t)op;
         w[t].go = &go;
         w[t].val = malloc(b->vlen + 8);
-        w[t].buf = malloc(b->vlen + 8);
+        w[t].buf = malloc((b->vlen + 8) * (op == OP_MGET ? MGET_BATCH : 1));
         w[t].samples = malloc((ops_per_thread / SAMPLE_EVERY + 1) * sizeof(uint64_t));
         if (w[t].val == NULL || w[t].buf == NULL || w[t].samples == NULL)
             die("malloc", EA_ERR_NOMEM);
@@ -377,7 +486,7 @@ static int run_once(struct bench *b, int op, int threads, uint64_t ops_per_threa
                 exit(1);
             }
             mdb_txn_reset(w[t].rtxn);
-        } else {
+        } else if (b->kind != S_MEMREAD) {
             int rc = ea_eos_dup(b->eos, &w[t].h);
             if (rc != EA_OK)
                 die("ea_eos_dup", rc);
@@ -458,7 +567,10 @@ static void load(struct bench *b)
         die("malloc", EA_ERR_NOMEM);
     memset(val, 'v', b->vlen + 8);
     uint8_t key[KEYLEN];
-    if (b->kind == S_LMDB) {
+    if (b->kind == S_MEMREAD) {
+        for (uint64_t i = 0; i < b->keys; i++)
+            memcpy(b->arr + i * b->stride, val, b->vlen);
+    } else if (b->kind == S_LMDB) {
         /* Batches of 10000 puts per transaction: loading is not timed. */
         MDB_txn *t = NULL;
         for (uint64_t i = 0; i < b->keys; i++) {
@@ -524,6 +636,16 @@ static void aes_row(size_t vlen, uint64_t ops)
     free(s);
 }
 
+/* Whether `name` is one of the comma-separated names in `list`. */
+static int store_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 static int parse_list(const char *s, uint64_t *out, int max)
 {
     int n = 0;
@@ -536,7 +658,7 @@ static int parse_list(const char *s, uint64_t *out, int max)
 
 int main(int argc, char **argv)
 {
-    const char *stores = "trusted,untrusted,persistent,lmdb", *dir = NULL;
+    const char *stores = "trusted,trusted_home,untrusted,persistent,lmdb,memread", *dir = NULL;
     uint64_t keys[8], values[4], threads[4], max_big = 100000;
     int nkeys = parse_list("1000,10000,100000,1000000", keys, 8);
     int nvalues = parse_list("100,4096", values, 4);
@@ -563,6 +685,8 @@ int main(int argc, char **argv)
             puts = strtoull(v, NULL, 10);
         else if (strcmp(a, "--max-keys-4k") == 0)
             max_big = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--home") == 0)
+            home_bytes = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(a, "--reps") == 0)
             reps = atoi(v) > 0 ? atoi(v) : 1;
         else
@@ -597,7 +721,8 @@ int main(int argc, char **argv)
                 continue;
             }
             for (int s = 0; s < S_COUNT; s++) {
-                if (strstr(stores, store_names[s]) == NULL)
+                if (!store_listed(stores, store_names[s]) ||
+                    (s == S_TRUSTED_HOME && home_for(values[v]) == 0))
                     continue;
                 struct bench b = {
                     .kind = (enum store)s, .vlen = values[v], .keys = keys[k], .dir = dir};
@@ -609,7 +734,10 @@ int main(int argc, char **argv)
                     int th = (int)threads[t];
                     failed |= run_ops(&b, OP_GET, th, gets / (uint64_t)th);
                     failed |= run_ops(&b, OP_VIEW, th, gets / (uint64_t)th);
-                    failed |= run_ops(&b, OP_PUT, th, puts / (uint64_t)th);
+                    if (b.kind != S_MEMREAD)
+                        failed |= run_ops(&b, OP_MGET, th, gets / (uint64_t)th);
+                    if (b.kind != S_MEMREAD)
+                        failed |= run_ops(&b, OP_PUT, th, puts / (uint64_t)th);
                 }
                 bench_close(&b);
                 fprintf(stderr, "ea_bench_eos: %s %llu B x %llu keys: load %.2f s, total %.2f s\n",
@@ -622,8 +750,9 @@ int main(int argc, char **argv)
     eai_pcore_close(&pcore);
     return failed;
 usage:
-    fprintf(stderr, "usage: ea_bench_eos --dir DIR [--stores trusted,untrusted,persistent,lmdb]\n"
+    fprintf(stderr, "usage: ea_bench_eos --dir DIR [--stores "
+                    "trusted,trusted_home,untrusted,persistent,lmdb,memread]\n"
                     "  [--keys 1000,..] [--values 100,4096] [--threads 1,2] [--gets N] "
-                    "[--puts N] [--max-keys-4k N] [--reps N]\n");
+                    "[--puts N] [--max-keys-4k N] [--reps N] [--home BYTES]\n");
     return 2;
 }

@@ -343,6 +343,23 @@ static void reply(struct accounts *s, unsigned li, uint32_t conn, uint32_t op, u
     (void)outq_send(&s->out[li], &r);
 }
 
+/* Tells the router that connection `conn` of the c2s actor on link li has
+ * just authenticated as `user`: the router binds only logins this actor
+ * vouched for, so a compromised c2s enclave cannot bind as a user who did
+ * not log in through it. Sent before the A_RESULT (the router also waits
+ * for a vouch that comes late). */
+static void vouch(struct accounts *s, unsigned li, uint32_t conn, const char *user)
+{
+    if (s->dir.c == NULL)
+        return;
+    struct xmsg v = {.h = {A_VOUCH, conn, 0, 0}};
+    xmsg_adds(&v, ea_conn_peer(s->links[li]));
+    xmsg_adds(&v, user);
+    if (outq_send(&s->dir, &v) != 0)
+        fprintf(stderr, "accounts: a login could not be vouched for (no memory): its bind will "
+                        "be refused\n");
+}
+
 static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
 {
     struct xmsg m;
@@ -375,6 +392,7 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
             break;
         xc_hmac(hash, k->server, hl, m.f[2], m.fl[2], sig);
         s->ok++;
+        vouch(s, li, m.h.conn, user);
         reply(s, li, m.h.conn, A_RESULT, 1, sig, hl);
         return;
     }
@@ -394,6 +412,7 @@ static void serve(struct accounts *s, unsigned li, const ea_cargo_t *cg)
         if (!good)
             break;
         s->ok++;
+        vouch(s, li, m.h.conn, user);
         reply(s, li, m.h.conn, A_RESULT, 1, NULL, 0);
         return;
     }

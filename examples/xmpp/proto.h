@@ -10,13 +10,20 @@
  *   c2s -> accounts  A_REGISTER     user, password (in-band registration)
  *   accounts -> c2s  A_RESULT       a = 1 ok / 0 refused / 2 taken (register);
  *                                   [server signature]
+ *   accounts -> router A_VOUCH      c2s actor name, user; conn = the c2s's
+ *                                   connection that has just authenticated
+ *                                   as user (sent before the A_RESULT): the
+ *                                   router binds only what was vouched for
  *   c2s -> router    R_BIND         user, resource ("" = make one)
  *   router -> c2s    R_BOUND        a = 1 ok / 0 refused; full JID
  *   c2s -> router    R_STANZA       kind, type, to, id, payload ns, payload
  *                                   name, payload node=, priority text,
  *                                   serialized stanza (from= stamped);
  *                                   a = number of payload elements, b = bit
- *                                   0 has <body>, bit 1 carbons private
+ *                                   0 has <body>, bit 1 carbons private,
+ *                                   bits 8-15 the number of items; for a
+ *                                   roster set or a block/unblock, a tenth
+ *                                   field: the items (see c2s.c forward)
  *   accounts -> router R_USERS      user names (the directory: who exists,
  *                                   for offline storage), a = 1 on the last
  *   c2s -> router    R_CLOSED       (the connection ended)
@@ -39,6 +46,12 @@
  *                                   delivered: forget them)
  *   router -> store  S_FORGET       user (not in the directory: forget its
  *                                   roster and offline messages)
+ *   router <-> store S_BLOCK        user, blocked JID (XEP-0191); b = 1:
+ *                                   unblocked. Written and loaded as
+ *                                   S_ROSTER is.
+ *   router -> store  S_END          the router is stopping and has handed
+ *                                   over every change: the store syncs and
+ *                                   ends (it waits for this, a little)
  *   store -> router  S_LOADED       a = roster items, b = offline messages
  *                                   (the load at start is complete)
  *   any -> any       X_BATCH        a = number of messages; then each as a
@@ -67,6 +80,7 @@ enum {
     A_PLAIN,
     A_RESULT,
     A_REGISTER, /* c2s -> accounts: user, password (XEP-0077) */
+    A_VOUCH,    /* accounts -> router: c2s name, user (a login to bind) */
     R_BIND = 16,
     R_BOUND,
     R_STANZA,
@@ -82,6 +96,8 @@ enum {
     S_OFFLINE_DEL,
     S_FORGET,
     S_LOADED,
+    S_BLOCK,
+    S_END,
     X_BATCH = 80,
 };
 

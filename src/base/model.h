@@ -117,6 +117,7 @@ typedef struct eai_dep_store {
     int kind;       /* EAI_STORE_* */
     uint64_t size;  /* region bytes */
     uint32_t keys;  /* index keys, 0: the store's default */
+    uint32_t home;  /* home block bytes (ea_eos_config_t.home_bytes), 0: none */
     int policy;     /* EAI_STORE_MRSIGNER / _MRENCLAVE (untrusted, persistent) */
     int *users;     /* domains that may attach it: enclave indices, EAI_HOST */
     int nusers;     /* trusted, persistent: 1; untrusted: 1 or more */

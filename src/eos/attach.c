@@ -52,6 +52,7 @@ static int open_declared(struct eai_rt *rt, int si, ea_eos_t **out)
     ea_eos_config_t c = {.kind = (ea_eos_kind)ds->kind,
                          .size = (size_t)ds->size,
                          .keys = ds->keys,
+                         .home_bytes = ds->home,
                          .key_policy = ds->policy == EAI_STORE_MRENCLAVE ? EA_KEYPOLICY_MRENCLAVE
                                                                          : EA_KEYPOLICY_MRSIGNER};
     switch (ds->kind) {

@@ -42,6 +42,14 @@
  * the head against ABA; a reclaimer takes the whole limbo list, frees what
  * is old enough and pushes the rest back.
  *
+ * Home blocks (optional): slot i owns the block at a place computed from
+ * i, the first blocks of the data space. Its `link` is its state (free, in
+ * use, or retired at epoch g: free from g + 2, the limbo list's rule,
+ * claimed by CAS); it never goes on a list. A writer takes its key's
+ * slot's home if free, else allocates; readers need nothing new (a home is
+ * a block) but load the first slot and its home before they pin, so both
+ * misses overlap: one memory round trip per get.
+ *
  * Encrypted stores (untrusted, persistent): the slot and record hold two
  * SipHash-2-4 values of the key under two keys derived from the store key
  * (64 + 64 bits of identity, so probes compare keys without decrypting);
@@ -140,7 +148,22 @@ static uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) / a * a;
 }
 
-int eai_eos_layout(uint64_t size, uint32_t keys, struct eos_static *st)
+uint32_t eai_eos_home_units(uint32_t home_bytes, int enc, int *ok)
+{
+    *ok = 1;
+    if (home_bytes == 0)
+        return 0;
+    uint64_t units =
+        (sizeof(struct eos_rec) + (uint64_t)home_bytes + (enc ? 16 : 0) + EOS_UNIT - 1) / EOS_UNIT;
+    unsigned c = eai_eos_class_of(units);
+    if (c >= EOS_NCLASS || eai_eos_class_units(c) > EOS_HOME_MAX_UNITS) {
+        *ok = 0;
+        return 0;
+    }
+    return (uint32_t)eai_eos_class_units(c);
+}
+
+int eai_eos_layout(uint64_t size, uint32_t keys, uint32_t home_units, struct eos_static *st)
 {
     if (size < 64 * 1024 || size > (UNITS_MASK + 1) * EOS_UNIT)
         return EA_ERR_INVAL;
@@ -155,7 +178,13 @@ int eai_eos_layout(uint64_t size, uint32_t keys, struct eos_static *st)
     st->off_readers = align_up(st->off_slots + nslots * sizeof(struct eos_slot), EOS_UNIT);
     st->off_data = st->off_readers + EOS_NREADERS * sizeof(struct eos_reader);
     st->data_end = size / EOS_UNIT * EOS_UNIT;
-    if (st->off_data >= st->data_end || st->data_end - st->off_data < 16 * 1024)
+    st->home_units = home_units;
+    if (home_units != 0 && (home_units > EOS_HOME_MAX_UNITS ||
+                            eai_eos_class_units(eai_eos_class_of(home_units)) != home_units))
+        return EA_ERR_INVAL;
+    uint64_t homes = nslots * home_units * EOS_UNIT;
+    if (st->off_data >= st->data_end || st->data_end - st->off_data < homes ||
+        st->data_end - st->off_data - homes < 16 * 1024)
         return EA_ERR_INVAL;
     return EA_OK;
 }
@@ -185,6 +214,55 @@ static struct eos_rec *block_at(const struct eos_store *s, uint64_t units, uint6
     if (units == 0 || off < s->st.off_data || off >= s->st.data_end || need > s->st.data_end - off)
         return NULL;
     return (struct eos_rec *)(void *)(s->base + off);
+}
+
+/* ---- home blocks ----
+ * With home_units != 0 every index slot i owns a home block at a place
+ * computed from i, the first blocks of the data space. A writer whose
+ * record fits puts it in the home of the key's slot when that is free, so a
+ * reader can fetch the slot and the record together: one memory round
+ * trip for a lookup instead of two (slot, then the record it names). A
+ * home is a block like any other for readers; its `link` is its state
+ * (EOS_HOME_*), as it never goes on a free or limbo list. */
+
+static uint64_t home_first(const struct eos_store *s)
+{
+    return s->st.off_data / EOS_UNIT;
+}
+
+static uint64_t home_units_of(const struct eos_store *s, uint64_t i)
+{
+    return home_first(s) + i * s->st.home_units;
+}
+
+/* 1 if `units` is a home block (its slot in *i), 0 if it is a block of the
+ * allocator, -1 if it lies among the homes off a home's start (a damaged
+ * untrusted word: neither list may take it). */
+static int home_of(const struct eos_store *s, uint64_t units, uint64_t *i)
+{
+    uint64_t hu = s->st.home_units, first = home_first(s);
+    if (hu == 0 || units < first || units - first >= s->st.nslots * hu)
+        return 0;
+    if ((units - first) % hu != 0)
+        return -1;
+    *i = (units - first) / hu;
+    return 1;
+}
+
+/* Starts fetching the key's first slot and its home block, before the
+ * reader pins: the two misses overlap, and the probe then finds both in
+ * the cache. Loads, not prefetch instructions: on the VM we measured on,
+ * prefetching these lines did not shorten a get and loading them did
+ * (likely a prefetch that misses the TLB is dropped; bench/README.md,
+ * eos). Their values are not used (the probe loads the word again under
+ * the pin); both addresses lie in the region. */
+static void lookup_prefetch(const struct eos_store *s, uint64_t h1)
+{
+    uint64_t i = h1 & s->mask;
+    (void)atomic_load_explicit(&slot_at(s, i)->word, memory_order_relaxed);
+    const volatile uint8_t *hb = s->base + home_units_of(s, i) * EOS_UNIT;
+    for (uint64_t u = 0; u < s->st.home_units && u < 4; u++)
+        (void)hb[u * EOS_UNIT];
 }
 
 static uint64_t units_of_rec(const struct eos_store *s, uint64_t klen, uint64_t vlen)
@@ -276,6 +354,68 @@ static uint64_t bump_alloc(struct eos_store *s, uint64_t units)
 }
 
 static void reclaim(ea_eos_t *h);
+
+/* The slot a record for key hash h1 will most likely be published in: the
+ * first slot of its probe that holds h1 or is empty (probe's answer, as a
+ * slot's key never changes). 0 if the slots do not tell (one claimed by a
+ * writer that has not yet written its hash). Reads index words only, which
+ * are never freed: no pin needed. Only a choice of block: a record
+ * published in another slot is still right, just not in that slot's
+ * home. */
+static int home_slot_hint(const struct eos_store *s, uint64_t h1, uint64_t *out)
+{
+    for (uint64_t n = 0; n <= s->mask; n++) {
+        uint64_t i = (h1 + n) & s->mask;
+        struct eos_slot *sl = slot_at(s, i);
+        uint64_t w = atomic_load_explicit(&sl->word, memory_order_relaxed);
+        uint64_t sh = atomic_load_explicit(&sl->hash, memory_order_relaxed);
+        if (w == 0 || sh == h1) {
+            *out = i;
+            return 1;
+        }
+        if (sh == 0)
+            return 0; /* claimed, hash not yet written */
+    }
+    return 0;
+}
+
+/* Claims slot i's home block for a new record if it is free: never used,
+ * or retired at an epoch the global one has passed by two (drain's rule,
+ * with the same orderings: the state's acquire load pairs with retire's
+ * release store, the epoch's seq_cst load follows the last reader's
+ * unpin). */
+static int home_claim(struct eos_store *s, uint64_t i, uint64_t *units, struct eos_rec **rec)
+{
+    uint64_t u = home_units_of(s, i);
+    struct eos_rec *r = block_at(s, u, s->st.home_units * EOS_UNIT);
+    if (r == NULL)
+        return 0;
+    uint64_t st = atomic_load_explicit(&r->link, memory_order_acquire);
+    if (st != EOS_HOME_FREE) {
+        if ((st & 3u) != EOS_HOME_RETIRED)
+            return 0;
+        uint64_t g = atomic_load_explicit(&hdr(s)->epoch, memory_order_seq_cst);
+        if ((st >> 2) + 2 > g)
+            return 0;
+    }
+    if (!atomic_compare_exchange_strong_explicit(&r->link, &st, EOS_HOME_USED, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return 0;
+    r->cls = (uint16_t)eai_eos_class_of(s->st.home_units);
+    *units = u;
+    *rec = r;
+    return 1;
+}
+
+/* Gives back a block a writer took and did not publish. */
+static void block_release(struct eos_store *s, uint64_t units, struct eos_rec *r, unsigned cls)
+{
+    uint64_t i;
+    if (home_of(s, units, &i) != 0)
+        atomic_store_explicit(&r->link, EOS_HOME_FREE, memory_order_release);
+    else
+        block_free(s, units, r, cls);
+}
 
 /* A block for a record of klen + vlen bytes; sets its class. */
 static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
@@ -413,9 +553,16 @@ static void retire(ea_eos_t *h, uint64_t units)
         return;
     /* seq_cst: loaded after the unlinking CAS (see the design notes). */
     uint64_t g = atomic_load_explicit(&hdr(s)->epoch, memory_order_seq_cst);
-    atomic_store_explicit(&r->repoch, g, memory_order_relaxed);
-    atomic_fetch_add_explicit(&hdr(s)->retired, 1, memory_order_relaxed);
-    stack_push(&hdr(s)->limbo, units, r);
+    uint64_t hi;
+    int home = home_of(s, units, &hi);
+    if (home == 1) {
+        /* A home waits in place; home_claim applies drain's rule. */
+        atomic_store_explicit(&r->link, (g << 2) | EOS_HOME_RETIRED, memory_order_release);
+    } else if (home == 0) {
+        atomic_store_explicit(&r->repoch, g, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hdr(s)->retired, 1, memory_order_relaxed);
+        stack_push(&hdr(s)->limbo, units, r);
+    }
     if (++h->since_reclaim >= RECLAIM_EVERY) {
         h->since_reclaim = 0;
         reclaim(h);
@@ -449,8 +596,11 @@ static void drain(struct eos_store *s)
         uint64_t next = atomic_load_explicit(&r->link, memory_order_relaxed) & UNITS_MASK;
         uint64_t re = atomic_load_explicit(&r->repoch, memory_order_relaxed);
         unsigned cls = r->cls;
-        if (re + 2 <= g && cls < EOS_NCLASS &&
-            block_at(s, u, eai_eos_class_units(cls) * EOS_UNIT) != NULL) {
+        uint64_t hi;
+        if (home_of(s, u, &hi) != 0) {
+            /* Only a damaged (untrusted) list holds a home: drop it. */
+        } else if (re + 2 <= g && cls < EOS_NCLASS &&
+                   block_at(s, u, eai_eos_class_units(cls) * EOS_UNIT) != NULL) {
             block_free(s, u, r, cls);
             /* release, after the push: a writer that loads a count of 0
              * (acquire, rec_alloc) finds every freed block on its list. */
@@ -647,15 +797,18 @@ static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expecte
         (void)view_end(h);
     uint64_t h1, h2;
     key_hashes(s, key, klen, &h1, &h2);
-    uint64_t nu = 0;
+    uint64_t nu = 0, hi = 0;
     struct eos_rec *nr = NULL;
-    int rc = rec_alloc(h, klen, vlen, &nu, &nr);
+    int rc = EA_OK;
+    if (s->st.home_units == 0 || units_of_rec(s, klen, vlen) > s->st.home_units ||
+        !home_slot_hint(s, h1, &hi) || !home_claim(s, hi, &nu, &nr))
+        rc = rec_alloc(h, klen, vlen, &nu, &nr);
     if (rc != EA_OK)
         return rc;
     unsigned cls = nr->cls;
     rc = pin(h);
     if (rc != EA_OK) {
-        block_free(s, nu, nr, cls);
+        block_release(s, nu, nr, cls);
         return rc;
     }
     for (int tries = 0;; tries++) {
@@ -716,7 +869,7 @@ static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expecte
         return EA_OK;
     }
     unpin(h);
-    block_free(s, nu, nr, cls);
+    block_release(s, nu, nr, cls);
     return rc;
 }
 
@@ -762,6 +915,54 @@ static int read_slot(ea_eos_t *h, uint64_t i, uint64_t w, struct eos_rec *hc)
     return rc;
 }
 
+/* One get under the caller's pin (ea_eos_get's body; the hashes are the
+ * key's). EA_ERR_BUSY: the key was replaced while we read, try again. */
+static int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, uint64_t h2,
+                      void *buf, size_t cap, size_t *vlen, uint64_t *version)
+{
+    struct eos_store *st = s->s;
+    uint64_t i, w;
+    int rc = probe(s, key, klen, h1, h2, &i, &w);
+    if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
+        rc = EA_ERR_NOTFOUND;
+    } else if (rc == PROBE_FOUND && !st->enc) {
+        /* Trusted fast path: copy the value straight out, then check
+         * that the slot still points at this record. */
+        struct eos_rec hc;
+        const struct eos_rec *r;
+        rc = rec_read_hdr(st, w & UNITS_MASK, &hc, &r);
+        if (rc == EA_OK && (hc.flags & EOS_REC_TOMB))
+            rc = EA_ERR_NOTFOUND;
+        else if (rc == EA_OK && hc.vlen > cap)
+            rc = EA_ERR_TOOBIG;
+        else if (rc == EA_OK && hc.vlen != 0)
+            memcpy(buf, (const uint8_t *)(r + 1) + hc.klen, hc.vlen);
+        if (atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire) != w)
+            rc = EA_ERR_BUSY;
+        else if (rc == EA_OK || rc == EA_ERR_TOOBIG)
+            *vlen = hc.vlen;
+        if (rc == EA_OK && version != NULL)
+            *version = hc.version;
+    } else if (rc == PROBE_FOUND) {
+        struct eos_rec hc;
+        rc = read_slot(s, i, w, &hc);
+        if (rc == EA_OK && (hc.klen != klen || memcmp(s->scratch, key, klen) != 0))
+            rc = EA_ERR_TAMPERED; /* the hashes matched, the key does not */
+        if (rc == EA_OK && hc.vlen > cap)
+            rc = EA_ERR_TOOBIG;
+        if (rc == EA_OK || rc == EA_ERR_TOOBIG)
+            *vlen = hc.vlen;
+        if (rc == EA_OK) {
+            if (hc.vlen != 0)
+                memcpy(buf, s->scratch + klen, hc.vlen);
+            if (version != NULL)
+                *version = hc.version;
+        }
+        eai_wipe(s->scratch, (size_t)hc.klen + hc.vlen);
+    }
+    return rc;
+}
+
 int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen,
                uint64_t *version)
 {
@@ -770,52 +971,76 @@ int ea_eos_get(ea_eos_t *s, const void *key, size_t klen, void *buf, size_t cap,
     struct eos_store *st = s->s;
     uint64_t h1, h2;
     key_hashes(st, key, klen, &h1, &h2);
+    lookup_prefetch(st, h1);
     int rc = EA_ERR_BUSY;
     for (int tries = 0; tries < GET_TRIES && rc == EA_ERR_BUSY; tries++) {
         if ((rc = pin(s)) != EA_OK)
             return rc;
-        uint64_t i, w;
-        rc = probe(s, key, klen, h1, h2, &i, &w);
-        if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
-            rc = EA_ERR_NOTFOUND;
-        } else if (rc == PROBE_FOUND && !st->enc) {
-            /* Trusted fast path: copy the value straight out, then check
-             * that the slot still points at this record. */
-            struct eos_rec hc;
-            const struct eos_rec *r;
-            rc = rec_read_hdr(st, w & UNITS_MASK, &hc, &r);
-            if (rc == EA_OK && (hc.flags & EOS_REC_TOMB))
-                rc = EA_ERR_NOTFOUND;
-            else if (rc == EA_OK && hc.vlen > cap)
-                rc = EA_ERR_TOOBIG;
-            else if (rc == EA_OK && hc.vlen != 0)
-                memcpy(buf, (const uint8_t *)(r + 1) + hc.klen, hc.vlen);
-            if (atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire) != w)
-                rc = EA_ERR_BUSY;
-            else if (rc == EA_OK || rc == EA_ERR_TOOBIG)
-                *vlen = hc.vlen;
-            if (rc == EA_OK && version != NULL)
-                *version = hc.version;
-        } else if (rc == PROBE_FOUND) {
-            struct eos_rec hc;
-            rc = read_slot(s, i, w, &hc);
-            if (rc == EA_OK && (hc.klen != klen || memcmp(s->scratch, key, klen) != 0))
-                rc = EA_ERR_TAMPERED; /* the hashes matched, the key does not */
-            if (rc == EA_OK && hc.vlen > cap)
-                rc = EA_ERR_TOOBIG;
-            if (rc == EA_OK || rc == EA_ERR_TOOBIG)
-                *vlen = hc.vlen;
-            if (rc == EA_OK) {
-                if (hc.vlen != 0)
-                    memcpy(buf, s->scratch + klen, hc.vlen);
-                if (version != NULL)
-                    *version = hc.version;
-            }
-            eai_wipe(s->scratch, (size_t)hc.klen + hc.vlen);
-        }
+        rc = get_pinned(s, key, klen, h1, h2, buf, cap, vlen, version);
         unpin(s);
     }
     return rc;
+}
+
+#define MGET_GROUP 16u
+
+int ea_eos_get_many(ea_eos_t *s, ea_eos_mget_t *items, size_t n)
+{
+    if (s == NULL || (items == NULL && n != 0))
+        return EA_ERR_INVAL;
+    struct eos_store *st = s->s;
+    for (size_t g = 0; g < n; g += MGET_GROUP) {
+        size_t m = n - g < MGET_GROUP ? n - g : MGET_GROUP;
+        ea_eos_mget_t *it = items + g;
+        uint64_t h1[MGET_GROUP], h2[MGET_GROUP];
+        /* 1: every key's hashes. 2: load every key's first slot and home
+         * block, back to back: the misses overlap. 3 (under the pin):
+         * load the record each first slot names, again back to back (a
+         * record out of its home). 4: the gets, from the cache. Loads of
+         * steps 2 and 3 are only hints: step 4 reads and checks as
+         * ea_eos_get does. */
+        for (size_t j = 0; j < m; j++) {
+            it[j].rc = check_key(s, it[j].key, it[j].klen) != EA_OK ||
+                               (it[j].buf == NULL && it[j].cap != 0)
+                           ? EA_ERR_INVAL
+                           : EA_ERR_BUSY;
+            if (it[j].rc == EA_ERR_BUSY)
+                key_hashes(st, it[j].key, it[j].klen, &h1[j], &h2[j]);
+        }
+        for (size_t j = 0; j < m; j++)
+            if (it[j].rc == EA_ERR_BUSY)
+                lookup_prefetch(st, h1[j]);
+        int rc = pin(s);
+        if (rc != EA_OK) {
+            for (size_t j = 0; j < m; j++)
+                if (it[j].rc == EA_ERR_BUSY)
+                    it[j].rc = rc;
+            continue;
+        }
+        for (size_t j = 0; j < m; j++) {
+            if (it[j].rc != EA_ERR_BUSY)
+                continue;
+            uint64_t w =
+                atomic_load_explicit(&slot_at(st, h1[j] & st->mask)->word, memory_order_relaxed);
+            const volatile uint8_t *r =
+                (const volatile uint8_t *)block_at(st, w & UNITS_MASK, 2 * EOS_UNIT);
+            if (r != NULL) {
+                (void)r[0];
+                (void)r[EOS_UNIT];
+            }
+        }
+        for (size_t j = 0; j < m; j++)
+            if (it[j].rc == EA_ERR_BUSY)
+                it[j].rc = get_pinned(s, it[j].key, it[j].klen, h1[j], h2[j], it[j].buf, it[j].cap,
+                                      &it[j].vlen, &it[j].version);
+        unpin(s);
+        /* A key replaced under the batch is read again on its own. */
+        for (size_t j = 0; j < m; j++)
+            if (it[j].rc == EA_ERR_BUSY)
+                it[j].rc = ea_eos_get(s, it[j].key, it[j].klen, it[j].buf, it[j].cap, &it[j].vlen,
+                                      &it[j].version);
+    }
+    return EA_OK;
 }
 
 /* Ends h's view: a trusted one unpins. Its bytes were stable unless this
@@ -906,6 +1131,7 @@ int ea_eos_get_view(ea_eos_t *s, const void *key, size_t klen, const void **val,
     struct eos_store *st = s->s;
     uint64_t h1, h2;
     key_hashes(st, key, klen, &h1, &h2);
+    lookup_prefetch(st, h1);
     int rc = EA_ERR_BUSY;
     for (int tries = 0; tries < GET_TRIES && rc == EA_ERR_BUSY; tries++) {
         if ((rc = pin(s)) != EA_OK)
@@ -1035,7 +1261,9 @@ static int format(struct eos_store *s, const char *name, const ea_eos_config_t *
     struct eos_hdr *hd = hdr(s);
     struct eos_static st;
     memset(&st, 0, sizeof st);
-    int rc = eai_eos_layout(s->size, cfg->keys, &st);
+    int ok;
+    uint32_t hu = eai_eos_home_units(cfg->home_bytes, s->enc, &ok);
+    int rc = ok ? eai_eos_layout(s->size, cfg->keys, hu, &st) : EA_ERR_INVAL;
     if (rc != EA_OK)
         return rc;
     memcpy(st.magic, eos_magic, 8);
@@ -1079,7 +1307,8 @@ static int format(struct eos_store *s, const char *name, const ea_eos_config_t *
     }
     hd->st = st;
     atomic_store_explicit(&hd->epoch, 1, memory_order_relaxed);
-    atomic_store_explicit(&hd->bump, st.off_data / EOS_UNIT, memory_order_relaxed);
+    atomic_store_explicit(&hd->bump, st.off_data / EOS_UNIT + st.nslots * st.home_units,
+                          memory_order_relaxed);
     if (cfg->kind == EA_EOS_PERSISTENT) {
         if ((rc = write_sync_ctr(s, 0)) != EA_OK)
             return rc;
@@ -1122,7 +1351,7 @@ static int attach(struct eos_store *s, const char *name, const ea_eos_config_t *
     struct eos_static want;
     memset(&want, 0, sizeof want);
     if (memcmp(st.magic, eos_magic, 8) != 0 || st.layout != 1 || st.kind != (uint32_t)cfg->kind ||
-        st.size != s->size || eai_eos_layout(st.size, 0, &want) != EA_OK) {
+        st.size != s->size || eai_eos_layout(st.size, 0, 0, &want) != EA_OK) {
         eai_wipe(skey, sizeof skey);
         return EA_ERR_CORRUPT;
     }
@@ -1130,10 +1359,10 @@ static int attach(struct eos_store *s, const char *name, const ea_eos_config_t *
      * from it and the size. */
     uint64_t keys = st.nslots / 2;
     if (st.nslots < 64 || (st.nslots & (st.nslots - 1)) != 0 || keys > UINT32_MAX ||
-        eai_eos_layout(st.size, (uint32_t)keys, &want) != EA_OK || want.nslots != st.nslots ||
-        want.nreaders != st.nreaders || want.off_slots != st.off_slots ||
-        want.off_readers != st.off_readers || want.off_data != st.off_data ||
-        want.data_end != st.data_end) {
+        eai_eos_layout(st.size, (uint32_t)keys, st.home_units, &want) != EA_OK ||
+        want.nslots != st.nslots || want.nreaders != st.nreaders ||
+        want.off_slots != st.off_slots || want.off_readers != st.off_readers ||
+        want.off_data != st.off_data || want.data_end != st.data_end) {
         eai_wipe(skey, sizeof skey);
         return EA_ERR_CORRUPT;
     }
@@ -1183,6 +1412,21 @@ static int recover(ea_eos_t *h)
     uint64_t e = atomic_load_explicit(&hd->epoch, memory_order_relaxed);
     atomic_store_explicit(&hd->epoch, e + 2, memory_order_relaxed);
     drain(s);
+    /* Home blocks: in use exactly when a slot names them (a crashed
+     * writer's claimed, unpublished one and every retired one are free). */
+    if (s->st.home_units != 0) {
+        for (uint64_t i = 0; i < s->st.nslots; i++) {
+            struct eos_rec *r = block_at(s, home_units_of(s, i), sizeof *r);
+            if (r != NULL)
+                atomic_store_explicit(&r->link, EOS_HOME_FREE, memory_order_relaxed);
+        }
+        for (uint64_t i = 0; i < s->st.nslots; i++) {
+            uint64_t w = atomic_load_explicit(&slot_at(s, i)->word, memory_order_relaxed), j;
+            struct eos_rec *r = block_at(s, w & UNITS_MASK, sizeof *r);
+            if (w != 0 && r != NULL && home_of(s, w & UNITS_MASK, &j) == 1)
+                atomic_store_explicit(&r->link, EOS_HOME_USED, memory_order_relaxed);
+        }
+    }
     return EA_OK;
 }
 
@@ -1301,7 +1545,9 @@ static int open_common(const char *name, const ea_eos_config_t *cfg, int fd, ea_
         return EA_ERR_INVAL;
     if (cfg->kind != EA_EOS_PERSISTENT || cfg->size != 0) {
         struct eos_static probe_st;
-        if (eai_eos_layout(cfg->size, cfg->keys, &probe_st) != EA_OK)
+        int ok;
+        uint32_t hu = eai_eos_home_units(cfg->home_bytes, cfg->kind != EA_EOS_TRUSTED, &ok);
+        if (!ok || eai_eos_layout(cfg->size, cfg->keys, hu, &probe_st) != EA_OK)
             return EA_ERR_INVAL;
     }
     int rc = eai_crypto_init();

@@ -37,7 +37,10 @@ struct eos_static {
     uint32_t reserved32;
     ea_mc_uuid_t counter; /* persistent: the store's monotonic counter */
     uint8_t hash_key[16]; /* trusted only (private memory); zero otherwise */
-    uint8_t reserved[64];
+    /* Units of each slot's home block (0: none); the home blocks are the
+     * first nslots * home_units units of the data space. */
+    uint32_t home_units;
+    uint8_t reserved[60];
 };
 _Static_assert(sizeof(struct eos_static) == 256, "static header is 256 bytes");
 
@@ -87,6 +90,14 @@ struct eos_reader {
 };
 _Static_assert(sizeof(struct eos_reader) == 64, "a reader slot is one cache line");
 
+/* A home block's state, in its `link` (home blocks never go on a list):
+ * free, in use (claimed by a writer, then the slot's record), or retired
+ * (epoch << 2 | EOS_HOME_RETIRED) and free again two epochs later. */
+#define EOS_HOME_FREE 0u
+#define EOS_HOME_USED 1u
+#define EOS_HOME_RETIRED 2u
+#define EOS_HOME_MAX_UNITS 16u /* a home block is at most 1 KiB */
+
 #define EOS_REC_TOMB 0x1u
 /* A record: this 64-byte header, then key||value (clear, trusted) or their
  * ciphertext followed by a 16-byte tag (encrypted). */
@@ -109,9 +120,15 @@ _Static_assert(sizeof(struct eos_rec) == 64, "record header is one unit");
 uint64_t eai_eos_class_units(unsigned c);
 /* Smallest class holding `units` units; EOS_NCLASS if none. */
 unsigned eai_eos_class_of(uint64_t units);
-/* The geometry of a region of `size` bytes for `keys` keys (0: default):
- * fills the sizes and offsets of *st. EA_ERR_INVAL if it cannot hold one. */
-int eai_eos_layout(uint64_t size, uint32_t keys, struct eos_static *st);
+/* The geometry of a region of `size` bytes for `keys` keys (0: default)
+ * with home blocks of `home_units` units (0: none; else a class size of at
+ * most EOS_HOME_MAX_UNITS): fills the sizes and offsets of *st. EA_ERR_INVAL
+ * if it cannot hold one. */
+int eai_eos_layout(uint64_t size, uint32_t keys, uint32_t home_units, struct eos_static *st);
+/* Units of the home blocks for records of `home_bytes` key + value bytes
+ * (0: 0), a class size; 0 with *ok false if that is more than
+ * EOS_HOME_MAX_UNITS. */
+uint32_t eai_eos_home_units(uint32_t home_bytes, int enc, int *ok);
 
 /* ea_eos_open of a persistent store whose file is the open descriptor
  * `fd` (cfg->path NULL, cfg->size its size, which the opener of the file

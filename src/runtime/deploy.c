@@ -117,7 +117,7 @@ enum { AC_NAME, AC_TYPE, AC_WORKER };
 enum { CH_NAME, CH_BETWEEN, CH_NODES, CH_MAX, CH_PROTECT };
 enum { PA_NAME, PA_VALUE };
 enum { SY_NAME, SY_WORKER };
-enum { ST_NAME, ST_KIND, ST_SIZE, ST_KEYS, ST_POLICY, ST_ENCLAVE, ST_PATH };
+enum { ST_NAME, ST_KIND, ST_SIZE, ST_KEYS, ST_POLICY, ST_ENCLAVE, ST_PATH, ST_HOME };
 enum { GR_ENCLAVE, GR_LISTEN, GR_CONNECT, GR_FILES, GR_FILES_RO, GR_HANDLES, GR_TIMERS, GR_QUEUED };
 
 #define MAX_ATTRS 8
@@ -144,7 +144,7 @@ static const schema_t schemas[K_COUNT] = {
                    (1u << CH_NAME) | (1u << CH_BETWEEN)},
     [K_SYS] = {"sys", {"name", "worker", NULL}, (1u << SY_NAME) | (1u << SY_WORKER)},
     [K_STORE] = {"store",
-                 {"name", "kind", "size", "keys", "policy", "enclave", "path", NULL},
+                 {"name", "kind", "size", "keys", "policy", "enclave", "path", "home", NULL},
                  (1u << ST_NAME) | (1u << ST_KIND) | (1u << ST_SIZE)},
     [K_PARAM] = {"param", {"name", "value", NULL}, (1u << PA_NAME) | (1u << PA_VALUE)},
     [K_GRANT] = {"grant",
@@ -1200,7 +1200,7 @@ static void do_channel(pstate_t *st, const xmlNode *n)
 }
 
 /*
- * <store name= kind= size= [keys=] [policy=] [enclave=] [path=]>: an EOS
+ * <store name= kind= size= [keys=] [policy=] [enclave=] [path=] [home=]>: an EOS
  * store actors open with ea_eos_attach. Pass 1 checks the element's own
  * attributes (kind, sizes against the store's layout, policy and path
  * only where the kind has them, the path's directory); pass 2
@@ -1246,10 +1246,19 @@ static void do_store(pstate_t *st, const xmlNode *n)
     if (rc == EA_OK && vals[ST_KEYS] != NULL)
         rc = parse_number(st, line, "store", s->name, "keys", vals[ST_KEYS], 1, MAX_STORE_KEYS,
                           "2147483648", &s->keys);
+    if (rc == EA_OK && vals[ST_HOME] != NULL)
+        rc = parse_number(st, line, "store", s->name, "home", vals[ST_HOME], 1, 960, "960",
+                          &s->home);
+    int home_ok = 1;
+    uint32_t home_units =
+        rc == EA_OK ? eai_eos_home_units(s->home, s->kind != EAI_STORE_TRUSTED, &home_ok) : 0;
+    if (rc == EA_OK && !home_ok)
+        rc = fail(st, line, "<store> '%s': home %u exceeds the limit 944 of an encrypted store",
+                  s->name, s->home);
     struct eos_static geo;
-    if (rc == EA_OK && eai_eos_layout(s->size, s->keys, &geo) != EA_OK)
-        rc = fail(st, line, "<store> '%s': size %s cannot hold the index of %u keys", s->name,
-                  vals[ST_SIZE], s->keys);
+    if (rc == EA_OK && eai_eos_layout(s->size, s->keys, home_units, &geo) != EA_OK)
+        rc = fail(st, line, "<store> '%s': size %s cannot hold the index of %u keys%s", s->name,
+                  vals[ST_SIZE], s->keys, home_units != 0 ? " and its home blocks" : "");
     const char *pol = vals[ST_POLICY];
     if (rc == EA_OK && pol != NULL) {
         if (s->kind == EAI_STORE_TRUSTED)

@@ -672,6 +672,12 @@ static const bad_case_t bad_cases[] = {
      "<store> 's': size 64K cannot hold the index of 100000 keys"},
     {PRE A5 "<store name='s' kind='trusted' size='1M' keys='0'/>\n" END, 6,
      "<store> 's': keys must be at least 1"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M' home='961'/>\n" END, 6,
+     "<store> 's': home 961 exceeds the limit 960"},
+    {PRE A5 "<store name='s' kind='untrusted' size='1M' home='950' enclave='e'/>\n" END, 6,
+     "<store> 's': home 950 exceeds the limit 944 of an encrypted store"},
+    {PRE A5 "<store name='s' kind='trusted' size='1M' home='900'/>\n" END, 6,
+     "<store> 's': size 1M cannot hold the index of 0 keys and its home blocks"},
     {PRE A5 "<store name='s' kind='trusted' size='1M' policy='mrsigner'/>\n" END, 6,
      "<store> 's': a trusted store has no policy (its key is never sealed)"},
     {PRE A5 "<store name='s' kind='untrusted' size='1M' policy='signer' enclave='e'/>\n" END, 6,
@@ -721,7 +727,7 @@ static void test_valid_stores(void **state)
     eai_deploy_t *d = NULL;
     const char *xml =
         PRE A5 "<enclave name='f' image='img.so'/>\n"
-               "<store name='cache' kind='trusted' size='1M'/>\n"
+               "<store name='cache' kind='trusted' size='1M' home='100'/>\n"
                "<store name='priv' kind='trusted' size='2M' keys='100' enclave='f'/>\n"
                "<store name='shared' kind='untrusted' size='4M' enclave='e f' "
                "policy='mrenclave'/>\n"
@@ -738,6 +744,8 @@ static void test_valid_stores(void **state)
     assert_int_equal(d->stores[0].nusers, 1);
     assert_int_equal(d->stores[0].users[0], EAI_HOST);
     assert_int_equal(d->stores[1].keys, 100);
+    assert_int_equal(d->stores[0].home, 100);
+    assert_int_equal(d->stores[1].home, 0);
     assert_int_equal(d->stores[1].users[0], 1);
     assert_int_equal(d->stores[2].kind, EAI_STORE_UNTRUSTED);
     assert_int_equal(d->stores[2].policy, EAI_STORE_MRENCLAVE);

@@ -2,7 +2,8 @@
  * EOS over a trusted region: the API, sizes and capacity, iteration,
  * concurrent compare-and-swap from several threads (no lost update),
  * reclamation held back by a stalled reader for one lease only, and
- * zero-copy views (in place, intact while replaced, evicted past the lease).
+ * zero-copy views (in place, intact while replaced, evicted past the lease),
+ * home blocks (and the tests above again with them), multi-key gets.
  * usage: eos_store [threads [increments-per-thread]]
  */
 #include <pthread.h>
@@ -24,11 +25,31 @@
 
 static int g_threads = 2;
 static int g_incs = 20000;
+/* home_bytes of the stores open_trusted opens: the tests registered a
+ * second time as `home` run with home blocks of 64 bytes. */
+static uint32_t g_home;
+
+static int home_on(void **state)
+{
+    (void)state;
+    g_home = 64;
+    return 0;
+}
+
+static int home_off(void **state)
+{
+    (void)state;
+    g_home = 0;
+    return 0;
+}
 
 static ea_eos_t *open_trusted(size_t size, uint32_t keys, uint64_t lease)
 {
-    ea_eos_config_t c = {
-        .kind = EA_EOS_TRUSTED, .size = size, .keys = keys, .reader_lease_ns = lease};
+    ea_eos_config_t c = {.kind = EA_EOS_TRUSTED,
+                         .size = size,
+                         .keys = keys,
+                         .reader_lease_ns = lease,
+                         .home_bytes = g_home};
     ea_eos_t *s = NULL;
     assert_int_equal(ea_eos_open("t", &c, &s), EA_OK);
     return s;
@@ -586,6 +607,160 @@ static void test_view_past_lease(void **state)
     ea_eos_close(s);
 }
 
+/* ea_eos_get_many: each item as ea_eos_get would answer it (found, absent,
+ * too small a buffer, a bad key, a deleted key), across group boundaries,
+ * while another thread keeps replacing some of the keys. */
+static void *replace_thread(void *arg)
+{
+    ea_eos_t *s = arg;
+    for (uint32_t i = 0; !atomic_load(&g_stop); i++) {
+        uint32_t k = i % 8, v[4] = {k, k, k, k};
+        if (ea_eos_put(s, &k, sizeof k, v, sizeof v, NULL) != EA_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_get_many(void **state)
+{
+    (void)state;
+    ea_eos_t *s = open_trusted(1 << 20, 0, 0), *w = NULL;
+    uint32_t vals[100][4];
+    for (uint32_t k = 0; k < 100; k++) {
+        for (int j = 0; j < 4; j++)
+            vals[k][j] = k;
+        assert_int_equal(ea_eos_put(s, &k, sizeof k, vals[k], sizeof vals[k], NULL), EA_OK);
+    }
+    assert_int_equal(ea_eos_del(s, &(uint32_t){50}, sizeof(uint32_t), EA_EOS_ANY), EA_OK);
+    assert_int_equal(ea_eos_get_many(NULL, NULL, 0), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_get_many(s, NULL, 3), EA_ERR_INVAL);
+    assert_int_equal(ea_eos_get_many(s, NULL, 0), EA_OK);
+    assert_int_equal(ea_eos_dup(s, &w), EA_OK);
+    atomic_store(&g_stop, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, replace_thread, w), 0);
+    enum { N = 37 };
+    uint32_t keys[N], out[N][4];
+    ea_eos_mget_t it[N];
+    for (int round = 0; round < 200; round++) {
+        memset(out, 0xff, sizeof out);
+        for (int j = 0; j < N; j++) {
+            keys[j] = (uint32_t)((j * 7 + round) % 120); /* 100.. absent */
+            it[j] = (ea_eos_mget_t){
+                .key = &keys[j], .klen = sizeof keys[j], .buf = out[j], .cap = sizeof out[j]};
+        }
+        it[5].cap = 8;  /* too small */
+        it[9].klen = 0; /* bad key */
+        assert_int_equal(ea_eos_get_many(s, it, N), EA_OK);
+        for (int j = 0; j < N; j++) {
+            uint32_t k = keys[j];
+            if (j == 9)
+                assert_int_equal(it[j].rc, EA_ERR_INVAL);
+            else if (k >= 100 || k == 50)
+                assert_int_equal(it[j].rc, EA_ERR_NOTFOUND);
+            else if (j == 5) {
+                assert_int_equal(it[j].rc, EA_ERR_TOOBIG);
+                assert_int_equal(it[j].vlen, 16);
+            } else {
+                assert_int_equal(it[j].rc, EA_OK);
+                assert_int_equal(it[j].vlen, 16);
+                assert_memory_equal(out[j], vals[k], 16);
+                assert_true(it[j].version >= 1);
+            }
+        }
+    }
+    atomic_store(&g_stop, 1);
+    void *ret = (void *)9;
+    assert_int_equal(pthread_join(t, &ret), 0);
+    assert_null(ret);
+    ea_eos_close(w);
+    ea_eos_close(s);
+}
+
+/* Home blocks: a record that fits goes to its slot's home (the data space
+ * is not touched), a replacement goes elsewhere while the home holds the
+ * current record or one a reader may still see, and comes back once the
+ * home is reclaimed; values stay right throughout. */
+static void test_home_blocks(void **state)
+{
+    (void)state;
+    ea_eos_t *s = NULL, *r = NULL;
+    ea_eos_config_t c = {.kind = EA_EOS_TRUSTED, .size = 1 << 20, .keys = 256, .home_bytes = 64};
+    /* Too big a home, or homes that leave no data space: refused. */
+    c.home_bytes = 961;
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_ERR_INVAL);
+    c.home_bytes = 960;
+    c.keys = 1024; /* 2048 slots x 1 KiB homes: more than the region */
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_ERR_INVAL);
+    c.keys = 256;
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_OK);
+    ea_eos_close(s);
+    c.home_bytes = 64;
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_OK);
+    assert_int_equal(ea_eos_dup(s, &r), EA_OK);
+    ea_eos_stats_t st0, st;
+    assert_int_equal(ea_eos_stats(s, &st0), EA_OK);
+    /* 512 slots x 128 B of homes out of the data space. */
+    assert_int_equal(st0.data_bytes - st0.data_free, 512u * 128u);
+    char k[16], v[48], out[64];
+    size_t n;
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        memset(v, 'a' + i % 26, sizeof v);
+        assert_int_equal(ea_eos_put(s, k, strlen(k), v, sizeof v, NULL), EA_OK);
+    }
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.data_free, st0.data_free); /* all in homes */
+    /* A value too big for a home goes to the data space. */
+    char big[200];
+    memset(big, 'B', sizeof big);
+    assert_int_equal(ea_eos_put(s, "big", 3, big, sizeof big, NULL), EA_OK);
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_true(st.data_free < st0.data_free);
+    assert_int_equal(ea_eos_del(s, "big", 3, EA_EOS_ANY), EA_OK);
+    /* A reader holds a view of key0's home record; replacing key0 many
+     * times never reuses that home while the view is open. */
+    const void *vw;
+    assert_int_equal(ea_eos_get_view(r, "key0", 4, &vw, &n, NULL), EA_OK);
+    assert_int_equal(n, sizeof v);
+    memset(v, 'a', sizeof v);
+    assert_memory_equal(vw, v, sizeof v);
+    for (int i = 0; i < 100; i++) {
+        memset(v, '0' + i % 10, sizeof v);
+        assert_int_equal(ea_eos_put(s, "key0", 4, v, sizeof v, NULL), EA_OK);
+        eai_eos_test_reclaim(s);
+    }
+    memset(v, 'a', sizeof v);
+    assert_memory_equal(vw, v, sizeof v);
+    assert_int_equal(ea_eos_view_end(r), EA_OK);
+    /* With the view gone the home comes back: after a few reclamation
+     * passes, two more puts of key0 take the data space back to where the
+     * homes alone left it. */
+    for (int i = 0; i < 4; i++)
+        eai_eos_test_reclaim(s);
+    assert_int_equal(ea_eos_put(s, "key0", 4, "x", 1, NULL), EA_OK);
+    for (int i = 0; i < 4; i++)
+        eai_eos_test_reclaim(s);
+    assert_int_equal(ea_eos_put(s, "key0", 4, "y", 1, NULL), EA_OK);
+    for (int i = 0; i < 4; i++)
+        eai_eos_test_reclaim(s);
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.retired, 0);
+    assert_int_equal(ea_eos_get(s, "key0", 4, out, sizeof out, &n, NULL), EA_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0], 'y');
+    for (int i = 1; i < 200; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        memset(v, 'a' + i % 26, sizeof v);
+        assert_int_equal(ea_eos_get(s, k, strlen(k), out, sizeof out, &n, NULL), EA_OK);
+        assert_int_equal(n, sizeof v);
+        assert_memory_equal(out, v, sizeof v);
+    }
+    assert_int_equal(st.keys, 200);
+    ea_eos_close(r);
+    ea_eos_close(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -606,6 +781,15 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_view),
         cmocka_unit_test(test_view_past_lease),
         cmocka_unit_test(test_writers_near_full),
+        cmocka_unit_test(test_home_blocks),
+        cmocka_unit_test(test_get_many),
+        cmocka_unit_test_setup_teardown(test_get_many, home_on, home_off),
+        /* The same with home blocks. */
+        cmocka_unit_test_setup_teardown(test_basics, home_on, home_off),
+        cmocka_unit_test_setup_teardown(test_iter, home_on, home_off),
+        cmocka_unit_test_setup_teardown(test_concurrent_cas, home_on, home_off),
+        cmocka_unit_test_setup_teardown(test_view, home_on, home_off),
+        cmocka_unit_test_setup_teardown(test_view_past_lease, home_on, home_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,18 +69,44 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The tests registered again as `home` run with home blocks: g_home
+ * bytes, and g_keys keys for a new file (0: the default). */
+static uint32_t g_home, g_keys;
+
+static int home_on(void **state)
+{
+    (void)state;
+    g_home = 200;
+    g_keys = 4096;
+    return 0;
+}
+
+static int home_off(void **state)
+{
+    (void)state;
+    g_home = g_keys = 0;
+    return 0;
+}
+
 static int open_shared(struct fx *f, const eai_local_platform_t *lp, uint16_t policy, ea_eos_t **s)
 {
     fx_as(lp);
-    ea_eos_config_t c = {
-        .kind = EA_EOS_UNTRUSTED, .size = REGION, .region = f->region, .key_policy = policy};
+    ea_eos_config_t c = {.kind = EA_EOS_UNTRUSTED,
+                         .size = REGION,
+                         .region = f->region,
+                         .key_policy = policy,
+                         .home_bytes = g_home};
     return ea_eos_open("shared", &c, s);
 }
 
 static int open_file(struct fx *f, size_t size, ea_eos_t **s)
 {
     fx_as(&f->la);
-    ea_eos_config_t c = {.kind = EA_EOS_PERSISTENT, .size = size, .path = f->path};
+    ea_eos_config_t c = {.kind = EA_EOS_PERSISTENT,
+                         .size = size,
+                         .path = f->path,
+                         .keys = size != 0 ? g_keys : 0,
+                         .home_bytes = g_home};
     return ea_eos_open("file", &c, s);
 }
 
@@ -176,6 +202,27 @@ static void test_tamper_and_swap(void **state)
     }
     assert_int_equal(tampered, 1); /* that record fails alone */
     assert_int_equal(fine, 2);
+    /* So does a batched get: the tampered item alone. */
+    char mk[3][8];
+    uint8_t mb[3][128];
+    ea_eos_mget_t it[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(mk[i], sizeof mk[i], "key%d", i);
+        it[i] = (ea_eos_mget_t){.key = mk[i], .klen = 4, .buf = mb[i], .cap = sizeof mb[i]};
+    }
+    assert_int_equal(ea_eos_get_many(s, it, 3), EA_OK);
+    tampered = fine = 0;
+    for (int i = 0; i < 3; i++) {
+        tampered += it[i].rc == EA_ERR_TAMPERED;
+        if (it[i].rc == EA_OK) {
+            fine++;
+            memset(v, 'a' + i, sizeof v);
+            assert_int_equal(it[i].vlen, sizeof v);
+            assert_memory_equal(mb[i], v, sizeof v);
+        }
+    }
+    assert_int_equal(tampered, 1);
+    assert_int_equal(fine, 2);
     /* The zero-copy read checks the same: the tampered record gives no
      * view, the others a view of their private plaintext (never of the
      * region the host writes). */
@@ -224,6 +271,9 @@ static void test_tamper_and_swap(void **state)
     h->st.nslots *= 2;
     assert_int_equal(open_shared(f, &f->la, 0, &s), EA_ERR_TAMPERED);
     h->st.nslots /= 2;
+    h->st.home_units ^= 4;
+    assert_int_equal(open_shared(f, &f->la, 0, &s), EA_ERR_TAMPERED);
+    h->st.home_units ^= 4;
     assert_int_equal(open_shared(f, &f->la, 0, &s), EA_OK);
     ea_eos_close(s);
 }
@@ -289,7 +339,8 @@ static void test_crash(void **state)
     if (pid == 0) {
         close(fds[0]);
         ea_eos_t *s = NULL;
-        if (open_file(f, 4u << 20, &s) != EA_OK)
+        /* With homes: 8192 slots x 320 B of them, the rest as without. */
+        if (open_file(f, g_home != 0 ? 8u << 20 : 4u << 20, &s) != EA_OK)
             _exit(3);
         char v[300];
         for (uint32_t i = 0;; i++) {
@@ -342,6 +393,18 @@ static void test_crash(void **state)
     print_message("crash: %u writes acknowledged by sync, %u keys present, reopen %.2f ms\n", acked,
                   present, (double)open_ns / 1e6);
     assert_true(open_ns < UINT64_C(1000000000));
+    /* The recovered store takes writes (with homes: their states were
+     * rebuilt from the index) and reads them back. */
+    for (uint32_t i = 0; i < 200; i++) {
+        memset(want, (int)(i + 1), 150);
+        assert_int_equal(ea_eos_put(s, &i, sizeof i, want, 150, NULL), EA_OK);
+    }
+    for (uint32_t i = 0; i < 200; i++) {
+        memset(want, (int)(i + 1), 150);
+        assert_int_equal(ea_eos_get(s, &i, sizeof i, v, sizeof v, &n, NULL), EA_OK);
+        assert_int_equal(n, 150);
+        assert_memory_equal(v, want, 150);
+    }
     ea_eos_close(s);
     unlink(f->path);
 }
@@ -400,9 +463,15 @@ static void test_two_enclaves(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_share_by_signer),      cmocka_unit_test(test_tamper_and_swap),
-        cmocka_unit_test(test_persist_and_rollback), cmocka_unit_test(test_crash),
+        cmocka_unit_test(test_share_by_signer),
+        cmocka_unit_test(test_tamper_and_swap),
+        cmocka_unit_test(test_persist_and_rollback),
+        cmocka_unit_test(test_crash),
         cmocka_unit_test(test_two_enclaves),
+        /* The same with home blocks. */
+        cmocka_unit_test_setup_teardown(test_tamper_and_swap, home_on, home_off),
+        cmocka_unit_test_setup_teardown(test_crash, home_on, home_off),
+        cmocka_unit_test_setup_teardown(test_two_enclaves, home_on, home_off),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
