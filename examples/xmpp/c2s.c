@@ -60,6 +60,7 @@
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_STREAMS "urn:ietf:params:xml:ns:xmpp-streams"
 #define NS_REGISTER "jabber:iq:register"
+#define NS_BLOCKING "urn:xmpp:blocking"
 #define STANZA_ERR(type, cond) \
     "<error type='" type "'><" cond " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
 
@@ -800,6 +801,21 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
                     xb_add(&item, "", 1);
                 }
         }
+        xmsg_add(&m, item.p, item.len);
+    } else if (pl != NULL && strcmp(el->name, "iq") == 0 && strcmp(pl->ns, NS_BLOCKING) == 0) {
+        /* A block or unblock (XEP-0191): the items' JIDs as "jid NUL jid
+         * NUL ...", their number in b bits 8-15 (255: 255 or more, which
+         * the router refuses; an item without a jid counts, as "", so
+         * that the router can refuse it). */
+        unsigned nitems = 0;
+        for (xel_t *k = pl->kids; k; k = k->next)
+            if (k->name && strcmp(k->name, "item") == 0 && strcmp(k->ns, NS_BLOCKING) == 0) {
+                const char *jid = xel_attr(k, "jid");
+                xb_str(&item, jid ? jid : "");
+                xb_add(&item, "", 1);
+                nitems++;
+            }
+        m.h.b |= (nitems > 255 ? 255u : nitems) << 8;
         xmsg_add(&m, item.p, item.len);
     }
     if (item.failed) {

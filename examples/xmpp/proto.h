@@ -16,7 +16,10 @@
  *                                   name, payload node=, priority text,
  *                                   serialized stanza (from= stamped);
  *                                   a = number of payload elements, b = bit
- *                                   0 has <body>, bit 1 carbons private
+ *                                   0 has <body>, bit 1 carbons private,
+ *                                   bits 8-15 the number of items; for a
+ *                                   roster set or a block/unblock, a tenth
+ *                                   field: the items (see c2s.c forward)
  *   accounts -> router R_USERS      user names (the directory: who exists,
  *                                   for offline storage), a = 1 on the last
  *   c2s -> router    R_CLOSED       (the connection ended)
@@ -39,6 +42,12 @@
  *                                   delivered: forget them)
  *   router -> store  S_FORGET       user (not in the directory: forget its
  *                                   roster and offline messages)
+ *   router <-> store S_BLOCK        user, blocked JID (XEP-0191); b = 1:
+ *                                   unblocked. Written and loaded as
+ *                                   S_ROSTER is.
+ *   router -> store  S_END          the router is stopping and has handed
+ *                                   over every change: the store syncs and
+ *                                   ends (it waits for this, a little)
  *   store -> router  S_LOADED       a = roster items, b = offline messages
  *                                   (the load at start is complete)
  *   any -> any       X_BATCH        a = number of messages; then each as a
@@ -82,6 +91,8 @@ enum {
     S_OFFLINE_DEL,
     S_FORGET,
     S_LOADED,
+    S_BLOCK,
+    S_END,
     X_BATCH = 80,
 };
 

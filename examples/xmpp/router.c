@@ -18,8 +18,11 @@
  * them.
  *
  * Rosters and subscriptions between local users (RFC 6121 §2-§4) live here
- * too. Not here yet (see README.md): blocking (an empty blocklist is
- * returned).
+ * too, and each user's blocklist (XEP-0191): stanzas between a user and a
+ * JID it blocks are not routed either way (messages and iq requests get an
+ * error, presence is dropped), and a blocked contact sees the user
+ * unavailable. With no blocklist anywhere (`nblocked` 0) the routing path
+ * checks nothing.
  *
  * Persistence: with a channel "st" to the store actor (store.c), rosters
  * and offline messages are kept there too. This actor's memory stays the
@@ -84,15 +87,28 @@ struct ritem {
     int sub, ask, pending_in;
 };
 
+/* A blocked JID (XEP-0191), kept as given (normalized) and in parts. */
+struct bitem {
+    struct bitem *next;
+    const char *local, *domain, *res; /* into jid[] after its NUL */
+    char jid[];
+};
+
 struct user {
     struct user *next;
     struct omsg *head, *tail;
     unsigned n;
     struct ritem *roster;
     unsigned nroster;
+    struct bitem *blocked;
+    unsigned nblocked;
     char name[];
 };
 #define ROSTER_MAX 1000u
+#define BLOCK_MAX 1000u
+/* At a stop: how long the router keeps trying to hand its last changes to
+ * the store (the runtime's grace for stopping actors is 500 ms). */
+#define STOP_WAIT_NS (300u * 1000000u)
 
 struct sess {
     struct sess *next_user, *next_conn;
@@ -102,6 +118,7 @@ struct sess {
     int prio;
     int carbons;
     int interested;               /* asked for the roster: gets pushes */
+    int block_interested;         /* asked for the blocklist: gets pushes */
     int muc;                      /* sent something to the MUC service */
     char *last;                   /* its last available presence (for probes) */
     char *directed[DIRECTED_MAX]; /* targets of directed available presence */
@@ -124,10 +141,13 @@ struct router {
     ea_conn_t *st; /* to the store actor, or NULL (memory only) */
     struct outq st_out;
     int st_loaded;
+    int end_sent;                  /* S_END queued (the stop) */
+    uint64_t stop_at;              /* when */
     char forgot[JID_PART_MAX + 1]; /* the last user S_FORGET was sent for */
     struct user *users[BUCKETS];
     size_t offline_bytes;
-    uint64_t nsess, routed, errors, stored;
+    uint64_t nblocked; /* blocked JIDs of all users: 0, nothing to check */
+    uint64_t nsess, routed, errors, stored, refused;
 };
 
 static uint32_t fnv(const char *s, size_t n)
@@ -265,18 +285,27 @@ static void attr(xbuf_t *b, const char *name, const char *val)
     xb_str(b, "'");
 }
 
-/* The error reply to a stanza (RFC 6120 §8.3): addresses swapped, same id. */
-static void error_reply(struct router *r, const struct sess *from, const char *kind, const char *id,
-                        const char *orig_to, const char *etype, const char *cond)
+/* The error reply to a stanza (RFC 6120 §8.3): addresses swapped, same id;
+ * `app` (may be NULL) an application-specific condition element. */
+static void error_reply_app(struct router *r, const struct sess *from, const char *kind,
+                            const char *id, const char *orig_to, const char *etype,
+                            const char *cond, const char *app)
 {
     xbuf_t b = {0};
     xb_fmt(&b, "<%s type='error'", kind);
     attr(&b, "id", id);
     attr(&b, "from", orig_to);
     attr(&b, "to", from->jid);
-    xb_fmt(&b, "><error type='%s'><%s xmlns='" NS_STANZAS "'/></error></%s>", etype, cond, kind);
+    xb_fmt(&b, "><error type='%s'><%s xmlns='" NS_STANZAS "'/>%s</error></%s>", etype, cond,
+           app ? app : "", kind);
     r->errors++;
     deliver_buf(r, from, &b);
+}
+
+static void error_reply(struct router *r, const struct sess *from, const char *kind, const char *id,
+                        const char *orig_to, const char *etype, const char *cond)
+{
+    error_reply_app(r, from, kind, id, orig_to, etype, cond, NULL);
 }
 
 /* An iq result from the server, with an optional payload. */
@@ -333,6 +362,94 @@ static int jid_parse(const char *s, struct jid *j)
     if (slash)
         strcpy(j->res, slash + 1);
     return 0;
+}
+
+/* ------------------------------------------------------------ blocking */
+
+/* Does blocked item `b` cover JID (local, domain, res)? XEP-0191 §6 uses
+ * the order of XEP-0016 §2.1: user@domain/res only itself, user@domain
+ * every resource, domain/res only itself, domain everything at it. */
+static int covers(const struct bitem *b, const char *local, const char *domain, const char *res)
+{
+    if (strcmp(b->domain, domain) != 0)
+        return 0;
+    if (b->local[0] == 0)
+        return b->res[0] == 0 || (local[0] == 0 && strcmp(b->res, res) == 0);
+    return strcmp(b->local, local) == 0 && (b->res[0] == 0 || strcmp(b->res, res) == 0);
+}
+
+/* Does local user `user` block (local, domain, res)? */
+static int blocks(struct router *r, const char *user, const char *local, const char *domain,
+                  const char *res)
+{
+    if (r->nblocked == 0)
+        return 0;
+    struct user *u = find_user(r, user);
+    for (const struct bitem *b = u ? u->blocked : NULL; b; b = b->next)
+        if (covers(b, local, domain, res))
+            return 1;
+    return 0;
+}
+
+/* May a stanza pass between local session `from` and local user `to`
+ * (resource `res`, "" for the bare JID)? Neither may block the other, a
+ * user never blocks itself. */
+static int block_free(struct router *r, const struct sess *from, const char *to, const char *res)
+{
+    if (r->nblocked == 0 || strcmp(from->user, to) == 0)
+        return 1;
+    return !blocks(r, from->user, to, r->domain, res) &&
+           !blocks(r, to, from->user, r->domain, from->res);
+}
+
+/* Adds `j` to u's blocklist; the item, or NULL (there already, or no
+ * memory). `*added` says whether it is new. */
+static void jid_norm(const struct jid *j, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s%s%s%s", j->local, j->local[0] ? "@" : "", j->domain,
+             j->res[0] ? "/" : "", j->res);
+}
+
+static struct bitem *block_add(struct router *r, struct user *u, const struct jid *j, int *added)
+{
+    size_t ll = strlen(j->local), dl = strlen(j->domain), rl = strlen(j->res);
+    char norm[3 * (JID_PART_MAX + 1)];
+    jid_norm(j, norm, sizeof norm);
+    *added = 0;
+    for (struct bitem *b = u->blocked; b; b = b->next)
+        if (strcmp(b->jid, norm) == 0)
+            return b;
+    size_t nl = strlen(norm);
+    struct bitem *b = malloc(sizeof *b + nl + 1 + ll + 1 + dl + 1 + rl + 1);
+    if (b == NULL)
+        return NULL;
+    char *p = b->jid;
+    memcpy(p, norm, nl + 1);
+    p += nl + 1;
+    b->local = memcpy(p, j->local, ll + 1);
+    p += ll + 1;
+    b->domain = memcpy(p, j->domain, dl + 1);
+    p += dl + 1;
+    b->res = memcpy(p, j->res, rl + 1);
+    b->next = u->blocked;
+    u->blocked = b;
+    u->nblocked++;
+    r->nblocked++;
+    *added = 1;
+    return b;
+}
+
+/* Takes x off u's blocklist; the caller frees it. */
+static void block_unlink(struct router *r, struct user *u, struct bitem *x)
+{
+    struct bitem **pp = &u->blocked;
+    while (*pp && *pp != x)
+        pp = &(*pp)->next;
+    if (*pp == NULL)
+        return;
+    *pp = x->next;
+    u->nblocked--;
+    r->nblocked--;
 }
 
 /* ------------------------------------------------------------ binding */
@@ -425,7 +542,7 @@ static void to_directed(struct router *r, struct sess *s)
             xb_str(&b, "/>");
             if (!b.failed) {
                 struct sess *t = j.res[0] ? find_full(r, j.local, j.res) : NULL;
-                if (t != NULL)
+                if (t != NULL && t != s) /* not to itself: it may be closing */
                     deliver(r, t, b.p, b.len);
                 else if (j.res[0] == 0)
                     to_available(r, j.local, b.p, b.len);
@@ -499,6 +616,29 @@ struct st {
 static int is_type(const struct st *t, const char *v)
 {
     return strcmp(t->type, v) == 0;
+}
+
+/* What happens to a message or iq between `from` and local `to` that a
+ * blocklist stops (XEP-0191 §3.5, §3.6): the sender's own block is named
+ * in the error (not-acceptable + <blocked/>); the recipient's looks like
+ * an absent recipient (service-unavailable). Results, errors and presence
+ * are dropped. 1 if the stanza was stopped. */
+static int block_stop(struct router *r, const struct sess *from, const struct st *t,
+                      const struct jid *j)
+{
+    if (block_free(r, from, j->local, j->res))
+        return 0;
+    r->refused++;
+    int req = strcmp(t->kind, "iq") == 0 ? is_type(t, "get") || is_type(t, "set")
+                                         : strcmp(t->kind, "message") == 0 && !is_type(t, "error");
+    if (!req)
+        return 1;
+    if (blocks(r, from->user, j->local, j->domain, j->res))
+        error_reply_app(r, from, t->kind, t->id, t->to, "cancel", "not-acceptable",
+                        "<blocked xmlns='" NS_BLOCKING ":errors'/>");
+    else
+        error_reply(r, from, t->kind, t->id, t->to, "cancel", "service-unavailable");
+    return 1;
 }
 
 /* A carbon copy (XEP-0280) of chat message `t` for session `to`:
@@ -644,6 +784,8 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
             error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
         return;
     }
+    if (block_stop(r, from, t, j))
+        return;
     /* The sender's other resources see what it sent (XEP-0280 <sent/>). */
     carbons(r, from->user, from, -129, 0, "sent", t);
     if (j->res[0] != 0) {
@@ -1004,7 +1146,7 @@ static void to_contacts(struct router *r, const struct sess *s, const char *xml,
     for (struct ritem *it = u ? u->roster : NULL; it; it = it->next) {
         struct jid j;
         if ((it->sub & SUB_FROM) && jid_parse(it->jid, &j) == 0 &&
-            strcmp(j.domain, r->domain) == 0 && j.local[0] != 0)
+            strcmp(j.domain, r->domain) == 0 && j.local[0] != 0 && block_free(r, s, j.local, ""))
             to_available(r, j.local, xml, len);
     }
 }
@@ -1016,7 +1158,8 @@ static void initial_presence(struct router *r, struct sess *s)
     struct user *u = r->dir ? find_user(r, s->user) : NULL;
     for (struct ritem *it = u ? u->roster : NULL; it; it = it->next) {
         struct jid j;
-        if (jid_parse(it->jid, &j) < 0 || strcmp(j.domain, r->domain) != 0 || j.local[0] == 0)
+        if (jid_parse(it->jid, &j) < 0 || strcmp(j.domain, r->domain) != 0 || j.local[0] == 0 ||
+            !block_free(r, s, j.local, ""))
             continue;
         if (it->sub & SUB_TO)
             for (struct sess *c = first_of(r, j.local); c; c = c->next_user)
@@ -1066,6 +1209,10 @@ static void route_presence(struct router *r, struct sess *from, struct st *t, co
     }
     if (j == NULL || strcmp(j->domain, r->domain) != 0 || j->local[0] == 0)
         return; /* presence is never answered with an error */
+    if (!block_free(r, from, j->local, j->res)) {
+        r->refused++; /* dropped, subscriptions too (XEP-0191 §3.5) */
+        return;
+    }
     if (t->type[0] == 0 || is_type(t, "unavailable")) {
         /* Directed presence: remembered, so that the target hears when
          * this session goes (RFC 6121 §4.6.3). */
@@ -1104,6 +1251,164 @@ static void route_presence(struct router *r, struct sess *from, struct st *t, co
     /* Probes from clients: answered by the initial presence already. */
 }
 
+/* ------------------------------------------------------------ blocklist commands */
+
+static void blocklist_get(struct router *r, struct sess *from, const struct st *t)
+{
+    struct user *u = r->dir ? find_user(r, from->user) : NULL;
+    from->block_interested = 1;
+    xbuf_t b = {0};
+    xb_str(&b, "<blocklist xmlns='" NS_BLOCKING "'>");
+    for (const struct bitem *it = u ? u->blocked : NULL; it; it = it->next) {
+        xb_str(&b, "<item");
+        attr(&b, "jid", it->jid);
+        xb_str(&b, "/>");
+    }
+    xb_str(&b, "</blocklist>");
+    xb_add(&b, "", 1); /* a C string */
+    if (!b.failed)
+        iq_result(r, from, t->id, t->to, b.p);
+    else
+        error_reply(r, from, "iq", t->id, t->to, "wait", "resource-constraint");
+    xb_free(&b);
+}
+
+static void save_block(struct router *r, const struct user *u, const char *jid, int removed)
+{
+    struct xmsg m = {.h = {S_BLOCK, 0, 0, removed != 0}};
+    xmsg_adds(&m, u->name);
+    xmsg_adds(&m, jid);
+    store_tell(r, &m);
+}
+
+/* What a block or unblock of `b` means for presence (XEP-0191 §3.3, §3.4):
+ * the local contacts covered that are subscribed to u's presence see u go
+ * unavailable (block), or get its current presence again (unblock); after
+ * an unblock, u's resources get the presence of the contacts it is
+ * subscribed to. */
+static void block_presence(struct router *r, struct user *u, const struct bitem *b, int block)
+{
+    for (struct ritem *it = u->roster; it; it = it->next) {
+        struct jid c;
+        if (jid_parse(it->jid, &c) < 0 || strcmp(c.domain, r->domain) != 0 || c.local[0] == 0 ||
+            !covers(b, c.local, c.domain, "") ||
+            (!block && blocks(r, u->name, c.local, c.domain, "")))
+            continue;
+        for (struct sess *s = first_of(r, u->name); s; s = s->next_user) {
+            if (!s->available || strcmp(s->user, u->name) != 0 || !(it->sub & SUB_FROM))
+                continue;
+            if (block)
+                presence_to(r, c.local, "unavailable", s->jid);
+            else if (s->last != NULL && !blocks(r, c.local, u->name, r->domain, s->res))
+                to_available(r, c.local, s->last, s->last_len);
+        }
+        if (!block && (it->sub & SUB_TO) && !blocks(r, c.local, u->name, r->domain, ""))
+            current_presence(r, c.local, u->name);
+    }
+}
+
+/* A blocklist push (XEP-0191 §3.3) to every resource of u that asked for
+ * the list: `items` the changed items' XML ("" for an unblock of all). */
+static void block_push(struct router *r, struct user *u, const char *el, const xbuf_t *items)
+{
+    static uint64_t n;
+    for (struct sess *s = first_of(r, u->name); s; s = s->next_user) {
+        if (!s->block_interested || strcmp(s->user, u->name) != 0)
+            continue;
+        xbuf_t b = {0};
+        xb_fmt(&b, "<iq type='set' id='block%llu'", (unsigned long long)++n);
+        attr(&b, "to", s->jid);
+        if (items->len == 0) {
+            xb_fmt(&b, "><%s xmlns='" NS_BLOCKING "'/></iq>", el);
+        } else {
+            xb_fmt(&b, "><%s xmlns='" NS_BLOCKING "'>", el);
+            xb_add(&b, items->p, items->len);
+            xb_fmt(&b, "</%s></iq>", el);
+        }
+        deliver_buf(r, s, &b);
+    }
+}
+
+/* <block/> or <unblock/> (XEP-0191 §3.3-§3.5): every item is checked
+ * before any is applied; an unblock without items unblocks everything. */
+static void block_set(struct router *r, struct sess *from, const struct st *t, int block)
+{
+    struct user *u = find_user(r, from->user);
+    unsigned n = (t->flags >> 8) & 255;
+    struct jid j;
+    if (u == NULL) {
+        error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
+        return;
+    }
+    if ((block && n == 0) || n == 255) {
+        error_reply(r, from, "iq", t->id, t->to, "modify", "bad-request");
+        return;
+    }
+    const char *p = t->item, *end = t->item ? t->item + t->ilen : NULL;
+    unsigned k = 0;
+    for (; k < n && p != NULL && p < end; k++) {
+        const char *z = memchr(p, 0, (size_t)(end - p));
+        if (z == NULL)
+            break;
+        if (jid_parse(p, &j) < 0) {
+            error_reply(r, from, "iq", t->id, t->to, "modify", "jid-malformed");
+            return;
+        }
+        p = z + 1;
+    }
+    if (k != n) {
+        error_reply(r, from, "iq", t->id, t->to, "modify", "bad-request");
+        return;
+    }
+    if (block && u->nblocked + n > BLOCK_MAX) {
+        error_reply(r, from, "iq", t->id, t->to, "wait", "resource-constraint");
+        return;
+    }
+    iq_result(r, from, t->id, t->to, NULL);
+    xbuf_t items = {0};
+    if (!block && n == 0) {
+        while (u->blocked != NULL) {
+            struct bitem *b = u->blocked;
+            save_block(r, u, b->jid, 1);
+            block_unlink(r, u, b);
+            block_presence(r, u, b, 0);
+            free(b);
+        }
+        block_push(r, u, "unblock", &items);
+        return;
+    }
+    p = t->item;
+    for (k = 0; k < n; k++, p += strlen(p) + 1) {
+        char norm[3 * (JID_PART_MAX + 1)];
+        (void)jid_parse(p, &j); /* checked above */
+        jid_norm(&j, norm, sizeof norm);
+        int added = 0;
+        struct bitem *b = NULL;
+        if (block) {
+            b = block_add(r, u, &j, &added);
+            if (b == NULL || !added)
+                continue; /* no memory, or already there */
+            save_block(r, u, b->jid, 0);
+            block_presence(r, u, b, 1);
+        } else {
+            for (b = u->blocked; b && strcmp(b->jid, norm) != 0; b = b->next)
+                ;
+            if (b == NULL)
+                continue;
+            save_block(r, u, b->jid, 1);
+            block_unlink(r, u, b);
+            block_presence(r, u, b, 0);
+            free(b);
+        }
+        xb_str(&items, "<item");
+        attr(&items, "jid", norm);
+        xb_str(&items, "/>");
+    }
+    if (!items.failed && items.len > 0)
+        block_push(r, u, block ? "block" : "unblock", &items);
+    xb_free(&items);
+}
+
 static void server_iq(struct router *r, struct sess *from, struct st *t, const struct jid *j)
 {
     int get = is_type(t, "get"), set = is_type(t, "set");
@@ -1129,7 +1434,8 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
                       "<identity category='server' type='im' name='eactors'/>"
                       "<feature var='" NS_DISCO_INFO "'/><feature var='" NS_DISCO_ITEMS "'/>"
                       "<feature var='" NS_PING "'/><feature var='msgoffline'/>"
-                      "<feature var='" NS_CARBONS "'/></query>");
+                      "<feature var='" NS_CARBONS "'/><feature var='" NS_BLOCKING "'/>"
+                      "</query>");
         else
             iq_result(r, from, t->id, t->to,
                       "<query xmlns='" NS_DISCO_INFO "'>"
@@ -1156,8 +1462,10 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
         from->carbons = strcmp(t->pname, "enable") == 0;
         iq_result(r, from, t->id, t->to, NULL);
     } else if (strcmp(ns, NS_BLOCKING) == 0 && strcmp(t->pname, "blocklist") == 0 && get) {
-        /* Nothing is ever blocked yet: block/unblock are refused below. */
-        iq_result(r, from, t->id, t->to, "<blocklist xmlns='" NS_BLOCKING "'/>");
+        blocklist_get(r, from, t);
+    } else if (strcmp(ns, NS_BLOCKING) == 0 && set && r->dir != NULL &&
+               (strcmp(t->pname, "block") == 0 || strcmp(t->pname, "unblock") == 0)) {
+        block_set(r, from, t, strcmp(t->pname, "block") == 0);
     } else {
         error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
     }
@@ -1188,9 +1496,13 @@ static void route_iq(struct router *r, struct sess *from, struct st *t, const st
             error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
             return;
         }
+        if (j != NULL && j->local[0] != 0 && block_stop(r, from, t, j))
+            return;
         server_iq(r, from, t, j);
         return;
     }
+    if (block_stop(r, from, t, j))
+        return;
     struct sess *s = find_full(r, j->local, j->res);
     if (s != NULL)
         deliver(r, s, t->xml, t->xlen);
@@ -1211,10 +1523,15 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
         xmsg_str(m, 6, t.node, sizeof t.node) < 0 || xmsg_str(m, 7, t.prio, sizeof t.prio) < 0) {
         /* Over-long attributes: refuse what can be refused. */
         if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
-            error_reply(r, from, t.kind[0] ? t.kind : "message", NULL, NULL, "modify",
+            error_reply(r, from, strcmp(t.kind, "iq") == 0 ? "iq" : "message", NULL, NULL, "modify",
                         "bad-request");
         return;
     }
+    /* c2s sends only these three: anything else is not answered (an
+     * error reply would be named after it). */
+    if (strcmp(t.kind, "message") != 0 && strcmp(t.kind, "presence") != 0 &&
+        strcmp(t.kind, "iq") != 0)
+        return;
     t.xml = m->f[8];
     t.xlen = m->fl[8];
     t.npay = m->h.a;
@@ -1305,6 +1622,13 @@ static void from_store(struct router *r, const struct xmsg *m)
     struct user *u;
     if (m->h.op == S_ROSTER) {
         loaded_item(r, m);
+    } else if (m->h.op == S_BLOCK) {
+        char jid[3 * (JID_PART_MAX + 1)];
+        struct jid j;
+        int added;
+        if ((u = loaded_user(r, m)) != NULL && m->n >= 2 && u->nblocked < BLOCK_MAX &&
+            xmsg_str(m, 1, jid, sizeof jid) == 0 && jid_parse(jid, &j) == 0)
+            (void)block_add(r, u, &j, &added);
     } else if (m->h.op == S_OFFLINE) {
         if ((u = loaded_user(r, m)) != NULL && m->n >= 2 && u->n < OFFLINE_MAX &&
             r->offline_bytes + m->fl[1] <= OFFLINE_BYTES_MAX &&
@@ -1352,6 +1676,24 @@ static int router_body(ea_actor_t *self, void *state)
 {
     struct router *r = state;
     if (ea_stopping(self)) {
+        /* Every change not handed to the store yet goes first, then S_END,
+         * so that the store syncs all of them before it ends (bounded: a
+         * store that takes nothing for STOP_WAIT_NS is given up on). */
+        if (r->st != NULL && r->st_loaded) {
+            if (!r->end_sent) {
+                struct xmsg e = {.h = {S_END, 0, 0, 0}};
+                store_tell(r, &e);
+                r->end_sent = 1;
+                r->stop_at = ea_now_ns();
+            }
+            if (outq_flush(&r->st_out) != 0) {
+                if (ea_now_ns() - r->stop_at < STOP_WAIT_NS)
+                    return EA_BUSY;
+                fprintf(stderr,
+                        "router: %zu bytes of changes not handed to the store at the stop\n",
+                        r->st_out.queued);
+            }
+        }
         for (unsigned b = 0; b < BUCKETS; b++)
             while (r->by_user[b] != NULL)
                 unlink_sess(r, r->by_user[b]);
@@ -1372,12 +1714,18 @@ static int router_body(ea_actor_t *self, void *state)
                     u->roster = it->next;
                     ritem_free(it);
                 }
+                while (u->blocked) {
+                    struct bitem *bi = u->blocked;
+                    u->blocked = bi->next;
+                    free(bi);
+                }
                 r->users[b] = u->next;
                 free(u);
             }
-        printf("%s: %llu stanzas delivered, %llu error replies, %llu messages stored offline\n",
+        printf("%s: %llu stanzas delivered, %llu error replies, %llu messages stored offline, "
+               "%llu stopped by a blocklist\n",
                ea_name(self), (unsigned long long)r->routed, (unsigned long long)r->errors,
-               (unsigned long long)r->stored);
+               (unsigned long long)r->stored, (unsigned long long)r->refused);
         fflush(stdout);
         return EA_DONE;
     }

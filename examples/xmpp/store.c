@@ -17,9 +17,12 @@
  * once (one msync and one counter increment for the batch), so under load
  * a sync covers many changes. What is
  * still in the channel when the server is stopped is applied and synced
- * before this actor ends; what the router had not sent yet is lost.
+ * before this actor ends, and so is what the router hands over while it
+ * stops: it sends every change it still holds, then S_END, and this actor
+ * waits for that (at most STOP_WAIT_NS) before it ends.
  *
  * Keys: 'r' user NUL contact  -> u32 bits, u32 name length, name, groups
+ *       'b' user NUL JID      -> nothing (the user blocks JID, XEP-0191)
  *       'o' user NUL seq (u64 big-endian) -> the message
  * Offline messages of one user have consecutive sequence numbers from 0
  * (all of them are delivered, hence deleted, at once): this actor keeps each
@@ -39,6 +42,9 @@
 #include "proto.h"
 
 #define USER_MAX 1023u
+/* At a stop: how long this actor waits for the router's S_END (a little
+ * longer than the router tries to send it; within the runtime's 500 ms). */
+#define STOP_WAIT_NS (400u * 1000000u)
 #define RANGE_BUCKETS 1024u
 
 /* One user's offline messages: sequence numbers lo .. hi-1. */
@@ -65,7 +71,9 @@ struct xstore {
     struct loaded *ld;
     size_t nld, capld;
     int loaded, failed;
-    uint64_t items, offline, writes, syncs, sync_ns, errors;
+    int ended;        /* S_END came: the router has nothing more */
+    uint64_t stop_at; /* when this actor saw the stop */
+    uint64_t items, blocks, offline, writes, syncs, sync_ns, errors;
 };
 
 static uint32_t hash(const char *s, size_t n)
@@ -152,6 +160,21 @@ static int load_item(void *arg, const void *key, size_t klen, const void *val, s
     return 0;
 }
 
+static int load_block(void *arg, const void *key, size_t klen)
+{
+    struct xstore *s = arg;
+    const char *k = key;
+    const char *z = memchr(k + 1, 0, klen - 1);
+    if (z == NULL || z == k + 1 || (size_t)(z - k) + 1 >= klen)
+        return 0;
+    struct xmsg m = {.h = {S_BLOCK, 0, 0, 0}};
+    xmsg_add(&m, k + 1, (size_t)(z - k - 1));
+    xmsg_add(&m, z + 1, klen - (size_t)(z - k) - 1);
+    if (outq_send(&s->out, &m) == 0)
+        s->blocks++;
+    return 0;
+}
+
 static int load_offline(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
                         uint64_t version)
 {
@@ -217,6 +240,8 @@ static int load_any(void *arg, const void *key, size_t klen, const void *val, si
         return load_item(arg, key, klen, val, vlen, version);
     if (klen >= 2 && k[0] == 'o')
         return load_offline(arg, key, klen, val, vlen, version);
+    if (klen >= 2 && k[0] == 'b')
+        return load_block(arg, key, klen);
     return 0;
 }
 
@@ -249,8 +274,10 @@ static int load(struct xstore *s)
     free_loaded(s);
     struct xmsg m = {.h = {S_LOADED, 0, (uint32_t)s->items, (uint32_t)s->offline}};
     (void)outq_send(&s->out, &m);
-    printf("store: %llu roster items and %llu offline messages loaded from '%s'\n",
-           (unsigned long long)s->items, (unsigned long long)s->offline, s->name);
+    printf("store: %llu roster items, %llu blocked JIDs and %llu offline messages loaded from "
+           "'%s'\n",
+           (unsigned long long)s->items, (unsigned long long)s->blocks,
+           (unsigned long long)s->offline, s->name);
     fflush(stdout);
     return 0;
 }
@@ -273,17 +300,39 @@ static void del(struct xstore *s, const void *k, size_t kl)
     s->writes++;
 }
 
-static void roster_change(struct xstore *s, const struct xmsg *m)
+/* The key of a roster item or a blocked JID: `tag` user NUL contact; its
+ * length, or 0 for fields no router writes. */
+static size_t item_key(char *k, char tag, const struct xmsg *m)
 {
-    if (m->n < (m->h.b == 1 ? 2u : 4u) || m->fl[0] == 0 || m->fl[0] > USER_MAX || m->fl[1] == 0 ||
-        m->fl[1] > 2 * USER_MAX + 1 || memchr(m->f[0], 0, m->fl[0]) != NULL)
-        return;
-    char k[2 + USER_MAX + 2 * USER_MAX + 1];
-    size_t kl = 2 + m->fl[0] + m->fl[1];
-    k[0] = 'r';
+    if (m->n < 2 || m->fl[0] == 0 || m->fl[0] > USER_MAX || m->fl[1] == 0 ||
+        m->fl[1] > 2 * USER_MAX + 1 || memchr(m->f[0], 0, m->fl[0]) != NULL ||
+        memchr(m->f[1], 0, m->fl[1]) != NULL)
+        return 0;
+    k[0] = tag;
     memcpy(k + 1, m->f[0], m->fl[0]);
     k[1 + m->fl[0]] = 0;
     memcpy(k + 2 + m->fl[0], m->f[1], m->fl[1]);
+    return 2 + (size_t)m->fl[0] + m->fl[1];
+}
+
+static void block_change(struct xstore *s, const struct xmsg *m)
+{
+    char k[2 + USER_MAX + 2 * USER_MAX + 1];
+    size_t kl = item_key(k, 'b', m);
+    if (kl == 0)
+        return;
+    if (m->h.b == 1)
+        del(s, k, kl);
+    else
+        put(s, k, kl, "", 0);
+}
+
+static void roster_change(struct xstore *s, const struct xmsg *m)
+{
+    char k[2 + USER_MAX + 2 * USER_MAX + 1];
+    size_t kl = item_key(k, 'r', m);
+    if (kl == 0 || m->n < (m->h.b == 1 ? 2u : 4u))
+        return;
     if (m->h.b == 1) {
         del(s, k, kl);
         return;
@@ -331,6 +380,14 @@ static void change(struct xstore *s, const struct xmsg *m)
         roster_change(s, m);
         return;
     }
+    if (m->h.op == S_BLOCK) {
+        block_change(s, m);
+        return;
+    }
+    if (m->h.op == S_END) {
+        s->ended = 1;
+        return;
+    }
     if (m->n < 1 || m->fl[0] == 0 || m->fl[0] > USER_MAX || memchr(m->f[0], 0, m->fl[0]) != NULL)
         return;
     const char *user = m->f[0];
@@ -352,6 +409,9 @@ static void change(struct xstore *s, const struct xmsg *m)
         memcpy(p + 1, user, n);
         p[1 + n] = 0;
         int rc = ea_eos_iter(s->db, p, n + 2, forget_item, s);
+        p[0] = 'b';
+        if (rc == EA_OK)
+            rc = ea_eos_iter(s->db, p, n + 2, forget_item, s);
         if (rc != EA_OK)
             report(s, "forgetting a user", rc);
         offline_del(s, user, n);
@@ -407,12 +467,22 @@ static int store_body(ea_actor_t *self, void *state)
 {
     struct xstore *s = state;
     if (ea_stopping(self)) {
+        /* What the router sends until its S_END is applied and synced
+         * (each step syncs what it applied, so a router that never says it
+         * is done loses nothing that arrived). */
         if (s->loaded && !s->failed) {
+            if (s->stop_at == 0)
+                s->stop_at = ea_now_ns();
             uint64_t w = s->writes;
             while (drain(s, 256) > 0)
                 ;
             if (s->writes != w)
                 sync_now(s);
+            if (!s->ended && ea_now_ns() - s->stop_at < STOP_WAIT_NS)
+                return EA_BUSY;
+            if (!s->ended)
+                fprintf(stderr, "store: the router did not hand over its last changes at the "
+                                "stop; what arrived is synced\n");
         }
         outq_clear(&s->out);
         for (unsigned b = 0; b < RANGE_BUCKETS; b++)

@@ -17,11 +17,15 @@ Usage: persist.py PORT CA_FILE PHASE
                 the same files) bob gets no message again (the delivery was
                 kept too); the rosters are still there, with dave 'both'
                 (his client accepted and asked back in phase after).
-Needs users alice, bob, carol, dave (passwords NAME-pw). Prints 'ok NAME' or
+  PHASE burst:  alice sends offline frank 80 messages in one write, then a
+                ping; the server is stopped as soon as the ping is answered.
+  PHASE burst-kept: (after a restart) frank gets all 80, in order.
+Needs users alice, bob, carol, dave, frank (passwords NAME-pw). Prints 'ok NAME' or
 'FAIL NAME: why'; exits with the number of failures.
 """
 import asyncio
 import logging
+import re
 import ssl
 import sys
 
@@ -36,7 +40,7 @@ T = 10
 
 
 def check(cond, name, why=""):
-    xtest.check(cond, PHASE + " " + name, why)
+    return xtest.check(cond, PHASE + " " + name, why)
 
 
 class Client(slixmpp.ClientXMPP):
@@ -185,9 +189,48 @@ async def after(again):
     await asyncio.sleep(1.0)
 
 
+BURST = 80
+
+
+def burst():
+    """Raw stream: the 80 messages and the ping in one write; the ping's
+    answer comes after the router took all of them (in order, RFC 6120
+    §10.1), and then the caller stops the server at once."""
+    a = xtest.Conn(PORT, CA)
+    if not check(a.login("alice", "alice-pw", "burst"), "alice logs in"):
+        return
+    a.send("".join("<message to='frank@localhost' id='b%d' type='chat'><body>burst %d</body></message>"
+                   % (i, i) for i in range(BURST)))
+    before = a.ping("bp")
+    check(before is not None and b"type='error'" not in before, "%d messages to offline frank taken" % BURST,
+          repr(before)[:200])
+    a.close()
+
+
+def burst_kept():
+    f = xtest.Conn(PORT, CA)
+    if not check(f.login("frank", "frank-pw", "f1", presence=False), "frank logs in"):
+        return
+    f.send("<presence/>")
+    got = []
+    for _ in range(BURST):
+        m = f.take(rb"<message[^>]*>.*?</message>")
+        if m is None:
+            break
+        b = re.search(rb"<body>burst (\d+)</body>", m.group(0))
+        if b:
+            got.append(int(b.group(1)))
+    check(got == list(range(BURST)), "frank gets the %d messages, in order" % BURST, str(got[:10]) + "...")
+    f.close()
+
+
 async def main():
     logging.basicConfig(level=logging.ERROR)
-    if PHASE == "before":
+    if PHASE == "burst":
+        burst()
+    elif PHASE == "burst-kept":
+        burst_kept()
+    elif PHASE == "before":
         await before()
     else:
         await after(PHASE == "again")

@@ -2,7 +2,8 @@
 # The XMPP example against real clients on loopback. Usage: xmpp.sh CASE PORT
 #   interop      xmpp.xml (partitioned): users made with eactors-xmpp, then
 #                slixmpp (slix_interop.py, muc.py), raw hostile input
-#                (hostile.py) and the remaining acceptance cases (acceptance.py)
+#                (hostile.py), the remaining acceptance cases (acceptance.py)
+#                and XEP-0191 blocking (blocking.py)
 #   interop_one  the same against xmpp-one.xml (everything in one enclave)
 #   plain_only   xmpp-one.xml offering PLAIN alone (after STARTTLS): the
 #                libstrophe client logs in with PLAIN (spec L3)
@@ -21,7 +22,7 @@
 #                (tsung_muc.xml.in, spec M10): every groupchat reaches
 #                every occupant of its room
 #   tool         eactors-xmpp: add, list, passwd, delete, and its errors
-#   persist      rosters, subscriptions and offline messages survive restarts
+#   persist      rosters, subscriptions, blocklists and offline messages survive restarts
 #                (persist.py, partitioned then one enclave on the same
 #                files); the data store put back from an older sync, or with
 #                its records modified, is refused at start with a clear error
@@ -79,6 +80,8 @@ clients() {
         { fail "hostile input"; grep -v "^ok" "$tmp/hostile.log" | head -30; }
     timeout -k 5 150 /usr/bin/python3 "$here/acceptance.py" "$port" "$CA" "$pid" > "$tmp/acceptance.log" 2>&1 ||
         { fail "acceptance cases"; grep -v "^ok" "$tmp/acceptance.log" | head -30; }
+    timeout -k 5 100 /usr/bin/python3 "$here/blocking.py" "$port" "$CA" live > "$tmp/blocking.log" 2>&1 ||
+        { fail "blocking (XEP-0191)"; grep -v "^ok" "$tmp/blocking.log" | head -30; }
     if [ -n "${STROPHE:-}" ]; then
         timeout -k 5 60 "$STROPHE" "$port" "$CA" dave dave-pw wrong > "$tmp/strophe.log" 2>&1 ||
             { fail "libstrophe client"; grep -v "^ok" "$tmp/strophe.log" | head -20; }
@@ -104,6 +107,11 @@ refused() {
 persist_phase() {
     timeout -k 5 100 /usr/bin/python3 "$here/persist.py" "$port" "$CA" "$1" >> "$tmp/persist.log" 2>&1 ||
         { fail "persistence, phase $1"; grep "^FAIL" "$tmp/persist.log" | head -20; }
+}
+# block_phase PHASE: blocking.py's set / kept (dave's blocklist).
+block_phase() {
+    timeout -k 5 60 /usr/bin/python3 "$here/blocking.py" "$port" "$CA" "$1" >> "$tmp/persist.log" 2>&1 ||
+        { fail "blocklist, phase $1"; grep "^FAIL" "$tmp/persist.log" | head -20; }
 }
 # have TOOL...: ends the test as skipped (77) unless every TOOL is installed.
 have() {
@@ -281,13 +289,14 @@ tool)
     ;;
 persist)
     # The users in one run (import); every login below checks its keys.
-    printf 'alice alice-pw\nbob bob-pw\ncarol carol-pw\ndave dave-pw\n' | tool import >/dev/null ||
+    printf 'alice alice-pw\nbob bob-pw\ncarol carol-pw\ndave dave-pw\nfrank frank-pw\n' | tool import >/dev/null ||
         fail "import"
     start xmpp.xml
     # The tool refuses to touch a store the running server has mapped.
     tool list >/dev/null 2>"$tmp/e" && fail "the tool ran beside the server"
     grep -q "accounts.eos is in use by process" "$tmp/e" || fail "in use: '$(cat "$tmp/e")'"
     persist_phase before
+    block_phase set
     stop
     grep -q "store: [1-9][0-9]* writes, [1-9][0-9]* syncs ([0-9]* us each), 0 errors" "$out" ||
         fail "store: $(grep 'store:' "$out")"
@@ -298,16 +307,22 @@ persist)
     grep -q "router: store loaded ([1-9][0-9]* roster items, 102 offline messages)" "$out" ||
         fail "load: $(grep 'loaded' "$out")"
     persist_phase after
+    block_phase kept
     stop
     start xmpp-one.xml
     persist_phase again
+    # Changes still on their way to the store when the stop comes are
+    # handed over and synced before the store ends (S_END).
+    persist_phase burst
     stop
+    grep -q "not handed to the store\|did not hand over" "$err" && fail "changes lost at the stop"
     # A deleted user's roster is forgotten by the store at the next start
     # (dave's one item, alice 'both'): one item fewer from then on.
     items() { sed -n 's/^router: store loaded (\([0-9]*\) roster items.*/\1/p' "$out"; }
     n1=$(items)
     tool deluser dave >/dev/null || fail "deluser dave"
     start xmpp.xml
+    persist_phase burst-kept
     stop
     start xmpp.xml
     stop
