@@ -30,6 +30,7 @@
 # starttls"), XMPP_SECONDS, XMPP_WINDOW, XMPP_SERVER_CPUS, XMPP_LOAD_CPUS,
 # XMPP_LOGIN_TIMEOUT (seconds; 120, more above 4,000 clients),
 # XMPP_STATE (the peers' state directory, see bench/xmpp/peers.sh),
+# XMPP_TAG (another name for the output files: xmpp-TAG.csv, ...),
 # XMPP_SETUP_ONLY=1 (create the users and stop: adding 10,000 users takes
 # minutes, which need not be inside the benchmark lock).
 # The peers need root (they run as their own users); without root they are
@@ -244,8 +245,9 @@ run_one() { # server clients tls
     return $rc
 }
 
-CSV=$OUT/xmpp.csv
-DETAIL=$OUT/xmpp-detail.csv
+NAME=xmpp${XMPP_TAG:+-$XMPP_TAG}
+CSV=$OUT/$NAME.csv
+DETAIL=$OUT/$NAME-detail.csv
 HEADER=bench,server,clients,tls,msgs_per_s,p50_ms,p99_ms,lost,cpu_s_per_100k
 echo "$HEADER" | tee "$CSV"
 echo "bench,server,clients,tls,server_us_per_msg,gen_us_per_msg,login_s,errors,syscalls_per_msg,stanzas_per_syscall,listen_drops" >"$DETAIL"
@@ -312,7 +314,7 @@ if command -v gnuplot >/dev/null 2>&1 && [ "$(awk -F, 'NR > 1 && $5 != "NA"' "$C
     nsc=$(head -n 1 "$OUT/plot-sc.dat" | wc -w)
     if gnuplot <<EOF 2>"$OUT/gnuplot.err"; then
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) { set terminal pngcairo size 1000,1200 } else { set terminal png size 1000,1200 }
-set output '$OUT/xmpp.png'
+set output '$OUT/$NAME.png'
 set multiplot layout 3,1 title 'XMPP: 64-byte chat messages, window $WINDOW, server on CPU $XMPP_SERVER_CPUS, generator on CPU $LOAD_CPUS'
 set style data histograms
 set style histogram clustered gap 1
@@ -332,7 +334,7 @@ set yrange [0:*]
 plot for [i=2:$nsc] '$OUT/plot-sc.dat' using i:xtic(1)
 unset multiplot
 EOF
-        peer_log "plot written to $OUT/xmpp.png"
+        peer_log "plot written to $OUT/$NAME.png"
     else
         peer_log "gnuplot failed, plot skipped: $(head -c 300 "$OUT/gnuplot.err")"
     fi
