@@ -426,9 +426,12 @@ jabberd2_config() {
     mkdir -p "$JD_DIR/log"
     # The Debian files with the changes of xmpp-peers.md, written by Debian's
     # python3 (the element tree keeps everything else as it is).
-    /usr/bin/python3 - "$JD_DIR" "$CERT_DIR/server.pem" "$XMPP_DOMAIN" <<'EOF' || return 1
+    # max_fds: room for every client (10,000 too) and the router's own.
+    local fds=$((${MAXC:-1000} + 256))
+    [ "$fds" -lt 4096 ] && fds=4096
+    /usr/bin/python3 - "$JD_DIR" "$CERT_DIR/server.pem" "$XMPP_DOMAIN" "$fds" <<'EOF' || return 1
 import sys, xml.etree.ElementTree as ET
-d, pem, dom = sys.argv[1:4]
+d, pem, dom, fds = sys.argv[1:5]
 def load(n):
     return ET.parse('/etc/jabberd2/%s.xml' % n)
 def setp(root, path, text):
@@ -444,7 +447,7 @@ for name in ('router', 'sm', 'c2s'):
     setp(r, 'log/file', '%s/log/%s.log' % (d, name))
     if name == 'router':
         setp(r, 'local/ip', '127.0.0.1')
-        setp(r, 'io/max_fds', '4096')
+        setp(r, 'io/max_fds', fds)
     if name == 'sm':
         setp(r, 'local/id', dom)
         setp(r, 'storage/sqlite/dbname', '%s/sqlite.db' % d)
@@ -461,7 +464,7 @@ for name in ('router', 'sm', 'c2s'):
         setp(r, 'local/ip', '127.0.0.1')
         setp(r, 'local/port', '5222')
         setp(r, 'local/pemfile', pem)
-        setp(r, 'io/max_fds', '4096')
+        setp(r, 'io/max_fds', fds)
         setp(r, 'io/limits/stanzas', '0')
         setp(r, 'io/limits/bytes', '0')
         setp(r, 'io/limits/connects', '0')

@@ -21,9 +21,14 @@
  * connections; every instance must say so).
  * Channels: "net" (system actor), "acc" (accounts), "rt" (router); the
  * parameters net, acc and rt name others (a second instance's channels).
+ * batch (1: the system actor's completions of a round come in one message
+ * and the round's requests go out in one, ea_sys_client_batch and
+ * ea_sys_client_hold; 0: one message each).
  * Hot path: each round's deliveries for one connection go out as one TLS
- * record and one send, and the round's stanzas for the router as one
- * channel message (X_BATCH, proto.h).
+ * record and one send (its ciphertext written straight into the request,
+ * ea_net_send_alloc), the round's stanzas for the router as one channel
+ * message (X_BATCH, proto.h), and the round's requests to the system actor
+ * as one message.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -187,8 +192,31 @@ static void retry_pend(struct c2s *s, struct cx *c)
         s->busy = s->retry = 1;
 }
 
+/* Moves TLS output to the network: straight from the TLS connection into
+ * SEND messages (ea_net_send_alloc, no copy through s->buf) while nothing
+ * waits in `pend` and a node is free; otherwise through net_out. */
 static void tls_flush(struct c2s *s, struct cx *c)
 {
+    size_t want;
+    while (c->tls != NULL && c->pend_len == 0 && (want = ea_tls_pending(c->tls)) > 0) {
+        ea_net_sendbuf_t sb;
+        if (ea_net_send_alloc(&s->sys, c->h, want < UINT32_MAX ? (uint32_t)want : UINT32_MAX,
+                              &sb) != EA_OK)
+            break;
+        int n = ea_tls_take(c->tls, sb.data, sb.room);
+        if (n <= 0 || ea_net_send_commit(&s->sys, &sb, (uint32_t)n) < 0) {
+            /* Taken but not sent: kept in `pend` (copied out first, as
+             * the room may lie in the batch of held requests). */
+            if (n > 0)
+                memcpy(s->buf, sb.data, (uint32_t)n);
+            ea_net_send_release(&sb);
+            if (n <= 0)
+                return;
+            net_out(s, c, s->buf, (uint32_t)n);
+            continue;
+        }
+        c->sends++;
+    }
     while (c->tls != NULL && ea_tls_pending(c->tls) > 0) {
         uint32_t room = payload_max(s) < sizeof s->buf ? payload_max(s) : sizeof s->buf;
         int n = ea_tls_take(c->tls, s->buf, room);
@@ -1284,6 +1312,10 @@ static int c2s_ctor(ea_actor_t *self, void *state)
         return EA_ERR_NOTFOUND;
     }
     ea_sys_client_init(&s->sys, io);
+    /* Every completion of a round in one message (ev.data is then valid
+     * until the next ea_sys_recv, which on_sys never outlives). */
+    int batch = ea_param_int(self, "batch", 1, NULL) != 0;
+    ea_sys_client_batch(&s->sys, batch);
     s->domain = ea_param(self, "domain") ? ea_param(self, "domain") : "localhost";
     s->plain_insecure = (int)ea_param_int(self, "plain_insecure", 0, NULL);
     s->plain_only = (int)ea_param_int(self, "plain_only", 0, NULL);
@@ -1312,6 +1344,9 @@ static int c2s_ctor(ea_actor_t *self, void *state)
         return EA_ERR_NOBUFS;
     if (ea_timer_set(&s->sys, (uint64_t)TICK_MS * 1000000u, TICK_MS) <= 0)
         return EA_ERR_NOBUFS;
+    /* The requests of a round (receives, sends, closes) go out together,
+     * in one message, when the body ends (ea_sys_flush there). */
+    ea_sys_client_hold(&s->sys, batch);
     return EA_OK;
 }
 
@@ -1408,6 +1443,10 @@ static int c2s_body(ea_actor_t *self, void *state)
     /* This round's stanzas for the router: one channel message. */
     if (outq_flush(&s->rt))
         s->busy = 1;
+    /* The round's requests to the system actor, held since it began, in
+     * one message. A channel that failed leaves nothing to do; the next
+     * round finds out. */
+    (void)ea_sys_flush(&s->sys);
     return s->busy ? EA_BUSY : EA_IDLE;
 }
 
