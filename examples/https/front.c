@@ -187,25 +187,11 @@ static void flush(struct front *s, struct fconn *c)
 {
     if (c->tls == NULL)
         return;
-    size_t want;
-    while (c->pend_len == 0 && (want = ea_tls_pending(c->tls)) > 0) {
-        ea_net_sendbuf_t sb;
-        if (ea_net_send_alloc(&s->sys, c->h, want < UINT32_MAX ? (uint32_t)want : UINT32_MAX,
-                              &sb) != EA_OK)
-            break;
-        int n = ea_tls_take(c->tls, sb.data, sb.room);
-        if (n <= 0 || ea_net_send_commit(&s->sys, &sb, (uint32_t)n) < 0) {
-            /* Taken but not sent: kept in `pend` (copied out first, as
-             * the room may lie in the batch of held requests). */
-            if (n > 0)
-                memcpy(s->buf, sb.data, (uint32_t)n);
-            ea_net_send_release(&sb);
-            if (n <= 0)
-                return;
-            net_out(s, c, s->buf, (uint32_t)n);
-            continue;
-        }
-        c->sends++;
+    if (c->pend_len == 0) {
+        uint32_t spilled;
+        c->sends += ea_net_send_tls(&s->sys, c->h, c->tls, s->buf, sizeof s->buf, &spilled);
+        if (spilled > 0) /* taken but not sent: kept in `pend` */
+            net_out(s, c, s->buf, spilled);
     }
     while (ea_tls_pending(c->tls) > 0) {
         uint32_t room = payload_max(s) < sizeof s->buf ? payload_max(s) : sizeof s->buf;

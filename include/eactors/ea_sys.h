@@ -267,6 +267,22 @@ EA_API int64_t ea_net_send_commit(ea_sys_client_t *cl, ea_net_sendbuf_t *sb, uin
 /** Gives back a message held by sb unsent (no-op if it holds none). */
 EA_API void ea_net_send_release(ea_net_sendbuf_t *sb);
 
+struct ea_tls;
+/**
+ * Moves the TLS output waiting in `tls` (ea_tls_pending) to connection
+ * `handle` as SEND requests written straight into their messages
+ * (ea_net_send_alloc, ea_tls_take, ea_net_send_commit): no copy, while
+ * messages are free, each of at most `spill_cap` bytes. Stops when the
+ * output is gone, no message is free (the rest stays in `tls`), or a
+ * commit fails; in that last case the bytes already taken from `tls` are
+ * copied to `spill` and *spilled (may not be NULL) receives their number,
+ * for the caller to send its own way (they are no longer in `tls`);
+ * otherwise *spilled is 0.
+ * @return the number of SEND requests made.
+ */
+EA_API unsigned ea_net_send_tls(ea_sys_client_t *cl, int32_t handle, struct ea_tls *tls,
+                                void *spill, size_t spill_cap, uint32_t *spilled);
+
 EA_API int64_t ea_net_shutdown(ea_sys_client_t *cl, int32_t handle);
 EA_API int64_t ea_net_close(ea_sys_client_t *cl, int32_t handle);
 EA_API int64_t ea_file_open(ea_sys_client_t *cl, const char *path, uint32_t flags);

@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include <eactors/ea_sys.h>
+#include <eactors/ea_tls.h>
 
 enum kind { K_ANY, K_IO, K_TIMER };
 
@@ -492,6 +493,38 @@ int64_t ea_net_send_commit(ea_sys_client_t *cl, ea_net_sendbuf_t *sb, uint32_t l
         sb->room = 0;
     }
     return id;
+}
+
+unsigned ea_net_send_tls(ea_sys_client_t *cl, int32_t handle, ea_tls_t *tls, void *spill,
+                         size_t spill_cap, uint32_t *spilled)
+{
+    unsigned sends = 0;
+    size_t want;
+    *spilled = 0;
+    if (spill == NULL || spill_cap == 0)
+        return 0;
+    while (tls != NULL && (want = ea_tls_pending(tls)) > 0) {
+        ea_net_sendbuf_t sb;
+        if (want > spill_cap)
+            want = spill_cap;
+        if (ea_net_send_alloc(cl, handle, want < UINT32_MAX ? (uint32_t)want : UINT32_MAX, &sb) !=
+            EA_OK)
+            break;
+        int n = ea_tls_take(tls, sb.data, sb.room);
+        if (n > 0 && ea_net_send_commit(cl, &sb, (uint32_t)n) > 0) {
+            sends++;
+            continue;
+        }
+        /* Taken but not sent: copied out first, as the room may lie in the
+         * batch of held requests, which the release gives back. */
+        if (n > 0) {
+            memcpy(spill, sb.data, (uint32_t)n);
+            *spilled = (uint32_t)n;
+        }
+        ea_net_send_release(&sb);
+        break;
+    }
+    return sends;
 }
 
 void ea_net_send_release(ea_net_sendbuf_t *sb)
