@@ -3,8 +3,8 @@
  * in-process (sys_harness.h) and spoken to through the client API
  * (ea_sys_client_t): a SEND written straight into its message
  * (ea_net_send_alloc / ea_net_send_commit / ea_net_send_release) and its
- * refusals, and receives that the system actor writes straight into the
- * completion's node, including many in a row and one larger than the
+ * refusals, a TLS connection's output sent that way (ea_net_send_tls), and receives that the system
+ * actor writes straight into the completion's node, including many in a row and one larger than the
  * socket's first read; batched completions (EA_SYS_BATCH) and what a
  * hostile host could put in a batch; held requests sent as one batch
  * (ea_sys_client_hold, ea_sys_flush) and what a requester could put in
@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "sys_harness.h"
+#include "tls_pair.h"
 
 #define STEPS 2000 /* body steps to wait for one completion */
 #define NODES 64u  /* nodes of the channel */
@@ -179,6 +180,70 @@ static void test_send_inplace(void **state)
     assert_int_equal(got, (uint32_t)EA_SYS_PAYLOAD_MAX(f->cl->conn));
     assert_int_equal(wait_for(f, ea_net_close(f->cl, f->out), NULL, 0, NULL), 0);
     assert_int_equal(wait_for(f, ea_net_recv(f->cl, f->in, 100), NULL, 0, NULL), 0);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
+}
+
+/* ea_net_send_tls: the output of the client side of an in-memory TLS pair
+ * (20,000 bytes of data) goes out on `out` as SENDs written straight into
+ * their messages, each at most the spill buffer's size; every one
+ * completes, and the server side, fed what arrives on `in`, reads the data
+ * back byte for byte. */
+static void test_send_tls(void **state)
+{
+    struct fx *f = *state;
+    if (!f->pair)
+        skip();
+    struct tls_pair p;
+    char who;
+    static char data[20000], spill[4096], buf[MAXB], got[sizeof data];
+    assert_int_equal(pair_new(&p, 0, "localhost", EA_TLS_1_2, EA_TLS_1_3), EA_OK);
+    assert_int_equal(pair_handshake(&p, &who), EA_OK);
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (char)(i * 7 + 1);
+    assert_int_equal(ea_tls_write(p.c, data, sizeof data), (int)sizeof data);
+    size_t out = ea_tls_pending(p.c);
+    assert_true(out > sizeof data);
+    uint32_t spilled = 99;
+    unsigned n = ea_net_send_tls(f->cl, f->out, p.c, spill, sizeof spill, &spilled);
+    assert_int_equal(spilled, 0);
+    assert_int_equal(ea_tls_pending(p.c), 0);
+    assert_true(n >= (out + sizeof spill - 1) / sizeof spill);
+    /* Every SEND completes, with its length: together, all of `out`. */
+    size_t sent = 0;
+    for (unsigned k = 0; k < n;) {
+        (void)sys_h_step(f->h);
+        ea_sys_event_t ev;
+        if (ea_sys_recv(f->cl, &ev) != EA_OK) {
+            pause_1ms();
+            continue;
+        }
+        assert_int_equal(ev.msg.op, EA_NET_SEND | EA_SYS_DONE);
+        assert_true(ev.msg.status > 0 && (size_t)ev.msg.status <= sizeof spill);
+        sent += (size_t)ev.msg.status;
+        ea_cargo_release(&ev.cargo);
+        k++;
+    }
+    assert_int_equal(sent, out);
+    /* The other end reads the records back. */
+    size_t have = 0, carried = 0;
+    while (carried < out) {
+        uint32_t len;
+        int32_t r = wait_for(f, ea_net_recv(f->cl, f->in, MAXB), buf, sizeof buf, &len);
+        assert_true(r > 0);
+        carried += (size_t)r;
+        assert_int_equal(ea_tls_feed(p.s, buf, (size_t)r), EA_OK);
+        int m;
+        while ((m = ea_tls_read(p.s, got + have, sizeof got - have)) > 0)
+            have += (size_t)m;
+        assert_true(m == EA_ERR_EMPTY || have == sizeof got);
+    }
+    assert_int_equal(have, sizeof data);
+    assert_memory_equal(got, data, sizeof data);
+    /* Nothing waiting: no SEND, nothing spilled. */
+    assert_int_equal(ea_net_send_tls(f->cl, f->out, p.c, spill, sizeof spill, &spilled), 0u);
+    assert_int_equal(spilled, 0);
+    pair_free(&p);
+    assert_int_equal(wait_for(f, ea_net_close(f->cl, f->out), NULL, 0, NULL), 0);
     assert_int_equal(wait_for(f, ea_net_close(f->cl, f->in), NULL, 0, NULL), 0);
 }
 
@@ -535,6 +600,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_send_inplace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_send_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_release_and_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recv_into_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
