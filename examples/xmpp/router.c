@@ -1923,10 +1923,12 @@ static int router_body(ea_actor_t *self, void *state)
         struct xmsg m;
         if (ea_cargo_recv(r->dir, &cg) != EA_OK)
             break;
-        if (xmsg_parse(&m, cg.data, cg.len) == 0 && m.h.op == R_USERS)
-            directory(r, &m);
-        else if (xmsg_parse(&m, cg.data, cg.len) == 0 && m.h.op == A_VOUCH)
-            add_vouch(r, &m);
+        if (xmsg_parse(&m, cg.data, cg.len) == 0) {
+            if (m.h.op == R_USERS)
+                directory(r, &m);
+            else if (m.h.op == A_VOUCH)
+                add_vouch(r, &m);
+        }
         ea_cargo_release(&cg);
         if (n == 255)
             busy = 1;
