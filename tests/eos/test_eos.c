@@ -359,9 +359,17 @@ static void test_concurrent_cas(void **state)
     print_message("threads %d increments %d sum %llu conflicts %llu\n", nt, g_incs,
                   (unsigned long long)sum, (unsigned long long)conflicts);
     assert_int_equal(sum, (uint64_t)nt * (uint64_t)g_incs);
+    /* Reclamation catches up once nobody is pinned: a few more writes
+     * (each retires the record it replaces; every 32nd reclaims) move the
+     * epoch past everything retired while the threads ran. The count at
+     * the end of the run itself depends on scheduling (a reader descheduled
+     * while pinned holds back every record retired meanwhile), so it is not
+     * asserted: CI once saw over 1,000 on a loaded machine. */
     ea_eos_stats_t st;
+    for (int i = 0; i < 256; i++)
+        assert_int_equal(ea_eos_put(s, "quiet", 5, &i, sizeof i, NULL), EA_OK);
     assert_int_equal(ea_eos_stats(s, &st), EA_OK);
-    assert_true(st.retired < 1000); /* reclamation kept up */
+    assert_true(st.retired < 100); /* reclamation kept up */
     ea_eos_close(rs);
     ea_eos_close(s);
     free(w);
