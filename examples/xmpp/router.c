@@ -64,6 +64,10 @@
 #define NS_ROSTER "jabber:iq:roster"
 #define NS_PING "urn:xmpp:ping"
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
+#define NS_VERSION "jabber:iq:version"
+#ifndef XMPP_SERVER_VERSION
+#define XMPP_SERVER_VERSION "0"
+#endif
 #define NS_DISCO_ITEMS "http://jabber.org/protocol/disco#items"
 #define NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_CARBONS "urn:xmpp:carbons:2"
@@ -1597,7 +1601,7 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
                       "<feature var='" NS_DISCO_INFO "'/><feature var='" NS_DISCO_ITEMS "'/>"
                       "<feature var='" NS_PING "'/><feature var='msgoffline'/>"
                       "<feature var='" NS_CARBONS "'/><feature var='" NS_BLOCKING "'/>"
-                      "</query>");
+                      "<feature var='" NS_VERSION "'/></query>");
         else
             iq_result(r, from, t->id, t->to,
                       "<query xmlns='" NS_DISCO_INFO "'>"
@@ -1617,6 +1621,12 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
             xb_free(&b);
         } else
             iq_result(r, from, t->id, t->to, "<query xmlns='" NS_DISCO_ITEMS "'/>");
+    } else if (strcmp(ns, NS_VERSION) == 0 && strcmp(t->pname, "query") == 0 && get && to_domain) {
+        /* XEP-0092: the software's name and version, no <os/> (§5: an
+         * OS and its version help an attacker more than a client). */
+        iq_result(r, from, t->id, t->to,
+                  "<query xmlns='" NS_VERSION "'><name>eactors-xmpp</name>"
+                  "<version>" XMPP_SERVER_VERSION "</version></query>");
     } else if (strcmp(ns, NS_SESSION) == 0 && strcmp(t->pname, "session") == 0 && set) {
         iq_result(r, from, t->id, t->to, NULL);
     } else if (strcmp(ns, NS_CARBONS) == 0 && set &&

@@ -83,6 +83,18 @@ check(want <= feats and ident and "from='localhost'" in r, "S2 disco#info: serve
 bad = {"urn:xmpp:sm:3", "urn:xmpp:mam:2", "http://jabber.org/protocol/pubsub#publish", "vcard-temp"}
 check(not (feats & bad), "S2 nothing on the do-not-advertise list", str(feats & bad))
 
+# XEP-0092 (tier 2): the domain answers with a name and a version and no
+# <os/>; disco#info lists the namespace; a set is not answered with a result.
+check("jabber:iq:version" in feats, "XEP-0092 listed in disco#info", str(sorted(feats)))
+alice.send("<iq type='get' id='v1' to='localhost'><query xmlns='jabber:iq:version'/></iq>")
+r = iq_reply(alice, "v1")
+check("type='result'" in r and "from='localhost'" in r and "<name>eactors-xmpp</name>" in r and
+      re.search(r"<version>[0-9][0-9.]*</version>", r) is not None and "<os" not in r,
+      "XEP-0092 version: name and version from 'localhost', no os", r)
+alice.send("<iq type='set' id='v2' to='localhost'><query xmlns='jabber:iq:version'/></iq>")
+r = iq_reply(alice, "v2")
+check("type='error'" in r and "<service-unavailable" in r, "XEP-0092 a set: service-unavailable", r)
+
 # S3: an unknown get to a bare JID; a set with two payloads; results and
 # errors to the server get no reply.
 alice.send("<iq type='get' id='s3a' to='bob@localhost'><query xmlns='urn:example:nothing'/></iq>")
