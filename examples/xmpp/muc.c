@@ -72,12 +72,16 @@ struct muc {
 
 /* ------------------------------------------------------------ output */
 
-static void send_to(struct muc *mu, const char *to, xbuf_t *b)
+/* Hands stanza `b` for local session `to` to the router, with the JID it
+ * comes from (unescaped: the router checks it against the recipient's
+ * blocklist, XEP-0191). */
+static void send_to(struct muc *mu, const char *to, const char *from, xbuf_t *b)
 {
     if (!b->failed) {
         struct xmsg m = {.h = {M_DELIVER, 0, 0, 0}};
         xmsg_adds(&m, to);
         xmsg_add(&m, b->p, b->len);
+        xmsg_adds(&m, from != NULL ? from : mu->domain);
         (void)outq_send(&mu->out, &m);
     }
     xb_free(b);
@@ -106,6 +110,15 @@ static void room_jid(struct muc *mu, xbuf_t *b, const char *room, const char *ni
     }
 }
 
+/* room@domain[/nick] as a plain string (for send_to), in `buf`. */
+static const char *from_jid(struct muc *mu, const struct room *rm, const char *nick, char *buf,
+                            size_t cap)
+{
+    snprintf(buf, cap, "%s%s%s%s%s", rm ? rm->name : "", rm ? "@" : "", mu->domain, nick ? "/" : "",
+             nick ? nick : "");
+    return buf;
+}
+
 static void from_attr(struct muc *mu, xbuf_t *b, const struct room *rm, const char *nick)
 {
     xb_str(b, " from='");
@@ -124,7 +137,7 @@ static void error_reply(struct muc *mu, const xel_t *el, const char *etype, cons
     if (strcmp(el->name, "presence") == 0)
         xb_str(&b, "<x xmlns='" NS_MUC "'/>");
     xb_fmt(&b, "<error type='%s'><%s xmlns='" NS_STANZAS "'/></error></%s>", etype, cond, el->name);
-    send_to(mu, mu->from, &b);
+    send_to(mu, mu->from, xel_attr(el, "to"), &b);
 }
 
 static void iq_result(struct muc *mu, const xel_t *el, const char *payload)
@@ -141,7 +154,7 @@ static void iq_result(struct muc *mu, const xel_t *el, const char *payload)
     } else {
         xb_str(&b, "/>");
     }
-    send_to(mu, mu->from, &b);
+    send_to(mu, mu->from, xel_attr(el, "to"), &b);
 }
 
 /* ------------------------------------------------------------ rooms */
@@ -220,7 +233,8 @@ static void occ_presence(struct muc *mu, const struct room *rm, const struct occ
     for (; status && *status; status++)
         xb_fmt(&b, "<status code='%d'/>", *status);
     xb_str(&b, "</x></presence>");
-    send_to(mu, to, &b);
+    char fj[3 * 1024];
+    send_to(mu, to, from_jid(mu, rm, o->nick, fj, sizeof fj), &b);
 }
 
 /* `o` leaves `rm`: unavailable to everyone, 110 to itself; an empty room
@@ -374,7 +388,8 @@ static void join(struct muc *mu, const xel_t *el, const char *roomname, const ch
     from_attr(mu, &b, rm, NULL);
     attr(&b, "to", o->jid);
     xb_fmt(&b, "><subject>%s</subject></message>", rm->subject ? rm->subject : "");
-    send_to(mu, o->jid, &b);
+    char fj[3 * 1024];
+    send_to(mu, o->jid, from_jid(mu, rm, NULL, fj, sizeof fj), &b);
 }
 
 static void on_presence(struct muc *mu, const xel_t *el, const char *roomname, const char *nick)
@@ -451,7 +466,8 @@ static void on_message(struct muc *mu, const xel_t *el, const char *roomname, co
         if (!kids.failed)
             xb_add(&b, kids.p, kids.len);
         xb_str(&b, "</message>");
-        send_to(mu, x->jid, &b);
+        char fj[3 * 1024];
+        send_to(mu, x->jid, from_jid(mu, rm, o->nick, fj, sizeof fj), &b);
         mu->reflected++;
     }
     xb_free(&kids);

@@ -33,7 +33,9 @@
  *                                   stanza to the conference domain)
  *   router -> muc    M_GONE         full JID (the session ended or went
  *                                   unavailable: it leaves its rooms)
- *   muc -> router    M_DELIVER      full JID of a local session, XML bytes
+ *   muc -> router    M_DELIVER      full JID of a local session, XML bytes,
+ *                                   the JID the stanza comes from (checked
+ *                                   against the recipient's blocklist)
  *   router <-> store S_ROSTER       user, contact bare JID, name, groups
  *                                   ("g1 NUL g2 NUL ..."); a = subscription
  *                                   bits | ask << 2 | pending-in << 3,

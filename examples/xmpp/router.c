@@ -739,8 +739,18 @@ static void muc_deliver(struct router *r, const struct xmsg *m)
         strcmp(j.domain, r->domain) != 0 || j.res[0] == 0)
         return;
     struct sess *s = find_full(r, j.local, j.res);
-    if (s != NULL)
-        deliver(r, s, m->f[1], m->fl[1]);
+    if (s == NULL)
+        return;
+    /* XEP-0191 §3.5: nothing from a room, an occupant or the service the
+     * user blocks (the MUC names the sender in field 2). */
+    char from[3 * (JID_PART_MAX + 1)];
+    struct jid fj;
+    if (r->nblocked != 0 && m->n >= 3 && xmsg_str(m, 2, from, sizeof from) == 0 &&
+        jid_parse(from, &fj) == 0 && blocks(r, s->user, fj.local, fj.domain, fj.res)) {
+        r->refused++;
+        return;
+    }
+    deliver(r, s, m->f[1], m->fl[1]);
 }
 
 static void closed(struct router *r, unsigned link, uint32_t conn)
@@ -1720,6 +1730,17 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
         return;
     }
     if (has_to && r->muc != NULL && strcmp(j.domain, r->muc_domain) == 0) {
+        /* XEP-0191 §3.6: a room (or occupant, or the service) the sender
+         * blocks gets nothing; a message or request is answered with
+         * not-acceptable + <blocked/>. */
+        if (r->nblocked != 0 && blocks(r, from->user, j.local, j.domain, j.res)) {
+            r->refused++;
+            if ((strcmp(t.kind, "message") == 0 && !is_type(&t, "error")) ||
+                (strcmp(t.kind, "iq") == 0 && (is_type(&t, "get") || is_type(&t, "set"))))
+                error_reply_app(r, from, t.kind, t.id, t.to, "cancel", "not-acceptable",
+                                "<blocked xmlns='" NS_BLOCKING ":errors'/>");
+            return;
+        }
         struct xmsg f = {.h = {M_STANZA, 0, 0, 0}};
         xmsg_adds(&f, from->jid);
         xmsg_add(&f, t.xml, t.xlen);

@@ -13,7 +13,8 @@ Usage: blocking.py PORT CA_FILE PHASE
               carol brings alice's presence back to her and lets messages
               through; an unblock without items empties the list (pushed).
               The controls: the same message and presence do pass before
-              the block and after the unblock.
+              the block and after the unblock. A blocked MUC room sends
+              alice nothing and refuses her groupchat (<blocked/>).
   PHASE set:  dave blocks eve@localhost and the domain example.org.
   PHASE kept: (after a restart) dave's blocklist still holds both.
 Needs users alice, carol, dave (passwords NAME-pw); leaves alice's and
@@ -159,6 +160,39 @@ def live():
     check(blocklist(a2, "l4") == [], "the blocklist is empty")
     c2.send("<message to='alice@localhost/a1' id='c6' type='chat'><body>z</body></message>")
     check(a1.take(rb"<message[^>]*id='c6'.*?</message>"), "carol/c2 reaches alice after the unblock")
+
+    # MUC: alice and carol in room blk@conference.localhost. Control: carol's
+    # groupchat reaches alice. alice blocks the room: carol's next groupchat
+    # reaches carol (reflected) but not alice, and alice's own groupchat to
+    # the room is refused with <blocked/> and reaches nobody. Unblocking the
+    # room lets both through again.
+    room = "blk@conference.localhost"
+    a1.send("<presence to='%s/al'><x xmlns='http://jabber.org/protocol/muc'/></presence>" % room)
+    check(a1.take(rb"<message[^>]*type='groupchat'[^>]*><subject"), "alice joins the room")
+    carol.send("<presence to='%s/ca'><x xmlns='http://jabber.org/protocol/muc'/></presence>" % room)
+    check(carol.take(rb"<message[^>]*type='groupchat'[^>]*><subject"), "carol joins the room")
+    a1.ping("m0")
+    carol.send("<message to='%s' id='g0' type='groupchat'><body>g0</body></message>" % room)
+    check(a1.take(rb"<message[^>]*id='g0'.*?</message>"), "control: carol's groupchat reaches alice")
+    r = iq(a1, "b7", "set:<block xmlns='%s'><item jid='%s'/></block>" % (NS, room))
+    check("type='result'" in r and push(a2, "block") == [room], "alice blocks the room", r)
+    carol.send("<message to='%s' id='g1' type='groupchat'><body>g1</body></message>" % room)
+    check(carol.take(rb"<message[^>]*id='g1'.*?</message>"), "carol's groupchat is reflected to carol")
+    before = a1.ping("m1")
+    check(before is not None and b"g1" not in before, "nothing from the blocked room reaches alice",
+          repr(before))
+    a1.send("<message to='%s' id='g2' type='groupchat'><body>g2</body></message>" % room)
+    m = a1.take(rb"<message[^>]*id='g2'.*?</message>")
+    check(m and b"<not-acceptable" in m.group(0) and b"<blocked xmlns='urn:xmpp:blocking:errors'/>" in m.group(0),
+          "alice's groupchat to the blocked room: not-acceptable with <blocked/>", repr(m and m.group(0)))
+    before = carol.ping("m2")
+    check(before is not None and b"g2" not in before, "alice's groupchat reaches nobody", repr(before))
+    r = iq(a1, "u3", "set:<unblock xmlns='%s'><item jid='%s'/></unblock>" % (NS, room))
+    check("type='result'" in r and push(a2, "unblock") == [room], "alice unblocks the room", r)
+    carol.send("<message to='%s' id='g3' type='groupchat'><body>g3</body></message>" % room)
+    check(a1.take(rb"<message[^>]*id='g3'.*?</message>"), "control: the room reaches alice again")
+    a1.send("<presence to='%s/al' type='unavailable'/>" % room)
+    carol.send("<presence to='%s/ca' type='unavailable'/>" % room)
     for c in (a1, a2, carol, c2):
         c.close()
 
