@@ -19,7 +19,7 @@
  *    until it is closed), stanzas with fields from tables
  *    or raw fuzz bytes (NULs, over-long, lying item counts), closes, raw
  *    messages and batches;
- *  - muc: M_DELIVER to arbitrary full JIDs.
+ *  - muc: M_DELIVER to arbitrary full JIDs, with or without a sender.
  *
  * Input: one byte of configuration (bit 0: forged store records before
  * S_LOADED), then commands of one byte each, the low three bits the
@@ -507,15 +507,23 @@ static void raw(struct in *in, unsigned link)
 static void muc_deliver_cmd(struct in *in)
 {
     static const char *const to[] = {"a@localhost/r1", "b@localhost/r2", "a@localhost", "nobody"};
-    char jb[64];
+    char jb[64], fb[64]; /* pick's buffers live until the send */
     size_t jl;
     const char *j = pick(in, to, 4, jb, &jl);
     static const char x[] = "<message from='room@conference.localhost/n' type='groupchat'>"
                             "<body>hi</body></message>";
     struct xmsg m = {.h = {M_DELIVER, 0, 0, 0}};
     xmsg_add(&m, j, jl);
-    if (take(in, 1) & 1)
+    if (take(in, 1) & 1) {
         xmsg_add(&m, x, sizeof x - 1);
+        /* the sender, checked against blocklists (may be malformed) */
+        static const char *const from[] = {"room@conference.localhost/n", "conference.localhost",
+                                           "example.org", "e@localhost"};
+        size_t fl;
+        const char *f = pick(in, from, 4, fb, &fl);
+        if (take(in, 1) & 1)
+            xmsg_add(&m, f, fl);
+    }
     send_xmsg(&F.muc.cb, &m);
 }
 
