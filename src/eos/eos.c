@@ -109,6 +109,11 @@ struct ea_eos {
     uint32_t salt;
     uint32_t pin_slot;
     uint64_t pin_word;
+    /* Trusted stores: the reader slot this handle reserved at open or dup
+     * (EOS_IDLE while unpinned), so a pin is one exchange on a line only
+     * this handle pins; own_slot false when all were taken (then pin
+     * claims a free slot per pin, as in shared stores). */
+    bool own_slot;
     unsigned since_reclaim;
     uint8_t *scratch; /* key||value, private */
     /* An open view (ea_eos_get_view): VIEW_REGION keeps the pin taken for
@@ -496,6 +501,17 @@ static int pin(ea_eos_t *h)
      * so): one pin per handle at a time. */
     if (h->view != VIEW_NONE)
         (void)view_end(h);
+    if (h->own_slot) {
+        /* The handle's own slot: EOS_IDLE (every unpin writes it back,
+         * evicted or not), and nobody else pins it. A seq_cst exchange:
+         * in the same total order as the claiming CAS below, so the
+         * design notes' argument holds unchanged. */
+        uint64_t e = atomic_load_explicit(&hdr(s)->epoch, memory_order_seq_cst);
+        h->pin_word = (e << 16) | (++h->salt & 0xffff);
+        (void)atomic_exchange_explicit(&reader_at(s, h->pin_slot)->pin, h->pin_word,
+                                       memory_order_seq_cst);
+        return EA_OK;
+    }
     for (int pass = 0; pass < 2; pass++) {
         /* seq_cst: the pin is ordered before every slot load that follows
          * and against the reclaimers' scans (see the design notes). */
@@ -517,17 +533,47 @@ static int pin(ea_eos_t *h)
     return EA_ERR_BUSY;
 }
 
-/* Returns 1 if this reader had been evicted meanwhile. */
-static int unpin(ea_eos_t *h)
+/* Ends the pin. A reader that re-validates what it read against the slot
+ * word (ea_eos_get, probes, writers) does not need to know whether it was
+ * evicted meanwhile: a release store. `ask` (views, which hand the bytes
+ * to the caller unvalidated) makes it an exchange that returns 1 if this
+ * reader had been evicted. Either way only the pin's owner writes the
+ * slot back: an evicted slot holds EOS_EVICTED, which no claim takes. */
+static int unpin_ex(ea_eos_t *h, bool ask)
 {
     _Atomic uint64_t *p = &reader_at(h->s, h->pin_slot)->pin;
-    uint64_t w = h->pin_word;
-    /* release: our reads of records happen before the slot is free. */
-    if (atomic_compare_exchange_strong_explicit(p, &w, 0, memory_order_release,
-                                                memory_order_relaxed))
+    uint64_t back = h->own_slot ? EOS_IDLE : 0;
+    /* release: our reads of records happen before the pin is gone. */
+    if (!ask) {
+        atomic_store_explicit(p, back, memory_order_release);
         return 0;
-    atomic_store_explicit(p, 0, memory_order_release);
-    return 1;
+    }
+    return atomic_exchange_explicit(p, back, memory_order_acq_rel) != h->pin_word;
+}
+
+static int unpin(ea_eos_t *h)
+{
+    return unpin_ex(h, false);
+}
+
+/* Trusted stores: reserves a reader slot for handle h (EOS_IDLE), if one
+ * is free. Only trusted stores: their region dies with the process, so a
+ * handle that is never closed cannot keep a slot from anyone else. */
+static void own_slot_take(ea_eos_t *h)
+{
+    struct eos_store *s = h->s;
+    if (s->enc)
+        return;
+    for (uint64_t i = 0; i < s->st.nreaders; i++) {
+        uint32_t j = (uint32_t)((h->hint + i) % s->st.nreaders);
+        uint64_t zero = 0;
+        if (atomic_compare_exchange_strong_explicit(&reader_at(s, j)->pin, &zero, EOS_IDLE,
+                                                    memory_order_relaxed, memory_order_relaxed)) {
+            h->own_slot = true;
+            h->pin_slot = j;
+            return;
+        }
+    }
 }
 
 /* Advances the epoch if no pin is older than it, evicting pins that have
@@ -540,7 +586,7 @@ static void advance(struct eos_store *s)
     for (uint64_t i = 0; i < s->st.nreaders; i++) {
         struct eos_reader *r = reader_at(s, i);
         uint64_t p = atomic_load_explicit(&r->pin, memory_order_seq_cst);
-        if (p == 0 || p == EOS_EVICTED || (p >> 16) >= g)
+        if (p == 0 || p == EOS_EVICTED || p == EOS_IDLE || (p >> 16) >= g)
             continue;
         if (now == 0)
             now = eai_clock_ns();
@@ -1075,7 +1121,7 @@ static int view_end(ea_eos_t *h)
          * load (a seqlock's read side). */
         atomic_thread_fence(memory_order_acquire);
         uint64_t w = atomic_load_explicit(&slot_at(st, h->view_slot)->word, memory_order_acquire);
-        if (unpin(h) && w != h->view_word)
+        if (unpin_ex(h, true) && w != h->view_word)
             rc = EA_ERR_BUSY;
     } else if (h->view == VIEW_SCRATCH) {
         h->view = VIEW_NONE;
@@ -1467,6 +1513,7 @@ static int handle_new(struct eos_store *s, ea_eos_t **out)
         return rc;
     }
     h->hint = h->salt % EOS_NREADERS;
+    own_slot_take(h);
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
     *out = h;
     return EA_OK;
@@ -1618,6 +1665,8 @@ void ea_eos_close(ea_eos_t *h)
         return;
     struct eos_store *s = h->s;
     (void)view_end(h);
+    if (h->own_slot) /* release: this handle's reads before the slot's reuse */
+        atomic_store_explicit(&reader_at(s, h->pin_slot)->pin, 0, memory_order_release);
     if (s->enc)
         eai_aead_fini(&h->aead);
     eai_wipe(h->scratch, EA_EOS_KEY_MAX + EA_EOS_VALUE_MAX);
@@ -1674,7 +1723,7 @@ int eai_eos_test_pin(ea_eos_t *s, uint32_t *slot)
 int eai_eos_test_unpin(ea_eos_t *s, uint32_t slot)
 {
     s->pin_slot = slot;
-    return unpin(s);
+    return unpin_ex(s, true);
 }
 
 void eai_eos_test_reclaim(ea_eos_t *s)

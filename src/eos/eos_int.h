@@ -19,6 +19,8 @@
 #define EOS_HDR_SIZE 4096u   /* the header, then slots, readers, data */
 #define EOS_SEALED_MAX 1760u /* room for the sealed store key */
 #define EOS_EVICTED UINT64_MAX
+/* A trusted handle's reserved reader slot while it is not pinned. */
+#define EOS_IDLE (UINT64_MAX - 1)
 
 /* Written once when the region is formatted; authenticated (as the sealed
  * key's additional MAC text) in encrypted stores. 256 bytes. */
@@ -81,7 +83,8 @@ struct eos_slot {
 };
 
 /* One reader slot, on its own cache line. `pin` is 0 (free), EOS_EVICTED,
- * or epoch << 16 | salt. `seen`/`seen_at` are the reclaimers' notes for the
+ * EOS_IDLE (reserved by a trusted handle, not pinned), or epoch << 16 |
+ * salt. `seen`/`seen_at` are the reclaimers' notes for the
  * lease: the pin they last saw stale, and when. */
 struct eos_reader {
     alignas(64) _Atomic uint64_t pin;
