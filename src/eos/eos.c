@@ -691,7 +691,10 @@ static void reclaim(ea_eos_t *h)
 static void key_hashes(const struct eos_store *s, const void *key, size_t klen, uint64_t *h1,
                        uint64_t *h2)
 {
-    *h1 = eai_siphash24(s->hash_key, key, klen);
+    /* Trusted: SipHash-1-3 (keyed, flooding-resistant, fewer rounds; the
+     * hashes never leave private memory). Encrypted: SipHash-2-4, as the
+     * host sees them (design notes). */
+    *h1 = s->enc ? eai_siphash24(s->hash_key, key, klen) : eai_siphash13(s->hash_key, key, klen);
     if (*h1 == 0)
         *h1 = 1;
     *h2 = s->enc ? eai_siphash24(s->hash_key2, key, klen) : 0;

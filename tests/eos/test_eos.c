@@ -65,6 +65,16 @@ static void test_siphash_vector(void **state)
     for (int i = 0; i < 15; i++)
         msg[i] = (uint8_t)i;
     assert_true(eai_siphash24(key, msg, sizeof msg) == UINT64_C(0xa129ca6149be45e5));
+    /* SipHash-1-3 (trusted stores' index) against an independent
+     * implementation: CPython's bytes hash (SipHash-1-3) with a zero key
+     * (PYTHONHASHSEED=0), for "siphash" and for 00..0f (a 16-byte key,
+     * as the bench's). */
+    uint8_t zero[16] = {0}, m16[16];
+    for (int i = 0; i < 16; i++)
+        m16[i] = (uint8_t)i;
+    assert_true(eai_siphash13(zero, "siphash", 7) == UINT64_C(0x8264ceeccb16bcbe));
+    assert_true(eai_siphash13(zero, m16, sizeof m16) == UINT64_C(0x8972188433a5c5b7));
+    assert_true(eai_siphash13(key, m16, sizeof m16) != eai_siphash13(zero, m16, sizeof m16));
 }
 
 static void test_classes(void **state)
