@@ -791,8 +791,9 @@ enum { PROBE_FOUND = 1, PROBE_EMPTY = 2 };
  * was compared), PROBE_EMPTY with the first free slot, EA_ERR_NOSPACE if
  * every slot holds another key, EA_ERR_TAMPERED if a slot's record is not
  * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry. */
-static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2, uint64_t *idx,
-                 uint64_t *w)
+static int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2,
+                     uint64_t *idx, uint64_t *w, struct eos_rec *hc_out,
+                     const struct eos_rec **r_out)
 {
     struct eos_store *s = h->s;
     for (uint64_t n = 0; n <= s->mask; n++) {
@@ -837,10 +838,20 @@ static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_
         if (same) {
             *idx = i;
             *w = word;
+            if (hc_out != NULL) {
+                *hc_out = hc;
+                *r_out = r;
+            }
             return PROBE_FOUND;
         }
     }
     return EA_ERR_NOSPACE;
+}
+
+static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2, uint64_t *idx,
+                 uint64_t *w)
+{
+    return probe_rec(h, key, klen, h1, h2, idx, w, NULL, NULL);
 }
 
 /* ---- operations ---- */
@@ -988,20 +999,22 @@ static int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, ui
 {
     struct eos_store *st = s->s;
     uint64_t i, w;
-    int rc = probe(s, key, klen, h1, h2, &i, &w);
+    struct eos_rec hc;
+    const struct eos_rec *r;
+    int rc = probe_rec(s, key, klen, h1, h2, &i, &w, &hc, &r);
     if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
         rc = EA_ERR_NOTFOUND;
     } else if (rc == PROBE_FOUND && !st->enc) {
-        /* Trusted fast path: copy the value straight out, then check
-         * that the slot still points at this record. */
-        struct eos_rec hc;
-        const struct eos_rec *r;
-        rc = rec_read_hdr(st, w & UNITS_MASK, &hc, &r);
-        if (rc == EA_OK && (hc.flags & EOS_REC_TOMB))
+        /* Trusted fast path: the header probe read and checked (bounds
+         * included) is the record's while the word is unchanged; copy the
+         * value straight out, then check that the slot still points at
+         * this record. */
+        rc = EA_OK;
+        if (hc.flags & EOS_REC_TOMB)
             rc = EA_ERR_NOTFOUND;
-        else if (rc == EA_OK && hc.vlen > cap)
+        else if (hc.vlen > cap)
             rc = EA_ERR_TOOBIG;
-        else if (rc == EA_OK && hc.vlen != 0)
+        else if (hc.vlen != 0)
             memcpy(buf, (const uint8_t *)(r + 1) + hc.klen, hc.vlen);
         if (atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire) != w)
             rc = EA_ERR_BUSY;
@@ -1010,7 +1023,6 @@ static int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, ui
         if (rc == EA_OK && version != NULL)
             *version = hc.version;
     } else if (rc == PROBE_FOUND) {
-        struct eos_rec hc;
         rc = read_slot(s, i, w, &hc);
         if (rc == EA_OK && (hc.klen != klen || memcmp(s->scratch, key, klen) != 0))
             rc = EA_ERR_TAMPERED; /* the hashes matched, the key does not */
