@@ -82,8 +82,11 @@ typedef struct ea_eos_config {
     /** Region size in bytes (at least 64 KiB). For a persistent store that
      *  exists, 0 takes the file's size; otherwise it must match it. */
     size_t size;
-    /** Most keys the index holds (rounded up to a power of two, then twice
-     *  that many slots). 0: one per 1 KiB of region. */
+    /** Most keys the index holds: the index has the next power of two at
+     *  or above twice this many slots, or 1.25 times with home blocks
+     *  (`home_bytes`: each slot's home costs region, and fewer homes stay
+     *  in the caches; a full index of keys is then a load of up to 0.8).
+     *  0: one per 1 KiB of region. */
     uint32_t keys;
     /** EA_KEYPOLICY_MRSIGNER (0 means this) or EA_KEYPOLICY_MRENCLAVE, for
      *  sealing the key of an untrusted or persistent store. */

@@ -38,6 +38,23 @@
  * notices at unpin. Eviction is safe because of the re-validation above,
  * so a stopped or dead reader holds reclamation back for one lease only.
  *
+ * Cheaper pins. A trusted store's handle reserves a reader slot at open
+ * or dup (0 -> EOS_IDLE, which every scan skips) and frees it at close; its
+ * pin is then one seq_cst exchange on that slot (no scan, no CAS that can
+ * fail), the same place in the total order as the claiming CAS, so the
+ * argument above is unchanged. Only trusted stores reserve: their region
+ * dies with the process, so a handle never closed (a crash) cannot keep a
+ * slot from the readers of another process. An unpin is a release store
+ * (0, or EOS_IDLE) except where the reader must learn of an eviction:
+ * that matters only to a reader that does not re-validate, i.e. a view,
+ * whose bytes the caller reads after the get returned (view_end uses an
+ * exchange and compares). A get, a probe and a writer re-validate every
+ * read against the slot word, so for them an eviction changes nothing
+ * (the eviction argument above) and they need not look. The release store
+ * keeps what matters to reclaimers: the reader's reads happen before a
+ * scan that sees the slot free. An evicted slot holds EOS_EVICTED until its
+ * owner writes 0 (or EOS_IDLE) back: no other reader claims it meanwhile.
+ *
  * Free lists and the limbo list are Treiber stacks with a 32-bit tag in
  * the head against ABA; a reclaimer takes the whole limbo list, frees what
  * is old enough and pushes the rest back.
@@ -75,6 +92,10 @@
 
 #include "crypto/crypto.h"
 #include "platform/platform.h"
+
+/* The few small functions every get goes through: inlined, so a trusted
+ * get is one function without calls but the hash and the copy. */
+#define EOS_HOT static inline __attribute__((always_inline))
 
 static const uint8_t eos_magic[8] = {'E', 'A', 'E', 'O', 'S', 0, 0, 1};
 #define UNITS_MASK UINT64_C(0xffffffff)
@@ -168,13 +189,22 @@ uint32_t eai_eos_home_units(uint32_t home_bytes, int enc, int *ok)
     return (uint32_t)eai_eos_class_units(c);
 }
 
+uint64_t eai_eos_slots_for(uint64_t keys, uint32_t home_units)
+{
+    /* With home blocks the slots' homes are most of the region, and the
+     * fewer there are the more of them the caches and the TLB hold: a load
+     * of up to 0.8 (slots >= 1.25 x keys). Without, the index is small:
+     * up to 0.5 (slots >= 2 x keys), short probes. */
+    return home_units != 0 ? keys + keys / 4 : 2 * keys;
+}
+
 int eai_eos_layout(uint64_t size, uint32_t keys, uint32_t home_units, struct eos_static *st)
 {
     if (size < 64 * 1024 || size > (UNITS_MASK + 1) * EOS_UNIT)
         return EA_ERR_INVAL;
     uint64_t want = keys != 0 ? keys : size / 1024;
     uint64_t nslots = 64;
-    while (nslots < 2 * want)
+    while (nslots < eai_eos_slots_for(want, home_units))
         nslots *= 2;
     st->size = size;
     st->nslots = nslots;
@@ -278,7 +308,7 @@ static int home_of(const struct eos_store *s, uint64_t units, uint64_t *i)
  * (likely a prefetch that misses the TLB is dropped; bench/README.md,
  * eos). Their values are not used (the probe loads the word again under
  * the pin); both addresses lie in the region. */
-static void lookup_prefetch(const struct eos_store *s, uint64_t h1)
+EOS_HOT void lookup_prefetch(const struct eos_store *s, uint64_t h1)
 {
     uint64_t i = h1 & s->mask;
     (void)atomic_load_explicit(&slot_at(s, i)->word, memory_order_relaxed);
@@ -295,7 +325,7 @@ static uint64_t units_of_rec(const struct eos_store *s, uint64_t klen, uint64_t 
 
 /* A record header read into private memory and checked: its class, and
  * that key, value and tag lie inside its block. */
-static int rec_read_hdr(const struct eos_store *s, uint64_t units, struct eos_rec *out,
+EOS_HOT int rec_read_hdr(const struct eos_store *s, uint64_t units, struct eos_rec *out,
                         const struct eos_rec **rec)
 {
     const struct eos_rec *r = block_at(s, units, sizeof *r);
@@ -494,7 +524,7 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
 
 static int view_end(ea_eos_t *h);
 
-static int pin(ea_eos_t *h)
+EOS_HOT int pin(ea_eos_t *h)
 {
     struct eos_store *s = h->s;
     /* Every operation on a handle ends its view first (the header says
@@ -539,7 +569,7 @@ static int pin(ea_eos_t *h)
  * to the caller unvalidated) makes it an exchange that returns 1 if this
  * reader had been evicted. Either way only the pin's owner writes the
  * slot back: an evicted slot holds EOS_EVICTED, which no claim takes. */
-static int unpin_ex(ea_eos_t *h, bool ask)
+EOS_HOT int unpin_ex(ea_eos_t *h, bool ask)
 {
     _Atomic uint64_t *p = &reader_at(h->s, h->pin_slot)->pin;
     uint64_t back = h->own_slot ? EOS_IDLE : 0;
@@ -551,7 +581,7 @@ static int unpin_ex(ea_eos_t *h, bool ask)
     return atomic_exchange_explicit(p, back, memory_order_acq_rel) != h->pin_word;
 }
 
-static int unpin(ea_eos_t *h)
+EOS_HOT int unpin(ea_eos_t *h)
 {
     return unpin_ex(h, false);
 }
@@ -688,7 +718,7 @@ static void reclaim(ea_eos_t *h)
 
 /* ---- keys and records ---- */
 
-static void key_hashes(const struct eos_store *s, const void *key, size_t klen, uint64_t *h1,
+EOS_HOT void key_hashes(const struct eos_store *s, const void *key, size_t klen, uint64_t *h1,
                        uint64_t *h2)
 {
     /* Trusted: SipHash-1-3 (keyed, flooding-resistant, fewer rounds; the
@@ -791,7 +821,7 @@ enum { PROBE_FOUND = 1, PROBE_EMPTY = 2 };
  * was compared), PROBE_EMPTY with the first free slot, EA_ERR_NOSPACE if
  * every slot holds another key, EA_ERR_TAMPERED if a slot's record is not
  * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry. */
-static int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2,
+EOS_HOT int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2,
                      uint64_t *idx, uint64_t *w, struct eos_rec *hc_out,
                      const struct eos_rec **r_out)
 {
@@ -994,13 +1024,13 @@ static int read_slot(ea_eos_t *h, uint64_t i, uint64_t w, struct eos_rec *hc)
 
 /* One get under the caller's pin (ea_eos_get's body; the hashes are the
  * key's). EA_ERR_BUSY: the key was replaced while we read, try again. */
-static int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, uint64_t h2,
+EOS_HOT int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, uint64_t h2,
                       void *buf, size_t cap, size_t *vlen, uint64_t *version)
 {
     struct eos_store *st = s->s;
-    uint64_t i, w;
+    uint64_t i = 0, w = 0;
     struct eos_rec hc;
-    const struct eos_rec *r;
+    const struct eos_rec *r = NULL;
     int rc = probe_rec(s, key, klen, h1, h2, &i, &w, &hc, &r);
     if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
         rc = EA_ERR_NOTFOUND;
