@@ -6,7 +6,12 @@
  *
  * A store lives in one region of fixed size, of one of three kinds:
  *  - `EA_EOS_TRUSTED`: private memory of the opener (an enclave's, or the
- *    host's own). Keys and values are kept in the clear.
+ *    host's own). Keys and values are kept in the clear; keys are found by
+ *    a keyed hash (SipHash-1-3, its key random per store), so chosen keys
+ *    cannot be made to collide. Each of the first 64 handles keeps one of
+ *    the store's 128 reader slots from open/dup to close (a cheaper pin);
+ *    later handles share the other 64, one pin at a time, as in shared
+ *    stores.
  *  - `EA_EOS_UNTRUSTED`: memory the host can read and write (the public
  *    arena, a shared mapping). Keys are found by a keyed hash (SipHash-2-4);
  *    key and value are kept under AES-256-GCM with store id, keyed hash,

@@ -39,7 +39,9 @@
  * so a stopped or dead reader holds reclamation back for one lease only.
  *
  * Cheaper pins. A trusted store's handle reserves a reader slot at open
- * or dup (0 -> EOS_IDLE, which every scan skips) and frees it at close; its
+ * or dup (0 -> EOS_IDLE, which every scan skips; only in the first half of
+ * the slots, so later handles still find slots to claim per pin) and frees
+ * it at close; its
  * pin is then one seq_cst exchange on that slot (no scan, no CAS that can
  * fail), the same place in the total order as the claiming CAS, so the
  * argument above is unchanged. Only trusted stores reserve: their region
@@ -587,15 +589,18 @@ EOS_HOT int unpin(ea_eos_t *h)
 }
 
 /* Trusted stores: reserves a reader slot for handle h (EOS_IDLE), if one
- * is free. Only trusted stores: their region dies with the process, so a
+ * of the first half is free. Only trusted stores: their region dies with the process, so a
  * handle that is never closed cannot keep a slot from anyone else. */
 static void own_slot_take(ea_eos_t *h)
 {
     struct eos_store *s = h->s;
     if (s->enc)
         return;
-    for (uint64_t i = 0; i < s->st.nreaders; i++) {
-        uint32_t j = (uint32_t)((h->hint + i) % s->st.nreaders);
+    /* At most half the slots: the other half stays for the handles that
+     * come later, which claim a slot per pin. */
+    uint64_t half = s->st.nreaders / 2;
+    for (uint64_t i = 0; i < half; i++) {
+        uint32_t j = (uint32_t)((h->hint + i) % half);
         uint64_t zero = 0;
         if (atomic_compare_exchange_strong_explicit(&reader_at(s, j)->pin, &zero, EOS_IDLE,
                                                     memory_order_relaxed, memory_order_relaxed)) {
