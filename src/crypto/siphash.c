@@ -43,8 +43,7 @@ static inline uint64_t load_le64(const uint8_t *p)
     } while (0)
 
 /* SipHash-c-d: c compression rounds per word, d finalisation rounds. */
-static inline uint64_t siphash_cd(const uint8_t key[16], const void *data, size_t len, int c,
-                                  int d)
+static inline uint64_t siphash_cd(const uint8_t key[16], const void *data, size_t len, int c, int d)
 {
     const uint8_t *in = data;
     uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);

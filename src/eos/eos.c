@@ -41,10 +41,9 @@
  * Cheaper pins. A trusted store's handle reserves a reader slot at open
  * or dup (0 -> EOS_IDLE, which every scan skips; only in the first half of
  * the slots, so later handles still find slots to claim per pin) and frees
- * it at close; its
- * pin is then one seq_cst exchange on that slot (no scan, no CAS that can
- * fail), the same place in the total order as the claiming CAS, so the
- * argument above is unchanged. Only trusted stores reserve: their region
+ * it at close; its pin is then one seq_cst exchange on that slot (no scan,
+ * no CAS that can fail), the same place in the total order as the claiming
+ * CAS, so the argument above is unchanged. Only trusted stores reserve: their region
  * dies with the process, so a handle never closed (a crash) cannot keep a
  * slot from the readers of another process. An unpin is a release store
  * (0, or EOS_IDLE) except where the reader must learn of an eviction:
@@ -328,7 +327,7 @@ static uint64_t units_of_rec(const struct eos_store *s, uint64_t klen, uint64_t 
 /* A record header read into private memory and checked: its class, and
  * that key, value and tag lie inside its block. */
 EOS_HOT int rec_read_hdr(const struct eos_store *s, uint64_t units, struct eos_rec *out,
-                        const struct eos_rec **rec)
+                         const struct eos_rec **rec)
 {
     const struct eos_rec *r = block_at(s, units, sizeof *r);
     if (r == NULL)
@@ -589,8 +588,9 @@ EOS_HOT int unpin(ea_eos_t *h)
 }
 
 /* Trusted stores: reserves a reader slot for handle h (EOS_IDLE), if one
- * of the first half is free. Only trusted stores: their region dies with the process, so a
- * handle that is never closed cannot keep a slot from anyone else. */
+ * of the first half is free. Only trusted stores: their region dies with
+ * the process, so a handle that is never closed cannot keep a slot from
+ * anyone else. */
 static void own_slot_take(ea_eos_t *h)
 {
     struct eos_store *s = h->s;
@@ -724,7 +724,7 @@ static void reclaim(ea_eos_t *h)
 /* ---- keys and records ---- */
 
 EOS_HOT void key_hashes(const struct eos_store *s, const void *key, size_t klen, uint64_t *h1,
-                       uint64_t *h2)
+                        uint64_t *h2)
 {
     /* Trusted: SipHash-1-3 (keyed, flooding-resistant, fewer rounds; the
      * hashes never leave private memory). Encrypted: SipHash-2-4, as the
@@ -827,8 +827,8 @@ enum { PROBE_FOUND = 1, PROBE_EMPTY = 2 };
  * every slot holds another key, EA_ERR_TAMPERED if a slot's record is not
  * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry. */
 EOS_HOT int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2,
-                     uint64_t *idx, uint64_t *w, struct eos_rec *hc_out,
-                     const struct eos_rec **r_out)
+                      uint64_t *idx, uint64_t *w, struct eos_rec *hc_out,
+                      const struct eos_rec **r_out)
 {
     struct eos_store *s = h->s;
     for (uint64_t n = 0; n <= s->mask; n++) {
@@ -1030,7 +1030,7 @@ static int read_slot(ea_eos_t *h, uint64_t i, uint64_t w, struct eos_rec *hc)
 /* One get under the caller's pin (ea_eos_get's body; the hashes are the
  * key's). EA_ERR_BUSY: the key was replaced while we read, try again. */
 EOS_HOT int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, uint64_t h2,
-                      void *buf, size_t cap, size_t *vlen, uint64_t *version)
+                       void *buf, size_t cap, size_t *vlen, uint64_t *version)
 {
     struct eos_store *st = s->s;
     uint64_t i = 0, w = 0;
