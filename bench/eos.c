@@ -187,10 +187,11 @@ static size_t region_for(uint64_t keys, size_t vlen, int home)
     if (home && home_for(vlen) != 0) {
         /* one home block per index slot, as the layout takes them */
         int ok;
+        uint32_t hu = eai_eos_home_units(home_for(vlen), 1, &ok);
         uint64_t nslots = 64;
-        while (nslots < 2 * keys)
+        while (nslots < eai_eos_slots_for(keys, hu))
             nslots *= 2;
-        bytes += nslots * eai_eos_home_units(home_for(vlen), 1, &ok) * 64;
+        bytes += nslots * hu * 64;
     }
     return (size_t)((bytes + 4095) / 4096 * 4096);
 }

@@ -6,7 +6,12 @@
  *
  * A store lives in one region of fixed size, of one of three kinds:
  *  - `EA_EOS_TRUSTED`: private memory of the opener (an enclave's, or the
- *    host's own). Keys and values are kept in the clear.
+ *    host's own). Keys and values are kept in the clear; keys are found by
+ *    a keyed hash (SipHash-1-3, its key random per store), so chosen keys
+ *    cannot be made to collide. Each of the first 64 handles keeps one of
+ *    the store's 128 reader slots from open/dup to close (a cheaper pin);
+ *    later handles share the other 64, one pin at a time, as in shared
+ *    stores.
  *  - `EA_EOS_UNTRUSTED`: memory the host can read and write (the public
  *    arena, a shared mapping). Keys are found by a keyed hash (SipHash-2-4);
  *    key and value are kept under AES-256-GCM with store id, keyed hash,
@@ -82,8 +87,11 @@ typedef struct ea_eos_config {
     /** Region size in bytes (at least 64 KiB). For a persistent store that
      *  exists, 0 takes the file's size; otherwise it must match it. */
     size_t size;
-    /** Most keys the index holds (rounded up to a power of two, then twice
-     *  that many slots). 0: one per 1 KiB of region. */
+    /** Most keys the index holds: the index has the next power of two at
+     *  or above twice this many slots, or 1.25 times with home blocks
+     *  (`home_bytes`: each slot's home costs region, and fewer homes stay
+     *  in the caches; a full index of keys is then a load of up to 0.8).
+     *  0: one per 1 KiB of region. */
     uint32_t keys;
     /** EA_KEYPOLICY_MRSIGNER (0 means this) or EA_KEYPOLICY_MRENCLAVE, for
      *  sealing the key of an untrusted or persistent store. */

@@ -38,6 +38,24 @@
  * notices at unpin. Eviction is safe because of the re-validation above,
  * so a stopped or dead reader holds reclamation back for one lease only.
  *
+ * Cheaper pins. A trusted store's handle reserves a reader slot at open
+ * or dup (0 -> EOS_IDLE, which every scan skips; only in the first half of
+ * the slots, so later handles still find slots to claim per pin) and frees
+ * it at close; its pin is then one seq_cst exchange on that slot (no scan,
+ * no CAS that can fail), the same place in the total order as the claiming
+ * CAS, so the argument above is unchanged. Only trusted stores reserve: their region
+ * dies with the process, so a handle never closed (a crash) cannot keep a
+ * slot from the readers of another process. An unpin is a release store
+ * (0, or EOS_IDLE) except where the reader must learn of an eviction:
+ * that matters only to a reader that does not re-validate, i.e. a view,
+ * whose bytes the caller reads after the get returned (view_end uses an
+ * exchange and compares). A get, a probe and a writer re-validate every
+ * read against the slot word, so for them an eviction changes nothing
+ * (the eviction argument above) and they need not look. The release store
+ * keeps what matters to reclaimers: the reader's reads happen before a
+ * scan that sees the slot free. An evicted slot holds EOS_EVICTED until its
+ * owner writes 0 (or EOS_IDLE) back: no other reader claims it meanwhile.
+ *
  * Free lists and the limbo list are Treiber stacks with a 32-bit tag in
  * the head against ABA; a reclaimer takes the whole limbo list, frees what
  * is old enough and pushes the rest back.
@@ -76,6 +94,10 @@
 #include "crypto/crypto.h"
 #include "platform/platform.h"
 
+/* The few small functions every get goes through: inlined, so a trusted
+ * get is one function without calls but the hash and the copy. */
+#define EOS_HOT static inline __attribute__((always_inline))
+
 static const uint8_t eos_magic[8] = {'E', 'A', 'E', 'O', 'S', 0, 0, 1};
 #define UNITS_MASK UINT64_C(0xffffffff)
 #define DEFAULT_LEASE_NS UINT64_C(100000000)
@@ -109,6 +131,11 @@ struct ea_eos {
     uint32_t salt;
     uint32_t pin_slot;
     uint64_t pin_word;
+    /* Trusted stores: the reader slot this handle reserved at open or dup
+     * (EOS_IDLE while unpinned), so a pin is one exchange on a line only
+     * this handle pins; own_slot false when all were taken (then pin
+     * claims a free slot per pin, as in shared stores). */
+    bool own_slot;
     unsigned since_reclaim;
     uint8_t *scratch; /* key||value, private */
     /* An open view (ea_eos_get_view): VIEW_REGION keeps the pin taken for
@@ -163,13 +190,22 @@ uint32_t eai_eos_home_units(uint32_t home_bytes, int enc, int *ok)
     return (uint32_t)eai_eos_class_units(c);
 }
 
+uint64_t eai_eos_slots_for(uint64_t keys, uint32_t home_units)
+{
+    /* With home blocks the slots' homes are most of the region, and the
+     * fewer there are the more of them the caches and the TLB hold: a load
+     * of up to 0.8 (slots >= 1.25 x keys). Without, the index is small:
+     * up to 0.5 (slots >= 2 x keys), short probes. */
+    return home_units != 0 ? keys + keys / 4 : 2 * keys;
+}
+
 int eai_eos_layout(uint64_t size, uint32_t keys, uint32_t home_units, struct eos_static *st)
 {
     if (size < 64 * 1024 || size > (UNITS_MASK + 1) * EOS_UNIT)
         return EA_ERR_INVAL;
     uint64_t want = keys != 0 ? keys : size / 1024;
     uint64_t nslots = 64;
-    while (nslots < 2 * want)
+    while (nslots < eai_eos_slots_for(want, home_units))
         nslots *= 2;
     st->size = size;
     st->nslots = nslots;
@@ -273,7 +309,7 @@ static int home_of(const struct eos_store *s, uint64_t units, uint64_t *i)
  * (likely a prefetch that misses the TLB is dropped; bench/README.md,
  * eos). Their values are not used (the probe loads the word again under
  * the pin); both addresses lie in the region. */
-static void lookup_prefetch(const struct eos_store *s, uint64_t h1)
+EOS_HOT void lookup_prefetch(const struct eos_store *s, uint64_t h1)
 {
     uint64_t i = h1 & s->mask;
     (void)atomic_load_explicit(&slot_at(s, i)->word, memory_order_relaxed);
@@ -290,8 +326,8 @@ static uint64_t units_of_rec(const struct eos_store *s, uint64_t klen, uint64_t 
 
 /* A record header read into private memory and checked: its class, and
  * that key, value and tag lie inside its block. */
-static int rec_read_hdr(const struct eos_store *s, uint64_t units, struct eos_rec *out,
-                        const struct eos_rec **rec)
+EOS_HOT int rec_read_hdr(const struct eos_store *s, uint64_t units, struct eos_rec *out,
+                         const struct eos_rec **rec)
 {
     const struct eos_rec *r = block_at(s, units, sizeof *r);
     if (r == NULL)
@@ -489,13 +525,24 @@ static int rec_alloc(ea_eos_t *h, uint64_t klen, uint64_t vlen, uint64_t *units,
 
 static int view_end(ea_eos_t *h);
 
-static int pin(ea_eos_t *h)
+EOS_HOT int pin(ea_eos_t *h)
 {
     struct eos_store *s = h->s;
     /* Every operation on a handle ends its view first (the header says
      * so): one pin per handle at a time. */
     if (h->view != VIEW_NONE)
         (void)view_end(h);
+    if (h->own_slot) {
+        /* The handle's own slot: EOS_IDLE (every unpin writes it back,
+         * evicted or not), and nobody else pins it. A seq_cst exchange:
+         * in the same total order as the claiming CAS below, so the
+         * design notes' argument holds unchanged. */
+        uint64_t e = atomic_load_explicit(&hdr(s)->epoch, memory_order_seq_cst);
+        h->pin_word = (e << 16) | (++h->salt & 0xffff);
+        (void)atomic_exchange_explicit(&reader_at(s, h->pin_slot)->pin, h->pin_word,
+                                       memory_order_seq_cst);
+        return EA_OK;
+    }
     for (int pass = 0; pass < 2; pass++) {
         /* seq_cst: the pin is ordered before every slot load that follows
          * and against the reclaimers' scans (see the design notes). */
@@ -517,17 +564,51 @@ static int pin(ea_eos_t *h)
     return EA_ERR_BUSY;
 }
 
-/* Returns 1 if this reader had been evicted meanwhile. */
-static int unpin(ea_eos_t *h)
+/* Ends the pin. A reader that re-validates what it read against the slot
+ * word (ea_eos_get, probes, writers) does not need to know whether it was
+ * evicted meanwhile: a release store. `ask` (views, which hand the bytes
+ * to the caller unvalidated) makes it an exchange that returns 1 if this
+ * reader had been evicted. Either way only the pin's owner writes the
+ * slot back: an evicted slot holds EOS_EVICTED, which no claim takes. */
+EOS_HOT int unpin_ex(ea_eos_t *h, bool ask)
 {
     _Atomic uint64_t *p = &reader_at(h->s, h->pin_slot)->pin;
-    uint64_t w = h->pin_word;
-    /* release: our reads of records happen before the slot is free. */
-    if (atomic_compare_exchange_strong_explicit(p, &w, 0, memory_order_release,
-                                                memory_order_relaxed))
+    uint64_t back = h->own_slot ? EOS_IDLE : 0;
+    /* release: our reads of records happen before the pin is gone. */
+    if (!ask) {
+        atomic_store_explicit(p, back, memory_order_release);
         return 0;
-    atomic_store_explicit(p, 0, memory_order_release);
-    return 1;
+    }
+    return atomic_exchange_explicit(p, back, memory_order_acq_rel) != h->pin_word;
+}
+
+EOS_HOT int unpin(ea_eos_t *h)
+{
+    return unpin_ex(h, false);
+}
+
+/* Trusted stores: reserves a reader slot for handle h (EOS_IDLE), if one
+ * of the first half is free. Only trusted stores: their region dies with
+ * the process, so a handle that is never closed cannot keep a slot from
+ * anyone else. */
+static void own_slot_take(ea_eos_t *h)
+{
+    struct eos_store *s = h->s;
+    if (s->enc)
+        return;
+    /* At most half the slots: the other half stays for the handles that
+     * come later, which claim a slot per pin. */
+    uint64_t half = s->st.nreaders / 2;
+    for (uint64_t i = 0; i < half; i++) {
+        uint32_t j = (uint32_t)((h->hint + i) % half);
+        uint64_t zero = 0;
+        if (atomic_compare_exchange_strong_explicit(&reader_at(s, j)->pin, &zero, EOS_IDLE,
+                                                    memory_order_relaxed, memory_order_relaxed)) {
+            h->own_slot = true;
+            h->pin_slot = j;
+            return;
+        }
+    }
 }
 
 /* Advances the epoch if no pin is older than it, evicting pins that have
@@ -540,7 +621,7 @@ static void advance(struct eos_store *s)
     for (uint64_t i = 0; i < s->st.nreaders; i++) {
         struct eos_reader *r = reader_at(s, i);
         uint64_t p = atomic_load_explicit(&r->pin, memory_order_seq_cst);
-        if (p == 0 || p == EOS_EVICTED || (p >> 16) >= g)
+        if (p == 0 || p == EOS_EVICTED || p == EOS_IDLE || (p >> 16) >= g)
             continue;
         if (now == 0)
             now = eai_clock_ns();
@@ -642,10 +723,13 @@ static void reclaim(ea_eos_t *h)
 
 /* ---- keys and records ---- */
 
-static void key_hashes(const struct eos_store *s, const void *key, size_t klen, uint64_t *h1,
-                       uint64_t *h2)
+EOS_HOT void key_hashes(const struct eos_store *s, const void *key, size_t klen, uint64_t *h1,
+                        uint64_t *h2)
 {
-    *h1 = eai_siphash24(s->hash_key, key, klen);
+    /* Trusted: SipHash-1-3 (keyed, flooding-resistant, fewer rounds; the
+     * hashes never leave private memory). Encrypted: SipHash-2-4, as the
+     * host sees them (design notes). */
+    *h1 = s->enc ? eai_siphash24(s->hash_key, key, klen) : eai_siphash13(s->hash_key, key, klen);
     if (*h1 == 0)
         *h1 = 1;
     *h2 = s->enc ? eai_siphash24(s->hash_key2, key, klen) : 0;
@@ -742,8 +826,9 @@ enum { PROBE_FOUND = 1, PROBE_EMPTY = 2 };
  * was compared), PROBE_EMPTY with the first free slot, EA_ERR_NOSPACE if
  * every slot holds another key, EA_ERR_TAMPERED if a slot's record is not
  * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry. */
-static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2, uint64_t *idx,
-                 uint64_t *w)
+EOS_HOT int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2,
+                      uint64_t *idx, uint64_t *w, struct eos_rec *hc_out,
+                      const struct eos_rec **r_out)
 {
     struct eos_store *s = h->s;
     for (uint64_t n = 0; n <= s->mask; n++) {
@@ -788,10 +873,20 @@ static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_
         if (same) {
             *idx = i;
             *w = word;
+            if (hc_out != NULL) {
+                *hc_out = hc;
+                *r_out = r;
+            }
             return PROBE_FOUND;
         }
     }
     return EA_ERR_NOSPACE;
+}
+
+static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2, uint64_t *idx,
+                 uint64_t *w)
+{
+    return probe_rec(h, key, klen, h1, h2, idx, w, NULL, NULL);
 }
 
 /* ---- operations ---- */
@@ -934,25 +1029,27 @@ static int read_slot(ea_eos_t *h, uint64_t i, uint64_t w, struct eos_rec *hc)
 
 /* One get under the caller's pin (ea_eos_get's body; the hashes are the
  * key's). EA_ERR_BUSY: the key was replaced while we read, try again. */
-static int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, uint64_t h2,
-                      void *buf, size_t cap, size_t *vlen, uint64_t *version)
+EOS_HOT int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, uint64_t h2,
+                       void *buf, size_t cap, size_t *vlen, uint64_t *version)
 {
     struct eos_store *st = s->s;
-    uint64_t i, w;
-    int rc = probe(s, key, klen, h1, h2, &i, &w);
+    uint64_t i = 0, w = 0;
+    struct eos_rec hc;
+    const struct eos_rec *r = NULL;
+    int rc = probe_rec(s, key, klen, h1, h2, &i, &w, &hc, &r);
     if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
         rc = EA_ERR_NOTFOUND;
     } else if (rc == PROBE_FOUND && !st->enc) {
-        /* Trusted fast path: copy the value straight out, then check
-         * that the slot still points at this record. */
-        struct eos_rec hc;
-        const struct eos_rec *r;
-        rc = rec_read_hdr(st, w & UNITS_MASK, &hc, &r);
-        if (rc == EA_OK && (hc.flags & EOS_REC_TOMB))
+        /* Trusted fast path: the header probe read and checked (bounds
+         * included) is the record's while the word is unchanged; copy the
+         * value straight out, then check that the slot still points at
+         * this record. */
+        rc = EA_OK;
+        if (hc.flags & EOS_REC_TOMB)
             rc = EA_ERR_NOTFOUND;
-        else if (rc == EA_OK && hc.vlen > cap)
+        else if (hc.vlen > cap)
             rc = EA_ERR_TOOBIG;
-        else if (rc == EA_OK && hc.vlen != 0)
+        else if (hc.vlen != 0)
             memcpy(buf, (const uint8_t *)(r + 1) + hc.klen, hc.vlen);
         if (atomic_load_explicit(&slot_at(st, i)->word, memory_order_acquire) != w)
             rc = EA_ERR_BUSY;
@@ -961,7 +1058,6 @@ static int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, ui
         if (rc == EA_OK && version != NULL)
             *version = hc.version;
     } else if (rc == PROBE_FOUND) {
-        struct eos_rec hc;
         rc = read_slot(s, i, w, &hc);
         if (rc == EA_OK && (hc.klen != klen || memcmp(s->scratch, key, klen) != 0))
             rc = EA_ERR_TAMPERED; /* the hashes matched, the key does not */
@@ -1075,7 +1171,7 @@ static int view_end(ea_eos_t *h)
          * load (a seqlock's read side). */
         atomic_thread_fence(memory_order_acquire);
         uint64_t w = atomic_load_explicit(&slot_at(st, h->view_slot)->word, memory_order_acquire);
-        if (unpin(h) && w != h->view_word)
+        if (unpin_ex(h, true) && w != h->view_word)
             rc = EA_ERR_BUSY;
     } else if (h->view == VIEW_SCRATCH) {
         h->view = VIEW_NONE;
@@ -1467,6 +1563,7 @@ static int handle_new(struct eos_store *s, ea_eos_t **out)
         return rc;
     }
     h->hint = h->salt % EOS_NREADERS;
+    own_slot_take(h);
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
     *out = h;
     return EA_OK;
@@ -1618,6 +1715,8 @@ void ea_eos_close(ea_eos_t *h)
         return;
     struct eos_store *s = h->s;
     (void)view_end(h);
+    if (h->own_slot) /* release: this handle's reads before the slot's reuse */
+        atomic_store_explicit(&reader_at(s, h->pin_slot)->pin, 0, memory_order_release);
     if (s->enc)
         eai_aead_fini(&h->aead);
     eai_wipe(h->scratch, EA_EOS_KEY_MAX + EA_EOS_VALUE_MAX);
@@ -1674,7 +1773,7 @@ int eai_eos_test_pin(ea_eos_t *s, uint32_t *slot)
 int eai_eos_test_unpin(ea_eos_t *s, uint32_t slot)
 {
     s->pin_slot = slot;
-    return unpin(s);
+    return unpin_ex(s, true);
 }
 
 void eai_eos_test_reclaim(ea_eos_t *s)

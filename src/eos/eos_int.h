@@ -19,6 +19,8 @@
 #define EOS_HDR_SIZE 4096u   /* the header, then slots, readers, data */
 #define EOS_SEALED_MAX 1760u /* room for the sealed store key */
 #define EOS_EVICTED UINT64_MAX
+/* A trusted handle's reserved reader slot while it is not pinned. */
+#define EOS_IDLE (UINT64_MAX - 1)
 
 /* Written once when the region is formatted; authenticated (as the sealed
  * key's additional MAC text) in encrypted stores. 256 bytes. */
@@ -81,7 +83,8 @@ struct eos_slot {
 };
 
 /* One reader slot, on its own cache line. `pin` is 0 (free), EOS_EVICTED,
- * or epoch << 16 | salt. `seen`/`seen_at` are the reclaimers' notes for the
+ * EOS_IDLE (reserved by a trusted handle, not pinned), or epoch << 16 |
+ * salt. `seen`/`seen_at` are the reclaimers' notes for the
  * lease: the pin they last saw stale, and when. */
 struct eos_reader {
     alignas(64) _Atomic uint64_t pin;
@@ -120,6 +123,9 @@ _Static_assert(sizeof(struct eos_rec) == 64, "record header is one unit");
 uint64_t eai_eos_class_units(unsigned c);
 /* Smallest class holding `units` units; EOS_NCLASS if none. */
 unsigned eai_eos_class_of(uint64_t units);
+/* The fewest index slots for `keys` keys (the slot count is the next power
+ * of two): 2 x keys, or 1.25 x keys with home blocks (`home_units` != 0). */
+uint64_t eai_eos_slots_for(uint64_t keys, uint32_t home_units);
 /* The geometry of a region of `size` bytes for `keys` keys (0: default)
  * with home blocks of `home_units` units (0: none; else a class size of at
  * most EOS_HOME_MAX_UNITS): fills the sizes and offsets of *st. EA_ERR_INVAL

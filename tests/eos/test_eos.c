@@ -65,6 +65,16 @@ static void test_siphash_vector(void **state)
     for (int i = 0; i < 15; i++)
         msg[i] = (uint8_t)i;
     assert_true(eai_siphash24(key, msg, sizeof msg) == UINT64_C(0xa129ca6149be45e5));
+    /* SipHash-1-3 (trusted stores' index) against an independent
+     * implementation: CPython's bytes hash (SipHash-1-3) with a zero key
+     * (PYTHONHASHSEED=0), for "siphash" and for 00..0f (a 16-byte key,
+     * as the bench's). */
+    uint8_t zero[16] = {0}, m16[16];
+    for (int i = 0; i < 16; i++)
+        m16[i] = (uint8_t)i;
+    assert_true(eai_siphash13(zero, "siphash", 7) == UINT64_C(0x8264ceeccb16bcbe));
+    assert_true(eai_siphash13(zero, m16, sizeof m16) == UINT64_C(0x8972188433a5c5b7));
+    assert_true(eai_siphash13(key, m16, sizeof m16) != eai_siphash13(zero, m16, sizeof m16));
 }
 
 static void test_classes(void **state)
@@ -685,6 +695,45 @@ static void test_get_many(void **state)
     ea_eos_close(s);
 }
 
+/* Trusted handles reserve reader slots (half of them at most): 200 handles
+ * open at once on one store all read, write and view, and every slot comes
+ * back at close (a later handle reserves again). */
+static void test_many_handles(void **state)
+{
+    (void)state;
+    ea_eos_t *s = NULL, *h[200];
+    ea_eos_config_t c = {.kind = EA_EOS_TRUSTED, .size = 1 << 20};
+    assert_int_equal(ea_eos_open("t", &c, &s), EA_OK);
+    assert_int_equal(ea_eos_put(s, "k", 1, "v", 1, NULL), EA_OK);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(ea_eos_dup(s, &h[i]), EA_OK);
+    const void *vw;
+    size_t n;
+    char buf[4];
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(ea_eos_get(h[i], "k", 1, buf, sizeof buf, &n, NULL), EA_OK);
+        assert_int_equal(ea_eos_put(h[i], "k", 1, "w", 1, NULL), EA_OK);
+    }
+    /* 200 views held at once: more than the 128 slots would allow if the
+     * reserved ones could not pin; the first 63 dups hold their own slot,
+     * the next 64 claim the rest, after that pins run out. */
+    int held = 0;
+    for (int i = 0; i < 200; i++) {
+        int rc = ea_eos_get_view(h[i], "k", 1, &vw, &n, NULL);
+        assert_true(rc == EA_OK || rc == EA_ERR_BUSY);
+        held += rc == EA_OK;
+    }
+    assert_int_equal(held, 127);
+    for (int i = 0; i < 200; i++)
+        ea_eos_close(h[i]);
+    ea_eos_t *again = NULL;
+    assert_int_equal(ea_eos_dup(s, &again), EA_OK);
+    assert_int_equal(ea_eos_get_view(again, "k", 1, &vw, &n, NULL), EA_OK);
+    assert_memory_equal(vw, "w", 1);
+    ea_eos_close(again);
+    ea_eos_close(s);
+}
+
 /* Home blocks: a record that fits goes to its slot's home (the data space
  * is not touched), a replacement goes elsewhere while the home holds the
  * current record or one a reader may still see, and comes back once the
@@ -779,6 +828,7 @@ int main(int argc, char **argv)
         return 2;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_siphash_vector),
+        cmocka_unit_test(test_many_handles),
         cmocka_unit_test(test_classes),
         cmocka_unit_test(test_basics),
         cmocka_unit_test(test_bad_sizes),
