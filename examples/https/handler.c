@@ -28,6 +28,10 @@ struct file {
     char *data; /* NULL while loading */
     uint32_t len;
     int missing;
+    /* The head of its 200 response, by keep-alive (1) or not (0), made at
+     * the first such response (hlen 0: not yet): no formatting per request. */
+    char head[2][192];
+    uint16_t hlen[2];
 };
 
 /* A request waiting for a file to load. */
@@ -151,14 +155,23 @@ static void flush_out(struct app *s)
     s->nout -= i;
 }
 
-static void respond(struct app *s, uint32_t id, int code, const char *reason, const char *type,
-                    const char *body, uint32_t blen, int head_only, int keep, const char *extra)
+static void error_page(struct app *s, uint32_t id, int code, const char *reason, int keep,
+                       const char *extra);
+
+static int make_head(char *head, size_t cap, int code, const char *reason, const char *type,
+                     uint32_t blen, int keep, const char *extra)
 {
-    char head[512];
-    int n = snprintf(head, sizeof head,
+    int n = snprintf(head, cap,
                      "HTTP/1.1 %d %s\r\nServer: eactors\r\nContent-Type: %s\r\n"
                      "Content-Length: %u\r\nConnection: %s\r\n%s\r\n",
                      code, reason, type, blen, keep ? "keep-alive" : "close", extra ? extra : "");
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+/* Sends a response whose head (n bytes) is made. */
+static void send_response(struct app *s, uint32_t id, const char *head, int n, const char *body,
+                          uint32_t blen, int head_only, int keep)
+{
     uint32_t kind = keep ? KIND_DATA : KIND_CLOSE;
     if (head_only || blen == 0) {
         emit(s, id, kind, head, (uint32_t)n);
@@ -175,6 +188,18 @@ static void respond(struct app *s, uint32_t id, int code, const char *reason, co
     emit(s, id, kind, body, blen);
 }
 
+static void respond(struct app *s, uint32_t id, int code, const char *reason, const char *type,
+                    const char *body, uint32_t blen, int head_only, int keep, const char *extra)
+{
+    char head[512];
+    int n = make_head(head, sizeof head, code, reason, type, blen, keep, extra);
+    if (n < 0) {
+        error_page(s, id, 500, "Internal Server Error", 0, NULL);
+        return;
+    }
+    send_response(s, id, head, n, body, blen, head_only, keep);
+}
+
 static void error_page(struct app *s, uint32_t id, int code, const char *reason, int keep,
                        const char *extra)
 {
@@ -186,10 +211,21 @@ static void error_page(struct app *s, uint32_t id, int code, const char *reason,
 static void serve_file(struct app *s, uint32_t id, int f, int head_only, int keep)
 {
     struct file *fl = &s->cache[f];
-    if (fl->missing)
+    keep = keep != 0;
+    if (fl->missing) {
         error_page(s, id, 404, "Not Found", keep, NULL);
-    else
-        respond(s, id, 200, "OK", mime(fl->path), fl->data, fl->len, head_only, keep, NULL);
+        return;
+    }
+    if (fl->hlen[keep] == 0) {
+        int n = make_head(fl->head[keep], sizeof fl->head[keep], 200, "OK", mime(fl->path), fl->len,
+                          keep, NULL);
+        if (n < 0) {
+            respond(s, id, 200, "OK", mime(fl->path), fl->data, fl->len, head_only, keep, NULL);
+            return;
+        }
+        fl->hlen[keep] = (uint16_t)n;
+    }
+    send_response(s, id, fl->head[keep], fl->hlen[keep], fl->data, fl->len, head_only, keep);
 }
 
 static int start_load(struct app *s, const char *path)
