@@ -87,6 +87,7 @@ struct front {
     int accepting;        /* an ACCEPT is in flight on the listener */
     int linger_timer_asked;
     struct slotq qowed, qpend, qwant; /* slots with owed, pend_len, want_recv */
+    struct batch ab; /* this step's messages to the handler, one message (proto.h) */
     char buf[65536];
 };
 
@@ -205,16 +206,7 @@ static void flush(struct front *s, struct fconn *c)
 /* Tells the handler that the connection in `slot` is gone; true if sent. */
 static bool send_closed(struct front *s, uint32_t slot)
 {
-    ea_cargo_t m;
-    struct hop h = {slot, KIND_CLOSED};
-    if (ea_cargo_alloc(s->app, sizeof h, &m) != EA_OK)
-        return false;
-    memcpy(m.data, &h, sizeof h);
-    if (ea_cargo_send(&m) != EA_OK) {
-        ea_cargo_release(&m);
-        return false;
-    }
-    return true;
+    return batch_put(s->app, &s->ab, slot, KIND_CLOSED, NULL, 0) == EA_OK;
 }
 
 /* Sends the CLOSED `slot` owes, if any; true if it owes none now. */
@@ -322,17 +314,14 @@ static void deliver(struct front *s, struct fconn *c, const char *data, uint32_t
         }
         return;
     }
-    size_t room = ea_conn_max(s->app) - sizeof(struct hop);
+    size_t room = batch_room_max(s->app);
     while (len > 0 && c->apend_len == 0) {
         uint32_t n = len < room ? len : (uint32_t)room;
-        ea_cargo_t m;
-        if (ea_cargo_alloc(s->app, sizeof(struct hop) + n, &m) != EA_OK)
+        /* Into this step's batch, sent when the step ends (front_body). */
+        int rc = batch_put(s->app, &s->ab, slot_of(s, c), KIND_DATA, data, n);
+        if (rc == EA_ERR_NOBUFS || rc == EA_ERR_FULL)
             break; /* the handler is behind: kept below */
-        struct hop h = {(uint32_t)(c - s->c), KIND_DATA};
-        memcpy(m.data, &h, sizeof h);
-        memcpy((char *)m.data + sizeof h, data, n);
-        if (ea_cargo_send(&m) != EA_OK) {
-            ea_cargo_release(&m);
+        if (rc != EA_OK) {
             c->closing = 1;
             return;
         }
@@ -491,18 +480,15 @@ static void on_sys(ea_actor_t *self, struct front *s, const ea_sys_event_t *ev)
     }
 }
 
-static void on_app(struct front *s, ea_cargo_t *m)
+/* One message (or batch record) from the handler: kind for connection
+ * `id`, with len bytes of response. */
+static void on_app_one(struct front *s, uint32_t id, uint32_t kind, const char *data, uint32_t len)
 {
-    struct hop h;
-    if (m->len < sizeof h)
-        return;
-    memcpy(&h, m->data, sizeof h);
+    struct hop h = {id, kind};
     /* Connections are named by their slot. */
     if (h.id >= SLOTS || !s->c[h.id].used)
         return;
     struct fconn *c = &s->c[h.id];
-    const char *data = (const char *)m->data + sizeof h;
-    uint32_t len = (uint32_t)(m->len - sizeof h);
     if (len > 0) {
         if (c->tls != NULL) {
             if (ea_tls_write(c->tls, data, len) < 0)
@@ -520,6 +506,27 @@ static void on_app(struct front *s, ea_cargo_t *m)
         c->closing = 1;
     }
     maybe_finish(s, c);
+}
+
+static void on_app(struct front *s, ea_cargo_t *m)
+{
+    struct hop h;
+    if (m->len < sizeof h)
+        return;
+    memcpy(&h, m->data, sizeof h);
+    const uint8_t *p = (const uint8_t *)m->data + sizeof h;
+    size_t len = m->len - sizeof h;
+    if (h.kind != KIND_BATCH) {
+        on_app_one(s, h.id, h.kind, (const char *)p, (uint32_t)len);
+        return;
+    }
+    /* The handler's step in one message (proto.h); read up to the first
+     * record that does not fit. */
+    struct rec r;
+    const uint8_t *data;
+    size_t off = 0;
+    for (uint32_t i = 0; i < h.id && batch_next(p, len, &off, &r, &data); i++)
+        on_app_one(s, r.id, r.kind, (const char *)data, r.len);
 }
 
 static int front_ctor(ea_actor_t *self, void *state)
@@ -579,6 +586,7 @@ static int front_body(ea_actor_t *self, void *state)
         sq_free(&s->qowed);
         sq_free(&s->qpend);
         sq_free(&s->qwant);
+        batch_drop(&s->ab);
         printf("%s: %llu connections accepted, %llu closed\n", ea_name(self),
                (unsigned long long)s->accepted, (unsigned long long)s->closed);
         fflush(stdout);
@@ -634,9 +642,12 @@ static int front_body(ea_actor_t *self, void *state)
         if (n == 255)
             s->busy = 1;
     }
-    /* The step's requests, held since it began, in one message. A channel
-     * that failed leaves nothing to do; the next step finds out. */
+    /* The step's requests, held since it began, in one message, and its
+     * messages to the handler in another. A channel that failed leaves
+     * nothing to do; the next step finds out. */
     (void)ea_sys_flush(&s->sys);
+    if (s->app != NULL)
+        (void)batch_send(&s->ab);
     return s->busy ? EA_BUSY : EA_IDLE;
 }
 

@@ -28,6 +28,10 @@ struct file {
     char *data; /* NULL while loading */
     uint32_t len;
     int missing;
+    /* The head of its 200 response, by keep-alive (1) or not (0), made at
+     * the first such response (hlen 0: not yet): no formatting per request. */
+    char head[2][192];
+    uint16_t hlen[2];
 };
 
 /* A request waiting for a file to load. */
@@ -68,6 +72,7 @@ struct app {
     } outq[512];
 #define OUTQ_READ_MAX 256 /* replies queued above which the front is not read */
     int nout;
+    struct batch ob;     /* this step's responses, one message (proto.h) */
     char scratch[16384]; /* a small response, head and body together */
 };
 
@@ -96,22 +101,15 @@ static const char *mime(const char *path)
 /* Sends (or queues) one message to the front; the body may be split. */
 static void emit(struct app *s, uint32_t id, uint32_t kind, const char *data, uint32_t len)
 {
-    size_t room = ea_conn_max(s->front) - sizeof(struct hop);
+    size_t room = batch_room_max(s->front);
     do {
         uint32_t n = len > room ? (uint32_t)room : len;
-        if (s->nout == 0) {
-            ea_cargo_t m;
-            if (ea_cargo_alloc(s->front, sizeof(struct hop) + n, &m) == EA_OK) {
-                struct hop h = {id, len > n ? KIND_DATA : kind};
-                memcpy(m.data, &h, sizeof h);
-                memcpy((char *)m.data + sizeof h, data, n);
-                if (ea_cargo_send(&m) == EA_OK) {
-                    data += n;
-                    len -= n;
-                    continue;
-                }
-                ea_cargo_release(&m);
-            }
+        /* Into this step's batch, sent when the step ends (app_body). */
+        if (s->nout == 0 &&
+            batch_put(s->front, &s->ob, id, len > n ? KIND_DATA : kind, data, n) == EA_OK) {
+            data += n;
+            len -= n;
+            continue;
         }
         if (s->nout == (int)(sizeof s->outq / sizeof s->outq[0]))
             return; /* front not draining at all: drop (the front will time out) */
@@ -134,31 +132,33 @@ static void flush_out(struct app *s)
 {
     int i = 0;
     for (; i < s->nout; i++) {
-        ea_cargo_t m;
         struct out *o = &s->outq[i];
-        if (ea_cargo_alloc(s->front, sizeof(struct hop) + o->len, &m) != EA_OK)
+        if (batch_put(s->front, &s->ob, o->id, o->kind, o->data, o->len) != EA_OK)
             break;
-        struct hop h = {o->id, o->kind};
-        memcpy(m.data, &h, sizeof h);
-        memcpy((char *)m.data + sizeof h, o->data, o->len);
-        if (ea_cargo_send(&m) != EA_OK) {
-            ea_cargo_release(&m);
-            break;
-        }
         free(o->data);
     }
     memmove(s->outq, s->outq + i, (size_t)(s->nout - i) * sizeof s->outq[0]);
     s->nout -= i;
+    (void)batch_send(&s->ob);
 }
 
-static void respond(struct app *s, uint32_t id, int code, const char *reason, const char *type,
-                    const char *body, uint32_t blen, int head_only, int keep, const char *extra)
+static void error_page(struct app *s, uint32_t id, int code, const char *reason, int keep,
+                       const char *extra);
+
+static int make_head(char *head, size_t cap, int code, const char *reason, const char *type,
+                     uint32_t blen, int keep, const char *extra)
 {
-    char head[512];
-    int n = snprintf(head, sizeof head,
+    int n = snprintf(head, cap,
                      "HTTP/1.1 %d %s\r\nServer: eactors\r\nContent-Type: %s\r\n"
                      "Content-Length: %u\r\nConnection: %s\r\n%s\r\n",
                      code, reason, type, blen, keep ? "keep-alive" : "close", extra ? extra : "");
+    return n > 0 && (size_t)n < cap ? n : -1;
+}
+
+/* Sends a response whose head (n bytes) is made. */
+static void send_response(struct app *s, uint32_t id, const char *head, int n, const char *body,
+                          uint32_t blen, int head_only, int keep)
+{
     uint32_t kind = keep ? KIND_DATA : KIND_CLOSE;
     if (head_only || blen == 0) {
         emit(s, id, kind, head, (uint32_t)n);
@@ -175,6 +175,18 @@ static void respond(struct app *s, uint32_t id, int code, const char *reason, co
     emit(s, id, kind, body, blen);
 }
 
+static void respond(struct app *s, uint32_t id, int code, const char *reason, const char *type,
+                    const char *body, uint32_t blen, int head_only, int keep, const char *extra)
+{
+    char head[512];
+    int n = make_head(head, sizeof head, code, reason, type, blen, keep, extra);
+    if (n < 0) {
+        error_page(s, id, 500, "Internal Server Error", 0, NULL);
+        return;
+    }
+    send_response(s, id, head, n, body, blen, head_only, keep);
+}
+
 static void error_page(struct app *s, uint32_t id, int code, const char *reason, int keep,
                        const char *extra)
 {
@@ -186,10 +198,21 @@ static void error_page(struct app *s, uint32_t id, int code, const char *reason,
 static void serve_file(struct app *s, uint32_t id, int f, int head_only, int keep)
 {
     struct file *fl = &s->cache[f];
-    if (fl->missing)
+    keep = keep != 0;
+    if (fl->missing) {
         error_page(s, id, 404, "Not Found", keep, NULL);
-    else
-        respond(s, id, 200, "OK", mime(fl->path), fl->data, fl->len, head_only, keep, NULL);
+        return;
+    }
+    if (fl->hlen[keep] == 0) {
+        int n = make_head(fl->head[keep], sizeof fl->head[keep], 200, "OK", mime(fl->path), fl->len,
+                          keep, NULL);
+        if (n < 0) {
+            respond(s, id, 200, "OK", mime(fl->path), fl->data, fl->len, head_only, keep, NULL);
+            return;
+        }
+        fl->hlen[keep] = (uint16_t)n;
+    }
+    send_response(s, id, fl->head[keep], fl->hlen[keep], fl->data, fl->len, head_only, keep);
 }
 
 static int start_load(struct app *s, const char *path)
@@ -332,6 +355,19 @@ static void file_event(struct app *s, ea_sys_event_t *ev)
     }
 }
 
+/* One message (or batch record) from the front. */
+static void app_one(struct app *s, uint32_t id, uint32_t kind, const char *data, uint32_t len)
+{
+    if (id >= MAX_CONNS)
+        return;
+    if (kind == KIND_DATA) {
+        on_data(s, id, data, len);
+    } else if (kind == KIND_CLOSED) {
+        free(s->conns[id]);
+        s->conns[id] = NULL;
+    }
+}
+
 static int app_ctor(ea_actor_t *self, void *state)
 {
     struct app *s = state;
@@ -358,6 +394,7 @@ static int app_body(ea_actor_t *self, void *state)
             free(s->cache[i].data);
         for (int i = 0; i < s->nout; i++)
             free(s->outq[i].data);
+        batch_drop(&s->ob);
         return EA_DONE;
     }
     flush_out(s);
@@ -384,19 +421,29 @@ static int app_body(ea_actor_t *self, void *state)
         struct hop h;
         if (m.len >= sizeof h) {
             memcpy(&h, m.data, sizeof h);
-            if (h.id < MAX_CONNS) {
-                if (h.kind == KIND_DATA)
-                    on_data(s, h.id, (const char *)m.data + sizeof h, (uint32_t)(m.len - sizeof h));
-                else if (h.kind == KIND_CLOSED) {
-                    free(s->conns[h.id]);
-                    s->conns[h.id] = NULL;
-                }
+            const uint8_t *p = (const uint8_t *)m.data + sizeof h;
+            size_t len = m.len - sizeof h;
+            if (h.kind != KIND_BATCH) {
+                app_one(s, h.id, h.kind, (const char *)p, (uint32_t)len);
+            } else {
+                /* The front's step in one message (proto.h); read up to
+                 * the first record that does not fit. */
+                struct rec r;
+                const uint8_t *data;
+                size_t off = 0;
+                for (uint32_t i = 0; i < h.id && batch_next(p, len, &off, &r, &data); i++)
+                    app_one(s, r.id, r.kind, (const char *)data, r.len);
             }
         }
         ea_cargo_release(&m);
-        if (s->nout > 0)
+        if (s->nout > 0) {
+            (void)batch_send(&s->ob); /* goes before what waits in outq */
             flush_out(s);
+        }
     }
+    /* The step's responses in one message. A channel that failed loses
+     * them, as it would lose messages sent one by one. */
+    (void)batch_send(&s->ob);
     /* More may be waiting (budget used up) or queued for the front. */
     return s->nout > 0 || budget == 0 ? EA_BUSY : EA_IDLE;
 }

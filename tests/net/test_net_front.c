@@ -29,6 +29,12 @@ enum { HDR = sizeof(ea_sys_msg_t) };
 struct fx {
     struct ea_test_pair net, app; /* front = end a of both */
     struct front s;
+    /* Records of the last batch the handler took, not yet looked at. */
+    struct {
+        uint32_t id, kind;
+        char bytes[256];
+    } got[BATCH_MAX_RECS];
+    unsigned ngot, next;
 };
 
 /* The next request the front sent to the system actor; asserts its op. */
@@ -60,22 +66,41 @@ static void done(struct fx *f, ea_sys_msg_t m, int32_t status, const char *data)
     assert_int_equal(ea_sys_recv(&f->s.sys, &ev), EA_OK);
     on_sys(&f->net.a, &f->s, &ev);
     ea_cargo_release(&ev.cargo);
+    /* The step ends: its messages to the handler go out in one batch. */
+    assert_int_equal(batch_send(&f->s.ab), EA_OK);
 }
 
-/* What the handler receives next: kind and bytes. */
+/* What the handler receives next (a record of a batch, proto.h): kind
+ * and bytes. */
 static uint32_t handler_take(struct fx *f, uint32_t *id, char *buf, size_t cap)
 {
-    ea_cargo_t c;
-    if (ea_cargo_recv(&f->app.cb, &c) != EA_OK)
-        return 0;
-    struct hop h;
-    memcpy(&h, c.data, sizeof h);
-    size_t n = c.len - sizeof h < cap - 1 ? c.len - sizeof h : cap - 1;
-    memcpy(buf, (char *)c.data + sizeof h, n);
-    buf[n] = '\0';
-    ea_cargo_release(&c);
-    *id = h.id;
-    return h.kind;
+    if (f->next == f->ngot) {
+        ea_cargo_t c;
+        if (ea_cargo_recv(&f->app.cb, &c) != EA_OK)
+            return 0;
+        struct hop h;
+        memcpy(&h, c.data, sizeof h);
+        assert_int_equal(h.kind, KIND_BATCH);
+        const uint8_t *p = (const uint8_t *)c.data + sizeof h, *data;
+        size_t off = 0;
+        struct rec r;
+        f->ngot = f->next = 0;
+        while (f->ngot < h.id && batch_next(p, c.len - sizeof h, &off, &r, &data)) {
+            assert_true(r.len < sizeof f->got[0].bytes);
+            f->got[f->ngot].id = r.id;
+            f->got[f->ngot].kind = r.kind;
+            memcpy(f->got[f->ngot].bytes, data, r.len);
+            f->got[f->ngot].bytes[r.len] = '\0';
+            f->ngot++;
+        }
+        assert_int_equal(f->ngot, h.id); /* every record read */
+        assert_int_equal(off, c.len - sizeof h);
+        ea_cargo_release(&c);
+    }
+    unsigned k = f->next++;
+    snprintf(buf, cap, "%s", f->got[k].bytes);
+    *id = f->got[k].id;
+    return f->got[k].kind;
 }
 
 static void test_closed_before_next_connection(void **state)
@@ -144,10 +169,76 @@ static void test_closed_before_next_connection(void **state)
     free(f);
 }
 
+/* Batches (proto.h): a step's records go out in one message, at most
+ * BATCH_MAX_RECS per message and in order; reading stops at the first
+ * record that does not fit what is left (a forged length), and records
+ * after it are never seen. */
+static void test_batches(void **state)
+{
+    (void)state;
+    struct ea_test_pair p;
+    ea_test_pair_init(&p, 8, 4096, "b");
+    struct batch b = {0};
+    char data[8];
+    for (uint32_t i = 0; i < BATCH_MAX_RECS + 1; i++) {
+        snprintf(data, sizeof data, "r%u", i);
+        assert_int_equal(batch_put(&p.ca, &b, i, KIND_DATA, data, (uint32_t)strlen(data)), EA_OK);
+    }
+    assert_int_equal(b.n, 1u); /* the first 64 went out when the 65th came */
+    assert_int_equal(batch_send(&b), EA_OK);
+    assert_int_equal(batch_send(&b), EA_OK); /* none open: nothing sent */
+    /* Too big for any batch. */
+    assert_int_equal(batch_put(&p.ca, &b, 0, KIND_DATA, data, batch_room_max(&p.ca) + 1),
+                     EA_ERR_TOOBIG);
+    uint32_t want = 0;
+    for (int k = 0; k < 2; k++) {
+        ea_cargo_t c;
+        assert_int_equal(ea_cargo_recv(&p.cb, &c), EA_OK);
+        struct hop h;
+        memcpy(&h, c.data, sizeof h);
+        assert_int_equal(h.kind, KIND_BATCH);
+        assert_int_equal(h.id, k == 0 ? BATCH_MAX_RECS : 1u);
+        const uint8_t *q = (const uint8_t *)c.data + sizeof h, *d;
+        size_t off = 0;
+        struct rec r;
+        while (batch_next(q, c.len - sizeof h, &off, &r, &d)) {
+            snprintf(data, sizeof data, "r%u", want);
+            assert_int_equal(r.id, want);
+            assert_int_equal(r.len, strlen(data));
+            assert_memory_equal(d, data, r.len);
+            want++;
+        }
+        ea_cargo_release(&c);
+    }
+    assert_int_equal(want, BATCH_MAX_RECS + 1);
+    assert_int_equal(ea_cargo_recv(&p.cb, &(ea_cargo_t){0}), EA_ERR_EMPTY);
+
+    /* Forged: the second record claims more bytes than are left. */
+    uint8_t buf[3 * sizeof(struct rec) + 16] = {0};
+    struct rec r1 = {1, KIND_DATA, 3, 0}, r2 = {2, KIND_DATA, 1000, 0}, r;
+    memcpy(buf, &r1, sizeof r1);
+    memcpy(buf + sizeof r1, "abc", 3);
+    memcpy(buf + REC_SIZE(3), &r2, sizeof r2);
+    const uint8_t *d;
+    size_t off = 0;
+    assert_true(batch_next(buf, sizeof buf, &off, &r, &d));
+    assert_int_equal(r.id, 1u);
+    assert_memory_equal(d, "abc", 3);
+    assert_false(batch_next(buf, sizeof buf, &off, &r, &d));
+    /* Less than a record header left; an offset past the end. */
+    off = sizeof buf - 4;
+    assert_false(batch_next(buf, sizeof buf, &off, &r, &d));
+    off = sizeof buf + 8;
+    assert_false(batch_next(buf, sizeof buf, &off, &r, &d));
+    batch_drop(&b);
+    ea_test_pair_fini(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_closed_before_next_connection),
+        cmocka_unit_test(test_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
