@@ -166,7 +166,8 @@ static void carry_keep(xs_t *xs)
     uint64_t cend = xs->carry_base + xs->carry_len;
     if (xs->carry_ok && xs->carry_base <= from && from <= cend) {
         size_t drop = (size_t)(from - xs->carry_base);
-        memmove(xs->carry, xs->carry + drop, xs->carry_len - drop);
+        if (drop > 0 && xs->carry_len > drop) /* (no copy to or from NULL) */
+            memmove(xs->carry, xs->carry + drop, xs->carry_len - drop);
         xs->carry_len -= drop;
         xs->carry_base = from;
     } else if (xs->in != NULL && from >= xs->in_base) {

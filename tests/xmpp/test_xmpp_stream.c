@@ -287,6 +287,34 @@ static void test_forward_raw(void **st)
     xs_free(&xs);
 }
 
+/* A stanza over the limit, read 16 KiB at a time (TLS records): the copy
+ * of the unfinished stanza never outgrows the limit, and the stream ends
+ * with policy-violation (spec E4, 300 KiB after authentication). */
+static void test_big_stanza_in_reads(void **st)
+{
+    (void)st;
+    size_t n = 300u << 10;
+    char *p = malloc(n + 100);
+    strcpy(p, "<message to='alice@localhost'><body>");
+    size_t h = strlen(p);
+    memset(p + h, 'x', n);
+    strcpy(p + h + n, "</body></message>");
+    size_t total = strlen(p);
+    struct rec r = {.fwd = 1};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &r, 1, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, HDR, sizeof HDR - 1), XS_OK);
+    int rc = feed(&xs, p, total, 16384);
+    assert_int_equal(rc, XS_ERROR);
+    assert_string_equal(xs.err, "policy-violation");
+    assert_true(xs.carry_len <= XS_STANZA_MAX);
+    assert_true(xs.mem_used <= xs.mem_max);
+    assert_int_equal(r.elements, 0);
+    xs_free(&xs);
+    xb_free(&r.out);
+    free(p);
+}
+
 struct bad {
     const char *name;
     const char *head, *fill, *tail;
@@ -510,7 +538,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_memory_budget),       cmocka_unit_test(test_suspend_resume_stop),
         cmocka_unit_test(test_split_big_start_tag), cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_xml_prefix_element),  cmocka_unit_test(test_whitespace_refs),
-        cmocka_unit_test(test_forward_raw),
+        cmocka_unit_test(test_forward_raw),        cmocka_unit_test(test_big_stanza_in_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
