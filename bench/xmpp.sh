@@ -86,8 +86,52 @@ eactors_bench_xml() { # server -> prints the path of the copy
     sed -e "s|$EA_XMPP_DIR/store|$EA_STORE|g" \
         -e "s|cpus=\"[^\"]*\"|cpus=\"$XMPP_SERVER_CPUS\"|g" \
         -e 's|\(<actor [^>]*type="xmpp_c2s"[^>]*>\)|\1\n    <param name="plain_insecure" value="1"/>|' \
-        "$src" >"$out" || return 1
+        "$src" | eactors_keep_c2s "$(eactors_c2s_count)" >"$out" || return 1
     echo "$out"
+}
+
+# c2s instances in the bench's copy: XMPP_C2S, else one per server CPU, as
+# the deployment has one per worker and one worker per CPU (two c2s
+# processes sharing one CPU each get half the connections, so half the
+# stanzas per round, and switch between themselves).
+eactors_c2s_count() {
+    [ -n "${XMPP_C2S:-}" ] && { echo "$XMPP_C2S"; return; }
+    local n=0 part
+    for part in ${XMPP_SERVER_CPUS//,/ }; do
+        case $part in
+        *-*) n=$((n + ${part#*-} - ${part%-*} + 1)) ;;
+        *) n=$((n + 1)) ;;
+        esac
+    done
+    echo $((n > 0 ? n : 1))
+}
+
+# Keeps the first $1 xmpp_c2s actors of the deployment on stdin: the others'
+# actor elements, their workers and their channels are left out.
+eactors_keep_c2s() {
+    local tmp
+    tmp=$(mktemp) || return 1
+    cat >"$tmp"
+    awk -v keep="$1" '
+    NR == FNR {
+        if ($0 ~ /<actor / && $0 ~ /type="xmpp_c2s"/) {
+            n++
+            if (n > keep) {
+                match($0, /name="[^"]*"/); drop[substr($0, RSTART + 6, RLENGTH - 7)] = 1
+                match($0, /worker="[^"]*"/); dropw[substr($0, RSTART + 8, RLENGTH - 9)] = 1
+            }
+        }
+        next
+    }
+    skip { if ($0 ~ /<\/actor>/) skip = 0; next }
+    /<actor / { match($0, /name="[^"]*"/); if (substr($0, RSTART + 6, RLENGTH - 7) in drop) { skip = $0 !~ /\/>/; next } }
+    /<worker / { match($0, /name="[^"]*"/); if (substr($0, RSTART + 6, RLENGTH - 7) in dropw) next }
+    /<channel / { match($0, /between="[^"]*"/); split(substr($0, RSTART + 9, RLENGTH - 10), e, " ")
+                  if ((e[1] in drop) || (e[2] in drop)) next }
+    { print }' "$tmp" "$tmp"
+    local rc=$?
+    rm -f "$tmp"
+    return $rc
 }
 
 # The CA the generator verifies the example's certificate with (the https

@@ -727,7 +727,9 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     b.len = 0;
     b.failed = 0;
     s->fwd = (xbuf_t){0};
-    xel_write(&b, el, XS_NS_CLIENT, c->jid);
+    /* The bytes as they arrived, from= stamped, when they mean the same in
+     * the recipient's stream; else re-serialized (xstream.h). */
+    xel_forward(&b, &c->xs, el, c->jid);
     if (b.failed) {
         xb_free(&b);
         stream_error(s, c, "resource-constraint", NULL);

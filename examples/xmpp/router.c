@@ -369,9 +369,19 @@ struct jid {
 
 /* RFC 7622 subset: ASCII local part and domain, folded to lower case; the
  * resource is opaque. -1 if malformed. */
+static int jid_bad(unsigned char c)
+{
+    switch (c) {
+    case '"': case '&': case '\'': case '/': case ':': case '<': case '>': case '@': return 1;
+    default: return c <= 0x20 || c >= 0x7f;
+    }
+}
+
+/* Every part is NUL-terminated, also when -1 is returned (no memset of
+ * the 3 KiB: this runs for every stanza). */
 static int jid_parse(const char *s, struct jid *j)
 {
-    memset(j, 0, sizeof *j);
+    j->local[0] = j->domain[0] = j->res[0] = 0;
     const char *slash = strchr(s, '/');
     size_t bl = slash ? (size_t)(slash - s) : strlen(s);
     const char *at = memchr(s, '@', bl);
@@ -379,22 +389,25 @@ static int jid_parse(const char *s, struct jid *j)
     size_t ll = at ? (size_t)(at - s) : 0, dl = bl - (size_t)(d - s);
     if ((at && ll == 0) || dl == 0 || ll > JID_PART_MAX || dl > JID_PART_MAX)
         return -1;
-    if (slash && (strlen(slash + 1) == 0 || strlen(slash + 1) > JID_PART_MAX))
+    size_t rl = slash ? strlen(slash + 1) : 0;
+    if (slash && (rl == 0 || rl > JID_PART_MAX))
         return -1;
+    j->local[ll] = 0;
+    j->domain[dl] = 0;
     for (size_t i = 0; i < ll; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c >= 0x7f || strchr("\"&'/:<>@", c))
+        if (jid_bad(c))
             return -1;
         j->local[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
     }
     for (size_t i = 0; i < dl; i++) {
         unsigned char c = (unsigned char)d[i];
-        if (c <= 0x20 || c >= 0x7f || strchr("\"&'/:<>@", c))
+        if (jid_bad(c))
             return -1;
         j->domain[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
     }
     if (slash)
-        strcpy(j->res, slash + 1);
+        memcpy(j->res, slash + 1, rl + 1);
     return 0;
 }
 
@@ -1698,7 +1711,13 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     struct st t;
     if (from == NULL || m->n < 9)
         return;
-    memset(&t, 0, sizeof t);
+    /* Not a memset of the 5 KiB: each string is written whole by
+     * xmsg_str, and empty until then. */
+    t.kind[0] = t.type[0] = t.to[0] = t.id[0] = t.pns[0] = t.pname[0] = t.node[0] = t.prio[0] = 0;
+    t.xml = t.item = NULL;
+    t.xlen = t.ilen = 0;
+    t.npay = 0;
+    t.flags = 0;
     if (xmsg_str(m, 0, t.kind, sizeof t.kind) < 0 || xmsg_str(m, 1, t.type, sizeof t.type) < 0 ||
         xmsg_str(m, 2, t.to, sizeof t.to) < 0 || xmsg_str(m, 3, t.id, sizeof t.id) < 0 ||
         xmsg_str(m, 4, t.pns, sizeof t.pns) < 0 || xmsg_str(m, 5, t.pname, sizeof t.pname) < 0 ||

@@ -113,6 +113,80 @@ static char *arena_strn(xs_t *xs, const char *s, size_t n)
     return p;
 }
 
+/* ------------------------------------------------------------- raw bytes */
+
+/* Appends input bytes to the copy of an unfinished element; -1 over the
+ * budget (the bytes are then not offered, nothing else changes). */
+static int carry_add(xs_t *xs, const char *p, size_t n)
+{
+    if (xs->carry_cap - xs->carry_len < n) {
+        size_t cap = xs->carry_cap ? xs->carry_cap : 1024;
+        while (cap - xs->carry_len < n)
+            cap *= 2;
+        char *q = mm_realloc(xs->carry, cap);
+        if (q == NULL)
+            return -1;
+        xs->carry = q;
+        xs->carry_cap = cap;
+    }
+    memcpy(xs->carry + xs->carry_len, p, n);
+    xs->carry_len += n;
+    return 0;
+}
+
+/* The stream's bytes [start, end), contiguous, or NULL if not at hand. */
+static const char *raw_view(xs_t *xs, uint64_t start, uint64_t end)
+{
+    if (end <= start)
+        return NULL;
+    if (xs->in != NULL && start >= xs->in_base && end <= xs->in_base + xs->in_len)
+        return xs->in + (start - xs->in_base);
+    if (!xs->carry_ok || start < xs->carry_base)
+        return NULL;
+    uint64_t cend = xs->carry_base + xs->carry_len;
+    if (end > cend) { /* the rest is in this input: appended to the copy */
+        if (xs->in == NULL || cend < xs->in_base || end > xs->in_base + xs->in_len ||
+            carry_add(xs, xs->in + (cend - xs->in_base), (size_t)(end - cend)) != 0)
+            return NULL;
+    }
+    return xs->carry + (start - xs->carry_base);
+}
+
+/* After a parse: keeps a copy of the bytes from the current top-level
+ * item's start to the end of the input (an element not finished yet). */
+static void carry_keep(xs_t *xs)
+{
+    uint64_t from = xs->boundary, to = xs->fed;
+    if (from >= to) {
+        xs->carry_len = 0;
+        xs->carry_base = to;
+        xs->carry_ok = 1;
+        return;
+    }
+    uint64_t cend = xs->carry_base + xs->carry_len;
+    if (xs->carry_ok && xs->carry_base <= from && from <= cend) {
+        size_t drop = (size_t)(from - xs->carry_base);
+        if (drop > 0 && xs->carry_len > drop) /* (no copy to or from NULL) */
+            memmove(xs->carry, xs->carry + drop, xs->carry_len - drop);
+        xs->carry_len -= drop;
+        xs->carry_base = from;
+    } else if (xs->in != NULL && from >= xs->in_base) {
+        xs->carry_len = 0;
+        xs->carry_base = from;
+        xs->carry_ok = 1;
+    } else {
+        xs->carry_ok = 0;
+        xs->carry_len = 0;
+        return;
+    }
+    cend = xs->carry_base + xs->carry_len;
+    if (cend < to && (xs->in == NULL || cend < xs->in_base ||
+                      carry_add(xs, xs->in + (cend - xs->in_base), (size_t)(to - cend)) != 0)) {
+        xs->carry_ok = 0;
+        xs->carry_len = 0;
+    }
+}
+
 /* ------------------------------------------------------------- errors */
 
 void xs_fail(xs_t *xs, const char *cond, const char *text)
@@ -236,6 +310,8 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
     if (xs->depth == 1) {
         xs->elements = 0;
         arena_reset(xs);
+        xs->el_start = at;
+        xs->raw_bad = 0;
     } else if (over_limit(xs, at)) {
         xs_fail(xs, "policy-violation", "stanza too big");
         return;
@@ -255,6 +331,8 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
         return;
     }
     memset(el, 0, sizeof *el);
+    if (prefix != NULL && strcmp(prefix, "xml") != 0)
+        xs->raw_bad = 1;
     el->ns = arena_strn(xs, ns, nslen);
     el->name = arena_strn(xs, local, llen);
     el->attrs = at_;
@@ -266,6 +344,8 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
             xs_fail(xs, "policy-violation", "name too long");
             return;
         }
+        if (ap != NULL && strcmp(ap, "xml") != 0)
+            xs->raw_bad = 1;
         at_[i].ns = arena_strn(xs, an, anl);
         at_[i].name = arena_strn(xs, al, all);
         at_[i].val = arena_strn(xs, atts[2 * i + 1], strlen(atts[2 * i + 1]));
@@ -314,8 +394,12 @@ static void on_end(void *ud, const XML_Char *name)
         }
         xs->boundary = end;
         xel_t *el = xs->root;
+        xs->raw = xs->raw_bad ? NULL : raw_view(xs, xs->el_start, end);
+        xs->raw_len = xs->raw != NULL ? (size_t)(end - xs->el_start) : 0;
         if (el != NULL && xs->cbs.element)
             xs->cbs.element(xs->ctx, xs, el);
+        xs->raw = NULL;
+        xs->raw_len = 0;
         arena_reset(xs);
     }
 }
@@ -388,6 +472,12 @@ static void on_nsdecl(void *ud, const XML_Char *prefix, const XML_Char *uri)
     }
 }
 
+/* A CDATA section: valid XML, but forwarded re-serialized (xel_forward). */
+static void on_cdata(void *ud)
+{
+    ((xs_t *)ud)->raw_bad = 1;
+}
+
 /* Restricted XML (RFC 6120 §11.1). */
 static void on_doctype(void *ud, const XML_Char *a, const XML_Char *b, const XML_Char *c, int d)
 {
@@ -443,6 +533,7 @@ static int make_parser(xs_t *xs)
     XML_SetUserData(p, xs);
     XML_SetElementHandler(p, on_start, on_end);
     XML_SetCharacterDataHandler(p, on_text);
+    XML_SetStartCdataSectionHandler(p, on_cdata);
     XML_SetStartNamespaceDeclHandler(p, on_nsdecl);
     XML_SetStartDoctypeDeclHandler(p, on_doctype);
     XML_SetCommentHandler(p, on_comment);
@@ -469,6 +560,13 @@ static void drop_parser(xs_t *xs)
     mm_free(xs->default_ns);
     mm_free(xs->stream_prefix);
     xs->default_ns = xs->stream_prefix = NULL;
+    mm_free(xs->carry);
+    xs->carry = NULL;
+    xs->carry_len = xs->carry_cap = 0;
+    xs->carry_base = 0;
+    xs->carry_ok = 1;
+    xs->in = NULL;
+    xs->raw = NULL;
 }
 
 int xs_init(xs_t *xs, const xs_cbs_t *cbs, void *ctx, unsigned long salt, size_t mem_max,
@@ -480,6 +578,7 @@ int xs_init(xs_t *xs, const xs_cbs_t *cbs, void *ctx, unsigned long salt, size_t
     xs->salt = salt ? salt : 1;
     xs->mem_max = mem_max;
     xs->stanza_max = stanza_max;
+    xs->carry_ok = 1;
     xs_t *saved = cur;
     cur = xs;
     int rc = make_parser(xs);
@@ -550,11 +649,17 @@ int xs_feed(xs_t *xs, const char *data, size_t len)
         return XS_ERROR;
     xs_t *saved = cur;
     cur = xs;
+    xs->in = data;
+    xs->in_base = xs->fed;
+    xs->in_len = len;
     xs->fed += len;
     xs->suspended = 0;
     /* isFinal is never set while the connection lives. */
     enum XML_Status st = XML_Parse(xs->parser, data, (int)len, XML_FALSE);
     int rc = after(xs, st);
+    if (rc == XS_OK || rc == XS_SUSPENDED)
+        carry_keep(xs);
+    xs->in = NULL;
     cur = saved;
     return rc;
 }
@@ -566,8 +671,11 @@ int xs_resume(xs_t *xs)
     xs_t *saved = cur;
     cur = xs;
     xs->suspended = 0;
+    xs->in = NULL; /* the rest is expat's copy: only the carry has bytes */
     enum XML_Status st = XML_ResumeParser(xs->parser);
     int rc = after(xs, st);
+    if (rc == XS_OK || rc == XS_SUSPENDED)
+        carry_keep(xs);
     cur = saved;
     return rc;
 }
@@ -768,4 +876,87 @@ static void write_el(xbuf_t *b, const xel_t *el, const char *parent_ns, const ch
 void xel_write(xbuf_t *b, const xel_t *el, const char *parent_ns, const char *from)
 {
     write_el(b, el, parent_ns, from, 1);
+}
+
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The raw stanza p[0..n) of element `name`, with from= and xmlns= of its
+ * start tag dropped, `from` added, the end tag written canonically; -1 (and
+ * nothing written) if the bytes do not look as expected. */
+static int raw_forward(xbuf_t *b, const char *p, size_t n, const char *name, const char *from)
+{
+    size_t nl = strlen(name), keep = b->len, i = 1 + nl;
+    if (n < nl + 3 || p[0] != '<' || memcmp(p + 1, name, nl) != 0 ||
+        !(is_ws(p[i]) || p[i] == '/' || p[i] == '>'))
+        return -1;
+    xb_add(b, p, i);
+    if (from != NULL)
+        write_attr(b, NULL, "from", from);
+    for (;;) {
+        size_t seg = i;
+        while (i < n && is_ws(p[i]))
+            i++;
+        if (i >= n)
+            goto bad;
+        if (p[i] == '>' || p[i] == '/')
+            break;
+        size_t a = i;
+        while (i < n && p[i] != '=' && !is_ws(p[i]))
+            i++;
+        size_t alen = i - a;
+        while (i < n && is_ws(p[i]))
+            i++;
+        if (i >= n || p[i] != '=')
+            goto bad;
+        i++;
+        while (i < n && is_ws(p[i]))
+            i++;
+        if (i >= n || (p[i] != '\'' && p[i] != '"'))
+            goto bad;
+        const char *e = memchr(p + i + 1, p[i], n - i - 1);
+        if (e == NULL)
+            goto bad;
+        i = (size_t)(e - p) + 1;
+        int drop = (alen == 5 && memcmp(p + a, "xmlns", 5) == 0) ||
+                   (from != NULL && alen == 4 && memcmp(p + a, "from", 4) == 0);
+        if (!drop)
+            xb_add(b, p + seg, i - seg);
+    }
+    if (p[i] == '/') { /* <name .../> */
+        if (i + 2 != n || p[i + 1] != '>')
+            goto bad;
+        xb_add(b, "/>", 2);
+        return b->failed ? -1 : 0;
+    }
+    /* Content, then </name WS*> written as </name>. */
+    size_t k = n - 1;
+    if (p[k] != '>')
+        goto bad;
+    while (k > i && is_ws(p[k - 1]))
+        k--;
+    if (k < i + nl + 3 || memcmp(p + k - nl, name, nl) != 0 || memcmp(p + k - nl - 2, "</", 2) != 0)
+        goto bad;
+    xb_add(b, p + i, k - nl - 2 - i);
+    xb_add(b, "</", 2);
+    xb_add(b, name, nl);
+    xb_add(b, ">", 1);
+    if (b->failed)
+        return -1;
+    return 0;
+bad:
+    b->len = keep;
+    return -1;
+}
+
+int xel_forward(xbuf_t *b, const xs_t *xs, const xel_t *el, const char *from)
+{
+    if (xs->raw != NULL && el == xs->root && el->name != NULL &&
+        strcmp(el->ns, XS_NS_CLIENT) == 0 &&
+        raw_forward(b, xs->raw, xs->raw_len, el->name, from) == 0)
+        return 1;
+    xel_write(b, el, XS_NS_CLIENT, from);
+    return 0;
 }

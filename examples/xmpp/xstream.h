@@ -76,6 +76,22 @@ typedef struct xs {
     uint64_t boundary; /* byte index where the current top-level item began */
     char *default_ns;  /* default namespace declared on the stream root */
     char *stream_prefix;
+    /* The bytes of the current top-level element as they arrived (see
+     * xel_forward): the input being parsed (bytes [in_base, in_base +
+     * in_len) of the stream; none while resuming) and a copy of what an
+     * unfinished element had in earlier input ([carry_base, carry_base +
+     * carry_len), valid while carry_ok). */
+    const char *in;
+    uint64_t in_base;
+    size_t in_len;
+    char *carry;
+    size_t carry_len, carry_cap;
+    uint64_t carry_base;
+    int carry_ok;
+    uint64_t el_start; /* byte index of the current top-level element's '<' */
+    int raw_bad;       /* it uses a prefix other than xml:, or a CDATA section */
+    const char *raw;   /* during the element callback: its bytes, or NULL */
+    size_t raw_len;
     /* tree under construction */
     xel_t *root, *stack[XS_DEPTH_MAX + 2];
     struct xs_chunk *arena;
@@ -124,4 +140,15 @@ void xb_free(xbuf_t *b);
 /* Serializes an element; the top one is in `parent_ns`'s scope (jabber:client
  * for stanzas). If `from` is given, the top element's from= is replaced. */
 void xel_write(xbuf_t *b, const xel_t *el, const char *parent_ns, const char *from);
+
+/* A stanza to forward, from the element callback: the bytes that arrived,
+ * with the top element's from= replaced by `from` and its xmlns= (which can
+ * only be jabber:client) dropped, when they mean the same in any
+ * jabber:client stream: no prefix other than xml: anywhere in it (a prefix
+ * may be declared on the sender's stream root, spec §4) and no CDATA
+ * section; the parser has checked that they are well-formed. Otherwise, or
+ * when the bytes are not at hand (after a suspension), xel_write's
+ * serialization. Either way the result starts with "<NAME" and, unless
+ * empty, ends with "</NAME>". Returns 1 if the bytes were used. */
+int xel_forward(xbuf_t *b, const xs_t *xs, const xel_t *el, const char *from);
 #endif

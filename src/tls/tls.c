@@ -569,6 +569,13 @@ int ea_tls_read(ea_tls_t *t, void *buf, size_t n)
         return t->failed;
     if (n > INT_MAX)
         n = INT_MAX;
+    /* The last call of a read loop: nothing fed and nothing buffered, so
+     * no record can complete and SSL_read_ex would only say so (after its
+     * error-queue work). Not before the handshake is done, after the
+     * transport's end or the peer's close_notify, whose answers differ. */
+    if (t->established && !t->eof && BIO_ctrl_pending(t->in) == 0 && !SSL_has_pending(t->ssl) &&
+        (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) == 0)
+        return EA_ERR_EMPTY;
     before_call(t);
     size_t got = 0;
     if (SSL_read_ex(t->ssl, buf, n, &got) == 1)

@@ -31,6 +31,10 @@ struct rec {
     char to[64];
     xbuf_t out; /* every element serialized, with from= stamped */
     int suspend_at, stop_at;
+    int fwd;          /* with xel_forward, not xel_write */
+    unsigned raw;     /* elements xel_forward took as they arrived */
+    unsigned rawmask; /* bit i: element i+1 did */
+    int nofrom;       /* xel_write without from= */
 };
 
 static void on_header(void *ctx, xs_t *xs, const xs_header_t *h)
@@ -41,11 +45,22 @@ static void on_header(void *ctx, xs_t *xs, const xs_header_t *h)
     snprintf(r->to, sizeof r->to, "%s", h->to ? h->to : "");
 }
 
+static void check_forward(xs_t *xs, xel_t *el, const char *from);
+
 static void on_element(void *ctx, xs_t *xs, xel_t *el)
 {
     struct rec *r = ctx;
     r->elements++;
-    xel_write(&r->out, el, XS_NS_CLIENT, "alice@localhost/r");
+    if (r->fwd == 2) {
+        check_forward(xs, el, (r->elements & 1) ? "alice@localhost/r" : NULL);
+    } else if (r->fwd) {
+        if (xel_forward(&r->out, xs, el, "alice@localhost/r")) {
+            r->raw++;
+            r->rawmask |= 1u << ((r->elements - 1) % 32);
+        }
+    } else {
+        xel_write(&r->out, el, XS_NS_CLIENT, r->nofrom ? NULL : "alice@localhost/r");
+    }
     if (r->suspend_at && r->elements == (unsigned)r->suspend_at)
         xs_suspend(xs);
     if (r->stop_at && r->elements == (unsigned)r->stop_at)
@@ -84,6 +99,31 @@ static int feed(xs_t *xs, const char *p, size_t n, size_t chunk)
 #define HDR                                                                     \
     "<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' " \
     "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' xml:lang='en'>"
+
+/* xel_forward's output read back and written out again is what xel_write
+ * makes of the element (only the limits may refuse the copy). */
+static void check_forward(xs_t *xs, xel_t *el, const char *from)
+{
+    xbuf_t w = {0}, f = {0};
+    xel_write(&w, el, XS_NS_CLIENT, from);
+    xel_forward(&f, xs, el, from);
+    assert_false(w.failed || f.failed);
+    struct rec back = {.nofrom = 1};
+    xs_t x2;
+    assert_int_equal(xs_init(&x2, &cbs, &back, 7, 64u << 20, 16u << 20), 0);
+    int rc = xs_feed(&x2, HDR, sizeof HDR - 1);
+    if (rc == XS_OK)
+        rc = xs_feed(&x2, f.p, f.len);
+    if (rc == XS_ERROR)
+        assert_string_equal(x2.err, "policy-violation");
+    else if (!(back.elements == 1 && back.out.len == w.len && memcmp(back.out.p, w.p, w.len) == 0))
+        fail_msg("seed %u: forwarded %.*s\nread back %.*s\nexpected %.*s", seed, (int)f.len, f.p,
+                 (int)back.out.len, back.out.p, (int)w.len, w.p);
+    xs_free(&x2);
+    xb_free(&back.out);
+    xb_free(&w);
+    xb_free(&f);
+}
 
 static const char valid[] =
     HDR "<message to='bob@localhost' from='evil@x' type='chat' id='a&amp;b'>"
@@ -159,6 +199,120 @@ static void test_whitespace_refs(void **st)
                                  "</message>");
     xs_free(&xs);
     xb_free(&r.out);
+}
+
+/* xel_forward: stanzas forwarded as the bytes that arrived (from= and
+ * xmlns= of the top element replaced, the end tag canonical) whatever the
+ * chunking, and only when that means the same in the recipient's stream;
+ * the result always parses back to what xel_write would have written. */
+static const char fwd_in[] =
+    HDR "<message xmlns='jabber:client' to='bob@localhost' from='evil@x' type=\"chat\" "
+        "id='a&amp;b' ><body>1 &lt; 2 &#x263A; > \"q\"</body></message >\n"
+        "<presence/>"
+        "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>"
+        "<message to='c@localhost' xml:lang='de'><x:active xmlns:x='urn:cs'/></message>"
+        "<message to='c@localhost'><body><![CDATA[<b>]]></body></message>"
+        "<message to='c@localhost'><c xmlns='urn:caps' a:n='v' xmlns:a='urn:attr'/></message>"
+        "<message to='d@localhost'><body xml:lang='en'>x</body><active "
+        "xmlns='http://jabber.org/protocol/chatstates'/></message>";
+
+static const char fwd_out[] =
+    "<message from='alice@localhost/r' to='bob@localhost' type=\"chat\" id='a&amp;b'><body>1 "
+    "&lt; 2 &#x263A; > \"q\"</body></message>"
+    "<presence from='alice@localhost/r'/>"
+    "<iq from='alice@localhost/r' type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>";
+
+static void reparse(const char *p, size_t n, struct rec *out)
+{
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, out, 7, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, HDR, sizeof HDR - 1), XS_OK);
+    assert_int_equal(xs_feed(&xs, p, n), XS_OK);
+    xs_free(&xs);
+}
+
+static void test_forward_raw(void **st)
+{
+    (void)st;
+    /* What xel_write makes of the input, for comparison. */
+    struct rec w = {0};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &w, 3, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, fwd_in, sizeof fwd_in - 1), XS_OK);
+    xs_free(&xs);
+    assert_int_equal(w.elements, 7);
+    xb_add(&w.out, "", 1);
+    size_t chunks[] = {sizeof fwd_in - 1, 1, 2, 7, 64, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+        struct rec r = {.fwd = 1};
+        assert_int_equal(xs_init(&xs, &cbs, &r, 5, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+        assert_int_equal(feed(&xs, fwd_in, sizeof fwd_in - 1, chunks[i]), XS_OK);
+        assert_int_equal(r.elements, 7);
+        /* raw: the first three and the last; not the prefixed or CDATA ones */
+        assert_int_equal(r.rawmask, 0x47u);
+        assert_true(r.out.len > sizeof fwd_out - 1);
+        assert_memory_equal(r.out.p, fwd_out, sizeof fwd_out - 1);
+        /* Read back (from= now the sender's) and written out again: what
+         * xel_write wrote from the original. */
+        struct rec back = {0};
+        reparse(r.out.p, r.out.len, &back);
+        assert_int_equal(back.elements, 7);
+        xb_add(&back.out, "", 1);
+        assert_string_equal(back.out.p, w.out.p);
+        xb_free(&back.out);
+        xb_free(&r.out);
+        xs_free(&xs);
+    }
+    xb_free(&w.out);
+
+    /* Suspended after the first stanza: the second is parsed by the resume
+     * from expat's copy, its bytes from the parser's own. */
+    static const char two[] = HDR "<message to='a@localhost'><body>one</body></message>"
+                                  "<message to='b@localhost'><body>two</body></message><mes";
+    struct rec r = {.fwd = 1, .suspend_at = 1};
+    assert_int_equal(xs_init(&xs, &cbs, &r, 1, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, two, sizeof two - 1), XS_SUSPENDED);
+    assert_int_equal(xs_resume(&xs), XS_OK);
+    static const char rest[] = "sage to='c@localhost'><body>three</body></message>";
+    assert_int_equal(xs_feed(&xs, rest, sizeof rest - 1), XS_OK);
+    assert_int_equal(r.elements, 3);
+    xb_add(&r.out, "", 1);
+    assert_string_equal(r.out.p, "<message from='alice@localhost/r' to='a@localhost'><body>one"
+                                 "</body></message><message from='alice@localhost/r' "
+                                 "to='b@localhost'><body>two</body></message><message "
+                                 "from='alice@localhost/r' to='c@localhost'><body>three</body>"
+                                 "</message>");
+    assert_int_equal(r.raw, 3);
+    xb_free(&r.out);
+    xs_free(&xs);
+}
+
+/* A stanza over the limit, read 16 KiB at a time (TLS records): the copy
+ * of the unfinished stanza never outgrows the limit, and the stream ends
+ * with policy-violation (spec E4, 300 KiB after authentication). */
+static void test_big_stanza_in_reads(void **st)
+{
+    (void)st;
+    size_t n = 300u << 10;
+    char *p = malloc(n + 100);
+    strcpy(p, "<message to='alice@localhost'><body>");
+    size_t h = strlen(p);
+    memset(p + h, 'x', n);
+    strcpy(p + h + n, "</body></message>");
+    size_t total = strlen(p);
+    struct rec r = {.fwd = 1};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &r, 1, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_int_equal(xs_feed(&xs, HDR, sizeof HDR - 1), XS_OK);
+    int rc = feed(&xs, p, total, 16384);
+    assert_int_equal(rc, XS_ERROR);
+    assert_string_equal(xs.err, "policy-violation");
+    assert_true(xs.carry_len <= XS_STANZA_MAX);
+    assert_true(xs.mem_used <= xs.mem_max);
+    assert_int_equal(r.elements, 0);
+    xs_free(&xs);
+    xb_free(&r.out);
+    free(p);
 }
 
 struct bad {
@@ -340,10 +494,12 @@ static const char *const conds[] = {"not-well-formed",   "restricted-xml",   "un
 static void test_mutations(void **st)
 {
     (void)st;
-    size_t n = sizeof valid - 1;
-    char *m = malloc(n);
+    char *m = malloc(sizeof fwd_in > sizeof valid ? sizeof fwd_in : sizeof valid);
     for (int it = 0; it < 20000; it++) {
-        memcpy(m, valid, n);
+        /* odd: the forwarding input, each element's xel_forward checked */
+        const char *base = (it & 1) ? fwd_in : valid;
+        size_t n = (it & 1) ? sizeof fwd_in - 1 : sizeof valid - 1;
+        memcpy(m, base, n);
         int flips = 1 + rand_r(&seed) % 4;
         for (int f = 0; f < flips; f++) {
             size_t at = (size_t)rand_r(&seed) % n;
@@ -352,7 +508,7 @@ static void test_mutations(void **st)
                     : kind == 1 ? "<>&'\"/=;: \0\xff"[rand_r(&seed) % 13]
                                 : m[(size_t)rand_r(&seed) % n];
         }
-        struct rec r = {0};
+        struct rec r = {.fwd = (it & 1) ? 2 : 0}; /* odd: xel_forward checked */
         xs_t xs;
         assert_int_equal(xs_init(&xs, &cbs, &r, (unsigned long)it, XS_MEM_DEFAULT, XS_STANZA_MAX),
                          0);
@@ -382,6 +538,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_memory_budget),       cmocka_unit_test(test_suspend_resume_stop),
         cmocka_unit_test(test_split_big_start_tag), cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_xml_prefix_element),  cmocka_unit_test(test_whitespace_refs),
+        cmocka_unit_test(test_forward_raw),        cmocka_unit_test(test_big_stanza_in_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,9 @@
  * <starttls/> does) and the stream restarts on the rest, as after STARTTLS
  * or SASL. Besides the sanitizers it checks the memory budget, that errors
  * are named conditions, and that every serialized element parses again to
- * the same serialization (the escaping and namespace output are sound).
+ * the same serialization (the escaping and namespace output are sound), as
+ * does each element as c2s forwards it (xel_forward: the bytes that arrived
+ * when they mean the same).
  * The state machine in c2s.c has its own target, xmpp_c2s.
  */
 #include <stddef.h>
@@ -58,15 +60,40 @@ static void check_reparse(const xbuf_t *ser)
     xb_free(&out);
 }
 
+/* The stanza as c2s forwards it (xel_forward: the bytes that arrived when
+ * they mean the same) parses back to the serialization `ser`. */
+static void check_forward(const xbuf_t *fwd, const xbuf_t *ser)
+{
+    xbuf_t out = {0};
+    struct ctx x = {0, &out};
+    xs_cbs_t cbs = {NULL, again_el, NULL};
+    xs_t xs;
+    if (xs_init(&xs, &cbs, &x, 7, 64u << 20, 16u << 20) != 0)
+        abort();
+    int rc = xs_feed(&xs, HDR, sizeof HDR - 1);
+    if (rc == XS_OK)
+        rc = xs_feed(&xs, fwd->p, fwd->len);
+    if (rc == XS_ERROR && strcmp(xs.err, "policy-violation") != 0)
+        abort();
+    if (rc == XS_OK && (out.len != ser->len || memcmp(out.p, ser->p, ser->len) != 0))
+        abort();
+    xs_free(&xs);
+    xb_free(&out);
+}
+
 static void on_el(void *c, xs_t *xs, xel_t *el)
 {
     struct ctx *x = c;
-    xbuf_t b = {0};
-    xel_write(&b, el, XS_NS_CLIENT, (x->n & 1) ? "a@localhost/r" : NULL);
-    if (b.failed)
+    xbuf_t b = {0}, f = {0};
+    const char *from = (x->n & 1) ? "a@localhost/r" : NULL;
+    xel_write(&b, el, XS_NS_CLIENT, from);
+    xel_forward(&f, xs, el, from);
+    if (b.failed || f.failed)
         abort();
     check_reparse(&b);
+    check_forward(&f, &b);
     xb_free(&b);
+    xb_free(&f);
     if (++x->n % 3 == 0)
         xs_stop(xs); /* as at <starttls/>: the rest of this read is dropped */
 }
