@@ -118,6 +118,22 @@ m = by.take(rb"<message[^>]*>.*?</message>")
 msg = m.group(0).decode() if m else ""
 check("id='m1-id'" in msg and "from='alice@localhost/acc'" in msg and "<body>m1</body>" in msg,
       "M1 id, from and body intact", msg)
+# E9 on the forwarded bytes: a stanza is forwarded as the bytes that
+# arrived when it can be; a forged from= in any spelling (spaces around '=',
+# double quotes, upper-case domain) is replaced by the sender's JID, and a
+# stanza with a prefixed child (re-serialized instead) arrives intact.
+alice.send("<message to='carol@localhost/by' id='sp1' type='chat' from = \"Carol@LOCALHOST/x\" "
+           "xml:lang='en'><body>s&amp;p</body></message>")
+m = by.take(rb"<message[^>]*id='sp1'.*?</message>")
+msg = m.group(0).decode() if m else ""
+check(msg.count("from=") == 1 and "from='alice@localhost/acc'" in msg and "Carol@" not in msg and
+      "<body>s&amp;p</body>" in msg, "E9 a forged from= in the forwarded bytes is replaced", msg)
+alice.send("<message to='carol@localhost/by' id='sp2' type='chat' from='carol@localhost/x' "
+           "xmlns:e='urn:example:e'><body>q</body><e:x a='1'/></message>")
+m = by.take(rb"<message[^>]*id='sp2'.*?</message>")
+msg = m.group(0).decode() if m else ""
+check("from='alice@localhost/acc'" in msg and "carol@localhost/x" not in msg and "<body>q</body>" in msg and
+      "urn:example:e" in msg, "E9 a prefixed stanza (re-serialized) keeps its child, from replaced", msg)
 alice.send("<message to='nobody@localhost' id='m4-id' type='chat'><body>x</body></message>")
 m = alice.take(rb"<message[^>]*type='error'[^>]*>.*?</message>")
 msg = m.group(0).decode() if m else ""
