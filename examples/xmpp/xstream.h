@@ -95,6 +95,9 @@ typedef struct xs {
     /* tree under construction */
     xel_t *root, *stack[XS_DEPTH_MAX + 2];
     struct xs_chunk *arena;
+    /* expat's small allocations, together (xstream.c: ex_malloc) */
+    char *home_block, *home; /* home: where in the block it starts */
+    size_t home_used;
 } xs_t;
 
 /* Results of xs_feed/xs_resume. */

@@ -431,6 +431,53 @@ static void test_memory_budget(void **st)
     free(p);
 }
 
+/* Expat's small allocations sit in one home block per parser
+ * (xstream.c: ex_malloc): it is charged to the budget, bounded, does not
+ * grow with the stanzas of a long stream, is made afresh at a restart,
+ * and everything charged is given back when the parser goes. Without room
+ * for it in the budget the parser works from the heap alone. */
+static void test_home_block(void **st)
+{
+    (void)st;
+    struct rec r = {0};
+    xs_t xs;
+    assert_int_equal(xs_init(&xs, &cbs, &r, 9, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+    assert_non_null(xs.home);
+    assert_true(xs.home_used > 0 && xs.mem_used >= 12288);
+    static const char msg[] = "<message to='bob@localhost/r' type='chat' id='m1'><body>"
+                              "0123456789012345678901234567890123456789012345678901234567890123"
+                              "</body></message>";
+    assert_int_equal(feed(&xs, HDR, strlen(HDR), 7), XS_OK);
+    assert_int_equal(feed(&xs, msg, strlen(msg), 13), XS_OK);
+    size_t used = xs.mem_used, home = xs.home_used;
+    assert_true(home <= 12288);
+    for (int i = 0; i < 500; i++)
+        assert_int_equal(feed(&xs, msg, strlen(msg), (size_t)(i % 50) + 1), XS_OK);
+    assert_int_equal(r.elements, 501);
+    assert_int_equal(xs.mem_used, used);
+    assert_int_equal(xs.home_used, home);
+    assert_int_equal(xs_restart(&xs, XS_STANZA_MAX), 0);
+    assert_non_null(xs.home);
+    assert_true(xs.home_used < home);
+    assert_int_equal(feed(&xs, HDR, strlen(HDR), 64), XS_OK);
+    assert_int_equal(feed(&xs, msg, strlen(msg), 64), XS_OK);
+    assert_int_equal(r.elements, 502);
+    xs_free(&xs);
+    assert_null(xs.home);
+    assert_int_equal(xs.mem_used, 0);
+
+    struct rec r2 = {0};
+    assert_int_equal(xs_init(&xs, &cbs, &r2, 9, 32768, XS_STANZA_MAX), 0);
+    assert_null(xs.home);
+    assert_int_equal(feed(&xs, HDR, strlen(HDR), 5), XS_OK);
+    assert_int_equal(feed(&xs, msg, strlen(msg), 5), XS_OK);
+    assert_int_equal(r2.elements, 1);
+    xs_free(&xs);
+    assert_int_equal(xs.mem_used, 0);
+    xb_free(&r.out);
+    xb_free(&r2.out);
+}
+
 static void test_suspend_resume_stop(void **st)
 {
     (void)st;
@@ -535,7 +582,7 @@ int main(int argc, char **argv)
     printf("test_xmpp_stream: seed %u\n", seed);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_any_chunking),  cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_memory_budget),       cmocka_unit_test(test_suspend_resume_stop),
+        cmocka_unit_test(test_memory_budget),       cmocka_unit_test(test_home_block),       cmocka_unit_test(test_suspend_resume_stop),
         cmocka_unit_test(test_split_big_start_tag), cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_xml_prefix_element),  cmocka_unit_test(test_whitespace_refs),
         cmocka_unit_test(test_forward_raw),        cmocka_unit_test(test_big_stanza_in_reads),
