@@ -336,16 +336,17 @@ static uint64_t units_of_rec(const struct eos_store *s, uint64_t klen, uint64_t 
     return (bytes + EOS_UNIT - 1) / EOS_UNIT;
 }
 
-/* Starts fetching every line of the record a slot word names (header, key
- * and value; the word's line count, at least 3, at most 63), so that the
- * header and the value arrive in one memory round trip instead of the
- * value's lines waiting for the header's lengths (bench/README.md, "eos,
- * stop 19b"). Only a hint: nothing is read, the lines stay inside the data
- * space, and rec_read_hdr checks the record itself. */
-EOS_HOT void rec_prefetch(const struct eos_store *s, uint64_t word)
+/* Starts fetching the record a slot word names: with `whole` (readers of
+ * the value) every line (the word's line count, at least 3, at most 63), so
+ * that the header and the value arrive in one memory round trip instead of
+ * the value's lines waiting for the header's lengths (bench/README.md, "eos,
+ * stop 19b"); else (writers, which read the header only) the first three.
+ * Only a hint: nothing is read, the lines stay inside the data space, and
+ * rec_read_hdr checks the record itself. */
+EOS_HOT void rec_prefetch(const struct eos_store *s, uint64_t word, bool whole)
 {
     uint64_t off = (word & UNITS_MASK) * EOS_UNIT;
-    uint64_t n = (word >> WORD_LINES_SHIFT) & WORD_LINES_MAX;
+    uint64_t n = whole ? (word >> WORD_LINES_SHIFT) & WORD_LINES_MAX : 3;
     if (n < 3)
         n = 3;
     if (off < s->st.off_data || off >= s->st.data_end)
@@ -858,9 +859,10 @@ enum { PROBE_FOUND = 1, PROBE_EMPTY = 2 };
  * (validated: the record at *w is that key's and was linked while its key
  * was compared), PROBE_EMPTY with the first free slot, EA_ERR_NOSPACE if
  * every slot holds another key, EA_ERR_TAMPERED if a slot's record is not
- * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry. */
+ * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry.
+ * `whole`: the caller reads the value (rec_prefetch). */
 EOS_HOT int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2,
-                      uint64_t *idx, uint64_t *w, struct eos_rec *hc_out,
+                      bool whole, uint64_t *idx, uint64_t *w, struct eos_rec *hc_out,
                       const struct eos_rec **r_out)
 {
     struct eos_store *s = h->s;
@@ -877,7 +879,7 @@ EOS_HOT int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, ui
         uint64_t sh = atomic_load_explicit(&sl->hash, memory_order_relaxed);
         if (sh != 0 && sh != h1)
             continue;
-        rec_prefetch(s, word);
+        rec_prefetch(s, word, whole);
         struct eos_rec hc;
         const struct eos_rec *r;
         int rc = rec_read_hdr(s, word & UNITS_MASK, &hc, &r);
@@ -908,10 +910,10 @@ EOS_HOT int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, ui
     return EA_ERR_NOSPACE;
 }
 
-static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2, uint64_t *idx,
-                 uint64_t *w)
+static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2, bool whole,
+                 uint64_t *idx, uint64_t *w)
 {
-    return probe_rec(h, key, klen, h1, h2, idx, w, NULL, NULL);
+    return probe_rec(h, key, klen, h1, h2, whole, idx, w, NULL, NULL);
 }
 
 /* ---- operations ---- */
@@ -950,7 +952,7 @@ static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expecte
     }
     for (int tries = 0;; tries++) {
         uint64_t i, w;
-        rc = probe(h, key, klen, h1, h2, &i, &w);
+        rc = probe(h, key, klen, h1, h2, false, &i, &w);
         if (rc == EA_ERR_BUSY && tries < 1000000)
             continue;
         if (rc < 0)
@@ -1063,7 +1065,7 @@ EOS_HOT int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, u
     uint64_t i = 0, w = 0;
     struct eos_rec hc;
     const struct eos_rec *r = NULL;
-    int rc = probe_rec(s, key, klen, h1, h2, &i, &w, &hc, &r);
+    int rc = probe_rec(s, key, klen, h1, h2, true, &i, &w, &hc, &r);
     if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
         rc = EA_ERR_NOTFOUND;
     } else if (rc == PROBE_FOUND && !st->enc) {
@@ -1276,7 +1278,7 @@ int ea_eos_get_view(ea_eos_t *s, const void *key, size_t klen, const void **val,
         if ((rc = pin(s)) != EA_OK)
             return rc;
         uint64_t i, w;
-        rc = probe(s, key, klen, h1, h2, &i, &w);
+        rc = probe(s, key, klen, h1, h2, true, &i, &w);
         if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE)
             rc = EA_ERR_NOTFOUND;
         else if (rc == PROBE_FOUND && !st->enc &&
