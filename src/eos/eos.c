@@ -11,9 +11,14 @@
  *
  * Publication: a writer fills a fresh block with the whole record, then
  * swings the key's slot word to it with one compare-and-swap (release;
- * readers load the word with acquire). The word carries a 32-bit sequence
+ * readers load the word with acquire). The word carries a 26-bit sequence
  * number beside the offset, bumped on every swing, so a stale writer's
- * CAS fails even if its expected block was reclaimed and reused (ABA).
+ * CAS fails even if its expected block was reclaimed and reused (ABA; a
+ * writer's expected block can be reused only after the writer was evicted
+ * as a stalled reader, and then the slot must also swing 2^26 times during
+ * the stall). Between them, 6 bits give the record's length in lines
+ * (capped at 63): a prefetch hint, so that a reader fetches the header and
+ * the whole value in one round trip (rec_prefetch); never trusted.
  * Versions are per key: the new record's version is the replaced one's +1
  * (1 for a new key), fixed before the CAS and checked by it, so
  * compare-and-swap by version is the slot CAS. A slot is claimed by the
@@ -100,6 +105,13 @@
 
 static const uint8_t eos_magic[8] = {'E', 'A', 'E', 'O', 'S', 0, 0, 1};
 #define UNITS_MASK UINT64_C(0xffffffff)
+/* A slot word: the record's units (bits 0-31), the record's length in
+ * lines capped at 63 (bits 32-37: a prefetch hint, never trusted), and a
+ * 26-bit sequence number (bits 38-63). */
+#define WORD_LINES_SHIFT 32
+#define WORD_LINES_MAX UINT64_C(63)
+#define WORD_SEQ_SHIFT 38
+#define WORD_SEQ_MASK ((UINT64_C(1) << 26) - 1)
 #define DEFAULT_LEASE_NS UINT64_C(100000000)
 #define RECLAIM_EVERY 32u
 #define GET_TRIES 64
@@ -322,6 +334,28 @@ static uint64_t units_of_rec(const struct eos_store *s, uint64_t klen, uint64_t 
 {
     uint64_t bytes = sizeof(struct eos_rec) + klen + vlen + (s->enc ? 16 : 0);
     return (bytes + EOS_UNIT - 1) / EOS_UNIT;
+}
+
+/* Starts fetching the record a slot word names: with `whole` (readers of
+ * the value) every line (the word's line count, at least 3, at most 63), so
+ * that the header and the value arrive in one memory round trip instead of
+ * the value's lines waiting for the header's lengths (bench/README.md, "eos,
+ * stop 19b"); else (writers, which read the header only) the first three.
+ * Only a hint: nothing is read, the lines stay inside the data space, and
+ * rec_read_hdr checks the record itself. */
+EOS_HOT void rec_prefetch(const struct eos_store *s, uint64_t word, bool whole)
+{
+    uint64_t off = (word & UNITS_MASK) * EOS_UNIT;
+    uint64_t n = whole ? (word >> WORD_LINES_SHIFT) & WORD_LINES_MAX : 3;
+    if (n < 3)
+        n = 3;
+    if (off < s->st.off_data || off >= s->st.data_end)
+        return;
+    if (n > (s->st.data_end - off) / EOS_UNIT)
+        n = (s->st.data_end - off) / EOS_UNIT;
+    const uint8_t *rp = s->base + off;
+    for (uint64_t l = 0; l < n; l++)
+        __builtin_prefetch(rp + l * EOS_UNIT);
 }
 
 /* A record header read into private memory and checked: its class, and
@@ -825,9 +859,10 @@ enum { PROBE_FOUND = 1, PROBE_EMPTY = 2 };
  * (validated: the record at *w is that key's and was linked while its key
  * was compared), PROBE_EMPTY with the first free slot, EA_ERR_NOSPACE if
  * every slot holds another key, EA_ERR_TAMPERED if a slot's record is not
- * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry. */
+ * the key its hash says, EA_ERR_CORRUPT. EA_ERR_BUSY asks for a retry.
+ * `whole`: the caller reads the value (rec_prefetch). */
 EOS_HOT int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2,
-                      uint64_t *idx, uint64_t *w, struct eos_rec *hc_out,
+                      bool whole, uint64_t *idx, uint64_t *w, struct eos_rec *hc_out,
                       const struct eos_rec **r_out)
 {
     struct eos_store *s = h->s;
@@ -844,15 +879,7 @@ EOS_HOT int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, ui
         uint64_t sh = atomic_load_explicit(&sl->hash, memory_order_relaxed);
         if (sh != 0 && sh != h1)
             continue;
-        /* The record's first lines (header, key, the start of the value)
-         * are fetched together rather than one miss after another. Only a
-         * hint: a bad offset is caught by rec_read_hdr below. */
-        const uint8_t *rp = s->base + (word & UNITS_MASK) * EOS_UNIT;
-        if ((word & UNITS_MASK) * EOS_UNIT < s->st.data_end - 3 * EOS_UNIT) {
-            __builtin_prefetch(rp);
-            __builtin_prefetch(rp + EOS_UNIT);
-            __builtin_prefetch(rp + 2 * EOS_UNIT);
-        }
+        rec_prefetch(s, word, whole);
         struct eos_rec hc;
         const struct eos_rec *r;
         int rc = rec_read_hdr(s, word & UNITS_MASK, &hc, &r);
@@ -883,10 +910,10 @@ EOS_HOT int probe_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, ui
     return EA_ERR_NOSPACE;
 }
 
-static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2, uint64_t *idx,
-                 uint64_t *w)
+static int probe(ea_eos_t *h, const void *key, size_t klen, uint64_t h1, uint64_t h2, bool whole,
+                 uint64_t *idx, uint64_t *w)
 {
-    return probe_rec(h, key, klen, h1, h2, idx, w, NULL, NULL);
+    return probe_rec(h, key, klen, h1, h2, whole, idx, w, NULL, NULL);
 }
 
 /* ---- operations ---- */
@@ -925,7 +952,7 @@ static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expecte
     }
     for (int tries = 0;; tries++) {
         uint64_t i, w;
-        rc = probe(h, key, klen, h1, h2, &i, &w);
+        rc = probe(h, key, klen, h1, h2, false, &i, &w);
         if (rc == EA_ERR_BUSY && tries < 1000000)
             continue;
         if (rc < 0)
@@ -959,7 +986,9 @@ static int write_rec(ea_eos_t *h, const void *key, size_t klen, uint64_t expecte
         rc = rec_fill(h, nr, h1, h2, key, klen, val, vlen, nv, flags);
         if (rc != EA_OK)
             break;
-        uint64_t nw = nu | ((((w >> 32) + 1) & UNITS_MASK) << 32);
+        uint64_t lines = units_of_rec(s, klen, vlen);
+        uint64_t nw = nu | (lines < WORD_LINES_MAX ? lines : WORD_LINES_MAX) << WORD_LINES_SHIFT |
+                      (((w >> WORD_SEQ_SHIFT) + 1) & WORD_SEQ_MASK) << WORD_SEQ_SHIFT;
         /* release publishes the filled record to readers' acquire loads. */
         if (!atomic_compare_exchange_strong_explicit(&sl->word, &w, nw, memory_order_seq_cst,
                                                      memory_order_relaxed))
@@ -1036,7 +1065,7 @@ EOS_HOT int get_pinned(ea_eos_t *s, const void *key, size_t klen, uint64_t h1, u
     uint64_t i = 0, w = 0;
     struct eos_rec hc;
     const struct eos_rec *r = NULL;
-    int rc = probe_rec(s, key, klen, h1, h2, &i, &w, &hc, &r);
+    int rc = probe_rec(s, key, klen, h1, h2, true, &i, &w, &hc, &r);
     if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE) {
         rc = EA_ERR_NOTFOUND;
     } else if (rc == PROBE_FOUND && !st->enc) {
@@ -1249,7 +1278,7 @@ int ea_eos_get_view(ea_eos_t *s, const void *key, size_t klen, const void **val,
         if ((rc = pin(s)) != EA_OK)
             return rc;
         uint64_t i, w;
-        rc = probe(s, key, klen, h1, h2, &i, &w);
+        rc = probe(s, key, klen, h1, h2, true, &i, &w);
         if (rc == PROBE_EMPTY || rc == EA_ERR_NOSPACE)
             rc = EA_ERR_NOTFOUND;
         else if (rc == PROBE_FOUND && !st->enc &&

@@ -169,6 +169,73 @@ static struct eos_rec *rec_of(void *region, uint64_t nth_slot_used)
     return NULL;
 }
 
+/* A slot word carries its record's length in lines (bits 32-37, capped at
+ * 63) as a prefetch hint beside a 26-bit sequence number. The hint is never
+ * trusted: words whose hint bits the host rewrote (0, 63), or words in the
+ * layout before the hint (a 32-bit sequence number in bits 32-63), still
+ * read right and are replaced by a put. */
+static void test_word_hint(void **state)
+{
+    struct fx *f = *state;
+    memset(f->region, 0, REGION);
+    ea_eos_t *s = NULL;
+    assert_int_equal(open_shared(f, &f->la, 0, &s), EA_OK);
+    static uint8_t v[3][5000], out[5000];
+    const size_t vl[3] = {100, 3000, 5000};
+    char k[8];
+    for (int i = 0; i < 3; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        memset(v[i], 'a' + i, vl[i]);
+        assert_int_equal(ea_eos_put(s, k, 4, v[i], vl[i], NULL), EA_OK);
+    }
+    struct eos_hdr *h = f->region;
+    struct eos_slot *sl = (struct eos_slot *)((uint8_t *)f->region + h->st.off_slots);
+    for (int pass = 0; pass < 4; pass++) {
+        int seen = 0;
+        for (uint64_t i = 0; i < h->st.nslots; i++) {
+            uint64_t w = atomic_load(&sl[i].word);
+            if (w == 0)
+                continue;
+            seen++;
+            const struct eos_rec *r =
+                (const struct eos_rec *)((uint8_t *)f->region + (w & 0xffffffffu) * EOS_UNIT);
+            uint64_t lines = (64 + r->klen + r->vlen + 16 + 63) / 64;
+            if (pass == 0) /* as written: the record's lines, at most 63 */
+                assert_int_equal((w >> 32) & 63, lines < 63 ? lines : 63);
+            else if (pass == 1) /* no hint */
+                atomic_store(&sl[i].word, w & ~(UINT64_C(63) << 32));
+            else if (pass == 2) /* the most lines */
+                atomic_store(&sl[i].word, w | UINT64_C(63) << 32);
+            else /* the old layout: a 32-bit sequence number */
+                atomic_store(&sl[i].word, (w & 0xffffffffu) | UINT64_C(0xfffffffe) << 32);
+        }
+        assert_int_equal(seen, 3);
+        for (int i = 0; i < 3; i++) {
+            size_t n = 0;
+            snprintf(k, sizeof k, "key%d", i);
+            assert_int_equal(ea_eos_get(s, k, 4, out, sizeof out, &n, NULL), EA_OK);
+            assert_int_equal(n, vl[i]);
+            assert_memory_equal(out, v[i], vl[i]);
+        }
+    }
+    /* Over the old-layout words a put replaces, and its word has the hint. */
+    for (int i = 0; i < 3; i++) {
+        snprintf(k, sizeof k, "key%d", i);
+        memset(v[i], 'A' + i, vl[i]);
+        assert_int_equal(ea_eos_put(s, k, 4, v[i], vl[i], NULL), EA_OK);
+        size_t n = 0;
+        assert_int_equal(ea_eos_get(s, k, 4, out, sizeof out, &n, NULL), EA_OK);
+        assert_int_equal(n, vl[i]);
+        assert_memory_equal(out, v[i], vl[i]);
+    }
+    for (uint64_t i = 0; i < h->st.nslots; i++) {
+        uint64_t w = atomic_load(&sl[i].word);
+        if (w != 0)
+            assert_true(((w >> 32) & 63) >= 3);
+    }
+    ea_eos_close(s);
+}
+
 static void test_tamper_and_swap(void **state)
 {
     struct fx *f = *state;
@@ -465,6 +532,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_share_by_signer),
         cmocka_unit_test(test_tamper_and_swap),
+        cmocka_unit_test(test_word_hint),
         cmocka_unit_test(test_persist_and_rollback),
         cmocka_unit_test(test_crash),
         cmocka_unit_test(test_two_enclaves),
