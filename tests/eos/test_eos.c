@@ -433,8 +433,16 @@ static void *view_thread(void *arg)
 static void test_writers_near_full(void **state)
 {
     (void)state;
-    /* 32 live values in 5 KiB blocks, about 40 spare blocks. */
-    ea_eos_t *s = open_trusted(384 << 10, 64, 0), *vs = NULL;
+    /* 32 live values in 5 KiB blocks, about 40 spare blocks. A writer that
+     * finds no block waits for the views to leave (at most twice the
+     * lease), so no put may fail. The lease is long: this test is about a
+     * writer's view of free and retired blocks, not about evicting a reader
+     * (test_stalled_reader is). With the default 100 ms a view thread
+     * descheduled that long (TSan on a loaded machine) was evicted, and
+     * TSan then reported its late read of a reclaimed header: the race
+     * the design tolerates (the slot word is checked again) but TSan
+     * cannot know it. */
+    ea_eos_t *s = open_trusted(384 << 10, 64, 60ull * 1000000000u), *vs = NULL;
     enum { NW = 2 };
     struct put_worker p[NW];
     pthread_t t[NW], vt;
