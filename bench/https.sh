@@ -24,7 +24,9 @@
 #  split   every server on CPU 0 (HTTPS_SPLIT_SERVER_CPU), wrk (one
 #          thread) on CPU 1 (HTTPS_SPLIT_LOAD_CPU): nginx one worker,
 #          eactors with all its workers on CPU 0 and spin="0" (a deployment
-#          generated from the example's); rows 'eactors-split',
+#          generated from the example's, with one pipeline, the first, for
+#          the one server CPU; HTTPS_SPLIT_PIPELINES=all keeps all the
+#          example's pipelines, on that CPU); rows 'eactors-split',
 #          'eactors-base-split', 'nginx-split'.
 # A connection count that cannot be run (descriptor limit) or that wrk could
 # not complete gives a row of NA and a '# ' line saying why, on stdout and
@@ -53,6 +55,8 @@ CPUS=${HTTPS_CPUS:-0-1}
 PIN=${HTTPS_PIN:-shared split}
 SPLIT_SRV=${HTTPS_SPLIT_SERVER_CPU:-0}
 SPLIT_LOAD=${HTTPS_SPLIT_LOAD_CPU:-1}
+CUT='/<!-- pipeline 1 -->/,/<!-- end pipeline 1 -->/d'
+[ "${HTTPS_SPLIT_PIPELINES:-1}" = all ] && CUT=''
 for m in $PIN; do
     case $m in shared | split) ;; *) echo "bench/https: HTTPS_PIN: unknown mode '$m' (shared, split)" >&2; exit 2 ;; esac
 done
@@ -148,10 +152,13 @@ start_mode() { # mode first_port
         sfx=-split
         # Every worker of the example on the servers' CPU, not spinning.
         cpus=$SPLIT_SRV workers=1 affinity=$(awk -v c="$SPLIT_SRV" 'BEGIN { printf "1"; for (i = 0; i < c; i++) printf "0" }')
+        # One pipeline for the one server CPU: the example's pipeline 1
+        # (its block between '<!-- pipeline 1 -->' and '<!-- end pipeline 1
+        # -->') is left out unless HTTPS_SPLIT_PIPELINES=all.
         sed -e "s/8443/$pea/g" -e "s/cpus=\"[^\"]*\"/cpus=\"$SPLIT_SRV\" spin=\"0\"/g" \
-            "$BUILD/examples/https/https.xml" >"$xml"
+            -e "$CUT" "$BUILD/examples/https/https.xml" >"$xml"
         [ -n "$BASE" ] && sed -e "s/8443/$pbase/g" -e "s/cpus=\"[^\"]*\"/cpus=\"$SPLIT_SRV\" spin=\"0\"/g" \
-            "$BASE/examples/https/https.xml" >"$xmlb"
+            -e "$CUT" "$BASE/examples/https/https.xml" >"$xmlb"
     else
         # nginx: two workers on the same two CPUs as eactors' workers.
         cpus=0-1 workers=2 affinity="01 10"

@@ -8,7 +8,11 @@
  * Parameters: port (default 8443), addr (default 127.0.0.1), tls (0 or 1,
  * default 1), batch (0 or 1, default 1: completions batched by the system
  * actor, ea_sys_client_batch, and the requests of a step sent together,
- * ea_sys_client_hold). Channels: "net" to the system actor, optional "app".
+ * ea_sys_client_hold), shared (0 or 1, default 0: 1 listens with
+ * SO_REUSEPORT, ea_net_listen_shared, so that several fronts, one per
+ * pipeline, accept on one port and the kernel spreads the connections).
+ * Channels: "net" to the system actor, optional "app" (parameters net and
+ * app name other channels instead: one pair per pipeline).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -532,14 +536,15 @@ static void on_app(struct front *s, ea_cargo_t *m)
 static int front_ctor(ea_actor_t *self, void *state)
 {
     struct front *s = state;
-    ea_conn_t *io = ea_conn(self, "net");
+    const char *net = ea_param(self, "net"), *app = ea_param(self, "app");
+    ea_conn_t *io = ea_conn(self, net ? net : "net");
     if (io == NULL)
         return EA_ERR_NOTFOUND;
     ea_sys_client_init(&s->sys, io);
     /* Every completion of a round in one message (ev.data is then valid
      * until the next ea_sys_recv, which on_sys never outlives). */
     ea_sys_client_batch(&s->sys, ea_param_int(self, "batch", 1, NULL) != 0);
-    s->app = ea_conn(self, "app");
+    s->app = ea_conn(self, app ? app : "app");
     s->tls = (int)ea_param_int(self, "tls", 1, NULL);
     s->listener = -1;
     s->linger_timer = -1;
@@ -559,7 +564,9 @@ static int front_ctor(ea_actor_t *self, void *state)
     }
     const char *addr = ea_param(self, "addr");
     long long port = ea_param_int(self, "port", 8443, NULL);
-    if (ea_net_listen(&s->sys, addr ? addr : "127.0.0.1", (uint16_t)port) <= 0)
+    int shared = ea_param_int(self, "shared", 0, NULL) == 1;
+    if ((shared ? ea_net_listen_shared : ea_net_listen)(&s->sys, addr ? addr : "127.0.0.1",
+                                                        (uint16_t)port) <= 0)
         return EA_ERR_NOBUFS;
     /* The requests of a step go out together, in one message, when the
      * body ends (ea_sys_flush there). */

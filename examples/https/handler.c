@@ -5,7 +5,9 @@
  * 200/400/404/405/413, Content-Type and Content-Length. Request bytes are
  * parsed only by http_head.h, with explicit lengths.
  *
- * Parameters: site (the directory, must be granted to this enclave).
+ * Parameters: site (the directory, must be granted to this enclave); app and
+ * fs (the names of the two channels, default "app" and "fs": a deployment
+ * with several pipelines names each one's own).
  * Channels: "app" to the front, "fs" to the system actor.
  */
 #include <stdio.h>
@@ -371,8 +373,9 @@ static void app_one(struct app *s, uint32_t id, uint32_t kind, const char *data,
 static int app_ctor(ea_actor_t *self, void *state)
 {
     struct app *s = state;
-    s->front = ea_conn(self, "app");
-    ea_conn_t *io = ea_conn(self, "fs");
+    const char *app = ea_param(self, "app"), *fs = ea_param(self, "fs");
+    s->front = ea_conn(self, app ? app : "app");
+    ea_conn_t *io = ea_conn(self, fs ? fs : "fs");
     const char *site = ea_param(self, "site");
     if (s->front == NULL || io == NULL || site == NULL)
         return EA_ERR_NOTFOUND;

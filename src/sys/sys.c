@@ -114,16 +114,25 @@ struct sys_state {
 
 /* ------------------------------------------------------------ helpers -- */
 
+/* The process's open descriptors. One count at a time: with several system
+ * actors in the process (one per pipeline), each starts and stops on its
+ * own worker, and a count running beside another one would see the other's
+ * directory descriptor too. */
 static int count_fds(void)
 {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
     DIR *d = opendir("/proc/self/fd");
-    if (d == NULL)
+    if (d == NULL) {
+        pthread_mutex_unlock(&lock);
         return -1;
-    int n = 0;
+    }
+    int n = -1; /* the directory's own descriptor is not counted */
     for (struct dirent *e; (e = readdir(d)) != NULL;)
         n += e->d_name[0] != '.';
     closedir(d);
-    return n - 1; /* the directory's own descriptor */
+    pthread_mutex_unlock(&lock);
+    return n;
 }
 
 /* errno -> completion status (never a raw errno; EA_SYS_IO carries it). */

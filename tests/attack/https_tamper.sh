@@ -26,9 +26,11 @@ seed=${SEED:-4242}
 attack_ms=${ATTACK_MS:-4000}
 scratch
 CA=$EX/https/pki/ca.pem
-site=$(sed -n 's/.*param name="site" value="\([^"]*\)".*/\1/p' "$EX/https/https.xml")
+site=$(sed -n 's/.*param name="site" value="\([^"]*\)".*/\1/p' "$EX/https/https.xml" | head -1)
 f=$tmp/https-tamper-$case_name-$$.xml
-sed "s/8443/$port/g" "$EX/https/https.xml" >"$f"
+# One pipeline (the example's pipeline 1 left out), so that every request
+# crosses the channels under attack.
+sed -e "s/8443/$port/g" -e '/<!-- pipeline 1 -->/,/<!-- end pipeline 1 -->/d' "$EX/https/https.xml" >"$f"
 export EACTORS_WATCHDOG_SECS=2
 EACTORS_DEBUG_LAYOUT=1 EACTORS_IMAGE_PATH=$EX/https timeout -k 5 60 "$EACTORS" run "$f" \
     >"$out" 2>"$err" &

@@ -217,13 +217,13 @@ https_downgrade)
         "$EX/https/https.xml" > "$tmp/plain.xml"
     grep -q 'protect="plain"' "$tmp/plain.xml" || fail "test set-up: no plain channel"
     EACTORS_IMAGE_PATH=$EX/https run 1 "$tmp/plain.xml"
-    has_err "plain.xml:20: enclave '"
+    has_err "plain.xml:26: enclave '"
     has_err "' refuses channel 'app': its image requires AEAD with an attested enclave (protect=\"plain\" asked)"
     sed -e 's|<eactors>|<eactors><host image="https.so"/>|' \
         -e 's|<actor name="handler" type="http_app" worker="wa">|<actor name="handler" type="http_app" worker="hio">|' \
         "$EX/https/https.xml" > "$tmp/host.xml"
     EACTORS_IMAGE_PATH=$EX/https run 1 "$tmp/host.xml"
-    has_err "host.xml:20: enclave 'edge' refuses channel 'app': its image requires an attested enclave at the other end, not the host"
+    has_err "host.xml:26: enclave 'edge' refuses channel 'app': its image requires an attested enclave at the other end, not the host"
     ;;
 host_confined)
     # A compromised host actor (plain libc calls, no preload) tries to read
