@@ -372,7 +372,14 @@ struct jid {
 static int jid_bad(unsigned char c)
 {
     switch (c) {
-    case '"': case '&': case '\'': case '/': case ':': case '<': case '>': case '@': return 1;
+    case '"':
+    case '&':
+    case '\'':
+    case '/':
+    case ':':
+    case '<':
+    case '>':
+    case '@': return 1;
     default: return c <= 0x20 || c >= 0x7f;
     }
 }

@@ -582,10 +582,11 @@ int main(int argc, char **argv)
     printf("test_xmpp_stream: seed %u\n", seed);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_any_chunking),  cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_memory_budget),       cmocka_unit_test(test_home_block),       cmocka_unit_test(test_suspend_resume_stop),
-        cmocka_unit_test(test_split_big_start_tag), cmocka_unit_test(test_mutations),
-        cmocka_unit_test(test_xml_prefix_element),  cmocka_unit_test(test_whitespace_refs),
-        cmocka_unit_test(test_forward_raw),        cmocka_unit_test(test_big_stanza_in_reads),
+        cmocka_unit_test(test_memory_budget),       cmocka_unit_test(test_home_block),
+        cmocka_unit_test(test_suspend_resume_stop), cmocka_unit_test(test_split_big_start_tag),
+        cmocka_unit_test(test_mutations),           cmocka_unit_test(test_xml_prefix_element),
+        cmocka_unit_test(test_whitespace_refs),     cmocka_unit_test(test_forward_raw),
+        cmocka_unit_test(test_big_stanza_in_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
