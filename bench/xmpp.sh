@@ -383,4 +383,17 @@ EOF
         peer_log "gnuplot failed, plot skipped: $(head -c 300 "$OUT/gnuplot.err")"
     fi
 fi
+# The floor: what expat, the TLS records and loopback TCP cost per message by
+# themselves on the server's CPU, at this window (bench/xmpp/floor.c), so a
+# server's CPU per message can be read against what no design avoids.
+FLOOR=$BUILD/bench/ea_bench_xmpp_floor
+if [ -x "$FLOOR" ]; then
+    if taskset -c "${XMPP_SERVER_CPUS%%,*}" "$FLOOR" --window "$WINDOW" --rounds $((640000 / WINDOW)) \
+        >"$OUT/$NAME-floor.csv" 2>"$OUT/floor.err"; then
+        peer_log "floor at window $WINDOW (ns per message): $(tail -n +2 "$OUT/$NAME-floor.csv" |
+            awk -F, '{printf "%s%s(%s)=%s", (NR > 1 ? ", " : ""), $2, $4, $5}') ($OUT/$NAME-floor.csv)"
+    else
+        peer_log "floor failed: $(head -c 300 "$OUT/floor.err")"
+    fi
+fi
 exit $FAILED
