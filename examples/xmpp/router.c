@@ -1798,6 +1798,26 @@ static void route_iq(struct router *r, struct sess *from, struct st *t, const st
         error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
 }
 
+/* xmsg_str for the short fields of every stanza: copies field i into buf
+ * as a C string, checking for a NUL on the way (one pass, no library
+ * calls); -1 (and buf "") if absent, too long or holding a NUL. */
+static int field_str(const struct xmsg *m, unsigned i, char *buf, size_t cap)
+{
+    if (i >= m->n || m->fl[i] >= cap)
+        return -1;
+    const char *p = m->f[i];
+    size_t n = m->fl[i];
+    for (size_t k = 0; k < n; k++) {
+        if (p[k] == 0) {
+            buf[0] = 0;
+            return -1;
+        }
+        buf[k] = p[k];
+    }
+    buf[n] = 0;
+    return 0;
+}
+
 static void stanza(struct router *r, unsigned link, const struct xmsg *m)
 {
     struct sess *from = find_conn(r, link, m->h.conn);
@@ -1811,10 +1831,10 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     t.xlen = t.ilen = 0;
     t.npay = 0;
     t.flags = 0;
-    if (xmsg_str(m, 0, t.kind, sizeof t.kind) < 0 || xmsg_str(m, 1, t.type, sizeof t.type) < 0 ||
-        xmsg_str(m, 2, t.to, sizeof t.to) < 0 || xmsg_str(m, 3, t.id, sizeof t.id) < 0 ||
-        xmsg_str(m, 4, t.pns, sizeof t.pns) < 0 || xmsg_str(m, 5, t.pname, sizeof t.pname) < 0 ||
-        xmsg_str(m, 6, t.node, sizeof t.node) < 0 || xmsg_str(m, 7, t.prio, sizeof t.prio) < 0) {
+    if (field_str(m, 0, t.kind, sizeof t.kind) < 0 || field_str(m, 1, t.type, sizeof t.type) < 0 ||
+        field_str(m, 2, t.to, sizeof t.to) < 0 || field_str(m, 3, t.id, sizeof t.id) < 0 ||
+        field_str(m, 4, t.pns, sizeof t.pns) < 0 || field_str(m, 5, t.pname, sizeof t.pname) < 0 ||
+        field_str(m, 6, t.node, sizeof t.node) < 0 || field_str(m, 7, t.prio, sizeof t.prio) < 0) {
         /* Over-long attributes: refuse what can be refused. */
         if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
             error_reply(r, from, strcmp(t.kind, "iq") == 0 ? "iq" : "message", NULL, NULL, "modify",
