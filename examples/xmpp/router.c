@@ -392,6 +392,7 @@ struct jid {
  * resource is opaque. A character of a local part or domain as it is kept
  * (upper case folded to lower), or 0 where it is not allowed: space and
  * controls, non-ASCII, and " & ' / : < > @. One load per character. */
+/* clang-format off */
 static const unsigned char jid_fold[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -410,6 +411,7 @@ static const unsigned char jid_fold[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
+/* clang-format on */
 
 /* Parses the n bytes at s (no NUL among them); -1 if malformed. Every part
  * is NUL-terminated, also when -1 is returned (no memset of the 3 KiB:
@@ -908,8 +910,8 @@ static int block_stop(struct router *r, const struct sess *from, const struct st
     if (block_free(r, from, j->local, j->res))
         return 0;
     r->refused++;
-    int req = t->k == K_IQ ? t->ty == T_GET || t->ty == T_SET
-                           : t->k == K_MESSAGE && t->ty != T_ERROR;
+    int req =
+        t->k == K_IQ ? t->ty == T_GET || t->ty == T_SET : t->k == K_MESSAGE && t->ty != T_ERROR;
     if (!req)
         return 1;
     if (blocks(r, from->user, j->local, j->domain, j->res))

@@ -421,8 +421,7 @@ int eai_aead_open(eai_aead_t *a, const uint8_t iv[12], const void *aad, size_t a
     int outl = 0;
     /* The tag is set before the data so that Final only compares; OpenSSL
      * copies it and never writes through the pointer. */
-    if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, iv) != 1 ||
-        !gcm_tag(ctx, (uint8_t *)tag, 1) ||
+    if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, iv) != 1 || !gcm_tag(ctx, (uint8_t *)tag, 1) ||
         !gcm_update(ctx, NULL, aad, aadlen) || !gcm_update(ctx, pt, ct, len)) {
         if (len > 0)
             OPENSSL_cleanse(pt, len);
