@@ -181,6 +181,7 @@ struct router {
     struct user *users[BUCKETS];
     size_t offline_bytes;
     uint64_t nblocked; /* blocked JIDs of all users: 0, nothing to check */
+    uint64_t ncarbons; /* sessions with carbons enabled: 0, none to copy */
     uint64_t nsess, routed, errors, stored, refused;
 };
 
@@ -205,36 +206,53 @@ static struct sess *find_conn(struct router *r, unsigned link, uint32_t conn)
     return NULL;
 }
 
+/* The look-ups by user name take its fnv hash (h) where the caller has it
+ * (a parsed JID's lhash), and compute it otherwise. */
 static struct sess *first_of(struct router *r, const char *user)
 {
     return r->by_user[fnv(user, strlen(user)) % BUCKETS];
 }
 
-static struct sess *find_full(struct router *r, const char *user, const char *res)
+static struct sess *find_full_h(struct router *r, const char *user, uint32_t h, const char *res)
 {
-    for (struct sess *s = first_of(r, user); s; s = s->next_user)
+    for (struct sess *s = r->by_user[h % BUCKETS]; s; s = s->next_user)
         if (strcmp(s->user, user) == 0 && strcmp(s->res, res) == 0)
             return s;
     return NULL;
 }
 
-static struct user *find_user(struct router *r, const char *name)
+static struct sess *find_full(struct router *r, const char *user, const char *res)
 {
-    for (struct user *u = r->users[fnv(name, strlen(name)) % BUCKETS]; u; u = u->next)
+    return find_full_h(r, user, fnv(user, strlen(user)), res);
+}
+
+static struct user *find_user_h(struct router *r, const char *name, uint32_t h)
+{
+    for (struct user *u = r->users[h % BUCKETS]; u; u = u->next)
         if (strcmp(u->name, name) == 0)
             return u;
     return NULL;
 }
 
+static struct user *find_user(struct router *r, const char *name)
+{
+    return find_user_h(r, name, fnv(name, strlen(name)));
+}
+
 /* Does `name` exist? Without a directory: if it has a session now. */
-static int exists(struct router *r, const char *name)
+static int exists_h(struct router *r, const char *name, uint32_t h)
 {
     if (r->dir != NULL)
-        return find_user(r, name) != NULL;
-    for (struct sess *s = r->by_user[fnv(name, strlen(name)) % BUCKETS]; s; s = s->next_user)
+        return find_user_h(r, name, h) != NULL;
+    for (struct sess *s = r->by_user[h % BUCKETS]; s; s = s->next_user)
         if (strcmp(s->user, name) == 0)
             return 1;
     return 0;
+}
+
+static int exists(struct router *r, const char *name)
+{
+    return exists_h(r, name, fnv(name, strlen(name)));
 }
 
 static void directory(struct router *r, const struct xmsg *m)
@@ -283,6 +301,8 @@ static void unlink_sess(struct router *r, struct sess *x)
         pp = &(*pp)->next_conn;
     if (*pp)
         *pp = x->next_conn;
+    if (x->carbons)
+        r->ncarbons--;
     free(x->user);
     free(x->res);
     free(x->jid);
@@ -365,57 +385,78 @@ static void iq_result(struct router *r, const struct sess *to, const char *id, c
 
 struct jid {
     char local[JID_PART_MAX + 1], domain[JID_PART_MAX + 1], res[JID_PART_MAX + 1];
+    uint32_t lhash; /* fnv(local): the bucket of its user and sessions */
 };
 
 /* RFC 7622 subset: ASCII local part and domain, folded to lower case; the
- * resource is opaque. -1 if malformed. */
-static int jid_bad(unsigned char c)
-{
-    switch (c) {
-    case '"':
-    case '&':
-    case '\'':
-    case '/':
-    case ':':
-    case '<':
-    case '>':
-    case '@': return 1;
-    default: return c <= 0x20 || c >= 0x7f;
-    }
-}
+ * resource is opaque. A character of a local part or domain as it is kept
+ * (upper case folded to lower), or 0 where it is not allowed: space and
+ * controls, non-ASCII, and " & ' / : < > @. One load per character. */
+/* clang-format off */
+static const unsigned char jid_fold[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 33, 0, 35, 36, 37, 0, 0, 40, 41, 42, 43, 44, 45, 46, 0,
+    48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 0, 59, 0, 61, 0, 63,
+    0, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 91, 92, 93, 94, 95,
+    96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+/* clang-format on */
 
-/* Every part is NUL-terminated, also when -1 is returned (no memset of
- * the 3 KiB: this runs for every stanza). */
-static int jid_parse(const char *s, struct jid *j)
+/* Parses the n bytes at s (no NUL among them); -1 if malformed. Every part
+ * is NUL-terminated, also when -1 is returned (no memset of the 3 KiB:
+ * this runs for every stanza). */
+static int jid_parse_n(const char *s, size_t n, struct jid *j)
 {
     j->local[0] = j->domain[0] = j->res[0] = 0;
-    const char *slash = strchr(s, '/');
-    size_t bl = slash ? (size_t)(slash - s) : strlen(s);
+    j->lhash = fnv("", 0);
+    const char *slash = memchr(s, '/', n);
+    size_t bl = slash ? (size_t)(slash - s) : n;
     const char *at = memchr(s, '@', bl);
     const char *d = at ? at + 1 : s;
     size_t ll = at ? (size_t)(at - s) : 0, dl = bl - (size_t)(d - s);
     if ((at && ll == 0) || dl == 0 || ll > JID_PART_MAX || dl > JID_PART_MAX)
         return -1;
-    size_t rl = slash ? strlen(slash + 1) : 0;
+    size_t rl = slash ? n - bl - 1 : 0;
     if (slash && (rl == 0 || rl > JID_PART_MAX))
         return -1;
     j->local[ll] = 0;
     j->domain[dl] = 0;
+    uint32_t h = fnv("", 0);
     for (size_t i = 0; i < ll; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (jid_bad(c))
+        unsigned char c = jid_fold[(unsigned char)s[i]];
+        if (c == 0)
             return -1;
-        j->local[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        j->local[i] = (char)c;
+        h = (h ^ c) * 16777619u; /* fnv, one step */
     }
     for (size_t i = 0; i < dl; i++) {
-        unsigned char c = (unsigned char)d[i];
-        if (jid_bad(c))
+        unsigned char c = jid_fold[(unsigned char)d[i]];
+        if (c == 0)
             return -1;
-        j->domain[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        j->domain[i] = (char)c;
     }
-    if (slash)
-        memcpy(j->res, slash + 1, rl + 1);
+    if (slash) {
+        memcpy(j->res, slash + 1, rl);
+        j->res[rl] = 0;
+    }
+    j->lhash = h;
     return 0;
+}
+
+static int jid_parse(const char *s, struct jid *j)
+{
+    return jid_parse_n(s, strlen(s), j);
 }
 
 /* ------------------------------------------------------------ blocking */
@@ -798,7 +839,25 @@ static void closed(struct router *r, unsigned link, uint32_t conn)
 
 /* ------------------------------------------------------------ stanzas */
 
+/* A stanza's kind and its most common types, as codes (kind_code,
+ * type_code): compared on every stanza, where a strcmp each added up. */
+enum { K_OTHER, K_MESSAGE, K_PRESENCE, K_IQ };
+enum {
+    T_OTHER,
+    T_NONE, /* no type= */
+    T_CHAT,
+    T_ERROR,
+    T_GROUPCHAT,
+    T_HEADLINE,
+    T_NORMAL,
+    T_GET,
+    T_SET,
+    T_RESULT,
+    T_UNAVAILABLE,
+};
+
 struct st {
+    int k, ty; /* kind and type codes */
     char kind[16], type[32], to[3 * (JID_PART_MAX + 1)], id[1024];
     char pns[256], pname[256], node[512], prio[16];
     const char *xml;
@@ -814,6 +873,32 @@ static int is_type(const struct st *t, const char *v)
     return strcmp(t->type, v) == 0;
 }
 
+#define IS(s, n, lit) ((n) == sizeof lit - 1 && memcmp(s, lit, sizeof lit - 1) == 0)
+
+static int kind_code(const char *k, size_t n)
+{
+    return IS(k, n, "message")    ? K_MESSAGE
+           : IS(k, n, "presence") ? K_PRESENCE
+           : IS(k, n, "iq")       ? K_IQ
+                                  : K_OTHER;
+}
+
+static int type_code(const char *v, size_t n)
+{
+    switch (n) {
+    case 0: return T_NONE;
+    case 3: return IS(v, n, "get") ? T_GET : IS(v, n, "set") ? T_SET : T_OTHER;
+    case 4: return IS(v, n, "chat") ? T_CHAT : T_OTHER;
+    case 5: return IS(v, n, "error") ? T_ERROR : T_OTHER;
+    case 6: return IS(v, n, "normal") ? T_NORMAL : IS(v, n, "result") ? T_RESULT : T_OTHER;
+    case 8: return IS(v, n, "headline") ? T_HEADLINE : T_OTHER;
+    case 9: return IS(v, n, "groupchat") ? T_GROUPCHAT : T_OTHER;
+    case 11: return IS(v, n, "unavailable") ? T_UNAVAILABLE : T_OTHER;
+    default: return T_OTHER;
+    }
+}
+#undef IS
+
 /* What happens to a message or iq between `from` and local `to` that a
  * blocklist stops (XEP-0191 §3.5, §3.6): the sender's own block is named
  * in the error (not-acceptable + <blocked/>); the recipient's looks like
@@ -825,8 +910,8 @@ static int block_stop(struct router *r, const struct sess *from, const struct st
     if (block_free(r, from, j->local, j->res))
         return 0;
     r->refused++;
-    int req = strcmp(t->kind, "iq") == 0 ? is_type(t, "get") || is_type(t, "set")
-                                         : strcmp(t->kind, "message") == 0 && !is_type(t, "error");
+    int req =
+        t->k == K_IQ ? t->ty == T_GET || t->ty == T_SET : t->k == K_MESSAGE && t->ty != T_ERROR;
     if (!req)
         return 1;
     if (blocks(r, from->user, j->local, j->domain, j->res))
@@ -861,7 +946,7 @@ static void carbon(struct router *r, const struct sess *to, const char *dir, con
 static void carbons(struct router *r, const char *user, const struct sess *skip, int best,
                     int headline_all, const char *dir, const struct st *t)
 {
-    if (!is_type(t, "chat") || (t->flags & 2))
+    if (r->ncarbons == 0 || t->ty != T_CHAT || (t->flags & 2))
         return;
     for (struct sess *s = first_of(r, user); s; s = s->next_user) {
         if (s == skip || !s->carbons || !s->available || strcmp(s->user, user) != 0)
@@ -969,13 +1054,13 @@ static void flush_offline(struct router *r, struct sess *s)
 
 static void route_message(struct router *r, struct sess *from, struct st *t, const struct jid *j)
 {
-    int err = is_type(t, "error");
+    int err = t->ty == T_ERROR;
     if (strcmp(j->domain, r->domain) != 0) {
         if (!err)
             error_reply(r, from, "message", t->id, t->to, "cancel", "remote-server-not-found");
         return;
     }
-    if (j->local[0] == 0 || !exists(r, j->local)) {
+    if (j->local[0] == 0 || !exists_h(r, j->local, j->lhash)) {
         if (!err)
             error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
         return;
@@ -985,7 +1070,7 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
     /* The sender's other resources see what it sent (XEP-0280 <sent/>). */
     carbons(r, from->user, from, -129, 0, "sent", t);
     if (j->res[0] != 0) {
-        struct sess *s = find_full(r, j->local, j->res);
+        struct sess *s = find_full_h(r, j->local, j->lhash, j->res);
         if (s != NULL) {
             deliver(r, s, t->xml, t->xlen);
             carbons(r, j->local, s, -129, 0, "received", t);
@@ -993,15 +1078,15 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
         }
     }
     /* Bare JID, or an offline full JID (RFC 6121 §8.5.2, §8.5.3.2.1). */
-    if (is_type(t, "groupchat")) {
+    if (t->ty == T_GROUPCHAT) {
         error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
         return;
     }
-    int headline = is_type(t, "headline"), best = -129, sent = 0;
-    for (struct sess *s = first_of(r, j->local); s; s = s->next_user)
+    int headline = t->ty == T_HEADLINE, best = -129, sent = 0;
+    for (struct sess *s = r->by_user[j->lhash % BUCKETS]; s; s = s->next_user)
         if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 && s->prio > best)
             best = s->prio;
-    for (struct sess *s = first_of(r, j->local); s; s = s->next_user)
+    for (struct sess *s = r->by_user[j->lhash % BUCKETS]; s; s = s->next_user)
         if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 &&
             (headline || s->prio == best)) {
             deliver(r, s, t->xml, t->xlen);
@@ -1017,7 +1102,7 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
      * a body (not chat states alone); full or without a directory: refused. */
     if (!(t->flags & 1))
         return;
-    struct user *u = r->dir ? find_user(r, j->local) : NULL;
+    struct user *u = r->dir ? find_user_h(r, j->local, j->lhash) : NULL;
     if (u == NULL || store_offline(r, u, t) != 0)
         error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
 }
@@ -1661,7 +1746,10 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
         iq_result(r, from, t->id, t->to, NULL);
     } else if (strcmp(ns, NS_CARBONS) == 0 && set &&
                (strcmp(t->pname, "enable") == 0 || strcmp(t->pname, "disable") == 0)) {
-        from->carbons = strcmp(t->pname, "enable") == 0;
+        int on = strcmp(t->pname, "enable") == 0;
+        if (on != from->carbons)
+            r->ncarbons += on ? 1 : (uint64_t)-1;
+        from->carbons = on;
         iq_result(r, from, t->id, t->to, NULL);
     } else if (strcmp(ns, NS_BLOCKING) == 0 && strcmp(t->pname, "blocklist") == 0 && get) {
         blocklist_get(r, from, t);
@@ -1675,7 +1763,7 @@ static void server_iq(struct router *r, struct sess *from, struct st *t, const s
 
 static void route_iq(struct router *r, struct sess *from, struct st *t, const struct jid *j)
 {
-    int req = is_type(t, "get") || is_type(t, "set");
+    int req = t->ty == T_GET || t->ty == T_SET;
     if (!req && !is_type(t, "result") && !is_type(t, "error"))
         return; /* c2s checked nothing here: an iq without a valid type is dropped */
     if (req && (t->npay != 1 || t->id[0] == 0)) {
@@ -1705,11 +1793,31 @@ static void route_iq(struct router *r, struct sess *from, struct st *t, const st
     }
     if (block_stop(r, from, t, j))
         return;
-    struct sess *s = find_full(r, j->local, j->res);
+    struct sess *s = find_full_h(r, j->local, j->lhash, j->res);
     if (s != NULL)
         deliver(r, s, t->xml, t->xlen);
     else if (req)
         error_reply(r, from, "iq", t->id, t->to, "cancel", "service-unavailable");
+}
+
+/* xmsg_str for the short fields of every stanza: copies field i into buf
+ * as a C string, checking for a NUL on the way (one pass, no library
+ * calls); -1 (and buf "") if absent, too long or holding a NUL. */
+static int field_str(const struct xmsg *m, unsigned i, char *buf, size_t cap)
+{
+    if (i >= m->n || m->fl[i] >= cap)
+        return -1;
+    const char *p = m->f[i];
+    size_t n = m->fl[i];
+    for (size_t k = 0; k < n; k++) {
+        if (p[k] == 0) {
+            buf[0] = 0;
+            return -1;
+        }
+        buf[k] = p[k];
+    }
+    buf[n] = 0;
+    return 0;
 }
 
 static void stanza(struct router *r, unsigned link, const struct xmsg *m)
@@ -1725,10 +1833,10 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     t.xlen = t.ilen = 0;
     t.npay = 0;
     t.flags = 0;
-    if (xmsg_str(m, 0, t.kind, sizeof t.kind) < 0 || xmsg_str(m, 1, t.type, sizeof t.type) < 0 ||
-        xmsg_str(m, 2, t.to, sizeof t.to) < 0 || xmsg_str(m, 3, t.id, sizeof t.id) < 0 ||
-        xmsg_str(m, 4, t.pns, sizeof t.pns) < 0 || xmsg_str(m, 5, t.pname, sizeof t.pname) < 0 ||
-        xmsg_str(m, 6, t.node, sizeof t.node) < 0 || xmsg_str(m, 7, t.prio, sizeof t.prio) < 0) {
+    if (field_str(m, 0, t.kind, sizeof t.kind) < 0 || field_str(m, 1, t.type, sizeof t.type) < 0 ||
+        field_str(m, 2, t.to, sizeof t.to) < 0 || field_str(m, 3, t.id, sizeof t.id) < 0 ||
+        field_str(m, 4, t.pns, sizeof t.pns) < 0 || field_str(m, 5, t.pname, sizeof t.pname) < 0 ||
+        field_str(m, 6, t.node, sizeof t.node) < 0 || field_str(m, 7, t.prio, sizeof t.prio) < 0) {
         /* Over-long attributes: refuse what can be refused. */
         if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
             error_reply(r, from, strcmp(t.kind, "iq") == 0 ? "iq" : "message", NULL, NULL, "modify",
@@ -1737,8 +1845,9 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     }
     /* c2s sends only these three: anything else is not answered (an
      * error reply would be named after it). */
-    if (strcmp(t.kind, "message") != 0 && strcmp(t.kind, "presence") != 0 &&
-        strcmp(t.kind, "iq") != 0)
+    t.k = kind_code(t.kind, m->fl[0]);
+    t.ty = type_code(t.type, m->fl[1]);
+    if (t.k == K_OTHER)
         return;
     t.xml = m->f[8];
     t.xlen = m->fl[8];
@@ -1750,8 +1859,8 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     }
     struct jid j;
     int has_to = t.to[0] != 0;
-    if (has_to && jid_parse(t.to, &j) < 0) {
-        if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
+    if (has_to && jid_parse_n(t.to, m->fl[2], &j) < 0) {
+        if (t.k != K_PRESENCE && t.ty != T_ERROR && t.ty != T_RESULT)
             error_reply(r, from, t.kind, t.id, t.to, "modify", "jid-malformed");
         return;
     }
@@ -1761,8 +1870,8 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
          * not-acceptable + <blocked/>. */
         if (r->nblocked != 0 && blocks(r, from->user, j.local, j.domain, j.res)) {
             r->refused++;
-            if ((strcmp(t.kind, "message") == 0 && !is_type(&t, "error")) ||
-                (strcmp(t.kind, "iq") == 0 && (is_type(&t, "get") || is_type(&t, "set"))))
+            if ((t.k == K_MESSAGE && t.ty != T_ERROR) ||
+                (t.k == K_IQ && (t.ty == T_GET || t.ty == T_SET)))
                 error_reply_app(r, from, t.kind, t.id, t.to, "cancel", "not-acceptable",
                                 "<blocked xmlns='" NS_BLOCKING ":errors'/>");
             return;
@@ -1772,18 +1881,19 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
         xmsg_add(&f, t.xml, t.xlen);
         if (outq_send(&r->muc_out, &f) == 0)
             from->muc = 1;
-        else if (strcmp(t.kind, "presence") != 0 && !is_type(&t, "error") && !is_type(&t, "result"))
+        else if (t.k != K_PRESENCE && t.ty != T_ERROR && t.ty != T_RESULT)
             error_reply(r, from, t.kind, t.id, t.to, "wait", "resource-constraint");
         return;
     }
-    if (strcmp(t.kind, "message") == 0) {
+    if (t.k == K_MESSAGE) {
         if (!has_to) { /* to the sender's own bare JID (RFC 6120 §10.3.1) */
             memset(&j, 0, sizeof j);
             snprintf(j.local, sizeof j.local, "%s", from->user);
             snprintf(j.domain, sizeof j.domain, "%s", r->domain);
+            j.lhash = fnv(j.local, strlen(j.local));
         }
         route_message(r, from, &t, &j);
-    } else if (strcmp(t.kind, "presence") == 0) {
+    } else if (t.k == K_PRESENCE) {
         route_presence(r, from, &t, has_to ? &j : NULL);
     } else {
         route_iq(r, from, &t, has_to ? &j : NULL);

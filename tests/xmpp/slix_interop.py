@@ -263,11 +263,40 @@ async def main():
                   "M9 carbons: copy to the other resource", "%s" % fwd)
             m = await asyncio.wait_for(alice.inbox.get(), T)
             check(m["body"] == "carbon me", "M9 the addressed resource got it")
+            # Disabled: no copy (the router skips carbons when no session
+            # has them on); enabled again: copies again.
+            await alice2.plugin["xep_0280"].disable(timeout=T)
+            bob.send_message(mto="alice@localhost/t1", mbody="no copy", mtype="chat")
+            m = await asyncio.wait_for(alice.inbox.get(), T)
+            await asyncio.sleep(0.3)
+            check(m["body"] == "no copy" and alice2.carbons.empty(),
+                  "M9 carbons disabled: no copy", str(alice2.carbons.qsize()))
+            await alice2.plugin["xep_0280"].enable(timeout=T)
+            bob.send_message(mto="alice@localhost/t1", mbody="copy again", mtype="chat")
+            m = await asyncio.wait_for(alice2.carbons.get(), T)
+            check(m["carbon_received"]["body"] == "copy again", "M9 carbons enabled again")
+            await asyncio.wait_for(alice.inbox.get(), T)
         except (IqError, IqTimeout, asyncio.TimeoutError) as e:
             check(False, "M9 carbons", repr(e))
         alice2.disconnect()
     else:
         check(False, "M9 second alice login")
+    # A session that ended with carbons on and a new one that enables them:
+    # the new one gets copies.
+    await asyncio.sleep(0.3)
+    alice3 = Client("alice@localhost/r3", "alice-pw")
+    if await alice3.login():
+        try:
+            await alice3.plugin["xep_0280"].enable(timeout=T)
+            bob.send_message(mto="alice@localhost/t1", mbody="to r3 too", mtype="chat")
+            m = await asyncio.wait_for(alice3.carbons.get(), T)
+            check(m["carbon_received"]["body"] == "to r3 too", "M9 carbons after a session ended")
+            await asyncio.wait_for(alice.inbox.get(), T)
+        except (IqError, IqTimeout, asyncio.TimeoutError) as e:
+            check(False, "M9 carbons after a session ended", repr(e))
+        alice3.disconnect()
+    else:
+        check(False, "M9 third alice login")
 
     # Offline storage (M3): bob offline, alice sends 3; none before bob's
     # presence, all 3 in order after it with a delay from the domain; none
