@@ -127,9 +127,12 @@ static void *ex_realloc(void *p, size_t n)
 
 static const XML_Memory_Handling_Suite mm = {ex_malloc, ex_realloc, ex_free};
 
-/* The tree's arena: chunks charged to the same budget. One chunk of the
- * usual size stays from one element to the next (a stanza's tree fits in
- * it: no malloc and free per stanza); larger ones are freed per element. */
+/* The tree's arena: chunks charged to the parser's budget while it holds
+ * them. A tree lives from its element's start to the end of the element
+ * callback, so one chunk of the usual size goes from parser to parser on
+ * this thread (`spare`): the next stanza's tree, whichever stream it is
+ * in, is built in memory the cache still has, with no malloc and free per
+ * stanza. The spare is freed with the thread's last parser. */
 #define ARENA_CHUNK 4000u
 
 struct xs_chunk {
@@ -138,15 +141,30 @@ struct xs_chunk {
     char data[];
 };
 
+static __thread struct xs_chunk *spare;
+static __thread long parsers; /* this thread's parsers (make_parser) */
+
+static size_t chunk_size(const struct xs_chunk *c)
+{
+    return ((const struct mhdr *)c - 1)->n;
+}
+
 static void *arena_alloc(xs_t *xs, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     struct xs_chunk *c = xs->arena;
     if (c == NULL || c->cap - c->used < n) {
         size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        c = mm_malloc(sizeof *c + cap);
-        if (c == NULL)
-            return NULL;
+        if (cap == ARENA_CHUNK && spare != NULL && chunk_size(spare) <= xs->mem_max &&
+            xs->mem_used + chunk_size(spare) <= xs->mem_max) {
+            c = spare;
+            spare = NULL;
+            xs->mem_used += chunk_size(c);
+        } else {
+            c = mm_malloc(sizeof *c + cap);
+            if (c == NULL)
+                return NULL;
+        }
         c->cap = cap;
         c->used = 0;
         c->next = xs->arena;
@@ -157,23 +175,21 @@ static void *arena_alloc(xs_t *xs, size_t n)
     return p;
 }
 
-/* Empties the tree (keeps one chunk of the usual size, or with `all`
- * none). */
+/* Empties the tree; a chunk of the usual size becomes the spare if there
+ * is none (not with `all`: the parser goes). */
 static void arena_drop(xs_t *xs, int all)
 {
-    struct xs_chunk *keep = NULL;
     while (xs->arena != NULL) {
-        struct xs_chunk *n = xs->arena->next;
-        if (!all && keep == NULL && xs->arena->cap == ARENA_CHUNK) {
-            keep = xs->arena;
-            keep->used = 0;
-            keep->next = NULL;
+        struct xs_chunk *c = xs->arena;
+        xs->arena = c->next;
+        if (!all && spare == NULL && c->cap == ARENA_CHUNK) {
+            size_t n = chunk_size(c);
+            xs->mem_used -= n < xs->mem_used ? n : xs->mem_used;
+            spare = c;
         } else {
-            mm_free(xs->arena);
+            mm_free(c);
         }
-        xs->arena = n;
     }
-    xs->arena = keep;
     xs->root = NULL;
 }
 
@@ -299,10 +315,27 @@ int xs_reparse_deferral_off(void)
 #endif
 }
 
-/* Splits an expat name "uri\xFFlocal[\xFFprefix]" into its parts. */
+/* Splits an expat name "uri\xFFlocal[\xFFprefix]" into its parts. A
+ * stanza's names are mostly jabber:client ones, with short local names:
+ * those are split in one pass here, without three library calls. */
 static void split(const char *qn, const char **ns, size_t *nslen, const char **local, size_t *llen,
                   const char **prefix)
 {
+    static const char client[] = XS_NS_CLIENT "\xFF";
+    size_t i = 0;
+    while (i < sizeof client - 1 && qn[i] == client[i])
+        i++;
+    if (i == sizeof client - 1) {
+        const char *l = qn + i, *e = l;
+        while (*e != 0 && *e != SEP)
+            e++;
+        *ns = qn;
+        *nslen = i - 1;
+        *local = l;
+        *llen = (size_t)(e - l);
+        *prefix = *e == SEP ? e + 1 : NULL;
+        return;
+    }
     const char *a = strchr(qn, SEP);
     if (a == NULL) {
         *ns = "";
@@ -710,14 +743,23 @@ static int make_parser(xs_t *xs)
     XML_SetReparseDeferralEnabled(p, XML_FALSE);
 #endif
     xs->parser = p;
+    parsers++;
     return 0;
 }
 
 static void drop_parser(xs_t *xs)
 {
     arena_drop(xs, 1);
-    if (xs->parser != NULL)
+    if (xs->parser != NULL) {
         XML_ParserFree(xs->parser);
+        if (--parsers <= 0 && spare != NULL) { /* the thread's last parser */
+            xs_t *saved = cur;
+            cur = NULL; /* charged to nobody now */
+            mm_free(spare);
+            cur = saved;
+            spare = NULL;
+        }
+    }
     xs->parser = NULL;
     mm_free(xs->default_ns);
     mm_free(xs->stream_prefix);
@@ -855,7 +897,7 @@ const char *xel_attr(const xel_t *el, const char *name)
 {
     for (unsigned i = 0; i < el->nattrs; i++) {
         const xattr_t *a = &el->attrs[i];
-        if (a->ns[0] == 0 && a->name[0] == name[0] && strcmp(a->name, name) == 0)
+        if (a->ns[0] == 0 && (a->name == name || (a->name[0] == name[0] && strcmp(a->name, name) == 0)))
             return a->val;
     }
     return NULL;
