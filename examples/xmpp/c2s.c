@@ -66,11 +66,12 @@
 
 enum { W_NONE, W_ACC, W_BIND };
 
+/* The fields a round touches for every connection first (by_id, out_later,
+ * c_flush, on_recv): a few cache lines, not spread around the parser. */
 struct cx {
     int32_t h;
     uint32_t id; /* slot | generation << 15 */
     ea_tls_t *tls;
-    xs_t xs;
     int secure, authed, bound, hdr_sent, dead;
     int wait;
     int starttls_pending;
@@ -85,6 +86,8 @@ struct cx {
     int dirty; /* on the round's flush list */
     int failures;
     uint64_t t0;
+    xbuf_t fa; /* " from='JID'" as forwarded stanzas carry it (xb_from_attr) */
+    xs_t xs;
     /* SASL */
     int hash; /* 1, 256; 0 = PLAIN */
     int sasl_step;
@@ -96,7 +99,6 @@ struct cx {
     /* bind */
     char bind_id[256];
     char jid[1400];
-    xbuf_t fa; /* " from='JID'" as forwarded stanzas carry it (xb_from_attr) */
 };
 
 struct c2s {
