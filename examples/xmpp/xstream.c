@@ -897,7 +897,8 @@ const char *xel_attr(const xel_t *el, const char *name)
 {
     for (unsigned i = 0; i < el->nattrs; i++) {
         const xattr_t *a = &el->attrs[i];
-        if (a->ns[0] == 0 && (a->name == name || (a->name[0] == name[0] && strcmp(a->name, name) == 0)))
+        if (a->ns[0] == 0 &&
+            (a->name == name || (a->name[0] == name[0] && strcmp(a->name, name) == 0)))
             return a->val;
     }
     return NULL;
