@@ -66,11 +66,12 @@
 
 enum { W_NONE, W_ACC, W_BIND };
 
+/* The fields a round touches for every connection first (by_id, out_later,
+ * c_flush, on_recv): a few cache lines, not spread around the parser. */
 struct cx {
     int32_t h;
     uint32_t id; /* slot | generation << 15 */
     ea_tls_t *tls;
-    xs_t xs;
     int secure, authed, bound, hdr_sent, dead;
     int wait;
     int starttls_pending;
@@ -85,6 +86,8 @@ struct cx {
     int dirty; /* on the round's flush list */
     int failures;
     uint64_t t0;
+    xbuf_t fa; /* " from='JID'" as forwarded stanzas carry it (xb_from_attr) */
+    xs_t xs;
     /* SASL */
     int hash; /* 1, 256; 0 = PLAIN */
     int sasl_step;
@@ -729,7 +732,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     s->fwd = (xbuf_t){0};
     /* The bytes as they arrived, from= stamped, when they mean the same in
      * the recipient's stream; else re-serialized (xstream.h). */
-    xel_forward(&b, &c->xs, el, c->jid);
+    xel_forward_fa(&b, &c->xs, el, c->jid, c->fa.p, c->fa.len);
     if (b.failed) {
         xb_free(&b);
         stream_error(s, c, "resource-constraint", NULL);
@@ -737,7 +740,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     }
     xel_t *pl = xel_first(el);
     char prio[16] = "";
-    if (strcmp(el->name, "presence") == 0) {
+    if (el->kind == XK_PRESENCE) {
         xel_t *pr = xel_child(el, XS_NS_CLIENT, "priority");
         if (pr != NULL)
             xel_text(pr, prio, sizeof prio);
@@ -745,7 +748,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     /* b: bit 0 a <body> (a message worth storing offline), bit 1 carbons
      * <private/> or <no-copy/> (XEP-0280 §6, XEP-0334). */
     uint32_t flags = 0;
-    if (strcmp(el->name, "message") == 0) {
+    if (el->kind == XK_MESSAGE) {
         flags |= xel_child(el, XS_NS_CLIENT, "body") != NULL;
         if (xel_child(el, "urn:xmpp:carbons:2", "private") != NULL ||
             xel_child(el, "urn:xmpp:hints", "no-copy") != NULL)
@@ -765,7 +768,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
      * NUL group...", and the number of items in b bits 8-15 (RFC 6121 §2.3:
      * exactly one is allowed). */
     xbuf_t item = {0};
-    if (pl != NULL && strcmp(el->name, "iq") == 0 && strcmp(pl->ns, "jabber:iq:roster") == 0) {
+    if (pl != NULL && el->kind == XK_IQ && strcmp(pl->ns, "jabber:iq:roster") == 0) {
         unsigned nitems = 0;
         xel_t *it = NULL;
         for (xel_t *k = pl->kids; k; k = k->next)
@@ -790,7 +793,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
                 }
         }
         xmsg_add(&m, item.p, item.len);
-    } else if (pl != NULL && strcmp(el->name, "iq") == 0 && strcmp(pl->ns, NS_BLOCKING) == 0) {
+    } else if (pl != NULL && el->kind == XK_IQ && strcmp(pl->ns, NS_BLOCKING) == 0) {
         /* A block or unblock (XEP-0191): the items' JIDs as "jid NUL jid
          * NUL ...", their number in b bits 8-15 (255: 255 or more, which
          * the router refuses; an item without a jid counts, as "", so
@@ -906,9 +909,9 @@ static void on_element(void *ctx, xs_t *xs, xel_t *el)
         xs_stop(&c->xs);
         return;
     }
-    if (strcmp(el->ns, XS_NS_CLIENT) != 0 ||
-        (strcmp(el->name, "message") != 0 && strcmp(el->name, "presence") != 0 &&
-         strcmp(el->name, "iq") != 0)) {
+    /* kind: the parser's answer to "a jabber:client message, presence or
+     * iq?" (xstream.h) */
+    if (el->kind != XK_MESSAGE && el->kind != XK_PRESENCE && el->kind != XK_IQ) {
         stream_error(s, c, "unsupported-stanza-type", NULL);
         xs_stop(&c->xs);
         return;
@@ -1081,6 +1084,7 @@ static void c_close(struct c2s *s, struct cx *c)
     free(c->ob);
     free(c->cfb);
     free(c->sfirst);
+    xb_free(&c->fa);
     memset(c, 0, sizeof *c);
     free(c);
     s->c[slot] = NULL;
@@ -1240,6 +1244,12 @@ static void on_rt(struct c2s *s, const struct xmsg *mp)
         if (c->wait != W_BIND)
             return;
         if (m.h.a == 1 && xmsg_str(&m, 0, c->jid, sizeof c->jid) == 0) {
+            c->fa.len = 0;
+            xb_from_attr(&c->fa, c->jid);
+            if (c->fa.failed) {
+                stream_error(s, c, "resource-constraint", NULL);
+                break;
+            }
             c->bound = 1;
             xbuf_t b = {0};
             xb_str(&b, "<iq type='result' id='");
@@ -1352,6 +1362,7 @@ static int c2s_body(ea_actor_t *self, void *state)
                 free(c->ob);
                 free(c->cfb);
                 free(c->sfirst);
+                xb_free(&c->fa);
                 free(c);
                 s->c[i] = NULL;
             }

@@ -127,22 +127,44 @@ static void *ex_realloc(void *p, size_t n)
 
 static const XML_Memory_Handling_Suite mm = {ex_malloc, ex_realloc, ex_free};
 
-/* The tree's arena: chunks charged to the same budget, freed per element. */
+/* The tree's arena: chunks charged to the parser's budget while it holds
+ * them. A tree lives from its element's start to the end of the element
+ * callback, so one chunk of the usual size goes from parser to parser on
+ * this thread (`spare`): the next stanza's tree, whichever stream it is
+ * in, is built in memory the cache still has, with no malloc and free per
+ * stanza. The spare is freed with the thread's last parser. */
+#define ARENA_CHUNK 4000u
+
 struct xs_chunk {
     struct xs_chunk *next;
     size_t used, cap;
     char data[];
 };
 
+static __thread struct xs_chunk *spare;
+static __thread long parsers; /* this thread's parsers (make_parser) */
+
+static size_t chunk_size(const struct xs_chunk *c)
+{
+    return ((const struct mhdr *)c - 1)->n;
+}
+
 static void *arena_alloc(xs_t *xs, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     struct xs_chunk *c = xs->arena;
     if (c == NULL || c->cap - c->used < n) {
-        size_t cap = n > 4000 ? n : 4000;
-        c = mm_malloc(sizeof *c + cap);
-        if (c == NULL)
-            return NULL;
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        if (cap == ARENA_CHUNK && spare != NULL && chunk_size(spare) <= xs->mem_max &&
+            xs->mem_used + chunk_size(spare) <= xs->mem_max) {
+            c = spare;
+            spare = NULL;
+            xs->mem_used += chunk_size(c);
+        } else {
+            c = mm_malloc(sizeof *c + cap);
+            if (c == NULL)
+                return NULL;
+        }
         c->cap = cap;
         c->used = 0;
         c->next = xs->arena;
@@ -153,14 +175,27 @@ static void *arena_alloc(xs_t *xs, size_t n)
     return p;
 }
 
-static void arena_reset(xs_t *xs)
+/* Empties the tree; a chunk of the usual size becomes the spare if there
+ * is none (not with `all`: the parser goes). */
+static void arena_drop(xs_t *xs, int all)
 {
     while (xs->arena != NULL) {
-        struct xs_chunk *n = xs->arena->next;
-        mm_free(xs->arena);
-        xs->arena = n;
+        struct xs_chunk *c = xs->arena;
+        xs->arena = c->next;
+        if (!all && spare == NULL && c->cap == ARENA_CHUNK) {
+            size_t n = chunk_size(c);
+            xs->mem_used -= n < xs->mem_used ? n : xs->mem_used;
+            spare = c;
+        } else {
+            mm_free(c);
+        }
     }
     xs->root = NULL;
+}
+
+static void arena_reset(xs_t *xs)
+{
+    arena_drop(xs, 0);
 }
 
 static char *arena_strn(xs_t *xs, const char *s, size_t n)
@@ -280,10 +315,27 @@ int xs_reparse_deferral_off(void)
 #endif
 }
 
-/* Splits an expat name "uri\xFFlocal[\xFFprefix]" into its parts. */
+/* Splits an expat name "uri\xFFlocal[\xFFprefix]" into its parts. A
+ * stanza's names are mostly jabber:client ones, with short local names:
+ * those are split in one pass here, without three library calls. */
 static void split(const char *qn, const char **ns, size_t *nslen, const char **local, size_t *llen,
                   const char **prefix)
 {
+    static const char client[] = XS_NS_CLIENT "\xFF";
+    size_t i = 0;
+    while (i < sizeof client - 1 && qn[i] == client[i])
+        i++;
+    if (i == sizeof client - 1) {
+        const char *l = qn + i, *e = l;
+        while (*e != 0 && *e != SEP)
+            e++;
+        *ns = qn;
+        *nslen = i - 1;
+        *local = l;
+        *llen = (size_t)(e - l);
+        *prefix = *e == SEP ? e + 1 : NULL;
+        return;
+    }
     const char *a = strchr(qn, SEP);
     if (a == NULL) {
         *ns = "";
@@ -307,6 +359,62 @@ static int over_limit(xs_t *xs, uint64_t at)
 {
     size_t max = xs->header_done ? xs->stanza_max : XS_HEADER_MAX;
     return at > xs->boundary && at - xs->boundary > max;
+}
+
+/* ------------------------------------------------------------- names */
+
+/* The names every stanza has, as constants: no copy into the arena, and a
+ * kind for the stanza path (xstream.h, XK_*). */
+static const char ns_client[] = XS_NS_CLIENT;
+
+static const char *el_name_const(const char *local, size_t llen, unsigned *kind)
+{
+    switch (llen) {
+    case 2:
+        if (memcmp(local, "iq", 2) == 0)
+            return *kind = XK_IQ, "iq";
+        break;
+    case 4:
+        if (memcmp(local, "body", 4) == 0)
+            return *kind = XK_BODY, "body";
+        break;
+    case 7:
+        if (memcmp(local, "message", 7) == 0)
+            return *kind = XK_MESSAGE, "message";
+        break;
+    case 8:
+        if (memcmp(local, "presence", 8) == 0)
+            return *kind = XK_PRESENCE, "presence";
+        if (memcmp(local, "priority", 8) == 0)
+            return *kind = XK_PRIORITY, "priority";
+        break;
+    default: break;
+    }
+    return NULL;
+}
+
+/* An attribute name without a namespace (expat gives it without a
+ * separator) that is one of the common ones, or NULL. */
+static const char *attr_name_const(const char *qn)
+{
+    switch (qn[0]) {
+    case 't':
+        if (qn[1] == 'o' && qn[2] == 0)
+            return "to";
+        if (qn[1] == 'y' && qn[2] == 'p' && qn[3] == 'e' && qn[4] == 0)
+            return "type";
+        break;
+    case 'i':
+        if (qn[1] == 'd' && qn[2] == 0)
+            return "id";
+        break;
+    case 'f':
+        if (qn[1] == 'r' && qn[2] == 'o' && qn[3] == 'm' && qn[4] == 0)
+            return "from";
+        break;
+    default: break;
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------- handlers */
@@ -393,22 +501,35 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
     memset(el, 0, sizeof *el);
     if (prefix != NULL && strcmp(prefix, "xml") != 0)
         xs->raw_bad = 1;
-    el->ns = arena_strn(xs, ns, nslen);
-    el->name = arena_strn(xs, local, llen);
+    if (nslen == sizeof ns_client - 1 && memcmp(ns, ns_client, nslen) == 0) {
+        el->ns = ns_client;
+        el->name = el_name_const(local, llen, &el->kind);
+    } else {
+        el->ns = arena_strn(xs, ns, nslen);
+    }
+    if (el->name == NULL)
+        el->name = arena_strn(xs, local, llen);
     el->attrs = at_;
     for (unsigned i = 0; i < natts; i++) {
-        const char *an, *al, *ap;
-        size_t anl, all;
-        split(atts[2 * i], &an, &anl, &al, &all, &ap);
-        if (all > XS_NAME_MAX) {
-            xs_fail(xs, "policy-violation", "name too long");
-            return;
+        const char *val = atts[2 * i + 1];
+        const char *known = attr_name_const(atts[2 * i]);
+        if (known != NULL) {
+            at_[i].ns = "";
+            at_[i].name = known;
+        } else {
+            const char *an, *al, *ap;
+            size_t anl, all;
+            split(atts[2 * i], &an, &anl, &al, &all, &ap);
+            if (all > XS_NAME_MAX) {
+                xs_fail(xs, "policy-violation", "name too long");
+                return;
+            }
+            if (ap != NULL && strcmp(ap, "xml") != 0)
+                xs->raw_bad = 1;
+            at_[i].ns = anl == 0 ? "" : arena_strn(xs, an, anl);
+            at_[i].name = arena_strn(xs, al, all);
         }
-        if (ap != NULL && strcmp(ap, "xml") != 0)
-            xs->raw_bad = 1;
-        at_[i].ns = arena_strn(xs, an, anl);
-        at_[i].name = arena_strn(xs, al, all);
-        at_[i].val = arena_strn(xs, atts[2 * i + 1], strlen(atts[2 * i + 1]));
+        at_[i].val = arena_strn(xs, val, strlen(val));
         if (at_[i].ns == NULL || at_[i].name == NULL || at_[i].val == NULL) {
             xs_fail(xs, "resource-constraint", NULL);
             return;
@@ -622,14 +743,23 @@ static int make_parser(xs_t *xs)
     XML_SetReparseDeferralEnabled(p, XML_FALSE);
 #endif
     xs->parser = p;
+    parsers++;
     return 0;
 }
 
 static void drop_parser(xs_t *xs)
 {
-    arena_reset(xs);
-    if (xs->parser != NULL)
+    arena_drop(xs, 1);
+    if (xs->parser != NULL) {
         XML_ParserFree(xs->parser);
+        if (--parsers <= 0 && spare != NULL) { /* the thread's last parser */
+            xs_t *saved = cur;
+            cur = NULL; /* charged to nobody now */
+            mm_free(spare);
+            cur = saved;
+            spare = NULL;
+        }
+    }
     xs->parser = NULL;
     mm_free(xs->default_ns);
     mm_free(xs->stream_prefix);
@@ -765,16 +895,25 @@ int xs_resume(xs_t *xs)
 
 const char *xel_attr(const xel_t *el, const char *name)
 {
-    for (unsigned i = 0; i < el->nattrs; i++)
-        if (el->attrs[i].ns[0] == 0 && strcmp(el->attrs[i].name, name) == 0)
-            return el->attrs[i].val;
+    for (unsigned i = 0; i < el->nattrs; i++) {
+        const xattr_t *a = &el->attrs[i];
+        if (a->ns[0] == 0 &&
+            (a->name == name || (a->name[0] == name[0] && strcmp(a->name, name) == 0)))
+            return a->val;
+    }
     return NULL;
+}
+
+/* The first characters first: most names differ there. */
+static int same(const char *a, const char *b)
+{
+    return a == b || (a[0] == b[0] && strcmp(a, b) == 0);
 }
 
 xel_t *xel_child(const xel_t *el, const char *ns, const char *name)
 {
     for (xel_t *k = el->kids; k; k = k->next)
-        if (k->name && (!ns || strcmp(k->ns, ns) == 0) && (!name || strcmp(k->name, name) == 0))
+        if (k->name && (!name || same(k->name, name)) && (!ns || same(k->ns, ns)))
             return k;
     return NULL;
 }
@@ -965,19 +1104,21 @@ static int is_ws(char c)
 }
 
 /* The raw stanza p[0..n) of element `name`, with from= and xmlns= of its
- * start tag dropped, `from` added, the end tag written canonically; -1 (and
- * nothing written) if the bytes do not look as expected. */
-static int raw_forward(xbuf_t *b, const char *p, size_t n, const char *name, const char *from)
+ * start tag dropped, `fa` (" from='...'", or nothing) added, the end tag
+ * written canonically; -1 (and nothing written) if the bytes do not look
+ * as expected. What is kept is copied in as few pieces as it has. */
+static int raw_forward(xbuf_t *b, const char *p, size_t n, const char *name, int drop_from,
+                       const char *fa, size_t falen)
 {
     size_t nl = strlen(name), keep = b->len, i = 1 + nl;
     if (n < nl + 3 || p[0] != '<' || memcmp(p + 1, name, nl) != 0 ||
         !(is_ws(p[i]) || p[i] == '/' || p[i] == '>'))
         return -1;
     xb_add(b, p, i);
-    if (from != NULL)
-        write_attr(b, NULL, "from", from);
+    xb_add(b, fa, falen);
+    size_t run = i, seg; /* kept bytes from `run` on are not copied yet */
     for (;;) {
-        size_t seg = i;
+        seg = i;
         while (i < n && is_ws(p[i]))
             i++;
         if (i >= n)
@@ -1002,14 +1143,20 @@ static int raw_forward(xbuf_t *b, const char *p, size_t n, const char *name, con
             goto bad;
         i = (size_t)(e - p) + 1;
         int drop = (alen == 5 && memcmp(p + a, "xmlns", 5) == 0) ||
-                   (from != NULL && alen == 4 && memcmp(p + a, "from", 4) == 0);
-        if (!drop)
-            xb_add(b, p + seg, i - seg);
+                   (drop_from && alen == 4 && memcmp(p + a, "from", 4) == 0);
+        if (drop) {
+            xb_add(b, p + run, seg - run);
+            run = i;
+        }
+    }
+    if (seg < i) { /* white space before the tag's end: left out */
+        xb_add(b, p + run, seg - run);
+        run = i;
     }
     if (p[i] == '/') { /* <name .../> */
         if (i + 2 != n || p[i + 1] != '>')
             goto bad;
-        xb_add(b, "/>", 2);
+        xb_add(b, p + run, n - run);
         return b->failed ? -1 : 0;
     }
     /* Content, then </name WS*> written as </name>. */
@@ -1020,9 +1167,7 @@ static int raw_forward(xbuf_t *b, const char *p, size_t n, const char *name, con
         k--;
     if (k < i + nl + 3 || memcmp(p + k - nl, name, nl) != 0 || memcmp(p + k - nl - 2, "</", 2) != 0)
         goto bad;
-    xb_add(b, p + i, k - nl - 2 - i);
-    xb_add(b, "</", 2);
-    xb_add(b, name, nl);
+    xb_add(b, p + run, k - run); /* through "</name" */
     xb_add(b, ">", 1);
     if (b->failed)
         return -1;
@@ -1032,12 +1177,33 @@ bad:
     return -1;
 }
 
-int xel_forward(xbuf_t *b, const xs_t *xs, const xel_t *el, const char *from)
+void xb_from_attr(xbuf_t *b, const char *from)
+{
+    write_attr(b, NULL, "from", from);
+}
+
+int xel_forward_fa(xbuf_t *b, const xs_t *xs, const xel_t *el, const char *from, const char *fa,
+                   size_t falen)
 {
     if (xs->raw != NULL && el == xs->root && el->name != NULL &&
-        strcmp(el->ns, XS_NS_CLIENT) == 0 &&
-        raw_forward(b, xs->raw, xs->raw_len, el->name, from) == 0)
+        (el->ns == ns_client || strcmp(el->ns, XS_NS_CLIENT) == 0) &&
+        raw_forward(b, xs->raw, xs->raw_len, el->name, from != NULL, fa, falen) == 0)
         return 1;
     xel_write(b, el, XS_NS_CLIENT, from);
     return 0;
+}
+
+int xel_forward(xbuf_t *b, const xs_t *xs, const xel_t *el, const char *from)
+{
+    xbuf_t fa = {0};
+    if (from != NULL)
+        xb_from_attr(&fa, from);
+    if (fa.failed) {
+        b->failed = 1;
+        xb_free(&fa);
+        return 0;
+    }
+    int rc = xel_forward_fa(b, xs, el, from, fa.p, fa.len);
+    xb_free(&fa);
+    return rc;
 }

@@ -32,7 +32,20 @@ typedef struct xattr {
     const char *val;
 } xattr_t;
 
-/* An element, or a text node (name == NULL). */
+/* What an element is, for the names the stanza path asks about: set by
+ * the parser, so that callers compare a number, not strings. */
+enum {
+    XK_OTHER = 0,
+    XK_MESSAGE, /* jabber:client message */
+    XK_PRESENCE,
+    XK_IQ,
+    XK_BODY,     /* jabber:client body */
+    XK_PRIORITY, /* jabber:client priority */
+};
+
+/* An element, or a text node (name == NULL). The parser's common names and
+ * namespaces (jabber:client, message, to, ...) point to constant strings,
+ * the rest into the tree's arena. */
 typedef struct xel {
     struct xel *next, *kids, *last;
     const char *ns; /* "" if none */
@@ -41,6 +54,7 @@ typedef struct xel {
     size_t tlen;
     xattr_t *attrs;
     unsigned nattrs;
+    unsigned kind; /* XK_* */
 } xel_t;
 
 /* The stream header as the client sent it. */
@@ -154,4 +168,10 @@ void xel_write(xbuf_t *b, const xel_t *el, const char *parent_ns, const char *fr
  * serialization. Either way the result starts with "<NAME" and, unless
  * empty, ends with "</NAME>". Returns 1 if the bytes were used. */
 int xel_forward(xbuf_t *b, const xs_t *xs, const xel_t *el, const char *from);
+/* The same with `from`'s attribute already written by xb_from_attr (a
+ * connection's JID does not change between its stanzas): `fa`, `falen`. */
+int xel_forward_fa(xbuf_t *b, const xs_t *xs, const xel_t *el, const char *from, const char *fa,
+                   size_t falen);
+/* Writes " from='FROM'" as the forwarded stanza carries it (escaped). */
+void xb_from_attr(xbuf_t *b, const char *from);
 #endif
