@@ -637,7 +637,8 @@ static void aes_row(size_t vlen, uint64_t ops)
     free(s);
 }
 
-/* Whether `name` is one of the comma-separated names in `list`. */
+/* Whether `name` is one of the comma-separated names in `list` (stores,
+ * and the operations --ops selects). */
 static int store_listed(const char *list, const char *name)
 {
     size_t n = strlen(name);
@@ -660,6 +661,7 @@ static int parse_list(const char *s, uint64_t *out, int max)
 int main(int argc, char **argv)
 {
     const char *stores = "trusted,trusted_home,untrusted,persistent,lmdb,memread", *dir = NULL;
+    const char *ops = "get,view,mget,put";
     uint64_t keys[8], values[4], threads[4], max_big = 100000;
     int nkeys = parse_list("1000,10000,100000,1000000", keys, 8);
     int nvalues = parse_list("100,4096", values, 4);
@@ -672,6 +674,8 @@ int main(int argc, char **argv)
         i++;
         if (strcmp(a, "--stores") == 0)
             stores = v;
+        else if (strcmp(a, "--ops") == 0)
+            ops = v;
         else if (strcmp(a, "--dir") == 0)
             dir = v;
         else if (strcmp(a, "--keys") == 0)
@@ -733,11 +737,13 @@ int main(int argc, char **argv)
                 uint64_t t1 = now_ns();
                 for (int t = 0; t < nthreads; t++) {
                     int th = (int)threads[t];
-                    failed |= run_ops(&b, OP_GET, th, gets / (uint64_t)th);
-                    failed |= run_ops(&b, OP_VIEW, th, gets / (uint64_t)th);
-                    if (b.kind != S_MEMREAD)
+                    if (store_listed(ops, "get"))
+                        failed |= run_ops(&b, OP_GET, th, gets / (uint64_t)th);
+                    if (store_listed(ops, "view"))
+                        failed |= run_ops(&b, OP_VIEW, th, gets / (uint64_t)th);
+                    if (b.kind != S_MEMREAD && store_listed(ops, "mget"))
                         failed |= run_ops(&b, OP_MGET, th, gets / (uint64_t)th);
-                    if (b.kind != S_MEMREAD)
+                    if (b.kind != S_MEMREAD && store_listed(ops, "put"))
                         failed |= run_ops(&b, OP_PUT, th, puts / (uint64_t)th);
                 }
                 bench_close(&b);
@@ -754,6 +760,7 @@ usage:
     fprintf(stderr, "usage: ea_bench_eos --dir DIR [--stores "
                     "trusted,trusted_home,untrusted,persistent,lmdb,memread]\n"
                     "  [--keys 1000,..] [--values 100,4096] [--threads 1,2] [--gets N] "
-                    "[--puts N] [--max-keys-4k N] [--reps N] [--home BYTES]\n");
+                    "[--puts N] [--max-keys-4k N] [--reps N] [--home BYTES]\n"
+                    "  [--ops get,view,mget,put]\n");
     return 2;
 }
