@@ -84,13 +84,57 @@ static void die(const char *what, int rc)
     exit(1);
 }
 
-/* Key i: 16 bytes, "k" + 15 digits. */
+/* Key i: 16 bytes, "k" + 15 digits (i < 10^15). The digits are made in
+ * four independent groups, two at a time from a table, so that making the
+ * key (the same for every store) costs a few ns of each operation rather
+ * than a chain of 15 dependent divisions (~17 ns, measured: it diluted
+ * every ratio). */
+static char digit_pairs[200];
+
+static void make_key_init(void)
+{
+    for (int n = 0; n < 100; n++) {
+        digit_pairs[2 * n] = (char)('0' + n / 10);
+        digit_pairs[2 * n + 1] = (char)('0' + n % 10);
+    }
+}
+
+/* Four digits of n (< 10^4) at p. */
+static inline void four_digits(uint8_t *p, uint32_t n)
+{
+    memcpy(p, digit_pairs + 2 * (n / 100), 2);
+    memcpy(p + 2, digit_pairs + 2 * (n % 100), 2);
+}
+
 static void make_key(uint64_t i, uint8_t k[KEYLEN])
 {
-    k[0] = 'k';
-    for (int d = KEYLEN - 1; d >= 1; d--) {
-        k[d] = (uint8_t)('0' + i % 10);
-        i /= 10;
+    uint64_t hi = i / 100000000u, lo = i % 100000000u; /* 7 and 8 digits */
+    uint8_t t[16];
+    four_digits(t, (uint32_t)(hi / 10000u)); /* t[0] is 0: hi < 10^7 */
+    four_digits(t + 4, (uint32_t)(hi % 10000u));
+    four_digits(t + 8, (uint32_t)(lo / 10000u));
+    four_digits(t + 12, (uint32_t)(lo % 10000u));
+    t[0] = 'k';
+    memcpy(k, t, KEYLEN);
+}
+
+/* make_key's keys are the plain ones: "k" and i in 15 decimal digits. */
+static void make_key_check(void)
+{
+    static const uint64_t probes[] = {0, 1, 9, 10, 99999999, 100000000, 123456789012345,
+                                      999999999999999};
+    for (size_t p = 0; p < sizeof probes / sizeof probes[0]; p++) {
+        uint8_t k[KEYLEN], want[KEYLEN];
+        uint64_t i = probes[p];
+        want[0] = 'k';
+        for (int d = KEYLEN - 1; d >= 1; d--, i /= 10)
+            want[d] = (uint8_t)('0' + i % 10);
+        make_key(probes[p], k);
+        if (memcmp(k, want, KEYLEN) != 0) {
+            fprintf(stderr, "ea_bench_eos: make_key(%llu) is wrong\n",
+                    (unsigned long long)probes[p]);
+            exit(1);
+        }
     }
 }
 
@@ -704,6 +748,8 @@ int main(int argc, char **argv)
             goto usage;
     if (eai_crypto_init() != EA_OK)
         die("eai_crypto_init", EA_ERR_CRYPTO);
+    make_key_init();
+    make_key_check();
     platform_open(dir);
     char lmdir[600];
     snprintf(lmdir, sizeof lmdir, "%s/lmdb", dir);
