@@ -88,10 +88,11 @@ typedef struct ea_eos_config {
      *  exists, 0 takes the file's size; otherwise it must match it. */
     size_t size;
     /** Most keys the index holds: the index has the next power of two at
-     *  or above twice this many slots, or 1.25 times with home blocks
-     *  (`home_bytes`: each slot's home costs region, and fewer homes stay
-     *  in the caches; a full index of keys is then a load of up to 0.8).
-     *  0: one per 1 KiB of region. */
+     *  or above 1.25 times this many slots (a full index of keys is a load
+     *  of up to 0.8: a small index stays in the caches, and with
+     *  `home_bytes` each slot's home costs region). At least this many
+     *  keys fit; beyond the slot count a put of a new key fails with
+     *  EA_ERR_NOSPACE. 0: one per 1 KiB of region. */
     uint32_t keys;
     /** EA_KEYPOLICY_MRSIGNER (0 means this) or EA_KEYPOLICY_MRENCLAVE, for
      *  sealing the key of an untrusted or persistent store. */

@@ -124,7 +124,7 @@ uint64_t eai_eos_class_units(unsigned c);
 /* Smallest class holding `units` units; EOS_NCLASS if none. */
 unsigned eai_eos_class_of(uint64_t units);
 /* The fewest index slots for `keys` keys (the slot count is the next power
- * of two): 2 x keys, or 1.25 x keys with home blocks (`home_units` != 0). */
+ * of two): 1.25 x keys, a load of up to 0.8 (`home_units` is not used). */
 uint64_t eai_eos_slots_for(uint64_t keys, uint32_t home_units);
 /* The geometry of a region of `size` bytes for `keys` keys (0: default)
  * with home blocks of `home_units` units (0: none; else a class size of at
