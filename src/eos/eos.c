@@ -1503,7 +1503,9 @@ static int attach(struct eos_store *s, const char *name, const ea_eos_config_t *
         return EA_ERR_CORRUPT;
     }
     /* The index size is the formatter's choice; everything else follows
-     * from it and the size. */
+     * from it and the size. nslots / 2 keys gives back nslots under any
+     * sizing rule between 1.0 and 2.0 slots per key (the current 1.25, the
+     * older 2 without home blocks), so regions of either open. */
     uint64_t keys = st.nslots / 2;
     if (st.nslots < 64 || (st.nslots & (st.nslots - 1)) != 0 || keys > UINT32_MAX ||
         eai_eos_layout(st.size, (uint32_t)keys, st.home_units, &want) != EA_OK ||
