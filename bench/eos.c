@@ -22,6 +22,9 @@
  * OP `mget` is the same gets MGET_BATCH (16) at a time: ea_eos_get_many, or
  * for LMDB the 16 mdb_get (each value copied out) in one renewed read-only
  * transaction. ops_per_s counts gets; p50/p99 are of one batch of 16.
+ * OP `miss` (only when --ops names it) is a get of a key that is not in the
+ * store (EA_ERR_NOTFOUND; LMDB: MDB_NOTFOUND): the cost of a probe that
+ * ends at an empty slot.
  * STORE `memread` is the floor, not a store: value i sits at a fixed place
  * in a plain array (64-byte aligned, huge pages), and a get copies (get)
  * or checksums (view) the value of the random key with no lookup at all:
@@ -320,7 +323,7 @@ static void bench_close(struct bench *b)
 /* One thread's view. */
 struct worker {
     struct bench *b;
-    int op;       /* OP_GET, OP_PUT, OP_VIEW, OP_MGET */
+    int op;       /* OP_GET, OP_PUT, OP_VIEW, OP_MGET, OP_MISS */
     uint64_t sum; /* the view checksums, kept so the reads are not dropped */
     uint64_t ops;
     uint64_t seed;
@@ -334,8 +337,8 @@ struct worker {
     int err;
 };
 
-enum { OP_GET, OP_PUT, OP_VIEW, OP_MGET, OP_COUNT };
-static const char *op_names[OP_COUNT] = {"get", "put", "view", "mget"};
+enum { OP_GET, OP_PUT, OP_VIEW, OP_MGET, OP_MISS, OP_COUNT };
+static const char *op_names[OP_COUNT] = {"get", "put", "view", "mget", "miss"};
 #define MGET_BATCH 16
 
 /* The work a view does with the value: read each byte once, as cheaply as
@@ -370,6 +373,22 @@ static int one_op(struct worker *w, uint64_t i)
 {
     struct bench *b = w->b;
     uint8_t key[KEYLEN];
+    if (w->op == OP_MISS) {
+        /* A get of a key that is not there (keys .. 2 x keys - 1 never
+         * are): the probe walks to an empty slot, LMDB to a leaf. */
+        make_key(i + b->keys, key);
+        if (b->kind == S_LMDB) {
+            MDB_val k = {KEYLEN, key}, v;
+            int rc = mdb_txn_renew(w->rtxn);
+            if (rc == 0)
+                rc = mdb_get(w->rtxn, b->dbi, &k, &v);
+            mdb_txn_reset(w->rtxn);
+            return rc == MDB_NOTFOUND ? EA_OK : EA_ERR_CORRUPT;
+        }
+        size_t n;
+        int rc = ea_eos_get(w->h, key, KEYLEN, w->buf, b->vlen, &n, NULL);
+        return rc == EA_ERR_NOTFOUND ? EA_OK : (rc == EA_OK ? EA_ERR_CORRUPT : rc);
+    }
     make_key(i, key);
     if (b->kind == S_MEMREAD) {
         /* The key is made (as for every store) and not used: value i is
@@ -791,6 +810,8 @@ int main(int argc, char **argv)
                         failed |= run_ops(&b, OP_MGET, th, gets / (uint64_t)th);
                     if (b.kind != S_MEMREAD && store_listed(ops, "put"))
                         failed |= run_ops(&b, OP_PUT, th, puts / (uint64_t)th);
+                    if (b.kind != S_MEMREAD && store_listed(ops, "miss"))
+                        failed |= run_ops(&b, OP_MISS, th, gets / (uint64_t)th);
                 }
                 bench_close(&b);
                 fprintf(stderr, "ea_bench_eos: %s %llu B x %llu keys: load %.2f s, total %.2f s\n",
@@ -807,6 +828,6 @@ usage:
                     "trusted,trusted_home,untrusted,persistent,lmdb,memread]\n"
                     "  [--keys 1000,..] [--values 100,4096] [--threads 1,2] [--gets N] "
                     "[--puts N] [--max-keys-4k N] [--reps N] [--home BYTES]\n"
-                    "  [--ops get,view,mget,put]\n");
+                    "  [--ops get,view,mget,put,miss]\n");
     return 2;
 }

@@ -13,7 +13,7 @@
 # also bench/out/eos.csv, and the target ratios on stderr. Exits 1 only
 # when the run failed.
 # Knobs: EOS_KEYS (1000,10000,100000,1000000), EOS_VALUES (100,4096),
-# EOS_STORES (all), EOS_OPS (get,view,mget,put), EOS_THREADS (1,2), EOS_HOME (128), EOS_MAX_KEYS_4K (100000: 4 KiB
+# EOS_STORES (all), EOS_OPS (get,view,mget,put; also miss: gets of absent keys), EOS_THREADS (1,2), EOS_HOME (128), EOS_MAX_KEYS_4K (100000: 4 KiB
 # values at 10^6 keys would map 2 x 6 GB and load for minutes), EOS_GETS
 # (400000), EOS_PUTS (100000) operations per loop over all threads, EOS_REPS
 # (3) loops per row (the best by ops/s is printed). OP mget: the gets 16 at a
