@@ -204,16 +204,17 @@ uint32_t eai_eos_home_units(uint32_t home_bytes, int enc, int *ok)
 
 uint64_t eai_eos_slots_for(uint64_t keys, uint32_t home_units)
 {
-    /* A load of up to 0.8 (slots >= 1.25 x keys), with or without home
-     * blocks. With homes, the slots' homes are most of the region, and the
-     * fewer there are the more of them the caches and the TLB hold.
-     * Without, the index is the part of a lookup that is not the record:
-     * half the index (2 MiB instead of 4 at 10^5 keys) left more of it in
-     * the L3 when other work pressed on it, which mattered more than the
-     * longer probes (they stay in the slot's line or the next, and skip
-     * other keys' records by the slot's hash; bench/README.md, "eos, stop
-     * 20"). `home_units` no longer changes the answer. */
-    (void)home_units;
+    /* With home blocks, a load of up to 0.8 (slots >= 1.25 x keys): the
+     * slots' homes are most of the region, and the fewer there are the
+     * more of them the caches and the TLB hold. Without, a load of up to
+     * 0.5 (2 x keys: short probes, so a get of an absent key stops soon)
+     * while that index is at most EOS_INDEX_SMALL slots, which stay in a
+     * core's L2 anyway; above, 0.8 too: the index is the part of a lookup
+     * that is not the record, and half of it (2 MiB instead of 4 at 10^5
+     * keys) stayed in the L3 when other work pressed on it, which mattered
+     * more than the longer probes (bench/README.md, "eos, stop 20"). */
+    if (home_units == 0 && 2 * keys <= EOS_INDEX_SMALL)
+        return 2 * keys;
     return keys + keys / 4;
 }
 

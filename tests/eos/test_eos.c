@@ -224,18 +224,20 @@ static void test_capacity(void **state)
     ea_eos_close(s);
 }
 
-/* The index is the next power of two at or above 1.25 x `keys` slots (a
- * load of up to 0.8), with or without home blocks, and holds at least
- * `keys` keys. */
+/* The index is the next power of two at or above 2 x `keys` slots while
+ * that is at most EOS_INDEX_SMALL (65536), else 1.25 x `keys` (a load of
+ * up to 0.8), and holds at least `keys` keys. */
 static void test_index_sizing(void **state)
 {
     (void)state;
     static const struct {
         uint32_t keys;
         uint64_t slots;
-    } want[] = {{16, 64}, {1000, 2048}, {1700, 4096}, {10000, 16384}, {100000, 131072}};
+    } want[] = {{16, 64},         {1000, 2048},    {1700, 4096},   {10000, 32768},
+                {32768, 65536},   {40000, 65536},  {52428, 65536}, {52432, 131072},
+                {100000, 131072}, {200000, 262144}};
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
-        ea_eos_t *s = open_trusted(8u << 20, want[k].keys, 0);
+        ea_eos_t *s = open_trusted(16u << 20, want[k].keys, 0);
         ea_eos_stats_t st;
         assert_int_equal(ea_eos_stats(s, &st), EA_OK);
         assert_int_equal(st.slots, want[k].slots);

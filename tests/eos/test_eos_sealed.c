@@ -393,11 +393,10 @@ static void test_persist_and_rollback(void **state)
 }
 
 /* A file's slot count is the one it was formatted with, whatever `keys`
- * a later opener asks for: files formatted by the older sizing (2 x keys
- * without home blocks) open with their slots. Formatted for 3000 keys
- * (4096 slots under either rule), then opened asking for 1500 (2048 slots
- * under the current rule, 4096 under the old): 4096, and the keys are
- * there. */
+ * a later opener asks for, so files formatted by an older sizing rule
+ * (2 x keys without home blocks at any size) open with their slots.
+ * Formatted for 3000 keys (8192 slots), then opened asking for 1500 (4096
+ * slots for a new file): 8192, and the keys are there. */
 static void test_slots_from_header(void **state)
 {
     struct fx *f = *state;
@@ -410,14 +409,14 @@ static void test_slots_from_header(void **state)
     g_keys = 3000;
     assert_int_equal(open_file(f, REGION, &s), EA_OK);
     assert_int_equal(ea_eos_stats(s, &st), EA_OK);
-    assert_int_equal(st.slots, 4096);
+    assert_int_equal(st.slots, 8192);
     assert_int_equal(ea_eos_put(s, "k", 1, "v1", 2, NULL), EA_OK);
     assert_int_equal(ea_eos_sync(s), EA_OK);
     ea_eos_close(s);
     g_keys = 1500;
     assert_int_equal(open_file(f, REGION, &s), EA_OK);
     assert_int_equal(ea_eos_stats(s, &st), EA_OK);
-    assert_int_equal(st.slots, 4096);
+    assert_int_equal(st.slots, 8192);
     assert_int_equal(ea_eos_get(s, "k", 1, buf, sizeof buf, &n, NULL), EA_OK);
     assert_memory_equal(buf, "v1", 2);
     ea_eos_close(s);
