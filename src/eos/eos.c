@@ -1505,8 +1505,9 @@ static int attach(struct eos_store *s, const char *name, const ea_eos_config_t *
     }
     /* The index size is the formatter's choice; everything else follows
      * from it and the size. nslots / 2 keys gives back nslots under any
-     * sizing rule between 1.0 and 2.0 slots per key (the current 1.25, the
-     * older 2 without home blocks), so regions of either open. */
+     * sizing rule between 1.0 and 2.0 slots per key (eai_eos_slots_for's
+     * 2 and 1.25, and the older 2 at any size without home blocks), so
+     * regions formatted under any of them open. */
     uint64_t keys = st.nslots / 2;
     if (st.nslots < 64 || (st.nslots & (st.nslots - 1)) != 0 || keys > UINT32_MAX ||
         eai_eos_layout(st.size, (uint32_t)keys, st.home_units, &want) != EA_OK ||
