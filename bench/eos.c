@@ -124,8 +124,8 @@ static void make_key(uint64_t i, uint8_t k[KEYLEN])
 /* make_key's keys are the plain ones: "k" and i in 15 decimal digits. */
 static void make_key_check(void)
 {
-    static const uint64_t probes[] = {0, 1, 9, 10, 99999999, 100000000, 123456789012345,
-                                      999999999999999};
+    static const uint64_t probes[] = {
+        0, 1, 9, 10, 99999999, 100000000, 123456789012345, 999999999999999};
     for (size_t p = 0; p < sizeof probes / sizeof probes[0]; p++) {
         uint8_t k[KEYLEN], want[KEYLEN];
         uint64_t i = probes[p];
