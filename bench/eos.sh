@@ -13,7 +13,7 @@
 # also bench/out/eos.csv, and the target ratios on stderr. Exits 1 only
 # when the run failed.
 # Knobs: EOS_KEYS (1000,10000,100000,1000000), EOS_VALUES (100,4096),
-# EOS_STORES (all), EOS_THREADS (1,2), EOS_HOME (128), EOS_MAX_KEYS_4K (100000: 4 KiB
+# EOS_STORES (all), EOS_OPS (get,view,mget,put; also miss: gets of absent keys), EOS_THREADS (1,2), EOS_HOME (128), EOS_MAX_KEYS_4K (100000: 4 KiB
 # values at 10^6 keys would map 2 x 6 GB and load for minutes), EOS_GETS
 # (400000), EOS_PUTS (100000) operations per loop over all threads, EOS_REPS
 # (3) loops per row (the best by ops/s is printed). OP mget: the gets 16 at a
@@ -38,6 +38,7 @@ echo "bench: eos (trusted, untrusted, persistent) against lmdb, 16 B keys" >&2
     --puts "${EOS_PUTS:-100000}" --reps "${EOS_REPS:-3}" --home "${EOS_HOME:-128}" \
     --values "${EOS_VALUES:-100,4096}" --threads "${EOS_THREADS:-1,2}" \
     --stores "${EOS_STORES:-trusted,trusted_home,untrusted,persistent,lmdb,memread}" \
+    --ops "${EOS_OPS:-get,view,mget,put}" \
     >"$CSV" 2>"$OUT/eos.err"
 rc=$?
 grep -v '^ea_bench_eos: .* load ' "$OUT/eos.err" >&2

@@ -88,10 +88,13 @@ typedef struct ea_eos_config {
      *  exists, 0 takes the file's size; otherwise it must match it. */
     size_t size;
     /** Most keys the index holds: the index has the next power of two at
-     *  or above twice this many slots, or 1.25 times with home blocks
-     *  (`home_bytes`: each slot's home costs region, and fewer homes stay
-     *  in the caches; a full index of keys is then a load of up to 0.8).
-     *  0: one per 1 KiB of region. */
+     *  or above twice this many slots while that is at most 65536 (1 MiB
+     *  of index; short probes), else 1.25 times (a full index of keys is
+     *  a load of up to 0.8: a smaller index stays in the caches), and
+     *  always 1.25 times with `home_bytes` (each slot's home costs
+     *  region). At least this many keys fit; beyond the slot count a put
+     *  of a new key fails with EA_ERR_NOSPACE. 0: one per 1 KiB of
+     *  region. */
     uint32_t keys;
     /** EA_KEYPOLICY_MRSIGNER (0 means this) or EA_KEYPOLICY_MRENCLAVE, for
      *  sealing the key of an untrusted or persistent store. */

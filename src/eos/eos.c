@@ -204,11 +204,18 @@ uint32_t eai_eos_home_units(uint32_t home_bytes, int enc, int *ok)
 
 uint64_t eai_eos_slots_for(uint64_t keys, uint32_t home_units)
 {
-    /* With home blocks the slots' homes are most of the region, and the
-     * fewer there are the more of them the caches and the TLB hold: a load
-     * of up to 0.8 (slots >= 1.25 x keys). Without, the index is small:
-     * up to 0.5 (slots >= 2 x keys), short probes. */
-    return home_units != 0 ? keys + keys / 4 : 2 * keys;
+    /* With home blocks, a load of up to 0.8 (slots >= 1.25 x keys): the
+     * slots' homes are most of the region, and the fewer there are the
+     * more of them the caches and the TLB hold. Without, a load of up to
+     * 0.5 (2 x keys: short probes, so a get of an absent key stops soon)
+     * while that index is at most EOS_INDEX_SMALL slots, which stay in a
+     * core's L2 anyway; above, 0.8 too: the index is the part of a lookup
+     * that is not the record, and half of it (2 MiB instead of 4 at 10^5
+     * keys) stayed in the L3 when other work pressed on it, which mattered
+     * more than the longer probes (bench/README.md, "eos, stop 20"). */
+    if (home_units == 0 && 2 * keys <= EOS_INDEX_SMALL)
+        return 2 * keys;
+    return keys + keys / 4;
 }
 
 int eai_eos_layout(uint64_t size, uint32_t keys, uint32_t home_units, struct eos_static *st)
@@ -1497,7 +1504,10 @@ static int attach(struct eos_store *s, const char *name, const ea_eos_config_t *
         return EA_ERR_CORRUPT;
     }
     /* The index size is the formatter's choice; everything else follows
-     * from it and the size. */
+     * from it and the size. nslots / 2 keys gives back nslots under any
+     * sizing rule between 1.0 and 2.0 slots per key (eai_eos_slots_for's
+     * 2 and 1.25, and the older 2 at any size without home blocks), so
+     * regions formatted under any of them open. */
     uint64_t keys = st.nslots / 2;
     if (st.nslots < 64 || (st.nslots & (st.nslots - 1)) != 0 || keys > UINT32_MAX ||
         eai_eos_layout(st.size, (uint32_t)keys, st.home_units, &want) != EA_OK ||

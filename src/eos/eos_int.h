@@ -100,6 +100,9 @@ _Static_assert(sizeof(struct eos_reader) == 64, "a reader slot is one cache line
 #define EOS_HOME_USED 1u
 #define EOS_HOME_RETIRED 2u
 #define EOS_HOME_MAX_UNITS 16u /* a home block is at most 1 KiB */
+/* An index of up to this many slots (1 MiB) is sized at a load of 0.5;
+ * a larger one at 0.8 (eai_eos_slots_for). */
+#define EOS_INDEX_SMALL 65536u
 
 #define EOS_REC_TOMB 0x1u
 /* A record: this 64-byte header, then key||value (clear, trusted) or their
@@ -124,7 +127,8 @@ uint64_t eai_eos_class_units(unsigned c);
 /* Smallest class holding `units` units; EOS_NCLASS if none. */
 unsigned eai_eos_class_of(uint64_t units);
 /* The fewest index slots for `keys` keys (the slot count is the next power
- * of two): 2 x keys, or 1.25 x keys with home blocks (`home_units` != 0). */
+ * of two): 2 x keys while that is at most EOS_INDEX_SMALL slots and the
+ * store has no home blocks, else 1.25 x keys (a load of up to 0.8). */
 uint64_t eai_eos_slots_for(uint64_t keys, uint32_t home_units);
 /* The geometry of a region of `size` bytes for `keys` keys (0: default)
  * with home blocks of `home_units` units (0: none; else a class size of at

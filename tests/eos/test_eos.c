@@ -224,6 +224,46 @@ static void test_capacity(void **state)
     ea_eos_close(s);
 }
 
+/* The index is the next power of two at or above 2 x `keys` slots while
+ * that is at most EOS_INDEX_SMALL (65536), else 1.25 x `keys` (a load of
+ * up to 0.8), and holds at least `keys` keys. */
+static void test_index_sizing(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t keys;
+        uint64_t slots;
+    } want[] = {{16, 64},         {1000, 2048},    {1700, 4096},   {10000, 32768},
+                {32768, 65536},   {40000, 65536},  {52428, 65536}, {52432, 131072},
+                {100000, 131072}, {200000, 262144}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        ea_eos_t *s = open_trusted(16u << 20, want[k].keys, 0);
+        ea_eos_stats_t st;
+        assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+        assert_int_equal(st.slots, want[k].slots);
+        ea_eos_close(s);
+    }
+    /* 10000 keys in a store sized for 10000: every one fits and reads back. */
+    ea_eos_t *s = open_trusted(8u << 20, 10000, 0);
+    for (uint32_t i = 0; i < 10000; i++)
+        assert_int_equal(ea_eos_put(s, &i, sizeof i, &i, sizeof i, NULL), EA_OK);
+    for (uint32_t i = 0; i < 10000; i++) {
+        uint32_t v = 0;
+        size_t n = 0;
+        assert_int_equal(ea_eos_get(s, &i, sizeof i, &v, sizeof v, &n, NULL), EA_OK);
+        assert_int_equal(n, sizeof v);
+        assert_int_equal(v, i);
+    }
+    uint32_t absent = 10000;
+    size_t n;
+    assert_int_equal(ea_eos_get(s, &absent, sizeof absent, NULL, 0, &n, NULL), EA_ERR_NOTFOUND);
+    ea_eos_stats_t st;
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.keys, 10000);
+    assert_int_equal(st.slots_used, 10000);
+    ea_eos_close(s);
+}
+
 struct iter_acc {
     int count;
     size_t bytes;
@@ -841,6 +881,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_basics),
         cmocka_unit_test(test_bad_sizes),
         cmocka_unit_test(test_capacity),
+        cmocka_unit_test(test_index_sizing),
         cmocka_unit_test(test_iter),
         cmocka_unit_test(test_concurrent_cas),
         cmocka_unit_test(test_stalled_reader),

@@ -392,6 +392,38 @@ static void test_persist_and_rollback(void **state)
     unlink(f->copy);
 }
 
+/* A file's slot count is the one it was formatted with, whatever `keys`
+ * a later opener asks for, so files formatted by an older sizing rule
+ * (2 x keys without home blocks at any size) open with their slots.
+ * Formatted for 3000 keys (8192 slots), then opened asking for 1500 (4096
+ * slots for a new file): 8192, and the keys are there. */
+static void test_slots_from_header(void **state)
+{
+    struct fx *f = *state;
+    ea_eos_t *s = NULL;
+    ea_eos_stats_t st;
+    uint8_t buf[16];
+    size_t n;
+    uint32_t keys = g_keys;
+    unlink(f->path);
+    g_keys = 3000;
+    assert_int_equal(open_file(f, REGION, &s), EA_OK);
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.slots, 8192);
+    assert_int_equal(ea_eos_put(s, "k", 1, "v1", 2, NULL), EA_OK);
+    assert_int_equal(ea_eos_sync(s), EA_OK);
+    ea_eos_close(s);
+    g_keys = 1500;
+    assert_int_equal(open_file(f, REGION, &s), EA_OK);
+    assert_int_equal(ea_eos_stats(s, &st), EA_OK);
+    assert_int_equal(st.slots, 8192);
+    assert_int_equal(ea_eos_get(s, "k", 1, buf, sizeof buf, &n, NULL), EA_OK);
+    assert_memory_equal(buf, "v1", 2);
+    ea_eos_close(s);
+    g_keys = keys;
+    unlink(f->path);
+}
+
 /* A child writes key i = value i and syncs every 8 writes, reporting each
  * synced count on a pipe; the parent kills it with SIGKILL mid-loop and
  * reopens: every synced key is there and every key present is whole. */
@@ -534,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_tamper_and_swap),
         cmocka_unit_test(test_word_hint),
         cmocka_unit_test(test_persist_and_rollback),
+        cmocka_unit_test(test_slots_from_header),
         cmocka_unit_test(test_crash),
         cmocka_unit_test(test_two_enclaves),
         /* The same with home blocks. */
