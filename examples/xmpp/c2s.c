@@ -916,9 +916,12 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     xmsg_adds(&m, xel_attr(el, "type"));
     xmsg_adds(&m, xel_attr(el, "to"));
     xmsg_adds(&m, xel_attr(el, "id"));
-    xmsg_adds(&m, pl ? pl->ns : "");
-    xmsg_adds(&m, pl ? pl->name : "");
-    xmsg_adds(&m, pl ? xel_attr(pl, "node") : "");
+    /* The payload's namespace, name and node= only for an iq: the router
+     * reads them for nothing else (fewer bytes to seal and copy). */
+    xel_t *ipl = el->kind == XK_IQ ? pl : NULL;
+    xmsg_adds(&m, ipl ? ipl->ns : "");
+    xmsg_adds(&m, ipl ? ipl->name : "");
+    xmsg_adds(&m, ipl ? xel_attr(ipl, "node") : "");
     xmsg_adds(&m, prio);
     xmsg_add(&m, b.p, b.len);
     /* A message is held for the router's R_REF (the hot path: a chat to a

@@ -17,7 +17,8 @@
  *   c2s -> router    R_BIND         user, resource ("" = make one)
  *   router -> c2s    R_BOUND        a = 1 ok / 0 refused; full JID
  *   c2s -> router    R_STANZA       kind, type, to, id, payload ns, payload
- *                                   name, payload node=, priority text,
+ *                                   name, payload node= (these three empty
+ *                                   but for an iq), priority text,
  *                                   serialized stanza (from= stamped),
  *                                   the reference (4 bytes: the c2s holds
  *                                   the stanza as number N, see R_REF; or

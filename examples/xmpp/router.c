@@ -185,6 +185,7 @@ struct router {
     uint64_t nblocked; /* blocked JIDs of all users: 0, nothing to check */
     uint64_t ncarbons; /* sessions with carbons enabled: 0, none to copy */
     uint64_t nsess, routed, errors, stored, refused;
+    uint64_t by_ref; /* of `routed`: delivered by reference (R_REF) */
 };
 
 static uint32_t fnv(const char *s, size_t n)
@@ -883,8 +884,10 @@ static void deliver_st(struct router *r, const struct sess *to, const struct st 
         return;
     }
     struct xmsg m = {.h = {R_REF, to->conn, t->ref, 0}};
-    if (outq_send(&r->out[to->link], &m) == 0)
+    if (outq_send(&r->out[to->link], &m) == 0) {
         r->routed++;
+        r->by_ref++;
+    }
 }
 
 static int is_type(const struct st *t, const char *v)
@@ -2093,6 +2096,8 @@ static int router_body(ea_actor_t *self, void *state)
                "%llu stopped by a blocklist\n",
                ea_name(self), (unsigned long long)r->routed, (unsigned long long)r->errors,
                (unsigned long long)r->stored, (unsigned long long)r->refused);
+        printf("%s: %llu of those deliveries by reference\n", ea_name(self),
+               (unsigned long long)r->by_ref);
         fflush(stdout);
         return EA_DONE;
     }

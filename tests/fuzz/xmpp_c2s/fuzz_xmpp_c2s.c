@@ -139,6 +139,8 @@ static struct {
     struct netmsg *outq, *outq_tail;
     uint32_t ref_next; /* the number the next held stanza must have */
     int any_ref;
+    struct fconn *ref_conn; /* the step was an R_REF to it: */
+    size_t ref_len, ref_before; /* the output it must get, and had before */
 } F;
 
 static struct fconn *by_h(int32_t h)
@@ -588,7 +590,13 @@ static void router_to(struct fconn *f, int kick, struct in *in)
          * any number (2) */
         r.h.op = R_REF;
         r.h.a = (how & 3) == 1 ? F.ref_next - 1 - (how >> 2) % 4 : F.ref_next + (how >> 2) - 32;
-        f->allowed = 1;
+        /* A number c2s does not hold gets that connection nothing; one it
+         * holds, exactly the held bytes (checked after the step). */
+        uint32_t len;
+        f->allowed = hold_get(F.s, r.h.a, &len) != NULL;
+        F.ref_conn = f;
+        F.ref_len = f->allowed ? len : 0;
+        F.ref_before = f->out_len;
         send_xmsg(&F.rt.cb, &r);
         return;
     }
@@ -735,6 +743,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         (void)fake_net(); /* hand over what the command made available */
         settle();
+        struct fconn *rf = F.ref_conn;
+        F.ref_conn = NULL;
+        struct cx *rc = rf != NULL ? by_id(F.s, rf->id) : NULL;
+        if (rc != NULL && !rc->dead && !rc->closing && !rf->closed && !rf->ended &&
+            !rf->fail_sends && rf->out_len - F.ref_before != F.ref_len)
+            FAIL("a delivery by reference of %zu bytes wrote %zu", F.ref_len,
+                 rf->out_len - F.ref_before);
     }
     /* The end: every stream ends and everything is answered. */
     for (int i = 0; i < F.nc; i++) {
