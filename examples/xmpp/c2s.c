@@ -841,9 +841,12 @@ static void hold_done(struct c2s *s, uint32_t n)
     while (s->hhead != NULL) {
         struct hchunk *h = s->hhead;
         uint32_t last = h->first + h->n - 1;
-        /* not yet routed, or (from a forged number) not yet sent */
-        if (h->n == 0 || (int32_t)(n - last) < 0 || (int32_t)(s->hnext - 1 - n) < 0)
-            break;
+        if (h->n == 0) { /* emptied by hold_undo: goes unless still filling */
+            if (h == s->htail && !s->hsealed)
+                break;
+        } else if ((int32_t)(n - last) < 0 || (int32_t)(s->hnext - 1 - n) < 0) {
+            break; /* not yet routed, or (from a forged number) not yet sent */
+        }
         for (uint32_t i = 0; i < h->n; i++) {
             uint32_t id, l;
             memcpy(&id, h->buf + h->off[i], 4);
