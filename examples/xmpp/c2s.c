@@ -51,6 +51,8 @@
 #define RECV_MAX 16384u
 #define HELD_MAX 65536u
 #define PEND_MAX (8u << 20) /* bytes waiting for a node, per connection */
+#define HOLD_CONN_MAX (1u << 20) /* held stanzas' bytes per connection */
+#define HOLD_MAX (32u << 20)      /* and of all connections */
 #define MAX_AUTH_FAILURES 5
 #define TICK_MS 1000u
 
@@ -84,6 +86,7 @@ struct cx {
     char *ob; /* deliveries of this round, written as one piece at its end */
     uint32_t ob_len, ob_cap;
     int dirty; /* on the round's flush list */
+    uint32_t hold; /* bytes of its stanzas held for the router's R_REFs */
     int failures;
     uint64_t t0;
     xbuf_t fa; /* " from='JID'" as forwarded stanzas carry it (xb_from_attr) */
@@ -121,6 +124,14 @@ struct c2s {
     uint32_t *dirty; /* ids of the connections with deliveries this round */
     uint32_t ndirty;
     xbuf_t fwd; /* forward()'s serialization, kept between stanzas */
+    /* Stanzas sent to the router and held for its R_REFs: one chunk per
+     * round, numbered from `first`, dropped at R_HELD_DONE. */
+    struct hchunk *hhead, *htail, *hfree;
+    unsigned nhfree;
+    uint32_t hnext; /* the next stanza's number */
+    int hsealed;    /* htail is closed (a new round starts a chunk) */
+    size_t hbytes;
+    uint64_t badrefs;
     uint64_t accepted, closed, logins;
     char buf[65536];
 };
@@ -724,6 +735,155 @@ static void on_header(void *ctx, xs_t *xs, const xs_header_t *h)
     send_features(s, c);
 }
 
+/* ------------------------------------------------------------ held stanzas
+ * Delivery by reference (proto.h R_REF): the bytes of a stanza this c2s
+ * sent the router stay here, numbered, until the router has routed it
+ * (R_HELD_DONE); a recipient on this c2s then gets an R_REF (a header) in
+ * place of the bytes. An entry: sender id, length, bytes. */
+struct hchunk {
+    struct hchunk *next;
+    uint32_t first, n, ncap;
+    uint32_t *off; /* entry i at buf + off[i] */
+    char *buf;
+    size_t len, cap;
+};
+
+static void hchunk_free(struct hchunk *h)
+{
+    free(h->off);
+    free(h->buf);
+    free(h);
+}
+
+/* Holds `len` bytes from connection c; its number, or -1 (not held: over
+ * the connection's or the actor's budget, or no memory). */
+static int64_t hold_add(struct c2s *s, struct cx *c, const char *p, size_t len)
+{
+    if ((size_t)c->hold + len > HOLD_CONN_MAX || s->hbytes + len > HOLD_MAX)
+        return -1;
+    struct hchunk *h = s->htail;
+    if (h == NULL || s->hsealed) {
+        h = s->hfree;
+        if (h != NULL) {
+            s->hfree = h->next;
+            s->nhfree--;
+        } else if ((h = calloc(1, sizeof *h)) == NULL)
+            return -1;
+        h->next = NULL;
+        h->first = s->hnext;
+        h->n = 0;
+        h->len = 0;
+        if (s->htail)
+            s->htail->next = h;
+        else
+            s->hhead = h;
+        s->htail = h;
+        s->hsealed = 0;
+    }
+    size_t need = h->len + 8 + len;
+    if (need > h->cap) {
+        size_t cap = h->cap ? h->cap : 16384;
+        while (cap < need)
+            cap *= 2;
+        char *q = realloc(h->buf, cap);
+        if (q == NULL)
+            return -1;
+        h->buf = q;
+        h->cap = cap;
+    }
+    if (h->n == h->ncap) {
+        uint32_t nc = h->ncap ? 2 * h->ncap : 256;
+        uint32_t *o = realloc(h->off, nc * sizeof *o);
+        if (o == NULL)
+            return -1;
+        h->off = o;
+        h->ncap = nc;
+    }
+    uint32_t l = (uint32_t)len;
+    memcpy(h->buf + h->len, &c->id, 4);
+    memcpy(h->buf + h->len + 4, &l, 4);
+    memcpy(h->buf + h->len + 8, p, len);
+    h->off[h->n++] = (uint32_t)h->len;
+    h->len += 8 + len;
+    c->hold += l;
+    s->hbytes += l;
+    return s->hnext++;
+}
+
+/* Undoes the last hold_add (its R_STANZA was not sent). */
+static void hold_undo(struct c2s *s, struct cx *c)
+{
+    struct hchunk *h = s->htail;
+    uint32_t l;
+    memcpy(&l, h->buf + h->off[h->n - 1] + 4, 4);
+    h->len = h->off[--h->n];
+    c->hold -= l;
+    s->hbytes -= l;
+    s->hnext--;
+}
+
+/* Held stanza `n`: its bytes, or NULL if none is held under that number. */
+static const char *hold_get(struct c2s *s, uint32_t n, uint32_t *len)
+{
+    for (struct hchunk *h = s->hhead; h != NULL; h = h->next)
+        if (n - h->first < h->n) {
+            const char *e = h->buf + h->off[n - h->first];
+            memcpy(len, e + 4, 4);
+            return e + 8;
+        }
+    return NULL;
+}
+
+/* The router has routed every held stanza up to `n`: whole chunks up to it
+ * go (a chunk whose last stanza is later stays whole, a round at most). */
+static void hold_done(struct c2s *s, uint32_t n)
+{
+    while (s->hhead != NULL) {
+        struct hchunk *h = s->hhead;
+        uint32_t last = h->first + h->n - 1;
+        if (h->n == 0) { /* emptied by hold_undo: goes unless still filling */
+            if (h == s->htail && !s->hsealed)
+                break;
+        } else if ((int32_t)(n - last) < 0 || (int32_t)(s->hnext - 1 - n) < 0) {
+            break; /* not yet routed, or (from a forged number) not yet sent */
+        }
+        for (uint32_t i = 0; i < h->n; i++) {
+            uint32_t id, l;
+            memcpy(&id, h->buf + h->off[i], 4);
+            memcpy(&l, h->buf + h->off[i] + 4, 4);
+            struct cx *c = by_id(s, id);
+            if (c != NULL)
+                c->hold -= l;
+            s->hbytes -= l;
+        }
+        s->hhead = h->next;
+        if (s->htail == h) {
+            s->htail = NULL;
+            s->hsealed = 0;
+        }
+        if (s->nhfree >= 4) {
+            hchunk_free(h);
+        } else { /* kept for a next round: no allocation */
+            h->next = s->hfree;
+            s->hfree = h;
+            s->nhfree++;
+        }
+    }
+}
+
+static void hold_clear(struct c2s *s)
+{
+    struct hchunk *lists[2] = {s->hhead, s->hfree};
+    for (int k = 0; k < 2; k++)
+        while (lists[k] != NULL) {
+            struct hchunk *h = lists[k];
+            lists[k] = h->next;
+            hchunk_free(h);
+        }
+    s->hhead = s->htail = s->hfree = NULL;
+    s->nhfree = 0;
+}
+
 static void forward(struct c2s *s, struct cx *c, xel_t *el)
 {
     xbuf_t b = s->fwd; /* no allocation per stanza */
@@ -759,11 +919,19 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     xmsg_adds(&m, xel_attr(el, "type"));
     xmsg_adds(&m, xel_attr(el, "to"));
     xmsg_adds(&m, xel_attr(el, "id"));
-    xmsg_adds(&m, pl ? pl->ns : "");
-    xmsg_adds(&m, pl ? pl->name : "");
-    xmsg_adds(&m, pl ? xel_attr(pl, "node") : "");
+    /* The payload's namespace, name and node= only for an iq: the router
+     * reads them for nothing else (fewer bytes to seal and copy). */
+    xel_t *ipl = el->kind == XK_IQ ? pl : NULL;
+    xmsg_adds(&m, ipl ? ipl->ns : "");
+    xmsg_adds(&m, ipl ? ipl->name : "");
+    xmsg_adds(&m, ipl ? xel_attr(ipl, "node") : "");
     xmsg_adds(&m, prio);
     xmsg_add(&m, b.p, b.len);
+    /* A message is held for the router's R_REF (the hot path: a chat to a
+     * client on this c2s); other stanzas go by value only. */
+    int64_t held = el->kind == XK_MESSAGE ? hold_add(s, c, b.p, b.len) : -1;
+    uint32_t ref = (uint32_t)held;
+    xmsg_add(&m, &ref, held >= 0 ? 4 : 0);
     /* A roster set: its item as "jid NUL name NUL subscription NUL group
      * NUL group...", and the number of items in b bits 8-15 (RFC 6121 §2.3:
      * exactly one is allowed). */
@@ -810,13 +978,18 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
         xmsg_add(&m, item.p, item.len);
     }
     if (item.failed) {
+        if (held >= 0)
+            hold_undo(s, c);
         xb_free(&item);
         xb_free(&b);
         stream_error(s, c, "resource-constraint", NULL);
         return;
     }
-    if (outq_send(&s->rt, &m) < 0)
+    if (outq_send(&s->rt, &m) < 0) {
+        if (held >= 0)
+            hold_undo(s, c);
         stream_error(s, c, "policy-violation", "stanza too big for the router");
+    }
     if (b.cap <= 16384) /* kept for the next stanza; a big one is not */
         s->fwd = b;
     else
@@ -1236,6 +1409,10 @@ static void on_acc(struct c2s *s, const ea_cargo_t *cg)
 static void on_rt(struct c2s *s, const struct xmsg *mp)
 {
     struct xmsg m = *mp;
+    if (m.h.op == R_HELD_DONE) {
+        hold_done(s, m.h.a);
+        return;
+    }
     struct cx *c = by_id(s, m.h.conn);
     if (c == NULL)
         return;
@@ -1280,6 +1457,19 @@ static void on_rt(struct c2s *s, const struct xmsg *mp)
         if (m.n >= 1)
             out_later(s, c, m.f[0], m.fl[0]);
         break;
+    case R_REF: {
+        uint32_t len;
+        const char *p = hold_get(s, m.h.a, &len);
+        if (p != NULL) {
+            out_later(s, c, p, len);
+        } else if (s->badrefs++ < 10) {
+            /* stale or forged (a router bug, or a compromised one): this
+             * delivery is refused, nothing else changes */
+            fprintf(stderr, "c2s: the router referred to stanza %u, which is not held: refused\n",
+                    m.h.a);
+        }
+        break;
+    }
     case R_KICK: {
         char cond[64] = "conflict";
         (void)xmsg_str(&m, 0, cond, sizeof cond);
@@ -1370,6 +1560,7 @@ static int c2s_body(ea_actor_t *self, void *state)
         free(s->gen);
         free(s->dirty);
         xb_free(&s->fwd);
+        hold_clear(s);
         s->c = NULL;
         ea_tls_ctx_free(s->ctx);
         s->ctx = NULL;
@@ -1378,6 +1569,9 @@ static int c2s_body(ea_actor_t *self, void *state)
         printf("%s: %llu connections accepted, %llu closed, %llu logins\n", ea_name(self),
                (unsigned long long)s->accepted, (unsigned long long)s->closed,
                (unsigned long long)s->logins);
+        if (s->badrefs > 0)
+            printf("%s: %llu references from the router refused\n", ea_name(self),
+                   (unsigned long long)s->badrefs);
         fflush(stdout);
         return EA_DONE;
     }
@@ -1442,6 +1636,7 @@ static int c2s_body(ea_actor_t *self, void *state)
     /* This round's stanzas for the router: one channel message. */
     if (outq_flush(&s->rt))
         s->busy = 1;
+    s->hsealed = 1; /* the next round's held stanzas start a chunk */
     /* The round's requests to the system actor, held since it began, in
      * one message. A channel that failed leaves nothing to do; the next
      * round finds out. */

@@ -17,18 +17,30 @@
  *   c2s -> router    R_BIND         user, resource ("" = make one)
  *   router -> c2s    R_BOUND        a = 1 ok / 0 refused; full JID
  *   c2s -> router    R_STANZA       kind, type, to, id, payload ns, payload
- *                                   name, payload node=, priority text,
- *                                   serialized stanza (from= stamped);
- *                                   a = number of payload elements, b = bit
- *                                   0 has <body>, bit 1 carbons private,
- *                                   bits 8-15 the number of items; for a
- *                                   roster set or a block/unblock, a tenth
- *                                   field: the items (see c2s.c forward)
+ *                                   name, payload node= (these three empty
+ *                                   but for an iq), priority text,
+ *                                   serialized stanza (from= stamped),
+ *                                   the reference (4 bytes: the c2s holds
+ *                                   the stanza as number N, see R_REF; or
+ *                                   empty: not held); a = number of payload
+ *                                   elements, b = bit 0 has <body>, bit 1
+ *                                   carbons private, bits 8-15 the number
+ *                                   of items; for a roster set or a
+ *                                   block/unblock, an eleventh field: the
+ *                                   items (see c2s.c forward)
  *   accounts -> router R_USERS      user names (the directory: who exists,
  *                                   for offline storage), a = 1 on the last
  *   c2s -> router    R_CLOSED       (the connection ended)
  *   router -> c2s    R_DELIVER      XML bytes for the connection
  *   router -> c2s    R_KICK         stream error condition
+ *   router -> c2s    R_REF          a = N: deliver to conn the stanza the
+ *                                   c2s holds as N (one the same c2s sent,
+ *                                   answered in place of R_DELIVER with its
+ *                                   bytes; the c2s refuses an N it does not
+ *                                   hold)
+ *   router -> c2s    R_HELD_DONE    a = N: every R_STANZA up to N has been
+ *                                   routed (its R_REFs are before this): the
+ *                                   c2s may drop what it holds up to N
  *   router -> muc    M_STANZA       sender's full JID, serialized stanza (a
  *                                   stanza to the conference domain)
  *   router -> muc    M_GONE         full JID (the session ended or went
@@ -89,6 +101,8 @@ enum {
     R_CLOSED,
     R_DELIVER,
     R_KICK,
+    R_REF,       /* router -> c2s: a = held stanza number (delivery by reference) */
+    R_HELD_DONE, /* router -> c2s: a = every held stanza up to a was routed */
     R_USERS = 32,
     M_STANZA = 48,
     M_GONE,
@@ -110,7 +124,7 @@ struct xhdr {
     uint32_t b;
 };
 
-#define XF_MAX 10
+#define XF_MAX 11
 
 /* A message being built, or parsed. */
 struct xmsg {

@@ -161,6 +161,8 @@ struct router {
     const char *domain;
     ea_conn_t *links[MAX_LINKS];
     struct outq out[MAX_LINKS];
+    uint32_t held[MAX_LINKS]; /* the last held stanza number seen per link */
+    int held_due[MAX_LINKS];  /* R_HELD_DONE owed at the end of the round */
     unsigned nlinks;
     struct sess *by_user[BUCKETS], *by_conn[BUCKETS];
     ea_conn_t *dir; /* from accounts: who exists, and which logins to bind */
@@ -183,6 +185,7 @@ struct router {
     uint64_t nblocked; /* blocked JIDs of all users: 0, nothing to check */
     uint64_t ncarbons; /* sessions with carbons enabled: 0, none to copy */
     uint64_t nsess, routed, errors, stored, refused;
+    uint64_t by_ref; /* of `routed`: delivered by reference (R_REF) */
 };
 
 static uint32_t fnv(const char *s, size_t n)
@@ -864,9 +867,28 @@ struct st {
     size_t xlen;
     unsigned npay;
     uint32_t flags;   /* R_STANZA b */
+    unsigned link;    /* the sender's c2s link */
+    int held;         /* that c2s holds the stanza as number `ref` */
+    uint32_t ref;
     const char *item; /* roster set: jid NUL name NUL subscription NUL groups */
     size_t ilen;
 };
+
+/* Stanza `t` itself for `to`: by reference when `to` is on the c2s that
+ * sent it and that c2s holds it (R_REF, a header and no bytes), else its
+ * bytes (R_DELIVER). Either way in the same queue, so in order. */
+static void deliver_st(struct router *r, const struct sess *to, const struct st *t)
+{
+    if (!t->held || to->link != t->link) {
+        deliver(r, to, t->xml, t->xlen);
+        return;
+    }
+    struct xmsg m = {.h = {R_REF, to->conn, t->ref, 0}};
+    if (outq_send(&r->out[to->link], &m) == 0) {
+        r->routed++;
+        r->by_ref++;
+    }
+}
 
 static int is_type(const struct st *t, const char *v)
 {
@@ -1072,7 +1094,7 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
     if (j->res[0] != 0) {
         struct sess *s = find_full_h(r, j->local, j->lhash, j->res);
         if (s != NULL) {
-            deliver(r, s, t->xml, t->xlen);
+            deliver_st(r, s, t);
             carbons(r, j->local, s, -129, 0, "received", t);
             return;
         }
@@ -1089,7 +1111,7 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
     for (struct sess *s = r->by_user[j->lhash % BUCKETS]; s; s = s->next_user)
         if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 &&
             (headline || s->prio == best)) {
-            deliver(r, s, t->xml, t->xlen);
+            deliver_st(r, s, t);
             sent = 1;
         }
     if (sent) {
@@ -1824,6 +1846,14 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
 {
     struct sess *from = find_conn(r, link, m->h.conn);
     struct st t;
+    t.link = link;
+    t.held = m->n >= 10 && m->fl[9] == 4;
+    t.ref = 0;
+    if (t.held) { /* whatever happens to it, the c2s may drop it after this round */
+        memcpy(&t.ref, m->f[9], 4);
+        r->held[link] = t.ref;
+        r->held_due[link] = 1;
+    }
     if (from == NULL || m->n < 9)
         return;
     /* Not a memset of the 5 KiB: each string is written whole by
@@ -1853,9 +1883,9 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     t.xlen = m->fl[8];
     t.npay = m->h.a;
     t.flags = m->h.b;
-    if (m->n >= 10) {
-        t.item = m->f[9];
-        t.ilen = m->fl[9];
+    if (m->n >= 11) {
+        t.item = m->f[10];
+        t.ilen = m->fl[10];
     }
     struct jid j;
     int has_to = t.to[0] != 0;
@@ -2066,6 +2096,8 @@ static int router_body(ea_actor_t *self, void *state)
                "%llu stopped by a blocklist\n",
                ea_name(self), (unsigned long long)r->routed, (unsigned long long)r->errors,
                (unsigned long long)r->stored, (unsigned long long)r->refused);
+        printf("%s: %llu of those deliveries by reference\n", ea_name(self),
+               (unsigned long long)r->by_ref);
         fflush(stdout);
         return EA_DONE;
     }
@@ -2138,9 +2170,17 @@ static int router_body(ea_actor_t *self, void *state)
                 busy = 1;
         }
     }
-    /* This round's deliveries: one channel message per c2s actor. */
-    for (unsigned i = 0; i < r->nlinks; i++)
+    /* This round's deliveries: one channel message per c2s actor, ending
+     * with what its held stanzas may be dropped up to (after every R_REF
+     * to them, in the same queue). */
+    for (unsigned i = 0; i < r->nlinks; i++) {
+        if (r->held_due[i]) {
+            struct xmsg d = {.h = {R_HELD_DONE, 0, r->held[i], 0}};
+            (void)outq_send(&r->out[i], &d); /* lost (no memory): a later one covers it */
+            r->held_due[i] = 0;
+        }
         busy |= outq_flush(&r->out[i]);
+    }
     return busy ? EA_BUSY : EA_IDLE;
 }
 

@@ -19,7 +19,10 @@
  *    registration succeeds except for the user "taken"; answers come at
  *    once or, by the script, later;
  *  - the router ("rt"): binds (the resource "conflict" is refused), takes
- *    stanzas, delivers to and kicks bound connections when told.
+ *    stanzas, delivers to and kicks bound connections when told; a
+ *    delivery is by value, by reference (R_REF) to a stanza c2s holds or
+ *    to a forged number, or an R_HELD_DONE up to a number the input picks
+ *    (one byte after the command says which: a compromised router).
  * TLS is not fuzzed (it is OpenSSL's): there is no TLS context, so
  * <starttls/> gets <proceed/> and then the connection ends; PLAIN is
  * allowed without TLS (plain_insecure), as in the tsung deployment.
@@ -45,7 +48,8 @@
  *    from a connection that is not authenticated; no accounts request
  *    naming a connection that does not exist;
  *  - bounded memory per connection (parser budget, held input, pending
- *    output, the round's deliveries);
+ *    output, the round's deliveries, stanzas held for references);
+ *  - held stanzas are numbered in order, without gaps;
  *  - progress: every step settles in a bounded number of rounds, and
  *    after EOF every connection is closed.
  */
@@ -133,6 +137,10 @@ static struct {
     int any_allowed; /* a timer tick: any connection */
     uint32_t net_max;
     struct netmsg *outq, *outq_tail;
+    uint32_t ref_next; /* the number the next held stanza must have */
+    int any_ref;
+    struct fconn *ref_conn; /* the step was an R_REF to it: */
+    size_t ref_len, ref_before; /* the output it must get, and had before */
 } F;
 
 static struct fconn *by_h(int32_t h)
@@ -443,8 +451,18 @@ static void rt_msg(const struct xmsg *m)
     case R_STANZA:
         if (!f->authed || !f->bound)
             FAIL("stanza forwarded before authentication and bind");
-        if (m->n != 9 && m->n != 10) /* 10: a roster set's item */
+        if (m->n != 10 && m->n != 11) /* 11: a roster set's item */
             FAIL("malformed stanza message");
+        if (m->fl[9] == 4) {
+            uint32_t ref;
+            memcpy(&ref, m->f[9], 4);
+            if (F.any_ref && ref != F.ref_next)
+                FAIL("held stanza %u, after %u", ref, F.ref_next - 1);
+            F.ref_next = ref + 1;
+            F.any_ref = 1;
+        } else if (m->fl[9] != 0) {
+            FAIL("malformed reference field");
+        }
         break;
     case R_CLOSED: f->bound = 0; break;
     default: FAIL("unexpected router message %u", m->h.op);
@@ -477,9 +495,12 @@ static void check_memory(void)
             continue;
         size_t m = c->xs.mem_used + c->held_len + c->pend_len + c->ob_cap +
                    (c->cfb ? strlen(c->cfb) : 0) + (c->sfirst ? strlen(c->sfirst) : 0);
-        if (c->xs.mem_used > c->xs.mem_max || c->held_len > HELD_MAX || m > CX_BUDGET)
-            FAIL("connection %d holds %zu bytes", H0 + i, m);
+        if (c->xs.mem_used > c->xs.mem_max || c->held_len > HELD_MAX || m > CX_BUDGET ||
+            c->hold > HOLD_CONN_MAX)
+            FAIL("connection %d holds %zu bytes (%u for references)", H0 + i, m, c->hold);
     }
+    if (s->hbytes > HOLD_MAX)
+        FAIL("%zu bytes held for references", s->hbytes);
 }
 
 /* Rounds until the actor and its peers are quiet. */
@@ -558,11 +579,33 @@ static void fire_timer(void)
     F.any_allowed = 1;
 }
 
-static void router_to(struct fconn *f, int kick)
+static void router_to(struct fconn *f, int kick, struct in *in)
 {
     if (f == NULL || !f->bound || f->closed)
         return;
     struct xmsg r = {.h = {kick ? R_KICK : R_DELIVER, f->id, 0, 0}};
+    uint32_t how = kick ? 0 : take(in, 1);
+    if ((how & 3) == 1 || (how & 3) == 2) {
+        /* by reference: a stanza held (1: the last, or one before it), or
+         * any number (2) */
+        r.h.op = R_REF;
+        r.h.a = (how & 3) == 1 ? F.ref_next - 1 - (how >> 2) % 4 : F.ref_next + (how >> 2) - 32;
+        /* A number c2s does not hold gets that connection nothing; one it
+         * holds, exactly the held bytes (checked after the step). */
+        uint32_t len;
+        f->allowed = hold_get(F.s, r.h.a, &len) != NULL;
+        F.ref_conn = f;
+        F.ref_len = f->allowed ? len : 0;
+        F.ref_before = f->out_len;
+        send_xmsg(&F.rt.cb, &r);
+        return;
+    }
+    if ((how & 3) == 3) { /* released up to a number near the last held */
+        r.h.op = R_HELD_DONE;
+        r.h.a = F.ref_next + (how >> 2) - 48;
+        send_xmsg(&F.rt.cb, &r);
+        return;
+    }
     if (kick) {
         xmsg_adds(&r, "conflict");
         f->bound = 0;
@@ -688,8 +731,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             else
                 acc_flush();
             break;
-        case 4: router_to(f, 0); break;
-        case 5: router_to(f, 1); break;
+        case 4: router_to(f, 0, &in); break;
+        case 5: router_to(f, 1, &in); break;
         case 6: fire_timer(); break;
         case 7:
             if (f != NULL) {
@@ -700,6 +743,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         (void)fake_net(); /* hand over what the command made available */
         settle();
+        struct fconn *rf = F.ref_conn;
+        F.ref_conn = NULL;
+        struct cx *rc = rf != NULL ? by_id(F.s, rf->id) : NULL;
+        if (rc != NULL && !rc->dead && !rc->closing && !rf->closed && !rf->ended &&
+            !rf->fail_sends && rf->out_len - F.ref_before != F.ref_len)
+            FAIL("a delivery by reference of %zu bytes wrote %zu", F.ref_len,
+                 rf->out_len - F.ref_before);
     }
     /* The end: every stream ends and everything is answered. */
     for (int i = 0; i < F.nc; i++) {

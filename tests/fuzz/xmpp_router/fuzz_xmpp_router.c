@@ -31,8 +31,12 @@
  * Properties checked besides ASan and UBSan:
  *  - a connection is bound (R_BOUND with a = 1) only as a user the
  *    accounts actor vouched for on that connection since it was opened;
- *  - R_DELIVER and R_KICK name only connections the router bound and that
- *    were neither closed nor kicked since;
+ *  - R_DELIVER, R_REF and R_KICK name only connections the router bound
+ *    and that were neither closed nor kicked since;
+ *  - delivery by reference: an R_REF names only a stanza held by the link
+ *    it goes to (sent there as held) and not yet released by an
+ *    R_HELD_DONE, which releases only what was sent (stanzas go as held or
+ *    not as the input says);
  *  - every delivery is well-formed XML (expat, inside a wrapper element):
  *    the stanzas the fake c2s forwards are well-formed, so malformed output
  *    means the router built it (an attribute or text not escaped);
@@ -98,6 +102,8 @@ static struct {
     char names[8][64];
     int nnames;
     int unclean; /* a string c2s could not have sent went in: stop checking XML */
+    uint32_t next_ref[LINKS]; /* the next held stanza's number, per link */
+    uint32_t done[LINKS];     /* held stanzas below this were released */
 } F;
 
 static const char *const users[] = {"a", "b", "c", "d", "nobody"};
@@ -284,6 +290,21 @@ static void from_router_link(unsigned link, const struct xmsg *m)
         if (m->n != 1 || (!F.unclean && !well_formed(m->f[0], m->fl[0])))
             FAIL("malformed delivery: %.*s", (int)(m->n ? m->fl[0] : 0), m->n ? m->f[0] : "");
         break;
+    case R_REF:
+        if ((s == NULL || !s->bound) && !closing(link, m->h.conn))
+            FAIL("reference to connection %u on link %u, which is not bound", m->h.conn, link);
+        if (!F.unclean && (m->n != 0 || m->h.a - F.done[link] >= F.next_ref[link] - F.done[link]))
+            FAIL("reference to stanza %u on link %u, which does not hold it (held %u..%u)",
+                 m->h.a, link, F.done[link], F.next_ref[link]);
+        break;
+    case R_HELD_DONE:
+        if (!F.unclean) {
+            if (m->h.a - F.done[link] >= F.next_ref[link] - F.done[link])
+                FAIL("stanzas up to %u on link %u released, which sent %u..%u", m->h.a, link,
+                     F.done[link], F.next_ref[link]);
+            F.done[link] = m->h.a + 1;
+        }
+        break;
     case R_KICK:
         if (closing(link, m->h.conn))
             break;
@@ -469,6 +490,12 @@ static void fz_stanza(struct in *in, unsigned link, unsigned i)
     for (int j = 0; j < 8; j++)
         xmsg_add(&m, f[j], l[j]);
     xmsg_add(&m, xml, xl);
+    /* Held (delivery by reference) or not, as c2s decides. */
+    uint32_t ref = F.next_ref[link];
+    int held = (bb >> 15) & 1;
+    xmsg_add(&m, &ref, held ? 4 : 0);
+    if (held)
+        F.next_ref[link]++;
     switch (a >> 6) {
     case 1: xmsg_add(&m, items_roster, sizeof items_roster); break;
     case 2: xmsg_add(&m, items_block, (bb >> 4) % sizeof items_block); break;
