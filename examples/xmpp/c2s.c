@@ -1092,38 +1092,6 @@ static void c_close(struct c2s *s, struct cx *c)
     s->closed++;
 }
 
-/* Decrypts what the client sent straight into expat's buffer (no copy
- * through s->buf), as many records as fit per parse; `hint` (the
- * ciphertext just fed) sizes the room asked of the parser: plaintext is
- * never longer, and a record that does not fit is read on the next turn.
- * While the stream waits for another actor, or the parser takes no more
- * input, through s->buf and c_input (held, or refused there). Returns the
- * last ea_tls_read result (EA_ERR_EMPTY: all read). */
-static int tls_input(struct c2s *s, struct cx *c, size_t hint)
-{
-    size_t room = hint < 1024 ? 1024 : hint > RECV_MAX ? RECV_MAX : hint;
-    int n = EA_ERR_EMPTY;
-    while (!c->dead) {
-        char *b = c->wait == W_NONE ? xs_buffer(&c->xs, room) : NULL;
-        if (b == NULL) {
-            if ((n = ea_tls_read(c->tls, s->buf, sizeof s->buf)) <= 0)
-                break;
-            c_input(s, c, s->buf, (size_t)n);
-            continue;
-        }
-        size_t got = 0;
-        while (got < room && (n = ea_tls_read(c->tls, b + got, room - got)) > 0)
-            got += (size_t)n;
-        if (got > 0) {
-            cur_s = s;
-            after_parse(s, c, xs_feed_buffer(&c->xs, got));
-        }
-        if (n <= 0)
-            break;
-    }
-    return n;
-}
-
 static void on_recv(struct c2s *s, struct cx *c, const ea_sys_event_t *ev)
 {
     c->recv_out = 0;
@@ -1136,7 +1104,9 @@ static void on_recv(struct c2s *s, struct cx *c, const ea_sys_event_t *ev)
         if (ea_tls_feed(c->tls, ev->data, ev->msg.len) != EA_OK) {
             c->dead = c->closing = 1;
         } else {
-            int n = tls_input(s, c, ev->msg.len);
+            int n;
+            while (!c->dead && (n = ea_tls_read(c->tls, s->buf, sizeof s->buf)) > 0)
+                c_input(s, c, s->buf, (size_t)n);
             if (!c->dead && n != EA_ERR_EMPTY)
                 c->dead = c->closing = 1;
         }

@@ -852,9 +852,7 @@ static int after(xs_t *xs, enum XML_Status st)
     return XS_OK;
 }
 
-/* Parses `len` bytes at `data`: the caller's (XML_Parse copies them into
- * expat's buffer) or, when `own`, already in expat's buffer (xs_buffer). */
-static int feed(xs_t *xs, const char *data, size_t len, int own)
+int xs_feed(xs_t *xs, const char *data, size_t len)
 {
     if (xs->parser == NULL || xs->stopped || xs->err)
         return xs->err ? XS_ERROR : XS_STOPPED;
@@ -868,44 +866,13 @@ static int feed(xs_t *xs, const char *data, size_t len, int own)
     xs->fed += len;
     xs->suspended = 0;
     /* isFinal is never set while the connection lives. */
-    enum XML_Status st = own ? XML_ParseBuffer(xs->parser, (int)len, XML_FALSE)
-                             : XML_Parse(xs->parser, data, (int)len, XML_FALSE);
+    enum XML_Status st = XML_Parse(xs->parser, data, (int)len, XML_FALSE);
     int rc = after(xs, st);
     if (rc == XS_OK || rc == XS_SUSPENDED)
         carry_keep(xs);
     xs->in = NULL;
     cur = saved;
     return rc;
-}
-
-int xs_feed(xs_t *xs, const char *data, size_t len)
-{
-    return feed(xs, data, len, 0);
-}
-
-char *xs_buffer(xs_t *xs, size_t len)
-{
-    xs->buf = NULL;
-    if (xs->parser == NULL || xs->stopped || xs->suspended || xs->err || len == 0 ||
-        len > 1u << 30)
-        return NULL;
-    xs_t *saved = cur;
-    cur = xs; /* expat may allocate (ex_malloc accounts to `cur`) */
-    xs->buf = XML_GetBuffer(xs->parser, (int)len);
-    xs->buf_len = xs->buf != NULL ? len : 0;
-    cur = saved;
-    return xs->buf;
-}
-
-int xs_feed_buffer(xs_t *xs, size_t len)
-{
-    char *b = xs->buf;
-    xs->buf = NULL;
-    if (b == NULL || len > xs->buf_len)
-        return XS_ERROR;
-    if (len == 0)
-        return XS_OK;
-    return feed(xs, b, len, 1);
 }
 
 int xs_resume(xs_t *xs)

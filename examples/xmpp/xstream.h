@@ -106,8 +106,6 @@ typedef struct xs {
     int raw_bad;       /* it uses a prefix other than xml:, or a CDATA section */
     const char *raw;   /* during the element callback: its bytes, or NULL */
     size_t raw_len;
-    char *buf; /* from xs_buffer, for xs_feed_buffer */
-    size_t buf_len;
     /* tree under construction */
     xel_t *root, *stack[XS_DEPTH_MAX + 2];
     struct xs_chunk *arena;
@@ -125,12 +123,6 @@ int xs_init(xs_t *xs, const xs_cbs_t *cbs, void *ctx, unsigned long salt, size_t
 int xs_restart(xs_t *xs, size_t stanza_max);
 void xs_free(xs_t *xs);
 int xs_feed(xs_t *xs, const char *data, size_t len);
-/* Input without a copy: expat's own buffer with room for `len` bytes (NULL
- * while suspended, stopped or failed, or without memory; then use
- * xs_feed). Fill it, then xs_feed_buffer(xs, n) with n <= len parses the
- * n bytes as xs_feed would; any other xs_ call in between forfeits it. */
-char *xs_buffer(xs_t *xs, size_t len);
-int xs_feed_buffer(xs_t *xs, size_t len);
 int xs_resume(xs_t *xs);
 void xs_suspend(xs_t *xs);
 void xs_stop(xs_t *xs);
