@@ -50,9 +50,9 @@
 #endif
 #define RECV_MAX 16384u
 #define HELD_MAX 65536u
-#define PEND_MAX (8u << 20) /* bytes waiting for a node, per connection */
+#define PEND_MAX (8u << 20)      /* bytes waiting for a node, per connection */
 #define HOLD_CONN_MAX (1u << 20) /* held stanzas' bytes per connection */
-#define HOLD_MAX (32u << 20)      /* and of all connections */
+#define HOLD_MAX (32u << 20)     /* and of all connections */
 #define MAX_AUTH_FAILURES 5
 #define TICK_MS 1000u
 
@@ -85,7 +85,7 @@ struct cx {
     uint32_t held_len;
     char *ob; /* deliveries of this round, written as one piece at its end */
     uint32_t ob_len, ob_cap;
-    int dirty; /* on the round's flush list */
+    int dirty;     /* on the round's flush list */
     uint32_t hold; /* bytes of its stanzas held for the router's R_REFs */
     int failures;
     uint64_t t0;

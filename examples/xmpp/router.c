@@ -866,9 +866,9 @@ struct st {
     const char *xml;
     size_t xlen;
     unsigned npay;
-    uint32_t flags;   /* R_STANZA b */
-    unsigned link;    /* the sender's c2s link */
-    int held;         /* that c2s holds the stanza as number `ref` */
+    uint32_t flags; /* R_STANZA b */
+    unsigned link;  /* the sender's c2s link */
+    int held;       /* that c2s holds the stanza as number `ref` */
     uint32_t ref;
     const char *item; /* roster set: jid NUL name NUL subscription NUL groups */
     size_t ilen;

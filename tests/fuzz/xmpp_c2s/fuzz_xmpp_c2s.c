@@ -139,7 +139,7 @@ static struct {
     struct netmsg *outq, *outq_tail;
     uint32_t ref_next; /* the number the next held stanza must have */
     int any_ref;
-    struct fconn *ref_conn; /* the step was an R_REF to it: */
+    struct fconn *ref_conn;     /* the step was an R_REF to it: */
     size_t ref_len, ref_before; /* the output it must get, and had before */
 } F;
 

@@ -101,7 +101,7 @@ static struct {
     struct slot s[LINKS][NSLOT];
     char names[8][64];
     int nnames;
-    int unclean; /* a string c2s could not have sent went in: stop checking XML */
+    int unclean;              /* a string c2s could not have sent went in: stop checking XML */
     uint32_t next_ref[LINKS]; /* the next held stanza's number, per link */
     uint32_t done[LINKS];     /* held stanzas below this were released */
 } F;
@@ -294,8 +294,8 @@ static void from_router_link(unsigned link, const struct xmsg *m)
         if ((s == NULL || !s->bound) && !closing(link, m->h.conn))
             FAIL("reference to connection %u on link %u, which is not bound", m->h.conn, link);
         if (!F.unclean && (m->n != 0 || m->h.a - F.done[link] >= F.next_ref[link] - F.done[link]))
-            FAIL("reference to stanza %u on link %u, which does not hold it (held %u..%u)",
-                 m->h.a, link, F.done[link], F.next_ref[link]);
+            FAIL("reference to stanza %u on link %u, which does not hold it (held %u..%u)", m->h.a,
+                 link, F.done[link], F.next_ref[link]);
         break;
     case R_HELD_DONE:
         if (!F.unclean) {
