@@ -133,6 +133,11 @@ struct c2s {
     size_t hbytes;
     uint64_t badrefs;
     uint64_t accepted, closed, logins;
+    /* Why connections ended early (printed at stop): the client's EOF is
+     * not counted; errors keep the first status seen. */
+    uint64_t n_recv_err, n_send_err, n_tls_err, n_stream_err;
+    uint64_t recv_later; /* receives refused with EA_SYS_QUEUED, asked again */
+    int64_t first_recv_err, first_send_err;
     char buf[65536];
 };
 
@@ -318,6 +323,7 @@ static void stream_error(struct c2s *s, struct cx *c, const char *cond, const ch
 {
     if (c->dead)
         return;
+    s->n_stream_err++;
     if (!c->hdr_sent)
         send_header(s, c);
     xbuf_t b = {0};
@@ -1268,7 +1274,17 @@ static void c_close(struct c2s *s, struct cx *c)
 static void on_recv(struct c2s *s, struct cx *c, const ea_sys_event_t *ev)
 {
     c->recv_out = 0;
+    if (ev->msg.status == EA_SYS_QUEUED) {
+        /* The system actor holds as many bytes for this actor as its
+         * grant's queued= allows: back-pressure, not an error of the
+         * connection. Asked again at the next step. */
+        s->recv_later++;
+        s->busy = s->retry = 1;
+        return;
+    }
     if (ev->msg.status <= 0) {
+        if (ev->msg.status < 0 && s->n_recv_err++ == 0)
+            s->first_recv_err = ev->msg.status;
         c->eof = c->closing = c->dead = 1;
         maybe_finish(s, c);
         return;
@@ -1276,12 +1292,15 @@ static void on_recv(struct c2s *s, struct cx *c, const ea_sys_event_t *ev)
     if (c->tls != NULL) {
         if (ea_tls_feed(c->tls, ev->data, ev->msg.len) != EA_OK) {
             c->dead = c->closing = 1;
+            s->n_tls_err++;
         } else {
             int n;
             while (!c->dead && (n = ea_tls_read(c->tls, s->buf, sizeof s->buf)) > 0)
                 c_input(s, c, s->buf, (size_t)n);
-            if (!c->dead && n != EA_ERR_EMPTY)
+            if (!c->dead && n != EA_ERR_EMPTY) {
                 c->dead = c->closing = 1;
+                s->n_tls_err++;
+            }
         }
         tls_flush(s, c);
     } else {
@@ -1371,8 +1390,11 @@ static void on_sys(ea_actor_t *self, struct c2s *s, const ea_sys_event_t *ev)
         if (c == NULL)
             break;
         c->sends--;
-        if (ev->msg.status < 0)
+        if (ev->msg.status < 0) {
+            if (!c->dead && s->n_send_err++ == 0)
+                s->first_send_err = ev->msg.status;
             c->dead = c->closing = 1;
+        }
         maybe_finish(s, c);
         break;
     }
@@ -1569,6 +1591,15 @@ static int c2s_body(ea_actor_t *self, void *state)
         printf("%s: %llu connections accepted, %llu closed, %llu logins\n", ea_name(self),
                (unsigned long long)s->accepted, (unsigned long long)s->closed,
                (unsigned long long)s->logins);
+        if (s->n_recv_err + s->n_send_err + s->n_tls_err + s->n_stream_err > 0)
+            printf("%s: ended by the server: %llu receive errors (first %lld), %llu send errors "
+                   "(first %lld), %llu TLS errors, %llu stream errors\n",
+                   ea_name(self), (unsigned long long)s->n_recv_err, (long long)s->first_recv_err,
+                   (unsigned long long)s->n_send_err, (long long)s->first_send_err,
+                   (unsigned long long)s->n_tls_err, (unsigned long long)s->n_stream_err);
+        if (s->recv_later > 0)
+            printf("%s: %llu receives asked again (the system actor held queued= bytes)\n",
+                   ea_name(self), (unsigned long long)s->recv_later);
         if (s->badrefs > 0)
             printf("%s: %llu references from the router refused\n", ea_name(self),
                    (unsigned long long)s->badrefs);

@@ -719,12 +719,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             in.n -= n;
             break;
         }
-        case 2:
-            if (f != NULL) {
+        case 2: {
+            /* With bit 3: the system actor refuses the waiting RECV with
+             * EA_SYS_QUEUED (its queued= limit for the c2s): back-pressure,
+             * which must not end the connection; the c2s asks again (a
+             * second RECV while one waits fails in fake_net). */
+            struct cx *qc = f != NULL && (cmd & 8) && f->id != 0 ? by_id(F.s, f->id) : NULL;
+            if (qc != NULL && f->recv_id != 0 && qc->recv_out && !qc->dead) {
+                ea_sys_event_t ev;
+                memset(&ev, 0, sizeof ev);
+                ev.msg.magic = EA_SYS_MAGIC;
+                ev.msg.op = (uint16_t)(EA_NET_RECV | EA_SYS_DONE);
+                ev.msg.req_id = f->recv_id;
+                ev.msg.handle = H0 + (int32_t)(f - F.c);
+                ev.msg.status = EA_SYS_QUEUED;
+                f->recv_id = 0;
+                on_recv(F.s, qc, &ev);
+                qc = by_id(F.s, f->id); /* NULL if on_recv closed it */
+                if (qc == NULL || qc->dead || qc->closing || qc->recv_out)
+                    FAIL("a RECV refused with EA_SYS_QUEUED ended connection %d or was not "
+                         "released",
+                         ev.msg.handle);
+            } else if (f != NULL) {
                 f->eof = 1;
                 f->allowed = 1;
             }
             break;
+        }
         case 3:
             if ((cmd & 8) && f != NULL)
                 scram_response(&F.c[(cmd >> 6) % (uint32_t)F.nc], cmd >> 4);
