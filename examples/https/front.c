@@ -373,6 +373,17 @@ static void retry_want(struct front *s, struct fconn *c)
 static void on_recv(struct front *s, struct fconn *c, const ea_sys_event_t *ev)
 {
     c->recv_out = 0;
+    if (ev->msg.status == EA_SYS_QUEUED && !c->lingering && !c->closing) {
+        /* The system actor holds as many bytes for this actor as its
+         * grant's queued= allows: back-pressure, not the connection's end.
+         * The RECV is asked again from the retry list. */
+        if (!c->want_recv) {
+            c->want_recv = 1;
+            s->nwant++;
+            sq_add(&s->qwant, slot_of(s, c));
+        }
+        return;
+    }
     if (ev->msg.status <= 0) {
         /* End of stream or an error: nothing more will come. */
         c->eof = 1;

@@ -234,11 +234,71 @@ static void test_batches(void **state)
     ea_test_pair_fini(&p);
 }
 
+/* A RECV the system actor refuses with EA_SYS_QUEUED (its queued= limit
+ * for the front) is back-pressure: the connection stays, the RECV is asked
+ * again from the retry list, and the bytes that come then reach the
+ * handler. (The front before this test closed the connection.) */
+static void test_recv_queued(void **state)
+{
+    (void)state;
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    ea_test_pair_init(&f->net, 64, 65536, "net");
+    ea_test_pair_init(&f->app, 8, 4096, "app");
+    ea_sys_client_init(&f->s.sys, &f->net.ca);
+    f->s.app = &f->app.ca;
+    f->s.c = calloc(SLOTS, sizeof *f->s.c);
+    f->s.owed = calloc(SLOTS, 1);
+    assert_non_null(f->s.c);
+    assert_non_null(f->s.owed);
+    assert_true(sq_init(&f->s.qowed) && sq_init(&f->s.qpend) && sq_init(&f->s.qwant));
+    f->s.listener = -1;
+
+    assert_true(ea_net_listen(&f->s.sys, "127.0.0.1", 8443) > 0);
+    done(f, take(f, EA_NET_LISTEN), 1, NULL);
+    done(f, take(f, EA_NET_ACCEPT), 5, NULL);
+    ea_sys_msg_t recv = take(f, EA_NET_RECV);
+    (void)take(f, EA_NET_ACCEPT);
+    done(f, recv, EA_SYS_QUEUED, NULL);
+    struct fconn *c = by_handle(&f->s, 5);
+    assert_non_null(c);
+    assert_false(c->closing);
+    assert_true(c->want_recv);
+    ea_cargo_t cg;
+    assert_int_equal(ea_cargo_recv(&f->net.cb, &cg), EA_ERR_EMPTY); /* no CLOSE */
+    /* The next step's retry list asks again. */
+    assert_int_equal(f->s.qwant.n, 1);
+    struct fconn *w = &f->s.c[sq_take(&f->s.qwant)];
+    assert_ptr_equal(w, c);
+    retry_want(&f->s, c);
+    assert_false(c->want_recv);
+    recv = take(f, EA_NET_RECV);
+    assert_int_equal(recv.handle, 5);
+    done(f, recv, 18, "GET /q HTTP/1.1\r\n\r");
+    uint32_t id;
+    char buf[256];
+    assert_int_equal(handler_take(f, &id, buf, sizeof buf), KIND_DATA);
+    assert_int_equal(id, 5);
+    assert_string_equal(buf, "GET /q HTTP/1.1\r\n\r");
+
+    (void)take(f, EA_NET_RECV);
+    assert_int_equal(ea_cargo_recv(&f->net.cb, &cg), EA_ERR_EMPTY);
+    free(f->s.c);
+    free(f->s.owed);
+    sq_free(&f->s.qowed);
+    sq_free(&f->s.qpend);
+    sq_free(&f->s.qwant);
+    ea_test_pair_fini(&f->net);
+    ea_test_pair_fini(&f->app);
+    free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_closed_before_next_connection),
         cmocka_unit_test(test_batches),
+        cmocka_unit_test(test_recv_queued),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
