@@ -37,6 +37,37 @@ struct fx {
     unsigned ngot, next;
 };
 
+/* A front wired to the test's system actor and handler, with `app_nodes`
+ * nodes on the channel to the handler. */
+static struct fx *fx_new(unsigned app_nodes)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    ea_test_pair_init(&f->net, 64, 65536, "net");
+    ea_test_pair_init(&f->app, app_nodes, 4096, "app");
+    ea_sys_client_init(&f->s.sys, &f->net.ca);
+    f->s.app = &f->app.ca;
+    f->s.c = calloc(SLOTS, sizeof *f->s.c);
+    f->s.owed = calloc(SLOTS, 1);
+    assert_non_null(f->s.c);
+    assert_non_null(f->s.owed);
+    assert_true(sq_init(&f->s.qowed) && sq_init(&f->s.qpend) && sq_init(&f->s.qwant));
+    f->s.listener = -1;
+    return f;
+}
+
+static void fx_free(struct fx *f)
+{
+    free(f->s.c);
+    free(f->s.owed);
+    sq_free(&f->s.qowed);
+    sq_free(&f->s.qpend);
+    sq_free(&f->s.qwant);
+    ea_test_pair_fini(&f->net);
+    ea_test_pair_fini(&f->app);
+    free(f);
+}
+
 /* The next request the front sent to the system actor; asserts its op. */
 static ea_sys_msg_t take(struct fx *f, uint16_t op)
 {
@@ -106,18 +137,7 @@ static uint32_t handler_take(struct fx *f, uint32_t *id, char *buf, size_t cap)
 static void test_closed_before_next_connection(void **state)
 {
     (void)state;
-    struct fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    ea_test_pair_init(&f->net, 64, 65536, "net");
-    ea_test_pair_init(&f->app, 2, 4096, "app"); /* room for two messages */
-    ea_sys_client_init(&f->s.sys, &f->net.ca);
-    f->s.app = &f->app.ca;
-    f->s.c = calloc(SLOTS, sizeof *f->s.c);
-    f->s.owed = calloc(SLOTS, 1);
-    assert_non_null(f->s.c);
-    assert_non_null(f->s.owed);
-    assert_true(sq_init(&f->s.qowed) && sq_init(&f->s.qpend) && sq_init(&f->s.qwant));
-    f->s.listener = -1;
+    struct fx *f = fx_new(2); /* room for two messages to the handler */
 
     assert_true(ea_net_listen(&f->s.sys, "127.0.0.1", 8443) > 0);
     done(f, take(f, EA_NET_LISTEN), 1, NULL);
@@ -159,14 +179,7 @@ static void test_closed_before_next_connection(void **state)
     (void)take(f, EA_NET_RECV);
     ea_cargo_t c;
     assert_int_equal(ea_cargo_recv(&f->net.cb, &c), EA_ERR_EMPTY);
-    free(f->s.c);
-    free(f->s.owed);
-    sq_free(&f->s.qowed);
-    sq_free(&f->s.qpend);
-    sq_free(&f->s.qwant);
-    ea_test_pair_fini(&f->net);
-    ea_test_pair_fini(&f->app);
-    free(f);
+    fx_free(f);
 }
 
 /* Batches (proto.h): a step's records go out in one message, at most
@@ -241,18 +254,7 @@ static void test_batches(void **state)
 static void test_recv_queued(void **state)
 {
     (void)state;
-    struct fx *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    ea_test_pair_init(&f->net, 64, 65536, "net");
-    ea_test_pair_init(&f->app, 8, 4096, "app");
-    ea_sys_client_init(&f->s.sys, &f->net.ca);
-    f->s.app = &f->app.ca;
-    f->s.c = calloc(SLOTS, sizeof *f->s.c);
-    f->s.owed = calloc(SLOTS, 1);
-    assert_non_null(f->s.c);
-    assert_non_null(f->s.owed);
-    assert_true(sq_init(&f->s.qowed) && sq_init(&f->s.qpend) && sq_init(&f->s.qwant));
-    f->s.listener = -1;
+    struct fx *f = fx_new(8);
 
     assert_true(ea_net_listen(&f->s.sys, "127.0.0.1", 8443) > 0);
     done(f, take(f, EA_NET_LISTEN), 1, NULL);
@@ -283,14 +285,7 @@ static void test_recv_queued(void **state)
 
     (void)take(f, EA_NET_RECV);
     assert_int_equal(ea_cargo_recv(&f->net.cb, &cg), EA_ERR_EMPTY);
-    free(f->s.c);
-    free(f->s.owed);
-    sq_free(&f->s.qowed);
-    sq_free(&f->s.qpend);
-    sq_free(&f->s.qwant);
-    ea_test_pair_fini(&f->net);
-    ea_test_pair_fini(&f->app);
-    free(f);
+    fx_free(f);
 }
 
 int main(void)
