@@ -29,7 +29,8 @@
  *
  * Input: one byte of configuration (bit 0 plain_only, bit 1 register,
  * bit 2 a pre-authentication time-out of 0 s, bit 3 accounts answer only
- * when told, bit 4 a small channel to the system actor), then commands of one byte each, the low
+ * when told, bit 4 a small channel to the system actor, bit 5 a small
+ * channel to the router), then commands of one byte each, the low
  * three bits the command and the rest its connection: 0 open a connection        1 feed it: 2-byte
  * length, then the bytes 2 end of its stream (EOF)  3 the accounts actor answers what waits, or
  * (bit 3 set) connection (cmd >> 6) answers its last SCRAM challenge as a client would, a proof
@@ -632,7 +633,9 @@ static void setup(uint32_t cfg)
     F.net_max = (cfg & 16) ? 512 : NET_MAX;
     ea_test_pair_init(&F.net, (cfg & 16) ? 8 : 64, F.net_max, "net");
     ea_test_pair_init(&F.acc, 16, 8192, "acc");
-    ea_test_pair_init(&F.rt, 16, 8192, "rt");
+    /* A small channel to the router (1 KiB): a longer stanza is refused
+     * by outq_send after it was held for a reference (hold_undo). */
+    ea_test_pair_init(&F.rt, 16, (cfg & 32) ? 1024 : 8192, "rt");
     ea_sys_client_init(&s->sys, &F.net.ca);
     s->acc.c = &F.acc.ca;
     s->rt.c = &F.rt.ca;
