@@ -231,12 +231,42 @@ static void tls_flush(struct c2s *s, struct cx *c)
     }
 }
 
+/* Encrypts into a SEND message straight away (its records are written
+ * into the message, not into the connection's TLS output and copied from
+ * there) when nothing waits before them; what does not fit follows through
+ * tls_flush. */
+static int tls_out(struct c2s *s, struct cx *c, const char *data, size_t len)
+{
+    ea_net_sendbuf_t sb;
+    /* A record adds at most 29 bytes (TLS 1.2 AES-GCM) per 16 KiB. */
+    size_t want = len + 32 * (len / 16384 + 1), max = payload_max(s);
+    if (max > sizeof s->buf) /* the spill below */
+        max = sizeof s->buf;
+    if (c->pend_len > 0 || ea_tls_pending(c->tls) > 0 || !ea_tls_handshake_done(c->tls) ||
+        ea_net_send_alloc(&s->sys, c->h, (uint32_t)(want < max ? want : max), &sb) != EA_OK)
+        return ea_tls_write(c->tls, data, len);
+    size_t put = 0;
+    int rc = ea_tls_write_into(c->tls, data, len, sb.data, sb.room, &put);
+    if (put > 0 && ea_net_send_commit(&s->sys, &sb, (uint32_t)put) > 0) {
+        c->sends++;
+        return rc;
+    }
+    /* Nothing written, or not sent: copied out before the release (the room
+     * may lie in the held batch), then sent its own way, before the rest. */
+    if (put > 0)
+        memcpy(s->buf, sb.data, put);
+    ea_net_send_release(&sb);
+    if (put > 0)
+        net_out(s, c, s->buf, (uint32_t)put);
+    return rc;
+}
+
 static void out_now(struct c2s *s, struct cx *c, const char *data, size_t len)
 {
     if (len == 0 || c->dead)
         return;
     if (c->tls != NULL) {
-        if (ea_tls_write(c->tls, data, len) < 0)
+        if (tls_out(s, c, data, len) < 0)
             c->dead = c->closing = 1;
         tls_flush(s, c);
     } else {
@@ -1290,7 +1320,9 @@ static void on_recv(struct c2s *s, struct cx *c, const ea_sys_event_t *ev)
         return;
     }
     if (c->tls != NULL) {
-        if (ea_tls_feed(c->tls, ev->data, ev->msg.len) != EA_OK) {
+        /* Read in place from the message (valid until on_sys returns); the
+         * part no record took yet, if any, is kept by ea_tls_feed_done. */
+        if (ea_tls_feed_borrow(c->tls, ev->data, ev->msg.len) != EA_OK) {
             c->dead = c->closing = 1;
             s->n_tls_err++;
         } else {
@@ -1302,6 +1334,8 @@ static void on_recv(struct c2s *s, struct cx *c, const ea_sys_event_t *ev)
                 s->n_tls_err++;
             }
         }
+        if (ea_tls_feed_done(c->tls) != EA_OK)
+            c->dead = c->closing = 1;
         tls_flush(s, c);
     } else {
         c_input(s, c, ev->data, ev->msg.len);
