@@ -87,6 +87,7 @@ struct cx {
     uint32_t ob_len, ob_cap;
     int dirty;     /* on the round's flush list */
     uint32_t hold; /* bytes of its stanzas held for the router's R_REFs */
+    uint32_t hold_serial, hold_agg; /* its entry in that chunk's agg (hold_add) */
     int failures;
     uint64_t t0;
     xbuf_t fa; /* " from='JID'" as forwarded stanzas carry it (xb_from_attr) */
@@ -128,7 +129,8 @@ struct c2s {
      * round, numbered from `first`, dropped at R_HELD_DONE. */
     struct hchunk *hhead, *htail, *hfree;
     unsigned nhfree;
-    uint32_t hnext; /* the next stanza's number */
+    uint32_t hnext;   /* the next stanza's number */
+    uint32_t hserial; /* chunks started (struct hchunk.serial) */
     int hsealed;    /* htail is closed (a new round starts a chunk) */
     size_t hbytes;
     uint64_t badrefs;
@@ -776,16 +778,28 @@ static void on_header(void *ctx, xs_t *xs, const xs_header_t *h)
  * sent the router stay here, numbered, until the router has routed it
  * (R_HELD_DONE); a recipient on this c2s then gets an R_REF (a header) in
  * place of the bytes. An entry: sender id, length, bytes. */
+struct hagg {
+    uint32_t id, bytes;
+};
+
+/* A chunk's bytes held per connection (`agg`: one entry per connection
+ * that held a stanza in it, found through cx.hold_serial/hold_agg) are
+ * given back when it goes: each sender's struct cx is touched once per
+ * chunk, not again for every stanza after the round trip. */
 struct hchunk {
     struct hchunk *next;
     uint32_t first, n, ncap;
+    uint32_t serial;
     uint32_t *off; /* entry i at buf + off[i] */
     char *buf;
     size_t len, cap;
+    struct hagg *agg;
+    uint32_t nagg, aggcap;
 };
 
 static void hchunk_free(struct hchunk *h)
 {
+    free(h->agg);
     free(h->off);
     free(h->buf);
     free(h);
@@ -807,8 +821,10 @@ static int64_t hold_add(struct c2s *s, struct cx *c, const char *p, size_t len)
             return -1;
         h->next = NULL;
         h->first = s->hnext;
+        h->serial = ++s->hserial;
         h->n = 0;
         h->len = 0;
+        h->nagg = 0;
         if (s->htail)
             s->htail->next = h;
         else
@@ -836,6 +852,20 @@ static int64_t hold_add(struct c2s *s, struct cx *c, const char *p, size_t len)
         h->ncap = nc;
     }
     uint32_t l = (uint32_t)len;
+    if (c->hold_serial != h->serial || c->hold_agg >= h->nagg || h->agg[c->hold_agg].id != c->id) {
+        if (h->nagg == h->aggcap) {
+            uint32_t nc = h->aggcap ? 2 * h->aggcap : 64;
+            struct hagg *a = realloc(h->agg, nc * sizeof *a);
+            if (a == NULL)
+                return -1;
+            h->agg = a;
+            h->aggcap = nc;
+        }
+        h->agg[h->nagg] = (struct hagg){c->id, 0};
+        c->hold_serial = h->serial;
+        c->hold_agg = h->nagg++;
+    }
+    h->agg[c->hold_agg].bytes += l;
     memcpy(h->buf + h->len, &c->id, 4);
     memcpy(h->buf + h->len + 4, &l, 4);
     memcpy(h->buf + h->len + 8, p, len);
@@ -853,6 +883,7 @@ static void hold_undo(struct c2s *s, struct cx *c)
     uint32_t l;
     memcpy(&l, h->buf + h->off[h->n - 1] + 4, 4);
     h->len = h->off[--h->n];
+    h->agg[c->hold_agg].bytes -= l; /* hold_add just made or found it */
     c->hold -= l;
     s->hbytes -= l;
     s->hnext--;
@@ -883,14 +914,11 @@ static void hold_done(struct c2s *s, uint32_t n)
         } else if ((int32_t)(n - last) < 0 || (int32_t)(s->hnext - 1 - n) < 0) {
             break; /* not yet routed, or (from a forged number) not yet sent */
         }
-        for (uint32_t i = 0; i < h->n; i++) {
-            uint32_t id, l;
-            memcpy(&id, h->buf + h->off[i], 4);
-            memcpy(&l, h->buf + h->off[i] + 4, 4);
-            struct cx *c = by_id(s, id);
+        for (uint32_t i = 0; i < h->nagg; i++) {
+            struct cx *c = by_id(s, h->agg[i].id);
             if (c != NULL)
-                c->hold -= l;
-            s->hbytes -= l;
+                c->hold -= h->agg[i].bytes;
+            s->hbytes -= h->agg[i].bytes;
         }
         s->hhead = h->next;
         if (s->htail == h) {
@@ -1462,21 +1490,21 @@ static void on_acc(struct c2s *s, const ea_cargo_t *cg)
     maybe_finish(s, c);
 }
 
-static void on_rt(struct c2s *s, const struct xmsg *mp)
+/* m points into the router's message (no copy of the 144 bytes). */
+static void on_rt(struct c2s *s, const struct xmsg *m)
 {
-    struct xmsg m = *mp;
-    if (m.h.op == R_HELD_DONE) {
-        hold_done(s, m.h.a);
+    if (m->h.op == R_HELD_DONE) {
+        hold_done(s, m->h.a);
         return;
     }
-    struct cx *c = by_id(s, m.h.conn);
+    struct cx *c = by_id(s, m->h.conn);
     if (c == NULL)
         return;
-    switch (m.h.op) {
+    switch (m->h.op) {
     case R_BOUND:
         if (c->wait != W_BIND)
             return;
-        if (m.h.a == 1 && xmsg_str(&m, 0, c->jid, sizeof c->jid) == 0) {
+        if (m->h.a == 1 && xmsg_str(m, 0, c->jid, sizeof c->jid) == 0) {
             c->fa.len = 0;
             xb_from_attr(&c->fa, c->jid);
             if (c->fa.failed) {
@@ -1495,7 +1523,7 @@ static void on_rt(struct c2s *s, const struct xmsg *mp)
             xb_free(&b);
         } else {
             char cond[64] = "not-allowed";
-            (void)xmsg_str(&m, 0, cond, sizeof cond);
+            (void)xmsg_str(m, 0, cond, sizeof cond);
             xbuf_t b = {0};
             xb_str(&b, "<iq type='error' id='");
             xb_esc_attr(&b, c->bind_id, strlen(c->bind_id));
@@ -1510,25 +1538,25 @@ static void on_rt(struct c2s *s, const struct xmsg *mp)
         c_continue(s, c);
         break;
     case R_DELIVER:
-        if (m.n >= 1)
-            out_later(s, c, m.f[0], m.fl[0]);
+        if (m->n >= 1)
+            out_later(s, c, m->f[0], m->fl[0]);
         break;
     case R_REF: {
         uint32_t len;
-        const char *p = hold_get(s, m.h.a, &len);
+        const char *p = hold_get(s, m->h.a, &len);
         if (p != NULL) {
             out_later(s, c, p, len);
         } else if (s->badrefs++ < 10) {
             /* stale or forged (a router bug, or a compromised one): this
              * delivery is refused, nothing else changes */
             fprintf(stderr, "c2s: the router referred to stanza %u, which is not held: refused\n",
-                    m.h.a);
+                    m->h.a);
         }
         break;
     }
     case R_KICK: {
         char cond[64] = "conflict";
-        (void)xmsg_str(&m, 0, cond, sizeof cond);
+        (void)xmsg_str(m, 0, cond, sizeof cond);
         c->bound = 0; /* the router has dropped the session already */
         stream_error(s, c, cond, NULL);
         break;
