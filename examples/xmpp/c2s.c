@@ -87,7 +87,7 @@ struct cx {
     uint32_t ob_len, ob_cap;
     int dirty;     /* on the round's flush list */
     uint32_t hold; /* bytes of its stanzas held for the router's R_REFs */
-    uint32_t hold_serial, hold_agg; /* its entry in that chunk's agg (hold_add) */
+    uint32_t hold_serial, hold_agg; /* its entry in that chunk's agg (hold_commit) */
     int failures;
     uint64_t t0;
     xbuf_t fa; /* " from='JID'" as forwarded stanzas carry it (xb_from_attr) */
@@ -805,12 +805,11 @@ static void hchunk_free(struct hchunk *h)
     free(h);
 }
 
-/* Holds `len` bytes from connection c; its number, or -1 (not held: over
- * the connection's or the actor's budget, or no memory). */
-static int64_t hold_add(struct c2s *s, struct cx *c, const char *p, size_t len)
+/* The chunk this round's held stanzas go to, with room for an entry's
+ * header and a stanza of usual size after its bytes (the stanza is
+ * serialized there, xbuf_t-style, then hold_commit); NULL without memory. */
+static struct hchunk *hold_chunk(struct c2s *s)
 {
-    if ((size_t)c->hold + len > HOLD_CONN_MAX || s->hbytes + len > HOLD_MAX)
-        return -1;
     struct hchunk *h = s->htail;
     if (h == NULL || s->hsealed) {
         h = s->hfree;
@@ -818,7 +817,7 @@ static int64_t hold_add(struct c2s *s, struct cx *c, const char *p, size_t len)
             s->hfree = h->next;
             s->nhfree--;
         } else if ((h = calloc(1, sizeof *h)) == NULL)
-            return -1;
+            return NULL;
         h->next = NULL;
         h->first = s->hnext;
         h->serial = ++s->hserial;
@@ -832,17 +831,28 @@ static int64_t hold_add(struct c2s *s, struct cx *c, const char *p, size_t len)
         s->htail = h;
         s->hsealed = 0;
     }
-    size_t need = h->len + 8 + len;
+    size_t need = h->len + 8 + 1024;
     if (need > h->cap) {
         size_t cap = h->cap ? h->cap : 16384;
         while (cap < need)
             cap *= 2;
         char *q = realloc(h->buf, cap);
         if (q == NULL)
-            return -1;
+            return NULL;
         h->buf = q;
         h->cap = cap;
     }
+    return h;
+}
+
+/* Holds the `len` bytes from connection c written at h->buf + h->len + 8
+ * (h from hold_chunk); its number, or -1 (not held: over the connection's
+ * or the actor's budget, or no memory; the bytes stay readable there until
+ * the next stanza is written). */
+static int64_t hold_commit(struct c2s *s, struct cx *c, struct hchunk *h, size_t len)
+{
+    if ((size_t)c->hold + len > HOLD_CONN_MAX || s->hbytes + len > HOLD_MAX)
+        return -1;
     if (h->n == h->ncap) {
         uint32_t nc = h->ncap ? 2 * h->ncap : 256;
         uint32_t *o = realloc(h->off, nc * sizeof *o);
@@ -868,7 +878,6 @@ static int64_t hold_add(struct c2s *s, struct cx *c, const char *p, size_t len)
     h->agg[c->hold_agg].bytes += l;
     memcpy(h->buf + h->len, &c->id, 4);
     memcpy(h->buf + h->len + 4, &l, 4);
-    memcpy(h->buf + h->len + 8, p, len);
     h->off[h->n++] = (uint32_t)h->len;
     h->len += 8 + len;
     c->hold += l;
@@ -876,14 +885,14 @@ static int64_t hold_add(struct c2s *s, struct cx *c, const char *p, size_t len)
     return s->hnext++;
 }
 
-/* Undoes the last hold_add (its R_STANZA was not sent). */
+/* Undoes the last hold_commit (its R_STANZA was not sent). */
 static void hold_undo(struct c2s *s, struct cx *c)
 {
     struct hchunk *h = s->htail;
     uint32_t l;
     memcpy(&l, h->buf + h->off[h->n - 1] + 4, 4);
     h->len = h->off[--h->n];
-    h->agg[c->hold_agg].bytes -= l; /* hold_add just made or found it */
+    h->agg[c->hold_agg].bytes -= l; /* hold_commit just made or found it */
     c->hold -= l;
     s->hbytes -= l;
     s->hnext--;
@@ -950,18 +959,36 @@ static void hold_clear(struct c2s *s)
 
 static void forward(struct c2s *s, struct cx *c, xel_t *el)
 {
-    xbuf_t b = s->fwd; /* no allocation per stanza */
-    b.len = 0;
-    b.failed = 0;
-    s->fwd = (xbuf_t){0};
+    /* A message is held for the router's R_REF (the hot path: a chat to a
+     * client on this c2s), so it is written straight into the chunk that
+     * holds it; other stanzas go by value only, from s->fwd. */
+    struct hchunk *h = el->kind == XK_MESSAGE ? hold_chunk(s) : NULL;
+    size_t at = 0;
+    xbuf_t b;
+    if (h != NULL) {
+        at = h->len + 8;
+        b = (xbuf_t){h->buf, at, h->cap, 0};
+    } else {
+        b = s->fwd; /* no allocation per stanza */
+        b.len = 0;
+        b.failed = 0;
+        s->fwd = (xbuf_t){0};
+    }
     /* The bytes as they arrived, from= stamped, when they mean the same in
      * the recipient's stream; else re-serialized (xstream.h). */
     xel_forward_fa(&b, &c->xs, el, c->jid, c->fa.p, c->fa.len);
+    if (h != NULL) { /* b's buffer is the chunk's (moved if it grew) */
+        h->buf = b.p;
+        h->cap = b.cap;
+    }
     if (b.failed) {
-        xb_free(&b);
+        if (h == NULL)
+            xb_free(&b);
         stream_error(s, c, "resource-constraint", NULL);
         return;
     }
+    const char *sp = b.p + at; /* the stanza's bytes */
+    size_t sl = b.len - at;
     xel_t *pl = xel_first(el);
     char prio[16] = "";
     if (el->kind == XK_PRESENCE) {
@@ -990,10 +1017,8 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     xmsg_adds(&m, ipl ? ipl->name : "");
     xmsg_adds(&m, ipl ? xel_attr(ipl, "node") : "");
     xmsg_adds(&m, prio);
-    xmsg_add(&m, b.p, b.len);
-    /* A message is held for the router's R_REF (the hot path: a chat to a
-     * client on this c2s); other stanzas go by value only. */
-    int64_t held = el->kind == XK_MESSAGE ? hold_add(s, c, b.p, b.len) : -1;
+    xmsg_add(&m, sp, sl);
+    int64_t held = h != NULL ? hold_commit(s, c, h, sl) : -1;
     uint32_t ref = (uint32_t)held;
     xmsg_add(&m, &ref, held >= 0 ? 4 : 0);
     /* A roster set: its item as "jid NUL name NUL subscription NUL group
@@ -1045,7 +1070,8 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
         if (held >= 0)
             hold_undo(s, c);
         xb_free(&item);
-        xb_free(&b);
+        if (h == NULL)
+            xb_free(&b);
         stream_error(s, c, "resource-constraint", NULL);
         return;
     }
@@ -1054,10 +1080,12 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
             hold_undo(s, c);
         stream_error(s, c, "policy-violation", "stanza too big for the router");
     }
-    if (b.cap <= 16384) /* kept for the next stanza; a big one is not */
-        s->fwd = b;
-    else
-        xb_free(&b);
+    if (h == NULL) { /* (else b is the chunk's buffer) */
+        if (b.cap <= 16384) /* kept for the next stanza; a big one is not */
+            s->fwd = b;
+        else
+            xb_free(&b);
+    }
     xb_free(&item);
 }
 
