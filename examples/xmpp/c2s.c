@@ -998,18 +998,44 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     }
     /* b: bit 0 a <body> (a message worth storing offline), bit 1 carbons
      * <private/> or <no-copy/> (XEP-0280 §6, XEP-0334). */
-    uint32_t flags = 0;
-    if (el->kind == XK_MESSAGE) {
-        flags |= xel_child(el, XS_NS_CLIENT, "body") != NULL;
-        if (xel_child(el, "urn:xmpp:carbons:2", "private") != NULL ||
-            xel_child(el, "urn:xmpp:hints", "no-copy") != NULL)
+    /* The children counted and looked at in one pass: <body> by the kind
+     * the parser gave it (jabber:client), the two hints by name. */
+    uint32_t flags = 0, nkids = 0;
+    for (const xel_t *k = el->kids; k != NULL; k = k->next) {
+        if (k->name == NULL)
+            continue;
+        nkids++;
+        if (el->kind != XK_MESSAGE)
+            continue;
+        if (k->kind == XK_BODY)
+            flags |= 1;
+        else if ((k->name[0] == 'p' && strcmp(k->name, "private") == 0 &&
+                  strcmp(k->ns, "urn:xmpp:carbons:2") == 0) ||
+                 (k->name[0] == 'n' && strcmp(k->name, "no-copy") == 0 &&
+                  strcmp(k->ns, "urn:xmpp:hints") == 0))
             flags |= 2;
     }
-    struct xmsg m = {.h = {R_STANZA, c->id, xel_nchildren(el), flags}};
+    /* type=, to= and id= (no namespace) with their lengths, in one pass. */
+    const xattr_t *av[3] = {NULL, NULL, NULL};
+    for (unsigned i = 0; i < el->nattrs; i++) {
+        const xattr_t *a = &el->attrs[i];
+        const char *n = a->name;
+        int k = -1;
+        if (a->ns[0] != 0)
+            continue;
+        if (n[0] == 't' && n[1] == 'o' && n[2] == 0)
+            k = 1;
+        else if (n[0] == 't' && strcmp(n, "type") == 0)
+            k = 0;
+        else if (n[0] == 'i' && n[1] == 'd' && n[2] == 0)
+            k = 2;
+        if (k >= 0 && av[k] == NULL)
+            av[k] = a;
+    }
+    struct xmsg m = {.h = {R_STANZA, c->id, nkids, flags}};
     xmsg_adds(&m, el->name);
-    xmsg_adds(&m, xel_attr(el, "type"));
-    xmsg_adds(&m, xel_attr(el, "to"));
-    xmsg_adds(&m, xel_attr(el, "id"));
+    for (int k = 0; k < 3; k++)
+        xmsg_add(&m, av[k] ? av[k]->val : "", av[k] ? av[k]->vlen : 0);
     /* The payload's namespace, name and node= only for an iq: the router
      * reads them for nothing else (fewer bytes to seal and copy). */
     xel_t *ipl = el->kind == XK_IQ ? pl : NULL;

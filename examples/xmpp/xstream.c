@@ -533,7 +533,8 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
             at_[i].ns = anl == 0 ? "" : arena_strn(xs, an, anl);
             at_[i].name = arena_strn(xs, al, all);
         }
-        at_[i].val = arena_strn(xs, val, strlen(val));
+        at_[i].vlen = strlen(val);
+        at_[i].val = arena_strn(xs, val, at_[i].vlen);
         if (at_[i].ns == NULL || at_[i].name == NULL || at_[i].val == NULL) {
             xs_fail(xs, "resource-constraint", NULL);
             return;

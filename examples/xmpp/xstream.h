@@ -30,6 +30,7 @@ typedef struct xattr {
     const char *ns; /* "" if none */
     const char *name;
     const char *val;
+    size_t vlen; /* strlen(val) */
 } xattr_t;
 
 /* What an element is, for the names the stanza path asks about: set by
