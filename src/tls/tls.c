@@ -11,7 +11,11 @@
  * turn into EA_ERR_EMPTY; `out` grows as needed, so WANT_WRITE cannot
  * happen. ea_tls_feed_eof makes an empty `in` read as end of stream, so a stream that
  * ends without close_notify is reported as truncation instead of waiting
- * forever.
+ * forever. Two copies can be left out by the caller: ea_tls_feed_borrow
+ * lets `in` read the caller's bytes in place (after its own, if any) until
+ * ea_tls_feed_done keeps what is left, and ea_tls_write_into points `out`
+ * at the caller's buffer for one write (records go there while they fit
+ * and `out` is empty, the rest into `out`, so the order holds).
  *
  * No files, no system calls. Enclaves run under a seccomp allow-list
  * (docs/ARCHITECTURE.md). OpenSSL reads openssl.cnf when it initialises
