@@ -85,8 +85,8 @@ struct cx {
     uint32_t held_len;
     char *ob; /* deliveries of this round, written as one piece at its end */
     uint32_t ob_len, ob_cap;
-    int dirty;     /* on the round's flush list */
-    uint32_t hold; /* bytes of its stanzas held for the router's R_REFs */
+    int dirty;                      /* on the round's flush list */
+    uint32_t hold;                  /* bytes of its stanzas held for the router's R_REFs */
     uint32_t hold_serial, hold_agg; /* its entry in that chunk's agg (hold_commit) */
     int failures;
     uint64_t t0;
@@ -131,7 +131,7 @@ struct c2s {
     unsigned nhfree;
     uint32_t hnext;   /* the next stanza's number */
     uint32_t hserial; /* chunks started (struct hchunk.serial) */
-    int hsealed;    /* htail is closed (a new round starts a chunk) */
+    int hsealed;      /* htail is closed (a new round starts a chunk) */
     size_t hbytes;
     uint64_t badrefs;
     uint64_t accepted, closed, logins;
@@ -1106,7 +1106,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
             hold_undo(s, c);
         stream_error(s, c, "policy-violation", "stanza too big for the router");
     }
-    if (h == NULL) { /* (else b is the chunk's buffer) */
+    if (h == NULL) {        /* (else b is the chunk's buffer) */
         if (b.cap <= 16384) /* kept for the next stanza; a big one is not */
             s->fwd = b;
         else

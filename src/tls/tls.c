@@ -772,8 +772,7 @@ int ea_tls_read(ea_tls_t *t, void *buf, size_t n)
      * error-queue work). Not before the handshake is done, after the
      * transport's end or the peer's close_notify, whose answers differ. */
     if (t->established && !t->eof && t->inb->len == 0 && t->inb->vlen == 0 &&
-        !SSL_has_pending(t->ssl) &&
-        (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) == 0)
+        !SSL_has_pending(t->ssl) && (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) == 0)
         return EA_ERR_EMPTY;
     before_call(t);
     size_t got = 0;

@@ -625,8 +625,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_suspend_resume_stop), cmocka_unit_test(test_split_big_start_tag),
         cmocka_unit_test(test_mutations),           cmocka_unit_test(test_xml_prefix_element),
         cmocka_unit_test(test_whitespace_refs),     cmocka_unit_test(test_forward_raw),
-        cmocka_unit_test(test_forward_tag_end),
-        cmocka_unit_test(test_big_stanza_in_reads),
+        cmocka_unit_test(test_forward_tag_end),     cmocka_unit_test(test_big_stanza_in_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
