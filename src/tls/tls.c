@@ -90,19 +90,16 @@ struct bbuf {
     bool eof; /* empty reads as end of stream, not "retry" */
 };
 
-/* What a round touches first, then the two BIOs' bytes, in the same few
- * cache lines (not three allocations: at 1,000 connections each is a cold
- * miss per connection and round). */
 struct ea_tls {
     SSL *ssl;
+    BIO *in;          /* ciphertext from the peer (read by SSL) */
+    BIO *out;         /* ciphertext to the peer (written by SSL) */
+    struct bbuf *inb; /* their bytes (owned by the BIOs) */
+    struct bbuf *outb;
     int failed;       /* sticky ea_err, 0 while healthy */
     bool eof;         /* ea_tls_feed_eof was called */
     bool established; /* the handshake completed (noted before each call) */
     bool closed_write;
-    struct bbuf inb;  /* the BIOs' bytes (their data pointers) */
-    struct bbuf outb;
-    BIO *in;          /* ciphertext from the peer (read by SSL) */
-    BIO *out;         /* ciphertext to the peer (written by SSL) */
     char why[160];
 };
 
@@ -332,10 +329,12 @@ static long bbuf_ctrl(BIO *bio, int cmd, long num, void *ptr)
     }
 }
 
-/* The bytes live in the connection (ea_tls_new sets the data pointer);
- * the BIO owns only the buffer they point to. */
 static int bbuf_create(BIO *bio)
 {
+    struct bbuf *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return 0;
+    BIO_set_data(bio, b);
     BIO_set_init(bio, 1);
     return 1;
 }
@@ -345,7 +344,7 @@ static int bbuf_destroy(BIO *bio)
     struct bbuf *b = BIO_get_data(bio);
     if (b != NULL) {
         free(b->p);
-        b->p = NULL;
+        free(b);
         BIO_set_data(bio, NULL);
     }
     return 1;
@@ -637,8 +636,8 @@ int ea_tls_new(ea_tls_ctx_t *ctx, ea_tls_t **out)
     }
     /* An empty input means "retry later", never end of stream (bbuf_read
      * until ea_tls_feed_eof). */
-    BIO_set_data(t->in, &t->inb);
-    BIO_set_data(t->out, &t->outb);
+    t->inb = BIO_get_data(t->in);
+    t->outb = BIO_get_data(t->out);
     SSL_set_bio(t->ssl, t->in, t->out); /* the SSL owns both BIOs now */
     if (ctx->server) {
         SSL_set_accept_state(t->ssl);
@@ -678,7 +677,7 @@ int ea_tls_feed(ea_tls_t *t, const void *ciphertext, size_t n)
         return EA_ERR_STOPPED;
     if (ea_tls_feed_done(t) != EA_OK) /* borrowed bytes first, in order */
         return EA_ERR_NOMEM;
-    if (n > 0 && !bbuf_put(&t->inb, ciphertext, n))
+    if (n > 0 && !bbuf_put(t->inb, ciphertext, n))
         return EA_ERR_NOMEM;
     return EA_OK;
 }
@@ -691,7 +690,7 @@ int ea_tls_feed_borrow(ea_tls_t *t, const void *ciphertext, size_t n)
         return t->failed;
     if (t->eof)
         return EA_ERR_STOPPED;
-    struct bbuf *b = &t->inb;
+    struct bbuf *b = t->inb;
     if (b->len > 0 || b->vlen > 0) /* behind bytes of our own: copied */
         return ea_tls_feed(t, ciphertext, n);
     b->v = ciphertext;
@@ -703,7 +702,7 @@ int ea_tls_feed_done(ea_tls_t *t)
 {
     if (t == NULL)
         return EA_ERR_INVAL;
-    struct bbuf *b = &t->inb;
+    struct bbuf *b = t->inb;
     if (b->vlen == 0) {
         b->v = NULL;
         return EA_OK;
@@ -727,7 +726,7 @@ int ea_tls_feed_eof(ea_tls_t *t)
     if (t == NULL)
         return EA_ERR_INVAL;
     t->eof = true;
-    t->inb.eof = true;
+    t->inb->eof = true;
     return EA_OK;
 }
 
@@ -772,7 +771,7 @@ int ea_tls_read(ea_tls_t *t, void *buf, size_t n)
      * no record can complete and SSL_read_ex would only say so (after its
      * error-queue work). Not before the handshake is done, after the
      * transport's end or the peer's close_notify, whose answers differ. */
-    if (t->established && !t->eof && t->inb.len == 0 && t->inb.vlen == 0 &&
+    if (t->established && !t->eof && t->inb->len == 0 && t->inb->vlen == 0 &&
         !SSL_has_pending(t->ssl) && (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) == 0)
         return EA_ERR_EMPTY;
     before_call(t);
@@ -816,7 +815,7 @@ int ea_tls_write_into(ea_tls_t *t, const void *buf, size_t n, void *dst, size_t 
     *dst_len = 0;
     if (t == NULL)
         return EA_ERR_INVAL;
-    struct bbuf *b = &t->outb;
+    struct bbuf *b = t->outb;
     b->sink = dst;
     b->sink_len = 0;
     b->sink_cap = cap;
@@ -829,7 +828,7 @@ int ea_tls_write_into(ea_tls_t *t, const void *buf, size_t n, void *dst, size_t 
 
 size_t ea_tls_pending(const ea_tls_t *t)
 {
-    return t == NULL ? 0 : t->outb.len;
+    return t == NULL ? 0 : t->outb->len;
 }
 
 int ea_tls_take(ea_tls_t *t, void *buf, size_t n)
@@ -838,7 +837,7 @@ int ea_tls_take(ea_tls_t *t, void *buf, size_t n)
         return EA_ERR_INVAL;
     if (n > INT_MAX)
         n = INT_MAX;
-    return (int)bbuf_get(&t->outb, buf, n);
+    return (int)bbuf_get(t->outb, buf, n);
 }
 
 int ea_tls_shutdown(ea_tls_t *t)
