@@ -479,6 +479,8 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
         xs->elements = 0;
         arena_reset(xs);
         xs->el_start = at;
+        xs->el_tag = (size_t)XML_GetCurrentByteCount(xs->parser);
+        xs->el_from = 0;
         xs->raw_bad = 0;
     } else if (over_limit(xs, at)) {
         xs_fail(xs, "policy-violation", "stanza too big");
@@ -516,6 +518,8 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
         if (known != NULL) {
             at_[i].ns = "";
             at_[i].name = known;
+            if (xs->depth == 1 && known[0] == 'f')
+                xs->el_from = 1;
         } else {
             const char *an, *al, *ap;
             size_t anl, all;
@@ -529,7 +533,8 @@ static void on_start(void *ud, const XML_Char *name, const XML_Char **atts)
             at_[i].ns = anl == 0 ? "" : arena_strn(xs, an, anl);
             at_[i].name = arena_strn(xs, al, all);
         }
-        at_[i].val = arena_strn(xs, val, strlen(val));
+        at_[i].vlen = strlen(val);
+        at_[i].val = arena_strn(xs, val, at_[i].vlen);
         if (at_[i].ns == NULL || at_[i].name == NULL || at_[i].val == NULL) {
             xs_fail(xs, "resource-constraint", NULL);
             return;
@@ -581,6 +586,7 @@ static void on_end(void *ud, const XML_Char *name)
             xs->cbs.element(xs->ctx, xs, el);
         xs->raw = NULL;
         xs->raw_len = 0;
+        xs->el_decl = 0;
         arena_reset(xs);
     }
 }
@@ -634,6 +640,8 @@ static void on_nsdecl(void *ud, const XML_Char *prefix, const XML_Char *uri)
 {
     xs_t *xs = ud;
     xs->nsdecls++;
+    if (xs->depth == 1) /* on the top-level element about to start */
+        xs->el_decl = 1;
     if (xs->depth == 0) {
         size_t n = uri ? strlen(uri) : 0;
         char **dst = prefix == NULL ? &xs->default_ns : &xs->stream_prefix;
@@ -1108,7 +1116,7 @@ static int is_ws(char c)
  * written canonically; -1 (and nothing written) if the bytes do not look
  * as expected. What is kept is copied in as few pieces as it has. */
 static int raw_forward(xbuf_t *b, const char *p, size_t n, const char *name, int drop_from,
-                       const char *fa, size_t falen)
+                       const char *fa, size_t falen, size_t tag)
 {
     size_t nl = strlen(name), keep = b->len, i = 1 + nl;
     if (n < nl + 3 || p[0] != '<' || memcmp(p + 1, name, nl) != 0 ||
@@ -1117,6 +1125,20 @@ static int raw_forward(xbuf_t *b, const char *p, size_t n, const char *name, int
     xb_add(b, p, i);
     xb_add(b, fa, falen);
     size_t run = i, seg; /* kept bytes from `run` on are not copied yet */
+    if (tag > i && tag <= n && p[tag - 1] == '>') {
+        /* Nothing to drop (the parser saw the tag: `tag` bytes, no xmlns=
+         * or from= to leave out): its end, and the white space before it,
+         * found from its length instead of by scanning the attributes. A
+         * '/' right before the '>' is the empty-element mark (a value
+         * ends with its quote). */
+        i = tag - 1;
+        if (p[i - 1] == '/')
+            i--;
+        seg = i;
+        while (seg > run && is_ws(p[seg - 1]))
+            seg--;
+        goto tag_end;
+    }
     for (;;) {
         seg = i;
         while (i < n && is_ws(p[i]))
@@ -1149,6 +1171,7 @@ static int raw_forward(xbuf_t *b, const char *p, size_t n, const char *name, int
             run = i;
         }
     }
+tag_end:
     if (seg < i) { /* white space before the tag's end: left out */
         xb_add(b, p + run, seg - run);
         run = i;
@@ -1187,7 +1210,8 @@ int xel_forward_fa(xbuf_t *b, const xs_t *xs, const xel_t *el, const char *from,
 {
     if (xs->raw != NULL && el == xs->root && el->name != NULL &&
         (el->ns == ns_client || strcmp(el->ns, XS_NS_CLIENT) == 0) &&
-        raw_forward(b, xs->raw, xs->raw_len, el->name, from != NULL, fa, falen) == 0)
+        raw_forward(b, xs->raw, xs->raw_len, el->name, from != NULL, fa, falen,
+                    xs->el_decl || (from != NULL && xs->el_from) ? 0 : xs->el_tag) == 0)
         return 1;
     xel_write(b, el, XS_NS_CLIENT, from);
     return 0;

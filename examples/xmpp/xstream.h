@@ -30,6 +30,7 @@ typedef struct xattr {
     const char *ns; /* "" if none */
     const char *name;
     const char *val;
+    size_t vlen; /* strlen(val) */
 } xattr_t;
 
 /* What an element is, for the names the stanza path asks about: set by
@@ -103,6 +104,9 @@ typedef struct xs {
     uint64_t carry_base;
     int carry_ok;
     uint64_t el_start; /* byte index of the current top-level element's '<' */
+    size_t el_tag;     /* the bytes of its start tag (0: not known) */
+    int el_decl;       /* it declares a namespace (xmlns...=) */
+    int el_from;       /* it has a from= */
     int raw_bad;       /* it uses a prefix other than xml:, or a CDATA section */
     const char *raw;   /* during the element callback: its bytes, or NULL */
     size_t raw_len;

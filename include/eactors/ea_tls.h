@@ -139,6 +139,23 @@ EA_API void ea_tls_free(ea_tls_t *t);
 EA_API int ea_tls_feed(ea_tls_t *t, const void *ciphertext, size_t n);
 
 /**
+ * As ea_tls_feed, without the copy: the bytes are read in place, so they
+ * must stay valid and unchanged until ea_tls_feed_done (call it after the
+ * ea_tls_read loop, before the buffer goes). Behind bytes still held from
+ * an earlier feed they are copied as by ea_tls_feed.
+ * @return as ea_tls_feed.
+ */
+EA_API int ea_tls_feed_borrow(ea_tls_t *t, const void *ciphertext, size_t n);
+
+/**
+ * Ends a borrow (ea_tls_feed_borrow): the part the library has not read
+ * yet, if any (normally none: it takes a partial record into its own
+ * buffer), is copied. A no-op without a borrow.
+ * @return EA_OK; EA_ERR_INVAL; EA_ERR_NOMEM (the connection has failed).
+ */
+EA_API int ea_tls_feed_done(ea_tls_t *t);
+
+/**
  * Tells the connection that the transport ended (EA_NET_RECV returned 0).
  * From then on ea_tls_read returns 0 if the peer's close_notify arrived
  * before, and EA_ERR_AUTH (truncation) once the remaining input runs out
@@ -180,6 +197,16 @@ EA_API int ea_tls_read(ea_tls_t *t, void *buf, size_t n);
  *         ea_tls_shutdown); EA_ERR_AUTH; EA_ERR_CRYPTO; EA_ERR_INVAL.
  */
 EA_API int ea_tls_write(ea_tls_t *t, const void *buf, size_t n);
+
+/**
+ * As ea_tls_write, with the ciphertext written straight into `dst` (cap
+ * bytes) while it fits and no earlier output waits: *dst_len receives the
+ * bytes put there, which come before anything ea_tls_pending reports
+ * afterwards (what did not fit waits there, in order).
+ * @return as ea_tls_write (EA_ERR_INVAL also for a NULL dst_len).
+ */
+EA_API int ea_tls_write_into(ea_tls_t *t, const void *buf, size_t n, void *dst, size_t cap,
+                             size_t *dst_len);
 
 /** Bytes of ciphertext waiting to be sent to the peer. */
 EA_API size_t ea_tls_pending(const ea_tls_t *t);

@@ -11,7 +11,11 @@
  * turn into EA_ERR_EMPTY; `out` grows as needed, so WANT_WRITE cannot
  * happen. ea_tls_feed_eof makes an empty `in` read as end of stream, so a stream that
  * ends without close_notify is reported as truncation instead of waiting
- * forever.
+ * forever. Two copies can be left out by the caller: ea_tls_feed_borrow
+ * lets `in` read the caller's bytes in place (after its own, if any) until
+ * ea_tls_feed_done keeps what is left, and ea_tls_write_into points `out`
+ * at the caller's buffer for one write (records go there while they fit
+ * and `out` is empty, the rest into `out`, so the order holds).
  *
  * No files, no system calls. Enclaves run under a seccomp allow-list
  * (docs/ARCHITECTURE.md). OpenSSL reads openssl.cnf when it initialises
@@ -72,10 +76,17 @@ struct ea_tls_ctx {
     bool name_ip; /* `name` is an IP literal */
 };
 
-/* A BIO's bytes: [off, off + len) of p (capacity cap). */
+/* A BIO's bytes: [off, off + len) of p (capacity cap). An input may also
+ * read borrowed bytes in place (`v`, vlen left; ea_tls_feed_borrow) after
+ * its own; an output may write into a caller's buffer (`sink`: sink_len of
+ * sink_cap used; ea_tls_write_into) while it has none of its own. */
 struct bbuf {
     unsigned char *p;
     size_t off, len, cap;
+    const unsigned char *v;
+    size_t vlen;
+    unsigned char *sink;
+    size_t sink_len, sink_cap;
     bool eof; /* empty reads as end of stream, not "retry" */
 };
 
@@ -270,10 +281,18 @@ static size_t bbuf_get(struct bbuf *b, void *buf, size_t n)
 
 static int bbuf_write(BIO *bio, const char *data, int n)
 {
+    struct bbuf *b = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
     if (n <= 0)
         return 0;
-    return bbuf_put(BIO_get_data(bio), data, (size_t)n) ? n : -1;
+    /* Into the caller's buffer while it has room and nothing of ours comes
+     * first (what does not fit, and all after it, stays here, in order). */
+    if (b->sink != NULL && b->len == 0 && b->sink_cap - b->sink_len >= (size_t)n) {
+        memcpy(b->sink + b->sink_len, data, (size_t)n);
+        b->sink_len += (size_t)n;
+        return n;
+    }
+    return bbuf_put(b, data, (size_t)n) ? n : -1;
 }
 
 static int bbuf_read(BIO *bio, char *buf, int n)
@@ -283,6 +302,12 @@ static int bbuf_read(BIO *bio, char *buf, int n)
     if (n <= 0)
         return 0;
     size_t got = bbuf_get(b, buf, (size_t)n);
+    if (got == 0 && b->vlen > 0) { /* borrowed bytes, after our own */
+        got = b->vlen < (size_t)n ? b->vlen : (size_t)n;
+        memcpy(buf, b->v, got);
+        b->v += got;
+        b->vlen -= got;
+    }
     if (got > 0)
         return (int)got;
     if (b->eof)
@@ -297,8 +322,8 @@ static long bbuf_ctrl(BIO *bio, int cmd, long num, void *ptr)
     (void)ptr;
     struct bbuf *b = BIO_get_data(bio);
     switch (cmd) {
-    case BIO_CTRL_PENDING: return b->len > LONG_MAX ? LONG_MAX : (long)b->len;
-    case BIO_CTRL_EOF: return b->len == 0 && b->eof;
+    case BIO_CTRL_PENDING: return b->len + b->vlen > LONG_MAX ? LONG_MAX : (long)(b->len + b->vlen);
+    case BIO_CTRL_EOF: return b->len + b->vlen == 0 && b->eof;
     case BIO_CTRL_FLUSH: return 1;
     default: return 0;
     }
@@ -650,8 +675,49 @@ int ea_tls_feed(ea_tls_t *t, const void *ciphertext, size_t n)
         return t->failed;
     if (t->eof)
         return EA_ERR_STOPPED;
+    if (ea_tls_feed_done(t) != EA_OK) /* borrowed bytes first, in order */
+        return EA_ERR_NOMEM;
     if (n > 0 && !bbuf_put(t->inb, ciphertext, n))
         return EA_ERR_NOMEM;
+    return EA_OK;
+}
+
+int ea_tls_feed_borrow(ea_tls_t *t, const void *ciphertext, size_t n)
+{
+    if (t == NULL || (ciphertext == NULL && n > 0))
+        return EA_ERR_INVAL;
+    if (t->failed)
+        return t->failed;
+    if (t->eof)
+        return EA_ERR_STOPPED;
+    struct bbuf *b = t->inb;
+    if (b->len > 0 || b->vlen > 0) /* behind bytes of our own: copied */
+        return ea_tls_feed(t, ciphertext, n);
+    b->v = ciphertext;
+    b->vlen = n;
+    return EA_OK;
+}
+
+int ea_tls_feed_done(ea_tls_t *t)
+{
+    if (t == NULL)
+        return EA_ERR_INVAL;
+    struct bbuf *b = t->inb;
+    if (b->vlen == 0) {
+        b->v = NULL;
+        return EA_OK;
+    }
+    /* OpenSSL takes whatever part of a record there is into its own
+     * buffer, so this is rare: a tail it has not asked for yet. */
+    const unsigned char *v = b->v;
+    size_t n = b->vlen;
+    b->v = NULL;
+    b->vlen = 0;
+    if (!bbuf_put(b, v, n)) {
+        t->failed = EA_ERR_NOMEM;
+        snprintf(t->why, sizeof t->why, "out of memory for received ciphertext");
+        return EA_ERR_NOMEM;
+    }
     return EA_OK;
 }
 
@@ -705,8 +771,8 @@ int ea_tls_read(ea_tls_t *t, void *buf, size_t n)
      * no record can complete and SSL_read_ex would only say so (after its
      * error-queue work). Not before the handshake is done, after the
      * transport's end or the peer's close_notify, whose answers differ. */
-    if (t->established && !t->eof && t->inb->len == 0 && !SSL_has_pending(t->ssl) &&
-        (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) == 0)
+    if (t->established && !t->eof && t->inb->len == 0 && t->inb->vlen == 0 &&
+        !SSL_has_pending(t->ssl) && (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) == 0)
         return EA_ERR_EMPTY;
     before_call(t);
     size_t got = 0;
@@ -738,6 +804,25 @@ int ea_tls_write(ea_tls_t *t, const void *buf, size_t n)
         snprintf(t->why, sizeof t->why, "peer closed the connection");
         return t->failed;
     }
+    return rc;
+}
+
+int ea_tls_write_into(ea_tls_t *t, const void *buf, size_t n, void *dst, size_t cap,
+                      size_t *dst_len)
+{
+    if (dst_len == NULL || (dst == NULL && cap > 0))
+        return EA_ERR_INVAL;
+    *dst_len = 0;
+    if (t == NULL)
+        return EA_ERR_INVAL;
+    struct bbuf *b = t->outb;
+    b->sink = dst;
+    b->sink_len = 0;
+    b->sink_cap = cap;
+    int rc = ea_tls_write(t, buf, n);
+    *dst_len = b->sink_len;
+    b->sink = NULL;
+    b->sink_len = b->sink_cap = 0;
     return rc;
 }
 

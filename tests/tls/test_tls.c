@@ -112,6 +112,100 @@ static void test_before_handshake(void **state)
     pair_free(&p);
 }
 
+/* ea_tls_feed_borrow reads the caller's bytes in place and keeps only what
+ * no record took at ea_tls_feed_done (the buffer is overwritten after it);
+ * ea_tls_write_into puts records into the caller's buffer while they fit,
+ * the rest after them in the output, in order. */
+static void test_borrow_and_write_into(void **state)
+{
+    (void)state;
+    struct tls_pair p = connected(EA_TLS_1_2, EA_TLS_1_3);
+    char msg[3000], got[4096], wire[8192], dst[8192];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (char)('a' + i % 26);
+    /* Three records, fed in pieces that cut them anywhere. */
+    size_t wl = 0;
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(ea_tls_write(p.c, msg, 1000), 1000);
+        int n = ea_tls_take(p.c, wire + wl, sizeof wire - wl);
+        assert_true(n > 0);
+        wl += (size_t)n;
+    }
+    size_t cuts[] = {3, 700, 1, 1500, 4096};
+    size_t off = 0, have = 0;
+    char piece[4096];
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0] && off < wl; k++) {
+        size_t n = cuts[k] < wl - off ? cuts[k] : wl - off;
+        memcpy(piece, wire + off, n);
+        off += n;
+        assert_int_equal(ea_tls_feed_borrow(p.s, piece, n), EA_OK);
+        int r;
+        while ((r = ea_tls_read(p.s, got + have, sizeof got - have)) > 0)
+            have += (size_t)r;
+        assert_int_equal(r, EA_ERR_EMPTY);
+        assert_int_equal(ea_tls_feed_done(p.s), EA_OK);
+        memset(piece, 0x5a, sizeof piece); /* the borrowed bytes are gone */
+    }
+    assert_int_equal(off, wl);
+    assert_int_equal(have, 3000);
+    assert_memory_equal(got, msg, 1000);
+    assert_memory_equal(got + 2000, msg, 1000);
+    /* A borrow behind unread bytes of an earlier one: kept in order. */
+    assert_int_equal(ea_tls_write(p.c, "hello", 5), 5);
+    assert_int_equal(ea_tls_write(p.c, "world", 5), 5);
+    int n = ea_tls_take(p.c, wire, sizeof wire);
+    assert_true(n > 10);
+    assert_int_equal(ea_tls_feed_borrow(p.s, wire, (size_t)n / 2), EA_OK);
+    assert_int_equal(ea_tls_feed_done(p.s), EA_OK);
+    memcpy(piece, wire + n / 2, (size_t)n - (size_t)n / 2);
+    assert_int_equal(ea_tls_feed_borrow(p.s, piece, (size_t)n - (size_t)n / 2), EA_OK);
+    assert_int_equal(ea_tls_read(p.s, got, 5), 5);
+    assert_int_equal(ea_tls_read(p.s, got + 5, 5), 5);
+    assert_memory_equal(got, "helloworld", 10);
+    assert_int_equal(ea_tls_feed_done(p.s), EA_OK);
+
+    /* write_into: one record fits; a 20,000-byte write does not (two
+     * records): the first lands in dst, the second waits, in order. */
+    size_t put = 99;
+    assert_int_equal(ea_tls_write_into(p.s, "abc", 3, dst, sizeof dst, &put), 3);
+    assert_true(put > 3);
+    assert_int_equal(ea_tls_pending(p.s), 0);
+    assert_int_equal(ea_tls_feed(p.c, dst, put), EA_OK);
+    assert_int_equal(ea_tls_read(p.c, got, sizeof got), 3);
+    assert_memory_equal(got, "abc", 3);
+    static char big[20000], back[20000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 7);
+    assert_int_equal(ea_tls_write_into(p.s, big, sizeof big, dst, sizeof dst, &put), 20000);
+    assert_int_equal(put, 0); /* the first record (16 KiB) does not fit */
+    assert_true(ea_tls_pending(p.s) > 20000);
+    assert_int_equal(pair_move(p.s, p.c, 0), EA_OK);
+    static char room[20000];
+    assert_int_equal(ea_tls_write_into(p.s, big, 5000, room, sizeof room, &put), 5000);
+    assert_true(put > 5000 && put < 5100);
+    assert_int_equal(ea_tls_feed(p.c, room, put), EA_OK);
+    size_t total = 0;
+    int r;
+    while ((r = ea_tls_read(p.c, back + total, sizeof back - total)) > 0)
+        total += (size_t)r;
+    assert_int_equal(total, 20000);
+    assert_memory_equal(back, big, 20000);
+    while ((r = ea_tls_read(p.c, back, sizeof back)) > 0)
+        total += (size_t)r;
+    assert_int_equal(total, 25000);
+    assert_memory_equal(back, big, 5000);
+    /* Output waiting already: nothing goes to dst, it follows in order. */
+    assert_int_equal(ea_tls_write(p.s, "x", 1), 1);
+    assert_int_equal(ea_tls_write_into(p.s, "y", 1, dst, sizeof dst, &put), 1);
+    assert_int_equal(put, 0);
+    assert_int_equal(ea_tls_write_into(p.s, "z", 1, NULL, 0, NULL), EA_ERR_INVAL);
+    assert_int_equal(pair_move(p.s, p.c, 0), EA_OK);
+    assert_int_equal(ea_tls_read(p.c, got, 1), 1);
+    assert_int_equal(ea_tls_read(p.c, got + 1, 1), 1);
+    assert_memory_equal(got, "xy", 2);
+    pair_free(&p);
+}
+
 static void test_large_data(void **state)
 {
     (void)state;
@@ -349,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_no_common_version),
         cmocka_unit_test(test_before_handshake),
         cmocka_unit_test(test_large_data),
+        cmocka_unit_test(test_borrow_and_write_into),
         cmocka_unit_test(test_corrupted_ciphertext),
         cmocka_unit_test(test_corrupted_handshake),
         cmocka_unit_test(test_untrusted_server),

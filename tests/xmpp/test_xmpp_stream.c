@@ -231,6 +231,45 @@ static void reparse(const char *p, size_t n, struct rec *out)
     xs_free(&xs);
 }
 
+/* The start tag's end found from its length (no xmlns= or from= on it to
+ * leave out): white space before '>' or '/>' dropped, attributes kept as
+ * they came, in every chunking; a from= or an xmlns= on a later stanza is
+ * still left out (the scan), and a stanza after it is fast again. */
+static const char tag_in[] =
+    HDR "<message to='b@localhost' type='chat' ><body>x/</body></message>"
+        "<presence type='away' \t/>"
+        "<message\n to='c@localhost'\ttype=\"a/\"><body/></message\n>"
+        "<message from='z@x' to='d@localhost'/>"
+        "<iq type='get' id='q' xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></iq>"
+        "<presence/>"
+        "<message to='e@localhost' id='&apos;/'  >y</message>";
+static const char tag_out[] =
+    "<message from='alice@localhost/r' to='b@localhost' type='chat'><body>x/</body></message>"
+    "<presence from='alice@localhost/r' type='away'/>"
+    "<message from='alice@localhost/r'\n to='c@localhost'\ttype=\"a/\"><body/></message>"
+    "<message from='alice@localhost/r' to='d@localhost'/>"
+    "<iq from='alice@localhost/r' type='get' id='q'><ping xmlns='urn:xmpp:ping'/></iq>"
+    "<presence from='alice@localhost/r'/>"
+    "<message from='alice@localhost/r' to='e@localhost' id='&apos;/'>y</message>";
+
+static void test_forward_tag_end(void **st)
+{
+    (void)st;
+    size_t chunks[] = {sizeof tag_in - 1, 1, 3, 17, 0, 0, 0, 0};
+    for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+        struct rec r = {.fwd = 1};
+        xs_t xs;
+        assert_int_equal(xs_init(&xs, &cbs, &r, 11, XS_MEM_DEFAULT, XS_STANZA_MAX), 0);
+        assert_int_equal(feed(&xs, tag_in, sizeof tag_in - 1, chunks[i]), XS_OK);
+        assert_int_equal(r.elements, 7);
+        assert_int_equal(r.rawmask, 0x7fu);
+        xb_add(&r.out, "", 1);
+        assert_string_equal(r.out.p, tag_out);
+        xb_free(&r.out);
+        xs_free(&xs);
+    }
+}
+
 static void test_forward_raw(void **st)
 {
     (void)st;
@@ -586,7 +625,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_suspend_resume_stop), cmocka_unit_test(test_split_big_start_tag),
         cmocka_unit_test(test_mutations),           cmocka_unit_test(test_xml_prefix_element),
         cmocka_unit_test(test_whitespace_refs),     cmocka_unit_test(test_forward_raw),
-        cmocka_unit_test(test_big_stanza_in_reads),
+        cmocka_unit_test(test_forward_tag_end),     cmocka_unit_test(test_big_stanza_in_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

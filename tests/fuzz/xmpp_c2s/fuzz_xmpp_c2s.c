@@ -490,10 +490,12 @@ static int fake_rt(void)
 static void check_memory(void)
 {
     struct c2s *s = F.s;
+    size_t held = 0;
     for (int i = 0; i < F.nc; i++) {
         struct cx *c = s->c[(uint32_t)(H0 + i) % SLOTS];
         if (c == NULL)
             continue;
+        held += c->hold;
         size_t m = c->xs.mem_used + c->held_len + c->pend_len + c->ob_cap +
                    (c->cfb ? strlen(c->cfb) : 0) + (c->sfirst ? strlen(c->sfirst) : 0);
         if (c->xs.mem_used > c->xs.mem_max || c->held_len > HELD_MAX || m > CX_BUDGET ||
@@ -502,6 +504,11 @@ static void check_memory(void)
     }
     if (s->hbytes > HOLD_MAX)
         FAIL("%zu bytes held for references", s->hbytes);
+    /* The per-connection counts are given back with their chunks: never
+     * more than the actor's, and none once nothing is held. */
+    if (held > s->hbytes || (s->hhead == NULL && s->hbytes != 0))
+        FAIL("connections count %zu held bytes, the actor %zu (chunks %s)", held, s->hbytes,
+             s->hhead != NULL ? "held" : "none");
 }
 
 /* Rounds until the actor and its peers are quiet. */
