@@ -1040,7 +1040,8 @@ static int finish(struct sys_state *st, const char *why)
                  (unsigned long long)s->io_waits, (unsigned long long)s->io_steps,
                  s->batch ? ", a batch thread" : "");
     else
-        snprintf(how, sizeof how, "I/O by an io thread%s", s->batch ? ", worker a batch thread" : "");
+        snprintf(how, sizeof how, "I/O by an io thread%s",
+                 s->batch ? ", worker a batch thread" : "");
     int before = s->fds_before;
     const char *name = ea_name(s->self);
     sys_free(s);
