@@ -38,6 +38,12 @@ uint64_t eai_clock_ns(void);
  * (sched_yield); returns at once otherwise. */
 void eai_thread_yield(void);
 
+/* Makes the calling thread a batch thread for the scheduler (SCHED_BATCH):
+ * when it is woken it does not preempt the thread running on its CPU; it
+ * runs when that thread blocks or yields, or at its next scheduler tick.
+ * EA_OK, or EA_ERR_SYS with errno set. */
+int eai_thread_batch(void);
+
 /* A pause hint inside spin loops. */
 static inline void eai_cpu_relax(void)
 {

@@ -47,6 +47,12 @@ void eai_thread_yield(void)
     (void)sched_yield();
 }
 
+int eai_thread_batch(void)
+{
+    struct sched_param sp = {0};
+    return sched_setscheduler(0, SCHED_BATCH, &sp) == 0 ? EA_OK : EA_ERR_SYS;
+}
+
 struct start_arg {
     void *(*fn)(void *);
     void *arg;

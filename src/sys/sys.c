@@ -29,6 +29,21 @@
  * keeps each index in the mbox at most once, so the mbox (one cell per
  * slot) never overflows.
  *
+ * Preemption. The actor's worker is a batch thread for the kernel's
+ * scheduler (SCHED_BATCH, set in the constructor; EA_SYS_PREEMPT=1 keeps
+ * the normal policy, to compare): a ready descriptor or a requester's wake
+ * makes it runnable but does not preempt the worker running on its CPU. It
+ * runs when that one parks, yields (a spinning worker does, every few
+ * polls) or reaches its scheduler tick, and on an idle CPU at once. Where
+ * the requesters' workers share the system actor's CPU and keep it busy
+ * (the XMPP bench: the c2s enclave, the router and `io` on one CPU), the
+ * normal policy let every readiness report preempt the enclave worker
+ * in the middle of its round: ~2,300 switches each way per second for a
+ * few sockets each; as a batch thread the actor takes what a whole round
+ * made ready in one go (bench/README.md, xmpp stop 21). Latency on an idle
+ * or lightly loaded CPU is unchanged; under load an I/O completion can
+ * wait for the running worker's tick.
+ *
  * Lost readiness. Descriptors are registered edge-triggered. With the
  * park, an edge after the body's epoll_wait wakes the epoll set's waiters,
  * which completes the ring's multishot poll (park.c). With the io thread,
@@ -94,6 +109,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "platform/platform.h"
 #include "sys/sys_int.h"
 
 #define IDX_BITS 15
@@ -965,6 +981,14 @@ static int io_start(struct sys *s)
         fprintf(stderr, "eactors: sys '%s': epoll: %s\n", ea_name(s->self), strerror(errno));
         return EA_ERR_SYS;
     }
+    /* Batch scheduling for the worker (design notes, "Preemption"). */
+    const char *pre = getenv("EA_SYS_PREEMPT");
+    if (pre == NULL || strcmp(pre, "1") != 0) {
+        s->batch = eai_thread_batch() == EA_OK;
+        if (!s->batch)
+            fprintf(stderr, "eactors: sys '%s': warning: the worker stays preemptive: %s\n",
+                    ea_name(s->self), strerror(errno));
+    }
     const char *force = getenv("EA_SYS_IO_THREAD");
     if ((force == NULL || strcmp(force, "1") != 0) && eai_sys_park_start(s))
         return EA_OK;
@@ -1010,12 +1034,14 @@ static int finish(struct sys_state *st, const char *why)
     unsigned long long continued = (unsigned long long)s->continued;
     unsigned long long batched = (unsigned long long)s->batched;
     unsigned long long batches = (unsigned long long)s->batches;
-    char how[96];
+    char how[160];
     if (s->park != NULL)
-        snprintf(how, sizeof how, "I/O by the worker's io_uring park (%llu sleeps, %llu batches)",
-                 (unsigned long long)s->io_waits, (unsigned long long)s->io_steps);
+        snprintf(how, sizeof how, "I/O by the worker's io_uring park (%llu sleeps, %llu batches)%s",
+                 (unsigned long long)s->io_waits, (unsigned long long)s->io_steps,
+                 s->batch ? ", a batch thread" : "");
     else
-        snprintf(how, sizeof how, "I/O by an io thread");
+        snprintf(how, sizeof how, "I/O by an io thread%s",
+                 s->batch ? ", worker a batch thread" : "");
     int before = s->fds_before;
     const char *name = ea_name(s->self);
     sys_free(s);

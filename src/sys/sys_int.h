@@ -108,6 +108,7 @@ struct sys {
     uint64_t io_steps; /* park: epoll_wait calls that took events */
     pthread_t io;
     bool io_started;
+    bool batch; /* the worker is a batch thread (sys.c, "Preemption") */
     /* Written by the body, read by the io thread: set before the eventfd
      * write that wakes it, so release/acquire is enough. */
     _Atomic int quit;

@@ -42,7 +42,11 @@ cat >"$tmp/sys.xml" <<XML
 </eactors>
 XML
 
-"$EACTORS" run "$tmp/sys.xml" >"$out" 2>"$err" &
+# The system actor's worker is a batch thread (src/sys/sys.c, "Preemption");
+# the reset case runs with EA_SYS_PREEMPT=1, which keeps the normal policy.
+preempt=0
+[ "$case_name" = reset ] && preempt=1
+EA_SYS_PREEMPT=$preempt "$EACTORS" run "$tmp/sys.xml" >"$out" 2>"$err" &
 pid=$!
 fds() { ls "/proc/$pid/fd" 2>/dev/null | wc -l; }
 
@@ -50,6 +54,13 @@ if ! wait_for "$err" "LISTENING port=$port" 60; then
     fail "test actor did not listen"; cat "$err"; exit 1
 fi
 fd_start=$(fds)
+# Threads of the launcher with policy SCHED_BATCH (3, field 41 of stat).
+nbatch=$(cat /proc/"$pid"/task/*/stat 2>/dev/null | awk '{print $41}' | grep -c '^3$')
+if [ "$preempt" = 1 ]; then
+    [ "$nbatch" = 0 ] || fail "EA_SYS_PREEMPT=1, yet $nbatch launcher threads are SCHED_BATCH"
+else
+    [ "$nbatch" -ge 1 ] || fail "no launcher thread is SCHED_BATCH (the system actor's worker)"
+fi
 "$CLIENT" "$port" "$conns" "$bytes" "$mode" || fail "client failed"
 if ! wait_for "$err" "FDCHECK" 120; then
     fail "test actor did not reach FDCHECK"; cat "$err"; exit 1
@@ -71,6 +82,11 @@ line=$(grep -F "eactors: sys 'io':" "$err")
 before=$(sed -n 's/.*descriptors \([0-9-]*\) before.*/\1/p' <<<"$line")
 after=$(sed -n 's/.*before, \([0-9-]*\) after.*/\1/p' <<<"$line")
 [ -n "$before" ] && [ "$before" = "$after" ] || fail "sys descriptors: $line"
+if [ "$preempt" = 1 ]; then
+    grep -qF "a batch thread" <<<"$line" && fail "EA_SYS_PREEMPT=1, yet the stop line says batch: $line"
+else
+    grep -qF "a batch thread" <<<"$line" || fail "the stop line lacks 'a batch thread': $line"
+fi
 case "$case_name" in
 many)
     has_err "all $conns connections echoed, $conns open at once"
