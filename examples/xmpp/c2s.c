@@ -845,6 +845,17 @@ static struct hchunk *hold_chunk(struct c2s *s)
     return h;
 }
 
+/* The array p (*cap elements of `size` bytes) doubled (`first` elements
+ * when empty), *cap updated; NULL without memory (p and *cap unchanged). */
+static void *grow_array(void *p, uint32_t *cap, uint32_t first, size_t size)
+{
+    uint32_t nc = *cap ? 2 * *cap : first;
+    void *q = realloc(p, (size_t)nc * size);
+    if (q != NULL)
+        *cap = nc;
+    return q;
+}
+
 /* Holds the `len` bytes from connection c written at h->buf + h->len + 8
  * (h from hold_chunk); its number, or -1 (not held: over the connection's
  * or the actor's budget, or no memory; the bytes stay readable there until
@@ -854,22 +865,18 @@ static int64_t hold_commit(struct c2s *s, struct cx *c, struct hchunk *h, size_t
     if ((size_t)c->hold + len > HOLD_CONN_MAX || s->hbytes + len > HOLD_MAX)
         return -1;
     if (h->n == h->ncap) {
-        uint32_t nc = h->ncap ? 2 * h->ncap : 256;
-        uint32_t *o = realloc(h->off, nc * sizeof *o);
+        uint32_t *o = grow_array(h->off, &h->ncap, 256, sizeof *o);
         if (o == NULL)
             return -1;
         h->off = o;
-        h->ncap = nc;
     }
     uint32_t l = (uint32_t)len;
     if (c->hold_serial != h->serial || c->hold_agg >= h->nagg || h->agg[c->hold_agg].id != c->id) {
         if (h->nagg == h->aggcap) {
-            uint32_t nc = h->aggcap ? 2 * h->aggcap : 64;
-            struct hagg *a = realloc(h->agg, nc * sizeof *a);
+            struct hagg *a = grow_array(h->agg, &h->aggcap, 64, sizeof *a);
             if (a == NULL)
                 return -1;
             h->agg = a;
-            h->aggcap = nc;
         }
         h->agg[h->nagg] = (struct hagg){c->id, 0};
         c->hold_serial = h->serial;

@@ -667,14 +667,21 @@ void ea_tls_free(ea_tls_t *t)
     free(t);
 }
 
-int ea_tls_feed(ea_tls_t *t, const void *ciphertext, size_t n)
+/* What ea_tls_feed and ea_tls_feed_borrow refuse before they take bytes. */
+static int feed_check(const ea_tls_t *t, const void *ciphertext, size_t n)
 {
     if (t == NULL || (ciphertext == NULL && n > 0))
         return EA_ERR_INVAL;
     if (t->failed)
         return t->failed;
-    if (t->eof)
-        return EA_ERR_STOPPED;
+    return t->eof ? EA_ERR_STOPPED : EA_OK;
+}
+
+int ea_tls_feed(ea_tls_t *t, const void *ciphertext, size_t n)
+{
+    int rc = feed_check(t, ciphertext, n);
+    if (rc != EA_OK)
+        return rc;
     if (ea_tls_feed_done(t) != EA_OK) /* borrowed bytes first, in order */
         return EA_ERR_NOMEM;
     if (n > 0 && !bbuf_put(t->inb, ciphertext, n))
@@ -684,12 +691,9 @@ int ea_tls_feed(ea_tls_t *t, const void *ciphertext, size_t n)
 
 int ea_tls_feed_borrow(ea_tls_t *t, const void *ciphertext, size_t n)
 {
-    if (t == NULL || (ciphertext == NULL && n > 0))
-        return EA_ERR_INVAL;
-    if (t->failed)
-        return t->failed;
-    if (t->eof)
-        return EA_ERR_STOPPED;
+    int rc = feed_check(t, ciphertext, n);
+    if (rc != EA_OK)
+        return rc;
     struct bbuf *b = t->inb;
     if (b->len > 0 || b->vlen > 0) /* behind bytes of our own: copied */
         return ea_tls_feed(t, ciphertext, n);
