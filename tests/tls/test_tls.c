@@ -261,6 +261,41 @@ static void corrupt_record(int min, int max, size_t at)
         assert_int_equal(rc, EA_ERR_AUTH);
 }
 
+/* A host that rewrites received bytes it still sees (ea_tls_feed_borrow
+ * reads them in place from the public arena) after the borrow and before
+ * libssl reads them: the record fails authentication, nothing of it is
+ * returned, and the failure is sticky. Control: the same bytes untouched
+ * are read. */
+static void borrowed_rewrite(int rewrite)
+{
+    struct tls_pair p = connected(EA_TLS_1_3, EA_TLS_1_3);
+    assert_int_equal(ea_tls_write(p.c, "secret data", 11), 11);
+    uint8_t arena[256];
+    int n = ea_tls_take(p.c, arena, sizeof arena);
+    assert_true(n > 11);
+    assert_int_equal(ea_tls_feed_borrow(p.s, arena, (size_t)n), EA_OK);
+    if (rewrite)
+        arena[n - 20] ^= 0x01;
+    char buf[64];
+    int rc = ea_tls_read(p.s, buf, sizeof buf);
+    assert_int_equal(ea_tls_feed_done(p.s), EA_OK); /* the failure is read's */
+    if (rewrite) {
+        assert_int_equal(rc, EA_ERR_AUTH);
+        assert_int_equal(ea_tls_read(p.s, buf, sizeof buf), rc);
+    } else {
+        assert_int_equal(rc, 11);
+        assert_memory_equal(buf, "secret data", 11);
+    }
+    pair_free(&p);
+}
+
+static void test_borrowed_rewritten(void **state)
+{
+    (void)state;
+    borrowed_rewrite(0);
+    borrowed_rewrite(1);
+}
+
 static void test_corrupted_ciphertext(void **state)
 {
     (void)state;
@@ -445,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_large_data),
         cmocka_unit_test(test_borrow_and_write_into),
         cmocka_unit_test(test_corrupted_ciphertext),
+        cmocka_unit_test(test_borrowed_rewritten),
         cmocka_unit_test(test_corrupted_handshake),
         cmocka_unit_test(test_untrusted_server),
         cmocka_unit_test(test_server_name),
