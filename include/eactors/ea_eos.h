@@ -148,8 +148,9 @@ typedef struct ea_eos_stats {
  * size, region alignment, policy); EA_ERR_NOMEM; EA_ERR_PERM outside an
  * enclave for an untrusted or persistent store; EA_ERR_NOTFOUND if an
  * existing region holds another store name; EA_ERR_AUTH if the sealed store
- * key does not open for this enclave (another signer, or another enclave
- * under MRENCLAVE); EA_ERR_TAMPERED if the header was modified;
+ * key does not open for this enclave (another signer, another enclave
+ * under MRENCLAVE, or sealed by a newer version of the enclave: an ISVSVN
+ * above ours); EA_ERR_TAMPERED if the header was modified;
  * EA_ERR_ROLLBACK if a persistent file is older than its counter;
  * EA_ERR_CORRUPT if an existing region's layout is impossible; EA_ERR_BUSY
  * if another opener is still formatting the region; EA_ERR_SYS if the file

@@ -98,6 +98,7 @@
 
 #include "crypto/crypto.h"
 #include "platform/platform.h"
+#include "trust/trust.h"
 
 /* The few small functions every get goes through: inlined, so a trusted
  * get is one function without calls but the hash and the copy. */
@@ -1492,6 +1493,14 @@ static int attach(struct eos_store *s, const char *name, const ea_eos_config_t *
         free(blob);
         if (rc == EA_ERR_AUTH && memcmp(st.magic, eos_magic, 8) != 0)
             return EA_ERR_CORRUPT;
+        /* The blob is the host's to edit. Lengths beyond what the store
+         * sealed (INVAL from unseal) are a modified header; an ISVSVN above
+         * ours (PERM, inside an enclave) is a key that does not open here,
+         * whether a newer version sealed it or the host raised the field. */
+        if (rc == EA_ERR_INVAL)
+            return EA_ERR_TAMPERED;
+        if (rc == EA_ERR_PERM && eai_trust_platform() != NULL)
+            return EA_ERR_AUTH;
         if (rc != EA_OK)
             return rc;
         if (alen != sizeof auth || klen != sizeof skey || memcmp(&auth, &st, sizeof st) != 0) {

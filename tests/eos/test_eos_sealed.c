@@ -341,6 +341,21 @@ static void test_tamper_and_swap(void **state)
     h->st.home_units ^= 4;
     assert_int_equal(open_shared(f, &f->la, 0, &s), EA_ERR_TAMPERED);
     h->st.home_units ^= 4;
+    /* The sealed key's blob is the host's to edit too. A raised ISVSVN
+     * (as a newer version of the enclave would seal) does not open here:
+     * EA_ERR_AUTH, not the EA_ERR_PERM unseal gives it (which
+     * ea_eos_open means for "outside an enclave"). Found by fuzz_eos. */
+    ea_sealed_data_t *blob = (ea_sealed_data_t *)(void *)h->sealed;
+    blob->key_request.isv_svn += 1;
+    assert_int_equal(open_shared(f, &f->la, 0, &s), EA_ERR_AUTH);
+    blob->key_request.isv_svn -= 1;
+    /* A longer encrypted text than the store key (its length moved within
+     * the same total): unseal says INVAL (the caller's buffer), the store
+     * says the header was modified. */
+    blob->plain_text_offset += 16;
+    assert_int_equal(open_shared(f, &f->la, 0, &s), EA_ERR_TAMPERED);
+    blob->plain_text_offset -= 16;
+    /* Control: the untouched header opens. */
     assert_int_equal(open_shared(f, &f->la, 0, &s), EA_OK);
     ea_eos_close(s);
 }
