@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -574,6 +575,248 @@ static void test_two_enclaves(void **state)
     ea_eos_close(s);
 }
 
+/* A host process that rewrites a live untrusted store while the enclave
+ * uses it: every ~20 us one write to the allocator's state in the header,
+ * an index slot, a reader slot, a record header, record bytes, or a whole
+ * block copied over another (THREAT_MODEL.md: "a process that rewrites the
+ * public arena at random and on purpose"), racing the enclave's reads of
+ * the same bytes. The enclave's operations may fail, with documented codes
+ * only; one that succeeds returns a value that was written for its key
+ * (the host may point a key back at an older record of its own, and
+ * nothing else). Control: the rewrites reach the records (gets fail
+ * EA_ERR_TAMPERED, each a value a store without authentication would have
+ * returned changed), and before the host starts the same loop is exact. */
+#define LIVE_KEYS 64u
+
+static size_t live_len(uint32_t k, uint32_t seq)
+{
+    return 16 + (k * 37u + seq * 11u) % 300u;
+}
+
+static void live_value(uint32_t k, uint32_t seq, uint8_t *v)
+{
+    size_t n = live_len(k, seq);
+    memcpy(v, &k, 4);
+    memcpy(v + 4, &seq, 4);
+    for (size_t j = 8; j < n; j++)
+        v[j] = (uint8_t)(k * 7u + seq * 13u + j);
+}
+
+/* Whether v (n bytes) is a value written for key k (seqs below next). */
+static int live_ok(uint32_t k, uint32_t next, const uint8_t *v, size_t n)
+{
+    uint32_t vk, seq;
+    if (n < 8)
+        return 0;
+    memcpy(&vk, v, 4);
+    memcpy(&seq, v + 4, 4);
+    if (vk != k || seq >= next || n != live_len(k, seq))
+        return 0;
+    uint8_t want[320];
+    live_value(k, seq, want);
+    return memcmp(want, v, n) == 0;
+}
+
+static uint64_t xs(uint64_t *r)
+{
+    *r ^= *r << 13;
+    *r ^= *r >> 7;
+    *r ^= *r << 17;
+    return *r;
+}
+
+static void host_rewrites(uint8_t *reg, const struct eos_static *st, uint64_t seed, int ms)
+{
+    uint64_t r = seed | 1, t0 = ea_now_ns();
+    struct timespec pause = {0, 20000};
+    while (ea_now_ns() - t0 < (uint64_t)ms * 1000000u) {
+        uint64_t what = xs(&r) % 9, x = xs(&r), off;
+        switch (what) {
+        case 0: off = offsetof(struct eos_hdr, bump); break;
+        case 1: off = offsetof(struct eos_hdr, limbo); break;
+        case 2: off = offsetof(struct eos_hdr, free_head) + 8 * (x % EOS_NCLASS); break;
+        case 3:
+        case 4: off = st->off_slots + 16 * (x % st->nslots) + 8 * (what == 4); break;
+        case 5: off = st->off_readers + 64 * (x % EOS_NREADERS); break;
+        case 6: { /* a field of the record a slot names */
+            uint64_t w;
+            memcpy(&w, reg + st->off_slots + 16 * (x % st->nslots), 8);
+            off = (w & 0xffffffffu) * EOS_UNIT + 8 * (xs(&r) % 8);
+            break;
+        }
+        case 7: /* record bytes: one bit anywhere in the data space */
+            off = st->off_data + x % (st->data_end - st->off_data);
+            if (off < REGION)
+                reg[off] ^= (uint8_t)(1u << xs(&r) % 8);
+            nanosleep(&pause, NULL);
+            continue;
+        default: { /* a block over another */
+            uint64_t n = (st->data_end - st->off_data) / EOS_UNIT;
+            uint64_t a = st->off_data + EOS_UNIT * (x % n),
+                     b = st->off_data + EOS_UNIT * (xs(&r) % n);
+            memmove(reg + b, reg + a, EOS_UNIT);
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        }
+        if (off > REGION - 8)
+            continue;
+        uint64_t v;
+        memcpy(&v, reg + off, 8);
+        switch (xs(&r) % 4) {
+        case 0: v = xs(&r); break;
+        case 1: memcpy(&v, reg + st->off_slots + 16 * (xs(&r) % st->nslots), 8); break;
+        case 2: v += xs(&r) % 16 - 8; break;
+        default: v ^= UINT64_C(1) << (xs(&r) % 64); break;
+        }
+        memcpy(reg + off, &v, 8);
+        nanosleep(&pause, NULL);
+    }
+}
+
+struct live_tally {
+    unsigned ok, tampered, other_err, bad_code, wrong;
+};
+
+static int live_code(int rc)
+{
+    return rc == EA_OK || rc == EA_ERR_NOTFOUND || rc == EA_ERR_TAMPERED || rc == EA_ERR_CORRUPT ||
+           rc == EA_ERR_BUSY || rc == EA_ERR_NOSPACE || rc == EA_ERR_VERSION;
+}
+
+struct live_walk {
+    const uint32_t *next;
+    struct live_tally *t;
+};
+
+static int live_iter_fn(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+                        uint64_t version)
+{
+    (void)version;
+    struct live_walk *w = arg;
+    uint32_t k;
+    if (klen != 4) {
+        w->t->wrong++;
+        return 0;
+    }
+    memcpy(&k, key, 4);
+    if (k >= LIVE_KEYS || !live_ok(k, w->next[k], val, vlen))
+        w->t->wrong++;
+    return 0;
+}
+
+/* Random operations on s for `ms` ms (0: `ops` of them), tallied. */
+static void live_ops(ea_eos_t *s, uint32_t *next, uint64_t *r, int ms, unsigned ops,
+                     struct live_tally *t)
+{
+    uint8_t v[320], buf[320];
+    uint64_t t0 = ea_now_ns();
+    for (unsigned i = 0; ms ? ea_now_ns() - t0 < (uint64_t)ms * 1000000u : i < ops; i++) {
+        uint32_t k = (uint32_t)(xs(r) % LIVE_KEYS);
+        int rc;
+        size_t n = 0;
+        switch (xs(r) % 8) {
+        case 0:
+        case 1:
+            live_value(k, next[k], v);
+            rc = ea_eos_put(s, &k, 4, v, live_len(k, next[k]), NULL);
+            next[k]++; /* written, whatever the store said */
+            break;
+        case 2:
+        case 3:
+            rc = ea_eos_get(s, &k, 4, buf, sizeof buf, &n, NULL);
+            if (rc == EA_OK && !live_ok(k, next[k], buf, n))
+                t->wrong++;
+            break;
+        case 4: {
+            const void *p = NULL;
+            rc = ea_eos_get_view(s, &k, 4, &p, &n, NULL);
+            if (rc == EA_OK && !live_ok(k, next[k], p, n))
+                t->wrong++;
+            if (ea_eos_view_end(s) != EA_OK)
+                t->bad_code++;
+            break;
+        }
+        case 5: {
+            uint32_t keys[4];
+            uint8_t bufs[4][320];
+            ea_eos_mget_t it[4];
+            for (unsigned j = 0; j < 4; j++) {
+                keys[j] = (k + j) % LIVE_KEYS;
+                it[j] = (ea_eos_mget_t){.key = &keys[j], .klen = 4, .buf = bufs[j], .cap = 320};
+            }
+            rc = ea_eos_get_many(s, it, 4);
+            for (unsigned j = 0; j < 4 && rc == EA_OK; j++) {
+                if (it[j].rc == EA_OK && !live_ok(keys[j], next[keys[j]], bufs[j], it[j].vlen))
+                    t->wrong++;
+                if (!live_code(it[j].rc))
+                    t->bad_code++;
+                t->tampered += it[j].rc == EA_ERR_TAMPERED;
+            }
+            break;
+        }
+        case 6: rc = xs(r) % 8 ? ea_eos_del(s, &k, 4, EA_EOS_ANY) : EA_OK; break;
+        default: {
+            struct live_walk w = {next, t};
+            rc = xs(r) % 16 ? EA_OK : ea_eos_iter(s, NULL, 0, live_iter_fn, &w);
+            break;
+        }
+        }
+        t->ok += rc == EA_OK;
+        t->tampered += rc == EA_ERR_TAMPERED;
+        t->other_err += rc != EA_OK && rc != EA_ERR_TAMPERED && rc != EA_ERR_NOTFOUND;
+        if (!live_code(rc))
+            t->bad_code++;
+    }
+}
+
+static void test_host_rewrites_live(void **state)
+{
+    struct fx *f = *state;
+    memset(f->region, 0, REGION);
+    fx_as(&f->la);
+    ea_eos_config_t c = {.kind = EA_EOS_UNTRUSTED,
+                         .size = REGION,
+                         .region = f->region,
+                         .keys = 256,
+                         .reader_lease_ns = 2000000,
+                         .home_bytes = g_home};
+    ea_eos_t *s = NULL;
+    assert_int_equal(ea_eos_open("live", &c, &s), EA_OK);
+    uint32_t next[LIVE_KEYS] = {0};
+    uint64_t r = 0x9e3779b97f4a7c15u;
+    /* Control: the same loop with nobody rewriting is exact. */
+    struct live_tally calm = {0};
+    live_ops(s, next, &r, 0, 20000, &calm);
+    assert_int_equal(calm.wrong, 0);
+    assert_int_equal(calm.tampered, 0);
+    assert_int_equal(calm.other_err, 0);
+    assert_int_equal(calm.bad_code, 0);
+    struct eos_static st;
+    memcpy(&st, f->region, sizeof st);
+    pid_t host = fork();
+    assert_true(host >= 0);
+    if (host == 0) {
+        host_rewrites(f->region, &st, 0x1234567u, 1500);
+        _exit(0);
+    }
+    struct live_tally t = {0};
+    for (int running = 1; running;) {
+        live_ops(s, next, &r, 50, 0, &t);
+        int status;
+        pid_t w = waitpid(host, &status, WNOHANG);
+        assert_true(w >= 0);
+        running = w == 0;
+    }
+    ea_eos_close(s);
+    print_message("    host rewrites: %u ok, %u tampered, %u other errors\n", t.ok, t.tampered,
+                  t.other_err);
+    assert_int_equal(t.wrong, 0);    /* never bytes nobody wrote for that key */
+    assert_int_equal(t.bad_code, 0); /* and only documented failures */
+    assert_true(t.tampered > 0);     /* the rewrites reached the records */
+    assert_true(t.ok > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,10 +827,12 @@ int main(void)
         cmocka_unit_test(test_slots_from_header),
         cmocka_unit_test(test_crash),
         cmocka_unit_test(test_two_enclaves),
+        cmocka_unit_test(test_host_rewrites_live),
         /* The same with home blocks. */
         cmocka_unit_test_setup_teardown(test_tamper_and_swap, home_on, home_off),
         cmocka_unit_test_setup_teardown(test_crash, home_on, home_off),
         cmocka_unit_test_setup_teardown(test_two_enclaves, home_on, home_off),
+        cmocka_unit_test_setup_teardown(test_host_rewrites_live, home_on, home_off),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
