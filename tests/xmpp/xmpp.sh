@@ -26,7 +26,13 @@
 #                (persist.py, partitioned then one enclave on the same
 #                files); the data store put back from an older sync, or with
 #                its records modified, is refused at start with a clear error
-# Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR; XMPP_KEEP=DIR
+#   host_view    xmpp.xml, the host's view (host_view.py): while alice sends
+#                bob chats whose bodies hold a marker, ea_attacker scans the
+#                whole public arena for it, over and over: over STARTTLS it
+#                is never found; control, in the same run: alice without TLS
+#                (plain_insecure), and the same scan finds her marker
+# Environment: EACTORS, EX (built examples), EACTORS_PLATFORM_DIR, ATTACKER
+# (tests/attack's ea_attacker, for host_view); XMPP_KEEP=DIR
 # copies a failed tsung run's log directory there.
 set -u
 . "$(dirname "$0")/../common/lib.sh"
@@ -122,6 +128,35 @@ have() {
 }
 
 case "$case_name" in
+host_view)
+    : "${ATTACKER:?}"
+    users
+    export EACTORS_DEBUG_LAYOUT=1
+    start xmpp.xml 's|\(<param name="port" value="[0-9]*"/>\)|\1<param name="plain_insecure" value="1"/>|'
+    unset EACTORS_DEBUG_LAYOUT
+    grep -q "^eactors: layout: channel=" "$err" || fail "no arena layout printed"
+    for mode in tls plain; do
+        marker=EACTORS-XMPP-SECRET-$mode-$$-$RANDOM$RANDOM
+        "$ATTACKER" --layout "$err" --mode scan --marker "$marker" --duration-ms 5000 \
+            >"$tmp/scan-$mode.log" 2>&1 &
+        apid=$!
+        sleep 0.3
+        timeout -k 5 60 /usr/bin/python3 "$here/host_view.py" "$port" "$CA" "$mode" "$marker" 3 \
+            >"$tmp/hv-$mode.log" 2>&1 || { fail "host_view.py $mode"; cat "$tmp/hv-$mode.log"; }
+        wait "$apid" || { fail "ea_attacker ($mode)"; cat "$tmp/scan-$mode.log"; }
+        hits=$(sed -n 's/.*marker_hits=\([0-9]*\).*/\1/p' "$tmp/scan-$mode.log")
+        scans=$(sed -n 's/.* scans=\([0-9]*\).*/\1/p' "$tmp/scan-$mode.log")
+        sent=$(sed -n 's/^ok bob got every message (\([0-9]*\) of.*/\1/p' "$tmp/hv-$mode.log")
+        echo "$mode: $sent messages with the marker, arena scanned ${scans:-?} times, ${hits:-?} hits"
+        [ -n "$hits" ] && [ "${scans:-0}" -gt 0 ] || { fail "no scan result ($mode)"; cat "$tmp/scan-$mode.log"; continue; }
+        if [ "$mode" = tls ]; then
+            [ "$hits" = 0 ] || fail "the marker of a TLS session was found in the arena ($hits hits)"
+        else
+            [ "$hits" -gt 0 ] || fail "control: the marker of a session without TLS was not found (the scan sees nothing?)"
+        fi
+    done
+    stop
+    ;;
 interop | interop_one)
     users
     [ "$case_name" = interop ] && start xmpp.xml || start xmpp-one.xml
