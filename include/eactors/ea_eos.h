@@ -306,8 +306,11 @@ typedef int (*ea_eos_iter_fn)(void *arg, const void *key, size_t klen, const voi
  * keys written during the walk may or may not be seen. The callback may use
  * the store, through this handle too (see ea_eos_iter_fn for what that
  * does to its arguments). An untrusted store decrypts every
- * record to test the prefix. Returns EA_OK, the callback's non-zero value,
- * or an error of ea_eos_get for a record (EA_ERR_TAMPERED stops the walk).
+ * record to test the prefix. A record that fails (EA_ERR_TAMPERED,
+ * EA_ERR_CORRUPT, or EA_ERR_BUSY: replaced on every try) fails alone: the
+ * walk skips it and still visits every other key. Returns EA_OK, the
+ * callback's non-zero value (which stops the walk), or else, after the
+ * whole walk, the error of the first record that failed.
  */
 EA_API int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn, void *arg);
 

@@ -1307,6 +1307,7 @@ int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn,
     if (s == NULL || fn == NULL || (prefix == NULL && plen != 0))
         return EA_ERR_INVAL;
     struct eos_store *st = s->s;
+    int bad = EA_OK; /* the first record that failed; the walk goes on */
     for (uint64_t i = 0; i <= st->mask; i++) {
         int rc = EA_ERR_BUSY;
         struct eos_rec hc;
@@ -1319,8 +1320,13 @@ int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn,
         }
         if (rc == EA_ERR_NOTFOUND)
             continue;
-        if (rc != EA_OK)
-            return rc;
+        if (rc != EA_OK) {
+            /* A record that fails (tampered, impossible, or replaced on
+             * every try) fails alone: the other keys are still visited. */
+            if (bad == EA_OK)
+                bad = rc;
+            continue;
+        }
         /* The record is in private memory now: the callback may use the
          * store, and nothing holds a pin while it runs. */
         if (hc.klen >= plen && (plen == 0 || memcmp(s->scratch, prefix, plen) == 0)) {
@@ -1329,7 +1335,7 @@ int ea_eos_iter(ea_eos_t *s, const void *prefix, size_t plen, ea_eos_iter_fn fn,
                 return rc;
         }
     }
-    return EA_OK;
+    return bad;
 }
 
 int ea_eos_stats(ea_eos_t *s, ea_eos_stats_t *out)

@@ -237,6 +237,14 @@ static void test_word_hint(void **state)
     ea_eos_close(s);
 }
 
+static int count_walk(void *arg, const void *key, size_t klen, const void *val, size_t vlen,
+                      uint64_t version)
+{
+    (void)key, (void)klen, (void)val, (void)vlen, (void)version;
+    ++*(unsigned *)arg;
+    return 0;
+}
+
 static void test_tamper_and_swap(void **state)
 {
     struct fx *f = *state;
@@ -270,6 +278,12 @@ static void test_tamper_and_swap(void **state)
     }
     assert_int_equal(tampered, 1); /* that record fails alone */
     assert_int_equal(fine, 2);
+    /* So does a walk: the two intact keys are visited, then the error is
+     * returned (a walk that stopped at the first record in the index, the
+     * tampered one, would have visited none). */
+    unsigned walked = 0;
+    assert_int_equal(ea_eos_iter(s, NULL, 0, count_walk, &walked), EA_ERR_TAMPERED);
+    assert_int_equal(walked, 2);
     /* So does a batched get: the tampered item alone. */
     char mk[3][8];
     uint8_t mb[3][128];
