@@ -787,10 +787,11 @@ static void on_header(void *ctx, xs_t *xs, const xs_header_t *h)
  * When the router needs them after all (a recipient on another c2s,
  * offline storage, a carbon, the MUC), it asks (R_RESEND) and parks that
  * connection's later stanzas until they come (R_BYTES, see resend); the
- * connection's stanzas then go with their bytes for the rest of its life
- * (cx.with_bytes). A message that will surely need them (to the
- * conference domain, or from a connection that enabled carbons) goes with
- * them and is not held (hold_worth). An entry: sender id, length, bytes. */
+ * connection's messages then go with their bytes too (held all the same:
+ * a recipient here still gets an R_REF) for the rest of its life
+ * (cx.with_bytes). So does a message that will surely need them (to the
+ * conference domain, or from a connection that enabled carbons:
+ * bytes_due). An entry: sender id, length, bytes. */
 struct hagg {
     uint32_t id, bytes;
 };
@@ -1012,23 +1013,23 @@ static void hold_clear(struct c2s *s)
     s->nhfree = 0;
 }
 
-/* Is a message to `to` worth holding (sent without its bytes)? Not when the
+/* Should a held message to `to` go with its bytes all the same? When the
  * router will surely ask for them: to the conference domain (the MUC gets
- * the bytes), or from a connection that enabled carbons, or after an
+ * the bytes), from a connection that enabled carbons, or after an
  * R_RESEND for the connection. A hint: the router asks when it must. */
-static int hold_worth(const struct c2s *s, const struct cx *c, const xattr_t *to)
+static int bytes_due(const struct c2s *s, const struct cx *c, const xattr_t *to)
 {
     if (c->with_bytes || c->carbons)
-        return 0;
-    if (to == NULL || s->conf_len == 0)
         return 1;
+    if (to == NULL || s->conf_len == 0)
+        return 0;
     const char *d = to->val, *e = to->val + to->vlen;
     const char *at = memchr(d, '@', to->vlen), *sl = memchr(d, '/', to->vlen);
     if (at != NULL && (sl == NULL || at < sl))
         d = at + 1;
     if (sl != NULL && sl >= d)
         e = sl;
-    return !((size_t)(e - d) == s->conf_len && strncasecmp(d, s->conf, s->conf_len) == 0);
+    return (size_t)(e - d) == s->conf_len && strncasecmp(d, s->conf, s->conf_len) == 0;
 }
 
 static void forward(struct c2s *s, struct cx *c, xel_t *el)
@@ -1053,8 +1054,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     /* A message is held for the router's R_REF (the hot path: a chat to a
      * client on this c2s), so it is written straight into the chunk that
      * holds it; other stanzas go by value only, from s->fwd. */
-    struct hchunk *h =
-        el->kind == XK_MESSAGE && hold_worth(s, c, av[1]) ? hold_chunk(s) : NULL;
+    struct hchunk *h = el->kind == XK_MESSAGE ? hold_chunk(s) : NULL;
     size_t at = 0;
     xbuf_t b;
     if (h != NULL) {
@@ -1118,11 +1118,11 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     xmsg_adds(&m, ipl ? ipl->name : "");
     xmsg_adds(&m, ipl ? xel_attr(ipl, "node") : "");
     xmsg_adds(&m, prio);
-    /* Held: the reference alone (the router asks for the bytes if it needs
-     * them, R_RESEND); else the bytes alone. */
+    /* Held: the reference, without the bytes unless they are due (the
+     * router asks for them if it needs them, R_RESEND); else the bytes. */
     int64_t held = h != NULL ? hold_commit(s, c, h, sl) : -1;
     uint32_t ref = (uint32_t)held;
-    xmsg_add(&m, sp, held >= 0 ? 0 : sl);
+    xmsg_add(&m, sp, held < 0 || bytes_due(s, c, av[1]) ? sl : 0);
     xmsg_add(&m, &ref, held >= 0 ? 4 : 0);
     /* A roster set: its item as "jid NUL name NUL subscription NUL group
      * NUL group...", and the number of items in b bits 8-15 (RFC 6121 §2.3:
@@ -1170,7 +1170,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
         xmsg_add(&m, item.p, item.len);
     } else if (pl != NULL && el->kind == XK_IQ && strcmp(pl->ns, "urn:xmpp:carbons:2") == 0 &&
                av[0] != NULL && strcmp(av[0]->val, "set") == 0) {
-        c->carbons = strcmp(pl->name, "enable") == 0; /* hold_worth's hint */
+        c->carbons = strcmp(pl->name, "enable") == 0; /* bytes_due's hint */
     }
     if (item.failed) {
         if (held >= 0)
@@ -1181,7 +1181,10 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
         stream_error(s, c, "resource-constraint", NULL);
         return;
     }
-    if (outq_send(&s->rt, &m) < 0) {
+    /* Too big for the router with its bytes (which it may ask for) or
+     * without: refused either way. */
+    if (xmsg_size(&m) + (m.fl[8] == 0 ? sl : 0) > ea_conn_max(s->rt.c) ||
+        outq_send(&s->rt, &m) < 0) {
         if (held >= 0)
             hold_undo(s, c);
         stream_error(s, c, "policy-violation", "stanza too big for the router");

@@ -20,7 +20,8 @@
  *                                   name, payload node= (these three empty
  *                                   but for an iq), priority text,
  *                                   serialized stanza (from= stamped; empty
- *                                   when held: the router asks, R_RESEND),
+ *                                   when held, unless the c2s expects the
+ *                                   router to need it: see R_RESEND),
  *                                   the reference (4 bytes: the c2s holds
  *                                   the stanza as number N, see R_REF; or
  *                                   empty: not held); a = number of payload

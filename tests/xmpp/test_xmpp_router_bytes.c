@@ -413,7 +413,8 @@ static void test_refused_and_forged(void **state)
 }
 
 /* A closes while its bytes are on their way: they are delivered first,
- * then the session goes (its unavailable presence after). */
+ * then its unavailable presence goes out; meanwhile nothing is routed to
+ * it. */
 static void test_close_meanwhile(void **state)
 {
     (void)state;
@@ -426,6 +427,14 @@ static void test_close_meanwhile(void **state)
     settle();
     assert_non_null(find_conn(F.r, 0, 1));
     assert_int_equal(find(at, 0, R_DELIVER, 3, "unavailable"), -1);
+    /* closed: nothing goes to it meanwhile (a/r1 is a's other resource now) */
+    unsigned mid = F.nlog;
+    uint32_t m = msg(B, "a@localhost/r1", "too late", 1);
+    settle();
+    assert_int_equal(find(mid, 0, R_REF, 1, NULL), -1);
+    int i = find(mid, 0, R_REF, 3, NULL);
+    assert_true(i >= 0);
+    assert_int_equal(F.log[i].h.a, m);
     answer(A, n, x);
     settle();
     assert_true(find(at, 1, R_DELIVER, 1, "last words") >= 0);
@@ -435,7 +444,8 @@ static void test_close_meanwhile(void **state)
 }
 
 /* A session kicked (replaced by a new bind of the same JID) with bytes on
- * their way: its parked stanzas go with it; the late answer is ignored. */
+ * their way: what it sent is still routed when they come; the new session
+ * gets what is sent to the JID meanwhile; nothing goes to the old one. */
 static void test_kicked_meanwhile(void **state)
 {
     (void)state;
@@ -446,11 +456,24 @@ static void test_kicked_meanwhile(void **state)
     settle();
     fbind(0, 9, "a", "r1"); /* conflict: A is kicked */
     assert_true(find(at, 0, R_KICK, 1, NULL) >= 0);
-    assert_null(F.r->parked);
-    answer(A, n, x);
+    assert_true(F.done[0] <= n || !F.any_done[0]); /* still held */
+    unsigned mid = F.nlog;
+    uint32_t m = msg(B, "a@localhost/r1", "to the new one", 1);
     settle();
-    assert_int_equal(find(at, 1, R_DELIVER, 1, "kicked"), -1);
-    assert_int_equal(F.r->bad_bytes, 1);
+    int i = find(mid, 0, R_REF, 9, NULL);
+    assert_true(i >= 0);
+    assert_int_equal(F.log[i].h.a, m);
+    assert_int_equal(find(mid, 0, R_REF, 1, NULL), -1);
+    answer(A, n, x);
+    struct xmsg cl = {.h = {R_CLOSED, 1, 0, 0}}; /* the c2s closes it */
+    send_xmsg(&F.link[0].cb, &cl);
+    settle();
+    assert_true(find(mid, 1, R_DELIVER, 1, "kicked") >= 0);
+    assert_int_equal(F.r->bad_bytes, 0);
+    assert_null(F.r->parked);
+    assert_null(find_conn(F.r, 0, 1));
+    assert_non_null(find_conn(F.r, 0, 9));
+    assert_int_equal(find(mid, 0, R_DELIVER, 3, "unavailable"), -1); /* no presence for it */
     assert_true(F.done[0] == F.next_ref[0]);
 }
 
