@@ -1183,7 +1183,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     }
     /* Too big for the router with its bytes (which it may ask for) or
      * without: refused either way. */
-    if (xmsg_size(&m) + (m.fl[8] == 0 ? sl : 0) > ea_conn_max(s->rt.c) ||
+    if ((m.fl[8] == 0 && xmsg_size(&m) + sl > ea_conn_max(s->rt.c)) ||
         outq_send(&s->rt, &m) < 0) {
         if (held >= 0)
             hold_undo(s, c);
