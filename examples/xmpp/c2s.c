@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <eactors/ea_sys.h>
 #include <eactors/ea_tls.h>
@@ -88,6 +89,9 @@ struct cx {
     int dirty;                      /* on the round's flush list */
     uint32_t hold;                  /* bytes of its stanzas held for the router's R_REFs */
     uint32_t hold_serial, hold_agg; /* its entry in that chunk's agg (hold_commit) */
+    int with_bytes;                 /* the router asked for a held stanza's bytes
+                                     * (R_RESEND): the rest go with them */
+    int carbons;                    /* asked for carbons (a hint: the router copies) */
     int failures;
     uint64_t t0;
     xbuf_t fa; /* " from='JID'" as forwarded stanzas carry it (xb_from_attr) */
@@ -113,6 +117,8 @@ struct c2s {
     int accepting;
     int32_t timer;
     const char *domain;
+    char conf[300]; /* "conference.<domain>" (hold_worth) */
+    size_t conf_len;
     int plain_insecure;
     int plain_only;
     int reg;
@@ -774,10 +780,18 @@ static void on_header(void *ctx, xs_t *xs, const xs_header_t *h)
 }
 
 /* ------------------------------------------------------------ held stanzas
- * Delivery by reference (proto.h R_REF): the bytes of a stanza this c2s
+ * Delivery by reference (proto.h R_REF): the bytes of a message this c2s
  * sent the router stay here, numbered, until the router has routed it
- * (R_HELD_DONE); a recipient on this c2s then gets an R_REF (a header) in
- * place of the bytes. An entry: sender id, length, bytes. */
+ * (R_HELD_DONE), and the R_STANZA goes WITHOUT them (its field 8 empty):
+ * a recipient on this c2s gets an R_REF (a header) in place of the bytes.
+ * When the router needs them after all (a recipient on another c2s,
+ * offline storage, a carbon, the MUC), it asks (R_RESEND) and parks that
+ * connection's later stanzas until they come (R_BYTES, see resend); the
+ * connection's messages then go with their bytes too (held all the same:
+ * a recipient here still gets an R_REF) for the rest of its life
+ * (cx.with_bytes). So does a message that will surely need them (to the
+ * conference domain, or from a connection that enabled carbons:
+ * bytes_due). An entry: sender id, length, bytes. */
 struct hagg {
     uint32_t id, bytes;
 };
@@ -905,16 +919,51 @@ static void hold_undo(struct c2s *s, struct cx *c)
     s->hnext--;
 }
 
-/* Held stanza `n`: its bytes, or NULL if none is held under that number. */
-static const char *hold_get(struct c2s *s, uint32_t n, uint32_t *len)
+/* Held stanza `n`: its bytes (and in *id the connection that sent it), or
+ * NULL if none is held under that number. */
+static const char *hold_entry(struct c2s *s, uint32_t n, uint32_t *id, uint32_t *len)
 {
     for (struct hchunk *h = s->hhead; h != NULL; h = h->next)
         if (n - h->first < h->n) {
             const char *e = h->buf + h->off[n - h->first];
+            memcpy(id, e, 4);
             memcpy(len, e + 4, 4);
             return e + 8;
         }
     return NULL;
+}
+
+static const char *hold_get(struct c2s *s, uint32_t n, uint32_t *len)
+{
+    uint32_t id;
+    return hold_entry(s, n, &id, len);
+}
+
+/* R_RESEND: the router needs the bytes of held stanza `n` from connection
+ * `conn` (which may have closed since: what it sent is still held). Each
+ * request gets one R_BYTES, in order: the bytes, or b = 1 if no stanza of
+ * that connection is held under n (a stale or forged request: refused,
+ * nothing is read outside the hold). */
+static void resend(struct c2s *s, uint32_t conn, uint32_t n)
+{
+    uint32_t id = 0, len = 0;
+    const char *p = hold_entry(s, n, &id, &len);
+    struct xmsg m = {.h = {R_BYTES, conn, n, 0}};
+    if (p != NULL && id == conn) {
+        xmsg_add(&m, p, len);
+    } else {
+        m.h.b = 1;
+        if (s->badrefs++ < 10)
+            fprintf(stderr, "c2s: the router asked for stanza %u, which is not held: refused\n", n);
+    }
+    struct cx *c = by_id(s, conn);
+    if (c != NULL)
+        c->with_bytes = 1; /* its next stanzas would be asked for too */
+    if (outq_send(&s->rt, &m) < 0 && m.h.b == 0) {
+        m.h.b = 1; /* no memory: the router is told it will not come */
+        m.n = 0;
+        (void)outq_send(&s->rt, &m);
+    }
 }
 
 /* The router has routed every held stanza up to `n`: whole chunks up to it
@@ -964,8 +1013,44 @@ static void hold_clear(struct c2s *s)
     s->nhfree = 0;
 }
 
+/* Should a held message to `to` go with its bytes all the same? When the
+ * router will surely ask for them: to the conference domain (the MUC gets
+ * the bytes), from a connection that enabled carbons, or after an
+ * R_RESEND for the connection. A hint: the router asks when it must. */
+static int bytes_due(const struct c2s *s, const struct cx *c, const xattr_t *to)
+{
+    if (c->with_bytes || c->carbons)
+        return 1;
+    if (to == NULL || s->conf_len == 0)
+        return 0;
+    const char *d = to->val, *e = to->val + to->vlen;
+    const char *at = memchr(d, '@', to->vlen), *sl = memchr(d, '/', to->vlen);
+    if (at != NULL && (sl == NULL || at < sl))
+        d = at + 1;
+    if (sl != NULL && sl >= d)
+        e = sl;
+    return (size_t)(e - d) == s->conf_len && strncasecmp(d, s->conf, s->conf_len) == 0;
+}
+
 static void forward(struct c2s *s, struct cx *c, xel_t *el)
 {
+    /* type=, to= and id= (no namespace) with their lengths, in one pass. */
+    const xattr_t *av[3] = {NULL, NULL, NULL};
+    for (unsigned i = 0; i < el->nattrs; i++) {
+        const xattr_t *a = &el->attrs[i];
+        const char *n = a->name;
+        int k = -1;
+        if (a->ns[0] != 0)
+            continue;
+        if (n[0] == 't' && n[1] == 'o' && n[2] == 0)
+            k = 1;
+        else if (n[0] == 't' && strcmp(n, "type") == 0)
+            k = 0;
+        else if (n[0] == 'i' && n[1] == 'd' && n[2] == 0)
+            k = 2;
+        if (k >= 0 && av[k] == NULL)
+            av[k] = a;
+    }
     /* A message is held for the router's R_REF (the hot path: a chat to a
      * client on this c2s), so it is written straight into the chunk that
      * holds it; other stanzas go by value only, from s->fwd. */
@@ -1022,23 +1107,6 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
                   strcmp(k->ns, "urn:xmpp:hints") == 0))
             flags |= 2;
     }
-    /* type=, to= and id= (no namespace) with their lengths, in one pass. */
-    const xattr_t *av[3] = {NULL, NULL, NULL};
-    for (unsigned i = 0; i < el->nattrs; i++) {
-        const xattr_t *a = &el->attrs[i];
-        const char *n = a->name;
-        int k = -1;
-        if (a->ns[0] != 0)
-            continue;
-        if (n[0] == 't' && n[1] == 'o' && n[2] == 0)
-            k = 1;
-        else if (n[0] == 't' && strcmp(n, "type") == 0)
-            k = 0;
-        else if (n[0] == 'i' && n[1] == 'd' && n[2] == 0)
-            k = 2;
-        if (k >= 0 && av[k] == NULL)
-            av[k] = a;
-    }
     struct xmsg m = {.h = {R_STANZA, c->id, nkids, flags}};
     xmsg_adds(&m, el->name);
     for (int k = 0; k < 3; k++)
@@ -1050,9 +1118,11 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     xmsg_adds(&m, ipl ? ipl->name : "");
     xmsg_adds(&m, ipl ? xel_attr(ipl, "node") : "");
     xmsg_adds(&m, prio);
-    xmsg_add(&m, sp, sl);
+    /* Held: the reference, without the bytes unless they are due (the
+     * router asks for them if it needs them, R_RESEND); else the bytes. */
     int64_t held = h != NULL ? hold_commit(s, c, h, sl) : -1;
     uint32_t ref = (uint32_t)held;
+    xmsg_add(&m, sp, held < 0 || bytes_due(s, c, av[1]) ? sl : 0);
     xmsg_add(&m, &ref, held >= 0 ? 4 : 0);
     /* A roster set: its item as "jid NUL name NUL subscription NUL group
      * NUL group...", and the number of items in b bits 8-15 (RFC 6121 §2.3:
@@ -1098,6 +1168,9 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
             }
         m.h.b |= (nitems > 255 ? 255u : nitems) << 8;
         xmsg_add(&m, item.p, item.len);
+    } else if (pl != NULL && el->kind == XK_IQ && strcmp(pl->ns, "urn:xmpp:carbons:2") == 0 &&
+               av[0] != NULL && strcmp(av[0]->val, "set") == 0) {
+        c->carbons = strcmp(pl->name, "enable") == 0; /* bytes_due's hint */
     }
     if (item.failed) {
         if (held >= 0)
@@ -1108,7 +1181,10 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
         stream_error(s, c, "resource-constraint", NULL);
         return;
     }
-    if (outq_send(&s->rt, &m) < 0) {
+    /* Too big for the router with its bytes (which it may ask for) or
+     * without: refused either way. */
+    if ((m.fl[8] == 0 && xmsg_size(&m) + sl > ea_conn_max(s->rt.c)) ||
+        outq_send(&s->rt, &m) < 0) {
         if (held >= 0)
             hold_undo(s, c);
         stream_error(s, c, "policy-violation", "stanza too big for the router");
@@ -1558,6 +1634,10 @@ static void on_rt(struct c2s *s, const struct xmsg *m)
         hold_done(s, m->h.a);
         return;
     }
+    if (m->h.op == R_RESEND) { /* before by_id: the connection may have closed */
+        resend(s, m->h.conn, m->h.a);
+        return;
+    }
     struct cx *c = by_id(s, m->h.conn);
     if (c == NULL)
         return;
@@ -1671,6 +1751,8 @@ static int c2s_ctor(ea_actor_t *self, void *state)
     int batch = ea_param_int(self, "batch", 1, NULL) != 0;
     ea_sys_client_batch(&s->sys, batch);
     s->domain = ea_param(self, "domain") ? ea_param(self, "domain") : "localhost";
+    int cl = snprintf(s->conf, sizeof s->conf, "conference.%s", s->domain);
+    s->conf_len = cl > 0 && (size_t)cl < sizeof s->conf ? (size_t)cl : 0;
     s->plain_insecure = (int)ea_param_int(self, "plain_insecure", 0, NULL);
     s->plain_only = (int)ea_param_int(self, "plain_only", 0, NULL);
     s->reg = (int)ea_param_int(self, "register", 0, NULL) == 1;

@@ -19,7 +19,9 @@
  *   c2s -> router    R_STANZA       kind, type, to, id, payload ns, payload
  *                                   name, payload node= (these three empty
  *                                   but for an iq), priority text,
- *                                   serialized stanza (from= stamped),
+ *                                   serialized stanza (from= stamped; empty
+ *                                   when held, unless the c2s expects the
+ *                                   router to need it: see R_RESEND),
  *                                   the reference (4 bytes: the c2s holds
  *                                   the stanza as number N, see R_REF; or
  *                                   empty: not held); a = number of payload
@@ -41,6 +43,21 @@
  *   router -> c2s    R_HELD_DONE    a = N: every R_STANZA up to N has been
  *                                   routed (its R_REFs are before this): the
  *                                   c2s may drop what it holds up to N
+ *   router -> c2s    R_RESEND       a = N: the router needs the bytes of the
+ *                                   stanza held as N, sent by conn (one it
+ *                                   cannot route by reference: a recipient
+ *                                   on another c2s, offline storage, a
+ *                                   carbon, the MUC). Until the answer, the
+ *                                   router routes nothing more from conn
+ *                                   (it parks conn's later stanzas, asking
+ *                                   for each held one too) and keeps its
+ *                                   R_HELD_DONE below N. The c2s sends conn's
+ *                                   later stanzas with their bytes.
+ *   c2s -> router    R_BYTES        a = N; the bytes of held stanza N of
+ *                                   conn (one answer per R_RESEND, in
+ *                                   order), or no field and b = 1: not held
+ *                                   (refused; the router answers the sender
+ *                                   with an error for it)
  *   router -> muc    M_STANZA       sender's full JID, serialized stanza (a
  *                                   stanza to the conference domain)
  *   router -> muc    M_GONE         full JID (the session ended or went
@@ -103,6 +120,8 @@ enum {
     R_KICK,
     R_REF,       /* router -> c2s: a = held stanza number (delivery by reference) */
     R_HELD_DONE, /* router -> c2s: a = every held stanza up to a was routed */
+    R_RESEND,    /* router -> c2s: a = held stanza number whose bytes it needs */
+    R_BYTES,     /* c2s -> router: a = that number; its bytes, or b = 1 */
     R_USERS = 32,
     M_STANZA = 48,
     M_GONE,

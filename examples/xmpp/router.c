@@ -74,6 +74,8 @@
 #define NS_BLOCKING "urn:xmpp:blocking"
 #define OFFLINE_MAX 100u
 #define OFFLINE_BYTES_MAX (64u << 20)
+#define PARK_MAX 4096u            /* stanzas parked per session (R_RESEND) */
+#define PARK_BYTES_MAX (4u << 20) /* and their bytes */
 
 /* A stored message. */
 struct omsg {
@@ -140,8 +142,28 @@ struct pbind {
 #define PBIND_TTL_NS (10ull * 1000000000u) /* then refused: not-authorized */
 #define PBIND_MAX 1024u
 
+/* A stanza that waits behind one whose bytes the router asked its c2s for
+ * (R_RESEND, see park): the R_STANZA as it came, and for a held one
+ * without bytes, the bytes once its R_BYTES brings them. */
+struct pk {
+    struct pk *next;
+    uint32_t ref; /* held number (if `ask`) */
+    int ask;      /* held without bytes: asked for with an R_RESEND */
+    int wait;     /* its R_BYTES has not come yet */
+    int gone;     /* the c2s did not have it */
+    char *bytes;
+    size_t blen, len;
+    char msg[];
+};
+
 struct sess {
     struct sess *next_user, *next_conn;
+    struct sess *next_parked; /* on router.parked while pk_head != NULL */
+    struct pk *pk_head, *pk_tail;
+    unsigned npk;
+    size_t pk_bytes;
+    int close_pending; /* closed or kicked while stanzas were parked (detach) */
+    int kicked;        /* a bind of the same full JID replaced it */
     unsigned link;
     uint32_t conn;
     int available;
@@ -163,6 +185,8 @@ struct router {
     struct outq out[MAX_LINKS];
     uint32_t held[MAX_LINKS]; /* the last held stanza number seen per link */
     int held_due[MAX_LINKS];  /* R_HELD_DONE owed at the end of the round */
+    uint32_t done_sent[MAX_LINKS]; /* the last R_HELD_DONE sent (if done_any) */
+    int done_any[MAX_LINKS];
     unsigned nlinks;
     struct sess *by_user[BUCKETS], *by_conn[BUCKETS];
     ea_conn_t *dir; /* from accounts: who exists, and which logins to bind */
@@ -186,6 +210,8 @@ struct router {
     uint64_t ncarbons; /* sessions with carbons enabled: 0, none to copy */
     uint64_t nsess, routed, errors, stored, refused;
     uint64_t by_ref; /* of `routed`: delivered by reference (R_REF) */
+    struct sess *parked; /* sessions with parked stanzas (few: a round trip) */
+    uint64_t resends, bytes_refused, bad_bytes, nobytes;
 };
 
 static uint32_t fnv(const char *s, size_t n)
@@ -306,6 +332,20 @@ static void unlink_sess(struct router *r, struct sess *x)
         *pp = x->next_conn;
     if (x->carbons)
         r->ncarbons--;
+    if (x->pk_head != NULL) {
+        r->held_due[x->link] = 1; /* what it waited for may go */
+        pp = &r->parked;
+        while (*pp && *pp != x)
+            pp = &(*pp)->next_parked;
+        if (*pp)
+            *pp = x->next_parked;
+    }
+    while (x->pk_head != NULL) {
+        struct pk *k = x->pk_head;
+        x->pk_head = k->next;
+        free(k->bytes);
+        free(k);
+    }
     free(x->user);
     free(x->res);
     free(x->jid);
@@ -563,6 +603,7 @@ static void bind_refused(struct router *r, unsigned link, uint32_t conn, const c
 }
 
 static void bind_now(struct router *r, unsigned link, uint32_t conn, const char *user, char *res);
+static void detach(struct router *r, struct sess *s);
 
 /* Takes the vouch for (link, conn): 1 if it names `user`. A vouch for
  * another user is dropped too (the bind is not the login's). */
@@ -714,7 +755,11 @@ static void bind_now(struct router *r, unsigned link, uint32_t conn, const char 
         xmsg_adds(&k, "conflict");
         (void)outq_send(&r->out[old->link], &k);
         muc_gone(r, old); /* its rooms must not follow the new session */
-        unlink_sess(r, old);
+        old->kicked = 1;
+        if (old->pk_head != NULL)
+            detach(r, old); /* what it sent before is routed first */
+        else
+            unlink_sess(r, old);
     }
     struct sess *s = calloc(1, sizeof *s);
     size_t jl = strlen(user) + strlen(r->domain) + strlen(res) + 3;
@@ -817,12 +862,36 @@ static void muc_deliver(struct router *r, const struct xmsg *m)
     deliver(r, s, m->f[1], m->fl[1]);
 }
 
+/* Session s has ended (closed or kicked) while stanzas it sent wait for
+ * their bytes (park): gone for everyone else now (nothing is routed to it,
+ * a new bind of its JID does not meet it), it stays, found by its
+ * connection alone, until they are routed (unpark calls closed). */
+static void detach(struct router *r, struct sess *s)
+{
+    if (s->close_pending)
+        return;
+    s->close_pending = 1;
+    struct sess **pp = &r->by_user[fnv(s->user, strlen(s->user)) % BUCKETS];
+    while (*pp && *pp != s)
+        pp = &(*pp)->next_user;
+    if (*pp)
+        *pp = s->next_user;
+}
+
 static void closed(struct router *r, unsigned link, uint32_t conn)
 {
     forget_login(r, link, conn);
     struct sess *s = find_conn(r, link, conn);
     if (s == NULL)
         return;
+    if (s->pk_head != NULL) { /* what it sent before goes first (unpark) */
+        detach(r, s);
+        return;
+    }
+    if (s->kicked) { /* its successor has the JID: no presence for it */
+        unlink_sess(r, s);
+        return;
+    }
     if (s->available) {
         s->available = 0;
         xbuf_t b = {0};
@@ -880,7 +949,10 @@ struct st {
 static void deliver_st(struct router *r, const struct sess *to, const struct st *t)
 {
     if (!t->held || to->link != t->link) {
-        deliver(r, to, t->xml, t->xlen);
+        if (t->xlen > 0)
+            deliver(r, to, t->xml, t->xlen);
+        else if (r->nobytes++ < 10) /* message_needs_bytes said no: a bug */
+            fprintf(stderr, "router: a stanza without its bytes for another c2s: dropped\n");
         return;
     }
     struct xmsg m = {.h = {R_REF, to->conn, t->ref, 0}};
@@ -964,19 +1036,23 @@ static void carbon(struct router *r, const struct sess *to, const char *dir, con
 }
 
 /* Copies to `user`'s other carbons-enabled, available sessions (all but
- * `skip`, and but those that got the message itself: `got`). */
-static void carbons(struct router *r, const char *user, const struct sess *skip, int best,
-                    int headline_all, const char *dir, const struct st *t)
+ * `skip`, and but those that got the message itself: `got`). With dir
+ * NULL, nothing is sent: 1 if a copy would be (needs_bytes). */
+static int carbons(struct router *r, const char *user, const struct sess *skip, int best,
+                   int headline_all, const char *dir, const struct st *t)
 {
     if (r->ncarbons == 0 || t->ty != T_CHAT || (t->flags & 2))
-        return;
+        return 0;
     for (struct sess *s = first_of(r, user); s; s = s->next_user) {
         if (s == skip || !s->carbons || !s->available || strcmp(s->user, user) != 0)
             continue;
         int got = best > -129 && s->prio >= 0 && (headline_all || s->prio == best);
+        if (!got && dir == NULL)
+            return 1;
         if (!got)
             carbon(r, s, dir, t);
     }
+    return 0;
 }
 
 /* `t` (seconds since 1970, UTC) as XEP-0082 date-time. Not gmtime_r: its
@@ -1074,6 +1150,50 @@ static void flush_offline(struct router *r, struct sess *s)
         u->tail = NULL;
 }
 
+/* The highest non-negative priority among the available sessions of
+ * j's user, or -129 if none (where a message to the bare JID goes). */
+static int best_prio(struct router *r, const struct jid *j)
+{
+    int best = -129;
+    for (struct sess *s = r->by_user[j->lhash % BUCKETS]; s; s = s->next_user)
+        if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 && s->prio > best)
+            best = s->prio;
+    return best;
+}
+
+/* Would route_message(r, from, t, j) use t's bytes? It decides as
+ * route_message does, step for step, and sends nothing: a recipient on
+ * another c2s than the sender's, a carbon, or offline storage need them;
+ * one on the sender's c2s (R_REF), an error reply or a drop do not. */
+static int message_needs_bytes(struct router *r, const struct sess *from, const struct st *t,
+                               const struct jid *j)
+{
+    if (strcmp(j->domain, r->domain) != 0 || j->local[0] == 0 || !exists_h(r, j->local, j->lhash))
+        return 0;
+    if (!block_free(r, from, j->local, j->res))
+        return 0;
+    if (carbons(r, from->user, from, -129, 0, NULL, t))
+        return 1;
+    if (j->res[0] != 0) {
+        struct sess *s = find_full_h(r, j->local, j->lhash, j->res);
+        if (s != NULL)
+            return s->link != t->link || carbons(r, j->local, s, -129, 0, NULL, t);
+    }
+    if (t->ty == T_GROUPCHAT)
+        return 0;
+    int headline = t->ty == T_HEADLINE, best = best_prio(r, j), sent = 0;
+    for (struct sess *s = r->by_user[j->lhash % BUCKETS]; s; s = s->next_user)
+        if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 &&
+            (headline || s->prio == best)) {
+            if (s->link != t->link)
+                return 1;
+            sent = 1;
+        }
+    if (sent)
+        return carbons(r, j->local, NULL, best, headline, NULL, t);
+    return t->ty != T_ERROR && !headline && (t->flags & 1); /* offline storage */
+}
+
 static void route_message(struct router *r, struct sess *from, struct st *t, const struct jid *j)
 {
     int err = t->ty == T_ERROR;
@@ -1104,10 +1224,7 @@ static void route_message(struct router *r, struct sess *from, struct st *t, con
         error_reply(r, from, "message", t->id, t->to, "cancel", "service-unavailable");
         return;
     }
-    int headline = t->ty == T_HEADLINE, best = -129, sent = 0;
-    for (struct sess *s = r->by_user[j->lhash % BUCKETS]; s; s = s->next_user)
-        if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 && s->prio > best)
-            best = s->prio;
+    int headline = t->ty == T_HEADLINE, best = best_prio(r, j), sent = 0;
     for (struct sess *s = r->by_user[j->lhash % BUCKETS]; s; s = s->next_user)
         if (s->available && s->prio >= 0 && strcmp(s->user, j->local) == 0 &&
             (headline || s->prio == best)) {
@@ -1842,20 +1959,18 @@ static int field_str(const struct xmsg *m, unsigned i, char *buf, size_t cap)
     return 0;
 }
 
-static void stanza(struct router *r, unsigned link, const struct xmsg *m)
+static void park(struct router *r, struct sess *s, const struct xmsg *m, int held, uint32_t ref);
+
+/* Stanza m from session `from`, held by its c2s as `ref` if `held`; `gone`:
+ * its bytes were asked for and will not come (the sender gets an error
+ * where one is due). */
+static void route_stanza(struct router *r, struct sess *from, const struct xmsg *m, int held,
+                         uint32_t ref, int gone)
 {
-    struct sess *from = find_conn(r, link, m->h.conn);
     struct st t;
-    t.link = link;
-    t.held = m->n >= 10 && m->fl[9] == 4;
-    t.ref = 0;
-    if (t.held) { /* whatever happens to it, the c2s may drop it after this round */
-        memcpy(&t.ref, m->f[9], 4);
-        r->held[link] = t.ref;
-        r->held_due[link] = 1;
-    }
-    if (from == NULL || m->n < 9)
-        return;
+    t.link = from->link;
+    t.held = held;
+    t.ref = ref;
     /* Not a memset of the 5 KiB: each string is written whole by
      * xmsg_str, and empty until then. */
     t.kind[0] = t.type[0] = t.to[0] = t.id[0] = t.pns[0] = t.pname[0] = t.node[0] = t.prio[0] = 0;
@@ -1879,6 +1994,12 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
     t.ty = type_code(t.type, m->fl[1]);
     if (t.k == K_OTHER)
         return;
+    if (gone) {
+        if ((t.k == K_MESSAGE && t.ty != T_ERROR) ||
+            (t.k == K_IQ && (t.ty == T_GET || t.ty == T_SET)))
+            error_reply(r, from, t.kind, t.id, t.to, "wait", "resource-constraint");
+        return;
+    }
     t.xml = m->f[8];
     t.xlen = m->fl[8];
     t.npay = m->h.a;
@@ -1894,7 +2015,26 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
             error_reply(r, from, t.kind, t.id, t.to, "modify", "jid-malformed");
         return;
     }
-    if (has_to && r->muc != NULL && strcmp(j.domain, r->muc_domain) == 0) {
+    if (t.k == K_MESSAGE && !has_to) { /* to the sender's own bare JID (RFC 6120 §10.3.1) */
+        memset(&j, 0, sizeof j);
+        snprintf(j.local, sizeof j.local, "%s", from->user);
+        snprintf(j.domain, sizeof j.domain, "%s", r->domain);
+        j.lhash = fnv(j.local, strlen(j.local));
+    }
+    int muc = has_to && r->muc != NULL && strcmp(j.domain, r->muc_domain) == 0;
+    /* Held without its bytes (the c2s sends a message so): routed here by
+     * reference if it can be; else asked for, and this session's stanzas
+     * wait (park). Only messages are held; anything else is asked for. */
+    if (t.held && t.xlen == 0) {
+        int need = t.k != K_MESSAGE ||
+                   (muc ? !(r->nblocked != 0 && blocks(r, from->user, j.local, j.domain, j.res))
+                        : message_needs_bytes(r, from, &t, &j));
+        if (need) {
+            park(r, from, m, held, ref);
+            return;
+        }
+    }
+    if (muc) {
         /* XEP-0191 §3.6: a room (or occupant, or the service) the sender
          * blocks gets nothing; a message or request is answered with
          * not-acceptable + <blocked/>. */
@@ -1916,18 +2056,143 @@ static void stanza(struct router *r, unsigned link, const struct xmsg *m)
         return;
     }
     if (t.k == K_MESSAGE) {
-        if (!has_to) { /* to the sender's own bare JID (RFC 6120 §10.3.1) */
-            memset(&j, 0, sizeof j);
-            snprintf(j.local, sizeof j.local, "%s", from->user);
-            snprintf(j.domain, sizeof j.domain, "%s", r->domain);
-            j.lhash = fnv(j.local, strlen(j.local));
-        }
         route_message(r, from, &t, &j);
     } else if (t.k == K_PRESENCE) {
         route_presence(r, from, &t, has_to ? &j : NULL);
     } else {
         route_iq(r, from, &t, has_to ? &j : NULL);
     }
+}
+
+/* ------------------------------------------------------------ parked stanzas
+ * Order (RFC 6120 §10.1) when a held stanza's bytes must be fetched: the
+ * router asks (R_RESEND N) and parks it, with every later stanza of the
+ * same session (asking for each held one too), until the answers come
+ * (R_BYTES, one per request, in order); then they are routed in the order
+ * they came. Other sessions go on meanwhile. The c2s keeps N: the
+ * R_HELD_DONE for its link stays below the first stanza still waiting for
+ * its bytes (router_body). A close or kick meanwhile waits for them
+ * (detach); the stop drops them. See ARCHITECTURE.md. */
+
+/* Routes what is parked for s up to the first stanza still waiting. */
+static void unpark(struct router *r, struct sess *s)
+{
+    while (s->pk_head != NULL && !s->pk_head->wait) {
+        struct pk *k = s->pk_head;
+        s->pk_head = k->next;
+        if (s->pk_head == NULL)
+            s->pk_tail = NULL;
+        s->npk--;
+        s->pk_bytes -= k->len + k->blen;
+        struct xmsg m;
+        if (xmsg_parse(&m, k->msg, k->len) == 0) {
+            if (k->ask) {
+                m.f[8] = k->bytes != NULL ? k->bytes : "";
+                m.fl[8] = (uint32_t)k->blen;
+            }
+            route_stanza(r, s, &m, 0, 0, k->gone); /* by value now: never parks */
+        }
+        free(k->bytes);
+        free(k);
+    }
+    if (s->pk_head != NULL)
+        return;
+    struct sess **pp = &r->parked;
+    while (*pp && *pp != s)
+        pp = &(*pp)->next_parked;
+    if (*pp)
+        *pp = s->next_parked;
+    if (s->close_pending)
+        closed(r, s->link, s->conn); /* frees s */
+}
+
+/* Parks stanza m of session s (behind the ones parked already); asks for
+ * its bytes if it is held without them. Over the session's bounds it is
+ * refused (an error reply where one is due) instead. */
+static void park(struct router *r, struct sess *s, const struct xmsg *m, int held, uint32_t ref)
+{
+    size_t len = xmsg_size(m);
+    int ask = held && m->fl[8] == 0;
+    struct pk *k = s->npk < PARK_MAX && s->pk_bytes + len <= PARK_BYTES_MAX
+                       ? malloc(sizeof *k + len)
+                       : NULL;
+    if (k == NULL) {
+        route_stanza(r, s, m, 0, 0, 1);
+        return;
+    }
+    *k = (struct pk){.ref = ref, .ask = ask, .wait = ask, .len = len};
+    xmsg_write(m, k->msg);
+    if (s->pk_tail != NULL) {
+        s->pk_tail->next = k;
+    } else {
+        s->pk_head = k;
+        s->next_parked = r->parked;
+        r->parked = s;
+    }
+    s->pk_tail = k;
+    s->npk++;
+    s->pk_bytes += len;
+    if (ask) {
+        struct xmsg q = {.h = {R_RESEND, s->conn, ref, 0}};
+        if (outq_send(&r->out[s->link], &q) == 0) {
+            r->resends++;
+        } else {
+            k->wait = 0;
+            k->gone = 1;
+            unpark(r, s);
+        }
+    }
+}
+
+/* R_BYTES from link: the answer to an R_RESEND. One that matches no
+ * stanza waiting (late: the session went; or forged) is ignored. */
+static void got_bytes(struct router *r, unsigned link, const struct xmsg *m)
+{
+    struct sess *s = find_conn(r, link, m->h.conn);
+    struct pk *k = s != NULL ? s->pk_head : NULL;
+    while (k != NULL && !(k->wait && k->ref == m->h.a))
+        k = k->next;
+    if (k == NULL) {
+        r->bad_bytes++;
+        return;
+    }
+    /* Answers come in the order asked: one asked before and still waiting
+     * will not come. */
+    for (struct pk *e = s->pk_head; e != k; e = e->next)
+        if (e->wait) {
+            e->wait = 0;
+            e->gone = 1;
+            r->bad_bytes++;
+        }
+    k->wait = 0;
+    if ((m->h.b & 1) || m->n < 1 || m->fl[0] == 0 || (k->bytes = malloc(m->fl[0])) == NULL) {
+        k->gone = 1;
+        r->bytes_refused++;
+    } else {
+        memcpy(k->bytes, m->f[0], m->fl[0]);
+        k->blen = m->fl[0];
+        s->pk_bytes += k->blen;
+    }
+    r->held_due[link] = 1; /* what the c2s holds for it may go */
+    unpark(r, s);
+}
+
+static void stanza(struct router *r, unsigned link, const struct xmsg *m)
+{
+    struct sess *from = find_conn(r, link, m->h.conn);
+    int held = m->n >= 10 && m->fl[9] == 4;
+    uint32_t ref = 0;
+    if (held) { /* whatever happens to it, the c2s may drop it after this round */
+        memcpy(&ref, m->f[9], 4);
+        r->held[link] = ref;
+        r->held_due[link] = 1;
+    }
+    if (from == NULL || m->n < 9)
+        return;
+    if (from->pk_head != NULL) /* behind one whose bytes are on their way */
+        park(r, from, m, held, ref);
+    else
+        route_stanza(r, from, m, held, ref, 0);
 }
 
 /* ------------------------------------------------------------ store load */
@@ -2056,6 +2321,8 @@ static int router_body(ea_actor_t *self, void *state)
         for (unsigned b = 0; b < BUCKETS; b++)
             while (r->by_user[b] != NULL)
                 unlink_sess(r, r->by_user[b]);
+        while (r->parked != NULL) /* closed, waiting for bytes (closed()) */
+            unlink_sess(r, r->parked);
         for (unsigned b = 0; b < BUCKETS; b++)
             while (r->vouches[b] != NULL) {
                 struct vouch *v = r->vouches[b];
@@ -2096,8 +2363,10 @@ static int router_body(ea_actor_t *self, void *state)
                "%llu stopped by a blocklist\n",
                ea_name(self), (unsigned long long)r->routed, (unsigned long long)r->errors,
                (unsigned long long)r->stored, (unsigned long long)r->refused);
-        printf("%s: %llu of those deliveries by reference\n", ea_name(self),
-               (unsigned long long)r->by_ref);
+        printf("%s: %llu of those deliveries by reference; %llu held stanzas' bytes asked "
+               "for, %llu refused, %llu answers matching no request\n",
+               ea_name(self), (unsigned long long)r->by_ref, (unsigned long long)r->resends,
+               (unsigned long long)r->bytes_refused, (unsigned long long)r->bad_bytes);
         fflush(stdout);
         return EA_DONE;
     }
@@ -2164,6 +2433,8 @@ static int router_body(ea_actor_t *self, void *state)
                     stanza(r, i, &m);
                 else if (m.h.op == R_CLOSED)
                     closed(r, i, m.h.conn);
+                else if (m.h.op == R_BYTES)
+                    got_bytes(r, i, &m);
             }
             ea_cargo_release(&cg);
             if (n == 255)
@@ -2175,8 +2446,22 @@ static int router_body(ea_actor_t *self, void *state)
      * to them, in the same queue). */
     for (unsigned i = 0; i < r->nlinks; i++) {
         if (r->held_due[i]) {
-            struct xmsg d = {.h = {R_HELD_DONE, 0, r->held[i], 0}};
-            (void)outq_send(&r->out[i], &d); /* lost (no memory): a later one covers it */
+            /* Not past a stanza whose bytes are still asked for (park). */
+            uint32_t upto = r->held[i];
+            for (const struct sess *s = r->parked; s != NULL; s = s->next_parked)
+                for (const struct pk *k = s->link == i ? s->pk_head : NULL; k; k = k->next)
+                    if (k->wait) {
+                        if ((int32_t)(upto - (k->ref - 1)) > 0)
+                            upto = k->ref - 1;
+                        break;
+                    }
+            struct xmsg d = {.h = {R_HELD_DONE, 0, upto, 0}};
+            /* (the same as the last: nothing new; lost, no memory: a later
+             * one covers it) */
+            if ((!r->done_any[i] || upto != r->done_sent[i]) && outq_send(&r->out[i], &d) == 0) {
+                r->done_sent[i] = upto;
+                r->done_any[i] = 1;
+            }
             r->held_due[i] = 0;
         }
         busy |= outq_flush(&r->out[i]);

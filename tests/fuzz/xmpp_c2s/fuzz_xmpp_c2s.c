@@ -21,8 +21,10 @@
  *  - the router ("rt"): binds (the resource "conflict" is refused), takes
  *    stanzas, delivers to and kicks bound connections when told; a
  *    delivery is by value, by reference (R_REF) to a stanza c2s holds or
- *    to a forged number, or an R_HELD_DONE up to a number the input picks
- *    (one byte after the command says which: a compromised router).
+ *    to a forged number, an R_HELD_DONE up to a number the input picks, or
+ *    an R_RESEND for a held number or a forged one, naming the connection
+ *    or another (one byte after the command says which: a compromised
+ *    router).
  * TLS is not fuzzed (it is OpenSSL's): there is no TLS context, so
  * <starttls/> gets <proceed/> and then the connection ends; PLAIN is
  * allowed without TLS (plain_insecure), as in the tsung deployment.
@@ -51,6 +53,9 @@
  *  - bounded memory per connection (parser budget, held input, pending
  *    output, the round's deliveries, stanzas held for references);
  *  - held stanzas are numbered in order, without gaps;
+ *  - every R_RESEND gets one R_BYTES for that number and connection: the
+ *    held bytes if that connection's stanza is held under it, else a
+ *    refusal (b = 1, no bytes);
  *  - progress: every step settles in a bounded number of rounds, and
  *    after EOF every connection is closed.
  */
@@ -140,6 +145,10 @@ static struct {
     struct netmsg *outq, *outq_tail;
     uint32_t ref_next; /* the number the next held stanza must have */
     int any_ref;
+    int resend_due;               /* an R_RESEND was sent: its answer is due */
+    uint32_t resend_n, resend_id; /* its number and connection */
+    char *resend_p;               /* a copy of the held bytes it must carry (NULL: refused) */
+    uint32_t resend_len;
     struct fconn *ref_conn;     /* the step was an R_REF to it: */
     size_t ref_len, ref_before; /* the output it must get, and had before */
 } F;
@@ -425,6 +434,24 @@ static int fake_acc(void)
 
 static void rt_msg(const struct xmsg *m)
 {
+    if (m->h.op == R_BYTES) { /* (before the check: the connection may be gone) */
+        if (!F.resend_due || m->h.a != F.resend_n || m->h.conn != F.resend_id)
+            FAIL("R_BYTES %u for connection %u, which was not asked for", m->h.a, m->h.conn);
+        F.resend_due = 0;
+        char *want = F.resend_p;
+        F.resend_p = NULL;
+        int bad = want == NULL ? m->h.b != 1 || m->n != 0
+                               : m->h.b != 0 || m->n != 1 || m->fl[0] != F.resend_len ||
+                                     memcmp(m->f[0], want, F.resend_len) != 0;
+        int was_held = want != NULL;
+        free(want);
+        if (bad)
+            FAIL("R_BYTES %u (b %u, %u fields, %u bytes) does not carry what is held (%s, %u "
+                 "bytes)",
+                 m->h.a, m->h.b, m->n, m->n ? m->fl[0] : 0, was_held ? "held" : "not held",
+                 F.resend_len);
+        return;
+    }
     struct fconn *f = by_cid(m->h.conn);
     if (f == NULL || !f->open)
         FAIL("router message for connection %u, which does not exist", m->h.conn);
@@ -608,6 +635,27 @@ static void router_to(struct fconn *f, int kick, struct in *in)
         send_xmsg(&F.rt.cb, &r);
         return;
     }
+    if ((how & 7) == 4) { /* bytes asked for: a held number or near it, this
+                           * connection's or another's */
+        r.h.op = R_RESEND;
+        r.h.a = F.ref_next - 1 - (how >> 3) % 8;
+        r.h.conn = (how & 0x80) ? f->id ^ 1u : f->id;
+        uint32_t id = 0, len = 0;
+        const char *p = hold_entry(F.s, r.h.a, &id, &len);
+        F.resend_due = 1;
+        F.resend_n = r.h.a;
+        F.resend_id = r.h.conn;
+        free(F.resend_p);
+        F.resend_p = NULL;
+        if (p != NULL && id == r.h.conn) {
+            if ((F.resend_p = malloc(len ? len : 1)) == NULL)
+                FAIL("out of memory");
+            memcpy(F.resend_p, p, len);
+        }
+        F.resend_len = len;
+        send_xmsg(&F.rt.cb, &r);
+        return;
+    }
     if ((how & 3) == 3) { /* released up to a number near the last held */
         r.h.op = R_HELD_DONE;
         r.h.a = F.ref_next + (how >> 2) - 48;
@@ -698,6 +746,7 @@ static void teardown(void)
     ea_test_pair_fini(&F.net);
     ea_test_pair_fini(&F.acc);
     ea_test_pair_fini(&F.rt);
+    free(F.resend_p);
     memset(&F, 0, sizeof F);
 }
 
@@ -774,6 +823,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         (void)fake_net(); /* hand over what the command made available */
         settle();
+        if (F.resend_due)
+            FAIL("R_RESEND %u got no answer", F.resend_n);
         struct fconn *rf = F.ref_conn;
         F.ref_conn = NULL;
         struct cx *rc = rf != NULL ? by_id(F.s, rf->id) : NULL;

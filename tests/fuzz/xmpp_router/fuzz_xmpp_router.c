@@ -22,7 +22,8 @@
  *  - muc: M_DELIVER to arbitrary full JIDs, with or without a sender.
  *
  * Input: one byte of configuration (bit 0: forged store records before
- * S_LOADED), then commands of one byte each, the low three bits the
+ * S_LOADED; bit 1: the c2s refuses every R_RESEND; bit 2: it never
+ * answers one), then commands of one byte each, the low three bits the
  * command, bit 3 the link, bits 4-6 the slot: 0 bind  1 stanza  2 close
  * 3 raw message (2-byte length, bytes; a batch if its first op says so)
  * 4 MUC delivery  5 a store record  6 directory names  7 the late vouches. At the end every
@@ -36,7 +37,10 @@
  *  - delivery by reference: an R_REF names only a stanza held by the link
  *    it goes to (sent there as held) and not yet released by an
  *    R_HELD_DONE, which releases only what was sent (stanzas go as held or
- *    not as the input says);
+ *    not as the input says, a held one with or without its bytes);
+ *  - R_RESEND asks only for a stanza sent held without its bytes, by the
+ *    connection that sent it, once, and no R_HELD_DONE releases it before
+ *    the fake c2s has answered (R_BYTES after the round, or never);
  *  - every delivery is well-formed XML (expat, inside a wrapper element):
  *    the stanzas the fake c2s forwards are well-formed, so malformed output
  *    means the router built it (an attribute or text not escaped);
@@ -73,6 +77,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 #define NSLOT 8
 #define MAX_ROUNDS 200
 #define NODE 16384u
+#define HQ 512 /* > the held stanzas of one input (256 commands) */
 
 #define FAIL(...)                                     \
     do {                                              \
@@ -104,6 +109,18 @@ static struct {
     int unclean;              /* a string c2s could not have sent went in: stop checking XML */
     uint32_t next_ref[LINKS]; /* the next held stanza's number, per link */
     uint32_t done[LINKS];     /* held stanzas below this were released */
+    struct {                  /* held stanzas by number % HQ */
+        uint32_t conn, ref;
+        int byteless, asked, answered;
+        size_t len;
+        char xml[512];
+    } hq[LINKS][HQ];
+    struct {
+        unsigned link;
+        uint32_t conn, ref;
+    } ans[HQ]; /* R_RESENDs to answer after this drain */
+    unsigned nans;
+    uint32_t cfg;
 } F;
 
 static const char *const users[] = {"a", "b", "c", "d", "nobody"};
@@ -298,13 +315,36 @@ static void from_router_link(unsigned link, const struct xmsg *m)
                  link, F.done[link], F.next_ref[link]);
         break;
     case R_HELD_DONE:
-        if (!F.unclean) {
+        if (!F.unclean && m->h.a + 1 != F.done[link]) { /* (up to the last: nothing new) */
             if (m->h.a - F.done[link] >= F.next_ref[link] - F.done[link])
                 FAIL("stanzas up to %u on link %u released, which sent %u..%u", m->h.a, link,
                      F.done[link], F.next_ref[link]);
+            for (uint32_t n = F.done[link]; n != m->h.a + 1; n++)
+                if (F.hq[link][n % HQ].asked && !F.hq[link][n % HQ].answered)
+                    FAIL("stanza %u on link %u released while its bytes are asked for", n, link);
             F.done[link] = m->h.a + 1;
         }
         break;
+    case R_RESEND: {
+        uint32_t n = m->h.a;
+        if (!F.unclean) {
+            if (n - F.done[link] >= F.next_ref[link] - F.done[link])
+                FAIL("bytes of stanza %u asked on link %u, which holds %u..%u", n, link,
+                     F.done[link], F.next_ref[link]);
+            if (!F.hq[link][n % HQ].byteless || F.hq[link][n % HQ].conn != m->h.conn ||
+                F.hq[link][n % HQ].asked)
+                FAIL("bytes of stanza %u asked on link %u (conn %u): not one sent without them "
+                     "by that connection, or asked twice",
+                     n, link, m->h.conn);
+        }
+        F.hq[link][n % HQ].asked = 1;
+        if (F.nans < HQ) {
+            F.ans[F.nans].link = link;
+            F.ans[F.nans].conn = m->h.conn;
+            F.ans[F.nans++].ref = n;
+        }
+        break;
+    }
     case R_KICK:
         if (closing(link, m->h.conn))
             break;
@@ -333,6 +373,19 @@ static int drain(void)
             ea_cargo_release(&cg);
             did = 1;
         }
+    /* The c2s answers what was asked (as its configuration says). */
+    for (unsigned k = 0; k < F.nans && !(F.cfg & 4); k++) {
+        unsigned l = F.ans[k].link;
+        uint32_t n = F.ans[k].ref;
+        struct xmsg a = {.h = {R_BYTES, F.ans[k].conn, n, 1}};
+        if (!(F.cfg & 2) && F.hq[l][n % HQ].conn == F.ans[k].conn) {
+            a.h.b = 0;
+            xmsg_add(&a, F.hq[l][n % HQ].xml, F.hq[l][n % HQ].len);
+        }
+        F.hq[l][n % HQ].answered = 1;
+        send_xmsg(&F.link[l].cb, &a);
+    }
+    F.nans = 0;
     while (ea_cargo_recv(&F.st.cb, &cg) == EA_OK) {
         struct xmsg m;
         if (xmsg_parse(&m, cg.data, cg.len) < 0 || m.h.op < S_ROSTER || m.h.op > S_END ||
@@ -490,12 +543,22 @@ static void fz_stanza(struct in *in, unsigned link, unsigned i)
     for (int j = 0; j < 8; j++)
         xmsg_add(&m, f[j], l[j]);
     xmsg_add(&m, xml, xl);
-    /* Held (delivery by reference) or not, as c2s decides. */
+    /* Held (delivery by reference) or not, as c2s decides; a held one
+     * without its bytes, or with them. */
     uint32_t ref = F.next_ref[link];
-    int held = (bb >> 15) & 1;
+    int held = (bb >> 15) & 1, byteless = held && ((bb >> 14) & 1) && xl > 0;
+    if (byteless)
+        m.fl[8] = 0;
     xmsg_add(&m, &ref, held ? 4 : 0);
-    if (held)
+    if (held) {
         F.next_ref[link]++;
+        memset(&F.hq[link][ref % HQ], 0, sizeof F.hq[link][ref % HQ]);
+        F.hq[link][ref % HQ].conn = m.h.conn;
+        F.hq[link][ref % HQ].ref = ref;
+        F.hq[link][ref % HQ].byteless = byteless;
+        memcpy(F.hq[link][ref % HQ].xml, xml, xl);
+        F.hq[link][ref % HQ].len = xl;
+    }
     switch (a >> 6) {
     case 1: xmsg_add(&m, items_roster, sizeof items_roster); break;
     case 2: xmsg_add(&m, items_block, (bb >> 4) % sizeof items_block); break;
@@ -651,7 +714,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct in in = {data, size};
     memset(&F, 0, sizeof F);
-    setup(&in, take(&in, 1));
+    F.cfg = take(&in, 1);
+    setup(&in, F.cfg);
     trace = getenv("ROUTER_TRACE") != NULL;
     for (int step = 0; in.n > 0 && step < 256; step++) {
         uint32_t cmd = take(&in, 1);
