@@ -34,6 +34,7 @@
 #include "crypto/crypto.h"
 #include "eos/eos_int.h"
 #include "fuzz_input.h"
+#include "fuzz_platform.h"
 #include "trust/trust.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -246,27 +247,7 @@ static int open_region(ea_eos_t **s, uint32_t home)
 
 static void platform_init(void)
 {
-    memset(&pc, 0, sizeof pc);
-    for (size_t i = 0; i < sizeof pc.secret; i++)
-        pc.secret[i] = (uint8_t)(0xa5 ^ i);
-    memset(pc.report_key_id, 0x22, sizeof pc.report_key_id);
-    eai_sigstruct_t s;
-    memset(&s, 0, sizeof s);
-    s.attributes.flags = EA_FLAGS_MODE64BIT;
-    s.isv_prod_id = 1;
-    s.isv_svn = 1;
-    uint8_t sig[EAI_SIGSTRUCT_SIZE];
-    eai_identity_t id;
-    char err[256];
-    if (eai_measure(image, sizeof image - 1, &s.attributes, s.mr_enclave) != EA_OK ||
-        eai_sigstruct_sign(&s, signer) != EA_OK)
-        abort();
-    eai_sigstruct_encode(&s, sig);
-    if (eai_einit(image, sizeof image - 1, sig, sizeof sig, "img", "img.sig", &id, err,
-                  sizeof err) != EA_OK)
-        abort();
-    eai_local_platform_init(&lp, &pc, &id, NULL);
-    eai_trust_bind(&lp.ops);
+    fuzz_platform(&pc, &lp, image, signer, 1);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "crypto/crypto.h"
+#include "fuzz_platform.h"
 #include "trust/trust.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -35,27 +36,7 @@ static uint8_t add[1 << 16], txt[1 << 16];
 /* A platform whose secret never changes, so seeds stay valid. */
 static void platform_init(void)
 {
-    memset(&pc, 0, sizeof pc);
-    for (size_t i = 0; i < sizeof pc.secret; i++)
-        pc.secret[i] = (uint8_t)(0x5a ^ i);
-    memset(pc.report_key_id, 0x11, sizeof pc.report_key_id);
-    eai_sigstruct_t s;
-    memset(&s, 0, sizeof s);
-    s.attributes.flags = EA_FLAGS_MODE64BIT;
-    s.isv_prod_id = 1;
-    s.isv_svn = 3;
-    uint8_t sig[EAI_SIGSTRUCT_SIZE];
-    eai_identity_t id;
-    char err[256];
-    if (eai_measure(image, sizeof image - 1, &s.attributes, s.mr_enclave) != EA_OK ||
-        eai_sigstruct_sign(&s, signer) != EA_OK)
-        abort();
-    eai_sigstruct_encode(&s, sig);
-    if (eai_einit(image, sizeof image - 1, sig, sizeof sig, "img", "img.sig", &id, err,
-                  sizeof err) != EA_OK)
-        abort();
-    eai_local_platform_init(&lp, &pc, &id, NULL);
-    eai_trust_bind(&lp.ops);
+    fuzz_platform(&pc, &lp, image, signer, 3);
 }
 
 static void seed(const char *dir, const char *name, uint16_t policy, const char *mac,
