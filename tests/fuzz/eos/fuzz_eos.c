@@ -213,9 +213,12 @@ static int aimed_write(struct in *in)
     case 4:
     case 5: off = st->off_slots + 16 * (x % nslots) + 8 * (what % 8 == 5); break;
     case 6: off = st->off_readers + 64 * (x % EOS_NREADERS); break;
-    default: { /* a field of the record slot x names */
-        uint64_t w;
-        memcpy(&w, region + st->off_slots + 16 * (x % nslots), 8);
+    default: { /* a field of the record the first used slot from x names */
+        uint64_t w = 0;
+        for (uint64_t j = 0; j < nslots && w == 0; j++)
+            memcpy(&w, region + st->off_slots + 16 * ((x + j) % nslots), 8);
+        if (w == 0)
+            return 0;
         off = (w & 0xffffffffu) * EOS_UNIT + 8 * (how >> 4 & 7);
         break;
     }
