@@ -1183,8 +1183,7 @@ static void forward(struct c2s *s, struct cx *c, xel_t *el)
     }
     /* Too big for the router with its bytes (which it may ask for) or
      * without: refused either way. */
-    if ((m.fl[8] == 0 && xmsg_size(&m) + sl > ea_conn_max(s->rt.c)) ||
-        outq_send(&s->rt, &m) < 0) {
+    if ((m.fl[8] == 0 && xmsg_size(&m) + sl > ea_conn_max(s->rt.c)) || outq_send(&s->rt, &m) < 0) {
         if (held >= 0)
             hold_undo(s, c);
         stream_error(s, c, "policy-violation", "stanza too big for the router");

@@ -183,8 +183,8 @@ struct router {
     const char *domain;
     ea_conn_t *links[MAX_LINKS];
     struct outq out[MAX_LINKS];
-    uint32_t held[MAX_LINKS]; /* the last held stanza number seen per link */
-    int held_due[MAX_LINKS];  /* R_HELD_DONE owed at the end of the round */
+    uint32_t held[MAX_LINKS];      /* the last held stanza number seen per link */
+    int held_due[MAX_LINKS];       /* R_HELD_DONE owed at the end of the round */
     uint32_t done_sent[MAX_LINKS]; /* the last R_HELD_DONE sent (if done_any) */
     int done_any[MAX_LINKS];
     unsigned nlinks;
@@ -209,7 +209,7 @@ struct router {
     uint64_t nblocked; /* blocked JIDs of all users: 0, nothing to check */
     uint64_t ncarbons; /* sessions with carbons enabled: 0, none to copy */
     uint64_t nsess, routed, errors, stored, refused;
-    uint64_t by_ref; /* of `routed`: delivered by reference (R_REF) */
+    uint64_t by_ref;     /* of `routed`: delivered by reference (R_REF) */
     struct sess *parked; /* sessions with parked stanzas (few: a round trip) */
     uint64_t resends, bytes_refused, bad_bytes, nobytes;
 };
@@ -318,6 +318,16 @@ static void directory(struct router *r, const struct xmsg *m)
     }
 }
 
+/* Takes s off the list of sessions with parked stanzas (router.parked). */
+static void unlist_parked(struct router *r, struct sess *s)
+{
+    struct sess **pp = &r->parked;
+    while (*pp && *pp != s)
+        pp = &(*pp)->next_parked;
+    if (*pp)
+        *pp = s->next_parked;
+}
+
 static void unlink_sess(struct router *r, struct sess *x)
 {
     struct sess **pp = &r->by_user[fnv(x->user, strlen(x->user)) % BUCKETS];
@@ -334,11 +344,7 @@ static void unlink_sess(struct router *r, struct sess *x)
         r->ncarbons--;
     if (x->pk_head != NULL) {
         r->held_due[x->link] = 1; /* what it waited for may go */
-        pp = &r->parked;
-        while (*pp && *pp != x)
-            pp = &(*pp)->next_parked;
-        if (*pp)
-            *pp = x->next_parked;
+        unlist_parked(r, x);
     }
     while (x->pk_head != NULL) {
         struct pk *k = x->pk_head;
@@ -2097,11 +2103,7 @@ static void unpark(struct router *r, struct sess *s)
     }
     if (s->pk_head != NULL)
         return;
-    struct sess **pp = &r->parked;
-    while (*pp && *pp != s)
-        pp = &(*pp)->next_parked;
-    if (*pp)
-        *pp = s->next_parked;
+    unlist_parked(r, s);
     if (s->close_pending)
         closed(r, s->link, s->conn); /* frees s */
 }
@@ -2113,9 +2115,8 @@ static void park(struct router *r, struct sess *s, const struct xmsg *m, int hel
 {
     size_t len = xmsg_size(m);
     int ask = held && m->fl[8] == 0;
-    struct pk *k = s->npk < PARK_MAX && s->pk_bytes + len <= PARK_BYTES_MAX
-                       ? malloc(sizeof *k + len)
-                       : NULL;
+    struct pk *k =
+        s->npk < PARK_MAX && s->pk_bytes + len <= PARK_BYTES_MAX ? malloc(sizeof *k + len) : NULL;
     if (k == NULL) {
         route_stanza(r, s, m, 0, 0, 1);
         return;

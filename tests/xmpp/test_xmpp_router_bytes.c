@@ -161,8 +161,8 @@ static void fbind(unsigned link, uint32_t conn, const char *user, const char *re
 /* A stanza as c2s forwards it; held: sent without its bytes (its number
  * returned, the bytes to be given with answer()), else with them. */
 static uint32_t fstanza(unsigned link, uint32_t conn, const char *kind, const char *type,
-                       const char *to, const char *xml, int held, uint32_t flags,
-                       const char *pns, const char *pname)
+                        const char *to, const char *xml, int held, uint32_t flags, const char *pns,
+                        const char *pname)
 {
     struct xmsg m = {.h = {R_STANZA, conn, pns ? 1 : 0, flags}};
     xmsg_adds(&m, kind);
@@ -281,9 +281,9 @@ static void test_other_link_order(void **state)
     body_of(x3, sizeof x3, "b@localhost/r1", "three");
     unsigned at = F.nlog;
     uint32_t n1 = msg(A, "c@localhost/r1", "one", 1);
-    msg(A, "c@localhost/r1", "two", 0);      /* with its bytes: still waits */
+    msg(A, "c@localhost/r1", "two", 0);                 /* with its bytes: still waits */
     uint32_t n3 = msg(A, "b@localhost/r1", "three", 1); /* same c2s: waits too */
-    msg(B, "c@localhost/r1", "other sender", 0); /* another session goes on */
+    msg(B, "c@localhost/r1", "other sender", 0);        /* another session goes on */
     settle();
     int r1 = find(at, 0, R_RESEND, 1, NULL);
     assert_true(r1 >= 0);
@@ -353,7 +353,7 @@ static void test_carbons(void **state)
 {
     (void)state;
     fstanza(A2, "iq", "set", "", "<iq type='set' id='c'><enable xmlns='urn:xmpp:carbons:2'/></iq>",
-           0, 0, "urn:xmpp:carbons:2", "enable");
+            0, 0, "urn:xmpp:carbons:2", "enable");
     settle();
     char x[256];
     body_of(x, sizeof x, "b@localhost/r1", "carbon");
